@@ -1,0 +1,1 @@
+"""Data sets and features (independent of pe_actors)."""

@@ -1,0 +1,9 @@
+"""The ``pe-actors`` command group; each command lives in a module of its own."""
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pe-actors")
+def cli() -> None:
+    """Train spiking RNNs with e-prop, one Ray actor per SpiNNaker 2 processing element."""

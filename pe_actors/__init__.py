@@ -1,0 +1,1 @@
+"""pe-actors: e-prop on simulated SpiNNaker 2 processing elements."""

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test suite: lint, then pytest (Ray tests start a small local Ray of their own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check pe_actors launcher datasets tests benchmarks
+.venv/bin/python -m pytest -q "$@"
