@@ -1,1 +1,25 @@
-"""pe-actors: e-prop on simulated SpiNNaker 2 processing elements."""
+"""pe-actors: e-prop on simulated SpiNNaker 2 processing elements.
+
+The numerical core (this package's modules other than ``runtime``) is pure numpy: it never imports Ray, click
+or librosa, so the same PE code runs in-process, in Ray actors and in tests.
+"""
+
+from pe_actors.config import NETWORKS, NetworkConfig, network_config
+from pe_actors.engine import InProcessEngine
+from pe_actors.gradients import bptt_gradients, eprop_gradients, init_params
+from pe_actors.optimiser import OptimiserConfig, learning_rate
+from pe_actors.pe import PE, split_neurons
+
+__all__ = [
+    "NETWORKS",
+    "InProcessEngine",
+    "NetworkConfig",
+    "OptimiserConfig",
+    "PE",
+    "bptt_gradients",
+    "eprop_gradients",
+    "init_params",
+    "learning_rate",
+    "network_config",
+    "split_neurons",
+]

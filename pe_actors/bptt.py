@@ -1,0 +1,69 @@
+"""Reverse-mode BPTT of the SPEC section 2 graph, written independently of the e-prop code.
+
+The same quantities are held constant as in e-prop (stop-gradient): the recurrent input z^(t-1) W_rec is a
+constant as far as z^(t-1) is concerned, and so is the whole reset term A^t z^(t-1). With these conventions BPTT
+and e-prop give the same gradients to rounding (SPEC section 2); this module is the reference for that identity
+and the gradient of the ``--rule bptt`` trainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pe_actors.config import NetworkConfig
+from pe_actors.neuron import spike, surrogate
+from pe_actors.readout import cross_entropy, output_error
+
+
+def bptt_forward(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkConfig) -> dict[str, np.ndarray]:
+    """Forward pass storing every step's v, A, z, psi and zbar, each of shape (T, batch, n)."""
+    c = config
+    batch, n_steps = x.shape[0], c.n_steps
+    dtype = x.dtype
+    shape = (n_steps, batch, c.n_rec)
+    record = {name: np.zeros(shape, dtype) for name in ("v", "threshold", "z", "psi", "zbar")}
+    v = np.zeros((batch, c.n_rec), dtype)
+    a = np.zeros_like(v)
+    z = np.zeros_like(v)
+    zbar = np.zeros_like(v)
+    input_current = np.einsum("bti,ij->tbj", x, params["w_in"])
+    for t in range(n_steps):
+        a = c.rho * a + (1.0 - c.rho) * z
+        threshold = c.b0 + c.beta * a
+        v = c.alpha * v + (1.0 - c.alpha) * (input_current[t] + z @ params["w_rec"]) - threshold * z
+        z = spike(v - threshold)
+        zbar = c.kappa * zbar + z
+        for name, value in (("v", v), ("threshold", threshold), ("z", z), ("zbar", zbar)):
+            record[name][t] = value
+        record["psi"][t] = surrogate(v - threshold)
+    record["logits"] = record["zbar"].mean(axis=0) @ params["w_out"]
+    return record
+
+
+def bptt_backward(
+    params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, record: dict[str, np.ndarray],
+    config: NetworkConfig,
+) -> dict[str, np.ndarray]:
+    """Gradients of the batch-mean cross-entropy by the reverse recursion over t = T..1 (adjoints g*)."""
+    c = config
+    batch, n_steps = x.shape[0], c.n_steps
+    error = output_error(record["logits"], labels) / batch
+    grad_out = record["zbar"].mean(axis=0).T @ error
+    g_zbar_direct = error @ params["w_out"].T / n_steps
+    grad_in = np.zeros_like(params["w_in"])
+    grad_rec = np.zeros_like(params["w_rec"])
+    g_zbar = np.zeros((batch, c.n_rec), x.dtype)
+    g_v = np.zeros_like(g_zbar)
+    g_a = np.zeros_like(g_zbar)
+    for t in range(n_steps - 1, -1, -1):
+        g_zbar = g_zbar_direct + c.kappa * g_zbar
+        # z^t feeds zbar^t and, through a^(t+1), the threshold of the next step (g_a holds dloss/da^(t+1)).
+        g_z = g_zbar + (1.0 - c.rho) * g_a
+        g_v_here = c.alpha * g_v + g_z * record["psi"][t]
+        g_a = c.rho * g_a - c.beta * g_z * record["psi"][t]
+        g_v = g_v_here
+        z_prev = record["z"][t - 1] if t > 0 else np.zeros_like(g_v)
+        grad_in += (1.0 - c.alpha) * x[:, t].T @ g_v
+        grad_rec += (1.0 - c.alpha) * z_prev.T @ g_v
+    np.fill_diagonal(grad_rec, 0.0)
+    return {"w_in": grad_in, "w_rec": grad_rec, "w_out": grad_out}

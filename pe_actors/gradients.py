@@ -1,0 +1,78 @@
+"""Public gradient functions: e-prop through the in-process PE engine, and the BPTT reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pe_actors.bptt import bptt_backward, bptt_forward
+from pe_actors.config import NetworkConfig, infer_config
+from pe_actors.engine import InProcessEngine
+from pe_actors.readout import check_labels, cross_entropy
+from pe_actors.optimiser import OptimiserConfig
+
+Grads = dict[str, np.ndarray]
+
+
+def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
+    """Initial weights W ~ N(0, 1) / sqrt(fan_in) for w_in (n_in, n_rec), w_rec (n_rec, n_rec) with a zero
+    diagonal, and w_out (n_rec, n_out) (SPEC section 2)."""
+    c = config or NetworkConfig()
+    rng = np.random.default_rng(seed)
+    params = {
+        "w_in": rng.standard_normal((c.n_in, c.n_rec)) / np.sqrt(c.n_in),
+        "w_rec": rng.standard_normal((c.n_rec, c.n_rec)) / np.sqrt(c.n_rec),
+        "w_out": rng.standard_normal((c.n_rec, c.n_out)) / np.sqrt(c.n_rec),
+    }
+    np.fill_diagonal(params["w_rec"], 0.0)
+    return {key: value.astype(dtype) for key, value in params.items()}
+
+
+def _prepare(params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkConfig | None):
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (batch, T, n_in), got {x.shape}")
+    config = infer_config(params, x.shape[1], config)
+    if x.shape[2] != config.n_in:
+        raise ValueError(f"x has {x.shape[2]} input channels but w_in expects n_in = {config.n_in}")
+    labels = check_labels(labels, config.n_out)
+    if len(labels) != len(x):
+        raise ValueError(f"x holds {len(x)} samples but labels {len(labels)}")
+    dtype = np.result_type(params["w_in"], params["w_rec"], params["w_out"], x)
+    return {key: np.asarray(value, dtype) for key, value in params.items()}, x.astype(dtype), labels, config
+
+
+def eprop_gradients(
+    params: Grads,
+    x: np.ndarray,
+    labels: np.ndarray,
+    config: NetworkConfig | None = None,
+    n_pes: int = 1,
+    sub_batch: int | None = None,
+) -> tuple[Grads, float, np.ndarray]:
+    """E-prop gradients of the batch-mean cross-entropy (without L2), computed online by a group of ``n_pes``
+    in-process PEs vectorising ``sub_batch`` samples (SPEC sections 2-3).
+
+    Returns (grads with the keys and shapes of ``params``, batch-mean loss, logits (batch, n_out)).
+    """
+    params, x, labels, config = _prepare(params, x, labels, config)
+    engine = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
+    slices, result = engine.gradients(x, labels)
+    grads = {
+        "w_in": np.concatenate([g["w_in"] for g in slices], axis=1),
+        "w_rec": np.concatenate([g["w_rec"] for g in slices], axis=1),
+        "w_out": np.concatenate([g["w_out"] for g in slices], axis=0),
+    }
+    return grads, float(result.loss.mean()), result.logits
+
+
+def bptt_gradients(
+    params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkConfig | None = None
+) -> tuple[Grads, float, np.ndarray]:
+    """Reverse-mode BPTT gradients of the same graph with the same stop-gradients (see :mod:`pe_actors.bptt`).
+
+    Returns (grads, batch-mean loss, logits), like :func:`eprop_gradients`.
+    """
+    params, x, labels, config = _prepare(params, x, labels, config)
+    record = bptt_forward(params, x, config)
+    grads = bptt_backward(params, x, labels, record, config)
+    return grads, float(cross_entropy(record["logits"], labels).mean()), record["logits"]

@@ -1,0 +1,260 @@
+"""The processing element (PE): one slice of the recurrent neurons and all their synapses (SPEC section 3).
+
+PE p owns the recurrent neurons J_p ("divide synapses", postsynaptic split): the columns J_p of W_in and W_rec,
+the rows J_p of W_out, their ADAM moments, the per-synapse eligibility state of those synapses, and the neuron
+state v, a, z of J_p. The presynaptic traces ev are vectors, and every PE keeps all of them because every PE
+receives every spike. A PE knows no transport: an engine calls its per-step functions in the order of SPEC
+section 3 and hands it the whole group's spikes after each sync.
+
+Per synapse i -> j the online state at sub-batch 1 is five numbers: W, the two ADAM moments, the adaptation
+eligibility ea and the accumulator sum_t c_t e^t (which equals sum_t ebar^t, see
+:func:`pe_actors.readout.filter_weights`). Each further sample of a sub-batch adds its own ea and accumulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pe_actors.config import NetworkConfig
+from pe_actors.neuron import spike, surrogate
+from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.readout import filter_weights
+
+#: Memory categories reported by :meth:`PE.arrays_by_category`, in display order.
+MEMORY_CATEGORIES = ("weights", "adam", "eligibility", "accumulators", "neuron_state", "input_buffer")
+
+
+def split_neurons(n_rec: int, n_pes: int, sizes: list[int] | None = None) -> list[slice]:
+    """The slices J_0..J_{P-1} of the recurrent neurons owned by each PE.
+
+    Without ``sizes`` the split is as even as possible (the first n_rec % P PEs get one neuron more);
+    ``sizes`` gives an explicit uneven split that must sum to n_rec.
+    """
+    if not isinstance(n_pes, int) or not 1 <= n_pes <= n_rec:
+        raise ValueError(f"n_pes must be an integer between 1 and n_rec = {n_rec}, got {n_pes!r}")
+    if sizes is None:
+        base, extra = divmod(n_rec, n_pes)
+        sizes = [base + (p < extra) for p in range(n_pes)]
+    elif len(sizes) != n_pes or sum(sizes) != n_rec or min(sizes) < 1:
+        raise ValueError(f"PE sizes {sizes} must be {n_pes} positive integers summing to n_rec = {n_rec}")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return [slice(int(bounds[p]), int(bounds[p + 1])) for p in range(n_pes)]
+
+
+class PE:
+    """One processing element of a group, vectorised over a sub-batch of k samples.
+
+    Args:
+        config: the network.
+        neurons: the slice J_p of recurrent neurons this PE owns (see :func:`split_neurons`).
+        params: the full weights ``w_in``, ``w_rec``, ``w_out``; the PE copies its slice.
+        optimiser: ADAM settings; None for a PE that only computes gradients.
+        learning: False skips the eligibility state (inference only).
+    """
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        neurons: slice,
+        params: dict[str, np.ndarray],
+        optimiser: OptimiserConfig | None = None,
+        learning: bool = True,
+    ) -> None:
+        self.config = config
+        self.neurons = neurons
+        self.learning = learning
+        self.dtype = np.result_type(params["w_in"], params["w_rec"], params["w_out"])
+        c = config
+        # Input and recurrent synapses share one (n_pre, |J|) array: rows 0..n_in-1 are inputs, the rest
+        # recurrent, so the eligibility update is one pass over all synapses of the PE.
+        self.w = np.concatenate([params["w_in"][:, neurons], params["w_rec"][:, neurons]]).astype(self.dtype)
+        self.w_out = np.array(params["w_out"][neurons], dtype=self.dtype)
+        own = np.arange(neurons.start, neurons.stop)
+        self._diagonal = (c.n_in + own, own - neurons.start)
+        self.optimiser = optimiser
+        if optimiser is not None:
+            self.adam_w = Adam(self.w.shape, self.dtype, optimiser)
+            self.adam_out = Adam(self.w_out.shape, self.dtype, optimiser)
+        self._c = filter_weights(c.kappa, c.n_steps).astype(self.dtype)
+        self.sub_batch = 0
+
+    @property
+    def size(self) -> int:
+        """Number of recurrent neurons this PE owns, |J_p|."""
+        return self.neurons.stop - self.neurons.start
+
+    @property
+    def w_in(self) -> np.ndarray:
+        """The PE's columns of W_in (a view)."""
+        return self.w[: self.config.n_in]
+
+    @property
+    def w_rec(self) -> np.ndarray:
+        """The PE's columns of W_rec (a view)."""
+        return self.w[self.config.n_in :]
+
+    def _allocate(self, k: int) -> None:
+        c, n, dt = self.config, self.size, self.dtype
+        self.sub_batch = k
+        self.x = np.zeros((k, c.n_steps, c.n_in), dt)
+        self.v = np.zeros((k, n), dt)
+        self.a = np.zeros((k, n), dt)
+        self.threshold = np.zeros((k, n), dt)
+        self.z = np.zeros((k, n), dt)
+        self.psi = np.zeros((k, n), dt)
+        self.i_rec = np.zeros((k, n), dt)
+        self.z_group = np.zeros((k, c.n_rec), dt)
+        self.zbar = np.zeros((k, n), dt)
+        self.zbar_sum = np.zeros((k, n), dt)
+        if self.learning:
+            self.ev = np.zeros((k, c.n_pre), dt)
+            self.ea = np.zeros((k, c.n_pre, n), dt)
+            self.acc = np.zeros((k, c.n_pre, n), dt)
+
+    def begin_sample(self, x: np.ndarray) -> None:
+        """Load the input of a sub-batch, x of shape (k, T, n_in), and zero all state (t = 0)."""
+        c = self.config
+        if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
+            raise ValueError(f"PE input must have shape (k, {c.n_steps}, {c.n_in}), got {x.shape}")
+        if x.shape[0] != self.sub_batch:
+            self._allocate(x.shape[0])
+        else:
+            for name in ("v", "a", "z", "psi", "i_rec", "z_group", "zbar", "zbar_sum"):
+                getattr(self, name).fill(0)
+            if self.learning:
+                self.ev.fill(0)
+                self.ea.fill(0)
+                self.acc.fill(0)
+        self.x[...] = x
+
+    def send_input(self, t: int) -> None:
+        """Read x^t (0-based step t) from the input buffer."""
+        self.x_t = self.x[:, t]
+
+    def synapse_preprocess(self) -> None:
+        """Updates that need only the previous step (SPEC section 2, in this order):
+
+        a^t = rho a^(t-1) + (1 - rho) z^(t-1);  A^t = b0 + beta a^t
+        ea^t = (rho - (1 - rho) beta psi^(t-1)) ea^(t-1) + (1 - rho) psi^(t-1) ev^(t-1)
+        ev^t = alpha ev^(t-1) + (1 - alpha) pre^t,  pre^t = (x^t, z^(t-1))
+        """
+        c = self.config
+        self.a *= c.rho
+        self.a += (1.0 - c.rho) * self.z
+        np.multiply(self.a, c.beta, out=self.threshold)
+        self.threshold += c.b0
+        if not self.learning:
+            return
+        decay = c.rho - (1.0 - c.rho) * c.beta * self.psi
+        self.ea *= decay[:, None, :]
+        self.ea += ((1.0 - c.rho) * self.ev)[:, :, None] * self.psi[:, None, :]
+        self.ev *= c.alpha
+        self.ev[:, : c.n_in] += (1.0 - c.alpha) * self.x_t
+        self.ev[:, c.n_in :] += (1.0 - c.alpha) * self.z_group
+
+    def neuron_update(self) -> np.ndarray:
+        """ALIF update of the own neurons; returns their spikes z^t, shape (k, |J|).
+
+        v^t = alpha v^(t-1) + (1 - alpha) (x^t W_in + z^(t-1) W_rec) - A^t z^(t-1);  z^t = H(v^t - A^t)
+        The recurrent input z^(t-1) W_rec was formed by :meth:`synapse_process_spike` of the previous step.
+        """
+        c = self.config
+        self.v *= c.alpha
+        self.v += (1.0 - c.alpha) * (self.x_t @ self.w_in + self.i_rec)
+        self.v -= self.threshold * self.z
+        u = self.v - self.threshold
+        self.z = spike(u)
+        if self.learning:
+            self.psi = surrogate(u)
+        return self.z
+
+    def eprop(self, t: int) -> None:
+        """Eligibility traces and their accumulation at step t (0-based), and the readout trace:
+
+        e^t = psi^t (ev^t - beta ea^t);  acc += c_t e^t  (so acc = sum_t ebar^t at the end)
+        zbar^t = kappa zbar^(t-1) + z^t;  zbar_sum += zbar^t
+        """
+        c = self.config
+        self.zbar *= c.kappa
+        self.zbar += self.z
+        self.zbar_sum += self.zbar
+        if not self.learning:
+            return
+        trace = self.ev[:, :, None] - c.beta * self.ea
+        trace *= (self._c[t] * self.psi)[:, None, :]
+        self.acc += trace
+
+    def synapse_process_spike(self, z_group: np.ndarray) -> None:
+        """Take this step's spikes of the whole group, z^t (k, n_rec): form the recurrent input z^t W_rec
+        that the own neurons receive at the next step, and keep z^t for the next presynaptic traces."""
+        self.z_group[...] = z_group
+        np.matmul(self.z_group, self.w_rec, out=self.i_rec)
+
+    def step_until_sync(self, t: int) -> np.ndarray:
+        """send_input, synapse_preprocess, neuron_update; returns the own spikes to multicast."""
+        self.send_input(t)
+        self.synapse_preprocess()
+        return self.neuron_update()
+
+    def step_after_sync(self, t: int, z_group: np.ndarray) -> None:
+        """eprop and synapse_process_spike, once the group's spikes of step t have arrived."""
+        self.eprop(t)
+        self.synapse_process_spike(z_group)
+
+    def partial_output(self) -> np.ndarray:
+        """This PE's share of the time-averaged readout, (1/T) sum_t zbar_J^t W_out[J], shape (k, n_out)."""
+        return self.zbar_sum @ self.w_out / self.config.n_steps
+
+    def gradients(self, error: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the own slice, summed over the sub-batch, from the broadcast error pi - onehot (k, n_out).
+
+        L_j = (1/T) sum_k W_out[j,k] error_k;  dW[i,j] = L_j sum_t ebar_ij^t;
+        dW_out[j,k] = (1/T) sum_t zbar_j^t error_k.  The W_rec diagonal is not a parameter: its gradient is 0.
+        """
+        if not self.learning:
+            raise RuntimeError("this PE was built with learning=False and holds no eligibility state")
+        n_steps = self.config.n_steps
+        signal = error @ self.w_out.T / n_steps
+        grad = np.einsum("kij,kj->ij", self.acc, signal)
+        grad[self._diagonal] = 0.0
+        n_in = self.config.n_in
+        return {
+            "w_in": grad[:n_in],
+            "w_rec": grad[n_in:],
+            "w_out": self.zbar_sum.T @ error / n_steps,
+        }
+
+    def apply_gradients(self, grads: dict[str, np.ndarray], lr: float) -> None:
+        """ADAM step on the own slice with batch-mean gradients ``grads`` (keys as :meth:`gradients`) + L2."""
+        if self.optimiser is None:
+            raise RuntimeError("this PE was built without an optimiser")
+        l2 = self.optimiser.l2
+        grad = np.concatenate([grads["w_in"], grads["w_rec"]]) + l2_gradient(self.w, l2)
+        grad[self._diagonal] = 0.0
+        self.adam_w.step(self.w, grad, lr)
+        self.adam_out.step(self.w_out, grads["w_out"] + l2_gradient(self.w_out, l2), lr)
+
+    def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
+        """Every array this PE allocates, by memory category (see :data:`MEMORY_CATEGORIES`)."""
+        groups: dict[str, list[np.ndarray]] = {name: [] for name in MEMORY_CATEGORIES}
+        groups["weights"] = [self.w, self.w_out]
+        if self.optimiser is not None:
+            groups["adam"] = [self.adam_w.m, self.adam_w.v, self.adam_out.m, self.adam_out.v]
+        if self.sub_batch:
+            groups["neuron_state"] = [self.v, self.a, self.threshold, self.z, self.psi, self.i_rec, self.z_group]
+            groups["accumulators"] = [self.zbar, self.zbar_sum]
+            groups["input_buffer"] = [self.x]
+            if self.learning:
+                groups["eligibility"] = [self.ev, self.ea]
+                groups["accumulators"].append(self.acc)
+        return groups
+
+    def state_dict(self) -> dict[str, np.ndarray | int]:
+        """Weights and ADAM moments of the slice (for checkpoints and replica checks)."""
+        state: dict[str, np.ndarray | int] = {"w": self.w, "w_out": self.w_out}
+        if self.optimiser is not None:
+            state.update(
+                m_w=self.adam_w.m, v_w=self.adam_w.v, m_out=self.adam_out.m, v_out=self.adam_out.v,
+                adam_n=self.adam_w.n,
+            )
+        return state
