@@ -12,7 +12,7 @@ import numpy as np
 
 from pe_actors.config import NetworkConfig
 from pe_actors.neuron import spike, surrogate
-from pe_actors.readout import cross_entropy, output_error
+from pe_actors.readout import output_error
 
 
 def bptt_forward(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkConfig) -> dict[str, np.ndarray]:
@@ -41,7 +41,10 @@ def bptt_forward(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkCo
 
 
 def bptt_backward(
-    params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, record: dict[str, np.ndarray],
+    params: dict[str, np.ndarray],
+    x: np.ndarray,
+    labels: np.ndarray,
+    record: dict[str, np.ndarray],
     config: NetworkConfig,
 ) -> dict[str, np.ndarray]:
     """Gradients of the batch-mean cross-entropy by the reverse recursion over t = T..1 (adjoints g*)."""

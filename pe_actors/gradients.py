@@ -7,8 +7,8 @@ import numpy as np
 from pe_actors.bptt import bptt_backward, bptt_forward
 from pe_actors.config import NetworkConfig, infer_config
 from pe_actors.engine import InProcessEngine
-from pe_actors.readout import check_labels, cross_entropy
 from pe_actors.optimiser import OptimiserConfig
+from pe_actors.readout import check_labels, cross_entropy
 
 Grads = dict[str, np.ndarray]
 

@@ -254,7 +254,10 @@ class PE:
         state: dict[str, np.ndarray | int] = {"w": self.w, "w_out": self.w_out}
         if self.optimiser is not None:
             state.update(
-                m_w=self.adam_w.m, v_w=self.adam_w.v, m_out=self.adam_out.m, v_out=self.adam_out.v,
+                m_w=self.adam_w.m,
+                v_w=self.adam_w.v,
+                m_out=self.adam_out.m,
+                v_out=self.adam_out.v,
                 adam_n=self.adam_w.n,
             )
         return state
