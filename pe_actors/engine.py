@@ -51,6 +51,27 @@ def gather_params(pes: list[PE]) -> dict[str, np.ndarray]:
     }
 
 
+def gather_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Full-matrix state from the PEs' :meth:`~pe_actors.pe.PE.state_dict` slices (columns J_p of the
+    input and recurrent matrices, rows J_p of the output matrix)."""
+    full = {}
+    for key in states[0]:
+        if key == "adam_n":
+            full[key] = states[0][key]
+        else:
+            axis = 0 if key.endswith("w_out") else 1
+            full[key] = np.concatenate([state[key] for state in states], axis=axis)
+    return full
+
+
+def scatter_state(state: dict[str, np.ndarray], neurons: slice) -> dict[str, np.ndarray]:
+    """The slice of a full-matrix state that the PE owning ``neurons`` holds (inverse of :func:`gather_state`)."""
+    return {
+        key: value if key == "adam_n" else (value[neurons] if key.endswith("w_out") else value[:, neurons])
+        for key, value in state.items()
+    }
+
+
 def sub_batches(n: int, sub_batch: int | None) -> Iterator[slice]:
     """Consecutive slices of at most ``sub_batch`` samples covering range(n)."""
     k = n if sub_batch is None else sub_batch
@@ -120,3 +141,12 @@ class InProcessEngine:
     def params(self) -> dict[str, np.ndarray]:
         """Current full weights, assembled from the PEs."""
         return gather_params(self.pes)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Full weights, ADAM moments and step count (copies), for checkpoints and replica checks."""
+        return {key: np.array(value) for key, value in gather_state([pe.state_dict() for pe in self.pes]).items()}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned (for example from a checkpoint) into every PE."""
+        for pe in self.pes:
+            pe.load_state_dict(scatter_state(state, pe.neurons))

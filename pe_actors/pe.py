@@ -249,15 +249,30 @@ class PE:
                 groups["accumulators"].append(self.acc)
         return groups
 
-    def state_dict(self) -> dict[str, np.ndarray | int]:
-        """Weights and ADAM moments of the slice (for checkpoints and replica checks)."""
-        state: dict[str, np.ndarray | int] = {"w": self.w, "w_out": self.w_out}
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Weights and ADAM moments of the own slice, keyed like the full matrices (``w_in``, ``m_w_in``,
+        ``v_w_in``, ... ``w_out``, ``v_w_out``) plus ``adam_n``, the number of ADAM steps taken."""
+        n_in = self.config.n_in
+        state = {"w_in": self.w[:n_in], "w_rec": self.w[n_in:], "w_out": self.w_out}
         if self.optimiser is not None:
-            state.update(
-                m_w=self.adam_w.m,
-                v_w=self.adam_w.v,
-                m_out=self.adam_out.m,
-                v_out=self.adam_out.v,
-                adam_n=self.adam_w.n,
-            )
+            for moment in ("m", "v"):
+                full = getattr(self.adam_w, moment)
+                state[f"{moment}_w_in"] = full[:n_in]
+                state[f"{moment}_w_rec"] = full[n_in:]
+                state[f"{moment}_w_out"] = getattr(self.adam_out, moment)
+            state["adam_n"] = np.array(self.adam_w.n)
         return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Overwrite the own slice's weights (and ADAM moments, when present) from :meth:`state_dict` output."""
+        own = self.state_dict()
+        for key, target in own.items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                raise ValueError(f"state {key!r} has shape {value.shape}, this PE expects {target.shape}")
+            if key == "adam_n":
+                self.adam_w.n = self.adam_out.n = int(value)
+            else:
+                target[...] = value
