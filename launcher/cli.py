@@ -7,3 +7,8 @@ import click
 @click.version_option(package_name="pe-actors")
 def cli() -> None:
     """Train spiking RNNs with e-prop, one Ray actor per SpiNNaker 2 processing element."""
+
+
+from launcher.memory import memory  # noqa: E402
+
+cli.add_command(memory)

@@ -1,0 +1,98 @@
+"""Memory per PE: bytes read from the arrays a PE really allocates, and the paper's formulas (SPEC section 5).
+
+The paper counts 32-bit words. Its Table 1 lists the large variables of one PE holding an 80/20/12 network for
+T = 100 (24,980 floats = 97.57 KB); its Table 6 gives the E-prop and BPTT totals as functions of the sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pe_actors.config import NetworkConfig
+from pe_actors.engine import make_group
+from pe_actors.gradients import init_params
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.pe import MEMORY_CATEGORIES, PE
+
+PAPER_FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class PEMemory:
+    """Bytes one PE allocates, by category, and its per-synapse floats."""
+
+    index: int
+    neurons: int
+    synapses: int
+    bytes_by_category: dict[str, int]
+    floats_per_synapse: float
+
+    @property
+    def total(self) -> int:
+        """All bytes of this PE."""
+        return sum(self.bytes_by_category.values())
+
+
+def synapse_floats(pe: PE) -> float:
+    """Numbers held per synapse i -> j of the PE's input and recurrent synapses: the arrays whose trailing
+    shape is (n_pre, |J|) (W, two ADAM moments, ea and the accumulator for each sample), divided by n_pre |J|."""
+    trailing = pe.w.shape
+    per_synapse = [
+        array for arrays in pe.arrays_by_category().values() for array in arrays if array.shape[-2:] == trailing
+    ]
+    return sum(array.size for array in per_synapse) / pe.w.size
+
+
+def pe_memory(config: NetworkConfig, n_pes: int = 1, sub_batch: int = 1, dtype: type = np.float32) -> list[PEMemory]:
+    """Memory of each PE of a group training with ``sub_batch`` samples per PE (state allocated for real)."""
+    pes = make_group(config, init_params(config, 0, dtype), n_pes, OptimiserConfig())
+    x = np.zeros((sub_batch, config.n_steps, config.n_in), dtype)
+    report = []
+    for index, pe in enumerate(pes):
+        pe.begin_sample(x)
+        by_category = {
+            name: int(sum(array.nbytes for array in arrays)) for name, arrays in pe.arrays_by_category().items()
+        }
+        report.append(PEMemory(index, pe.size, pe.w.size, by_category, synapse_floats(pe)))
+    return report
+
+
+def paper_table1_floats(n_in: int, n_rec: int, n_out: int, n_steps: int, n_own: int | None = None) -> dict[str, int]:
+    """The paper's Table 1 count of one PE's large variables, in 32-bit words, by our categories.
+
+    Per PE owning ``n_own`` of the n_rec neurons (default all): the input buffer T n_in; four eligibility arrays
+    each for the input and recurrent synapses; the learning signals; weights, gradients and two ADAM moments of
+    the input, recurrent and output synapses. 80/20/12, T = 100 on one PE gives 24,980.
+    """
+    own = n_rec if n_own is None else n_own
+    synapses = n_in * own + n_rec * own + own * n_out
+    return {
+        "weights": synapses,
+        "adam": 2 * synapses,
+        "eligibility": 4 * (n_in + n_rec) * own,
+        "accumulators": synapses + own,
+        "neuron_state": 0,
+        "input_buffer": n_steps * n_in,
+    }
+
+
+def paper_table6_floats(n_in: int, n_rec: int, n_out: int, n_steps: int) -> tuple[int, int]:
+    """The paper's Table 6 totals in 32-bit words: (E-prop, BPTT).
+
+    E-prop = 2 Nout + Nin + 6 Nrec + 7 Nin Nrec + 7 Nrec^2 + 4 Nrec Nout;  BPTT = E-prop + T (Nout + Nin + 3 Nrec).
+    """
+    eprop = 2 * n_out + n_in + 6 * n_rec + 7 * n_in * n_rec + 7 * n_rec**2 + 4 * n_rec * n_out
+    return eprop, eprop + n_steps * (n_out + n_in + 3 * n_rec)
+
+
+__all__ = [
+    "MEMORY_CATEGORIES",
+    "PAPER_FLOAT_BYTES",
+    "PEMemory",
+    "paper_table1_floats",
+    "paper_table6_floats",
+    "pe_memory",
+    "synapse_floats",
+]
