@@ -1,0 +1,250 @@
+"""Wall time per PE function and step, like the paper's clock profile (its Figure 6; SPEC sections 3 and 5).
+
+A group of P in-process PEs is stepped in the order of SPEC section 3, and each PE's functions are called one by
+one around a timer: send_input, synapse_preprocess, neuron_update, sync, eprop, synapse_process_spike, sync, and
+at the last step weight_update. In-process the PEs run one after another, so the two syncs are derived from the
+measured times as if the P PEs ran side by side on P cores: a PE's sync is the spike exchange (gathering the
+group's spikes, measured) plus the barrier wait, i.e. how much longer the slowest PE of the group took for the
+work before the barrier. The weight update happens once per sample (after T steps): the reduction of the partial
+outputs by the master (measured once, every PE waits for it), the error broadcast, gradients and ADAM; its time
+per step is its time per call divided by T, as in the paper's figure. The chip must finish every step within
+10 ms to run in real time (one 1-s sample per second); :attr:`Profile.fits_real_time` checks the mean step.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pe_actors.config import NetworkConfig
+from pe_actors.engine import make_group
+from pe_actors.gradients import init_params
+from pe_actors.master import reduce_outputs
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.pe import PE
+
+#: The functions profiled, in the order a step calls them (the paper's Table 2, plus the sync wait).
+PROFILE_FUNCTIONS = (
+    "send_input",
+    "synapse_preprocess",
+    "neuron_update",
+    "sync",
+    "eprop",
+    "synapse_process_spike",
+    "weight_update",
+)
+#: The chip's real-time budget per step: 10 ms (SPEC section 6).
+REAL_TIME_STEP_S = 0.01
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Mean wall seconds per step of every profiled function, for each PE of the group.
+
+    ``per_pe[p][name]`` is PE p's mean seconds per step in function ``name`` (weight_update amortised over the
+    T steps of a sample); ``weight_update_call_s[p]`` is PE p's seconds per weight update (once per sample).
+    """
+
+    config: NetworkConfig
+    n_pes: int
+    sub_batch: int
+    batches: int
+    per_pe: list[dict[str, float]]
+    weight_update_call_s: list[float]
+    budget_s: float = REAL_TIME_STEP_S
+    engine: str = "inprocess"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        """Seconds per step of each function, averaged over the PEs."""
+        return {name: float(np.mean([pe[name] for pe in self.per_pe])) for name in PROFILE_FUNCTIONS}
+
+    @property
+    def step_s(self) -> float:
+        """Mean seconds per step of a PE (every function, weight_update amortised). With the barrier waits
+        included every PE's step is about as long as the slowest PE's."""
+        return float(sum(self.mean.values()))
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Share of the mean step spent in each function; the shares sum to 1."""
+        total = self.step_s
+        return {name: value / total for name, value in self.mean.items()}
+
+    @property
+    def last_step_s(self) -> float:
+        """Mean seconds of the last step of a sample: an ordinary step plus a whole weight update."""
+        ordinary = self.step_s - self.mean["weight_update"]
+        return ordinary + float(np.mean(self.weight_update_call_s))
+
+    @property
+    def fits_real_time(self) -> bool:
+        """Whether the mean step fits the real-time budget (10 ms on the chip)."""
+        return self.step_s <= self.budget_s
+
+    @property
+    def last_step_fits(self) -> bool:
+        """Whether even the last step, which carries the whole weight update, fits the budget."""
+        return self.last_step_s <= self.budget_s
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: per-function mean, share and spread over PEs, step totals and the budget check."""
+        mean, shares = self.mean, self.shares
+        return {
+            "engine": self.engine,
+            "network": self.config.to_dict(),
+            "n_pes": self.n_pes,
+            "sub_batch": self.sub_batch,
+            "batches": self.batches,
+            "functions": {
+                name: {
+                    "mean_s_per_step": mean[name],
+                    "share": shares[name],
+                    "min_pe_s_per_step": min(pe[name] for pe in self.per_pe),
+                    "max_pe_s_per_step": max(pe[name] for pe in self.per_pe),
+                }
+                for name in PROFILE_FUNCTIONS
+            },
+            "step_s": self.step_s,
+            "weight_update_call_s": float(np.mean(self.weight_update_call_s)),
+            "last_step_s": self.last_step_s,
+            "budget_s": self.budget_s,
+            "fits_real_time": self.fits_real_time,
+            "last_step_fits": self.last_step_fits,
+            "real_time_factor": self.budget_s / self.step_s,
+            "per_pe": self.per_pe,
+            "notes": self.notes,
+        }
+
+
+def _single_blas_thread():
+    """Limit BLAS to one thread, like a PE on one core (threadpoolctl when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _profile_batch(pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float, totals: np.ndarray) -> np.ndarray:
+    """Run one sub-batch through the group, adding each PE's seconds per function to ``totals`` (P, functions);
+    returns each PE's seconds in its weight update."""
+    clock = time.perf_counter
+    index = {name: i for i, name in enumerate(PROFILE_FUNCTIONS)}
+    n_pes = len(pes)
+    for pe in pes:
+        pe.begin_sample(x)
+    before = np.zeros(n_pes)
+    after = np.zeros(n_pes)
+    for t in range(pes[0].config.n_steps):
+        spikes = []
+        for p, pe in enumerate(pes):
+            t0 = clock()
+            pe.send_input(t)
+            t1 = clock()
+            pe.synapse_preprocess()
+            t2 = clock()
+            spikes.append(pe.neuron_update())
+            t3 = clock()
+            totals[p, index["send_input"]] += t1 - t0
+            totals[p, index["synapse_preprocess"]] += t2 - t1
+            totals[p, index["neuron_update"]] += t3 - t2
+            before[p] = t3 - t0
+        t0 = clock()
+        z_group = np.concatenate(spikes, axis=1)
+        exchange = clock() - t0
+        for p, pe in enumerate(pes):
+            t0 = clock()
+            pe.eprop(t)
+            t1 = clock()
+            pe.synapse_process_spike(z_group)
+            t2 = clock()
+            totals[p, index["eprop"]] += t1 - t0
+            totals[p, index["synapse_process_spike"]] += t2 - t1
+            after[p] = t2 - t0
+        totals[:, index["sync"]] += exchange + (before.max() - before) + (after.max() - after)
+    partial_s = np.zeros(n_pes)
+    partials = []
+    for p, pe in enumerate(pes):
+        t0 = clock()
+        partials.append(pe.partial_output())
+        partial_s[p] = clock() - t0
+    t0 = clock()
+    result = reduce_outputs(partials, labels)
+    master_s = clock() - t0
+    update_s = np.zeros(n_pes)
+    for p, pe in enumerate(pes):
+        t0 = clock()
+        grads = {key: value / len(x) for key, value in pe.gradients(result.error).items()}
+        pe.apply_gradients(grads, lr)
+        update_s[p] = clock() - t0
+    # Every PE waits for the slowest partial output and the master's reduction before its own update.
+    weight_update = partial_s.max() + master_s + update_s
+    totals[:, index["weight_update"]] += weight_update
+    return weight_update
+
+
+def profile_inprocess(
+    config: NetworkConfig,
+    n_pes: int = 12,
+    sub_batch: int = 1,
+    batches: int = 3,
+    warmup: int = 1,
+    x: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    params: dict[str, np.ndarray] | None = None,
+    dtype: type = np.float32,
+    seed: int = 0,
+    lr: float = 0.001,
+    budget_s: float = REAL_TIME_STEP_S,
+) -> Profile:
+    """Profile ``batches`` training sub-batches of ``sub_batch`` samples on a group of ``n_pes`` in-process PEs
+    (after ``warmup`` untimed ones), with BLAS limited to one thread.
+
+    ``x`` (n, T, n_in) and ``labels`` (n,) supply the samples (cycled); without them the inputs are standard
+    normal (like normalised features) and the labels uniform, drawn with ``seed``. ``params`` defaults to
+    :func:`~pe_actors.gradients.init_params` with ``seed``.
+    """
+    for name, value, low in (("n_pes", n_pes, 1), ("sub_batch", sub_batch, 1), ("batches", batches, 1)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    if n_pes > config.n_rec:
+        raise ValueError(f"n_pes = {n_pes} exceeds the {config.n_rec} recurrent neurons")
+    rng = np.random.default_rng(seed)
+    if x is None:
+        x = rng.standard_normal((sub_batch, config.n_steps, config.n_in)).astype(dtype)
+        labels = rng.integers(0, config.n_out, sub_batch)
+    elif labels is None or len(labels) != len(x):
+        raise ValueError("profile_inprocess needs labels with one label per sample of x")
+    x = np.asarray(x, dtype)
+    if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
+        raise ValueError(f"x must have shape (n, {config.n_steps}, {config.n_in}), got {x.shape}")
+    params = params if params is not None else init_params(config, seed, dtype)
+    pes = make_group(config, params, n_pes, OptimiserConfig(lr=lr))
+    totals = np.zeros((n_pes, len(PROFILE_FUNCTIONS)))
+    calls = np.zeros(n_pes)
+    with _single_blas_thread():
+        for batch in range(warmup + batches):
+            rows = np.arange(batch * sub_batch, (batch + 1) * sub_batch) % len(x)
+            if batch == warmup:
+                totals[...] = 0.0
+            weight_update = _profile_batch(pes, x[rows], np.asarray(labels)[rows], lr, totals)
+            if batch >= warmup:
+                calls += weight_update
+    steps = batches * config.n_steps
+    per_pe = [{name: float(totals[p, i] / steps) for i, name in enumerate(PROFILE_FUNCTIONS)} for p in range(n_pes)]
+    notes = [
+        "in-process: PEs run one after another; sync = measured spike gather + barrier wait derived as if the "
+        "PEs ran in parallel on one core each",
+        "weight_update runs once per sample; per step = per call / T",
+    ]
+    return Profile(config, n_pes, sub_batch, batches, per_pe, list(calls / batches), budget_s, "inprocess", notes)
+
+
+__all__ = ["PROFILE_FUNCTIONS", "REAL_TIME_STEP_S", "Profile", "profile_inprocess"]
