@@ -1,0 +1,448 @@
+"""The engine-agnostic training loop: epochs of shuffled mini-batches, the step learning-rate schedule, evaluation
+on validation and test after each epoch, and callbacks for progress, metrics and checkpoints (issue 4 item 5,
+issue 6 items 1 and 3).
+
+Any engine with ``train_batch(x, labels, lr) -> MasterResult``, ``predict(x) -> logits``, ``state()`` and
+``load_state(state)`` can be trained: the in-process PEs, the Ray actors, the replay engine or the BPTT engine.
+The sample order is drawn from one seeded numpy Generator at the start of each epoch; the Generator's state, the
+order of the current epoch and the position in it are part of a checkpoint, so a resumed run takes exactly the
+batches an uninterrupted run takes and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from pe_actors.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_from_meta,
+    rng_to_meta,
+    save_checkpoint,
+)
+from pe_actors.master import MasterResult
+from pe_actors.optimiser import OptimiserConfig, learning_rate
+from pe_actors.readout import check_labels, cross_entropy
+
+SPLITS = ("train", "validation", "test")
+
+
+class Engine(Protocol):
+    """What the trainer needs of an engine (SPEC section 3; every engine of pe-actors implements it)."""
+
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop's settings.
+
+    epochs: epochs to train in total (a resumed run counts the epochs already done);
+    batch_size: samples per ADAM step (G groups x sub-batch k);
+    seed: seeds the Generator that shuffles the training set each epoch;
+    max_samples: at most this many training samples per epoch (a fresh random subset each epoch); None: all;
+    eval_batch: samples per ``predict`` call when evaluating (bounds memory, not results);
+    log_every: a ``batch`` metrics record every this many batches.
+    """
+
+    epochs: int = 1
+    batch_size: int = 1
+    seed: int = 0
+    max_samples: int | None = None
+    eval_batch: int = 256
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"TrainConfig.seed must be a non-negative integer, got {self.seed!r}")
+        if self.max_samples is not None and (not isinstance(self.max_samples, int) or self.max_samples < 1):
+            raise ValueError(f"TrainConfig.max_samples must be a positive integer or None, got {self.max_samples!r}")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Features (N, T, n_in) and integer labels (N,) of the train, validation and test splits."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def from_dict(cls, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> Splits:
+        """From a dict keyed ``train``, ``validation``, ``test`` (as ``datasets.PreparedData.splits``)."""
+        missing = [name for name in SPLITS if name not in splits]
+        if missing:
+            raise ValueError(f"data lacks the split(s) {missing}; expected {list(SPLITS)}")
+        return cls(**{name: splits[name] for name in SPLITS})
+
+    def check(self, n_steps: int, n_in: int, n_out: int) -> None:
+        """Raise a ValueError naming the split when shapes or labels do not fit the network."""
+        for name in SPLITS:
+            x, labels = getattr(self, name)
+            if x.ndim != 3 or x.shape[1:] != (n_steps, n_in):
+                raise ValueError(f"{name} features have shape {x.shape}; the network needs (N, {n_steps}, {n_in})")
+            if len(labels) != len(x):
+                raise ValueError(f"{name} split holds {len(x)} samples but {len(labels)} labels")
+            try:
+                check_labels(labels, n_out)
+            except ValueError as error:
+                raise ValueError(f"{name} labels: {error}") from None
+        if len(self.train[0]) == 0:
+            raise ValueError("the train split is empty")
+
+
+@dataclass
+class TrainState:
+    """Where training stands: what a checkpoint stores besides the engine state.
+
+    epoch: the current (0-based) epoch; position: samples of it already trained; global_samples: samples trained
+    in all epochs; order: the sample order of the current epoch (None before it is drawn); rng: the shuffling
+    Generator; sums: running loss/correct/count of the current epoch; history: the finished epochs' records.
+    """
+
+    rng: np.random.Generator
+    epoch: int = 0
+    position: int = 0
+    global_samples: int = 0
+    order: np.ndarray | None = None
+    sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "count": 0.0})
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def fresh(cls, seed: int) -> TrainState:
+        """The state at the start of a run seeded with ``seed``."""
+        return cls(rng=np.random.default_rng(seed))
+
+    def to_meta(self) -> dict[str, Any]:
+        """The msgpack-serialisable part (the order goes into the checkpoint's arrays)."""
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "global_samples": self.global_samples,
+            "rng": rng_to_meta(self.rng),
+            "sums": dict(self.sums),
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> TrainState:
+        """The state a checkpoint recorded; a missing field raises a ValueError naming the checkpoint."""
+        meta = checkpoint.meta
+        try:
+            return cls(
+                rng=rng_from_meta(meta["rng"]),
+                epoch=int(meta["epoch"]),
+                position=int(meta["position"]),
+                global_samples=int(meta["global_samples"]),
+                order=checkpoint.trainer_arrays.get("order"),
+                sums={key: float(value) for key, value in meta["sums"].items()},
+                history=list(meta["history"]),
+            )
+        except KeyError as error:
+            raise ValueError(f"checkpoint {checkpoint.path} lacks the trainer field {error}") from None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One trained mini-batch: its size, mean loss, correct count, learning rate and wall time."""
+
+    epoch: int
+    size: int
+    loss: float
+    correct: int
+    lr: float
+    seconds: float
+
+
+class Callback:
+    """Hooks the trainer calls; subclasses override the ones they need."""
+
+    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+        """Before the first batch (of a fresh or resumed run)."""
+
+    def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
+        """After the epoch's order is drawn, before its first (remaining) batch."""
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+        """After each mini-batch's update (``state`` already counts it)."""
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        """After evaluation; ``state`` already points at the next epoch, ``record`` is the epoch's metrics."""
+
+    def on_train_end(self, trainer: Trainer, state: TrainState) -> None:
+        """After the last epoch, or when training stops with an exception (then from a ``finally``)."""
+
+
+def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256) -> dict[str, Any]:
+    """Mean cross-entropy, accuracy and predictions of ``engine`` on (x, labels), predicting ``batch`` at a time."""
+    logits = [engine.predict(x[start : start + batch]) for start in range(0, len(x), batch)]
+    logits = np.concatenate(logits) if logits else np.zeros((0, 1))
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan"), "predictions": np.zeros(0, np.int64)}
+    predictions = logits.argmax(axis=1)
+    return {
+        "loss": float(cross_entropy(logits.astype(np.float64), labels).mean()),
+        "accuracy": float(np.mean(predictions == labels)),
+        "predictions": predictions,
+    }
+
+
+class Trainer:
+    """Trains ``engine`` on ``data`` with the optimiser's step schedule (lr x lr_decay every decay_every epochs).
+
+    Args:
+        engine: any engine (see :class:`Engine`).
+        data: the three splits.
+        optimiser: for the learning-rate schedule (the engine applies ADAM/L2 with its own copy).
+        config: the loop's settings.
+        callbacks: called in order at each hook.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        data: Splits,
+        optimiser: OptimiserConfig,
+        config: TrainConfig,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.data = data
+        self.optimiser = optimiser
+        self.config = config
+        self.callbacks = list(callbacks or [])
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Training samples per epoch (the whole train split, or ``max_samples`` of it)."""
+        n = len(self.data.train[0])
+        return n if self.config.max_samples is None else min(n, self.config.max_samples)
+
+    def restore(self, checkpoint: Checkpoint) -> TrainState:
+        """Load a checkpoint's engine state into the engine and return its trainer state."""
+        self.engine.load_state(checkpoint.engine_state)
+        state = TrainState.from_checkpoint(checkpoint)
+        if state.order is not None and len(state.order) != self.samples_per_epoch:
+            raise ValueError(
+                f"checkpoint {checkpoint.path} was taken with {len(state.order)} samples per epoch, "
+                f"this run has {self.samples_per_epoch} (different data or --max-samples)"
+            )
+        return state
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def evaluate_splits(self) -> dict[str, float]:
+        """Loss and accuracy on the validation and test splits, keyed ``validation_loss`` etc."""
+        out = {}
+        for name in ("validation", "test"):
+            x, labels = getattr(self.data, name)
+            result = evaluate(self.engine, x, labels, self.config.eval_batch)
+            out[f"{name}_loss"] = result["loss"]
+            out[f"{name}_accuracy"] = result["accuracy"]
+        return out
+
+    def fit(self, state: TrainState | None = None) -> TrainState:
+        """Train until ``config.epochs`` epochs are done, from ``state`` (a resumed run) or from the start."""
+        state = state or TrainState.fresh(self.config.seed)
+        x_train, y_train = self.data.train
+        n_train = len(x_train)
+        self._call("on_train_begin", state)
+        try:
+            while state.epoch < self.config.epochs:
+                if state.order is None:
+                    state.order = state.rng.permutation(n_train)[: self.samples_per_epoch]
+                lr = learning_rate(self.optimiser, state.epoch)
+                self._call("on_epoch_begin", state)
+                while state.position < len(state.order):
+                    index = state.order[state.position : state.position + self.config.batch_size]
+                    start = time.perf_counter()
+                    labels = y_train[index]
+                    result = self.engine.train_batch(x_train[index], labels, lr)
+                    seconds = time.perf_counter() - start
+                    loss = float(np.mean(result.loss))
+                    correct = int(np.sum(np.argmax(result.logits, axis=1) == labels))
+                    state.position += len(index)
+                    state.global_samples += len(index)
+                    state.sums["loss"] += loss * len(index)
+                    state.sums["correct"] += correct
+                    state.sums["count"] += len(index)
+                    batch = BatchRecord(state.epoch, len(index), loss, correct, lr, seconds)
+                    self._call("on_batch_end", state, batch)
+                record = {
+                    "epoch": state.epoch + 1,
+                    "global_samples": state.global_samples,
+                    "lr": lr,
+                    "train_loss": state.sums["loss"] / max(state.sums["count"], 1),
+                    "train_accuracy": state.sums["correct"] / max(state.sums["count"], 1),
+                    **self.evaluate_splits(),
+                }
+                state.history.append(record)
+                state.epoch += 1
+                state.position = 0
+                state.order = None
+                state.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+                self._call("on_epoch_end", state, record)
+        finally:
+            self._call("on_train_end", state)
+        return state
+
+
+class MetricsLog(Callback):
+    """Appends JSON lines to ``path``: a ``batch`` record every ``log_every`` batches (means since the last one,
+    samples/s) and an ``epoch`` record with train, validation and test loss and accuracy.
+
+    On a resumed run, records past the checkpoint's sample count (written after it by the interrupted run) are
+    dropped first, so the file reads as one uninterrupted run.
+    """
+
+    def __init__(self, path: Path | str, log_every: int = 10) -> None:
+        self.path = Path(path)
+        self.log_every = log_every
+        self._reset()
+
+    def _reset(self) -> None:
+        self.batches = 0
+        self.loss = self.correct = self.count = self.seconds = 0.0
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("global_samples", 0) <= state.global_samples
+            ]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self._reset()
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+        self.batches += 1
+        self.loss += batch.loss * batch.size
+        self.correct += batch.correct
+        self.count += batch.size
+        self.seconds += batch.seconds
+        if self.batches % self.log_every == 0:
+            self._write(
+                {
+                    "kind": "batch",
+                    "epoch": batch.epoch + 1,
+                    "global_samples": state.global_samples,
+                    "lr": batch.lr,
+                    "loss": self.loss / self.count,
+                    "accuracy": self.correct / self.count,
+                    "samples_per_s": self.count / self.seconds if self.seconds > 0 else None,
+                }
+            )
+            self._reset()
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        self._write({"kind": "epoch", **record})
+        self._reset()
+
+
+class CheckpointCallback(Callback):
+    """Writes a checkpoint (see :mod:`pe_actors.checkpoint`) every ``every`` training samples (at the first batch
+    boundary past each multiple) and at each epoch end, then keeps the ``keep_last`` newest and the best by
+    validation accuracy. ``meta`` (the run config, network, class names, ...) is stored in every checkpoint."""
+
+    def __init__(self, root: Path | str, every: int | None, keep_last: int = 3, meta: dict[str, Any] | None = None):
+        if every is not None and (not isinstance(every, int) or every < 1):
+            raise ValueError(f"checkpoint interval must be a positive number of samples or None, got {every!r}")
+        self.root = Path(root)
+        self.every = every
+        self.keep_last = keep_last
+        self.meta = dict(meta or {})
+        self.last: Path | None = None
+
+    def save(self, trainer: Trainer, state: TrainState, validation_accuracy: float | None = None) -> Path:
+        """Write a checkpoint of the engine and ``state`` now."""
+        meta = {**self.meta, **state.to_meta(), "validation_accuracy": validation_accuracy}
+        arrays = {} if state.order is None else {"order": np.asarray(state.order, dtype=np.int64)}
+        name = f"e{state.epoch:03d}-s{state.global_samples:010d}"
+        self.last = save_checkpoint(self.root, name, trainer.engine.state(), arrays, meta)
+        prune_checkpoints(self.root, self.keep_last)
+        return self.last
+
+    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+        self._next = self._following(state.global_samples)
+
+    def _following(self, samples: int) -> int | None:
+        return None if self.every is None else (samples // self.every + 1) * self.every
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+        if self._next is not None and state.global_samples >= self._next and state.position < len(state.order):
+            self.save(trainer, state)
+            self._next = self._following(state.global_samples)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        self.save(trainer, state, validation_accuracy=record["validation_accuracy"])
+        self._next = self._following(state.global_samples)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with samples/s and the running loss and accuracy of the epoch."""
+
+    def __init__(self, disable: bool = False) -> None:
+        self.disable = disable
+        self.bar = None
+
+    def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
+        self.bar = tqdm(
+            total=len(state.order),
+            initial=state.position,
+            desc=f"epoch {state.epoch + 1}/{trainer.config.epochs}",
+            unit="sample",
+            disable=self.disable,
+            dynamic_ncols=True,
+        )
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+        count = max(state.sums["count"], 1)
+        self.bar.set_postfix(loss=f"{state.sums['loss'] / count:.3f}", acc=f"{state.sums['correct'] / count:.3f}")
+        self.bar.update(batch.size)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        self._close()
+        if not self.disable:
+            tqdm.write(
+                f"epoch {record['epoch']}: train acc {record['train_accuracy']:.3f} loss {record['train_loss']:.3f}"
+                f" | validation acc {record['validation_accuracy']:.3f} | test acc {record['test_accuracy']:.3f}"
+            )
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_train_end(self, trainer: Trainer, state: TrainState) -> None:
+        self._close()
+
+
+def resume_state(trainer: Trainer, path: Path | str) -> TrainState:
+    """Load the checkpoint at ``path`` into the trainer's engine and return the state to continue from."""
+    return trainer.restore(load_checkpoint(path))

@@ -1,0 +1,216 @@
+"""The training loop, the BPTT engine, resume from a checkpoint and engine independence (issue 6 items 1, 3)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pe_actors import InProcessEngine, NetworkConfig, OptimiserConfig, init_params
+from pe_actors.bptt_engine import BPTTEngine
+from pe_actors.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors.trainer import (
+    Callback,
+    CheckpointCallback,
+    MetricsLog,
+    Splits,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    evaluate,
+    resume_state,
+)
+
+CONFIG = NetworkConfig(n_in=6, n_rec=10, n_out=3, n_steps=20)
+OPTIMISER = OptimiserConfig(lr=0.02, l2=1e-4, lr_decay=0.5, decay_every=2)
+
+
+def make_split(n: int, seed: int, signal: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs where class c drives input channels 2c and 2c + 1 harder."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CONFIG.n_out, n)
+    x = rng.random((n, CONFIG.n_steps, CONFIG.n_in))
+    for i, label in enumerate(labels):
+        x[i, :, 2 * label : 2 * label + 2] += signal
+    return x.astype(np.float32), labels
+
+
+def make_data(n_train: int = 30, signal: float = 3.0) -> Splits:
+    return Splits(make_split(n_train, 1, signal), make_split(12, 2, signal), make_split(12, 3, signal))
+
+
+def make_engine(kind: str = "inprocess", dtype: type = np.float64):
+    params = init_params(CONFIG, seed=5, dtype=dtype)
+    if kind == "bptt":
+        return BPTTEngine(CONFIG, params, OPTIMISER)
+    if kind == "replay":
+        replay = pytest.importorskip("pe_actors.replay")
+        return replay.ReplayEngine(CONFIG, params, OPTIMISER)
+    return InProcessEngine(CONFIG, params, OPTIMISER, n_pes=2, sub_batch=2)
+
+
+class Crash(Callback):
+    """Raises after a given number of batches, standing in for a killed training process."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.batches = 0
+
+    def on_batch_end(self, trainer, state, batch) -> None:
+        self.batches += 1
+        if self.batches == self.after:
+            raise KeyboardInterrupt
+
+
+def assert_states_close(a: dict, b: dict, atol: float) -> None:
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=atol, rtol=0, err_msg=key)
+
+
+def test_trainer_learns_above_chance_and_logs_epochs(tmp_path):
+    data = make_data(n_train=36, signal=1.5)
+    engine = make_engine(dtype=np.float32)
+    config = TrainConfig(epochs=3, batch_size=4, seed=0, log_every=2)
+    before = evaluate(engine, *data.test)["accuracy"]
+    state = Trainer(engine, data, OPTIMISER, config, [MetricsLog(tmp_path / "metrics.jsonl", 2)]).fit()
+    assert len(state.history) == 3
+    assert state.global_samples == 3 * 36
+    last = state.history[-1]
+    assert last["test_accuracy"] >= 0.75 > before
+    assert last["train_loss"] < state.history[0]["train_loss"]
+    assert [h["lr"] for h in state.history] == pytest.approx([0.02, 0.02, 0.01])
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    batches = [r for r in records if r["kind"] == "batch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert epochs[-1]["test_accuracy"] == last["test_accuracy"]
+    assert len(batches) == 3 * (9 // 2)  # windows do not span epochs
+    assert all(0 <= r["accuracy"] <= 1 and r["loss"] > 0 and r["samples_per_s"] > 0 for r in batches)
+
+
+def test_max_samples_limits_each_epoch_and_shuffles_differently():
+    data = make_data(n_train=30)
+    orders = []
+
+    class Orders(Callback):
+        def on_epoch_begin(self, trainer, state) -> None:
+            orders.append(state.order.copy())
+
+    trainer = Trainer(make_engine(), data, OPTIMISER, TrainConfig(epochs=2, batch_size=4, max_samples=10), [Orders()])
+    state = trainer.fit()
+    assert state.global_samples == 20
+    assert [len(order) for order in orders] == [10, 10]
+    assert len(set(orders[0])) == 10 and not np.array_equal(orders[0], orders[1])
+
+
+@pytest.mark.parametrize("crash_after", [4, 8])
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, crash_after):
+    """Crash mid-epoch (after batch 4) and right after an epoch end (batch 8 of 8 per epoch), resume from the
+    latest checkpoint with a fresh engine: the final state equals the uninterrupted run's."""
+    data = make_data(n_train=30)
+    config = TrainConfig(epochs=3, batch_size=4, seed=7)
+    reference = Trainer(make_engine(dtype=np.float32), data, OPTIMISER, config)
+    reference_state = reference.fit()
+
+    root = tmp_path / "checkpoints"
+    crashing = Trainer(
+        make_engine(dtype=np.float32), data, OPTIMISER, config, [CheckpointCallback(root, every=6), Crash(crash_after)]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    checkpoint = latest_checkpoint(root)
+    assert checkpoint is not None
+    engine = make_engine(dtype=np.float32)
+    trainer = Trainer(engine, data, OPTIMISER, config)
+    state = resume_state(trainer, checkpoint)
+    assert 0 < state.global_samples < 90
+    final = trainer.fit(state)
+    assert final.global_samples == 90
+    assert_states_close(engine.state(), reference.engine.state(), atol=1e-6)
+    assert final.history == reference_state.history
+
+
+def test_checkpoint_callback_interval_epoch_end_and_retention(tmp_path):
+    data = make_data(n_train=30)
+    root = tmp_path / "checkpoints"
+    callback = CheckpointCallback(root, every=8, keep_last=2, meta={"run_config": {"lr": 0.02}})
+    Trainer(make_engine(), data, OPTIMISER, TrainConfig(epochs=2, batch_size=4), [callback]).fit()
+    kept = list_checkpoints(root)
+    assert 2 <= len(kept) <= 3
+    latest = load_checkpoint(kept[-1])
+    assert latest.meta["epoch"] == 2 and latest.meta["position"] == 0 and latest.meta["global_samples"] == 60
+    assert latest.meta["run_config"] == {"lr": 0.02}
+    assert latest.trainer_arrays == {}
+    assert sorted(latest.engine_state) == sorted(make_engine().state())
+
+
+def test_resume_rejects_a_different_epoch_size(tmp_path):
+    data = make_data(n_train=30)
+    root = tmp_path / "checkpoints"
+    config = TrainConfig(epochs=1, batch_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(make_engine(), data, OPTIMISER, config, [CheckpointCallback(root, every=4), Crash(3)]).fit()
+    other = Trainer(make_engine(), data, OPTIMISER, TrainConfig(epochs=1, batch_size=4, max_samples=12))
+    with pytest.raises(ValueError, match="samples per epoch"):
+        resume_state(other, latest_checkpoint(root))
+
+
+def test_bptt_engine_matches_eprop_engine_over_updates():
+    """The BPTT and e-prop engines take the same ADAM/L2 steps from gradients equal to rounding (float64)."""
+    x, labels = make_split(8, 11)
+    eprop, bptt = make_engine("inprocess"), make_engine("bptt")
+    for step in range(3):
+        batch = slice(4 * (step % 2), 4 * (step % 2) + 4)
+        result_e = eprop.train_batch(x[batch], labels[batch], 0.01)
+        result_b = bptt.train_batch(x[batch], labels[batch], 0.01)
+        np.testing.assert_allclose(result_e.loss, result_b.loss, rtol=1e-10)
+    assert_states_close(eprop.state(), bptt.state(), atol=1e-10)
+    np.testing.assert_allclose(eprop.predict(x), bptt.predict(x), atol=1e-10)
+    assert np.all(np.diag(bptt.params()["w_rec"]) == 0)
+
+
+def test_bptt_engine_state_round_trip_and_errors():
+    x, labels = make_split(4, 12)
+    engine = make_engine("bptt")
+    engine.train_batch(x, labels, 0.01)
+    state = engine.state()
+    assert int(state["adam_n"]) == 1
+    other = make_engine("bptt")
+    other.load_state(state)
+    assert_states_close(other.state(), state, atol=0)
+    in_process = make_engine("inprocess")
+    in_process.load_state(state)
+    assert_states_close(in_process.state(), state, atol=0)
+    with pytest.raises(ValueError, match="m_w_out"):
+        other.load_state({key: value for key, value in state.items() if key != "m_w_out"})
+    with pytest.raises(ValueError, match="w_in"):
+        other.load_state({**state, "w_in": np.zeros((2, 2))})
+
+
+@pytest.mark.parametrize("kind", ["bptt", "replay"])
+def test_training_does_not_depend_on_the_engine(kind):
+    """Two epochs with the in-process PEs and with another engine end with the same weights (float64)."""
+    data = make_data(n_train=16)
+    config = TrainConfig(epochs=2, batch_size=4, seed=3)
+    reference = make_engine("inprocess")
+    Trainer(reference, data, OPTIMISER, config).fit()
+    other = make_engine(kind)
+    Trainer(other, data, OPTIMISER, config).fit()
+    assert_states_close(other.state(), reference.state(), atol=1e-8)
+
+
+def test_config_and_data_validation():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="max_samples"):
+        TrainConfig(max_samples=0)
+    data = make_data()
+    with pytest.raises(ValueError, match="train features"):
+        data.check(n_steps=21, n_in=6, n_out=3)
+    with pytest.raises(ValueError, match="validation labels"):
+        Splits(data.train, (data.validation[0], data.validation[1] + 5), data.test).check(20, 6, 3)
+    with pytest.raises(ValueError, match="lacks the split"):
+        Splits.from_dict({"train": data.train})
+    assert TrainState.fresh(0).epoch == 0
