@@ -1,0 +1,454 @@
+"""Feature cache: each split of a GSC-layout folder featurised once into memory-mappable arrays (SPEC section 4).
+
+A prepared directory holds, per split ``s`` in train, validation, test:
+
+- ``s_features.npy``: float32 (N, 100, 80), normalised with the training split's per-feature mean and std;
+- ``s_labels.npy``: int64 (N,), indices into ``CLASS_NAMES``;
+
+and ``metadata.json`` (class names, counts, normalisation, feature parameters, librosa version, the hash of the
+file list and parameters, and ``synthetic``, copied from the ``SYNTHETIC.json`` marker the stand-in writes).
+
+It is built in a temporary sibling directory that is renamed into place only once complete, so an interrupted
+run never leaves a directory that loads. A second run whose hash matches reuses the cache at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import librosa
+import numpy as np
+from tqdm import tqdm
+
+from datasets.features import (
+    DEFAULT_PARAMS,
+    FeatureParams,
+    log_mel_delta,
+    normalisation_stats,
+    normalise,
+    pin_blas_threads,
+)
+from datasets.speech_commands import (
+    CLASS_NAMES,
+    SPLIT_LISTS,
+    SPLITS,
+    BadClipError,
+    Clip,
+    all_clips,
+    load_clip,
+    scan,
+    split_clips,
+)
+
+CACHE_FORMAT = 1
+METADATA = "metadata.json"
+SYNTHETIC_MARKER = "SYNTHETIC.json"
+CHUNK = 32
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A loaded feature cache: per split (features float32 (N, 100, 80) memory-mapped, labels int64 (N,))."""
+
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    class_names: list[str]
+    synthetic: bool
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What ``prepare`` did: the cache path, whether it was reused, and the files it skipped or resampled."""
+
+    path: Path
+    reused: bool
+    counts: dict[str, int]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    resampled: int = 0
+    seconds: float = 0.0
+
+
+def _feature_paths(directory: Path, split: str) -> tuple[Path, Path]:
+    return directory / f"{split}_features.npy", directory / f"{split}_labels.npy"
+
+
+def _synthetic_marker(root: Path) -> dict | None:
+    marker = root / SYNTHETIC_MARKER
+    return json.loads(marker.read_text()) if marker.is_file() else None
+
+
+def input_hash(root: Path, files: Sequence[str], settings: dict) -> str:
+    """SHA-256 over the relative path, size and mtime of every input file, the split lists' text and settings."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        stat = (root / name).stat()
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for name in [*SPLIT_LISTS.values(), SYNTHETIC_MARKER]:
+        path = root / name
+        digest.update(path.read_bytes() if path.is_file() else b"<absent>")
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _featurise_chunk(
+    root: str, clips: list[Clip], params: FeatureParams, strict: bool
+) -> tuple[np.ndarray, list[tuple[int, str, str]], int]:
+    """Features of a chunk of clips, the bad ones as (position, path, problem), and how many were resampled."""
+    out = np.zeros((len(clips), params.n_frames, params.n_features), dtype=np.float32)
+    bad = []
+    resampled = 0
+    for i, clip in enumerate(clips):
+        try:
+            audio, note = load_clip(root, clip, strict=strict)
+            features = log_mel_delta(audio, params=params)
+            if not np.isfinite(features).all():
+                raise BadClipError(Path(root) / clip.path, "features contain NaN or infinity; pass --skip-bad")
+        except BadClipError as err:
+            bad.append((i, err.path, err.problem))
+            continue
+        resampled += note is not None
+        out[i] = features
+    return out, bad, resampled
+
+
+def _chunks(clips: list[Clip], size: int) -> Iterator[tuple[int, list[Clip]]]:
+    for start in range(0, len(clips), size):
+        yield start, clips[start : start + size]
+
+
+def _featurise_into(
+    root: Path,
+    jobs: list[tuple[str, list[Clip], np.ndarray]],
+    *,
+    params: FeatureParams,
+    strict: bool,
+    skip_bad: bool,
+    workers: int,
+    progress: bool,
+) -> tuple[dict[str, np.ndarray], list[tuple[str, str]], int]:
+    """Fill each job's (N, frames, F) output with its clips' features, over ``workers`` processes.
+
+    Returns per job name the boolean mask of good clips, the bad ones as (path, problem) and the resample count.
+    Without ``skip_bad`` the first bad clip raises its BadClipError.
+    """
+    good = {name: np.ones(len(clips), dtype=bool) for name, clips, _ in jobs}
+    skipped: list[tuple[str, str]] = []
+    resampled = 0
+    total = sum(len(clips) for _, clips, _ in jobs)
+    tasks = [(name, start, chunk, out) for name, clips, out in jobs for start, chunk in _chunks(clips, CHUNK)]
+
+    def collect(name: str, start: int, out: np.ndarray, result: tuple) -> None:
+        nonlocal resampled
+        features, bad, n_resampled = result
+        if bad and not skip_bad:
+            _, path, problem = bad[0]
+            raise BadClipError(path, problem)
+        out[start : start + len(features)] = features
+        for i, path, problem in bad:
+            good[name][start + i] = False
+            skipped.append((path, problem))
+        resampled += n_resampled
+
+    with tqdm(total=total, desc="features", unit="clip", disable=not progress) as bar:
+        if workers <= 1:
+            for name, start, chunk, out in tasks:
+                collect(name, start, out, _featurise_chunk(str(root), chunk, params, strict))
+                bar.update(len(chunk))
+        else:
+            context = get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pin_blas_threads) as pool:
+                futures = [
+                    (name, start, chunk, out, pool.submit(_featurise_chunk, str(root), chunk, params, strict))
+                    for name, start, chunk, out in tasks
+                ]
+                try:
+                    for name, start, chunk, out, future in futures:
+                        collect(name, start, out, future.result())
+                        bar.update(len(chunk))
+                except BaseException:
+                    for *_, future in futures:
+                        future.cancel()
+                    raise
+    return good, skipped, resampled
+
+
+def _compact(path: Path, keep: np.ndarray) -> np.ndarray:
+    """Rewrite an .npy array keeping only the rows in ``keep``; returns the new memory map."""
+    old = np.load(path, mmap_mode="r")
+    new_path = path.with_suffix(".compact.npy")
+    new = np.lib.format.open_memmap(new_path, mode="w+", dtype=old.dtype, shape=(int(keep.sum()), *old.shape[1:]))
+    new[:] = old[keep]
+    new.flush()
+    del old, new
+    os.replace(new_path, path)
+    return np.load(path, mmap_mode="r+")
+
+
+def _remove_stale_temps(out: Path) -> None:
+    for leftover in out.parent.glob(f".{out.name}.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / METADATA).is_file())):
+        raise ValueError(
+            f"{out}: exists and is not a pe-actors feature cache (no {METADATA}); refusing to overwrite it - "
+            "choose another --out or remove it"
+        )
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move a complete cache directory into place (rename; the old cache, if any, is renamed away first)."""
+    if out.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-old-", dir=out.parent))
+        os.replace(out, trash / out.name)
+        os.replace(tmp, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    with open(path, "w") as handle:
+        json.dump(value, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def prepare(
+    gsc_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    unknown_fraction: float = 1.0,
+    seed: int = 0,
+    skip_bad: bool = False,
+    strict: bool = False,
+    workers: int = 2,
+    params: FeatureParams = DEFAULT_PARAMS,
+    progress: bool = True,
+    on_build: Callable[[], None] | None = None,
+) -> PrepareResult:
+    """Featurise every split of a GSC-layout folder into ``out_dir`` once (module docstring), or reuse it.
+
+    ``unknown_fraction`` keeps that share of the unknown words per split and ``seed`` draws it and the silence
+    crops. Bad files raise BadClipError naming the file unless ``skip_bad``, in which case they are left out and
+    listed; WAVs not at 16 kHz are resampled with a warning, or refused when ``strict``. Nothing is written
+    unless the run completes. ``on_build`` is called just before the build starts (for progress messages).
+    """
+    started = time.perf_counter()
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    root = Path(gsc_dir)
+    out = Path(out_dir)
+    index = scan(root)
+    splits, skipped_entries = split_clips(index, unknown_fraction=unknown_fraction, seed=seed, skip_bad=skip_bad)
+    settings = {
+        "format": CACHE_FORMAT,
+        "feature_params": params.to_dict(),
+        "unknown_fraction": unknown_fraction,
+        "seed": seed,
+        "skip_bad": skip_bad,
+        "strict": strict,
+        "librosa_version": librosa.__version__,
+    }
+    files = [w for wavs in index.words.values() for w in wavs] + index.background
+    key = input_hash(root, files, settings)
+    existing = _read_metadata(out) if (out / METADATA).is_file() else None
+    if existing is not None and existing.get("hash") == key:
+        return PrepareResult(
+            path=out,
+            reused=True,
+            counts=existing["sizes"],
+            skipped=[tuple(s) for s in existing["skipped"]],
+            resampled=existing["resampled"],
+            seconds=time.perf_counter() - started,
+        )
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
+    if on_build is not None:
+        on_build()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        metadata = _build(
+            root, tmp, splits, params=params, strict=strict, skip_bad=skip_bad, workers=workers, progress=progress
+        )
+        skipped = [*skipped_entries, *metadata.pop("_skipped")]
+        metadata.update(
+            settings,
+            hash=key,
+            skipped=[list(s) for s in skipped],
+            source=str(root.resolve()),
+            synthetic=_synthetic_marker(root) is not None,
+            synthetic_info=_synthetic_marker(root),
+            numpy_version=np.__version__,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        _write_json(tmp / METADATA, metadata)
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if metadata["resampled"]:
+        warnings.warn(
+            f"{root}: resampled {metadata['resampled']} WAV files to 16 kHz; pass strict=True (--strict) to refuse",
+            stacklevel=2,
+        )
+    return PrepareResult(
+        path=out,
+        reused=False,
+        counts=metadata["sizes"],
+        skipped=skipped,
+        resampled=metadata["resampled"],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _build(
+    root: Path,
+    tmp: Path,
+    splits: dict[str, list[Clip]],
+    *,
+    params: FeatureParams,
+    strict: bool,
+    skip_bad: bool,
+    workers: int,
+    progress: bool,
+) -> dict:
+    """Raw features of every split into ``tmp``, then normalised with the training split's statistics."""
+    shape = (params.n_frames, params.n_features)
+    outputs = {
+        split: np.lib.format.open_memmap(
+            _feature_paths(tmp, split)[0], mode="w+", dtype=np.float32, shape=(len(clips), *shape)
+        )
+        for split, clips in splits.items()
+    }
+    jobs = [(split, splits[split], outputs[split]) for split in SPLITS]
+    good, skipped, resampled = _featurise_into(
+        root, jobs, params=params, strict=strict, skip_bad=skip_bad, workers=workers, progress=progress
+    )
+    labels = {}
+    for split in SPLITS:
+        outputs[split].flush()
+        labels[split] = np.array([c.label for c in splits[split]], dtype=np.int64)[good[split]]
+        if not good[split].all():
+            del outputs[split]
+            outputs[split] = _compact(_feature_paths(tmp, split)[0], good[split])
+        np.save(_feature_paths(tmp, split)[1], labels[split])
+    if len(labels["train"]) == 0:
+        raise ValueError(f"{root}: the training split is empty; nothing to compute normalisation statistics from")
+    mean, std = normalisation_stats(outputs["train"])
+    for split in SPLITS:
+        features = outputs[split]
+        for start in range(0, features.shape[0], 1024):
+            features[start : start + 1024] = normalise(features[start : start + 1024], mean=mean, std=std)
+        features.flush()
+    del outputs
+    return {
+        "class_names": list(CLASS_NAMES),
+        "sizes": {split: int(len(labels[split])) for split in SPLITS},
+        "counts": {split: np.bincount(labels[split], minlength=len(CLASS_NAMES)).tolist() for split in SPLITS},
+        "normalisation": {"mean": mean.tolist(), "std": std.tolist()},
+        "resampled": resampled,
+        "_skipped": skipped,
+    }
+
+
+def _read_metadata(directory: Path) -> dict:
+    path = directory / METADATA
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no feature cache here (an unfinished or interrupted build has no {METADATA}); "
+            "make one with `pe-actors data prepare --gsc-dir DIR --out DIR`"
+        )
+    return json.loads(path.read_text())
+
+
+def load_prepared(path: Path | str) -> PreparedData:
+    """Open a prepared cache: features memory-mapped read-only, labels in memory, metadata as a dict.
+
+    Raises FileNotFoundError when ``path`` holds no complete cache and ValueError when its arrays do not match
+    its metadata.
+    """
+    directory = Path(path)
+    metadata = _read_metadata(directory)
+    splits = {}
+    for split in SPLITS:
+        features_path, labels_path = _feature_paths(directory, split)
+        features = np.load(features_path, mmap_mode="r")
+        labels = np.load(labels_path)
+        expected = metadata["sizes"][split]
+        if features.shape[0] != expected or labels.shape != (expected,) or features.dtype != np.float32:
+            raise ValueError(
+                f"{features_path}: shape {features.shape} {features.dtype} and labels {labels.shape} do not match "
+                f"the {expected} clips in {directory / METADATA}; rebuild with `pe-actors data prepare`"
+            )
+        splits[split] = (features, labels.astype(np.int64, copy=False))
+    return PreparedData(
+        splits=splits,
+        class_names=list(metadata["class_names"]),
+        synthetic=bool(metadata["synthetic"]),
+        metadata=metadata,
+    )
+
+
+def featurize_folder(
+    gsc_dir: Path | str,
+    metadata: dict,
+    *,
+    skip_bad: bool = False,
+    strict: bool = False,
+    workers: int = 1,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features float32 (N, 100, 80) and labels int64 (N,) of a raw GSC-layout folder, as a cache would hold them.
+
+    Uses the feature parameters, normalisation, unknown fraction and seed of a prepared cache's ``metadata``.
+    The clips are the folder's test split (its ``testing_list.txt`` plus silence crops) when it has split lists,
+    otherwise every WAV of its word folders (``_silence_`` -> silence, non-keywords -> unknown).
+    """
+    if list(metadata.get("class_names", [])) != CLASS_NAMES:
+        raise ValueError(f"metadata class names {metadata.get('class_names')} differ from {CLASS_NAMES}")
+    params = FeatureParams.from_dict(metadata["feature_params"])
+    index = scan(gsc_dir)
+    if index.lists["test"] is not None:
+        splits, _ = split_clips(
+            index,
+            unknown_fraction=metadata.get("unknown_fraction", 1.0),
+            seed=metadata.get("seed", 0),
+            skip_bad=skip_bad,
+        )
+        clips = splits["test"]
+    else:
+        clips = all_clips(index)
+    out = np.zeros((len(clips), params.n_frames, params.n_features), dtype=np.float32)
+    good, _, _ = _featurise_into(
+        index.root,
+        [("clips", clips, out)],
+        params=params,
+        strict=strict,
+        skip_bad=skip_bad,
+        workers=workers,
+        progress=progress,
+    )
+    keep = good["clips"]
+    mean = np.asarray(metadata["normalisation"]["mean"])
+    std = np.asarray(metadata["normalisation"]["std"])
+    labels = np.array([c.label for c in clips], dtype=np.int64)[keep]
+    return normalise(out[keep], mean=mean, std=std), labels
+
+
+def cache_bytes(path: Path | str) -> int:
+    """Bytes on disk of a prepared cache directory."""
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
