@@ -1,0 +1,106 @@
+"""``pe-actors data``: prepare Google Speech Commands features, synthesise the offline stand-in, write Yin-Yang."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from datasets.cache import prepare as prepare_cache
+from datasets.synth import SIZES, synthesize
+from datasets.yinyang import write_yinyang
+
+
+@click.group("data")
+def data() -> None:
+    """Data sets (SPEC section 4): GSC feature cache, synthetic stand-in, Yin-Yang."""
+
+
+@data.command("prepare")
+@click.option(
+    "--gsc-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Root of a Google Speech Commands copy (v1 or v2) or of a stand-in made by `pe-actors data synth`.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for the feature cache (reused at once if its inputs and parameters are unchanged).",
+)
+@click.option("--skip-bad", is_flag=True, help="Leave out unreadable, empty, stereo or NaN clips and report them.")
+@click.option("--strict", is_flag=True, help="Refuse WAVs that are not 16 kHz instead of resampling them.")
+@click.option(
+    "--unknown-fraction",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Share of the non-keyword ('unknown') clips kept per split, drawn with --seed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the silence crops and unknown subsample.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Processes computing features (BLAS pinned to one thread each).",
+)
+def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_fraction: float, seed: int, workers: int):
+    """Featurise every split once into memory-mappable arrays plus metadata.json (log-mel + delta, 100 x 80)."""
+    try:
+        result = prepare_cache(
+            gsc_dir,
+            out,
+            unknown_fraction=unknown_fraction,
+            seed=seed,
+            skip_bad=skip_bad,
+            strict=strict,
+            workers=workers,
+            on_build=lambda: click.echo(f"building feature cache {out} from {gsc_dir}", err=True),
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(f"{err}\nnothing was written to {out}") from err
+    state = "reused" if result.reused else f"built in {result.seconds:.1f} s"
+    sizes = ", ".join(f"{split} {n}" for split, n in result.counts.items())
+    click.echo(f"{result.path}: {state}; clips: {sizes}")
+    if result.resampled:
+        click.echo(f"resampled {result.resampled} files to 16 kHz (use --strict to refuse them)")
+    if result.skipped:
+        click.echo(f"skipped {len(result.skipped)} bad files:")
+        for path, problem in result.skipped:
+            click.echo(f"  {path}: {problem}")
+
+
+@data.command("synth")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to write the stand-in to (GSC layout; an older stand-in there is replaced).",
+)
+@click.option("--small", is_flag=True, help=f"Write the small size for tests ({SIZES['small'].speakers} speakers).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of speakers, offsets, noise and splits.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes synthesising clips."
+)
+def synth(out: Path, small: bool, seed: int, workers: int) -> None:
+    """Synthesise a GSC-layout stand-in with espeak-ng and flite, speakers disjoint across splits (synthetic)."""
+    try:
+        path = synthesize(out, size="small" if small else "default", seed=seed, workers=workers)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{path}: synthetic stand-in written (results on it are labelled synthetic)")
+
+
+@data.command("yinyang")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for <split>_features.npy and <split>_labels.npy (train 5000, validation 1000, test 1000).",
+)
+def yinyang(out: Path) -> None:
+    """Write the Yin-Yang splits with the published seeds (42, 41, 40)."""
+    for path in write_yinyang(out):
+        click.echo(str(path))
