@@ -12,3 +12,7 @@ def cli() -> None:
 from launcher.memory import memory  # noqa: E402
 
 cli.add_command(memory)
+
+from launcher.data import data  # noqa: E402
+
+cli.add_command(data)
