@@ -1,0 +1,74 @@
+"""Start an embedded local Ray, or join a Ray cluster, for the PE-actor runtime (issue 4).
+
+A local Ray binds ports on the machine without authentication; the dashboard is kept on 127.0.0.1 unless the
+caller asks otherwise. The custom resource ``pe`` (one unit per PE actor and placement-group bundle) is declared
+here for a local Ray, and by ``ray start --resources`` on a cluster (see ``cluster.yaml``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ray
+
+from pe_actors.runtime.engine import PE_RESOURCE
+
+
+def start_ray(
+    address: str | None = None, num_pe_slots: int = 12, dashboard_host: str = "127.0.0.1", dashboard_port: int = 8265
+) -> str:
+    """Initialise Ray for a run and return the dashboard URL.
+
+    Args:
+        address: None (or ``"local"``) starts an embedded local Ray declaring ``num_pe_slots`` units of the ``pe``
+            resource; ``"auto"``, ``"host:port"`` or a ``ray://`` address joins a running cluster, which must
+            declare at least ``num_pe_slots`` of them.
+        num_pe_slots: PE actors the run will start, P x G.
+        dashboard_host: interface of a local dashboard (127.0.0.1 keeps it off the network).
+        dashboard_port: its port.
+
+    If Ray is already initialised in this process it is reused (and checked for the ``pe`` resource).
+    """
+    if not isinstance(num_pe_slots, int) or isinstance(num_pe_slots, bool) or num_pe_slots < 1:
+        raise ValueError(f"num_pe_slots must be a positive integer, got {num_pe_slots!r}")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a string or None, got {type(address).__name__}")
+    if not ray.is_initialized():
+        if address in (None, "", "local"):
+            context = ray.init(
+                resources={PE_RESOURCE: num_pe_slots},
+                include_dashboard=True,
+                dashboard_host=dashboard_host,
+                dashboard_port=dashboard_port,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
+        else:
+            context = ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        url = context.dashboard_url or ""
+    else:
+        url = _dashboard_url()
+    declared = ray.cluster_resources().get(PE_RESOURCE, 0)
+    if declared < num_pe_slots:
+        raise ValueError(
+            f"the Ray cluster at {address or 'this process'} declares {declared:g} units of the {PE_RESOURCE!r} "
+            f"resource but the run needs {num_pe_slots}; start its nodes with `ray start --resources "
+            f"'{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does) or run locally without --address"
+        )
+    return url if url.startswith("http") or not url else f"http://{url}"
+
+
+def _dashboard_url() -> str:
+    try:
+        from ray._private.worker import global_worker
+
+        return global_worker.node.address_info.get("webui_url", "") or ""
+    except AttributeError:
+        return ""
+
+
+def stop_ray() -> None:
+    """Shut down this process's connection to Ray (and the embedded local Ray, if it started one)."""
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,464 @@
+"""The Ray actor engine: G groups of P PE actors, one network replica per group (SPEC section 3; issue 4).
+
+Each group is placed on one node by a placement group of P bundles of the custom resource ``pe`` (declared by
+:func:`launcher.ray_session.start_ray` or ``ray start --resources``); its actors are named ``pe-g{g}-p{pp}`` in
+the namespace ``pe-actors-{run}``. Per mini-batch the driver puts each group's sub-batch in the object store;
+the group steps all T steps among itself (``shm``: through the node's shared memory, without the driver;
+``ray``: through actor calls the driver submits ahead, spikes travelling actor to actor as msgpack packets);
+PE 0 of each group is the master. The gradient sums of slice p travel through the object store to PE p of
+every group, which adds them in group order and takes one ADAM step, so every replica stays identical.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import numpy as np
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from pe_actors.config import NetworkConfig
+from pe_actors.engine import gather_state, scatter_state, sub_batches
+from pe_actors.master import MasterResult
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.pe import split_neurons
+from pe_actors.runtime.actor import PEActor
+from pe_actors.runtime.mailbox import mailbox_path
+from pe_actors.runtime.protocol import actor_name, unpack_array
+
+#: The transports a group can use to exchange spikes.
+TRANSPORTS = ("shm", "ray")
+#: The custom resource a PE actor (and each placement-group bundle) takes one unit of.
+PE_RESOURCE = "pe"
+#: Samples a group forwards at once in :meth:`ActorEngine.predict` (at least the sub-batch).
+PREDICT_CHUNK = 64
+_POLL_SECONDS = 0.1
+# Worker processes of PE actors run single-threaded BLAS: the PEs of a group already share the node's cores.
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class PEGroupError(RuntimeError):
+    """A PE group failed (an actor died, or a barrier timed out); the message names the group and the PE.
+
+    ``groups`` lists the failed groups; :meth:`ActorEngine.recover` rebuilds them.
+    """
+
+    def __init__(self, message: str, groups: list[int]) -> None:
+        super().__init__(message)
+        self.groups = groups
+
+
+class ActorEngine:
+    """Trains G identical network replicas held by G groups of P PE actors; the engine interface of
+    :class:`pe_actors.engine.InProcessEngine` (``train_batch``, ``predict``, ``params``, ``state``,
+    ``load_state``) plus ``shutdown``. Ray must already be initialised (:func:`launcher.ray_session.start_ray`).
+
+    Args:
+        config: the network.
+        params: initial weights; their dtype is the engine's dtype.
+        optimiser: ADAM/L2 settings.
+        n_pes: PEs per group, P.
+        n_groups: groups, G (network replicas running side by side).
+        sub_batch: samples each PE vectorises, k; a mini-batch holds at most G * k samples.
+        transport: ``"shm"`` (shared memory on one node; the default) or ``"ray"`` (actor calls; groups may span
+            nodes).
+        run_name: names the Ray namespace, placement groups and mailboxes (default: a random ``run-xxxxxxxx``).
+        barrier_timeout_s: how long a PE waits for a peer at a barrier before the group fails.
+        start_timeout_s: how long to wait for placement groups and actors at start-up.
+        record_metrics: record Ray custom metrics (see :mod:`pe_actors.runtime.metrics`).
+    """
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        params: dict[str, np.ndarray],
+        optimiser: OptimiserConfig,
+        n_pes: int = 12,
+        n_groups: int = 1,
+        sub_batch: int = 1,
+        transport: str = "shm",
+        run_name: str | None = None,
+        barrier_timeout_s: float = 60.0,
+        start_timeout_s: float = 600.0,
+        record_metrics: bool = True,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
+        for name, value in (("n_groups", n_groups), ("sub_batch", sub_batch)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not barrier_timeout_s > 0:
+            raise ValueError(f"barrier_timeout_s must be positive, got {barrier_timeout_s!r}")
+        run_name = run_name or f"run-{uuid.uuid4().hex[:8]}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_name):
+            raise ValueError(f"run_name must be 1-64 characters of letters, digits, '_', '.', '-', got {run_name!r}")
+        self.config = config
+        self.optimiser = optimiser
+        self.neurons = split_neurons(config.n_rec, n_pes)
+        self.n_pes, self.n_groups, self.sub_batch = n_pes, n_groups, sub_batch
+        self.transport = transport
+        self.run_name = run_name
+        self.namespace = f"pe-actors-{run_name}"
+        self.barrier_timeout_s = float(barrier_timeout_s)
+        self.start_timeout_s = float(start_timeout_s)
+        self.record_metrics = record_metrics
+        self.dtype = np.result_type(params["w_in"], params["w_rec"], params["w_out"])
+        self._initial = {key: np.asarray(params[key], self.dtype) for key in ("w_in", "w_rec", "w_out")}
+        self.groups: list[list] = []
+        self._placement: list = []
+        self._failed: set[int] = set()
+        self.updates = 0
+        self.timing: dict[str, float] = {}
+        self._run_metrics = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> ActorEngine:
+        """Place the groups, start the P x G actors and open the mailboxes (called by the first use if needed)."""
+        if self._started:
+            return self
+        if not ray.is_initialized():
+            raise RuntimeError("Ray is not initialised; call launcher.ray_session.start_ray(...) first")
+        needed = self.n_pes * self.n_groups
+        available = ray.cluster_resources().get(PE_RESOURCE, 0)
+        if available < needed:
+            raise ValueError(
+                f"{self.n_groups} group(s) x {self.n_pes} PEs need {needed} units of the Ray resource "
+                f"{PE_RESOURCE!r}, the cluster declares {available:g}; start Ray with "
+                f"launcher.ray_session.start_ray(num_pe_slots={needed}) or `ray start --resources "
+                f"'{{\"{PE_RESOURCE}\": {needed}}}'`"
+            )
+        self._started = True
+        params_ref = ray.put(self._initial)
+        self._placement = [self._place(g) for g in range(self.n_groups)]
+        try:
+            ray.get([pg.ready() for pg in self._placement], timeout=self.start_timeout_s)
+        except GetTimeoutError:
+            self.shutdown()
+            raise RuntimeError(
+                f"placement groups not ready after {self.start_timeout_s:g} s: each group needs {self.n_pes} "
+                f"'{PE_RESOURCE}' units on one node (transport {self.transport!r})"
+            ) from None
+        self.groups = [self._start_group(g, params_ref) for g in range(self.n_groups)]
+        if self.record_metrics:
+            from pe_actors.runtime.metrics import RunMetrics
+
+            self._run_metrics = RunMetrics(self.run_name)
+        return self
+
+    def _place(self, group: int):
+        # STRICT_PACK keeps a shared-memory group on one node; the ray transport may spread over nodes.
+        strategy = "STRICT_PACK" if self.transport == "shm" else "PACK"
+        bundles = [{PE_RESOURCE: 1}] * self.n_pes
+        return placement_group(bundles, strategy=strategy, name=f"{self.namespace}-g{group}")
+
+    def _start_group(self, group: int, params_ref) -> list:
+        remote = ray.remote(PEActor)
+        pg = self._placement[group]
+        actors = [
+            remote.options(
+                name=actor_name(group, p),
+                namespace=self.namespace,
+                num_cpus=0,
+                resources={PE_RESOURCE: 1},
+                scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=p),
+                runtime_env={"env_vars": _WORKER_ENV},
+                max_restarts=0,
+            ).remote(
+                self.config.to_dict(),
+                (neurons.start, neurons.stop),
+                params_ref,
+                self.optimiser,
+                self.run_name,
+                group,
+                p,
+                self.n_pes,
+                self.barrier_timeout_s,
+                self.record_metrics,
+            )
+            for p, neurons in enumerate(self.neurons)
+        ]
+        self._get([a.ping.remote() for a in actors], [(group, p) for p in range(self.n_pes)], self.start_timeout_s)
+        if self.transport == "shm":
+            path = str(mailbox_path(self.run_name, group))
+            sizes = [n.stop - n.start for n in self.neurons]
+            capacity = max(self.sub_batch, PREDICT_CHUNK)
+            owners = [(group, p) for p in range(self.n_pes)]
+            self._get([actors[0].open_mailbox.remote(path, self.run_name, True, capacity, sizes)], owners[:1])
+            self._get(
+                [a.open_mailbox.remote(path, self.run_name, False, capacity, sizes) for a in actors[1:]], owners[1:]
+            )
+        return actors
+
+    def shutdown(self, patience_s: float = 5.0) -> None:
+        """Close the mailboxes gracefully (waiting up to ``patience_s``), then kill the actors, remove the
+        placement groups and any mailbox file left on this node."""
+        actors = [a for group in self.groups for a in group]
+        if actors and self.transport == "shm":
+            ray.wait([a.close_mailbox.remote() for a in actors], num_returns=len(actors), timeout=patience_s)
+        for actor in actors:
+            ray.kill(actor)
+        for pg in self._placement:
+            remove_placement_group(pg)
+        for group in range(self.n_groups):
+            mailbox_path(self.run_name, group).unlink(missing_ok=True)
+        self.groups, self._placement = [], []
+        self._started = False
+
+    def __enter__(self) -> ActorEngine:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    # -- the engine interface ----------------------------------------------------------------------------------
+
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
+        """One e-prop update on a mini-batch of at most G * k samples: sub-batch g goes to group g; each group
+        runs T steps, reduces its outputs and forms its gradient sums; PE p of every group then adds the groups'
+        sums for slice p and takes the ADAM step with the batch mean. Returns the master results in batch order."""
+        self.start()
+        x, labels = self._check_batch(x, labels)
+        start = time.perf_counter()
+        parts = list(sub_batches(len(x), self.sub_batch))
+        grads, results, stats, owners = [], [], [], []
+        for g, part in enumerate(parts):
+            x_ref, labels_ref = ray.put(x[part]), ray.put(labels[part])
+            if self.transport == "shm":
+                refs = [a.run.options(num_returns=3).remote(x_ref, labels_ref) for a in self.groups[g]]
+                grads.append([r[0] for r in refs])
+                results.append(refs[0][1])
+                stats.extend(r[2] for r in refs)
+            else:
+                partials = self._ray_forward(g, x_ref, learning=True)
+                result, error = self.groups[g][0].ray_master.options(num_returns=2).remote(labels_ref, *partials)
+                refs = [a.ray_gradients.options(num_returns=2).remote(error) for a in self.groups[g]]
+                grads.append([r[0] for r in refs])
+                results.append(result)
+                stats.extend(r[1] for r in refs)
+            owners.extend((g, p) for p in range(self.n_pes))
+        steps = [
+            actor.apply.remote(lr, len(x), *[grads[g][p] for g in range(len(parts))])
+            for group in self.groups
+            for p, actor in enumerate(group)
+        ]
+        all_owners = [(g, p) for g in range(self.n_groups) for p in range(self.n_pes)]
+        values = self._get(results + stats + steps, [(g, 0) for g in range(len(parts))] + owners + all_owners)
+        group_results, stats = values[: len(parts)], values[len(parts) : len(parts) + len(stats)]
+        self.updates += 1
+        result = MasterResult(
+            *(np.concatenate([getattr(r, f) for r in group_results]) for f in ("logits", "loss", "error"))
+        )
+        self._record(stats, len(x), time.perf_counter() - start, result, labels)
+        return result
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Time-averaged readout ybar (n, n_out) without learning; chunks of samples are spread over the groups."""
+        self.start()
+        x = np.asarray(x, dtype=self.dtype)
+        self._check_inputs(x)
+        chunk = max(self.sub_batch, PREDICT_CHUNK)
+        parts = list(sub_batches(len(x), chunk))
+        logits = []
+        for first in range(0, len(parts), self.n_groups):
+            refs, owners = [], []
+            for g, part in enumerate(parts[first : first + self.n_groups]):
+                x_ref = ray.put(x[part])
+                if self.transport == "shm":
+                    refs.append([a.predict.remote(x_ref) for a in self.groups[g]][0])
+                else:
+                    partials = self._ray_forward(g, x_ref, learning=False)
+                    refs.append(partials)
+                owners.append((g, 0))
+            if self.transport == "shm":
+                logits.extend(self._get(refs, owners))
+            else:
+                for g, partials in enumerate(refs):
+                    packets = self._get(partials, [(g, p) for p in range(self.n_pes)])
+                    logits.append(np.sum([unpack_array(packet, "partial") for packet in packets], axis=0))
+        return np.concatenate(logits) if logits else np.zeros((0, self.config.n_out), self.dtype)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Current full weights, assembled from group 0's PEs."""
+        state = self.state()
+        return {key: state[key] for key in ("w_in", "w_rec", "w_out")}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Full weights, ADAM moments and step count of the replica of the first healthy group."""
+        self.start()
+        healthy = [g for g in range(self.n_groups) if g not in self._failed]
+        if not healthy:
+            raise PEGroupError(
+                "every group has failed; call recover(state) with a checkpointed state", sorted(self._failed)
+            )
+        return self.replica_state(healthy[0])
+
+    def replica_state(self, group: int) -> dict[str, np.ndarray]:
+        """The full state held by group ``group`` (replicas are identical; tests compare them)."""
+        self.start()
+        if not 0 <= group < self.n_groups:
+            raise ValueError(f"group must lie in [0, {self.n_groups}), got {group!r}")
+        owners = [(group, p) for p in range(self.n_pes)]
+        return gather_state(self._get([a.state_dict.remote() for a in self.groups[group]], owners))
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a full state (from :meth:`state` or a checkpoint) into every group."""
+        self.start()
+        self._load_groups(range(self.n_groups), state)
+
+    # -- failures ----------------------------------------------------------------------------------------------
+
+    def recover(self, state: dict[str, np.ndarray] | None = None) -> list[int]:
+        """Rebuild the failed groups and make every replica equal again; returns the rebuilt groups.
+
+        Healthy actors first undo an ADAM step of a batch that did not complete everywhere, so the batch that
+        raised can be retried with no update lost or applied twice. Each slice comes from a surviving PE holding
+        it, or from ``state`` (for example the last checkpoint) when no PE of that slice survives.
+        """
+        self.start()
+        failed = sorted(self._failed)
+        alive = {}
+        for g, group in enumerate(self.groups):
+            for p, actor in enumerate(group):
+                try:
+                    ray.get(actor.rollback.remote(self.updates), timeout=self.barrier_timeout_s + 5.0)
+                    alive[(g, p)] = actor
+                except (RayActorError, RayTaskError, GetTimeoutError):
+                    failed.append(g)
+        failed = sorted(set(failed))
+        if state is None:
+            slices = []
+            for p in range(self.n_pes):
+                holder = next((alive[(g, p)] for g in range(self.n_groups) if (g, p) in alive), None)
+                if holder is None:
+                    raise ValueError(f"no surviving PE holds slice {p}; pass recover(state=...) from a checkpoint")
+                slices.append(ray.get(holder.state_dict.remote()))
+            state = gather_state(slices)
+        params_ref = ray.put(self._initial)
+        for g in failed:
+            for actor in self.groups[g]:
+                ray.kill(actor)
+            remove_placement_group(self._placement[g])
+            mailbox_path(self.run_name, g).unlink(missing_ok=True)
+            self._placement[g] = self._place(g)
+            ray.get(self._placement[g].ready(), timeout=self.start_timeout_s)
+            self.groups[g] = self._start_group(g, params_ref)
+        self._load_groups(range(self.n_groups), state)
+        self.updates = int(state.get("adam_n", self.updates))
+        self._failed.clear()
+        return failed
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _ray_forward(self, group: int, x_ref, learning: bool) -> list:
+        """Submit the T + 1 per-step calls of every PE of ``group`` (ray transport); returns the partial refs."""
+        actors = self.groups[group]
+        for actor in actors:
+            actor.ray_begin.remote(x_ref, learning)
+        packets = [actor.ray_step.remote(0) for actor in actors]
+        for t in range(1, self.config.n_steps + 1):
+            packets = [actor.ray_step.remote(t, *packets) for actor in actors]
+        return packets
+
+    def _load_groups(self, groups, state: dict[str, np.ndarray]) -> None:
+        refs, owners = [], []
+        for g in groups:
+            for p, (actor, neurons) in enumerate(zip(self.groups[g], self.neurons, strict=True)):
+                refs.append(actor.load_state_dict.remote(scatter_state(state, neurons)))
+                owners.append((g, p))
+        self._get(refs, owners)
+
+    def _check_inputs(self, x: np.ndarray) -> None:
+        c = self.config
+        if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
+            raise ValueError(f"x must have shape (batch, {c.n_steps}, {c.n_in}), got {x.shape}")
+
+    def _check_batch(self, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=self.dtype)
+        self._check_inputs(x)
+        labels = np.asarray(labels)
+        capacity = self.n_groups * self.sub_batch
+        if not 1 <= len(x) <= capacity:
+            raise ValueError(
+                f"a mini-batch must hold 1 to n_groups * sub_batch = {capacity} samples, got {len(x)}; "
+                "raise n_groups or sub_batch, or split the batch"
+            )
+        if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {len(x)} integers, got shape {labels.shape} dtype {labels.dtype}")
+        if self._failed:
+            raise PEGroupError(f"group(s) {sorted(self._failed)} failed; call recover() first", sorted(self._failed))
+        return x, labels.astype(np.int64)
+
+    def _get(self, refs: list, owners: list[tuple[int, int]], timeout: float | None = None) -> list:
+        """ray.get that fails fast: the first actor death or error among ``refs`` (owned by the (group, PE)
+        pairs ``owners``) raises a :class:`PEGroupError` naming the group and the PE, without waiting for the
+        peers that are still blocked at a barrier."""
+        owner = dict(zip(refs, owners, strict=True))
+        pending, checked = list(owner), set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=_POLL_SECONDS)
+            if not pending:
+                break
+            failures = self._failures([r for r in ready if r not in checked], owner)
+            checked.update(ready)
+            if failures:
+                self._raise(failures)
+            if deadline is not None and time.monotonic() > deadline:
+                g, p = owner[pending[0]]
+                self._raise([(g, f"{actor_name(g, p)} (group {g}) gave no answer within {timeout:g} s")])
+        try:
+            return ray.get(refs)
+        except (RayActorError, RayTaskError):
+            self._raise(self._failures(refs, owner))
+
+    @staticmethod
+    def _failures(refs: list, owner: dict) -> list[tuple[int, str]]:
+        failures = []
+        for ref in refs:
+            g, p = owner[ref]
+            try:
+                ray.get(ref, timeout=0)
+            except RayActorError:
+                failures.append((g, f"{actor_name(g, p)} (group {g}) died"))
+            except RayTaskError as error:
+                failures.append((g, f"{actor_name(g, p)} (group {g}) failed: {_cause(error)}"))
+        return failures
+
+    def _raise(self, failures: list[tuple[int, str]]) -> None:
+        groups = sorted({g for g, _ in failures})
+        self._failed.update(groups)
+        raise PEGroupError("; ".join(dict.fromkeys(message for _, message in failures)), groups)
+
+    def _record(self, stats: list[dict], n_samples: int, seconds: float, result: MasterResult, labels) -> None:
+        steps = self.config.n_steps
+        per_group: dict[int, list[dict]] = {}
+        for s in stats:
+            per_group.setdefault(s["group"], []).append(s)
+        loop = [max(s["loop_s"] for s in group) for group in per_group.values()]
+        if self.transport == "ray":
+            # The driver-submitted steps: group wall time per step, of which the PEs computed loop_s.
+            wait = [seconds - max(s["loop_s"] for s in group) for group in per_group.values()]
+            loop = [seconds] * len(per_group)
+        else:
+            wait = [sum(s["barrier_s"] for s in group) / len(group) for group in per_group.values()]
+        accuracy = float(np.mean(np.argmax(result.logits, axis=1) == labels))
+        self.timing = {
+            "step_ms": 1e3 * float(np.mean(loop)) / steps,
+            "barrier_wait_ms": 1e3 * float(np.mean(wait)) / steps,
+            "spikes_per_step": sum(s["spikes"] for s in stats) / (steps * n_samples),
+            "samples_per_s": n_samples / seconds,
+            "batch_s": seconds,
+        }
+        if self._run_metrics is not None:
+            self._run_metrics.record(n_samples / seconds, float(result.loss.mean()), accuracy)
+
+
+def _cause(error: RayTaskError) -> str:
+    cause = getattr(error, "cause", None)
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error).splitlines()[0]
