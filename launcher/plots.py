@@ -91,3 +91,36 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
         for row in rows:
             writer.writerow(_plain(row))
     return path
+
+
+def network_options(command: Any) -> Any:
+    """Decorate a report command with ``--network`` and the size overrides ``--n-in/--n-rec/--n-out/--steps``."""
+    from pe_actors.config import NETWORKS
+
+    options = [
+        click.option(
+            "--network",
+            type=click.Choice(sorted(NETWORKS)),
+            default="gsc",
+            show_default=True,
+            help="Network whose sizes and constants to start from.",
+        ),
+        click.option("--n-in", type=click.IntRange(min=1), help="Input neurons (default: the network's)."),
+        click.option("--n-rec", type=click.IntRange(min=1), help="Recurrent ALIF neurons (default: the network's)."),
+        click.option("--n-out", type=click.IntRange(min=1), help="Output neurons (default: the network's)."),
+        click.option("--steps", type=click.IntRange(min=1), help="Time steps per sample, T (default: the network's)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def resolve_network(network: str, n_in: int | None, n_rec: int | None, n_out: int | None, steps: int | None):
+    """The NetworkConfig named ``network`` with the given sizes replaced; a click.BadParameter on bad values."""
+    from pe_actors.config import network_config
+
+    sizes = {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}
+    try:
+        return network_config(network).with_sizes(**{key: value for key, value in sizes.items() if value is not None})
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error

@@ -4,8 +4,12 @@ A group of P in-process PEs is stepped in the order of SPEC section 3, and each 
 one around a timer: send_input, synapse_preprocess, neuron_update, sync, eprop, synapse_process_spike, sync, and
 at the last step weight_update. In-process the PEs run one after another, so the two syncs are derived from the
 measured times as if the P PEs ran side by side on P cores: a PE's sync is the spike exchange (gathering the
-group's spikes, measured) plus the barrier wait, i.e. how much longer the slowest PE of the group took for the
-work before the barrier. The weight update happens once per sample (after T steps): the reduction of the partial
+group's spikes, measured) plus the barrier wait, i.e. how much longer the slowest PE of the group takes in a
+typical step (median) for the work before each of the two barriers (load imbalance). Step-to-step timing noise
+would make real barriers wait longer still; on a shared machine that noise is mostly other processes, so it is
+reported apart (:attr:`Profile.jitter_s`: the extra wait if every step waited for that step's slowest PE).
+
+The weight update happens once per sample (after T steps): the reduction of the partial
 outputs by the master (measured once, every PE waits for it), the error broadcast, gradients and ADAM; its time
 per step is its time per call divided by T, as in the paper's figure. The chip must finish every step within
 10 ms to run in real time (one 1-s sample per second); :attr:`Profile.fits_real_time` checks the mean step.
@@ -45,7 +49,9 @@ class Profile:
     """Mean wall seconds per step of every profiled function, for each PE of the group.
 
     ``per_pe[p][name]`` is PE p's mean seconds per step in function ``name`` (weight_update amortised over the
-    T steps of a sample); ``weight_update_call_s[p]`` is PE p's seconds per weight update (once per sample).
+    T steps of a sample), ``per_pe_median`` the same with medians over steps (robust to preemption);
+    ``weight_update_call_s[p]`` is PE p's seconds per weight update (once per sample);
+    ``jitter_s`` is the mean extra barrier wait per step if each step waited for that step's slowest PE.
     """
 
     config: NetworkConfig
@@ -53,7 +59,9 @@ class Profile:
     sub_batch: int
     batches: int
     per_pe: list[dict[str, float]]
+    per_pe_median: list[dict[str, float]]
     weight_update_call_s: list[float]
+    jitter_s: float = 0.0
     budget_s: float = REAL_TIME_STEP_S
     engine: str = "inprocess"
     notes: list[str] = field(default_factory=list)
@@ -104,6 +112,7 @@ class Profile:
                 name: {
                     "mean_s_per_step": mean[name],
                     "share": shares[name],
+                    "median_s_per_step": float(np.mean([pe[name] for pe in self.per_pe_median])),
                     "min_pe_s_per_step": min(pe[name] for pe in self.per_pe),
                     "max_pe_s_per_step": max(pe[name] for pe in self.per_pe),
                 }
@@ -116,6 +125,7 @@ class Profile:
             "fits_real_time": self.fits_real_time,
             "last_step_fits": self.last_step_fits,
             "real_time_factor": self.budget_s / self.step_s,
+            "jitter_s_per_step": self.jitter_s,
             "per_pe": self.per_pe,
             "notes": self.notes,
         }
@@ -130,17 +140,22 @@ def _single_blas_thread():
     return threadpool_limits(limits=1)
 
 
-def _profile_batch(pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float, totals: np.ndarray) -> np.ndarray:
-    """Run one sub-batch through the group, adding each PE's seconds per function to ``totals`` (P, functions);
-    returns each PE's seconds in its weight update."""
+def _profile_batch(
+    pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run one sub-batch through the group with every PE function timed.
+
+    Returns (seconds per PE, function and step (P, F, T), with the sync column holding the measured spike gather
+    only and the weight_update column zero; seconds of work per PE, barrier and step (P, 2, T); seconds of each
+    PE's weight update (P,)).
+    """
     clock = time.perf_counter
     index = {name: i for i, name in enumerate(PROFILE_FUNCTIONS)}
-    n_pes = len(pes)
+    n_pes, n_steps = len(pes), pes[0].config.n_steps
+    times = np.zeros((n_pes, len(PROFILE_FUNCTIONS), n_steps))
     for pe in pes:
         pe.begin_sample(x)
-    before = np.zeros(n_pes)
-    after = np.zeros(n_pes)
-    for t in range(pes[0].config.n_steps):
+    for t in range(n_steps):
         spikes = []
         for p, pe in enumerate(pes):
             t0 = clock()
@@ -150,23 +165,27 @@ def _profile_batch(pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float, 
             t2 = clock()
             spikes.append(pe.neuron_update())
             t3 = clock()
-            totals[p, index["send_input"]] += t1 - t0
-            totals[p, index["synapse_preprocess"]] += t2 - t1
-            totals[p, index["neuron_update"]] += t3 - t2
-            before[p] = t3 - t0
+            times[p, index["send_input"], t] = t1 - t0
+            times[p, index["synapse_preprocess"], t] = t2 - t1
+            times[p, index["neuron_update"], t] = t3 - t2
         t0 = clock()
         z_group = np.concatenate(spikes, axis=1)
-        exchange = clock() - t0
+        times[:, index["sync"], t] = clock() - t0
         for p, pe in enumerate(pes):
             t0 = clock()
             pe.eprop(t)
             t1 = clock()
             pe.synapse_process_spike(z_group)
             t2 = clock()
-            totals[p, index["eprop"]] += t1 - t0
-            totals[p, index["synapse_process_spike"]] += t2 - t1
-            after[p] = t2 - t0
-        totals[:, index["sync"]] += exchange + (before.max() - before) + (after.max() - after)
+            times[p, index["eprop"], t] = t1 - t0
+            times[p, index["synapse_process_spike"], t] = t2 - t1
+    work = np.stack(
+        [
+            times[:, [index[name] for name in ("send_input", "synapse_preprocess", "neuron_update")]].sum(axis=1),
+            times[:, [index["eprop"], index["synapse_process_spike"]]].sum(axis=1),
+        ],
+        axis=1,
+    )
     partial_s = np.zeros(n_pes)
     partials = []
     for p, pe in enumerate(pes):
@@ -183,9 +202,7 @@ def _profile_batch(pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float, 
         pe.apply_gradients(grads, lr)
         update_s[p] = clock() - t0
     # Every PE waits for the slowest partial output and the master's reduction before its own update.
-    weight_update = partial_s.max() + master_s + update_s
-    totals[:, index["weight_update"]] += weight_update
-    return weight_update
+    return times, work, partial_s.max() + master_s + update_s
 
 
 def profile_inprocess(
@@ -227,24 +244,51 @@ def profile_inprocess(
         raise ValueError(f"x must have shape (n, {config.n_steps}, {config.n_in}), got {x.shape}")
     params = params if params is not None else init_params(config, seed, dtype)
     pes = make_group(config, params, n_pes, OptimiserConfig(lr=lr))
-    totals = np.zeros((n_pes, len(PROFILE_FUNCTIONS)))
-    calls = np.zeros(n_pes)
+    runs = []
     with _single_blas_thread():
         for batch in range(warmup + batches):
             rows = np.arange(batch * sub_batch, (batch + 1) * sub_batch) % len(x)
-            if batch == warmup:
-                totals[...] = 0.0
-            weight_update = _profile_batch(pes, x[rows], np.asarray(labels)[rows], lr, totals)
+            run = _profile_batch(pes, x[rows], np.asarray(labels)[rows], lr)
             if batch >= warmup:
-                calls += weight_update
-    steps = batches * config.n_steps
-    per_pe = [{name: float(totals[p, i] / steps) for i, name in enumerate(PROFILE_FUNCTIONS)} for p in range(n_pes)]
+                runs.append(run)
+    times = np.concatenate([run[0] for run in runs], axis=2)
+    work = np.concatenate([run[1] for run in runs], axis=2)
+    calls = np.stack([run[2] for run in runs], axis=1)
+    steps = times.shape[2]
+    sync, update = PROFILE_FUNCTIONS.index("sync"), PROFILE_FUNCTIONS.index("weight_update")
+    # The barrier wait from load imbalance: how much longer the slowest PE typically (median over steps) works
+    # before each of the two barriers; medians keep preemptions by other processes out of it.
+    typical = np.median(work, axis=2)
+    imbalance = (typical.max(axis=0) - typical).sum(axis=1)
+    step_waits = (work.max(axis=0, keepdims=True) - work).sum(axis=1).mean()
+    jitter = max(float(step_waits - imbalance.mean()), 0.0)
+    mean = times.mean(axis=2)
+    median = np.median(times, axis=2)
+    for table in (mean, median):
+        table[:, sync] += imbalance
+    mean[:, update] = calls.sum(axis=1) / steps
+    median[:, update] = np.median(calls, axis=1) / config.n_steps
+    per_pe = [dict(zip(PROFILE_FUNCTIONS, map(float, row), strict=True)) for row in mean]
+    per_pe_median = [dict(zip(PROFILE_FUNCTIONS, map(float, row), strict=True)) for row in median]
     notes = [
-        "in-process: PEs run one after another; sync = measured spike gather + barrier wait derived as if the "
-        "PEs ran in parallel on one core each",
+        "in-process: PEs run one after another; sync = measured spike gather + barrier wait from the load "
+        "imbalance of the PEs' typical (median) work, as if they ran in parallel on one core each",
+        "jitter_s_per_step: extra wait if every step waited for that step's slowest PE (timing noise)",
         "weight_update runs once per sample; per step = per call / T",
     ]
-    return Profile(config, n_pes, sub_batch, batches, per_pe, list(calls / batches), budget_s, "inprocess", notes)
+    return Profile(
+        config,
+        n_pes,
+        sub_batch,
+        batches,
+        per_pe,
+        per_pe_median,
+        [float(value) for value in calls.mean(axis=1)],
+        jitter,
+        budget_s,
+        "inprocess",
+        notes,
+    )
 
 
 __all__ = ["PROFILE_FUNCTIONS", "REAL_TIME_STEP_S", "Profile", "profile_inprocess"]

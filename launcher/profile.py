@@ -1,0 +1,171 @@
+"""``pe-actors profile``: wall time per PE function and step, like the paper's Figure 6, and the 10 ms check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
+from pe_actors.profiling import PROFILE_FUNCTIONS, Profile, profile_inprocess
+
+
+def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of ``split`` from a prepared-features directory (``datasets.load_prepared``)."""
+    from datasets import load_prepared
+
+    try:
+        prepared = load_prepared(data)
+    except (OSError, ValueError) as error:
+        raise click.BadParameter(f"cannot read prepared features from {str(data)!r}: {error}") from error
+    if split not in prepared.splits:
+        raise click.BadParameter(f"{str(data)!r} has no split {split!r}; it has {sorted(prepared.splits)}")
+    x, labels = prepared.splits[split]
+    if x.ndim != 3 or x.shape[1:] != (n_steps, n_in):
+        raise click.BadParameter(
+            f"{str(data)!r} holds features of shape {x.shape[1:]}, the network needs ({n_steps}, {n_in})"
+        )
+    return x, labels
+
+
+def plot_profile(profile: Profile, path: Path) -> Path:
+    """Two panels: microseconds per step of each function (mean over PEs, error bars from the fastest to the
+    slowest PE, the median as a tick), and the mean and last step against the real-time budget."""
+    plt = pyplot()
+    summary = profile.to_dict()["functions"]
+    names = list(PROFILE_FUNCTIONS)
+    mean = np.array([summary[name]["mean_s_per_step"] for name in names]) * 1e6
+    low = mean - np.array([summary[name]["min_pe_s_per_step"] for name in names]) * 1e6
+    high = np.array([summary[name]["max_pe_s_per_step"] for name in names]) * 1e6 - mean
+    fig, (ax_bar, ax_budget) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
+    positions = np.arange(len(names))
+    ax_bar.barh(positions, mean, xerr=[low, high], color="tab:blue", capsize=3, label="mean (bars: PE range)")
+    median = np.array([summary[name]["median_s_per_step"] for name in names]) * 1e6
+    ax_bar.plot(median, positions, "k|", markersize=14, label="median over steps")
+    ax_bar.legend(fontsize=7, loc="lower right")
+    for position, name in enumerate(names):
+        label = f"  {mean[position]:.1f} us ({profile.shares[name]:.0%})"
+        ax_bar.text(mean[position] + high[position], position, label, va="center", fontsize=8)
+    ax_bar.set_yticks(positions, names)
+    ax_bar.invert_yaxis()
+    ax_bar.set_xlabel("wall time per step and PE [us] (weight_update: per call / T)")
+    c = profile.config
+    ax_bar.set_title(
+        f"{c.n_in}/{c.n_rec}/{c.n_out}, T = {c.n_steps}, P = {profile.n_pes}, k = {profile.sub_batch} "
+        f"({profile.engine})"
+    )
+    ax_bar.set_xlim(0, max(mean + high) * 1.45)
+    labels = ["mean step", "last step\n(+ weight update)", "real-time\nbudget"]
+    values = [profile.step_s * 1e3, profile.last_step_s * 1e3, profile.budget_s * 1e3]
+    ax_budget.bar(labels, values, color=["tab:blue", "tab:orange", "tab:red"])
+    for position, value in enumerate(values):
+        ax_budget.text(position, value, f"{value:.3g}", ha="center", va="bottom", fontsize=8)
+    verdict = "fits" if profile.fits_real_time else "exceeds"
+    ax_budget.set_title(f"step {verdict} the real-time budget", fontsize=9)
+    ax_budget.set_ylabel("ms (log scale)")
+    ax_budget.set_yscale("log")
+    ax_budget.tick_params(axis="x", labelsize=7)
+    return save_figure(fig, path)
+
+
+@click.command("profile")
+@network_options
+@click.option(
+    "--pes", type=click.IntRange(min=1), default=12, show_default=True, help="PEs per group, P (the paper: 12)."
+)
+@click.option(
+    "--sub-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Samples each PE vectorises, k."
+)
+@click.option(
+    "--batches",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Timed sub-batches (each T steps and one weight update).",
+)
+@click.option(
+    "--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Untimed sub-batches run first."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["inprocess"]),
+    default="inprocess",
+    show_default=True,
+    help="Engine to profile. Only the in-process group is timed per function: the Ray runtime reports only "
+    "loop and barrier seconds per sub-batch.",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Prepared features to feed (default: standard normal inputs, like normalised features).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "validation", "test"]),
+    default="train",
+    show_default=True,
+    help="Split of --data to take samples from.",
+)
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float type."
+)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Real-time budget per step in ms (the chip: 10 ms per step).")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
+@out_option()
+def profile(
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, data, split, dtype, budget_ms, seed,
+    out_dir,
+) -> None:  # fmt: skip
+    """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
+    synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
+
+    Writes profile.png and profile.json into --out. The sync wait of the in-process group is the measured spike
+    gather plus the barrier wait the PEs would see running side by side (from their measured times).
+    """
+    config = resolve_network(network, n_in, n_rec, n_out, steps)
+    if pes > config.n_rec:
+        raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
+    x = labels = None
+    if data is not None:
+        x, labels = load_samples(data, split, config.n_steps, config.n_in)
+    out_dir = prepare_out(out_dir)
+    result = profile_inprocess(
+        config,
+        n_pes=pes,
+        sub_batch=sub_batch,
+        batches=batches,
+        warmup=warmup,
+        x=x,
+        labels=labels,
+        dtype=np.dtype(dtype).type,
+        seed=seed,
+        budget_s=budget_ms / 1e3,
+    )
+    summary = result.to_dict()
+    summary["inputs"] = str(data) if data is not None else "standard normal (synthetic)"
+    write_json(out_dir / "profile.json", summary)
+    plot_profile(result, out_dir / "profile.png")
+    click.echo(
+        f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
+        f"{dtype}, {batches} timed sub-batches ({engine})"
+    )
+    click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
+    for name, entry in summary["functions"].items():
+        click.echo(
+            f"{name:<24}{entry['mean_s_per_step'] * 1e6:10.2f}{entry['share']:8.1%}"
+            f"{entry['median_s_per_step'] * 1e6:11.2f}"
+            f"{entry['min_pe_s_per_step'] * 1e6:10.2f}{entry['max_pe_s_per_step'] * 1e6:10.2f}"
+        )
+    verdict = "fits" if result.fits_real_time else "does NOT fit"
+    click.echo(
+        f"step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
+        f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
+        f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
+    )
+    click.echo(
+        f"timing noise: waiting each step for that step's slowest PE would add "
+        f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"
+    )
+    click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")
