@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import numpy as np
 
-from pe_actors.config import NETWORKS, network_config
+from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_json
+from pe_actors.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
+    bptt_memory_line,
+    crossover_steps,
+    eprop_memory_line,
+    paper_memory_lines,
     paper_table1_floats,
     paper_table6_floats,
     pe_memory,
@@ -17,6 +24,85 @@ from pe_actors.memory import (
 
 def _kb(n_bytes: float) -> str:
     return f"{n_bytes / 1024:10.2f}"
+
+
+def memory_vs_steps(
+    config: NetworkConfig,
+    n_pes: int,
+    sub_batch: int,
+    dtype: type,
+    eprop_neurons: int,
+    bptt_neurons: int,
+    max_steps: int,
+) -> dict:
+    """E-prop and BPTT memory against T (the paper's Table 6 and Figure 7), ours and the paper's formulas:
+    panel ``same`` for the configured network, panel ``crossover`` for e-prop with ``eprop_neurons`` against
+    BPTT with ``bptt_neurons`` (the paper: 360 against 256, crossing at about 600 steps)."""
+    steps = np.unique(np.linspace(1, max_steps, 200).astype(int))
+    panels = {}
+    for name, eprop_rec, bptt_rec in (
+        ("same", config.n_rec, config.n_rec),
+        ("crossover", eprop_neurons, bptt_neurons),
+    ):
+        ours_eprop = eprop_memory_line(config.with_sizes(n_rec=eprop_rec), min(n_pes, eprop_rec), sub_batch, dtype)
+        ours_bptt = bptt_memory_line(config.with_sizes(n_rec=bptt_rec), min(n_pes, bptt_rec), sub_batch, dtype)
+        paper_eprop, _ = paper_memory_lines(config.n_in, eprop_rec, config.n_out)
+        _, paper_bptt = paper_memory_lines(config.n_in, bptt_rec, config.n_out)
+        lines = {"ours_eprop": ours_eprop, "ours_bptt": ours_bptt, "paper_eprop": paper_eprop, "paper_bptt": paper_bptt}
+        panels[name] = {
+            "eprop_neurons": eprop_rec,
+            "bptt_neurons": bptt_rec,
+            "lines_bytes": {
+                key: {"intercept": line.intercept, "slope_per_step": line.slope} for key, line in lines.items()
+            },
+            "bytes": {key: line.at(steps) for key, line in lines.items()},
+            "crossover_steps": {
+                "ours": crossover_steps(ours_eprop, ours_bptt),
+                "paper": crossover_steps(paper_eprop, paper_bptt),
+            },
+        }
+    return {
+        "network": config.to_dict(),
+        "pes": n_pes,
+        "sub_batch": sub_batch,
+        "dtype": np.dtype(dtype).name,
+        "steps": steps,
+        "panels": panels,
+        "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.bptt stores per step); "
+        "paper = its Table 6 in 32-bit words",
+    }
+
+
+def plot_memory_vs_steps(report: dict, path: Path) -> Path:
+    """Two panels like the paper's Figure 7: the configured network, and e-prop against a smaller BPTT network
+    with the crossover points marked."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    steps = np.asarray(report["steps"])
+    styles = {"ours_eprop": ("tab:blue", "-"), "ours_bptt": ("tab:red", "-"),
+              "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}  # fmt: skip
+    for ax, (name, panel) in zip(axes, report["panels"].items(), strict=True):
+        for key, values in panel["bytes"].items():
+            source, rule = key.split("_")
+            neurons = panel[f"{rule}_neurons"]
+            color, style = styles[key]
+            label = f"{'E-prop' if rule == 'eprop' else 'BPTT'} {neurons} neurons ({source})"
+            ax.plot(steps, np.asarray(values) / 2**20, style, color=color, label=label)
+        for source, marker in (("ours", "o"), ("paper", "s")):
+            crossing = panel["crossover_steps"][source]
+            if crossing and crossing <= steps[-1]:
+                line = panel["lines_bytes"][f"{source}_eprop"]
+                at = (line["intercept"] + line["slope_per_step"] * crossing) / 2**20
+                ax.plot([crossing], [at], marker, color="black", fillstyle="none", markersize=9)
+                ax.annotate(f"{source}: T = {crossing:.0f}", (crossing, at), textcoords="offset points",
+                            xytext=(6, -14 if source == "ours" else 6), fontsize=8)  # fmt: skip
+        ax.set_xlabel("time steps T")
+        ax.set_ylabel("memory [MiB]")
+        title = "same network" if name == "same" else "E-prop vs smaller BPTT network"
+        ax.set_title(f"{title}: {panel['eprop_neurons']} vs {panel['bptt_neurons']} neurons", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
 
 
 @click.command("memory")
@@ -52,11 +138,42 @@ def _kb(n_bytes: float) -> str:
     show_default=True,
     help="Floating-point type of the PE's arrays (the chip uses float32).",
 )
-def memory(network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype) -> None:
+@click.option(
+    "--plot",
+    is_flag=True,
+    help="Also write E-prop vs BPTT memory against T (Table 6, Figure 7) with the crossover point: "
+    "memory_vs_steps.png and .json in --out.",
+)
+@click.option(
+    "--eprop-neurons",
+    type=click.IntRange(min=1),
+    default=360,
+    show_default=True,
+    help="With --plot: recurrent neurons of the e-prop network compared against BPTT (the paper: 360).",
+)
+@click.option(
+    "--bptt-neurons",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="With --plot: recurrent neurons of the BPTT network (the paper: 256).",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="With --plot: largest number of time steps on the x axis.",
+)
+@out_option()
+def memory(
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype, plot, eprop_neurons, bptt_neurons, max_steps, out_dir
+) -> None:
     """Bytes each PE allocates, by category, read from the arrays a PE really holds.
 
     Printed next to the paper's Table 1 count for the same sizes and slice (its 80/20/12 network on one PE:
-    24,980 floats = 97.57 KB) and its Table 6 E-prop and BPTT totals, with the ratio ours / paper.
+    24,980 floats = 97.57 KB) and its Table 6 E-prop and BPTT totals, with the ratio ours / paper. With --plot,
+    E-prop vs BPTT memory against the number of time steps, ours and the paper's, and where BPTT overtakes.
     """
     sizes = {
         key: value
@@ -97,3 +214,18 @@ def memory(network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype) -> None:
         f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
         f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
     )
+    if plot:
+        out_dir = prepare_out(out_dir)
+        report = memory_vs_steps(config, pes, sub_batch, np.dtype(dtype).type, eprop_neurons, bptt_neurons, max_steps)
+        write_json(out_dir / "memory_vs_steps.json", report)
+        plot_memory_vs_steps(report, out_dir / "memory_vs_steps.png")
+        for panel in report["panels"].values():
+            text = {
+                key: "never" if value is None else ("from T = 1" if value == 0 else f"T = {value:.0f}")
+                for key, value in panel["crossover_steps"].items()
+            }
+            click.echo(
+                f"E-prop {panel['eprop_neurons']} vs BPTT {panel['bptt_neurons']} neurons: BPTT needs more memory "
+                f"beyond ours {text['ours']}, paper {text['paper']}"
+            )
+        click.echo(f"wrote {out_dir / 'memory_vs_steps.png'} and {out_dir / 'memory_vs_steps.json'}")
