@@ -12,9 +12,11 @@ measured CPU seconds by an assumed power per busy core, a parameter the caller s
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 #: Training files per epoch the paper's energy estimate assumes ("30 epochs with 70,375 1-s GSC audio files").
 PAPER_TRAIN_SAMPLES = 70_375
@@ -154,6 +156,46 @@ class UsageMeter:
         return Usage(self.wall_s, self.cpu_s, samples)
 
 
+def usage_from_metrics(path: Path | str, busy_cores: float) -> Usage:
+    """Wall seconds and samples of a training run from its ``metrics.jsonl`` (the trainer's MetricsLog), and a
+    CPU-seconds estimate.
+
+    Each ``batch`` record covers the samples since the previous record (its ``global_samples`` minus the
+    previous one's) at its ``samples_per_s``. Records with a ``cpu_s`` field give CPU seconds directly;
+    otherwise CPU seconds are estimated as wall seconds x ``busy_cores`` (an assumption the caller states).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise ValueError(f"no metrics file {str(path)!r}; pass a run directory holding metrics.jsonl")
+    if not busy_cores > 0:
+        raise ValueError(f"busy_cores must be positive, got {busy_cores!r}")
+    wall = cpu = 0.0
+    samples = previous = 0
+    measured_cpu = True
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number} is not a JSON line: {error}") from None
+        current = int(record.get("global_samples", previous))
+        if record.get("kind") == "batch" and record.get("samples_per_s"):
+            count = current - previous
+            wall += count / float(record["samples_per_s"])
+            samples += count
+            if "cpu_s" in record:
+                cpu += float(record["cpu_s"])
+            else:
+                measured_cpu = False
+        previous = current
+    if samples < 1:
+        raise ValueError(f"{path} holds no batch records with samples_per_s; was the run logged with MetricsLog?")
+    return Usage(wall, cpu if measured_cpu else wall * busy_cores, samples)
+
+
 def energy_report(
     model: ChipEnergyModel | None = None,
     n_samples: int = PAPER_TRAIN_SAMPLES,
@@ -161,13 +203,15 @@ def energy_report(
     measured: Usage | None = None,
     watts_per_core: float = DEFAULT_CPU_WATTS_PER_CORE,
     gpu: GpuReference | None = None,
+    measured_label: str = "pe-actors on this CPU",
 ) -> dict:
     """Rows of the energy comparison for training ``epochs`` x ``n_samples`` samples, all labelled estimates.
 
     - ``spinnaker2``: the paper's chip model (:class:`ChipEnergyModel`), real time;
     - ``gpu``: the paper's V100 measurement (:class:`GpuReference`), as published (30 epochs of its data);
     - ``ours_measured`` and ``ours_extrapolated`` (when ``measured`` is given): our run's wall time and CPU-energy
-      proxy (CPU seconds x ``watts_per_core``), and the same throughput extrapolated to the whole training.
+      proxy (CPU seconds x ``watts_per_core``), and the same throughput extrapolated to the whole training;
+      ``measured_label`` says what was measured.
     """
     model = model or ChipEnergyModel()
     gpu = gpu or GpuReference()
@@ -199,7 +243,7 @@ def energy_report(
         ):
             rows.append(
                 {
-                    "system": f"pe-actors on this CPU ({key.split('_')[1]})",
+                    "system": f"{measured_label} ({key.split('_')[1]})",
                     "key": key,
                     "kind": f"estimate: {kind}; CPU energy = CPU s x {watts_per_core:g} W per busy core (assumed)",
                     "batch": None,
@@ -237,4 +281,5 @@ __all__ = [
     "cpu_energy_j",
     "cpu_seconds",
     "energy_report",
+    "usage_from_metrics",
 ]

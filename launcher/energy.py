@@ -1,0 +1,147 @@
+"""``pe-actors energy``: the paper's SpiNNaker 2 energy estimate and V100 reference next to our run (estimates)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import numpy as np
+
+from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors.energy import (
+    DEFAULT_CPU_WATTS_PER_CORE,
+    PAPER_EPOCHS,
+    PAPER_TRAIN_SAMPLES,
+    ChipEnergyModel,
+    Usage,
+    UsageMeter,
+    energy_report,
+    usage_from_metrics,
+)
+
+
+def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:
+    """Wall and CPU seconds of training ``samples`` samples at batch 1 (the chip's recipe) on the ``gsc`` network
+    with a group of ``pes`` in-process PEs, on standard normal inputs (one untimed warm-up sample first)."""
+    from pe_actors.config import NetworkConfig
+    from pe_actors.engine import InProcessEngine
+    from pe_actors.gradients import init_params
+    from pe_actors.optimiser import OptimiserConfig
+
+    config = NetworkConfig()
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples + 1, config.n_steps, config.n_in)).astype(np.float32)
+    labels = rng.integers(0, config.n_out, samples + 1)
+    engine = InProcessEngine(config, init_params(config, seed), OptimiserConfig(lr=0.001), n_pes=pes)
+    engine.train_batch(x[:1], labels[:1], 0.001)
+    with UsageMeter() as meter:
+        for index in range(1, samples + 1):
+            engine.train_batch(x[index : index + 1], labels[index : index + 1], 0.001)
+    return meter.usage(samples)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{int(hours)} h {rest / 60:04.1f} min"
+
+
+def plot_energy(report: dict, path: Path) -> Path:
+    """Energy and time of the whole training per system (log scales), the measured row left out (it covers only
+    the measured samples)."""
+    plt = pyplot()
+    rows = [row for row in report["rows"] if row["key"] != "ours_measured"]
+    names = [row["system"].replace(" (", "\n(", 1) for row in rows]
+    colors = {"spinnaker2": "tab:green", "gpu": "tab:gray", "ours_extrapolated": "tab:blue"}
+    fig, (ax_energy, ax_time) = plt.subplots(1, 2, figsize=(11, 4.4))
+    for ax, field, scale, unit in (
+        (ax_energy, "energy_j", 1e3, "energy [kJ]"),
+        (ax_time, "wall_s", 3600, "training time [h]"),
+    ):
+        values = [row[field] / scale for row in rows]
+        ax.bar(range(len(rows)), values, color=[colors[row["key"]] for row in rows])
+        for position, value in enumerate(values):
+            ax.text(position, value, f"{value:.3g}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(rows)), names, fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylim(min(values) / 5, max(values) * 2)
+        ax.set_ylabel(f"{unit} (log scale)")
+    assumptions = report["assumptions"]
+    fig.suptitle(
+        f"ESTIMATES: {assumptions['epochs']} epochs x {assumptions['n_samples_per_epoch']:,} samples; chip at "
+        f"{assumptions['uw_per_mhz']:g} uW/MHz x {assumptions['clock_mhz']:g} MHz x {assumptions['n_cores']} cores; "
+        f"CPU at {assumptions['cpu_watts_per_core']:g} W per busy core",
+        fontsize=9,
+    )
+    return save_figure(fig, path)
+
+
+@click.command("energy")
+@click.option("--uw-per-mhz", type=click.FloatRange(min=0, min_open=True), default=21.59, show_default=True,
+              help="Power efficiency of one active SpiNNaker 2 core in uW/MHz (CoreMark, the paper).")  # fmt: skip
+@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
+              help="Clock frequency of the cores in MHz.")  # fmt: skip
+@click.option("--cores", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Active cores (PEs) per sample: 12 in the paper.")  # fmt: skip
+@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Duration of one time step in real time, in ms.")  # fmt: skip
+@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Time steps per sample (100 x 10 ms = 1 s of audio).")  # fmt: skip
+@click.option("--samples-per-epoch", type=click.IntRange(min=1), default=PAPER_TRAIN_SAMPLES, show_default=True,
+              help="Training samples per epoch (the paper's estimate assumes 70,375 GSC files).")  # fmt: skip
+@click.option("--epochs", type=click.IntRange(min=1), default=PAPER_EPOCHS, show_default=True,
+              help="Training epochs.")  # fmt: skip
+@click.option("--cpu-watts-per-core", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_CPU_WATTS_PER_CORE, show_default=True,
+              help="Assumed power of one busy CPU core in W, for the CPU-energy proxy of our run.")  # fmt: skip
+@click.option("--run", "run_dir", type=click.Path(exists=True, path_type=Path),
+              help="A training run directory (or its metrics.jsonl) whose measured throughput to use instead of "
+              "a short in-process measurement.")  # fmt: skip
+@click.option("--busy-cores", type=click.FloatRange(min=0, min_open=True), default=float(os.cpu_count() or 1),
+              show_default=True,
+              help="With --run and no CPU times logged: cores assumed busy (CPU s = wall s x this).")  # fmt: skip
+@click.option("--measure", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Without --run: samples to train (gsc, batch 1, in-process) for our side; 0 skips it.")  # fmt: skip
+@click.option("--pes", type=click.IntRange(min=1, max=120), default=1, show_default=True,
+              help="PEs of the in-process group measured with --measure.")  # fmt: skip
+@out_option()
+def energy(
+    uw_per_mhz, clock_mhz, cores, step_ms, steps, samples_per_epoch, epochs, cpu_watts_per_core, run_dir,
+    busy_cores, measure, pes, out_dir,
+) -> None:  # fmt: skip
+    """Energy ESTIMATES for a whole training: the paper's SpiNNaker 2 model (21.59 uW/MHz per active core, real
+    time: 26 mW, 586 h and 54.7 kJ for 30 epochs of 70,375 samples), the paper's V100 (646.4 kJ), and our run's
+    wall time and a CPU-energy proxy, measured and extrapolated to the same training.
+
+    Writes energy.png, energy.json and energy.csv into --out.
+    """
+    model = ChipEnergyModel(uw_per_mhz=uw_per_mhz, clock_mhz=clock_mhz, n_cores=cores, step_s=step_ms / 1e3,
+                            n_steps=steps)  # fmt: skip
+    measured, label = None, ""
+    if run_dir is not None:
+        try:
+            measured = usage_from_metrics(run_dir, busy_cores)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--run") from error
+        label = f"pe-actors run {run_dir}"
+    elif measure:
+        measured = measure_inprocess(measure, pes)
+        label = f"pe-actors in-process P = {pes}, batch 1"
+    out_dir = prepare_out(out_dir)
+    report = energy_report(model, samples_per_epoch, epochs, measured, cpu_watts_per_core, measured_label=label)
+    write_json(out_dir / "energy.json", report)
+    write_csv(out_dir / "energy.csv", [{key: row.get(key) for key in _CSV_FIELDS} for row in report["rows"]])
+    plot_energy(report, out_dir / "energy.png")
+    click.echo(f"ESTIMATES for {epochs} epochs x {samples_per_epoch:,} samples (host CPUs not counted):")
+    click.echo(f"{'system':<58}{'power W':>10}{'time':>18}{'energy kJ':>12}")
+    for row in report["rows"]:
+        click.echo(
+            f"{row['system'][:57]:<58}{row['power_w']:10.4g}{_duration(row['wall_s']):>18}{row['energy_j'] / 1e3:12.4g}"
+        )
+    click.echo(f"(our rows: CPU energy = CPU seconds x {cpu_watts_per_core:g} W per busy core, an assumption)")
+    click.echo(f"wrote {out_dir / 'energy.png'}, {out_dir / 'energy.json'} and {out_dir / 'energy.csv'}")
+
+
+_CSV_FIELDS = ("key", "system", "kind", "batch", "power_w", "wall_s", "cpu_s", "samples", "energy_j")
