@@ -248,8 +248,11 @@ class ActorEngine:
             for p, actor in enumerate(group)
         ]
         all_owners = [(g, p) for g in range(self.n_groups) for p in range(self.n_pes)]
-        values = self._get(results + stats + steps, [(g, 0) for g in range(len(parts))] + owners + all_owners)
-        group_results, stats = values[: len(parts)], values[len(parts) : len(parts) + len(stats)]
+        # The sub-batches first: an ADAM step that fails only because a group's gradients never came must not be
+        # blamed on its own (healthy) group.
+        values = self._get(results + stats, [(g, 0) for g in range(len(parts))] + owners)
+        group_results, stats = values[: len(parts)], values[len(parts) :]
+        self._get(steps, all_owners)
         self.updates += 1
         result = MasterResult(
             *(np.concatenate([getattr(r, f) for r in group_results]) for f in ("logits", "loss", "error"))
