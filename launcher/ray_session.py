@@ -11,7 +11,7 @@ import logging
 
 import ray
 
-from pe_actors.runtime.engine import PE_RESOURCE
+from pe_actors.runtime.engine import PE_RESOURCE, check_pe_resources
 
 
 def start_ray(
@@ -49,13 +49,7 @@ def start_ray(
         url = context.dashboard_url or ""
     else:
         url = _dashboard_url()
-    declared = ray.cluster_resources().get(PE_RESOURCE, 0)
-    if declared < num_pe_slots:
-        raise ValueError(
-            f"the Ray cluster at {address or 'this process'} declares {declared:g} units of the {PE_RESOURCE!r} "
-            f"resource but the run needs {num_pe_slots}; start its nodes with `ray start --resources "
-            f"'{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does) or run locally without --address"
-        )
+    check_pe_resources(num_pe_slots, "the run's PE actors")
     return url if url.startswith("http") or not url else f"http://{url}"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+import warnings
 
 import numpy as np
 import ray
@@ -39,6 +40,25 @@ PREDICT_CHUNK = 64
 _POLL_SECONDS = 0.1
 # Worker processes of PE actors run single-threaded BLAS: the PEs of a group already share the node's cores.
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def check_pe_resources(needed: int, what: str) -> None:
+    """Check that the Ray cluster declares ``needed`` units of the ``pe`` resource for ``what``.
+
+    A single-node Ray that declares fewer can never place the run: ValueError. A multi-node cluster may still
+    add nodes (its autoscaler scales on pending placement groups): a warning, and the placement waits.
+    """
+    declared = ray.cluster_resources().get(PE_RESOURCE, 0)
+    if declared >= needed:
+        return
+    message = (
+        f"{what} need {needed} units of the Ray resource {PE_RESOURCE!r}, the cluster declares {declared:g}; "
+        f"start Ray with launcher.ray_session.start_ray(num_pe_slots={needed}) or start its nodes with "
+        f"`ray start --resources '{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does)"
+    )
+    if len([node for node in ray.nodes() if node.get("Alive")]) <= 1:
+        raise ValueError(message)
+    warnings.warn(message + "; waiting for the autoscaler to add nodes", RuntimeWarning, stacklevel=3)
 
 
 class PEGroupError(RuntimeError):
@@ -124,15 +144,7 @@ class ActorEngine:
             return self
         if not ray.is_initialized():
             raise RuntimeError("Ray is not initialised; call launcher.ray_session.start_ray(...) first")
-        needed = self.n_pes * self.n_groups
-        available = ray.cluster_resources().get(PE_RESOURCE, 0)
-        if available < needed:
-            raise ValueError(
-                f"{self.n_groups} group(s) x {self.n_pes} PEs need {needed} units of the Ray resource "
-                f"{PE_RESOURCE!r}, the cluster declares {available:g}; start Ray with "
-                f"launcher.ray_session.start_ray(num_pe_slots={needed}) or `ray start --resources "
-                f"'{{\"{PE_RESOURCE}\": {needed}}}'`"
-            )
+        check_pe_resources(self.n_pes * self.n_groups, f"{self.n_groups} group(s) x {self.n_pes} PEs")
         self._started = True
         params_ref = ray.put(self._initial)
         self._placement = [self._place(g) for g in range(self.n_groups)]
