@@ -1,0 +1,189 @@
+"""``pe-actors raster``: input, recurrent spikes and readout of one sample over time, from a checkpoint or fresh
+weights (the forward pass of SPEC section 2, recorded step by step by :func:`pe_actors.bptt.bptt_forward`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from launcher.plots import (
+    network_options,
+    out_option,
+    prepare_out,
+    pyplot,
+    resolve_network,
+    save_figure,
+    write_json,
+)
+from pe_actors.bptt import bptt_forward
+from pe_actors.config import NetworkConfig, infer_config
+from pe_actors.gradients import init_params
+from pe_actors.readout import softmax
+
+#: Length of one time step in seconds (10 ms on the chip), for firing rates.
+STEP_S = 0.01
+
+
+def load_checkpoint_params(path: Path) -> tuple[dict[str, np.ndarray], NetworkConfig, list[str] | None]:
+    """Weights, network and class names of a checkpoint (or the best checkpoint of a run directory)."""
+    from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--checkpoint") from error
+    params = {key: checkpoint.engine_state[key] for key in ("w_in", "w_rec", "w_out") if key in checkpoint.engine_state}
+    network = checkpoint.meta.get("network")
+    try:
+        base = NetworkConfig.from_dict(network) if isinstance(network, dict) else None
+        config = infer_config(params, base.n_steps if base else NetworkConfig().n_steps, base)
+    except ValueError as error:
+        raise click.BadParameter(f"checkpoint {checkpoint.path}: {error}", param_hint="--checkpoint") from error
+    names = checkpoint.meta.get("class_names")
+    return params, config, list(names) if isinstance(names, list) else None
+
+
+def record_sample(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkConfig) -> dict[str, np.ndarray]:
+    """Spikes z (T, n_rec), readout y^t = zbar^t W_out (T, n_out) and ybar (n_out) of one sample x (T, n_in)."""
+    dtype = np.result_type(params["w_in"], np.float32)
+    record = bptt_forward({key: np.asarray(value, dtype) for key, value in params.items()},
+                          np.asarray(x, dtype)[None], config)  # fmt: skip
+    zbar = record["zbar"][:, 0]
+    return {
+        "z": record["z"][:, 0],
+        "v": record["v"][:, 0],
+        "y": zbar @ np.asarray(params["w_out"], dtype),
+        "logits": record["logits"][0],
+    }
+
+
+def raster_summary(trace: dict[str, np.ndarray], label: int | None, class_names: list[str]) -> dict:
+    """Spike counts and rates, prediction and probabilities of a recorded sample."""
+    z = trace["z"]
+    counts = z.sum(axis=0)
+    n_steps = z.shape[0]
+    probabilities = softmax(trace["logits"][None].astype(np.float64))[0]
+    predicted = int(np.argmax(trace["logits"]))
+    return {
+        "label": label,
+        "label_name": None if label is None else class_names[label],
+        "predicted": predicted,
+        "predicted_name": class_names[predicted],
+        "logits": trace["logits"],
+        "probabilities": probabilities,
+        "total_spikes": int(counts.sum()),
+        "mean_rate_hz": float(counts.mean() / (n_steps * STEP_S)),
+        "silent_neurons": int(np.sum(counts == 0)),
+        "spikes_per_step": z.sum(axis=1),
+        "spikes_per_neuron": counts,
+    }
+
+
+def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str], title: str, path: Path) -> Path:
+    """Three panels over time: the input features, the recurrent spike raster, the readout y^t per class."""
+    plt = pyplot()
+    n_steps = x.shape[0]
+    fig, (ax_in, ax_rec, ax_out) = plt.subplots(
+        3, 1, figsize=(9, 9), sharex=True, gridspec_kw={"height_ratios": [1, 1.4, 1]}
+    )
+    image = ax_in.imshow(x.T, aspect="auto", origin="lower", cmap="viridis", extent=(-0.5, n_steps - 0.5, -0.5,
+                         x.shape[1] - 0.5), interpolation="nearest")  # fmt: skip
+    fig.colorbar(image, cax=ax_in.inset_axes([1.01, 0.0, 0.015, 1.0]), label="feature")
+    ax_in.set_ylabel("input channel")
+    ax_in.set_title(title, fontsize=10)
+    steps, neurons = np.nonzero(trace["z"])
+    ax_rec.scatter(steps, neurons, s=4, marker="|", color="black")
+    ax_rec.set_ylim(-0.5, trace["z"].shape[1] - 0.5)
+    ax_rec.set_ylabel("recurrent neuron")
+    ax_rec.set_title(
+        f"{summary['total_spikes']} spikes, {summary['mean_rate_hz']:.1f} Hz mean rate, "
+        f"{summary['silent_neurons']} silent neurons",
+        fontsize=9,
+    )
+    colors = plt.get_cmap("tab20")
+    for k, name in enumerate(class_names):
+        is_label = k == summary["label"]
+        is_predicted = k == summary["predicted"]
+        width = 2.2 if is_label or is_predicted else 0.8
+        marker = " (label)" if is_label else ""
+        marker += " (predicted)" if is_predicted else ""
+        ax_out.plot(np.arange(n_steps), trace["y"][:, k], color=colors(k % 20), linewidth=width, label=name + marker)
+    ax_out.set_xlabel("time step (10 ms)")
+    ax_out.set_ylabel("readout y^t")
+    ax_out.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return save_figure(fig, path)
+
+
+@click.command("raster")
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, path_type=Path),
+    help="Checkpoint directory, or a run directory (its best checkpoint); default: fresh weights from --seed.",
+)
+@network_options
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Prepared features to take the sample from (default: a standard normal input, no label).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "validation", "test"]),
+    default="test",
+    show_default=True,
+    help="Split of --data.",
+)
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Sample index in --split.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of fresh weights and inputs."
+)
+@out_option()
+def raster(checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, seed, out_dir) -> None:
+    """Spike raster of one sample: its input features, the recurrent neurons' spikes and the readout per class over
+    time, with the prediction. Writes raster.png and raster.json into --out.
+
+    The network comes from --checkpoint (its stored network and weights; the size options are ignored) or is
+    fresh (--network and size options, weights from --seed).
+    """
+    class_names = None
+    if checkpoint is not None:
+        params, config, class_names = load_checkpoint_params(checkpoint)
+        source = f"checkpoint {checkpoint}"
+    else:
+        config = resolve_network(network, n_in, n_rec, n_out, steps)
+        params = init_params(config, seed)
+        source = f"fresh weights (seed {seed})"
+    label = None
+    if data is not None:
+        from launcher.profile import load_samples
+
+        features, labels = load_samples(data, split, config.n_steps, config.n_in)
+        if index >= len(features):
+            raise click.BadParameter(f"--index {index} but {split} holds {len(features)} samples", param_hint="--index")
+        x = np.asarray(features[index], np.float32)
+        label = int(labels[index])
+        if class_names is None:
+            from datasets import load_prepared
+
+            class_names = load_prepared(data).class_names
+        sample = f"{split} sample {index} of {data}"
+    else:
+        x = np.random.default_rng(seed).standard_normal((config.n_steps, config.n_in)).astype(np.float32)
+        sample = f"standard normal input (seed {seed})"
+    if class_names is None or len(class_names) != config.n_out:
+        class_names = [f"class {k}" for k in range(config.n_out)]
+    trace = record_sample(params, x, config)
+    summary = raster_summary(trace, label, class_names)
+    out_dir = prepare_out(out_dir)
+    c = config
+    title = f"{sample}; {source}; {c.n_in}/{c.n_rec}/{c.n_out}"
+    write_json(out_dir / "raster.json", {"sample": sample, "source": source, "network": c.to_dict(), **summary})
+    plot_raster(x, trace, summary, class_names, title, out_dir / "raster.png")
+    verdict = "" if label is None else f", label {summary['label_name']}"
+    click.echo(
+        f"{sample}: predicted {summary['predicted_name']}{verdict}; {summary['total_spikes']} spikes "
+        f"({summary['mean_rate_hz']:.1f} Hz mean, {summary['silent_neurons']} silent neurons)"
+    )
+    click.echo(f"wrote {out_dir / 'raster.png'} and {out_dir / 'raster.json'}")
