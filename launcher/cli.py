@@ -16,3 +16,15 @@ cli.add_command(memory)
 from launcher.data import data  # noqa: E402
 
 cli.add_command(data)
+
+from launcher.profile import profile  # noqa: E402
+
+cli.add_command(profile)
+
+from launcher.energy import energy  # noqa: E402
+
+cli.add_command(energy)
+
+from launcher.raster import raster  # noqa: E402
+
+cli.add_command(raster)
