@@ -17,6 +17,10 @@ from launcher.data import data  # noqa: E402
 
 cli.add_command(data)
 
+from launcher.train import train  # noqa: E402
+
+cli.add_command(train)
+
 from launcher.profile import profile  # noqa: E402
 
 cli.add_command(profile)
@@ -28,3 +32,7 @@ cli.add_command(energy)
 from launcher.raster import raster  # noqa: E402
 
 cli.add_command(raster)
+
+from launcher.evaluate import evaluate  # noqa: E402
+
+cli.add_command(evaluate)

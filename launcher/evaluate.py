@@ -1,0 +1,171 @@
+"""``pe-actors evaluate``: accuracy, per-class recall and the confusion matrix of a checkpoint (issue 6 item 6).
+
+The weights come from a checkpoint (or a run directory's best checkpoint); the samples from prepared features
+(``--data``) or from a raw GSC-layout folder (``--gsc-dir``), featurised with the feature parameters and the
+training-split normalisation stored with the checkpoint's data metadata. Results go to ``--out`` as
+``evaluation.json`` and ``confusion.png``, and are printed as text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from launcher.options import existing_dir
+from launcher.plots import prepare_out, pyplot, save_figure, write_json
+from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.config import NetworkConfig
+from pe_actors.engine import InProcessEngine
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.trainer import evaluate as evaluate_engine
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts C[i, j] of samples of true class i predicted as class j."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def per_class_recall(matrix: np.ndarray) -> np.ndarray:
+    """Recall per true class, C[i, i] / sum_j C[i, j] (NaN for a class without samples)."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
+
+
+def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
+    """The confusion matrix as a PNG, rows normalised to recall, with the counts written in the cells."""
+    plt = pyplot()
+    totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(matrix / totals, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(title, fontsize=10)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            if matrix[i, j]:
+                colour = "white" if matrix[i, j] / totals[i, 0] > 0.5 else "black"
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=colour)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    return save_figure(fig, path)
+
+
+def load_samples(
+    data: Path | None, gsc_dir: Path | None, split: str, meta: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """Features, labels, whether they are synthetic, and a description of where they came from."""
+    if (data is None) == (gsc_dir is None):
+        raise click.UsageError("give exactly one of --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder)")
+    if data is not None:
+        from datasets import load_prepared
+
+        try:
+            prepared = load_prepared(data)
+        except (FileNotFoundError, ValueError) as error:
+            raise click.BadParameter(str(error), param_hint="--data") from None
+        x, labels = prepared.splits[split]
+        return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
+    from datasets import featurize_folder
+
+    metadata = meta.get("data_metadata")
+    if not isinstance(metadata, dict) or "feature_params" not in metadata:
+        raise click.BadParameter(
+            "the checkpoint stores no feature parameters and normalisation to featurise a raw folder with; "
+            "use --data with prepared features instead",
+            param_hint="--gsc-dir",
+        )
+    try:
+        x, labels = featurize_folder(gsc_dir, metadata, skip_bad=True, progress=True)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--gsc-dir") from None
+    return x, labels, False, f"{gsc_dir} (raw GSC-layout folder)"
+
+
+@click.command("evaluate")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A checkpoint directory, or a run directory (its best checkpoint by validation accuracy).",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    callback=existing_dir,
+    help="Prepared feature directory to evaluate on (see --split).",
+)
+@click.option(
+    "--gsc-dir",
+    type=click.Path(path_type=Path),
+    callback=existing_dir,
+    help="Raw GSC-layout folder (for example your own recordings): its test list, or every clip when it has no "
+    "lists, featurised with the checkpoint's feature parameters and normalisation.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "validation", "train"]),
+    default="test",
+    show_default=True,
+    help="Split of --data to evaluate.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for evaluation.json and confusion.png. Default: RUN/evaluation beside the checkpoints.",
+)
+def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, split: str, out_dir: Path | None) -> None:
+    """Accuracy, per-class recall and confusion matrix of a trained network, as text, JSON and PNG."""
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(checkpoint_path, prefer="best"))
+        config = NetworkConfig.from_dict(checkpoint.meta["network"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise click.BadParameter(f"{error}", param_hint="--checkpoint") from None
+    meta = checkpoint.meta
+    x, labels, synthetic, source = load_samples(data, gsc_dir, split, meta)
+    if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
+        raise click.BadParameter(
+            f"{source}: features have shape {x.shape}; the network needs (N, {config.n_steps}, {config.n_in})"
+        )
+    class_names = list(meta.get("class_names") or [str(c) for c in range(config.n_out)])
+    engine = InProcessEngine(config, checkpoint.engine_state, OptimiserConfig(), n_pes=1)
+    result = evaluate_engine(engine, x, labels)
+    matrix = confusion_matrix(labels, result["predictions"], config.n_out)
+    recall = per_class_recall(matrix)
+    label = " (synthetic stand-in data)" if synthetic or (data is None and meta.get("synthetic")) else ""
+    if out_dir is None:
+        parent = checkpoint.path.parent
+        out_dir = (parent.parent if parent.name == "checkpoints" else checkpoint.path) / "evaluation"
+    out_dir = prepare_out(out_dir)
+    title = f"accuracy {100 * result['accuracy']:.2f} %{' (synthetic)' if label else ''}\n{checkpoint.path.name}"
+    plot_confusion(matrix, class_names, out_dir / "confusion.png", title)
+    write_json(
+        out_dir / "evaluation.json",
+        {
+            "checkpoint": checkpoint.path,
+            "source": source,
+            "synthetic": bool(label),
+            "samples": int(len(labels)),
+            "accuracy": result["accuracy"],
+            "loss": result["loss"],
+            "per_class_recall": dict(zip(class_names, recall.tolist(), strict=True)),
+            "class_names": class_names,
+            "confusion_matrix": matrix,
+        },
+    )
+    click.echo(f"Checkpoint {checkpoint.path}; {len(labels)} samples from {source}")
+    click.echo(f"Accuracy: {100 * result['accuracy']:.2f} %{label}   loss {result['loss']:.4f}")
+    click.echo(f"{'class':<10}{'recall %':>10}{'samples':>9}")
+    for name, value, total in zip(class_names, recall, matrix.sum(axis=1), strict=True):
+        shown = "-" if np.isnan(value) else f"{100 * value:.1f}"
+        click.echo(f"{name:<10}{shown:>10}{total:>9}")
+    click.echo(f"Confusion matrix in {out_dir / 'confusion.png'}, numbers in {out_dir / 'evaluation.json'}")

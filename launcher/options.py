@@ -1,0 +1,109 @@
+"""Options shared by ``pe-actors train`` and ``pe-actors evaluate``: run-config files, validators, TOML output.
+
+A run config is a TOML file whose keys are option names (``sub-batch`` or ``sub_batch``). ``--config FILE`` is an
+eager option: its callback reads the file into ``ctx.default_map`` before the other options are parsed, so file
+values go through the same click type conversion and validation as flags, and flags given on the command line
+win over the file. A bare name (``--config gsc-paper-batch100``) is looked up in the repository's ``configs/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import tomllib
+
+#: The repository's run-config directory (recipes and the default main job).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_path(value: str) -> Path:
+    """The run-config file named by ``value``: a path, or a name (with or without ``.toml``) in :data:`CONFIG_DIR`."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    for candidate in (CONFIG_DIR / value, CONFIG_DIR / f"{value}.toml"):
+        if candidate.is_file():
+            return candidate
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
+    raise click.BadParameter(f"no run-config file {value!r}; give a TOML file or one of {names}", param_hint="--config")
+
+
+def read_run_config(path: Path, valid: set[str]) -> dict[str, Any]:
+    """The TOML run config at ``path`` as ``{parameter name: value}``; keys may use dashes or underscores.
+
+    Raises click.BadParameter naming the file for unreadable TOML, nested tables or keys outside ``valid``.
+    """
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise click.BadParameter(f"cannot read run config {path}: {error}", param_hint="--config") from None
+    values = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if isinstance(value, (dict, list)):
+            raise click.BadParameter(
+                f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values are allowed",
+                param_hint="--config",
+            )
+        values[name] = value
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        keys = ", ".join(name.replace("_", "-") for name in sorted(valid))
+        raise click.BadParameter(
+            f"run config {path}: unknown key(s) {[k.replace('_', '-') for k in unknown]}; valid keys: {keys}",
+            param_hint="--config",
+        )
+    return values
+
+
+def load_config_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """Eager ``--config`` callback: merge the file's values into ``ctx.default_map`` (flags still win)."""
+    if value is None:
+        return None
+    path = config_path(value)
+    skip = {param.name, "resume"}
+    valid = {p.name for p in ctx.command.params if p.name not in skip and not getattr(p, "is_eager", False)}
+    ctx.default_map = {**(ctx.default_map or {}), **read_run_config(path, valid)}
+    return path
+
+
+def config_option(command: Any) -> Any:
+    """The ``--config FILE`` option (see the module docstring)."""
+    return click.option(
+        "--config",
+        "config_file",
+        metavar="FILE",
+        is_eager=True,
+        callback=load_config_callback,
+        help="Run-config TOML whose keys are option names (e.g. sub-batch = 4); flags override it. A bare name "
+        "such as gsc-paper-batch100 is read from the repository's configs/ directory.",
+    )(command)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for a str, bool, int or float (what run configs hold)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a run config")
+
+
+def write_run_config(path: Path, values: dict[str, Any], header: str = "") -> Path:
+    """Write ``values`` as a flat TOML run config that ``--config`` reads back; None values are left out."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in values.items() if value is not None]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def existing_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Validator: ``value`` is None or an existing directory."""
+    if value is not None and not Path(value).is_dir():
+        raise click.BadParameter(f"{str(value)!r} is not an existing directory", ctx=ctx, param=param)
+    return value

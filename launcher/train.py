@@ -1,0 +1,437 @@
+"""``pe-actors train``: train the network on prepared features (or the offline stand-in) with any engine.
+
+A thin adapter: it parses the options (flags, a ``--config`` run config, or a ``--resume`` checkpoint's run
+config), builds the data, the engine and the callbacks, and hands them to :class:`pe_actors.trainer.Trainer`.
+The run directory (``--out``) receives ``run-config.toml`` (re-usable with ``--config``), ``metrics.jsonl``,
+``checkpoints/``, ``curves.png`` (train/validation/test accuracy and loss per epoch, like the paper's Figure 5)
+with ``curves.json`` beside it, and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from launcher.options import config_option, existing_dir, write_run_config
+from launcher.plots import pyplot, save_figure, write_json
+from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.config import NETWORKS, NetworkConfig, network_config
+from pe_actors.gradients import init_params
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.trainer import (
+    CheckpointCallback,
+    MetricsLog,
+    ProgressBar,
+    Splits,
+    TrainConfig,
+    Trainer,
+    TrainState,
+)
+
+ENGINES = ("actors", "inprocess", "replay")
+RULES = ("eprop", "bptt")
+#: Options a resumed run may change: they do not change the results beyond float rounding.
+RESUME_OVERRIDABLE = frozenset(
+    {
+        "epochs",
+        "engine",
+        "transport",
+        "pes",
+        "address",
+        "dashboard_port",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "progress",
+    }
+)
+#: Options that are not part of the recorded run config (where the run lives, not what it computes).
+NOT_RECORDED = frozenset({"config_file", "resume", "out", "address", "dashboard_port", "progress"})
+PATH_OPTIONS = frozenset({"data", "cache"})
+
+
+def plain(value: Any) -> Any:
+    """A run-config value as msgpack and TOML hold it (paths as strings)."""
+    return str(value) if isinstance(value, Path) else value
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run directory holding ``checkpoint`` (``RUN/checkpoints/ckpt-...``)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def merge_resumed(ctx: click.Context, options: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """The options of a resumed run: the checkpoint's recorded run config, with the options given on the command
+    line (or by --config) applied where :data:`RESUME_OVERRIDABLE` allows; others that differ are an error."""
+    merged = dict(options)
+    for name, value in recorded.items():
+        if name not in options:
+            continue
+        source = ctx.get_parameter_source(name)
+        given = source not in (click.core.ParameterSource.DEFAULT, None)
+        if given and plain(options[name]) != value and name not in RESUME_OVERRIDABLE:
+            flag = "--" + name.replace("_", "-")
+            raise click.BadParameter(
+                f"the resumed run was trained with {flag} {value!r}; it cannot continue with {options[name]!r} "
+                f"(a resumed run may change only {sorted(n.replace('_', '-') for n in RESUME_OVERRIDABLE)})",
+                param_hint=flag,
+            )
+        if not (given and name in RESUME_OVERRIDABLE):
+            merged[name] = Path(value) if name in PATH_OPTIONS and value is not None else value
+    return merged
+
+
+def load_data(data: Path | None, cache: Path, standin_size: str, echo: Callable[[str], None]) -> Any:
+    """The prepared data: ``data`` if given, else the offline stand-in synthesised once into ``cache``."""
+    from datasets import ensure_standin, load_prepared
+
+    if data is None:
+        echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
+        start = time.perf_counter()
+        data = ensure_standin(cache, size=standin_size)
+        echo(f"Stand-in features ready in {data} ({time.perf_counter() - start:.0f} s)")
+    try:
+        return load_prepared(data)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--data") from None
+
+
+def dashboard_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """``preferred`` when it is free on ``host``, otherwise a free port the OS picks (another local Ray, or a
+    test, may already hold Ray's default 8265)."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise click.ClickException(f"no free TCP port on {host} for the Ray dashboard")
+
+
+def build_engine(
+    options: dict[str, Any], config: NetworkConfig, params: dict, optimiser: OptimiserConfig, run_name: str
+) -> tuple[Any, Callable[[], None], str | None]:
+    """The engine the options ask for, a function that releases it, and the Ray dashboard URL (or None)."""
+    if options["rule"] == "bptt":
+        from pe_actors.bptt_engine import BPTTEngine
+
+        return BPTTEngine(config, params, optimiser), lambda: None, None
+    if options["engine"] == "inprocess":
+        from pe_actors.engine import InProcessEngine
+
+        engine = InProcessEngine(config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"])
+        return engine, lambda: None, None
+    if options["engine"] == "replay":
+        from pe_actors.replay import ReplayEngine
+
+        return ReplayEngine(config, params, optimiser), lambda: None, None
+    from launcher.ray_session import start_ray
+    from pe_actors.runtime import ActorEngine
+
+    slots = options["pes"] * options["groups"]
+    if options["address"] is None:
+        port = dashboard_port(options["dashboard_port"])
+        dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=port)
+    else:
+        dashboard = start_ray(options["address"], num_pe_slots=slots)
+    engine = ActorEngine(
+        config,
+        params,
+        optimiser,
+        n_pes=options["pes"],
+        n_groups=options["groups"],
+        sub_batch=options["sub_batch"],
+        transport=options["transport"],
+        run_name=run_name,
+    )
+    return engine, engine.shutdown, dashboard
+
+
+def plot_curves(history: list[dict[str, Any]], out_dir: Path, title: str) -> Path:
+    """Train/validation/test accuracy and loss per epoch (like the paper's Figure 5) as ``curves.png``, with the
+    plotted values in ``curves.json``."""
+    plt = pyplot()
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [record["epoch"] for record in history]
+    for split, style in (("train", "-o"), ("validation", "-s"), ("test", "-^")):
+        ax_acc.plot(epochs, [100 * record[f"{split}_accuracy"] for record in history], style, label=split)
+        ax_loss.plot(epochs, [record[f"{split}_loss"] for record in history], style, label=split)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    write_json(out_dir / "curves.json", history)
+    return save_figure(fig, out_dir / "curves.png")
+
+
+def trainer_samples(data: Splits, config: TrainConfig) -> int:
+    """Training samples per epoch: the train split, or --max-samples of it."""
+    n = len(data.train[0])
+    return n if config.max_samples is None else min(n, config.max_samples)
+
+
+def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
+    return click.option(*flags, name, show_default=True, **kwargs)
+
+
+@click.command("train")
+@config_option
+@_option("network", "--network", type=click.Choice(sorted(NETWORKS)), default="gsc", help="Network to train.")
+@_option(
+    "rule",
+    "--rule",
+    type=click.Choice(RULES),
+    default="eprop",
+    help="Learning rule: eprop (online, on the PEs) or bptt (the reference BPTT trainer of the same network, "
+    "same ADAM/L2; ignores --engine, --pes, --transport).",
+)
+@_option(
+    "engine",
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="actors",
+    help="actors: one Ray actor per PE; inprocess: the same PE code in this process; replay: exact e-prop "
+    "gradients from a stored forward pass (fastest on a CPU).",
+)
+@_option(
+    "transport",
+    "--transport",
+    type=click.Choice(["shm", "ray"]),
+    default="shm",
+    help="Per-step spike exchange of the actors engine: a shared-memory mailbox per group (one node) or Ray's "
+    "own channels (groups spread over nodes).",
+)
+@_option("pes", "--pes", type=click.IntRange(min=1), default=12, help="PEs per group, P (the paper: 12).")
+@_option("groups", "--groups", type=click.IntRange(min=1), default=1, help="Groups G (network replicas) per batch.")
+@_option(
+    "sub_batch",
+    "--sub-batch",
+    type=click.IntRange(min=1),
+    default=16,
+    help="Samples each PE vectorises, k; the mini-batch is G x k.",
+)
+@_option(
+    "address",
+    "--address",
+    default=None,
+    help="Ray cluster to join: 'auto' or 'ray://HOST:PORT'. Default: start an embedded local Ray "
+    "(dashboard on 127.0.0.1).",
+)
+@_option(
+    "dashboard_port",
+    "--dashboard-port",
+    type=click.IntRange(min=1, max=65535),
+    default=8265,
+    help="Port of the embedded local Ray's dashboard on 127.0.0.1 (a free one is picked if it is taken).",
+)
+@_option("epochs", "--epochs", type=click.IntRange(min=1), default=4, help="Epochs to train (in total, if resumed).")
+@_option("lr", "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, help="ADAM learning rate.")
+@_option("l2", "--l2", type=click.FloatRange(min=0), default=0.05e-5, help="L2 coefficient: loss + l2 sum W^2.")
+@_option(
+    "lr_decay",
+    "--lr-decay",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.3,
+    help="Factor applied to the learning rate every --decay-every epochs.",
+)
+@_option(
+    "decay_every", "--decay-every", type=click.IntRange(min=1), default=6, help="Epochs between learning-rate decays."
+)
+@_option("seed", "--seed", type=click.IntRange(min=0), default=0, help="Seed of the initial weights and shuffling.")
+@_option(
+    "data",
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    callback=existing_dir,
+    help="Prepared feature directory (pe-actors data prepare). Default: the offline synthetic stand-in, "
+    "synthesised once into --cache.",
+)
+@_option(
+    "cache",
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("cache/standin"),
+    help="Where the offline stand-in's audio and features are built once and reused (without --data).",
+)
+@_option(
+    "standin_size",
+    "--standin-size",
+    type=click.Choice(["default", "small"]),
+    default="default",
+    help="Size of the offline stand-in (small: a few speakers, for tests).",
+)
+@_option(
+    "out",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory: run-config.toml, metrics.jsonl, checkpoints/, curves.png, summary.json. "
+    "Default: runs/train, or the resumed run's directory.",
+)
+@_option(
+    "checkpoint_every",
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=1000,
+    help="Write a checkpoint every N training samples (0: only at epoch ends, which always get one).",
+)
+@_option(
+    "keep_checkpoints",
+    "--keep-checkpoints",
+    type=click.IntRange(min=1),
+    default=3,
+    help="Keep this many newest checkpoints (plus the best by validation accuracy).",
+)
+@_option(
+    "resume",
+    "--resume",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Continue a run from a run directory (its latest checkpoint) or a checkpoint directory; the run "
+    "config comes from the checkpoint, and the run ends with the weights of an uninterrupted run.",
+)
+@_option(
+    "dtype",
+    "--dtype",
+    type=click.Choice(["float32", "float64"]),
+    default="float32",
+    help="Floating-point type of weights and state (the chip uses float32).",
+)
+@_option(
+    "max_samples",
+    "--max-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train on at most N samples per epoch (a fresh random subset each epoch), for quick runs.",
+)
+@_option("log_every", "--log-every", type=click.IntRange(min=1), default=10, help="Batches per metrics.jsonl line.")
+@_option("progress", "--progress/--no-progress", default=True, help="Show the progress bar.")
+@click.pass_context
+def train(ctx: click.Context, **options: Any) -> None:
+    """Train the network with e-prop (or BPTT) and report validation and test accuracy after each epoch.
+
+    Without --data the offline stand-in of Speech Commands is synthesised once into --cache, and every accuracy
+    is labelled synthetic. The Ray dashboard URL is printed when the actors engine starts Ray.
+    """
+    checkpoint = None
+    if options["resume"] is not None:
+        try:
+            checkpoint = load_checkpoint(resolve_checkpoint(options["resume"]))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--resume") from None
+        recorded = checkpoint.meta.get("run_config")
+        if not isinstance(recorded, dict):
+            raise click.BadParameter(f"checkpoint {checkpoint.path} holds no run config", param_hint="--resume")
+        options = merge_resumed(ctx, options, recorded)
+        if options["out"] is None:
+            options["out"] = run_dir_of(checkpoint.path)
+    out = Path(options["out"] or "runs/train")
+    if checkpoint is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise click.BadParameter(
+            f"run directory {out} already holds checkpoints; continue it with --resume {out} or choose another --out",
+            param_hint="--out",
+        )
+    if options["rule"] == "bptt" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
+        click.echo("Note: --rule bptt trains with the reference BPTT engine; --engine is ignored.")
+
+    try:
+        optimiser = OptimiserConfig(
+            lr=options["lr"], l2=options["l2"], lr_decay=options["lr_decay"], decay_every=options["decay_every"]
+        )
+        config = network_config(options["network"])
+        if options["pes"] > config.n_rec:
+            raise ValueError(f"--pes {options['pes']} exceeds the {config.n_rec} recurrent neurons")
+        train_config = TrainConfig(
+            epochs=options["epochs"],
+            batch_size=options["groups"] * options["sub_batch"],
+            seed=options["seed"],
+            max_samples=options["max_samples"],
+            log_every=options["log_every"],
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+    prepared = load_data(options["data"], options["cache"], options["standin_size"], click.echo)
+    data = Splits.from_dict(prepared.splits)
+    try:
+        data.check(config.n_steps, config.n_in, config.n_out)
+    except ValueError as error:
+        raise click.BadParameter(f"{options['data'] or 'stand-in'}: {error}", param_hint="--data") from None
+    label = " (synthetic stand-in data)" if prepared.synthetic else ""
+
+    out.mkdir(parents=True, exist_ok=True)
+    recorded = {key: plain(value) for key, value in options.items() if key not in NOT_RECORDED}
+    write_run_config(
+        out / "run-config.toml", recorded, header="Run config of this run; reuse it with pe-actors train --config FILE"
+    )
+    params = init_params(config, seed=options["seed"], dtype=np.dtype(options["dtype"]).type)
+    run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
+    engine, release, dashboard = build_engine(options, config, params, optimiser, run_name)
+    try:
+        if dashboard:
+            click.echo(f"Ray dashboard: {dashboard}")
+        click.echo(
+            f"Training {options['network']} with {options['rule']} on {options['engine']} engine: "
+            f"P = {options['pes']}, G = {options['groups']}, k = {options['sub_batch']}, batch "
+            f"{train_config.batch_size}, {trainer_samples(data, train_config)} training samples per epoch{label}; "
+            f"run directory {out}"
+        )
+        meta = {
+            "run_config": recorded,
+            "network": config.to_dict(),
+            "optimiser": {"lr": optimiser.lr, "l2": optimiser.l2, "lr_decay": optimiser.lr_decay},
+            "class_names": list(prepared.class_names),
+            "synthetic": bool(prepared.synthetic),
+            "data_metadata": json.loads(json.dumps(prepared.metadata, default=str)),
+        }
+        callbacks = [
+            ProgressBar(disable=not options["progress"]),
+            MetricsLog(out / "metrics.jsonl", options["log_every"]),
+            CheckpointCallback(
+                out / "checkpoints", options["checkpoint_every"] or None, options["keep_checkpoints"], meta
+            ),
+        ]
+        trainer = Trainer(engine, data, optimiser, train_config, callbacks)
+        state: TrainState | None = None
+        if checkpoint is not None:
+            try:
+                state = trainer.restore(checkpoint)
+            except ValueError as error:
+                raise click.BadParameter(str(error), param_hint="--resume") from None
+            click.echo(f"Resumed from {checkpoint.path}: epoch {state.epoch + 1}, sample {state.position}")
+        start = time.perf_counter()
+        state = trainer.fit(state)
+        seconds = time.perf_counter() - start
+    finally:
+        release()
+    if not state.history:
+        raise click.ClickException("no epoch was trained")
+    final = state.history[-1]
+    title = f"{options['network']}, {options['rule']}, batch {train_config.batch_size}{label}"
+    plot_curves(state.history, out, title)
+    write_json(
+        out / "summary.json",
+        {
+            "final": final,
+            "best_validation": max(state.history, key=lambda record: record["validation_accuracy"]),
+            "synthetic": bool(prepared.synthetic),
+            "seconds": seconds,
+            "run_config": recorded,
+        },
+    )
+    click.echo(
+        f"Final test accuracy: {100 * final['test_accuracy']:.2f} %{label} after {final['epoch']} epochs "
+        f"(validation {100 * final['validation_accuracy']:.2f} %); curves in {out / 'curves.png'}"
+    )
