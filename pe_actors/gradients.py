@@ -9,8 +9,12 @@ from pe_actors.config import NetworkConfig, infer_config
 from pe_actors.engine import InProcessEngine
 from pe_actors.optimiser import OptimiserConfig
 from pe_actors.readout import check_labels, cross_entropy
+from pe_actors.replay import ReplayEngine
 
 Grads = dict[str, np.ndarray]
+
+#: Engines :func:`eprop_gradients` can compute with: the online PEs (the chip's way) or forward replay.
+ENGINES = ("online", "replay")
 
 
 def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
@@ -48,13 +52,21 @@ def eprop_gradients(
     config: NetworkConfig | None = None,
     n_pes: int = 1,
     sub_batch: int | None = None,
+    engine: str = "online",
 ) -> tuple[Grads, float, np.ndarray]:
     """E-prop gradients of the batch-mean cross-entropy (without L2), computed online by a group of ``n_pes``
-    in-process PEs vectorising ``sub_batch`` samples (SPEC sections 2-3).
+    in-process PEs vectorising ``sub_batch`` samples (SPEC sections 2-3), or, with ``engine="replay"``, by the
+    forward replay of :mod:`pe_actors.replay` (same gradients to rounding; ``n_pes`` and ``sub_batch`` unused).
 
     Returns (grads with the keys and shapes of ``params``, batch-mean loss, logits (batch, n_out)).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid names are {list(ENGINES)}")
     params, x, labels, config = _prepare(params, x, labels, config)
+    if engine == "replay":
+        replay = ReplayEngine(config, params, OptimiserConfig(), workers=1)
+        grads, result = replay.gradients(x, labels)
+        return grads, float(result.loss.mean()), result.logits
     engine = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
     slices, result = engine.gradients(x, labels)
     grads = {

@@ -16,12 +16,17 @@ from __future__ import annotations
 import numpy as np
 
 from pe_actors.config import NetworkConfig
+from pe_actors.kernels import accumulate_step, adaptation_step, weighted_sum
 from pe_actors.neuron import spike, surrogate
 from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.readout import filter_weights
 
 #: Memory categories reported by :meth:`PE.arrays_by_category`, in display order.
 MEMORY_CATEGORIES = ("weights", "adam", "eligibility", "accumulators", "neuron_state", "input_buffer")
+
+#: Implementations of the per-synapse updates: "numba" (compiled loops of :mod:`pe_actors.kernels`, the default)
+#: and "numpy" (whole-array expressions, the reference the kernels are tested against).
+KERNELS = ("numba", "numpy")
 
 
 def split_neurons(n_rec: int, n_pes: int, sizes: list[int] | None = None) -> list[slice]:
@@ -50,6 +55,8 @@ class PE:
         params: the full weights ``w_in``, ``w_rec``, ``w_out``; the PE copies its slice.
         optimiser: ADAM settings; None for a PE that only computes gradients.
         learning: False skips the eligibility state (inference only).
+        kernel: implementation of the per-synapse updates, one of :data:`KERNELS`; both give the same numbers
+            (to rounding in :meth:`gradients`, exactly in the eligibility state).
     """
 
     def __init__(
@@ -59,7 +66,11 @@ class PE:
         params: dict[str, np.ndarray],
         optimiser: OptimiserConfig | None = None,
         learning: bool = True,
+        kernel: str = "numba",
     ) -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
+        self.kernel = kernel
         self.config = config
         self.neurons = neurons
         self.learning = learning
@@ -146,8 +157,11 @@ class PE:
         if not self.learning:
             return
         decay = c.rho - (1.0 - c.rho) * c.beta * self.psi
-        self.ea *= decay[:, None, :]
-        self.ea += ((1.0 - c.rho) * self.ev)[:, :, None] * self.psi[:, None, :]
+        if self.kernel == "numba":
+            adaptation_step(self.ea, decay, (1.0 - c.rho) * self.ev, self.psi)
+        else:
+            self.ea *= decay[:, None, :]
+            self.ea += ((1.0 - c.rho) * self.ev)[:, :, None] * self.psi[:, None, :]
         self.ev *= c.alpha
         self.ev[:, : c.n_in] += (1.0 - c.alpha) * self.x_t
         self.ev[:, c.n_in :] += (1.0 - c.alpha) * self.z_group
@@ -179,6 +193,9 @@ class PE:
         self.zbar += self.z
         self.zbar_sum += self.zbar
         if not self.learning:
+            return
+        if self.kernel == "numba":
+            accumulate_step(self.acc, self.ea, self.ev, c.beta, self._c[t] * self.psi)
             return
         trace = self.ev[:, :, None] - c.beta * self.ea
         trace *= (self._c[t] * self.psi)[:, None, :]
@@ -215,7 +232,7 @@ class PE:
             raise RuntimeError("this PE was built with learning=False and holds no eligibility state")
         n_steps = self.config.n_steps
         signal = error @ self.w_out.T / n_steps
-        grad = np.einsum("kij,kj->ij", self.acc, signal)
+        grad = weighted_sum(self.acc, signal) if self.kernel == "numba" else np.einsum("kij,kj->ij", self.acc, signal)
         grad[self._diagonal] = 0.0
         n_in = self.config.n_in
         return {

@@ -1,0 +1,226 @@
+"""The replay engine: the exact e-prop gradients of SPEC section 2 from a stored forward pass.
+
+The online rule keeps per-synapse state (ea, and the accumulator of ebar) of size O(n_pre n_rec) per sample.
+Because the learning signal L_j is constant in time, its gradient only needs sum_t ebar_ji^t, which unrolls into
+presynaptic and postsynaptic factors (0-based t = 0..T-1, c_t the readout filter of
+:func:`pe_actors.readout.filter_weights`, pre^t = (x^t, z^(t-1)) and ev^t = (1 - alpha) sum_(s<=t) alpha^(t-s) pre^s):
+
+    sum_t ebar_ji^t = sum_t c_t e_ji^t = sum_t ev_i^t D_j^t = (1 - alpha) sum_s pre_i^s G_j^s,
+    D_j^t = psi_j^t (c_t - beta (1 - rho) Q_j^t),
+    Q_j^(T-1) = 0,  Q_j^(t-1) = c_t psi_j^t + (rho - (1 - rho) beta psi_j^t) Q_j^t,
+    G_j^s = sum_(t>=s) alpha^(t-s) D_j^t.
+
+Q collects the future of the adaptation eligibility ea (whose recursion has the factor rho - (1 - rho) beta psi),
+G that of the presynaptic trace ev. So a batch's gradient is one matrix product of the stored presynaptic
+activity (n_pre x B T) with M = (1 - alpha) L G (B T x n_rec), after a forward pass that stores pre and psi
+(O(T (n_in + n_rec)) per sample) and a backward recursion of O(T n_rec) per sample (:mod:`pe_actors.kernels`).
+The result equals the online PEs' to rounding (``tests/test_replay.py``); this is e-prop computed off-chip,
+like the off-chip mode of the EventProp paper, for prototyping and hyper-parameter search.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from pe_actors.config import NetworkConfig
+from pe_actors.kernels import replay_backward, replay_forward
+from pe_actors.master import MasterResult, reduce_outputs
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.pe import PE
+from pe_actors.readout import check_labels, filter_weights
+
+Grads = dict[str, np.ndarray]
+
+#: Fewest samples per thread: below this a batch runs in one thread (starting threads would cost more).
+MIN_SHARD = 4
+
+
+def _buffer(workspace: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    # Reusing buffers across batches avoids the page faults of fresh multi-megabyte arrays, which cost as much as
+    # the arithmetic here.
+    array = workspace.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = workspace[name] = np.empty(shape, dtype)
+    return array
+
+
+def replay_gradients(
+    params: Grads,
+    x: np.ndarray,
+    labels: np.ndarray,
+    config: NetworkConfig,
+    workspace: dict[str, np.ndarray] | None = None,
+) -> tuple[Grads, MasterResult]:
+    """E-prop gradients summed over the batch (not averaged), and the master's result, by forward replay.
+
+    ``params`` and ``x`` (B, T, n_in) must share one float dtype; the W_rec diagonal gradient is 0 (it is not a
+    parameter). Memory: x, the recurrent spikes and psi, O(B T (n_in + n_rec)), in ``workspace`` (a dict that
+    keeps the buffers for the next call) when given. Single-threaded apart from BLAS.
+    """
+    c = config
+    workspace = {} if workspace is None else workspace
+    dtype = x.dtype
+    batch, n_steps, n = len(x), c.n_steps, c.n_rec
+    rows = batch * n_steps
+    # pre[b, t] = (x^t, z^(t-1)), the presynaptic activity of the gradient's matrix product; the forward pass
+    # fills in z^(t-1) for t >= 1, and z^(-1) = 0.
+    pre = _buffer(workspace, "pre", (batch, n_steps, c.n_pre), dtype)
+    pre[:, :, : c.n_in] = x
+    pre[:, 0, c.n_in :] = 0
+    current = _buffer(workspace, "current", (batch, n_steps, n), dtype)
+    np.matmul(x.reshape(rows, c.n_in), params["w_in"], out=current.reshape(rows, n))
+    psi = _buffer(workspace, "psi", (batch, n_steps, n), dtype)
+    zbar_sum = replay_forward(current, params["w_rec"], pre, psi, c.alpha, c.rho, c.kappa, c.b0, c.beta)
+    result = reduce_outputs([zbar_sum @ params["w_out"] / n_steps], labels)
+    error = result.error.astype(dtype)
+    signal = error @ params["w_out"].T / n_steps
+    replay_backward(psi, signal, filter_weights(c.kappa, n_steps), c.alpha, c.rho, c.beta)
+    grad = pre.reshape(rows, c.n_pre).T @ psi.reshape(rows, n)
+    grad_rec = grad[c.n_in :]
+    np.fill_diagonal(grad_rec, 0.0)
+    grads = {"w_in": grad[: c.n_in], "w_rec": grad_rec, "w_out": zbar_sum.T @ error / n_steps}
+    return grads, result
+
+
+def replay_logits(params: Grads, x: np.ndarray, config: NetworkConfig) -> np.ndarray:
+    """Time-averaged readout ybar = (1/T) sum_t zbar^t W_out (B, n_out) of the forward pass alone."""
+    c = config
+    batch = len(x)
+    current = (x.reshape(batch * c.n_steps, c.n_in) @ params["w_in"]).reshape(batch, c.n_steps, c.n_rec)
+    zbar_sum = replay_forward(current, params["w_rec"], None, None, c.alpha, c.rho, c.kappa, c.b0, c.beta)
+    return zbar_sum @ params["w_out"] / c.n_steps
+
+
+def _shards(n: int, workers: int) -> list[slice]:
+    count = max(1, min(workers, n // MIN_SHARD))
+    bounds = np.linspace(0, n, count + 1).round().astype(int)
+    return [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+class ReplayEngine:
+    """Trains one network by e-prop computed with forward replay; the same gradients as the PEs, and the same
+    ADAM/L2 step (it keeps its weights and moments in a single whole-network :class:`~pe_actors.pe.PE` that
+    only applies updates), so it is a drop-in for :class:`~pe_actors.engine.InProcessEngine`.
+
+    A batch is split into ``workers`` shards run in threads (the kernels release the GIL) with BLAS held to one
+    thread each, which keeps every core busy without BLAS and numba threads competing for them.
+
+    Args:
+        config: the network.
+        params: initial weights (copied); their dtype is the engine's dtype.
+        optimiser: ADAM/L2/schedule settings.
+        chunk: samples per forward/backward pass; a larger batch runs in chunks whose gradients are summed,
+            which bounds memory at O(chunk T (n_in + n_rec)).
+        workers: threads that each run a shard of the batch (default: the CPUs this process may use).
+    """
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        params: Grads,
+        optimiser: OptimiserConfig,
+        chunk: int = 256,
+        workers: int | None = None,
+    ) -> None:
+        for name, value in (("chunk", chunk), ("workers", 1 if workers is None else workers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ReplayEngine {name} must be a positive integer, got {value!r}")
+        self.config = config
+        self.chunk = chunk
+        self.workers = workers or len(os.sched_getaffinity(0))
+        self._holder = PE(config, slice(0, config.n_rec), params, optimiser, learning=False)
+        self.dtype = self._holder.dtype
+        self._workspaces: list[dict[str, np.ndarray]] = [{} for _ in range(self.workers)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._blas: ThreadpoolController | None = None
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        c = self.config
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
+            raise ValueError(f"x must have shape (batch, {c.n_steps}, {c.n_in}), got {x.shape}")
+        return np.ascontiguousarray(x, self.dtype)
+
+    def _map(self, function, parts: list[slice]) -> list:
+        """function(index, part) for every part, in threads when there is more than one, with BLAS held to one
+        thread (the threads provide the parallelism; a second BLAS pool would only compete for the cores)."""
+        if self._blas is None:
+            self._blas = ThreadpoolController()
+        with self._blas.limit(limits=1, user_api="blas"):
+            if len(parts) == 1:
+                return [function(0, parts[0])]
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="replay")
+            return list(self._pool.map(function, range(len(parts)), parts))
+
+    def gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[Grads, MasterResult]:
+        """Gradients of the batch-mean loss (full matrices, without L2) and the master's result for the batch."""
+        x = self._check(x)
+        labels = check_labels(labels, self.config.n_out)
+        if len(labels) != len(x):
+            raise ValueError(f"x holds {len(x)} samples but labels {len(labels)}")
+        params = self._weights()
+        sums: Grads | None = None
+        results = []
+        for start in range(0, len(x), self.chunk):
+            chunk = slice(start, min(start + self.chunk, len(x)))
+            xs, ls = x[chunk], labels[chunk]
+
+            def shard(index: int, part: slice, xs=xs, ls=ls):
+                return replay_gradients(params, xs[part], ls[part], self.config, self._workspaces[index])
+
+            for grads, result in self._map(shard, _shards(len(xs), self.workers)):
+                if sums is None:
+                    sums = {key: value.copy() for key, value in grads.items()}
+                else:
+                    for key in sums:
+                        sums[key] += grads[key]
+                results.append(result)
+        mean = {key: value / len(x) for key, value in sums.items()}
+        merged = MasterResult(*(np.concatenate([getattr(r, f) for r in results]) for f in ("logits", "loss", "error")))
+        return mean, merged
+
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
+        """One e-prop update on a mini-batch: batch-mean gradients by replay, then one ADAM step (with L2)."""
+        grads, result = self.gradients(x, labels)
+        self._holder.apply_gradients(grads, lr)
+        return result
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Time-averaged readout ybar (n, n_out) without learning."""
+        x = self._check(x)
+        params = self._weights()
+        parts = [slice(start, start + self.chunk) for start in range(0, len(x), self.chunk)] or [slice(0, 0)]
+        logits = []
+        for chunk in parts:
+            xs = x[chunk]
+            logits += self._map(
+                lambda _, part, xs=xs: replay_logits(params, xs[part], self.config), _shards(len(xs), self.workers)
+            )
+        return np.concatenate(logits)
+
+    def _weights(self) -> Grads:
+        return {"w_in": self._holder.w_in, "w_rec": self._holder.w_rec, "w_out": self._holder.w_out}
+
+    def params(self) -> Grads:
+        """Current full weights (copies)."""
+        return {key: np.array(value) for key, value in self._weights().items()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Full weights, ADAM moments and step count (copies), keyed like :meth:`InProcessEngine.state`."""
+        return {key: np.array(value) for key, value in self._holder.state_dict().items()}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned (for example from a checkpoint)."""
+        self._holder.load_state_dict(state)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads and drop the buffers (the engine restarts them if used again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self._workspaces = [{} for _ in range(self.workers)]
