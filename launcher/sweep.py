@@ -1,0 +1,152 @@
+"""``pe-actors sweep``: the paper's Table 4 network-size study (inputs 40x1/40x2/40x3 against N_rec) on our data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors.optimiser import OptimiserConfig
+from pe_actors.sweep import INPUT_VARIANTS, PAPER_TABLE4, SWEEP_ENGINES, parse_rows, run_sweep, trainable_params
+
+_MARKERS = {"40x1": "o", "40x2": "s", "40x3": "^"}
+_COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}
+
+
+def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
+    """Prepared features from ``data``, or the offline stand-in synthesised once into ``cache``."""
+    import datasets
+
+    if data is None:
+        click.echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
+        data = datasets.ensure_standin(cache, size=standin_size)
+    try:
+        return datasets.load_prepared(data)
+    except (OSError, ValueError) as error:
+        raise click.BadParameter(f"cannot read prepared features from {str(data)!r}: {error}") from error
+
+
+def plot_sweep(rows: list[dict], title: str, path: Path) -> Path:
+    """Test accuracy (at the best validation epoch) against trainable parameters per input variant, ours filled
+    and the paper's Table 4 hollow."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for variant in INPUT_VARIANTS:
+        ours = sorted((row for row in rows if row["inputs"] == variant), key=lambda row: row["params"])
+        if ours:
+            ax.plot([row["params"] for row in ours], [100 * row["test_accuracy"] for row in ours],
+                    marker=_MARKERS[variant], color=_COLORS[variant], label=f"{variant} ours")  # fmt: skip
+            for row in ours:
+                ax.annotate(str(row["n_rec"]), (row["params"], 100 * row["test_accuracy"]), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))  # fmt: skip
+        paper = [row for row in PAPER_TABLE4 if row.variant == variant]
+        ax.plot([trainable_params(40 * INPUT_VARIANTS[variant], row.n_rec, 12) for row in paper],
+                [row.test for row in paper], marker=_MARKERS[variant], color=_COLORS[variant], linestyle=":",
+                fillstyle="none", label=f"{variant} paper (GSC)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel("test accuracy at best validation [%]")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return save_figure(fig, path)
+
+
+@click.command("sweep")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Prepared features (80 per frame: 40 log-mels, 40 deltas); default: the offline stand-in.",
+)
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("cache/standin"),
+              show_default=True, help="Where the stand-in is synthesised once when --data is not given.")  # fmt: skip
+@click.option("--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
+              help="Size of the stand-in when --data is not given.")  # fmt: skip
+@click.option("--rows", default="paper", show_default=True,
+              help="'paper' (the 11 rows of Table 4) or comma-separated VARIANT:N_REC, e.g. '40x1:40,40x3:360'; "
+              "VARIANT is 40x1 (log-mels), 40x2 (+ deltas) or 40x3 (+ second-order deltas).")  # fmt: skip
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs per row.")
+@click.option("--max-samples", type=click.IntRange(min=1),
+              help="At most this many training samples per epoch (a fresh random subset each epoch).")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Samples per ADAM step.")  # fmt: skip
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Learning rate.")  # fmt: skip
+@click.option("--l2", type=click.FloatRange(min=0), default=10e-5, show_default=True,
+              help="L2 coefficient (the paper's Table 4 used 10e-5).")  # fmt: skip
+@click.option("--lr-decay", type=click.FloatRange(min=0, max=1, min_open=True), default=0.3, show_default=True,
+              help="Learning-rate factor every --decay-every epochs.")  # fmt: skip
+@click.option("--decay-every", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Epochs between learning-rate decays.")  # fmt: skip
+@click.option("--engine", type=click.Choice(list(SWEEP_ENGINES)), default="auto", show_default=True,
+              help="replay (exact e-prop gradients), inprocess (the PEs), auto (replay if available).")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the weights and the sample order (the same for every row).")  # fmt: skip
+@out_option()
+def sweep(
+    data, cache, standin_size, rows, epochs, max_samples, batch_size, lr, l2, lr_decay, decay_every, engine, seed,
+    out_dir,
+) -> None:  # fmt: skip
+    """The network-size study of the paper's Table 4: for every row, train a fresh network with e-prop and report
+    its trainable parameters (N_in N_rec + N_rec^2 - N_rec + N_rec N_out) and accuracy next to the paper's.
+
+    Writes sweep.png, sweep.csv and sweep.json into --out. Rows are trained with the same data, epochs and seed.
+    """
+    try:
+        selected = parse_rows(rows)
+        optimiser = OptimiserConfig(lr=lr, l2=l2, lr_decay=lr_decay, decay_every=decay_every)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    prepared = load_sweep_data(data, cache, standin_size)
+    label = "synthetic stand-in" if prepared.synthetic else str(data)
+    click.echo(
+        f"Sweeping {len(selected)} rows on {label}: {epochs} epoch(s), batch {batch_size}, lr {lr:g}, l2 {l2:g}, "
+        f"{max_samples or len(prepared.splits['train'][1])} samples per epoch"
+    )
+    click.echo(
+        f"{'inputs':<8}{'N_rec':>6}{'params':>9}{'train %':>9}{'valid %':>9}{'test %':>8}{'paper test %':>14}{'s':>8}"
+    )
+
+    def report(row: dict) -> None:
+        paper = "-" if row["paper_test"] is None else f"{row['paper_test']:.2f}"
+        click.echo(
+            f"{row['inputs']:<8}{row['n_rec']:>6}{row['params']:>9}{100 * row['train_accuracy']:9.2f}"
+            f"{100 * row['best_validation_accuracy']:9.2f}{100 * row['test_accuracy']:8.2f}{paper:>14}"
+            f"{row['seconds']:8.1f}"
+        )
+
+    try:
+        results = run_sweep(
+            prepared.splits, selected, optimiser, epochs, batch_size, max_samples, seed, engine, report=report
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    out_dir = prepare_out(out_dir)
+    for row in results:
+        row["synthetic"] = bool(prepared.synthetic)
+    write_csv(out_dir / "sweep.csv", results)
+    write_json(
+        out_dir / "sweep.json",
+        {
+            "data": label,
+            "synthetic": bool(prepared.synthetic),
+            "settings": {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "l2": l2,
+                "lr_decay": lr_decay,
+                "decay_every": decay_every,
+                "max_samples": max_samples,
+                "seed": seed,
+            },  # fmt: skip
+            "rows": results,
+            "paper_note": "paper columns: its Table 4 on real GSC (TensorFlow, batch 100, L2 10e-5)",
+        },
+    )
+    title = f"Table 4 sweep on {label}: {epochs} epoch(s), batch {batch_size}" + (
+        " (SYNTHETIC data; paper: real GSC)" if prepared.synthetic else ""
+    )
+    plot_sweep(results, title, out_dir / "sweep.png")
+    click.echo(f"wrote {out_dir / 'sweep.png'}, {out_dir / 'sweep.csv'} and {out_dir / 'sweep.json'}")
