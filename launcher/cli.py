@@ -36,3 +36,7 @@ cli.add_command(raster)
 from launcher.evaluate import evaluate  # noqa: E402
 
 cli.add_command(evaluate)
+
+from launcher.sweep import sweep  # noqa: E402
+
+cli.add_command(sweep)
