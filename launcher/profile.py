@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
+from pe_actors.pe import KERNELS
 from pe_actors.profiling import PROFILE_FUNCTIONS, Profile, profile_inprocess
 
 
@@ -53,7 +54,7 @@ def plot_profile(profile: Profile, path: Path) -> Path:
     c = profile.config
     ax_bar.set_title(
         f"{c.n_in}/{c.n_rec}/{c.n_out}, T = {c.n_steps}, P = {profile.n_pes}, k = {profile.sub_batch} "
-        f"({profile.engine})"
+        f"({profile.engine}, {profile.kernel})"
     )
     ax_bar.set_xlim(0, max(mean + high) * 1.45)
     labels = ["mean step", "last step\n(+ weight update)", "real-time\nbudget"]
@@ -96,6 +97,13 @@ def plot_profile(profile: Profile, path: Path) -> Path:
     "loop and barrier seconds per sub-batch.",
 )
 @click.option(
+    "--kernel",
+    type=click.Choice(list(KERNELS)),
+    default="numba",
+    show_default=True,
+    help="The PEs' implementation of the per-synapse updates (compiled loops or numpy expressions).",
+)
+@click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Prepared features to feed (default: standard normal inputs, like normalised features).",
@@ -115,8 +123,8 @@ def plot_profile(profile: Profile, path: Path) -> Path:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, data, split, dtype, budget_ms, seed,
-    out_dir,
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, kernel, data, split, dtype,
+    budget_ms, seed, out_dir,
 ) -> None:  # fmt: skip
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
     synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
@@ -142,6 +150,7 @@ def profile(
         dtype=np.dtype(dtype).type,
         seed=seed,
         budget_s=budget_ms / 1e3,
+        kernel=kernel,
     )
     summary = result.to_dict()
     summary["inputs"] = str(data) if data is not None else "standard normal (synthetic)"
@@ -149,7 +158,7 @@ def profile(
     plot_profile(result, out_dir / "profile.png")
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
-        f"{dtype}, {batches} timed sub-batches ({engine})"
+        f"{dtype}, {batches} timed sub-batches ({engine}, {kernel} kernels)"
     )
     click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
     for name, entry in summary["functions"].items():

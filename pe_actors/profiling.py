@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pe_actors.config import NetworkConfig
-from pe_actors.engine import make_group
 from pe_actors.gradients import init_params
 from pe_actors.master import reduce_outputs
 from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE
+from pe_actors.pe import PE, split_neurons
 
 #: The functions profiled, in the order a step calls them (the paper's Table 2, plus the sync wait).
 PROFILE_FUNCTIONS = (
@@ -64,6 +63,7 @@ class Profile:
     jitter_s: float = 0.0
     budget_s: float = REAL_TIME_STEP_S
     engine: str = "inprocess"
+    kernel: str = "numba"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -104,6 +104,7 @@ class Profile:
         mean, shares = self.mean, self.shares
         return {
             "engine": self.engine,
+            "kernel": self.kernel,
             "network": self.config.to_dict(),
             "n_pes": self.n_pes,
             "sub_batch": self.sub_batch,
@@ -218,13 +219,15 @@ def profile_inprocess(
     seed: int = 0,
     lr: float = 0.001,
     budget_s: float = REAL_TIME_STEP_S,
+    kernel: str = "numba",
 ) -> Profile:
     """Profile ``batches`` training sub-batches of ``sub_batch`` samples on a group of ``n_pes`` in-process PEs
     (after ``warmup`` untimed ones), with BLAS limited to one thread.
 
     ``x`` (n, T, n_in) and ``labels`` (n,) supply the samples (cycled); without them the inputs are standard
     normal (like normalised features) and the labels uniform, drawn with ``seed``. ``params`` defaults to
-    :func:`~pe_actors.gradients.init_params` with ``seed``.
+    :func:`~pe_actors.gradients.init_params` with ``seed``; ``kernel`` picks the PEs' implementation of the
+    per-synapse updates (see :data:`pe_actors.pe.KERNELS`).
     """
     for name, value, low in (("n_pes", n_pes, 1), ("sub_batch", sub_batch, 1), ("batches", batches, 1)):
         if not isinstance(value, int) or value < low:
@@ -243,7 +246,8 @@ def profile_inprocess(
     if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
         raise ValueError(f"x must have shape (n, {config.n_steps}, {config.n_in}), got {x.shape}")
     params = params if params is not None else init_params(config, seed, dtype)
-    pes = make_group(config, params, n_pes, OptimiserConfig(lr=lr))
+    optimiser = OptimiserConfig(lr=lr)
+    pes = [PE(config, neurons, params, optimiser, kernel=kernel) for neurons in split_neurons(config.n_rec, n_pes)]
     runs = []
     with _single_blas_thread():
         for batch in range(warmup + batches):
@@ -287,6 +291,7 @@ def profile_inprocess(
         jitter,
         budget_s,
         "inprocess",
+        kernel,
         notes,
     )
 
