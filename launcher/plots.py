@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 
-def out_option(default: str = "reports") -> Any:
+def out_option(default: str = "runs/reports") -> Any:
     """The ``--out DIR`` option shared by the report commands (created if missing)."""
     return click.option(
         "--out",
