@@ -95,6 +95,10 @@ def replay_logits(params: Grads, x: np.ndarray, config: NetworkConfig) -> np.nda
     return zbar_sum @ params["w_out"] / c.n_steps
 
 
+def _available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _shards(n: int, workers: int) -> list[slice]:
     count = max(1, min(workers, n // MIN_SHARD))
     bounds = np.linspace(0, n, count + 1).round().astype(int)
@@ -131,7 +135,7 @@ class ReplayEngine:
                 raise ValueError(f"ReplayEngine {name} must be a positive integer, got {value!r}")
         self.config = config
         self.chunk = chunk
-        self.workers = workers or len(os.sched_getaffinity(0))
+        self.workers = workers or _available_cpus()
         self._holder = PE(config, slice(0, config.n_rec), params, optimiser, learning=False)
         self.dtype = self._holder.dtype
         self._workspaces: list[dict[str, np.ndarray]] = [{} for _ in range(self.workers)]
