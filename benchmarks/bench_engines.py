@@ -9,9 +9,11 @@ Engines (each does a full training step: forward, gradients and the ADAM update,
 - ``torch BPTT``  a plain PyTorch BPTT of the same network and stop-gradients (skipped without torch).
 
 Each cell is the best of several timed training steps (other work on the machine only slows steps down) and is
-printed as samples/s and as the ratio to the numpy PE at the same batch size. Peak memory per engine is measured
-with tracemalloc over one step (numpy and numba engines) or as the bytes autograd saves for the backward pass
-(torch, whose allocator tracemalloc does not see). Results go to ``benchmarks/results/engines.json``.
+printed as samples/s and as the ratio to the numpy PE at the same batch size; a second table gives samples per
+CPU-second of this process (process time over the same steps, all threads), which other load affects less.
+Peak memory per engine is measured with tracemalloc over construction and one step (numpy and numba engines), or
+as weights, moments and the bytes autograd saves for the backward pass (torch, whose allocator tracemalloc does
+not see). Results go to ``benchmarks/results/engines.json``.
 
     .venv/bin/python benchmarks/bench_engines.py [--quick]
 """
@@ -197,10 +199,12 @@ def measure(engine: str, batch: int, budget: float, max_repeats: int) -> dict:
     repeats = int(min(max_repeats, budget // times[0]))
     if repeats:
         times = []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         start = time.perf_counter()
         step(x, labels)
         times.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu_start) / repeats if repeats else math.nan
     if isinstance(step, ReplayStep):
         step.engine.shutdown()
     best = min(times)
@@ -210,6 +214,8 @@ def measure(engine: str, batch: int, budget: float, max_repeats: int) -> dict:
         "seconds_per_step": best,
         "samples_per_s": batch / best,
         "repeats": len(times),
+        "cpu_seconds_per_step": cpu,
+        "samples_per_cpu_s": batch / cpu,
         "peak_bytes": peak,
     }
 
@@ -267,6 +273,10 @@ def main() -> None:
             line += f"{row['samples_per_s']:>12.1f} ({row['ratio_to_numpy_pe']:>6.1f}x)"
         line += f"{rows[-1]['peak_bytes'] / 1e6:>18.1f}"
         print(line, flush=True)
+    print("samples per CPU-second of this process (all its threads; less sensitive to other load):")
+    for engine in engines:
+        cells = [row for row in rows if row["engine"] == engine]
+        print(f"{engine:<11}" + "".join(f"{row['samples_per_cpu_s']:>22.1f}" for row in cells))
     report = {
         "benchmark": "engines",
         "network": "gsc",
