@@ -167,6 +167,8 @@ class ReplayEngine:
         labels = check_labels(labels, self.config.n_out)
         if len(labels) != len(x):
             raise ValueError(f"x holds {len(x)} samples but labels {len(labels)}")
+        if len(x) == 0:
+            raise ValueError("x holds no samples; a training batch needs at least one")
         params = self._weights()
         sums: Grads | None = None
         results = []
