@@ -9,11 +9,11 @@ win over the file. A bare name (``--config gsc-paper-batch100``) is looked up in
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
-import tomllib
 
 #: The repository's run-config directory (recipes and the default main job).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

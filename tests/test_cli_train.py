@@ -1,0 +1,183 @@
+"""``pe-actors train`` and ``pe-actors evaluate`` end to end with CliRunner on the small stand-in (issues 4 and 6)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from launcher.cli import cli
+from launcher.options import CONFIG_DIR
+from pe_actors.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+
+TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    """The small offline stand-in: (prepared feature directory, raw GSC-layout audio directory)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    from datasets import ensure_standin
+
+    cache = tmp_path_factory.mktemp("standin")
+    features = ensure_standin(cache, size="small")
+    return features, cache / "gsc-synth-small-seed0"
+
+
+def run(*args: str) -> object:
+    result = CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+    return result
+
+
+def epoch_records(run_dir) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [record for record in map(json.loads, lines) if record["kind"] == "epoch"]
+
+
+def final_state(run_dir) -> dict[str, np.ndarray]:
+    return load_checkpoint(latest_checkpoint(run_dir / "checkpoints")).engine_state
+
+
+def test_train_inprocess_end_to_end(standin, tmp_path):
+    data, _ = standin
+    out = tmp_path / "run"
+    result = run("train", "--engine", "inprocess", "--epochs", "2", "--data", data, "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "Final test accuracy:" in result.output and "(synthetic stand-in data)" in result.output
+    records = epoch_records(out)
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        for split in ("train", "validation", "test"):
+            assert 0 <= record[f"{split}_accuracy"] <= 1 and np.isfinite(record[f"{split}_loss"])
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "curves.json").read_text())[-1]["epoch"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"] is True and summary["final"]["test_accuracy"] == records[-1]["test_accuracy"]
+    recorded = tomllib.loads((out / "run-config.toml").read_text())
+    assert recorded["engine"] == "inprocess" and recorded["sub-batch"] == 4 and recorded["max-samples"] == 8
+    checkpoint = load_checkpoint(latest_checkpoint(out / "checkpoints"))
+    assert checkpoint.meta["epoch"] == 2 and checkpoint.meta["synthetic"] is True
+    assert checkpoint.meta["class_names"][-2:] == ["silence", "unknown"]
+    assert "normalisation" in checkpoint.meta["data_metadata"]
+
+
+def test_resume_from_the_command_line_matches_an_uninterrupted_run(standin, tmp_path):
+    """One epoch, then --resume to two epochs (with the engine switched to replay, which a resumed run may do),
+    equals two epochs in one go to 1e-6; a conflicting option is refused."""
+    data, _ = standin
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    common = ["--data", data, *TINY]
+    assert run("train", "--engine", "inprocess", "--epochs", "2", "--out", whole, *common).exit_code == 0
+    assert run("train", "--engine", "inprocess", "--epochs", "1", "--out", split, *common).exit_code == 0
+    again = run("train", "--out", split, "--epochs", "1", *common)
+    assert again.exit_code == 2 and "already holds checkpoints" in again.output
+    conflict = run("train", "--resume", split, "--epochs", "2", "--lr", "0.5")
+    assert conflict.exit_code == 2 and "--lr" in conflict.output
+    resumed = run("train", "--resume", split, "--epochs", "2", "--engine", "replay", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    assert "Resumed from" in resumed.output
+    a, b = final_state(whole), final_state(split)
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], atol=1e-6, rtol=0, err_msg=key)
+    assert [r["epoch"] for r in epoch_records(split)] == [1, 2]
+
+
+def test_run_config_file_values_are_converted_and_flags_win(standin, tmp_path):
+    data, _ = standin
+    config = tmp_path / "run.toml"
+    config.write_text(f'engine = "replay"\nepochs = "1"\nsub_batch = 2\nlr = 1\ndata = "{data}"\nmax-samples = 4\n')
+    out = tmp_path / "run"
+    result = run("train", "--config", config, "--sub-batch", "4", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    recorded = tomllib.loads((out / "run-config.toml").read_text())
+    assert recorded["engine"] == "replay" and recorded["epochs"] == 1 and recorded["sub-batch"] == 4
+    assert recorded["lr"] == 1.0
+    reuse = run("train", "--config", out / "run-config.toml", "--out", tmp_path / "again", "--no-progress")
+    assert reuse.exit_code == 0, reuse.output
+    np.testing.assert_array_equal(final_state(out)["w_rec"], final_state(tmp_path / "again")["w_rec"])
+
+
+def test_bad_run_configs_give_clear_errors(tmp_path):
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("epochs = 2\nlearning_rate = 0.1\n")
+    result = run("train", "--config", unknown)
+    assert result.exit_code == 2 and "unknown key(s) ['learning-rate']" in result.output
+    bad_type = tmp_path / "bad.toml"
+    bad_type.write_text('epochs = "many"\n')
+    result = run("train", "--config", bad_type, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "many" in result.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("epochs = = 2\n")
+    result = run("train", "--config", broken)
+    assert result.exit_code == 2 and "cannot read run config" in result.output
+    result = run("train", "--config", "no-such-recipe")
+    assert result.exit_code == 2 and "gsc-paper-batch100" in result.output
+
+
+def test_recipes_hold_the_papers_settings():
+    names = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+    assert {"gsc-paper-batch100", "gsc-chip-batch1", "main"} <= set(names)
+    for name in names:
+        result = run("train", "--config", name, "--help")
+        assert result.exit_code == 0, result.output
+    paper = tomllib.loads((CONFIG_DIR / "gsc-paper-batch100.toml").read_text())
+    assert paper["groups"] * paper["sub-batch"] == 100
+    assert (paper["lr"], paper["l2"], paper["lr-decay"], paper["decay-every"], paper["epochs"]) == (
+        0.01,
+        0.05e-5,
+        0.3,
+        6,
+        30,
+    )
+    chip = tomllib.loads((CONFIG_DIR / "gsc-chip-batch1.toml").read_text())
+    assert chip["groups"] * chip["sub-batch"] == 1 and chip["lr"] == 0.001 and chip["pes"] == 12
+
+
+def test_bptt_rule_trains_and_evaluate_reports(standin, tmp_path):
+    data, gsc_dir = standin
+    out = tmp_path / "bptt"
+    result = run("train", "--rule", "bptt", "--epochs", "1", "--data", data, "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(list_checkpoints(out / "checkpoints")[-1]).meta["run_config"]["rule"] == "bptt"
+
+    evaluation = run("evaluate", "--checkpoint", out, "--data", data)
+    assert evaluation.exit_code == 0, evaluation.output
+    assert "Accuracy:" in evaluation.output and "synthetic" in evaluation.output
+    report = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (12, 12) and matrix.sum() == report["samples"] == 39
+    assert report["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    assert set(report["per_class_recall"]) == set(report["class_names"])
+    assert (out / "evaluation" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+    raw = run("evaluate", "--checkpoint", out, "--gsc-dir", gsc_dir, "--out", tmp_path / "raw")
+    assert raw.exit_code == 0, raw.output
+    assert json.loads((tmp_path / "raw" / "evaluation.json").read_text())["samples"] > 0
+
+    both = run("evaluate", "--checkpoint", out, "--data", data, "--gsc-dir", gsc_dir)
+    assert both.exit_code == 2 and "exactly one of" in both.output
+    (tmp_path / "foreign").mkdir()
+    foreign = run("evaluate", "--checkpoint", tmp_path / "foreign", "--data", data)
+    assert foreign.exit_code == 2 and "holds no pe-actors checkpoint" in foreign.output
+
+
+@pytest.mark.ray
+def test_train_with_the_actor_engine(standin, tmp_path):
+    data, _ = standin
+    out = tmp_path / "actors"
+    args = ["--engine", "actors", "--groups", "1", "--epochs", "1", "--data", data, "--out", out, *TINY]
+    result = run("train", *args)
+    assert result.exit_code == 0, result.output
+    assert "Ray dashboard: http://127.0.0.1:" in result.output
+    assert "Final test accuracy:" in result.output
+    reference = tmp_path / "inprocess"
+    args = ["--engine", "inprocess", "--epochs", "1", "--data", data, "--out", reference, *TINY]
+    assert run("train", *args).exit_code == 0
+    a, b = final_state(out), final_state(reference)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=0, err_msg=key)
