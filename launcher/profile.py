@@ -30,9 +30,56 @@ def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.nd
     return x, labels
 
 
-def plot_profile(profile: Profile, path: Path) -> Path:
+def measure_actors(
+    config, n_pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dtype: type, budget_s: float
+) -> dict:
+    """Step time and barrier wait of the Ray PE-actor runtime (shared-memory transport) on the same network and
+    inputs: the runtime reports per sub-batch only the PEs' loop time and their barrier waits, not a time per
+    function, so this complements the in-process profile rather than repeating it."""
+    import ray
+
+    from launcher.ray_session import start_ray, stop_ray
+    from launcher.train import dashboard_port
+    from pe_actors.gradients import init_params
+    from pe_actors.optimiser import OptimiserConfig
+    from pe_actors.runtime import ActorEngine
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((sub_batch, config.n_steps, config.n_in)).astype(dtype)
+    labels = rng.integers(0, config.n_out, sub_batch)
+    # A Ray this process already runs (for example a test's) is reused and left running.
+    owned = not ray.is_initialized()
+    start_ray(None, num_pe_slots=n_pes, dashboard_port=dashboard_port(8265))
+    engine = ActorEngine(config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001), n_pes=n_pes,
+                         sub_batch=sub_batch, record_metrics=False)  # fmt: skip
+    timings = []
+    try:
+        for batch in range(warmup + batches):
+            engine.train_batch(x, labels, 0.001)
+            if batch >= warmup:
+                timings.append(dict(engine.timing))
+    finally:
+        engine.shutdown()
+        if owned:
+            stop_ray()
+    step_s = float(np.mean([timing["step_ms"] for timing in timings])) / 1e3
+    wait_s = float(np.mean([timing["barrier_wait_ms"] for timing in timings])) / 1e3
+    return {
+        "transport": "shm",
+        "step_s": step_s,
+        "barrier_wait_s_per_step": wait_s,
+        "compute_s_per_step": step_s - wait_s,
+        "sync_share": wait_s / step_s,
+        "samples_per_s": float(np.mean([timing["samples_per_s"] for timing in timings])),
+        "fits_real_time": step_s <= budget_s,
+        "batches": batches,
+    }
+
+
+def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Path:
     """Two panels: microseconds per step of each function (mean over PEs, error bars from the fastest to the
-    slowest PE, the median as a tick), and the mean and last step against the real-time budget."""
+    slowest PE, the median as a tick), and the mean and last step (and the Ray actors' step, when measured)
+    against the real-time budget."""
     plt = pyplot()
     summary = profile.to_dict()["functions"]
     names = list(PROFILE_FUNCTIONS)
@@ -59,7 +106,12 @@ def plot_profile(profile: Profile, path: Path) -> Path:
     ax_bar.set_xlim(0, max(mean + high) * 1.45)
     labels = ["mean step", "last step\n(+ weight update)", "real-time\nbudget"]
     values = [profile.step_s * 1e3, profile.last_step_s * 1e3, profile.budget_s * 1e3]
-    ax_budget.bar(labels, values, color=["tab:blue", "tab:orange", "tab:red"])
+    colors = ["tab:blue", "tab:orange", "tab:red"]
+    if actors is not None:
+        labels.insert(2, "Ray actors\nstep (shm)")
+        values.insert(2, actors["step_s"] * 1e3)
+        colors.insert(2, "tab:purple")
+    ax_budget.bar(labels, values, color=colors)
     for position, value in enumerate(values):
         ax_budget.text(position, value, f"{value:.3g}", ha="center", va="bottom", fontsize=8)
     verdict = "fits" if profile.fits_real_time else "exceeds"
@@ -97,6 +149,12 @@ def plot_profile(profile: Profile, path: Path) -> Path:
     "loop and barrier seconds per sub-batch.",
 )
 @click.option(
+    "--actors",
+    is_flag=True,
+    help="Also run the same batches on the Ray PE-actor runtime (embedded local Ray, shared-memory transport) and "
+    "report its step time and barrier wait (it does not time individual functions).",
+)
+@click.option(
     "--kernel",
     type=click.Choice(list(KERNELS)),
     default="numba",
@@ -123,7 +181,7 @@ def plot_profile(profile: Profile, path: Path) -> Path:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, kernel, data, split, dtype,
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, actors, kernel, data, split, dtype,
     budget_ms, seed, out_dir,
 ) -> None:  # fmt: skip
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
@@ -154,8 +212,14 @@ def profile(
     )
     summary = result.to_dict()
     summary["inputs"] = str(data) if data is not None else "standard normal (synthetic)"
+    actor_timing = None
+    if actors:
+        actor_timing = measure_actors(
+            config, pes, sub_batch, batches, warmup, seed, np.dtype(dtype).type, budget_ms / 1e3
+        )
+        summary["actors"] = actor_timing
     write_json(out_dir / "profile.json", summary)
-    plot_profile(result, out_dir / "profile.png")
+    plot_profile(result, out_dir / "profile.png", actor_timing)
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
         f"{dtype}, {batches} timed sub-batches ({engine}, {kernel} kernels)"
@@ -173,6 +237,13 @@ def profile(
         f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
         f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
     )
+    if actor_timing is not None:
+        click.echo(
+            f"Ray actors (shm): step {actor_timing['step_s'] * 1e3:.4f} ms, of which barrier wait "
+            f"{actor_timing['barrier_wait_s_per_step'] * 1e3:.4f} ms ({actor_timing['sync_share']:.0%}); "
+            f"{actor_timing['samples_per_s']:.1f} samples/s; "
+            f"{'fits' if actor_timing['fits_real_time'] else 'does NOT fit'} the budget"
+        )
     click.echo(
         f"timing noise: waiting each step for that step's slowest PE would add "
         f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"

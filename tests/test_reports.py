@@ -115,6 +115,18 @@ def test_profile_command_reads_prepared_data(tmp_path):
     assert result.exit_code != 0 and "(50, 80)" in result.output
 
 
+@pytest.mark.ray
+def test_profile_command_with_actors(tmp_path):
+    pytest.importorskip("ray")
+    args = ["profile", *TINY, "--pes", "2", "--batches", "1", "--warmup", "1", "--actors", "--out", str(tmp_path)]
+    result = invoke(args)
+    actors = json.loads((tmp_path / "profile.json").read_text())["actors"]
+    assert "Ray actors (shm)" in result.output
+    assert actors["step_s"] > 0 and 0 <= actors["sync_share"] <= 1
+    assert actors["compute_s_per_step"] == pytest.approx(actors["step_s"] - actors["barrier_wait_s_per_step"])
+    assert actors["fits_real_time"] == (actors["step_s"] <= 0.01)
+
+
 # --- energy -------------------------------------------------------------------------------------------------------
 
 
