@@ -31,11 +31,21 @@ def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.nd
 
 
 def measure_actors(
-    config, n_pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dtype: type, budget_s: float
+    config,
+    n_pes: int,
+    sub_batch: int,
+    batches: int,
+    warmup: int,
+    seed: int,
+    dtype: type,
+    budget_s: float,
+    x: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> dict:
-    """Step time and barrier wait of the Ray PE-actor runtime (shared-memory transport) on the same network and
-    inputs: the runtime reports per sub-batch only the PEs' loop time and their barrier waits, not a time per
-    function, so this complements the in-process profile rather than repeating it."""
+    """Step time and barrier wait of the Ray PE-actor runtime (shared-memory transport) on the same network,
+    repeating one sub-batch (the first ``sub_batch`` samples of ``x``, or standard normal ones). The runtime
+    reports per sub-batch only the PEs' loop time and their barrier waits, not a time per function, so this
+    complements the in-process profile rather than repeating it."""
     import ray
 
     from launcher.ray_session import start_ray, stop_ray
@@ -44,9 +54,11 @@ def measure_actors(
     from pe_actors.optimiser import OptimiserConfig
     from pe_actors.runtime import ActorEngine
 
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((sub_batch, config.n_steps, config.n_in)).astype(dtype)
-    labels = rng.integers(0, config.n_out, sub_batch)
+    if x is None:
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((sub_batch, config.n_steps, config.n_in))
+        labels = rng.integers(0, config.n_out, sub_batch)
+    x, labels = np.asarray(x[:sub_batch], dtype), np.asarray(labels[:sub_batch])
     # A Ray this process already runs (for example a test's) is reused and left running.
     owned = not ray.is_initialized()
     start_ray(None, num_pe_slots=n_pes, dashboard_port=dashboard_port(8265))
@@ -141,14 +153,6 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     "--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Untimed sub-batches run first."
 )
 @click.option(
-    "--engine",
-    type=click.Choice(["inprocess"]),
-    default="inprocess",
-    show_default=True,
-    help="Engine to profile. Only the in-process group is timed per function: the Ray runtime reports only "
-    "loop and barrier seconds per sub-batch.",
-)
-@click.option(
     "--actors",
     is_flag=True,
     help="Also run the same batches on the Ray PE-actor runtime (embedded local Ray, shared-memory transport) and "
@@ -181,7 +185,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, engine, actors, kernel, data, split, dtype,
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, data, split, dtype,
     budget_ms, seed, out_dir,
 ) -> None:  # fmt: skip
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
@@ -215,14 +219,14 @@ def profile(
     actor_timing = None
     if actors:
         actor_timing = measure_actors(
-            config, pes, sub_batch, batches, warmup, seed, np.dtype(dtype).type, budget_ms / 1e3
+            config, pes, sub_batch, batches, warmup, seed, np.dtype(dtype).type, budget_ms / 1e3, x, labels
         )
         summary["actors"] = actor_timing
     write_json(out_dir / "profile.json", summary)
     plot_profile(result, out_dir / "profile.png", actor_timing)
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
-        f"{dtype}, {batches} timed sub-batches ({engine}, {kernel} kernels)"
+        f"{dtype}, {batches} timed sub-batches (in-process, {kernel} kernels)"
     )
     click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
     for name, entry in summary["functions"].items():
