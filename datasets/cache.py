@@ -29,6 +29,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from datasets.features import (
@@ -162,9 +163,10 @@ def _featurise_into(
 
     with tqdm(total=total, desc="features", unit="clip", disable=not progress) as bar:
         if workers <= 1:
-            for name, start, chunk, out in tasks:
-                collect(name, start, out, _featurise_chunk(str(root), chunk, params, strict))
-                bar.update(len(chunk))
+            with threadpool_limits(limits=1):
+                for name, start, chunk, out in tasks:
+                    collect(name, start, out, _featurise_chunk(str(root), chunk, params, strict))
+                    bar.update(len(chunk))
         else:
             context = get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pin_blas_threads) as pool:

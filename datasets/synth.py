@@ -82,7 +82,7 @@ SIZES: dict[str, SizeSpec] = {
         validation_fraction=0.2, test_fraction=0.2,
     ),
 }  # fmt: skip
-SNR_DB = (0.0, 20.0)
+SNR_DB = (5.0, 25.0)
 WARP = (0.86, 1.18)
 
 
