@@ -23,7 +23,7 @@ def test_features_are_points_in_the_disc_with_mirrored_coordinates_and_consisten
     assert (np.hypot(x - 0.5, y - 0.5) <= 0.5).all()
     np.testing.assert_allclose(features[:, 2], 1 - x)
     np.testing.assert_allclose(features[:, 3], 1 - y)
-    assert [yinyang_class(a, b) for a, b in zip(x, y)] == labels.tolist()
+    assert [yinyang_class(a, b) for a, b in zip(x, y, strict=True)] == labels.tolist()
 
 
 def test_same_seed_same_data():
