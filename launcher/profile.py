@@ -9,7 +9,7 @@ import numpy as np
 
 from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
 from pe_actors.pe import KERNELS
-from pe_actors.profiling import PROFILE_FUNCTIONS, Profile, profile_inprocess
+from pe_actors.profiling import PROFILE_FUNCTIONS, STATISTICS, Profile, profile_inprocess
 
 
 def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,20 +89,22 @@ def measure_actors(
 
 
 def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Path:
-    """Two panels: microseconds per step of each function (mean over PEs, error bars from the fastest to the
-    slowest PE, the median as a tick), and the mean and last step (and the Ray actors' step, when measured)
-    against the real-time budget."""
+    """Two panels: microseconds per step of each function (the profile's statistic averaged over PEs, error bars
+    from the fastest to the slowest PE, the other statistic as a tick), and the step and the last step (and the
+    Ray actors' step, when measured) against the real-time budget."""
     plt = pyplot()
     summary = profile.to_dict()["functions"]
     names = list(PROFILE_FUNCTIONS)
-    mean = np.array([summary[name]["mean_s_per_step"] for name in names]) * 1e6
+    mean = np.array([profile.per_step[name] for name in names]) * 1e6
     low = mean - np.array([summary[name]["min_pe_s_per_step"] for name in names]) * 1e6
     high = np.array([summary[name]["max_pe_s_per_step"] for name in names]) * 1e6 - mean
     fig, (ax_bar, ax_budget) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
     positions = np.arange(len(names))
-    ax_bar.barh(positions, mean, xerr=[low, high], color="tab:blue", capsize=3, label="mean (bars: PE range)")
-    median = np.array([summary[name]["median_s_per_step"] for name in names]) * 1e6
-    ax_bar.plot(median, positions, "k|", markersize=14, label="median over steps")
+    ax_bar.barh(positions, mean, xerr=[low, high], color="tab:blue", capsize=3,
+                label=f"{profile.statistic} over steps (error bars: PE range)")  # fmt: skip
+    other = "median" if profile.statistic == "mean" else "mean"
+    marks = np.array([summary[name][f"{other}_s_per_step"] for name in names]) * 1e6
+    ax_bar.plot(marks, positions, "k|", markersize=14, label=f"{other} over steps")
     ax_bar.legend(fontsize=7, loc="lower right")
     for position, name in enumerate(names):
         label = f"  {mean[position]:.1f} us ({profile.shares[name]:.0%})"
@@ -116,7 +118,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
         f"({profile.engine}, {profile.kernel})"
     )
     ax_bar.set_xlim(0, max(mean + high) * 1.45)
-    labels = ["mean step", "last step\n(+ weight update)", "real-time\nbudget"]
+    labels = [f"{profile.statistic} step", "last step\n(+ weight update)", "real-time\nbudget"]
     values = [profile.step_s * 1e3, profile.last_step_s * 1e3, profile.budget_s * 1e3]
     colors = ["tab:blue", "tab:orange", "tab:red"]
     if actors is not None:
@@ -166,6 +168,14 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     help="The PEs' implementation of the per-synapse updates (compiled loops or numpy expressions).",
 )
 @click.option(
+    "--statistic",
+    type=click.Choice(list(STATISTICS)),
+    default="mean",
+    show_default=True,
+    help="Statistic over steps for the step time, the shares and the budget check (median resists preemption "
+    "by other processes on a busy machine).",
+)
+@click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Prepared features to feed (default: standard normal inputs, like normalised features).",
@@ -185,7 +195,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, data, split, dtype,
+    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data, split, dtype,
     budget_ms, seed, out_dir,
 ) -> None:  # fmt: skip
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
@@ -213,6 +223,7 @@ def profile(
         seed=seed,
         budget_s=budget_ms / 1e3,
         kernel=kernel,
+        statistic=statistic,
     )
     summary = result.to_dict()
     summary["inputs"] = str(data) if data is not None else "standard normal (synthetic)"
@@ -226,7 +237,7 @@ def profile(
     plot_profile(result, out_dir / "profile.png", actor_timing)
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
-        f"{dtype}, {batches} timed sub-batches (in-process, {kernel} kernels)"
+        f"{dtype}, {batches} timed sub-batches (in-process, {kernel} kernels; shares of the {statistic} step)"
     )
     click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
     for name, entry in summary["functions"].items():
@@ -237,7 +248,7 @@ def profile(
         )
     verdict = "fits" if result.fits_real_time else "does NOT fit"
     click.echo(
-        f"step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
+        f"{statistic} step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
         f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
         f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
     )

@@ -43,13 +43,18 @@ PROFILE_FUNCTIONS = (
 REAL_TIME_STEP_S = 0.01
 
 
+#: Statistics over steps that a profile's step, shares and budget check can use.
+STATISTICS = ("mean", "median")
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Mean wall seconds per step of every profiled function, for each PE of the group.
+    """Wall seconds per step of every profiled function, for each PE of the group.
 
     ``per_pe[p][name]`` is PE p's mean seconds per step in function ``name`` (weight_update amortised over the
-    T steps of a sample), ``per_pe_median`` the same with medians over steps (robust to preemption);
-    ``weight_update_call_s[p]`` is PE p's seconds per weight update (once per sample);
+    T steps of a sample), ``per_pe_median`` the same with medians over steps (robust to preemption by other
+    processes); ``statistic`` says which of the two the step, the shares and the budget check use;
+    ``weight_update_call_s[p]`` is PE p's mean seconds per weight update (once per sample);
     ``jitter_s`` is the mean extra barrier wait per step if each step waited for that step's slowest PE.
     """
 
@@ -64,34 +69,49 @@ class Profile:
     budget_s: float = REAL_TIME_STEP_S
     engine: str = "inprocess"
     kernel: str = "numba"
+    statistic: str = "mean"
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"Profile.statistic must be one of {list(STATISTICS)}, got {self.statistic!r}")
 
     @property
     def mean(self) -> dict[str, float]:
-        """Seconds per step of each function, averaged over the PEs."""
+        """Mean seconds per step of each function, averaged over the PEs."""
         return {name: float(np.mean([pe[name] for pe in self.per_pe])) for name in PROFILE_FUNCTIONS}
 
     @property
+    def median(self) -> dict[str, float]:
+        """Median seconds per step of each function, averaged over the PEs."""
+        return {name: float(np.mean([pe[name] for pe in self.per_pe_median])) for name in PROFILE_FUNCTIONS}
+
+    @property
+    def per_step(self) -> dict[str, float]:
+        """Seconds per step of each function by the profile's statistic (:attr:`mean` or :attr:`median`)."""
+        return self.mean if self.statistic == "mean" else self.median
+
+    @property
     def step_s(self) -> float:
-        """Mean seconds per step of a PE (every function, weight_update amortised). With the barrier waits
-        included every PE's step is about as long as the slowest PE's."""
-        return float(sum(self.mean.values()))
+        """Seconds per step of a PE (every function, weight_update amortised). With the barrier waits included
+        every PE's step is about as long as the slowest PE's."""
+        return float(sum(self.per_step.values()))
 
     @property
     def shares(self) -> dict[str, float]:
-        """Share of the mean step spent in each function; the shares sum to 1."""
+        """Share of the step spent in each function; the shares sum to 1."""
         total = self.step_s
-        return {name: value / total for name, value in self.mean.items()}
+        return {name: value / total for name, value in self.per_step.items()}
 
     @property
     def last_step_s(self) -> float:
-        """Mean seconds of the last step of a sample: an ordinary step plus a whole weight update."""
-        ordinary = self.step_s - self.mean["weight_update"]
-        return ordinary + float(np.mean(self.weight_update_call_s))
+        """Seconds of the last step of a sample: an ordinary step plus a whole weight update (T times its
+        amortised share)."""
+        return self.step_s + (self.config.n_steps - 1) * self.per_step["weight_update"]
 
     @property
     def fits_real_time(self) -> bool:
-        """Whether the mean step fits the real-time budget (10 ms on the chip)."""
+        """Whether the step fits the real-time budget (10 ms on the chip)."""
         return self.step_s <= self.budget_s
 
     @property
@@ -100,11 +120,14 @@ class Profile:
         return self.last_step_s <= self.budget_s
 
     def to_dict(self) -> dict:
-        """JSON-ready summary: per-function mean, share and spread over PEs, step totals and the budget check."""
-        mean, shares = self.mean, self.shares
+        """JSON-ready summary: per-function mean, median, share and spread over PEs, step totals and the budget
+        check."""
+        mean, median, shares = self.mean, self.median, self.shares
+        table = self.per_pe if self.statistic == "mean" else self.per_pe_median
         return {
             "engine": self.engine,
             "kernel": self.kernel,
+            "statistic": self.statistic,
             "network": self.config.to_dict(),
             "n_pes": self.n_pes,
             "sub_batch": self.sub_batch,
@@ -112,10 +135,10 @@ class Profile:
             "functions": {
                 name: {
                     "mean_s_per_step": mean[name],
+                    "median_s_per_step": median[name],
                     "share": shares[name],
-                    "median_s_per_step": float(np.mean([pe[name] for pe in self.per_pe_median])),
-                    "min_pe_s_per_step": min(pe[name] for pe in self.per_pe),
-                    "max_pe_s_per_step": max(pe[name] for pe in self.per_pe),
+                    "min_pe_s_per_step": min(pe[name] for pe in table),
+                    "max_pe_s_per_step": max(pe[name] for pe in table),
                 }
                 for name in PROFILE_FUNCTIONS
             },
@@ -128,6 +151,7 @@ class Profile:
             "real_time_factor": self.budget_s / self.step_s,
             "jitter_s_per_step": self.jitter_s,
             "per_pe": self.per_pe,
+            "per_pe_median": self.per_pe_median,
             "notes": self.notes,
         }
 
@@ -220,6 +244,7 @@ def profile_inprocess(
     lr: float = 0.001,
     budget_s: float = REAL_TIME_STEP_S,
     kernel: str = "numba",
+    statistic: str = "mean",
 ) -> Profile:
     """Profile ``batches`` training sub-batches of ``sub_batch`` samples on a group of ``n_pes`` in-process PEs
     (after ``warmup`` untimed ones), with BLAS limited to one thread.
@@ -227,8 +252,11 @@ def profile_inprocess(
     ``x`` (n, T, n_in) and ``labels`` (n,) supply the samples (cycled); without them the inputs are standard
     normal (like normalised features) and the labels uniform, drawn with ``seed``. ``params`` defaults to
     :func:`~pe_actors.gradients.init_params` with ``seed``; ``kernel`` picks the PEs' implementation of the
-    per-synapse updates (see :data:`pe_actors.pe.KERNELS`).
+    per-synapse updates (see :data:`pe_actors.pe.KERNELS`); ``statistic`` (``mean`` or ``median`` over steps) is
+    what the step, the shares and the budget check use.
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {list(STATISTICS)}, got {statistic!r}")
     for name, value, low in (("n_pes", n_pes, 1), ("sub_batch", sub_batch, 1), ("batches", batches, 1)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -292,8 +320,9 @@ def profile_inprocess(
         budget_s,
         "inprocess",
         kernel,
+        statistic,
         notes,
     )
 
 
-__all__ = ["PROFILE_FUNCTIONS", "REAL_TIME_STEP_S", "Profile", "profile_inprocess"]
+__all__ = ["PROFILE_FUNCTIONS", "REAL_TIME_STEP_S", "STATISTICS", "Profile", "profile_inprocess"]

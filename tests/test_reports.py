@@ -87,6 +87,11 @@ def test_profile_fractions_and_weight_update_per_step():
     assert profile.mean["weight_update"] == pytest.approx(per_call / config.n_steps)
     assert profile.last_step_s == pytest.approx(profile.step_s - profile.mean["weight_update"] + per_call)
     assert profile.fits_real_time == (profile.step_s <= 0.01)
+    robust = profile_inprocess(config, n_pes=2, batches=1, warmup=0, statistic="median")
+    assert robust.step_s == pytest.approx(sum(robust.median.values()))
+    assert sum(robust.shares.values()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="statistic"):
+        profile_inprocess(config, statistic="mode")
 
 
 def test_profile_rejects_more_pes_than_neurons():
