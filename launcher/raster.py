@@ -178,7 +178,7 @@ def raster(checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, s
     summary = raster_summary(trace, label, class_names)
     out_dir = prepare_out(out_dir)
     c = config
-    title = f"{sample}; {source}; {c.n_in}/{c.n_rec}/{c.n_out}"
+    title = f"{sample}\n{source}; network {c.n_in}/{c.n_rec}/{c.n_out}"
     write_json(out_dir / "raster.json", {"sample": sample, "source": source, "network": c.to_dict(), **summary})
     plot_raster(x, trace, summary, class_names, title, out_dir / "raster.png")
     verdict = "" if label is None else f", label {summary['label_name']}"
