@@ -66,7 +66,7 @@ def plot_sweep(rows: list[dict], title: str, path: Path) -> Path:
 @click.option("--rows", default="paper", show_default=True,
               help="'paper' (the 11 rows of Table 4) or comma-separated VARIANT:N_REC, e.g. '40x1:40,40x3:360'; "
               "VARIANT is 40x1 (log-mels), 40x2 (+ deltas) or 40x3 (+ second-order deltas).")  # fmt: skip
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs per row.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs per row.")
 @click.option("--max-samples", type=click.IntRange(min=1),
               help="At most this many training samples per epoch (a fresh random subset each epoch).")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
