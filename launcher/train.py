@@ -22,7 +22,7 @@ import numpy as np
 
 from launcher.options import config_option, existing_dir, write_run_config
 from launcher.plots import pyplot, save_figure, write_json
-from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.gradients import init_params
 from pe_actors.optimiser import OptimiserConfig
@@ -30,6 +30,8 @@ from pe_actors.trainer import (
     CheckpointCallback,
     MetricsLog,
     ProgressBar,
+    Recovered,
+    Recovery,
     Splits,
     TrainConfig,
     Trainer,
@@ -104,6 +106,34 @@ def load_data(data: Path | None, cache: Path, standin_size: str, echo: Callable[
         raise click.BadParameter(str(error), param_hint="--data") from None
 
 
+class ActorRecovery(Recovery):
+    """Rebuilds failed groups of PE actors (issue 6 item 4): from the surviving replicas and then the failed call
+    is retried; when some weight slice has no surviving replica (G = 1), from the latest checkpoint, and training
+    continues from its position. Either way no sample's update is lost or applied twice."""
+
+    def __init__(self, checkpoints: Path, echo: Callable[[str], None]) -> None:
+        self.checkpoints = checkpoints
+        self.echo = echo
+
+    def recover(self, trainer: Trainer, state: TrainState, error: Exception) -> Recovered | None:
+        from pe_actors.runtime import PEGroupError
+
+        if not isinstance(error, PEGroupError):
+            return None
+        try:
+            groups = trainer.engine.recover()
+        except ValueError:
+            path = latest_checkpoint(self.checkpoints)
+            if path is None:
+                return None
+            checkpoint = load_checkpoint(path)
+            trainer.engine.recover(state=checkpoint.engine_state)
+            self.echo(f"\n{error}\nRebuilt the PE actors from checkpoint {path}; continuing from there.")
+            return Recovered(rewind_to=checkpoint)
+        self.echo(f"\n{error}\nRebuilt group(s) {groups} from the surviving replicas; retrying the batch.")
+        return Recovered()
+
+
 def dashboard_port(preferred: int, host: str = "127.0.0.1") -> int:
     """``preferred`` when it is free on ``host``, otherwise a free port the OS picks (another local Ray, or a
     test, may already hold Ray's default 8265)."""
@@ -134,10 +164,13 @@ def build_engine(
         from pe_actors.replay import ReplayEngine
 
         return ReplayEngine(config, params, optimiser), lambda: None, None
+    import ray
+
     from launcher.ray_session import start_ray
     from pe_actors.runtime import ActorEngine
 
     slots = options["pes"] * options["groups"]
+    started = not ray.is_initialized()
     if options["address"] is None:
         port = dashboard_port(options["dashboard_port"])
         dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=port)
@@ -153,7 +186,13 @@ def build_engine(
         transport=options["transport"],
         run_name=run_name,
     )
-    return engine, engine.shutdown, dashboard
+
+    def release() -> None:
+        engine.shutdown()
+        if started:
+            ray.shutdown()
+
+    return engine, release, dashboard
 
 
 def plot_curves(history: list[dict[str, Any]], out_dir: Path, title: str) -> Path:
@@ -382,8 +421,9 @@ def train(ctx: click.Context, **options: Any) -> None:
     try:
         if dashboard:
             click.echo(f"Ray dashboard: {dashboard}")
+        engine_name = "bptt" if options["rule"] == "bptt" else options["engine"]
         click.echo(
-            f"Training {options['network']} with {options['rule']} on {options['engine']} engine: "
+            f"Training {options['network']} with {options['rule']} on the {engine_name} engine: "
             f"P = {options['pes']}, G = {options['groups']}, k = {options['sub_batch']}, batch "
             f"{train_config.batch_size}, {trainer_samples(data, train_config)} training samples per epoch{label}; "
             f"run directory {out}"
@@ -403,7 +443,8 @@ def train(ctx: click.Context, **options: Any) -> None:
                 out / "checkpoints", options["checkpoint_every"] or None, options["keep_checkpoints"], meta
             ),
         ]
-        trainer = Trainer(engine, data, optimiser, train_config, callbacks)
+        recovery = ActorRecovery(out / "checkpoints", click.echo) if engine_name == "actors" else None
+        trainer = Trainer(engine, data, optimiser, train_config, callbacks, recovery)
         state: TrainState | None = None
         if checkpoint is not None:
             try:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -191,6 +193,36 @@ class Callback:
         """After the last epoch, or when training stops with an exception (then from a ``finally``)."""
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """What a :class:`Recovery` did: repaired the engine (``rewind_to`` None: retry the failed call), or restored
+    the engine state of ``rewind_to`` (the trainer then continues from that checkpoint's position)."""
+
+    rewind_to: Checkpoint | None = None
+
+
+class Recovery:
+    """The trainer's policy when an engine call raises: this base class repairs nothing (the error propagates).
+
+    Subclasses override :meth:`recover`, for example to rebuild a failed group of PE actors from its replicas or
+    from the last checkpoint. At most ``max_attempts`` recoveries are tried for one call.
+    """
+
+    max_attempts: int = 3
+
+    def recover(self, trainer: Trainer, state: TrainState, error: Exception) -> Recovered | None:
+        """Repair ``trainer.engine`` after ``error``; None re-raises the error."""
+        return None
+
+
+class _RewindError(Exception):
+    """Internal: unwinds an epoch so that :meth:`Trainer.fit` continues from a restored checkpoint."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        super().__init__(str(checkpoint.path))
+        self.checkpoint = checkpoint
+
+
 def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256) -> dict[str, Any]:
     """Mean cross-entropy, accuracy and predictions of ``engine`` on (x, labels), predicting ``batch`` at a time."""
     logits = [engine.predict(x[start : start + batch]) for start in range(0, len(x), batch)]
@@ -215,6 +247,7 @@ class Trainer:
         optimiser: for the learning-rate schedule (the engine applies ADAM/L2 with its own copy).
         config: the loop's settings.
         callbacks: called in order at each hook.
+        recovery: what to do when an engine call fails (default: let the error propagate).
     """
 
     def __init__(
@@ -224,12 +257,14 @@ class Trainer:
         optimiser: OptimiserConfig,
         config: TrainConfig,
         callbacks: list[Callback] | None = None,
+        recovery: Recovery | None = None,
     ) -> None:
         self.engine = engine
         self.data = data
         self.optimiser = optimiser
         self.config = config
         self.callbacks = list(callbacks or [])
+        self.recovery = recovery or Recovery()
 
     @property
     def samples_per_epoch(self) -> int:
@@ -262,41 +297,69 @@ class Trainer:
             out[f"{name}_accuracy"] = result["accuracy"]
         return out
 
-    def fit(self, state: TrainState | None = None) -> TrainState:
-        """Train until ``config.epochs`` epochs are done, from ``state`` (a resumed run) or from the start."""
-        state = state or TrainState.fresh(self.config.seed)
+    def _guarded(self, state: TrainState, call: Callable[[], Any]) -> Any:
+        """``call()``, handing a failure to the recovery policy: retry after a repair, or rewind to a checkpoint
+        (raised as :class:`_RewindError` for :meth:`fit`), or re-raise."""
+        for attempt in range(1, self.recovery.max_attempts + 2):
+            try:
+                return call()
+            except Exception as error:
+                if attempt > self.recovery.max_attempts:
+                    raise
+                recovered = self.recovery.recover(self, state, error)
+                if recovered is None:
+                    raise
+                if recovered.rewind_to is not None:
+                    raise _RewindError(recovered.rewind_to) from error
+        raise AssertionError("unreachable")
+
+    def _train_epoch(self, state: TrainState) -> dict[str, Any]:
         x_train, y_train = self.data.train
-        n_train = len(x_train)
+        if state.order is None:
+            state.order = state.rng.permutation(len(x_train))[: self.samples_per_epoch]
+        lr = learning_rate(self.optimiser, state.epoch)
+        self._call("on_epoch_begin", state)
+        while state.position < len(state.order):
+            index = state.order[state.position : state.position + self.config.batch_size]
+            start = time.perf_counter()
+            labels = y_train[index]
+            x = x_train[index]
+            result = self._guarded(state, partial(self.engine.train_batch, x, labels, lr))
+            seconds = time.perf_counter() - start
+            loss = float(np.mean(result.loss))
+            correct = int(np.sum(np.argmax(result.logits, axis=1) == labels))
+            state.position += len(index)
+            state.global_samples += len(index)
+            state.sums["loss"] += loss * len(index)
+            state.sums["correct"] += correct
+            state.sums["count"] += len(index)
+            self._call("on_batch_end", state, BatchRecord(state.epoch, len(index), loss, correct, lr, seconds))
+        return {
+            "epoch": state.epoch + 1,
+            "global_samples": state.global_samples,
+            "lr": lr,
+            "train_loss": state.sums["loss"] / max(state.sums["count"], 1),
+            "train_accuracy": state.sums["correct"] / max(state.sums["count"], 1),
+            **self._guarded(state, self.evaluate_splits),
+        }
+
+    def fit(self, state: TrainState | None = None) -> TrainState:
+        """Train until ``config.epochs`` epochs are done, from ``state`` (a resumed run) or from the start.
+
+        When an engine call fails, the recovery policy may repair the engine and retry the call, or restore a
+        checkpoint into the engine; training then continues from that checkpoint's position, so no sample's
+        update is lost or applied twice.
+        """
+        state = state or TrainState.fresh(self.config.seed)
         self._call("on_train_begin", state)
         try:
             while state.epoch < self.config.epochs:
-                if state.order is None:
-                    state.order = state.rng.permutation(n_train)[: self.samples_per_epoch]
-                lr = learning_rate(self.optimiser, state.epoch)
-                self._call("on_epoch_begin", state)
-                while state.position < len(state.order):
-                    index = state.order[state.position : state.position + self.config.batch_size]
-                    start = time.perf_counter()
-                    labels = y_train[index]
-                    result = self.engine.train_batch(x_train[index], labels, lr)
-                    seconds = time.perf_counter() - start
-                    loss = float(np.mean(result.loss))
-                    correct = int(np.sum(np.argmax(result.logits, axis=1) == labels))
-                    state.position += len(index)
-                    state.global_samples += len(index)
-                    state.sums["loss"] += loss * len(index)
-                    state.sums["correct"] += correct
-                    state.sums["count"] += len(index)
-                    batch = BatchRecord(state.epoch, len(index), loss, correct, lr, seconds)
-                    self._call("on_batch_end", state, batch)
-                record = {
-                    "epoch": state.epoch + 1,
-                    "global_samples": state.global_samples,
-                    "lr": lr,
-                    "train_loss": state.sums["loss"] / max(state.sums["count"], 1),
-                    "train_accuracy": state.sums["correct"] / max(state.sums["count"], 1),
-                    **self.evaluate_splits(),
-                }
+                try:
+                    record = self._train_epoch(state)
+                except _RewindError as rewind:
+                    state = TrainState.from_checkpoint(rewind.checkpoint)
+                    self._call("on_train_begin", state)
+                    continue
                 state.history.append(record)
                 state.epoch += 1
                 state.position = 0
@@ -412,6 +475,7 @@ class ProgressBar(Callback):
         self.bar = None
 
     def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
+        self._close()
         self.bar = tqdm(
             total=len(state.order),
             initial=state.position,

@@ -14,6 +14,8 @@ from pe_actors.trainer import (
     Callback,
     CheckpointCallback,
     MetricsLog,
+    Recovered,
+    Recovery,
     Splits,
     TrainConfig,
     Trainer,
@@ -201,6 +203,93 @@ def test_training_does_not_depend_on_the_engine(kind):
     assert_states_close(other.state(), reference.state(), atol=1e-8)
 
 
+class FlakyEngine:
+    """An in-process engine whose ``fail_at``-th train_batch call raises; with ``lose_state`` the failure also
+    wipes the weights first (a group lost with no replica), so only a checkpoint can repair it."""
+
+    def __init__(self, fail_at: int, lose_state: bool) -> None:
+        self.inner = make_engine(dtype=np.float32)
+        self.calls = 0
+        self.fail_at = fail_at
+        self.lose_state = lose_state
+
+    def train_batch(self, x, labels, lr):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            if self.lose_state:
+                self.inner.load_state({key: np.zeros_like(v) for key, v in self.inner.state().items()})
+            raise RuntimeError("PE g0-p01 died")
+        return self.inner.train_batch(x, labels, lr)
+
+    def predict(self, x):
+        return self.inner.predict(x)
+
+    def state(self):
+        return self.inner.state()
+
+    def load_state(self, state):
+        self.inner.load_state(state)
+
+
+class FromCheckpoint(Recovery):
+    """Retries when the state survived, otherwise restores the latest checkpoint (as the actor recovery does)."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.calls = 0
+
+    def recover(self, trainer, state, error):
+        self.calls += 1
+        if not trainer.engine.lose_state:
+            return Recovered()
+        checkpoint = load_checkpoint(latest_checkpoint(self.root))
+        trainer.engine.load_state(checkpoint.engine_state)
+        return Recovered(rewind_to=checkpoint)
+
+
+@pytest.mark.parametrize("lose_state", [False, True])
+def test_recovery_retries_or_rewinds_without_losing_or_repeating_updates(tmp_path, lose_state):
+    data = make_data(n_train=30)
+    config = TrainConfig(epochs=2, batch_size=4, seed=2)
+    reference = Trainer(make_engine(dtype=np.float32), data, OPTIMISER, config)
+    reference_state = reference.fit()
+    root = tmp_path / "checkpoints"
+    engine = FlakyEngine(fail_at=11, lose_state=lose_state)
+    log = MetricsLog(tmp_path / "metrics.jsonl", log_every=1)
+    recovery = FromCheckpoint(root)
+    trainer = Trainer(engine, data, OPTIMISER, config, [CheckpointCallback(root, every=12), log], recovery)
+    state = trainer.fit()
+    assert recovery.calls == 1
+    assert_states_close(engine.state(), reference.engine.state(), atol=1e-6)
+    assert state.history == reference_state.history
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    batches = [record["global_samples"] for record in records if record["kind"] == "batch"]
+    assert batches == sorted(set(batches)) and len(batches) == 16  # the rewound batches are logged once
+
+
+def test_recovery_gives_up_and_reraises():
+    data = make_data(n_train=8)
+    engine = FlakyEngine(fail_at=1, lose_state=False)
+    engine.train_batch = lambda x, labels, lr: (_ for _ in ()).throw(RuntimeError("always"))
+
+    class Always(Recovery):
+        max_attempts = 2
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def recover(self, trainer, state, error):
+            self.calls += 1
+            return Recovered()
+
+    recovery = Always()
+    with pytest.raises(RuntimeError, match="always"):
+        Trainer(engine, data, OPTIMISER, TrainConfig(batch_size=4), recovery=recovery).fit()
+    assert recovery.calls == 2
+    with pytest.raises(RuntimeError, match="always"):
+        Trainer(engine, data, OPTIMISER, TrainConfig(batch_size=4)).fit()
+
+
 def test_config_and_data_validation():
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)
@@ -214,3 +303,41 @@ def test_config_and_data_validation():
     with pytest.raises(ValueError, match="lacks the split"):
         Splits.from_dict({"train": data.train})
     assert TrainState.fresh(0).epoch == 0
+
+
+@pytest.mark.ray
+def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterrupted_run(tmp_path):
+    """ray.kill one PE actor of group 1 (of 2) mid-epoch: the trainer's actor recovery rebuilds the group from
+    the replicas, retries the batch, and the final weights equal an uninterrupted in-process run."""
+    ray = pytest.importorskip("ray")
+    from launcher.ray_session import start_ray
+    from launcher.train import ActorRecovery
+    from pe_actors.runtime import ActorEngine
+    from pe_actors.runtime.protocol import actor_name
+
+    data = make_data(n_train=16)
+    config = TrainConfig(epochs=2, batch_size=4, seed=4)
+    reference = Trainer(make_engine(dtype=np.float32), data, OPTIMISER, config)
+    reference_state = reference.fit()
+
+    started = not ray.is_initialized()
+    start_ray(None, num_pe_slots=4, dashboard_port=0)
+    params = init_params(CONFIG, seed=5, dtype=np.float32)
+    engine = ActorEngine(CONFIG, params, OPTIMISER, n_pes=2, n_groups=2, sub_batch=2, barrier_timeout_s=5.0)
+
+    class Kill(Callback):
+        def on_batch_end(self, trainer, state, batch) -> None:
+            if state.global_samples == 8:
+                ray.kill(ray.get_actor(actor_name(1, 1), namespace=engine.namespace))
+
+    messages = []
+    try:
+        recovery = ActorRecovery(tmp_path / "checkpoints", messages.append)
+        state = Trainer(engine, data, OPTIMISER, config, [Kill()], recovery).fit()
+        assert len(messages) == 1 and "Rebuilt group(s) [1]" in messages[0]
+        assert_states_close(engine.state(), reference.engine.state(), atol=1e-5)
+        assert [h["test_accuracy"] for h in state.history] == [h["test_accuracy"] for h in reference_state.history]
+    finally:
+        engine.shutdown()
+        if started:
+            ray.shutdown()
