@@ -9,8 +9,8 @@ Speakers: espeak-ng English accents x voice variants with their own speed, pitch
 (resampling the waveform by a factor, which scales formants, pitch and duration together), and the flite voices
 with their own pitch, duration stretch and warp. Splits are by speaker: validation and test speakers never speak
 in training, and every speaker of the flite voice ``slt`` is in test. Each clip is one word trimmed of silence,
-filtered by a random first-order tilt, placed at a random offset in 1 s and mixed with a crop of a background
-file (white, pink, brown noise, mains hum, babble) at a random SNR. Everything is drawn from
+filtered by a random first-order tilt, placed at a random offset in 1 s (centred with jitter) and mixed with a
+crop of a background file (white, pink, brown noise, mains hum, babble) at a random SNR. Everything is drawn from
 ``numpy.random.default_rng`` seeded by (seed, speaker, word, take): the output is deterministic for a given
 espeak-ng and flite version, whatever the number of worker processes.
 """
@@ -84,6 +84,7 @@ SIZES: dict[str, SizeSpec] = {
 }  # fmt: skip
 SNR_DB = (5.0, 25.0)
 WARP = (0.86, 1.18)
+OFFSET_JITTER_S = 0.12
 
 
 @dataclass(frozen=True)
@@ -215,12 +216,17 @@ def _tilt(audio: np.ndarray, coefficient: float) -> np.ndarray:
 
 
 def _place(word: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Put a word at a random offset in 1 s of zeros (its middle second if it is longer)."""
+    """Put a word at a random offset in 1 s of zeros (its middle second if it is longer).
+
+    The offset is centred plus Gaussian jitter of ``OFFSET_JITTER_S``, clipped so the word fits: GSC cut the
+    loudest second around each utterance, so its words sit near, but not exactly at, the middle.
+    """
     clip = np.zeros(SAMPLE_RATE, dtype=np.float32)
     if len(word) >= SAMPLE_RATE:
         start = (len(word) - SAMPLE_RATE) // 2
         return word[start : start + SAMPLE_RATE].copy()
-    offset = int(rng.integers(SAMPLE_RATE - len(word) + 1))
+    room = SAMPLE_RATE - len(word)
+    offset = int(np.clip(round(room / 2 + rng.normal(0.0, OFFSET_JITTER_S * SAMPLE_RATE)), 0, room))
     clip[offset : offset + len(word)] = word
     return clip
 
