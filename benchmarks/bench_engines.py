@@ -4,9 +4,14 @@ Engines (each does a full training step: forward, gradients and the ADAM update,
 
 - ``numpy PE``    the baseline: one PE (P = 1) with the numpy reference kernel, vectorising the whole batch;
 - ``naive loop``  the same numpy PE fed one sample at a time (sub-batch 1), the plain per-sample loop;
-- ``numba PE``    one PE with the compiled online kernel (``pe_actors.kernels``), vectorising the whole batch;
+- ``numba PE``    one PE with the compiled online kernel (``pe_actors.kernels``), sub-batch min(batch, 64): at
+                  k = 256 its per-synapse state (ea and the accumulator, 2 x 24.6 MB) outgrows the 32 MB L3
+                  cache and every step becomes memory-bound, so larger batches run as sub-batches of 64;
 - ``replay``      :class:`pe_actors.replay.ReplayEngine` (forward replay, both cores);
-- ``torch BPTT``  a plain PyTorch BPTT of the same network and stop-gradients (skipped without torch).
+- ``torch BPTT``  a plain PyTorch BPTT of the same network and stop-gradients (skipped without torch), on
+                  ``--torch-threads`` intra-op threads (default 1: torch's spinning OpenMP workers collapse
+                  when other processes share the cores; at batch 64 on a loaded machine one thread gave 480
+                  samples/s, two gave 34).
 
 Each cell is the best of several timed training steps (other work on the machine only slows steps down) and is
 printed as samples/s and as the ratio to the numpy PE at the same batch size; a second table gives samples per
@@ -47,6 +52,8 @@ RESULTS = Path(__file__).parent / "results" / "engines.json"
 CONFIG = pa.NetworkConfig()
 LR = 1e-3
 ENGINES = ("numpy PE", "naive loop", "numba PE", "replay", "torch BPTT")
+#: Largest sub-batch of the numba PE row (see the module docstring).
+NUMBA_SUB_BATCH = 64
 
 
 class PEStep:
@@ -158,7 +165,7 @@ def make_step(engine: str, params: dict) -> Callable[[np.ndarray, np.ndarray], N
     if engine == "naive loop":
         return PEStep(params, "numpy", 1)
     if engine == "numba PE":
-        return PEStep(params, "numba", None)
+        return PEStep(params, "numba", NUMBA_SUB_BATCH)
     if engine == "replay":
         return ReplayStep(params)
     if engine == "torch BPTT":
@@ -191,9 +198,10 @@ def measure(engine: str, batch: int, budget: float, max_repeats: int) -> dict:
     labels = rng.integers(0, CONFIG.n_out, batch)
     peak = peak_memory(engine, params, x, labels)
     step = make_step(engine, params)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     step(x, labels)
     times = [time.perf_counter() - start]
+    cpu = time.process_time() - cpu_start
     # The first step includes page faults and, for numba, loading the compiled kernels; it only counts when a
     # second step would not fit the budget.
     repeats = int(min(max_repeats, budget // times[0]))
@@ -204,7 +212,8 @@ def measure(engine: str, batch: int, budget: float, max_repeats: int) -> dict:
         start = time.perf_counter()
         step(x, labels)
         times.append(time.perf_counter() - start)
-    cpu = (time.process_time() - cpu_start) / repeats if repeats else math.nan
+    if repeats:
+        cpu = (time.process_time() - cpu_start) / repeats
     if isinstance(step, ReplayStep):
         step.engine.shutdown()
     best = min(times)
@@ -243,6 +252,7 @@ def torch_agrees() -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batches 1, 16, 64 and shorter timing budgets")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args()
     batches = (1, 16, 64) if args.quick else (1, 16, 64, 256)
     budget, max_repeats = (1.0, 5) if args.quick else (4.0, 20)
@@ -250,7 +260,7 @@ def main() -> None:
     if torch is None:
         print("torch is not installed (pip install -e '.[bench]'): skipping the torch BPTT row")
     else:
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.torch_threads)
     agreement = torch_agrees()
     if agreement is not None:
         print(f"torch BPTT vs replay gradients (float64): max relative difference {agreement:.1e}")
@@ -285,6 +295,8 @@ def main() -> None:
         "machine": platform.node(),
         "cpus": len(os.sched_getaffinity(0)),
         "torch_vs_replay_max_relative_difference": agreement,
+        "torch_threads": args.torch_threads,
+        "numba_sub_batch": NUMBA_SUB_BATCH,
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
