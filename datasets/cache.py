@@ -21,8 +21,10 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -56,6 +58,7 @@ CACHE_FORMAT = 1
 METADATA = "metadata.json"
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 CHUNK = 32
+IN_FLIGHT_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,36 @@ def _chunks(clips: list[Clip], size: int) -> Iterator[tuple[int, list[Clip]]]:
         yield start, clips[start : start + size]
 
 
+def _chunk_results(
+    root: Path, tasks: list[tuple[str, int, list[Clip]]], *, params: FeatureParams, strict: bool, workers: int
+) -> Iterator[tuple[tuple[str, int, list[Clip]], tuple]]:
+    """Yield each task with ``_featurise_chunk``'s result, in task order, with BLAS pinned to one thread.
+
+    One worker runs in-process; more use a spawn-started process pool with at most ``IN_FLIGHT_PER_WORKER``
+    chunks per worker queued, so results never pile up in memory. Closing the generator cancels what is queued.
+    """
+    if workers <= 1:
+        with threadpool_limits(limits=1):
+            for task in tasks:
+                yield task, _featurise_chunk(str(root), task[2], params, strict)
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pin_blas_threads) as pool:
+        pending: deque = deque()
+        try:
+            for task in tasks:
+                pending.append((task, pool.submit(_featurise_chunk, str(root), task[2], params, strict)))
+                if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
 def _featurise_into(
     root: Path,
     jobs: list[tuple[str, list[Clip], np.ndarray]],
@@ -143,45 +176,24 @@ def _featurise_into(
     Returns per job name the boolean mask of good clips, the bad ones as (path, problem) and the resample count.
     Without ``skip_bad`` the first bad clip raises its BadClipError.
     """
+    outputs = {name: out for name, _, out in jobs}
     good = {name: np.ones(len(clips), dtype=bool) for name, clips, _ in jobs}
     skipped: list[tuple[str, str]] = []
     resampled = 0
+    tasks = [(name, start, chunk) for name, clips, _ in jobs for start, chunk in _chunks(clips, CHUNK)]
+    results = _chunk_results(root, tasks, params=params, strict=strict, workers=workers)
     total = sum(len(clips) for _, clips, _ in jobs)
-    tasks = [(name, start, chunk, out) for name, clips, out in jobs for start, chunk in _chunks(clips, CHUNK)]
-
-    def collect(name: str, start: int, out: np.ndarray, result: tuple) -> None:
-        nonlocal resampled
-        features, bad, n_resampled = result
-        if bad and not skip_bad:
-            _, path, problem = bad[0]
-            raise BadClipError(path, problem)
-        out[start : start + len(features)] = features
-        for i, path, problem in bad:
-            good[name][start + i] = False
-            skipped.append((path, problem))
-        resampled += n_resampled
-
-    with tqdm(total=total, desc="features", unit="clip", disable=not progress) as bar:
-        if workers <= 1:
-            with threadpool_limits(limits=1):
-                for name, start, chunk, out in tasks:
-                    collect(name, start, out, _featurise_chunk(str(root), chunk, params, strict))
-                    bar.update(len(chunk))
-        else:
-            context = get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pin_blas_threads) as pool:
-                futures = [
-                    (name, start, chunk, out, pool.submit(_featurise_chunk, str(root), chunk, params, strict))
-                    for name, start, chunk, out in tasks
-                ]
-                try:
-                    for name, start, chunk, out, future in futures:
-                        collect(name, start, out, future.result())
-                        bar.update(len(chunk))
-                except BaseException:
-                    for *_, future in futures:
-                        future.cancel()
-                    raise
+    with tqdm(total=total, desc="features", unit="clip", disable=not progress) as bar, closing(results):
+        for (name, start, chunk), (features, bad, n_resampled) in results:
+            if bad and not skip_bad:
+                _, path, problem = bad[0]
+                raise BadClipError(path, problem)
+            outputs[name][start : start + len(features)] = features
+            for i, path, problem in bad:
+                good[name][start + i] = False
+                skipped.append((path, problem))
+            resampled += n_resampled
+            bar.update(len(chunk))
     return good, skipped, resampled
 
 
