@@ -257,7 +257,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     "sub_batch",
     "--sub-batch",
     type=click.IntRange(min=1),
-    default=16,
+    default=32,
     help="Samples each PE vectorises, k; the mini-batch is G x k.",
 )
 @_option(
@@ -274,7 +274,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     default=8265,
     help="Port of the embedded local Ray's dashboard on 127.0.0.1 (a free one is picked if it is taken).",
 )
-@_option("epochs", "--epochs", type=click.IntRange(min=1), default=4, help="Epochs to train (in total, if resumed).")
+@_option("epochs", "--epochs", type=click.IntRange(min=1), default=5, help="Epochs to train (in total, if resumed).")
 @_option("lr", "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, help="ADAM learning rate.")
 @_option("l2", "--l2", type=click.FloatRange(min=0), default=0.05e-5, help="L2 coefficient: loss + l2 sum W^2.")
 @_option(

@@ -181,3 +181,12 @@ def test_train_with_the_actor_engine(standin, tmp_path):
     a, b = final_state(out), final_state(reference)
     for key in a:
         np.testing.assert_allclose(a[key], b[key], atol=1e-5, rtol=0, err_msg=key)
+
+
+def test_main_job_config_matches_the_command_defaults():
+    from launcher.train import train
+
+    defaults = {param.name: param.default for param in train.params}
+    main = tomllib.loads((CONFIG_DIR / "main.toml").read_text())
+    for key, value in main.items():
+        assert defaults[key.replace("-", "_")] == value, key
