@@ -117,7 +117,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
         f"{c.n_in}/{c.n_rec}/{c.n_out}, T = {c.n_steps}, P = {profile.n_pes}, k = {profile.sub_batch} "
         f"({profile.engine}, {profile.kernel})"
     )
-    ax_bar.set_xlim(0, max(mean + high) * 1.45)
+    ax_bar.set_xlim(0, max(np.max(mean + high) * 1.45, np.max(marks) * 1.05))
     labels = [f"{profile.statistic} step", "last step\n(+ weight update)", "real-time\nbudget"]
     values = [profile.step_s * 1e3, profile.last_step_s * 1e3, profile.budget_s * 1e3]
     colors = ["tab:blue", "tab:orange", "tab:red"]
