@@ -43,6 +43,8 @@ def start_ray(
                 log_to_driver=False,
                 logging_level=logging.WARNING,
                 configure_logging=True,
+                # Ray nices its workers to 15 by default; PE actors are the workload, not background jobs.
+                _system_config={"worker_niceness": 0},
             )
         else:
             context = ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)

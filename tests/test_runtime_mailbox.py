@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import threading
 import uuid
@@ -19,6 +20,8 @@ from pe_actors.runtime.mailbox import (
     GroupAbortedError,
     GroupMailbox,
     mailbox_path,
+    pipe_path,
+    unlink_mailbox,
 )
 from pe_actors.runtime.protocol import (
     PROTOCOL_VERSION,
@@ -40,7 +43,7 @@ def mailbox_file():
     run = f"test-{uuid.uuid4().hex[:8]}"
     path = mailbox_path(run, 0)
     yield run, path
-    path.unlink(missing_ok=True)
+    unlink_mailbox(path, 4)
 
 
 def test_spike_packet_round_trip():
@@ -89,7 +92,7 @@ def test_mailbox_gathers_uneven_bit_packed_slices(mailbox_file):
     other.close()
     mailbox.unlink()
     mailbox.close()
-    assert not path.exists()
+    assert not path.exists() and not pipe_path(path, 0).exists()
 
 
 def test_barrier_lets_no_thread_pass_before_all_arrive(mailbox_file):
@@ -109,6 +112,8 @@ def test_barrier_lets_no_thread_pass_before_all_arrive(mailbox_file):
                 mailbox.wait(pe, generation, timeout_s=30.0, where=f"round {generation}")
         except Exception as error:  # collected and re-raised by the test thread
             errors.append(error)
+        finally:
+            mailbox.close()
 
     threads = [threading.Thread(target=member, args=(p,)) for p in range(n_pes)]
     for thread in threads:
@@ -119,6 +124,43 @@ def test_barrier_lets_no_thread_pass_before_all_arrive(mailbox_file):
     # Every PE logs round r only after all PEs logged round r - 1: the log is sorted by round.
     assert [g for g, _ in log] == sorted(g for g, _ in log)
     assert len(log) == n_pes * rounds
+
+
+def _exchange_member(path: str, run: str, pe: int, rounds: int, sizes: list[int], queue) -> None:
+    """One process of the exchange test: post round-dependent spikes, pass the barrier, check every peer's."""
+    mailbox = GroupMailbox.attach(path, run, 0)
+    bounds = np.cumsum([0, *sizes])
+    bad = 0
+    for t in range(rounds):
+        mailbox.post_spikes(pe, t & 1, _round_spikes(t, sizes)[:, bounds[pe] : bounds[pe + 1]])
+        mailbox.wait(pe, t + 1, timeout_s=60.0, where=f"step {t}")
+        bad += not np.array_equal(mailbox.read_spikes(t & 1, 2), _round_spikes(t, sizes))
+    mailbox.close()
+    queue.put(bad)
+
+
+def _round_spikes(t: int, sizes: list[int]) -> np.ndarray:
+    return (np.random.default_rng(t).random((2, sum(sizes))) < 0.5).astype(np.float32)
+
+
+def test_processes_exchange_spikes_through_the_barrier_without_mixing_steps(mailbox_file):
+    run, path = mailbox_file
+    sizes, rounds = [3, 9, 4, 4], 300
+    mailbox = GroupMailbox.create(path, run, 0, sizes, capacity=2, n_out=2, dtype=np.float32)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    members = [
+        context.Process(target=_exchange_member, args=(str(path), run, p, rounds, sizes, queue))
+        for p in range(len(sizes))
+    ]
+    for member in members:
+        member.start()
+    mismatches = [queue.get(timeout=120) for _ in members]
+    for member in members:
+        member.join(timeout=30)
+    mailbox.close()
+    # Four processes on two cores: every PE read exactly the spikes of its own step, every step.
+    assert mismatches == [0] * len(sizes)
 
 
 def test_barrier_times_out_naming_the_missing_peer_and_aborts_the_others(mailbox_file):

@@ -28,7 +28,7 @@ from pe_actors.master import MasterResult
 from pe_actors.optimiser import OptimiserConfig
 from pe_actors.pe import split_neurons
 from pe_actors.runtime.actor import PEActor
-from pe_actors.runtime.mailbox import mailbox_path
+from pe_actors.runtime.mailbox import mailbox_path, unlink_mailbox
 from pe_actors.runtime.protocol import actor_name, unpack_array
 
 #: The transports a group can use to exchange spikes.
@@ -218,7 +218,7 @@ class ActorEngine:
         for pg in self._placement:
             remove_placement_group(pg)
         for group in range(self.n_groups):
-            mailbox_path(self.run_name, group).unlink(missing_ok=True)
+            unlink_mailbox(mailbox_path(self.run_name, group), self.n_pes)
         self.groups, self._placement = [], []
         self._started = False
 
@@ -359,7 +359,7 @@ class ActorEngine:
             for actor in self.groups[g]:
                 ray.kill(actor)
             remove_placement_group(self._placement[g])
-            mailbox_path(self.run_name, g).unlink(missing_ok=True)
+            unlink_mailbox(mailbox_path(self.run_name, g), self.n_pes)
             self._placement[g] = self._place(g)
             ray.get(self._placement[g].ready(), timeout=self.start_timeout_s)
             self.groups[g] = self._start_group(g, params_ref)
