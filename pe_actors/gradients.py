@@ -67,8 +67,8 @@ def eprop_gradients(
         replay = ReplayEngine(config, params, OptimiserConfig(), workers=1)
         grads, result = replay.gradients(x, labels)
         return grads, float(result.loss.mean()), result.logits
-    engine = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
-    slices, result = engine.gradients(x, labels)
+    online = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
+    slices, result = online.gradients(x, labels)
     grads = {
         "w_in": np.concatenate([g["w_in"] for g in slices], axis=1),
         "w_rec": np.concatenate([g["w_rec"] for g in slices], axis=1),
