@@ -9,6 +9,7 @@ from pe_actors.engine import InProcessEngine
 from pe_actors.gradients import bptt_gradients, eprop_gradients, init_params
 from pe_actors.optimiser import OptimiserConfig, learning_rate
 from pe_actors.pe import PE, split_neurons
+from pe_actors.replay import ReplayEngine
 
 __all__ = [
     "NETWORKS",
@@ -16,6 +17,7 @@ __all__ = [
     "NetworkConfig",
     "OptimiserConfig",
     "PE",
+    "ReplayEngine",
     "bptt_gradients",
     "eprop_gradients",
     "init_params",
