@@ -40,3 +40,7 @@ cli.add_command(evaluate)
 from launcher.sweep import sweep  # noqa: E402
 
 cli.add_command(sweep)
+
+from launcher.curves import curves  # noqa: E402
+
+cli.add_command(curves)

@@ -20,8 +20,9 @@ from typing import Any
 import click
 import numpy as np
 
+from launcher.curves import plot_histories
 from launcher.options import config_option, existing_dir, write_run_config
-from launcher.plots import pyplot, save_figure, write_json
+from launcher.plots import write_json
 from pe_actors.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.gradients import init_params
@@ -193,25 +194,6 @@ def build_engine(
             ray.shutdown()
 
     return engine, release, dashboard
-
-
-def plot_curves(history: list[dict[str, Any]], out_dir: Path, title: str) -> Path:
-    """Train/validation/test accuracy and loss per epoch (like the paper's Figure 5) as ``curves.png``, with the
-    plotted values in ``curves.json``."""
-    plt = pyplot()
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [record["epoch"] for record in history]
-    for split, style in (("train", "-o"), ("validation", "-s"), ("test", "-^")):
-        ax_acc.plot(epochs, [100 * record[f"{split}_accuracy"] for record in history], style, label=split)
-        ax_loss.plot(epochs, [record[f"{split}_loss"] for record in history], style, label=split)
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    write_json(out_dir / "curves.json", history)
-    return save_figure(fig, out_dir / "curves.png")
 
 
 def trainer_samples(data: Splits, config: TrainConfig) -> int:
@@ -461,7 +443,8 @@ def train(ctx: click.Context, **options: Any) -> None:
         raise click.ClickException("no epoch was trained")
     final = state.history[-1]
     title = f"{options['network']}, {options['rule']}, batch {train_config.batch_size}{label}"
-    plot_curves(state.history, out, title)
+    plot_histories({out.name: state.history}, out / "curves.png", title)
+    write_json(out / "curves.json", state.history)
     write_json(
         out / "summary.json",
         {

@@ -190,3 +190,27 @@ def test_main_job_config_matches_the_command_defaults():
     main = tomllib.loads((CONFIG_DIR / "main.toml").read_text())
     for key, value in main.items():
         assert defaults[key.replace("-", "_")] == value, key
+
+
+def test_curves_overlays_runs_and_writes_png_and_csv(tmp_path):
+    for name, shift in (("eprop", 0.0), ("bptt", 0.01)):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        lines = [json.dumps({"kind": "batch", "epoch": 1, "global_samples": 5, "loss": 2.0, "accuracy": 0.1})]
+        for epoch in (1, 2, 3):
+            record = {"kind": "epoch", "epoch": epoch, "lr": 0.01}
+            for split in ("train", "validation", "test"):
+                record[f"{split}_accuracy"] = 0.2 * epoch + shift
+                record[f"{split}_loss"] = 2.0 / epoch
+            lines.append(json.dumps(record))
+        (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "report"
+    result = run("curves", tmp_path / "eprop", tmp_path / "bptt", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "eprop" in result.output and "61.00" in result.output
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    rows = (out / "curves.csv").read_text().splitlines()
+    assert rows[0].startswith("run,epoch,lr,train_accuracy") and len(rows) == 1 + 6
+    (tmp_path / "empty").mkdir()
+    result = run("curves", tmp_path / "empty", "--out", out)
+    assert result.exit_code == 2 and "metrics.jsonl does not exist" in result.output

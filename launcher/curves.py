@@ -1,0 +1,105 @@
+"""``pe-actors curves``: training curves of one or more runs, like the paper's Figure 5 (issue 6 item 5).
+
+Train, validation and test accuracy and loss per epoch, read from each run directory's ``metrics.jsonl``, drawn
+in one figure (one colour per run; train dotted, validation dashed, test solid) so that, for example, an e-prop
+run and a BPTT run on the same data can be compared. ``pe-actors train`` draws the same figure for its own run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from launcher.plots import prepare_out, pyplot, save_figure, write_csv
+
+SPLIT_STYLES = {"train": ":", "validation": "--", "test": "-"}
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The epoch records of ``run_dir/metrics.jsonl`` in epoch order; a ValueError names a missing or empty file."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: {run_dir} is not a pe-actors run directory")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    history = [record for record in records if record.get("kind") == "epoch"]
+    if not history:
+        raise ValueError(f"{path} holds no epoch record yet")
+    return sorted(history, key=lambda record: record["epoch"])
+
+
+def plot_histories(histories: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Path:
+    """Accuracy and loss per epoch of every run in ``histories`` (label -> epoch records) as a PNG at ``path``."""
+    plt = pyplot()
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    single = len(histories) == 1
+    for index, (label, history) in enumerate(histories.items()):
+        epochs = [record["epoch"] for record in history]
+        for split, style in SPLIT_STYLES.items():
+            colour = colours[(list(SPLIT_STYLES).index(split) if single else index) % len(colours)]
+            name = split if single else f"{label} {split}"
+            marker = "o" if split == "test" else None
+            accuracy = [100 * record[f"{split}_accuracy"] for record in history]
+            ax_acc.plot(epochs, accuracy, style, color=colour, marker=marker, markersize=3, label=name)
+            ax_loss.plot(epochs, [record[f"{split}_loss"] for record in history], style, color=colour, label=name)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def history_rows(histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One CSV row per run and epoch with the learning rate and every split's loss and accuracy."""
+    keys = ["lr"] + [f"{split}_{kind}" for split in SPLIT_STYLES for kind in ("accuracy", "loss")]
+    return [
+        {"run": label, "epoch": record["epoch"], **{key: record.get(key) for key in keys}}
+        for label, history in histories.items()
+        for record in history
+    ]
+
+
+def run_label(run_dir: Path) -> str:
+    """The run directory's name (unique labels are the caller's business)."""
+    return Path(run_dir).resolve().name
+
+
+@click.command("curves")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Directory for curves.png and curves.csv (created if missing).",
+)
+@click.option("--title", default="training curves", show_default=True, help="Title of the figure.")
+def curves(runs: tuple[Path, ...], out_dir: Path, title: str) -> None:
+    """Train/validation/test accuracy and loss per epoch of the run directories RUNS (like the paper's Figure 5),
+    as curves.png with the numbers in curves.csv; the last epoch of each run is printed."""
+    histories = {}
+    for run_dir in runs:
+        label = run_label(run_dir)
+        if label in histories:
+            label = str(run_dir)
+        try:
+            histories[label] = read_history(run_dir)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="RUNS") from None
+    out_dir = prepare_out(out_dir)
+    plot_histories(histories, out_dir / "curves.png", title)
+    write_csv(out_dir / "curves.csv", history_rows(histories))
+    click.echo(f"{'run':<32}{'epochs':>7}{'train %':>9}{'valid. %':>10}{'test %':>8}")
+    for label, history in histories.items():
+        last = history[-1]
+        click.echo(
+            f"{label:<32}{last['epoch']:>7}{100 * last['train_accuracy']:>9.2f}"
+            f"{100 * last['validation_accuracy']:>10.2f}{100 * last['test_accuracy']:>8.2f}"
+        )
+    click.echo(f"Curves in {out_dir / 'curves.png'}, numbers in {out_dir / 'curves.csv'}")
