@@ -274,13 +274,13 @@ class Trainer:
 
     def restore(self, checkpoint: Checkpoint) -> TrainState:
         """Load a checkpoint's engine state into the engine and return its trainer state."""
-        self.engine.load_state(checkpoint.engine_state)
         state = TrainState.from_checkpoint(checkpoint)
         if state.order is not None and len(state.order) != self.samples_per_epoch:
             raise ValueError(
                 f"checkpoint {checkpoint.path} was taken with {len(state.order)} samples per epoch, "
                 f"this run has {self.samples_per_epoch} (different data or --max-samples)"
             )
+        self.engine.load_state(checkpoint.engine_state)
         return state
 
     def _call(self, hook: str, *args: Any) -> None:
@@ -300,18 +300,19 @@ class Trainer:
     def _guarded(self, state: TrainState, call: Callable[[], Any]) -> Any:
         """``call()``, handing a failure to the recovery policy: retry after a repair, or rewind to a checkpoint
         (raised as :class:`_RewindError` for :meth:`fit`), or re-raise."""
-        for attempt in range(1, self.recovery.max_attempts + 2):
+        recoveries = 0
+        while True:
             try:
                 return call()
             except Exception as error:
-                if attempt > self.recovery.max_attempts:
+                if recoveries == self.recovery.max_attempts:
                     raise
+                recoveries += 1
                 recovered = self.recovery.recover(self, state, error)
                 if recovered is None:
                     raise
                 if recovered.rewind_to is not None:
                     raise _RewindError(recovered.rewind_to) from error
-        raise AssertionError("unreachable")
 
     def _train_epoch(self, state: TrainState) -> dict[str, Any]:
         x_train, y_train = self.data.train
