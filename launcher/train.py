@@ -256,7 +256,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     default=8265,
     help="Port of the embedded local Ray's dashboard on 127.0.0.1 (a free one is picked if it is taken).",
 )
-@_option("epochs", "--epochs", type=click.IntRange(min=1), default=5, help="Epochs to train (in total, if resumed).")
+@_option("epochs", "--epochs", type=click.IntRange(min=1), default=8, help="Epochs to train (in total, if resumed).")
 @_option("lr", "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, help="ADAM learning rate.")
 @_option("l2", "--l2", type=click.FloatRange(min=0), default=0.05e-5, help="L2 coefficient: loss + l2 sum W^2.")
 @_option(
