@@ -172,11 +172,15 @@ def build_engine(
 
     slots = options["pes"] * options["groups"]
     started = not ray.is_initialized()
-    if options["address"] is None:
-        port = dashboard_port(options["dashboard_port"])
-        dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=port)
-    else:
-        dashboard = start_ray(options["address"], num_pe_slots=slots)
+    try:
+        if options["address"] is None:
+            port = dashboard_port(options["dashboard_port"])
+            dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=port)
+        else:
+            dashboard = start_ray(options["address"], num_pe_slots=slots)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = "a local Ray" if options["address"] is None else f"the Ray cluster at --address {options['address']}"
+        raise click.ClickException(f"cannot start or join {where}: {error}") from None
     engine = ActorEngine(
         config,
         params,
