@@ -56,7 +56,9 @@ def plot_histories(histories: dict[str, list[dict[str, Any]]], path: Path, title
 
 def history_rows(histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One CSV row per run and epoch with the learning rate and every split's loss and accuracy."""
-    keys = ["lr"] + [f"{split}_{kind}" for split in SPLIT_STYLES for kind in ("accuracy", "loss")]
+    keys = ["lr", "train_samples_per_s"] + [
+        f"{split}_{kind}" for split in SPLIT_STYLES for kind in ("accuracy", "loss")
+    ]
     return [
         {"run": label, "epoch": record["epoch"], **{key: record.get(key) for key in keys}}
         for label, history in histories.items()

@@ -125,7 +125,7 @@ class TrainState:
     position: int = 0
     global_samples: int = 0
     order: np.ndarray | None = None
-    sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "count": 0.0})
+    sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0})
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -334,6 +334,7 @@ class Trainer:
             state.sums["loss"] += loss * len(index)
             state.sums["correct"] += correct
             state.sums["count"] += len(index)
+            state.sums["seconds"] += seconds
             self._call("on_batch_end", state, BatchRecord(state.epoch, len(index), loss, correct, lr, seconds))
         return {
             "epoch": state.epoch + 1,
@@ -341,6 +342,7 @@ class Trainer:
             "lr": lr,
             "train_loss": state.sums["loss"] / max(state.sums["count"], 1),
             "train_accuracy": state.sums["correct"] / max(state.sums["count"], 1),
+            "train_samples_per_s": state.sums["count"] / state.sums["seconds"] if state.sums["seconds"] > 0 else None,
             **self._guarded(state, self.evaluate_splits),
         }
 
@@ -365,7 +367,7 @@ class Trainer:
                 state.epoch += 1
                 state.position = 0
                 state.order = None
-                state.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+                state.sums = {"loss": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
                 self._call("on_epoch_end", state, record)
         finally:
             self._call("on_train_end", state)

@@ -210,7 +210,7 @@ def test_curves_overlays_runs_and_writes_png_and_csv(tmp_path):
     assert "eprop" in result.output and "61.00" in result.output
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     rows = (out / "curves.csv").read_text().splitlines()
-    assert rows[0].startswith("run,epoch,lr,train_accuracy") and len(rows) == 1 + 6
+    assert rows[0].startswith("run,epoch,lr,train_samples_per_s,train_accuracy") and len(rows) == 1 + 6
     (tmp_path / "empty").mkdir()
     result = run("curves", tmp_path / "empty", "--out", out)
     assert result.exit_code == 2 and "metrics.jsonl does not exist" in result.output

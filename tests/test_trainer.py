@@ -65,6 +65,11 @@ class Crash(Callback):
             raise KeyboardInterrupt
 
 
+def without_timing(history: list[dict]) -> list[dict]:
+    """Epoch records without the wall-clock throughput, which differs between runs."""
+    return [{key: value for key, value in record.items() if key != "train_samples_per_s"} for record in history]
+
+
 def assert_states_close(a: dict, b: dict, atol: float) -> None:
     assert sorted(a) == sorted(b)
     for key in a:
@@ -131,7 +136,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, cra
     final = trainer.fit(state)
     assert final.global_samples == 90
     assert_states_close(engine.state(), reference.engine.state(), atol=1e-6)
-    assert final.history == reference_state.history
+    assert without_timing(final.history) == without_timing(reference_state.history)
 
 
 def test_checkpoint_callback_interval_epoch_end_and_retention(tmp_path):
@@ -261,7 +266,7 @@ def test_recovery_retries_or_rewinds_without_losing_or_repeating_updates(tmp_pat
     state = trainer.fit()
     assert recovery.calls == 1
     assert_states_close(engine.state(), reference.engine.state(), atol=1e-6)
-    assert state.history == reference_state.history
+    assert without_timing(state.history) == without_timing(reference_state.history)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     batches = [record["global_samples"] for record in records if record["kind"] == "batch"]
     assert batches == sorted(set(batches)) and len(batches) == 16  # the rewound batches are logged once
