@@ -82,8 +82,8 @@ SIZES: dict[str, SizeSpec] = {
         validation_fraction=0.2, test_fraction=0.2,
     ),
 }  # fmt: skip
-SNR_DB = (5.0, 25.0)
-WARP = (0.86, 1.18)
+SNR_DB = (10.0, 30.0)
+WARP = (0.9, 1.14)
 OFFSET_JITTER_S = 0.12
 
 
