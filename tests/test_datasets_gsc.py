@@ -364,3 +364,5 @@ def test_cache_files_are_plain_npy(gsc, tmp_path):
     assert sorted(os.listdir(out)) == sorted(
         ["metadata.json"] + [f"{s}_{k}.npy" for s in ("train", "validation", "test") for k in ("features", "labels")]
     )
+    n_clips = sum(datasets.load_prepared(out).metadata["sizes"].values())
+    assert n_clips * 100 * 80 * 4 < cache.cache_bytes(out) < n_clips * 100 * 80 * 4 + 64_000
