@@ -439,7 +439,11 @@ def train(ctx: click.Context, **options: Any) -> None:
                 raise click.BadParameter(str(error), param_hint="--resume") from None
             click.echo(f"Resumed from {checkpoint.path}: epoch {state.epoch + 1}, sample {state.position}")
         start = time.perf_counter()
-        state = trainer.fit(state)
+        try:
+            state = trainer.fit(state)
+        except KeyboardInterrupt:
+            click.echo(f"\nInterrupted; continue this run with: pe-actors train --resume {out}", err=True)
+            raise click.Abort() from None
         seconds = time.perf_counter() - start
     finally:
         release()

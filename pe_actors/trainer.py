@@ -446,7 +446,7 @@ class CheckpointCallback(Callback):
         self.last: Path | None = None
 
     def save(self, trainer: Trainer, state: TrainState, validation_accuracy: float | None = None) -> Path:
-        """Write a checkpoint of the engine and ``state`` now."""
+        """Write a checkpoint of the engine and ``state`` now, named ``ckpt-e<epochs done>-s<samples trained>``."""
         meta = {**self.meta, **state.to_meta(), "validation_accuracy": validation_accuracy}
         arrays = {} if state.order is None else {"order": np.asarray(state.order, dtype=np.int64)}
         name = f"e{state.epoch:03d}-s{state.global_samples:010d}"
