@@ -77,7 +77,7 @@ def run_label(run_dir: Path) -> str:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports"),
+    default=Path("runs/reports"),
     show_default=True,
     help="Directory for curves.png and curves.csv (created if missing).",
 )
