@@ -191,6 +191,7 @@ def main() -> None:
         sweep.append(args.max_groups)
     print(f"dashboard: {start_ray(None, num_pe_slots=12 * max(sweep))}")
     report = {"benchmark": "exchange", "machine": platform.node(), "cpus": os.cpu_count(), "dtype": "float32"}
+    report["load_average_before"] = os.getloadavg()
     try:
         print("\n1. per-step exchange (ms per step): bare exchange; PE actors on a near-trivial network; the same")
         print("   PEs in one process (in-proc); the ratio of the PE actors to in-proc")
@@ -232,6 +233,7 @@ def main() -> None:
             )
     finally:
         stop_ray()
+        report["load_average_after"] = os.getloadavg()
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2))
         print(f"wrote {RESULTS}")

@@ -8,6 +8,7 @@ here for a local Ray, and by ``ray start --resources`` on a cluster (see ``clust
 from __future__ import annotations
 
 import logging
+import socket
 
 import ray
 
@@ -25,7 +26,7 @@ def start_ray(
             declare at least ``num_pe_slots`` of them.
         num_pe_slots: PE actors the run will start, P x G.
         dashboard_host: interface of a local dashboard (127.0.0.1 keeps it off the network).
-        dashboard_port: its port.
+        dashboard_port: its port; when taken (another local Ray), a free port the OS picks.
 
     If Ray is already initialised in this process it is reused (and checked for the ``pe`` resource).
     """
@@ -39,7 +40,7 @@ def start_ray(
                 resources={PE_RESOURCE: num_pe_slots},
                 include_dashboard=True,
                 dashboard_host=dashboard_host,
-                dashboard_port=dashboard_port,
+                dashboard_port=_free_port(dashboard_host, dashboard_port),
                 log_to_driver=False,
                 logging_level=logging.WARNING,
                 configure_logging=True,
@@ -53,6 +54,18 @@ def start_ray(
         url = _dashboard_url()
     check_pe_resources(num_pe_slots, "the run's PE actors")
     return url if url.startswith("http") or not url else f"http://{url}"
+
+
+def _free_port(host: str, preferred: int) -> int:
+    """``preferred`` when it can be bound on ``host``, else a free port the OS picks."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError(f"no free TCP port on {host} for the Ray dashboard")
 
 
 def _dashboard_url() -> str:

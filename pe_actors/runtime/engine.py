@@ -281,17 +281,18 @@ class ActorEngine:
         parts = list(sub_batches(len(x), chunk))
         logits = []
         for first in range(0, len(parts), self.n_groups):
-            refs, owners = [], []
+            refs = []
             for g, part in enumerate(parts[first : first + self.n_groups]):
                 x_ref = ray.put(x[part])
                 if self.transport == "shm":
-                    refs.append([a.predict.remote(x_ref) for a in self.groups[g]][0])
+                    # Every PE's answer is awaited (only PE 0's holds the logits) so that a dead PE is seen at once.
+                    refs.append([a.predict.remote(x_ref) for a in self.groups[g]])
                 else:
                     partials = self._ray_forward(g, x_ref, learning=False)
                     refs.append(partials)
-                owners.append((g, 0))
             if self.transport == "shm":
-                logits.extend(self._get(refs, owners))
+                for g, group_refs in enumerate(refs):
+                    logits.append(self._get(group_refs, [(g, p) for p in range(self.n_pes)])[0])
             else:
                 for g, partials in enumerate(refs):
                     packets = self._get(partials, [(g, p) for p in range(self.n_pes)])
