@@ -87,6 +87,23 @@ WARP = (0.9, 1.14)
 OFFSET_JITTER_S = 0.12
 
 
+def synthesis_recipe(size: str) -> str:
+    """A hash of every parameter that shapes the audio of a stand-in of ``size``, so that a stand-in made by
+    code with other noise, warp, jitter, voices or sizes is never silently reused."""
+    recipe = {
+        "format": SYNTH_FORMAT,
+        "size": asdict(SIZES[size]),
+        "snr_db": SNR_DB,
+        "warp": WARP,
+        "offset_jitter_s": OFFSET_JITTER_S,
+        "accents": ESPEAK_ACCENTS,
+        "flite": (FLITE_TRAIN_VOICES, FLITE_TEST_VOICE),
+        "words": (KEYWORDS, UNKNOWN_WORDS),
+        "background": (BACKGROUND_KINDS, BABBLE_TEXT),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Speaker:
     """A synthetic speaker: the engine and voice, its prosody and warp, and its split."""
@@ -383,6 +400,7 @@ def synthesize(
         marker = {
             "generator": "pe-actors datasets.synth",
             "format": SYNTH_FORMAT,
+            "recipe": synthesis_recipe(size),
             "size": size,
             "seed": seed,
             "espeak_ng_version": versions["espeak-ng"],
@@ -413,6 +431,7 @@ def standin_marker_matches(directory: Path, *, size: str, seed: int) -> bool:
     versions = tool_versions()
     return (
         values.get("format") == SYNTH_FORMAT
+        and values.get("recipe") == synthesis_recipe(size)
         and values.get("size") == size
         and values.get("seed") == seed
         and values.get("espeak_ng_version") == versions["espeak-ng"]

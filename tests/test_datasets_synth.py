@@ -89,6 +89,13 @@ def test_ensure_standin_reuses_audio_and_features(standin):
     assert stamps == [(root / "SYNTHETIC.json").stat().st_mtime_ns, (features / "metadata.json").stat().st_mtime_ns]
 
 
+def test_stand_in_made_with_another_recipe_is_not_reused(standin, monkeypatch):
+    root, _ = standin
+    assert synth.standin_marker_matches(root, size="small", seed=0)
+    monkeypatch.setattr(synth, "SNR_DB", (0.0, 5.0))
+    assert not synth.standin_marker_matches(root, size="small", seed=0)
+
+
 def test_cli_synth_is_deterministic_whatever_the_number_of_workers(standin, tmp_path):
     root, _ = standin
     result = CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path / "again"), "--small", "--workers", "2"])
