@@ -222,7 +222,7 @@ def _check_replaceable(out: Path) -> None:
         )
 
 
-def _install(tmp: Path, out: Path) -> None:
+def install_directory(tmp: Path, out: Path) -> None:
     """Move a complete cache directory into place (rename; the old cache, if any, is renamed away first)."""
     if out.exists():
         trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-old-", dir=out.parent))
@@ -310,7 +310,7 @@ def prepare(
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         _write_json(tmp / METADATA, metadata)
-        _install(tmp, out)
+        install_directory(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

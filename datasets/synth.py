@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from datasets.cache import SYNTHETIC_MARKER, prepare
+from datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
 from datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
 
 SAMPLE_RATE = 16_000
@@ -409,13 +408,7 @@ def synthesize(
             "speakers": {s: sum(sp.split == s for sp in speakers) for s in ("train", "validation", "test")},
         }
         (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1))
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-old-", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        install_directory(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -49,7 +49,6 @@ def measure_actors(
     import ray
 
     from launcher.ray_session import start_ray, stop_ray
-    from launcher.train import dashboard_port
     from pe_actors.gradients import init_params
     from pe_actors.optimiser import OptimiserConfig
     from pe_actors.runtime import ActorEngine
@@ -61,7 +60,7 @@ def measure_actors(
     x, labels = np.asarray(x[:sub_batch], dtype), np.asarray(labels[:sub_batch])
     # A Ray this process already runs (for example a test's) is reused and left running.
     owned = not ray.is_initialized()
-    start_ray(None, num_pe_slots=n_pes, dashboard_port=dashboard_port(8265))
+    start_ray(None, num_pe_slots=n_pes, dashboard_port=8265)
     engine = ActorEngine(config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001), n_pes=n_pes,
                          sub_batch=sub_batch, record_metrics=False)  # fmt: skip
     timings = []

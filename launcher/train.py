@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,19 +134,6 @@ class ActorRecovery(Recovery):
         return Recovered()
 
 
-def dashboard_port(preferred: int, host: str = "127.0.0.1") -> int:
-    """``preferred`` when it is free on ``host``, otherwise a free port the OS picks (another local Ray, or a
-    test, may already hold Ray's default 8265)."""
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return probe.getsockname()[1]
-    raise click.ClickException(f"no free TCP port on {host} for the Ray dashboard")
-
-
 def build_engine(
     options: dict[str, Any], config: NetworkConfig, params: dict, optimiser: OptimiserConfig, run_name: str
 ) -> tuple[Any, Callable[[], None], str | None]:
@@ -174,8 +160,7 @@ def build_engine(
     started = not ray.is_initialized()
     try:
         if options["address"] is None:
-            port = dashboard_port(options["dashboard_port"])
-            dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=port)
+            dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=options["dashboard_port"])
         else:
             dashboard = start_ray(options["address"], num_pe_slots=slots)
     except (ConnectionError, RuntimeError, ValueError) as error:
