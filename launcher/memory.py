@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_json
-from pe_actors.config import NETWORKS, NetworkConfig, network_config
+from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
+from pe_actors.config import NetworkConfig
 from pe_actors.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
@@ -106,17 +106,7 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
 
 
 @click.command("memory")
-@click.option(
-    "--network",
-    type=click.Choice(sorted(NETWORKS)),
-    default="gsc",
-    show_default=True,
-    help="Network whose sizes and constants to start from.",
-)
-@click.option("--n-in", type=click.IntRange(min=1), help="Input neurons (default: the network's).")
-@click.option("--n-rec", type=click.IntRange(min=1), help="Recurrent ALIF neurons (default: the network's).")
-@click.option("--n-out", type=click.IntRange(min=1), help="Output neurons (default: the network's).")
-@click.option("--steps", type=click.IntRange(min=1), help="Time steps per sample, T (default: the network's).")
+@network_options
 @click.option(
     "--pes",
     type=click.IntRange(min=1),
@@ -175,15 +165,7 @@ def memory(
     24,980 floats = 97.57 KB) and its Table 6 E-prop and BPTT totals, with the ratio ours / paper. With --plot,
     E-prop vs BPTT memory against the number of time steps, ours and the paper's, and where BPTT overtakes.
     """
-    sizes = {
-        key: value
-        for key, value in {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}.items()
-        if value is not None
-    }
-    try:
-        config = network_config(network).with_sizes(**sizes)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
+    config = resolve_network(network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     report = pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
