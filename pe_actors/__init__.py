@@ -1,4 +1,4 @@
-"""pe-actors: e-prop on simulated SpiNNaker 2 processing elements.
+"""pe-actors: on-chip learning rules (e-prop, EventProp) on simulated SpiNNaker 2 processing elements.
 
 The numerical core (this package's modules other than ``runtime``) is pure numpy: it never imports Ray, click
 or librosa, so the same PE code runs in-process, in Ray actors and in tests.
@@ -10,16 +10,23 @@ from pe_actors.gradients import bptt_gradients, eprop_gradients, init_params
 from pe_actors.optimiser import OptimiserConfig, learning_rate
 from pe_actors.pe import PE, split_neurons
 from pe_actors.replay import ReplayEngine
+from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
+from pe_actors.rules.eventprop.gradients import eventprop_gradients
+from pe_actors.rules.eventprop.network import init_eventprop_params
 
 __all__ = [
+    "EVENTPROP_NETWORKS",
     "NETWORKS",
+    "EventPropConfig",
     "InProcessEngine",
     "NetworkConfig",
     "OptimiserConfig",
     "PE",
     "ReplayEngine",
     "bptt_gradients",
+    "eventprop_gradients",
     "eprop_gradients",
+    "init_eventprop_params",
     "init_params",
     "learning_rate",
     "network_config",

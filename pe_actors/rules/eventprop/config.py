@@ -1,0 +1,138 @@
+"""The EventProp network: layer sizes, time step, LIF and loss constants (docs/eventprop.md, "Network").
+
+Time is in milliseconds. The decay factors ``a = exp(-dt/tau_syn)`` and ``b = exp(-dt/tau_mem)`` are derived
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"EventPropConfig.{name} must be a positive integer, got {value!r}")
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"EventPropConfig.{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EventPropConfig:
+    """A feed-forward network of LIF layers trained with EventProp (defaults: the ``yinyang`` network).
+
+    ``sizes`` = (n_0, n_1, ..., n_L): n_0 input channels (a binary raster), then L LIF layers, the last one the
+    output layer. ``n_steps`` steps of ``dt`` ms. ``init_mean`` / ``init_std`` give the normal distribution of
+    each weight matrix W_{l-1} (one entry per matrix, in units of ``theta``).
+
+    The latency code of the Yin-Yang features: a feature value v in [0, 1] spikes once, at step
+    round(v * ``t_code`` / dt) (larger value, later spike); the bias channel spikes at step 0.
+    """
+
+    sizes: tuple[int, ...] = (5, 120, 3)
+    dt: float = 1.0
+    n_steps: int = 30
+    tau_mem: float = 20.0
+    tau_syn: float = 5.0
+    theta: float = 1.0
+    tau0: float = 0.5
+    tau1: float = 6.4
+    alpha_reg: float = 3e-3
+    t_code: float = 15.0
+    init_mean: tuple[float, ...] = (1.5, 0.5)
+    init_std: tuple[float, ...] = (0.8, 0.4)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(self.sizes))
+        object.__setattr__(self, "init_mean", tuple(self.init_mean))
+        object.__setattr__(self, "init_std", tuple(self.init_std))
+        if len(self.sizes) < 2:
+            raise ValueError(f"EventPropConfig.sizes needs an input and at least one LIF layer, got {self.sizes!r}")
+        for i, size in enumerate(self.sizes):
+            _positive_int(f"sizes[{i}]", size)
+        _positive_int("n_steps", self.n_steps)
+        if self.n_steps < 2:
+            raise ValueError(f"EventPropConfig.n_steps must be at least 2, got {self.n_steps!r}")
+        for name in ("dt", "tau_mem", "tau_syn", "theta", "tau0", "tau1", "t_code"):
+            _positive(name, getattr(self, name))
+        if (
+            isinstance(self.alpha_reg, bool)
+            or not isinstance(self.alpha_reg, (int, float))
+            or not (math.isfinite(self.alpha_reg) and self.alpha_reg >= 0)
+        ):
+            raise ValueError(f"EventPropConfig.alpha_reg must be a finite number >= 0, got {self.alpha_reg!r}")
+        for name in ("init_mean", "init_std"):
+            values = getattr(self, name)
+            if len(values) != self.n_layers:
+                raise ValueError(
+                    f"EventPropConfig.{name} needs one value per weight matrix ({self.n_layers}), got {values!r}"
+                )
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ValueError(f"EventPropConfig.{name} must hold finite numbers, got {values!r}")
+        if min(self.init_std) < 0:
+            raise ValueError(f"EventPropConfig.init_std must be >= 0, got {self.init_std!r}")
+        if self.t_code / self.dt > self.n_steps - 1:
+            raise ValueError(
+                f"EventPropConfig.t_code = {self.t_code} ms reaches past the last step "
+                f"({self.n_steps - 1} x dt = {(self.n_steps - 1) * self.dt:g} ms)"
+            )
+
+    @property
+    def n_layers(self) -> int:
+        """Number of LIF layers L (and of weight matrices)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_in(self) -> int:
+        """Input channels n_0."""
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        """Output neurons n_L."""
+        return self.sizes[-1]
+
+    @property
+    def a(self) -> float:
+        """Synaptic-current decay per step, exp(-dt/tau_syn)."""
+        return math.exp(-self.dt / self.tau_syn)
+
+    @property
+    def b(self) -> float:
+        """Membrane decay per step, exp(-dt/tau_mem)."""
+        return math.exp(-self.dt / self.tau_mem)
+
+    @property
+    def duration(self) -> float:
+        """Trial length T dt in ms."""
+        return self.n_steps * self.dt
+
+    def weight_keys(self) -> list[str]:
+        """``w_0`` ... ``w_{L-1}``: W_{l-1} connects layer l-1 to layer l."""
+        return [f"w_{layer}" for layer in range(self.n_layers)]
+
+    def with_dt(self, dt: float) -> EventPropConfig:
+        """The same network at another time step, keeping the trial length T dt."""
+        _positive("dt", dt)
+        return replace(self, dt=dt, n_steps=int(round(self.duration / dt)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (lists for the tuples), for msgpack metadata and run configs."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EventPropConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise a ValueError that lists the valid ones."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown EventPropConfig field(s) {unknown}; valid fields are {sorted(valid)}")
+        return cls(**values)
+
+
+EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {"yinyang": EventPropConfig()}

@@ -1,0 +1,72 @@
+"""The master's loss at the output layer: first-spike steps, the time-to-first-spike cross-entropy and the output
+errors that start the backward pass (docs/eventprop.md, "Loss").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pe_actors.rules.eventprop.config import EventPropConfig
+
+
+def first_spike_steps(spikes: np.ndarray) -> np.ndarray:
+    """f_k: the first step at which each neuron spikes, or T when it is silent; ints (batch, n) from a raster
+    (batch, T, n)."""
+    spikes = np.asarray(spikes) != 0
+    n_steps = spikes.shape[1]
+    return np.where(spikes.any(axis=1), spikes.argmax(axis=1), n_steps).astype(np.int64)
+
+
+def crossing_fractions(v_before: np.ndarray, v_pre: np.ndarray, theta: float) -> np.ndarray:
+    """Where within its spike step the membrane crossed theta, by linear interpolation between the voltage after
+    the previous step (``v_before``) and the pre-reset voltage of the spike step (``v_pre``); in (0, 1]."""
+    return np.clip((theta - v_before) / np.maximum(v_pre - v_before, 1e-300), 0.0, 1.0)
+
+
+def spike_times(first: np.ndarray, fractions: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """Interpolated first-spike times in ms, (f - 1 + fraction) dt, and T dt for silent neurons."""
+    silent = first >= config.n_steps
+    return np.where(silent, config.duration, (first - 1 + np.where(silent, 1.0, fractions)) * config.dt)
+
+
+def logits(first: np.ndarray, fractions: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """Class scores -t / tau0 from the interpolated first-spike times: the earliest output wins, ties of the
+    first-spike step go to the earlier crossing within the step, remaining ties (silent outputs) to the lowest
+    class index."""
+    return -spike_times(first, fractions, config) / config.tau0
+
+
+def _probabilities(first: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    scores = -first * config.dt / config.tau0
+    scores = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(scores)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def check_labels(labels: np.ndarray, n_out: int, n_samples: int) -> np.ndarray:
+    """Labels as int64 (n_samples,) in [0, n_out); a ValueError says what is wrong."""
+    labels = np.asarray(labels)
+    if labels.shape != (n_samples,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {n_samples} integers, got shape {labels.shape} dtype {labels.dtype}")
+    if n_samples and (labels.min() < 0 or labels.max() >= n_out):
+        raise ValueError(f"labels must lie in [0, {n_out}), got [{labels.min()}, {labels.max()}]")
+    return labels.astype(np.int64)
+
+
+def ttfs_loss(first: np.ndarray, labels: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """Per-sample loss -log p_y + alpha_reg (exp(t_y / tau1) - 1) with p = softmax(-t / tau0), t = f dt."""
+    p = _probabilities(first, config)
+    rows = np.arange(len(labels))
+    t_y = first[rows, labels] * config.dt
+    return -np.log(p[rows, labels]) + config.alpha_reg * (np.exp(t_y / config.tau1) - 1.0)
+
+
+def output_errors(first: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int) -> np.ndarray:
+    """eps_k / B for every spiking output, 0 for silent ones (batch, n_out):
+    eps_k = (1/tau0)(delta_ky - p_k) + delta_ky (alpha_reg/tau1) exp(t_y / tau1)."""
+    p = _probabilities(first, config)
+    onehot = np.zeros_like(p)
+    onehot[np.arange(len(labels)), labels] = 1.0
+    t = first * config.dt
+    eps = (onehot - p) / config.tau0 + onehot * (config.alpha_reg / config.tau1) * np.exp(t / config.tau1)
+    return np.where(first < config.n_steps, eps, 0.0) / batch_size

@@ -1,0 +1,128 @@
+"""The whole EventProp network computed off-chip, vectorised over the batch: initial weights, the forward pass
+through all layers, the loss, and the exact adjoint gradients (docs/eventprop.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.rules.eventprop.kernels import backward_layer, forward_layer
+from pe_actors.rules.eventprop.loss import (
+    crossing_fractions,
+    first_spike_steps,
+    logits,
+    output_errors,
+    ttfs_loss,
+)
+
+Params = dict[str, np.ndarray]
+
+
+def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, dtype: type = np.float64) -> Params:
+    """Initial weights ``w_{l}`` (n_l, n_{l+1}) ~ N(init_mean[l], init_std[l]) theta (docs/eventprop.md)."""
+    c = config or EventPropConfig()
+    rng = np.random.default_rng(seed)
+    return {
+        f"w_{layer}": (
+            c.theta * rng.normal(c.init_mean[layer], c.init_std[layer], (c.sizes[layer], c.sizes[layer + 1]))
+        ).astype(dtype)
+        for layer in range(c.n_layers)
+    }
+
+
+def check_params(params: Params, config: EventPropConfig) -> Params:
+    """``params`` as same-dtype float arrays of the configured shapes; a ValueError names a wrong key or shape."""
+    keys = config.weight_keys()
+    if set(params) != set(keys):
+        raise ValueError(f"EventProp params must have the keys {keys}, got {sorted(params)}")
+    dtype = np.result_type(*(params[key] for key in keys))
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"EventProp params must be floating point, got {dtype}")
+    checked = {}
+    for layer, key in enumerate(keys):
+        shape = (config.sizes[layer], config.sizes[layer + 1])
+        value = np.asarray(params[key], dtype)
+        if value.shape != shape:
+            raise ValueError(f"params[{key!r}] has shape {value.shape}; sizes {config.sizes} need {shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"params[{key!r}] holds NaN or Inf")
+        checked[key] = value
+    return checked
+
+
+def check_spikes(spikes: np.ndarray, config: EventPropConfig, dtype: np.dtype) -> np.ndarray:
+    """The input raster as ``dtype`` (batch, T, n_0) of 0/1; a ValueError says what is wrong."""
+    spikes = np.asarray(spikes)
+    shape = (config.n_steps, config.n_in)
+    if spikes.ndim != 3 or spikes.shape[1:] != shape:
+        raise ValueError(f"input spikes must have shape (batch, {shape[0]}, {shape[1]}), got {spikes.shape}")
+    if not np.all((spikes == 0) | (spikes == 1)):
+        raise ValueError("input spikes must be a binary raster of 0 and 1 (NaN, Inf and other values are not spikes)")
+    return spikes.astype(dtype)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What the output layer's master computes: first-spike steps f (n, n_out), T for a silent output; the
+    crossing fraction within each spike step; the class scores; and the per-sample loss."""
+
+    first: np.ndarray
+    fractions: np.ndarray
+    logits: np.ndarray
+    loss: np.ndarray | None
+
+
+def read_output(spikes: np.ndarray, v_pre: np.ndarray, labels: np.ndarray | None, config: EventPropConfig) -> Readout:
+    """The master's readout from the output layer's spike and Vpre tapes (n, T, n_out)."""
+    first = first_spike_steps(spikes)
+    fractions = spike_fractions(first, spikes, v_pre, config)
+    loss = None if labels is None else ttfs_loss(first, labels, config)
+    return Readout(first, fractions, logits(first, fractions, config), loss)
+
+
+def spike_fractions(first: np.ndarray, spikes: np.ndarray, v_pre: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """The crossing fraction within step f of each neuron's first spike (1 for silent neurons)."""
+    n, n_steps, n_out = v_pre.shape
+    step = np.minimum(first, n_steps - 1)
+    rows, cols = np.arange(n)[:, None], np.arange(n_out)[None, :]
+    # Step f - 1 did not spike (f is the first spike), so the voltage after it is its Vpre (0 at step 0).
+    before = v_pre[rows, np.maximum(step - 1, 0), cols]
+    return crossing_fractions(before, v_pre[rows, step, cols], config.theta)
+
+
+def forward(params: Params, spikes: np.ndarray, config: EventPropConfig) -> list[tuple[np.ndarray, ...]]:
+    """The tapes (I, Vpre, s) of every LIF layer, each (batch, T, n_l), for the input raster ``spikes``."""
+    tapes, below = [], spikes
+    for key in config.weight_keys():
+        tapes.append(forward_layer(below, params[key], config))
+        below = tapes[-1][2]
+    return tapes
+
+
+def gradients(
+    params: Params, spikes: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int | None = None
+) -> tuple[Params, Readout]:
+    """Gradients of the loss summed over these samples and divided by ``batch_size`` (default: their number, the
+    batch mean), and the master's readout; the output error enters at each output's first spike step only."""
+    tapes = forward(params, spikes, config)
+    readout = read_output(tapes[-1][2], tapes[-1][1], labels, config)
+    n, n_steps = len(spikes), config.n_steps
+    error = np.zeros((n, n_steps, config.n_out), spikes.dtype)
+    eps = output_errors(readout.first, labels, config, batch_size or n)
+    samples, outputs = np.nonzero(readout.first < n_steps)
+    error[samples, readout.first[samples, outputs], outputs] = eps[samples, outputs]
+    grads = {}
+    for layer in range(config.n_layers - 1, -1, -1):
+        below = spikes if layer == 0 else tapes[layer - 1][2]
+        grads[f"w_{layer}"], error = backward_layer(
+            below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0
+        )
+    return {key: grads[key] for key in config.weight_keys()}, readout
+
+
+def predict(params: Params, spikes: np.ndarray, config: EventPropConfig) -> Readout:
+    """The readout without labels (no loss)."""
+    tapes = forward(params, spikes, config)
+    return read_output(tapes[-1][2], tapes[-1][1], None, config)
