@@ -14,9 +14,9 @@ import numpy as np
 from pe_actors.bptt import bptt_backward, bptt_forward
 from pe_actors.config import NetworkConfig
 from pe_actors.engine import make_group, run_forward, sub_batches
-from pe_actors.master import MasterResult
+from pe_actors.engines.protocol import BatchResult
 from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.readout import check_labels, cross_entropy, output_error
+from pe_actors.readout import check_labels, cross_entropy
 
 WEIGHTS = ("w_in", "w_rec", "w_out")
 
@@ -48,7 +48,7 @@ class BPTTEngine:
         self.weights = {key: np.array(params[key], dtype=self.dtype) for key in WEIGHTS}
         self.adam = {key: Adam(value.shape, self.dtype, optimiser) for key, value in self.weights.items()}
 
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
         """One update on a mini-batch: BPTT gradients of the batch-mean cross-entropy, plus the L2 gradient
         2 l2 W, then ADAM (SPEC section 2). The W_rec diagonal is not a parameter and stays zero."""
         x = np.asarray(x, dtype=self.dtype)
@@ -61,7 +61,7 @@ class BPTTEngine:
                 np.fill_diagonal(grad, 0.0)
             self.adam[key].step(self.weights[key], grad, lr)
         logits = record["logits"]
-        return MasterResult(logits=logits, loss=cross_entropy(logits, labels), error=output_error(logits, labels))
+        return BatchResult(logits=logits, loss=cross_entropy(logits, labels))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Time-averaged readout ybar (n, n_out), from the same forward code the PEs run (one PE, no learning)."""

@@ -1,21 +1,30 @@
-"""The in-process engine: a group of P PEs stepped in lockstep in one process (SPEC section 3).
+"""The in-process e-prop engine: a group of P e-prop PEs stepped by the step loop in one process (docs/eprop.md).
 
-Spikes are exchanged as plain arrays; otherwise this is exactly what the distributed runtime does with the same
-:class:`~pe_actors.pe.PE` code. A batch is split into sub-batches of k samples that the group runs one after the
-other (standing in for G groups running side by side), and the gradients of every sub-batch are summed before
-one ADAM step with their batch mean, so results do not depend on P, G or k beyond float rounding.
+A thin e-prop front to :class:`pe_actors.engines.inprocess.GroupEngine`, plus helpers that work on bare
+:class:`~pe_actors.pe.PE` objects (a group of them, their forward pass through the same step loop, full matrices
+from their slices).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from pe_actors.config import NetworkConfig
-from pe_actors.master import MasterResult, reduce_outputs
+from pe_actors.engines.inprocess import GroupEngine, sub_batches
 from pe_actors.optimiser import OptimiserConfig
 from pe_actors.pe import PE, split_neurons
+from pe_actors.rules.eprop.program import EpropGroup, EpropProgram, gather_state, scatter_state
+from pe_actors.runtime.steploop import InProcessTransport, step_loop
+
+__all__ = [
+    "InProcessEngine",
+    "gather_params",
+    "gather_state",
+    "make_group",
+    "run_forward",
+    "scatter_state",
+    "sub_batches",
+]
 
 
 def make_group(
@@ -30,16 +39,17 @@ def make_group(
     return [PE(config, neurons, params, optimiser, learning) for neurons in split_neurons(config.n_rec, n_pes, sizes)]
 
 
-def run_forward(pes: list[PE], x: np.ndarray) -> np.ndarray:
-    """Run all T steps of a sub-batch x (k, T, n_in) through the group; returns the partial outputs per PE."""
-    for pe in pes:
-        pe.begin_sample(x)
-    for t in range(pes[0].config.n_steps):
-        spikes = [pe.step_until_sync(t) for pe in pes]
-        z_group = np.concatenate(spikes, axis=1)
-        for pe in pes:
-            pe.step_after_sync(t, z_group)
-    return [pe.partial_output() for pe in pes]
+def run_forward(pes: list[PE], x: np.ndarray) -> list[np.ndarray]:
+    """Run all T steps of a sub-batch x (k, T, n_in) through the PEs ``pes`` (the forward and readout phases of
+    the e-prop program); returns the partial outputs per PE."""
+    sizes = [pe.size for pe in pes]
+    group = EpropGroup(pes[0].config, len(pes), sizes)
+    programs = [EpropProgram(p, pe) for p, pe in enumerate(pes)]
+    for program in programs:
+        program.begin(x, None)
+    transport = InProcessTransport(programs, group.channels)
+    step_loop(group.phases(learning=False)[:2], transport, range(len(pes)))
+    return [transport.posted[("partials", p)] for p in range(len(pes))]
 
 
 def gather_params(pes: list[PE]) -> dict[str, np.ndarray]:
@@ -51,38 +61,8 @@ def gather_params(pes: list[PE]) -> dict[str, np.ndarray]:
     }
 
 
-def gather_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Full-matrix state from the PEs' :meth:`~pe_actors.pe.PE.state_dict` slices (columns J_p of the
-    input and recurrent matrices, rows J_p of the output matrix)."""
-    full = {}
-    for key in states[0]:
-        if key == "adam_n":
-            full[key] = states[0][key]
-        else:
-            axis = 0 if key.endswith("w_out") else 1
-            full[key] = np.concatenate([state[key] for state in states], axis=axis)
-    return full
-
-
-def scatter_state(state: dict[str, np.ndarray], neurons: slice) -> dict[str, np.ndarray]:
-    """The slice of a full-matrix state that the PE owning ``neurons`` holds (inverse of :func:`gather_state`)."""
-    return {
-        key: value if key == "adam_n" else (value[neurons] if key.endswith("w_out") else value[:, neurons])
-        for key, value in state.items()
-    }
-
-
-def sub_batches(n: int, sub_batch: int | None) -> Iterator[slice]:
-    """Consecutive slices of at most ``sub_batch`` samples covering range(n)."""
-    k = n if sub_batch is None else sub_batch
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"sub_batch must be a positive integer or None, got {sub_batch!r}")
-    for start in range(0, n, k):
-        yield slice(start, min(start + k, n))
-
-
-class InProcessEngine:
-    """Trains one network replica held by P in-process PEs.
+class InProcessEngine(GroupEngine):
+    """Trains one e-prop network replica held by P in-process PEs.
 
     Args:
         config: the network.
@@ -101,52 +81,9 @@ class InProcessEngine:
         sub_batch: int | None = None,
     ) -> None:
         self.config = config
-        self.sub_batch = sub_batch
-        self.pes = make_group(config, params, n_pes, optimiser)
-        self.dtype = self.pes[0].dtype
+        super().__init__(EpropGroup(config, n_pes), params, optimiser, sub_batch)
 
-    def gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[list[dict[str, np.ndarray]], MasterResult]:
-        """Per-PE gradient slices of the batch-mean loss, and the master's result for the whole batch."""
-        x = np.asarray(x, dtype=self.dtype)
-        sums = None
-        results = []
-        for part in sub_batches(len(x), self.sub_batch):
-            result = reduce_outputs(run_forward(self.pes, x[part]), labels[part])
-            grads = [pe.gradients(result.error) for pe in self.pes]
-            if sums is None:
-                sums = grads
-            else:
-                for total, grad in zip(sums, grads, strict=True):
-                    for key in total:
-                        total[key] += grad[key]
-            results.append(result)
-        mean = [{key: value / len(x) for key, value in grad.items()} for grad in sums]
-        merged = MasterResult(*(np.concatenate([getattr(r, f) for r in results]) for f in ("logits", "loss", "error")))
-        return mean, merged
-
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
-        """One e-prop update on a mini-batch: gradients of all sub-batches, then one ADAM step per PE."""
-        grads, result = self.gradients(x, labels)
-        for pe, grad in zip(self.pes, grads, strict=True):
-            pe.apply_gradients(grad, lr)
-        return result
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Time-averaged readout ybar (n, n_out) without learning."""
-        params = self.params()
-        pes = make_group(self.config, params, len(self.pes), learning=False)
-        x = np.asarray(x, dtype=self.dtype)
-        return np.concatenate([np.sum(run_forward(pes, x[part]), axis=0) for part in sub_batches(len(x), 256)])
-
-    def params(self) -> dict[str, np.ndarray]:
-        """Current full weights, assembled from the PEs."""
-        return gather_params(self.pes)
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Full weights, ADAM moments and step count (copies), for checkpoints and replica checks."""
-        return {key: np.array(value) for key, value in gather_state([pe.state_dict() for pe in self.pes]).items()}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore what :meth:`state` returned (for example from a checkpoint) into every PE."""
-        for pe in self.pes:
-            pe.load_state_dict(scatter_state(state, pe.neurons))
+    @property
+    def pes(self) -> list[PE]:
+        """The learning PEs of the group."""
+        return [program.pe for program in self.programs]

@@ -29,6 +29,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from pe_actors.config import NetworkConfig
+from pe_actors.engines.protocol import BatchResult
 from pe_actors.kernels import replay_backward, replay_forward
 from pe_actors.master import MasterResult, reduce_outputs
 from pe_actors.optimiser import OptimiserConfig
@@ -197,11 +198,11 @@ class ReplayEngine:
         merged = MasterResult(*(np.concatenate([getattr(r, f) for r in results]) for f in ("logits", "loss", "error")))
         return mean, merged
 
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
         """One e-prop update on a mini-batch: batch-mean gradients by replay, then one ADAM step (with L2)."""
         grads, result = self.gradients(x, labels)
         self._holder.apply_gradients(grads, lr)
-        return result
+        return BatchResult(logits=result.logits, loss=result.loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Time-averaged readout ybar (n, n_out) without learning."""

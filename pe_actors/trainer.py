@@ -2,7 +2,7 @@
 on validation and test after each epoch, and callbacks for progress, metrics and checkpoints (issue 4 item 5,
 issue 6 items 1 and 3).
 
-Any engine with ``train_batch(x, labels, lr) -> MasterResult``, ``predict(x) -> logits``, ``state()`` and
+Any engine with ``train_batch(x, labels, lr) -> BatchResult``, ``predict(x) -> logits``, ``state()`` and
 ``load_state(state)`` can be trained: the in-process PEs, the Ray actors, the replay engine or the BPTT engine.
 The sample order is drawn from one seeded numpy Generator at the start of each epoch; the Generator's state, the
 order of the current epoch and the position in it are part of a checkpoint, so a resumed run takes exactly the
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -30,23 +30,11 @@ from pe_actors.checkpoint import (
     rng_to_meta,
     save_checkpoint,
 )
-from pe_actors.master import MasterResult
+from pe_actors.engines.protocol import Engine
 from pe_actors.optimiser import OptimiserConfig, learning_rate
 from pe_actors.readout import check_labels, cross_entropy
 
 SPLITS = ("train", "validation", "test")
-
-
-class Engine(Protocol):
-    """What the trainer needs of an engine (SPEC section 3; every engine of pe-actors implements it)."""
-
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult: ...
-
-    def predict(self, x: np.ndarray) -> np.ndarray: ...
-
-    def state(self) -> dict[str, np.ndarray]: ...
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 
 @dataclass(frozen=True)

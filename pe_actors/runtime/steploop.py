@@ -1,0 +1,115 @@
+"""The one step loop, and the in-process transport (docs/runtime.md).
+
+:func:`step_loop` drives PE programs through the rounds of their phases over any transport: the in-process lists
+below (all PEs of a group in one process), the node's shared-memory mailbox (one PE per actor process,
+:class:`pe_actors.runtime.mailbox.MailboxTransport`) or Ray actor calls submitted by the driver
+(:class:`pe_actors.runtime.engine.RayCallTransport`). The profiler times this same loop through a timing
+transport. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from pe_actors.runtime.program import Channel, PEProgram, Phase
+
+
+class Transport(Protocol):
+    """How packets move between the PEs of a group."""
+
+    def run(self, pe: int, phase: Phase, t: int) -> None:
+        """Round (phase, t) of PE ``pe``: hand it its inbox, run its step, post its packets."""
+        ...
+
+    def sync(self, phase: Phase, t: int) -> None:
+        """The barrier that ends a posting round."""
+        ...
+
+
+def step_loop(phases: Iterable[Phase], transport: Transport, local: Sequence[int]) -> None:
+    """Run every round of ``phases`` for the PEs ``local`` that this process drives (one PE in an actor, the whole
+    group in-process or on the driver of the Ray transport), with a barrier after each posting round."""
+    for phase in phases:
+        for t in phase.steps():
+            for pe in local:
+                transport.run(pe, phase, t)
+            if phase.syncs:
+                transport.sync(phase, t)
+
+
+def posting_channels(channels: dict[str, Channel], phase: Phase, pe: int) -> list[Channel]:
+    """The channels PE ``pe`` must post on in each round of ``phase``."""
+    return [channels[name] for name in phase.posts if pe in channels[name].senders]
+
+
+def check_outbox(outbox: dict[str, Any], expected: list[Channel], pe: int, phase: Phase, t: int) -> None:
+    """A program must post exactly on the channels its phase declares it a sender of."""
+    names = sorted(c.name for c in expected)
+    if sorted(outbox) != names:
+        raise RuntimeError(f"PE {pe} posted on {sorted(outbox)} in round {phase.name} {t}; the phase declares {names}")
+
+
+class InProcessInbox:
+    """The inbox of one PE in the in-process transport."""
+
+    def __init__(self, transport: InProcessTransport, pe: int) -> None:
+        self.transport, self.pe = transport, pe
+
+    def read(self, channel: str) -> Any:
+        """The packets posted to this PE on ``channel`` in the previous round (see :class:`Channel`)."""
+        spec = self.transport.channels[channel]
+        if self.pe not in spec.receivers:
+            raise RuntimeError(f"PE {self.pe} is not a receiver of channel {channel!r}")
+        posted = self.transport.posted
+        if (channel, spec.senders[0]) not in posted:
+            raise RuntimeError(f"channel {channel!r} was not posted in the previous round")
+        packets = [posted[(channel, sender)] for sender in spec.senders]
+        if spec.kind == "spikes":
+            return packets[0] if len(packets) == 1 else np.concatenate(packets, axis=1)
+        return packets
+
+
+class InProcessTransport:
+    """All PEs of a group in this process: packets stay Python objects, passed by reference."""
+
+    def __init__(self, programs: Sequence[PEProgram], channels: Iterable[Channel]) -> None:
+        self.programs = programs
+        self.channels = {c.name: c for c in channels}
+        self.posted: dict[tuple[str, int], Any] = {}
+        self._posting: dict[tuple[str, int], Any] = {}
+
+    def run(self, pe: int, phase: Phase, t: int) -> None:
+        """Run PE ``pe``'s step on the packets of the previous round; keep its posts for the next."""
+        outbox = self.programs[pe].step(phase.name, t, InProcessInbox(self, pe))
+        check_outbox(outbox, posting_channels(self.channels, phase, pe), pe, phase, t)
+        for name, packet in outbox.items():
+            self._posting[(name, pe)] = packet
+
+    def sync(self, phase: Phase, t: int) -> None:
+        """Every PE has posted: the posts become the next round's inbox."""
+        self.posted, self._posting = self._posting, {}
+
+
+class TimingTransport:
+    """Wraps a transport and records the wall time of every round per PE and of every barrier (the profiler)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.rounds: list[tuple[str, int, int, float]] = []
+        self.syncs: list[tuple[str, int, float]] = []
+
+    def run(self, pe: int, phase: Phase, t: int) -> None:
+        """Time PE ``pe``'s round."""
+        start = time.perf_counter()
+        self.inner.run(pe, phase, t)
+        self.rounds.append((phase.name, t, pe, time.perf_counter() - start))
+
+    def sync(self, phase: Phase, t: int) -> None:
+        """Time the barrier."""
+        start = time.perf_counter()
+        self.inner.sync(phase, t)
+        self.syncs.append((phase.name, t, time.perf_counter() - start))
