@@ -38,6 +38,7 @@ import pe_actors as pa  # noqa: E402
 from launcher.ray_session import start_ray, stop_ray  # noqa: E402
 from pe_actors.runtime import ActorEngine  # noqa: E402
 from pe_actors.runtime.mailbox import GroupMailbox, mailbox_path, unlink_mailbox  # noqa: E402
+from pe_actors.runtime.program import Channel  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "exchange.json"
 GSC = pa.NetworkConfig()
@@ -66,19 +67,22 @@ class ExchangeProbe:
         self.pe = pe
 
     def open(self, path: str, run: str, create: bool, sizes: list[int]) -> None:
+        everyone = tuple(range(len(sizes)))
+        channels = [Channel("spikes", "spikes", everyone, everyone, tuple(sizes))]
         if create:
-            self.mailbox = GroupMailbox.create(path, run, 0, sizes, capacity=1, n_out=2, dtype=np.float32)
+            self.mailbox = GroupMailbox.create(path, run, 0, len(sizes), channels, capacity=1, dtype=np.float32)
         else:
             self.mailbox = GroupMailbox.attach(path, run, 0)
 
     def loop(self, n_steps: int) -> float:
         """Seconds per step of post spikes, barrier, read spikes."""
-        z = (np.random.default_rng(self.pe).random((1, self.mailbox.sizes[self.pe])) < 0.3).astype(np.float32)
+        width = self.mailbox.channels["spikes"].widths[self.pe]
+        z = (np.random.default_rng(self.pe).random((1, width)) < 0.3).astype(np.float32)
         start = time.perf_counter()
         for t in range(n_steps):
-            self.mailbox.post_spikes(self.pe, t & 1, z)
+            self.mailbox.post("spikes", self.pe, t & 1, z)
             self.mailbox.wait(self.pe, t + 1, 30.0, f"step {t}")
-            self.mailbox.read_spikes(t & 1, 1)
+            self.mailbox.read("spikes", t & 1, 1)
         return (time.perf_counter() - start) / n_steps
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import pe_actors as pa
 from pe_actors.engine import InProcessEngine
+from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import (
     BarrierTimeoutError,
@@ -23,6 +24,7 @@ from pe_actors.runtime.mailbox import (
     pipe_path,
     unlink_mailbox,
 )
+from pe_actors.runtime.program import Channel
 from pe_actors.runtime.protocol import (
     PROTOCOL_VERSION,
     actor_name,
@@ -35,6 +37,16 @@ from pe_actors.runtime.protocol import (
 )
 
 CONFIG = pa.NetworkConfig(n_in=8, n_rec=12, n_out=3, n_steps=20)
+
+
+def spike_channels(sizes):
+    """A group of len(sizes) PEs multicasting spikes to all, with an event channel from PE 0 to the others."""
+    everyone = tuple(range(len(sizes)))
+    return [
+        Channel("spikes", "spikes", everyone, everyone, tuple(sizes)),
+        Channel("events", "events", (0,), everyone[1:] or (0,), (sum(sizes),)),
+        Channel("partials", "array", everyone, (0,), (3,) * len(sizes)),
+    ]
 
 
 @pytest.fixture
@@ -75,20 +87,26 @@ def test_array_and_metadata_packets_round_trip_and_reject_foreign_packets():
 def test_mailbox_gathers_uneven_bit_packed_slices(mailbox_file):
     run, path = mailbox_file
     sizes = [5, 4, 9]
-    mailbox = GroupMailbox.create(path, run, 0, sizes, capacity=4, n_out=3, dtype=np.float64)
+    mailbox = GroupMailbox.create(path, run, 0, 3, spike_channels(sizes), capacity=4, dtype=np.float64)
     other = GroupMailbox.attach(path, run, 0)
     rng = np.random.default_rng(2)
     z = (rng.random((3, sum(sizes))) < 0.5).astype(np.float64)
     bounds = np.cumsum([0, *sizes])
     for p in range(3):
-        mailbox.post_spikes(p, 1, z[:, bounds[p] : bounds[p + 1]])
-    gathered = other.read_spikes(1, 3)
+        mailbox.post("spikes", p, 1, z[:, bounds[p] : bounds[p + 1]])
+        mailbox.post("partials", p, 1, np.full((3, 3), float(p)))
+    gathered = other.read("spikes", 1, 3)
     assert gathered.dtype == np.float64
     np.testing.assert_array_equal(gathered, z)
+    assert [float(a[0, 0]) for a in other.read("partials", 1, 3)] == [0.0, 1.0, 2.0]
+    mailbox.post("events", 0, 0, (np.array([2, 17, 40]), np.array([0.5, -1.0, 2.0])))
+    ((indices, values),) = other.read("events", 0, 3)
+    np.testing.assert_array_equal(indices, [2, 17, 40])
+    np.testing.assert_array_equal(values, [0.5, -1.0, 2.0])
     with pytest.raises(ValueError, match="belongs to run"):
         GroupMailbox.attach(path, "another-run", 0)
     with pytest.raises(FileExistsError):
-        GroupMailbox.create(path, run, 0, sizes, capacity=4, n_out=3, dtype=np.float64)
+        GroupMailbox.create(path, run, 0, 3, spike_channels(sizes), capacity=4, dtype=np.float64)
     other.close()
     mailbox.unlink()
     mailbox.close()
@@ -98,7 +116,7 @@ def test_mailbox_gathers_uneven_bit_packed_slices(mailbox_file):
 def test_barrier_lets_no_thread_pass_before_all_arrive(mailbox_file):
     run, path = mailbox_file
     n_pes, rounds = 4, 50
-    GroupMailbox.create(path, run, 0, [2] * n_pes, capacity=1, n_out=2, dtype=np.float32).close()
+    GroupMailbox.create(path, run, 0, n_pes, spike_channels([2] * n_pes), capacity=1, dtype=np.float32).close()
     log: list[tuple[int, int]] = []
     lock = threading.Lock()
     errors = []
@@ -132,9 +150,9 @@ def _exchange_member(path: str, run: str, pe: int, rounds: int, sizes: list[int]
     bounds = np.cumsum([0, *sizes])
     bad = 0
     for t in range(rounds):
-        mailbox.post_spikes(pe, t & 1, _round_spikes(t, sizes)[:, bounds[pe] : bounds[pe + 1]])
+        mailbox.post("spikes", pe, t & 1, _round_spikes(t, sizes)[:, bounds[pe] : bounds[pe + 1]])
         mailbox.wait(pe, t + 1, timeout_s=60.0, where=f"step {t}")
-        bad += not np.array_equal(mailbox.read_spikes(t & 1, 2), _round_spikes(t, sizes))
+        bad += not np.array_equal(mailbox.read("spikes", t & 1, 2), _round_spikes(t, sizes))
     mailbox.close()
     queue.put(bad)
 
@@ -146,7 +164,7 @@ def _round_spikes(t: int, sizes: list[int]) -> np.ndarray:
 def test_processes_exchange_spikes_through_the_barrier_without_mixing_steps(mailbox_file):
     run, path = mailbox_file
     sizes, rounds = [3, 9, 4, 4], 300
-    mailbox = GroupMailbox.create(path, run, 0, sizes, capacity=2, n_out=2, dtype=np.float32)
+    mailbox = GroupMailbox.create(path, run, 0, len(sizes), spike_channels(sizes), capacity=2, dtype=np.float32)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     members = [
@@ -165,7 +183,7 @@ def test_processes_exchange_spikes_through_the_barrier_without_mixing_steps(mail
 
 def test_barrier_times_out_naming_the_missing_peer_and_aborts_the_others(mailbox_file):
     run, path = mailbox_file
-    mailbox = GroupMailbox.create(path, run, 0, [2, 2, 2], capacity=1, n_out=2, dtype=np.float32)
+    mailbox = GroupMailbox.create(path, run, 0, 3, spike_channels([2, 2, 2]), capacity=1, dtype=np.float32)
     mailbox.control[2] = 1  # PE 2 arrived; PE 1 never does
     with pytest.raises(BarrierTimeoutError, match=r"group 0: pe-g0-p00 waited 0.2 s at step 0 for pe-g0-p01"):
         mailbox.wait(0, 1, timeout_s=0.2, where="step 0")
@@ -177,11 +195,10 @@ def test_barrier_times_out_naming_the_missing_peer_and_aborts_the_others(mailbox
 
 def _actor_group(params, n_pes, run, path, capacity):
     actors = []
-    neurons = pa.split_neurons(CONFIG.n_rec, n_pes)
-    sizes = [n.stop - n.start for n in neurons]
-    for p, part in enumerate(neurons):
-        actor = PEActor(CONFIG.to_dict(), (part.start, part.stop), params, pa.OptimiserConfig(), run, 0, p, n_pes, 30.0)
-        actor.open_mailbox(str(path), run, p == 0, capacity, sizes)
+    group = EpropGroup(CONFIG, n_pes)
+    for p in range(n_pes):
+        actor = PEActor(group, p, params, pa.OptimiserConfig(), run, 0, 30.0)
+        actor.open_mailbox(str(path), run, p == 0, capacity)
         actors.append(actor)
     return actors
 
@@ -219,7 +236,7 @@ def test_pe_actors_over_shared_memory_match_the_in_process_engine(mailbox_file):
         outputs = _in_threads([lambda a=a: a.run(x, labels) for a in actors])
         reference = InProcessEngine(CONFIG, params, pa.OptimiserConfig(), n_pes=3)
         grads, result = reference.gradients(x, labels)
-        np.testing.assert_allclose(outputs[0][1].logits, result.logits, rtol=1e-12)
+        np.testing.assert_allclose(outputs[0][1]["logits"], result.logits, rtol=1e-12)
         assert outputs[1][1] is None
         for (grad, _, stats), want in zip(outputs, grads, strict=True):
             for key in want:

@@ -1,91 +1,126 @@
-"""The PE actor: a plain class wrapping the core's :class:`~pe_actors.pe.PE`, made a Ray actor by the engine at
-start-up (so it also runs, and is tested, in-process).
+"""The PE actor: a plain class hosting any rule's PE program, made a Ray actor by the engine at start-up (so it
+also runs, and is tested, in-process) (docs/runtime.md).
 
-Two transports drive its per-step protocol (SPEC section 3):
+Two transports drive the program's rounds through the one step loop:
 
-- ``shm``: :meth:`PEActor.run` steps all T steps of a sub-batch itself, exchanging spikes with the group's PEs
-  through the node's shared-memory :class:`~pe_actors.runtime.mailbox.GroupMailbox`; PE 0 plays the master at the
-  last step. The driver is not in the per-step loop.
-- ``ray``: the driver submits :meth:`PEActor.ray_step` per step with the peers' spike packets as arguments (Ray
-  resolves them actor to actor), then :meth:`PEActor.ray_master` and :meth:`PEActor.ray_gradients`.
+- ``shm``: :meth:`PEActor.run` runs all rounds of a sub-batch itself, exchanging packets with the group's PEs
+  through the node's shared-memory mailbox (:class:`~pe_actors.runtime.mailbox.MailboxTransport`). The driver is
+  not in the per-step loop.
+- ``ray``: the driver runs the loop (:class:`~pe_actors.runtime.engine.RayCallTransport`) and submits
+  :meth:`PEActor.ray_round` per round with the packets posted to this PE in the previous round as arguments
+  (Ray resolves them actor to actor); :meth:`PEActor.ray_result` collects the result.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.master import MasterResult, reduce_outputs
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE
-from pe_actors.runtime.mailbox import GroupMailbox
-from pe_actors.runtime.protocol import pack_array, pack_spikes, unpack_array, unpack_spikes
+from pe_actors.runtime.mailbox import GroupMailbox, MailboxTransport
+from pe_actors.runtime.program import GroupProgram, Phase
+from pe_actors.runtime.protocol import (
+    pack_array,
+    pack_events,
+    pack_spikes,
+    unpack_array,
+    unpack_events,
+    unpack_spikes,
+)
+from pe_actors.runtime.steploop import check_outbox, posting_channels, step_loop
+
+
+class PacketInbox:
+    """The inbox of a ray-transport round: msgpack packets keyed (channel, sender), unpacked on demand."""
+
+    def __init__(self, group: GroupProgram, packets: dict[tuple[str, int], bytes], dtype: np.dtype) -> None:
+        self.channels = {c.name: c for c in group.channels}
+        self.packets, self.dtype = packets, dtype
+
+    def read(self, channel: str) -> Any:
+        """The packets posted to this PE on ``channel`` in the previous round (see
+        :class:`~pe_actors.runtime.program.Channel`)."""
+        spec = self.channels[channel]
+        try:
+            packets = [self.packets[(channel, sender)] for sender in spec.senders]
+        except KeyError:
+            raise RuntimeError(f"channel {channel!r} was not posted to this PE in the previous round") from None
+        if spec.kind == "spikes":
+            return np.concatenate([unpack_spikes(p)[2] for p in packets], axis=1).astype(self.dtype)
+        if spec.kind == "array":
+            return [unpack_array(p, channel) for p in packets]
+        return [unpack_events(p, channel) for p in packets]
+
+
+def pack_packet(kind: str, name: str, t: int, pe: int, packet: Any) -> bytes:
+    """A program's packet on a channel of ``kind`` as msgpack bytes."""
+    if kind == "spikes":
+        return pack_spikes(t, pe, packet)
+    if kind == "array":
+        return pack_array(name, packet)
+    return pack_events(name, *packet)
 
 
 class PEActor:
-    """PE ``pe`` of group ``group``: its slice of ``params`` (neurons ``neurons``), ADAM state and traces.
+    """PE ``pe`` of group ``group_index``: the program of ``group`` that owns its slice of ``params``.
 
     Args:
-        config: the network (as :meth:`NetworkConfig.to_dict`).
-        neurons: (start, stop) of the slice J_p.
+        group: the rule's group program (channels, phases, PE programs).
+        pe: this PE's index in the group.
         params: the full initial weights.
-        optimiser: ADAM settings.
-        run_name, group, pe, n_pes: where this PE sits.
+        optimiser: the learning step's settings.
+        run_name, group_index: where this PE sits.
         barrier_timeout_s: how long the shared-memory barrier waits for a peer before raising.
         record_metrics: record Ray custom metrics after every sub-batch.
     """
 
     def __init__(
         self,
-        config: dict,
-        neurons: tuple[int, int],
-        params: dict[str, np.ndarray],
-        optimiser: OptimiserConfig,
-        run_name: str,
-        group: int,
+        group: GroupProgram,
         pe: int,
-        n_pes: int,
+        params: dict[str, np.ndarray],
+        optimiser: Any,
+        run_name: str,
+        group_index: int,
         barrier_timeout_s: float,
         record_metrics: bool = False,
     ) -> None:
-        self.config = NetworkConfig.from_dict(config)
-        self.group, self.index, self.n_pes = group, pe, n_pes
+        self.spec = group
+        self.group, self.index = group_index, pe
         self.barrier_timeout_s = barrier_timeout_s
-        self.pe = PE(self.config, slice(*neurons), params, optimiser)
-        # Prediction uses a PE without eligibility state that shares the learning PE's weight arrays.
-        self.inference = PE(self.config, slice(*neurons), params, learning=False)
-        self.inference.w, self.inference.w_out = self.pe.w, self.pe.w_out
+        self.program = group.make_program(pe, params, optimiser)
+        self.dtype = np.result_type(*params.values())
+        self.channels = {c.name: c for c in group.channels}
+        self._phases = {p.name: p for learning in (True, False) for p in group.phases(learning)}
         self.mailbox: GroupMailbox | None = None
         self.generation = 0
         self._previous: dict[str, np.ndarray] | None = None
-        self._active: PE = self.pe
         self._ray_seconds = 0.0
-        self._ray_spikes = 0
+        self._ray_k = 0
         self.metrics = None
         if record_metrics:
             from pe_actors.runtime.metrics import PEMetrics
 
-            self.metrics = PEMetrics(run_name, group, pe)
+            self.metrics = PEMetrics(run_name, group_index, pe)
 
     def ping(self) -> tuple[int, int, int]:
         """(group, pe, process id): proves the actor is alive."""
         return self.group, self.index, os.getpid()
 
-    def open_mailbox(self, path: str, run_name: str, create: bool, capacity: int, sizes: list[int]) -> None:
-        """Create (the master, PE 0) or attach the group's shared-memory mailbox; ``sizes`` are the |J_q|."""
+    def open_mailbox(self, path: str, run_name: str, create: bool, capacity: int) -> None:
+        """Create (the group's PE 0) or attach the group's shared-memory mailbox, laid out from the channels."""
         if create:
             self.mailbox = GroupMailbox.create(
-                path, run_name, self.group, sizes, capacity, self.config.n_out, self.pe.dtype
+                path, run_name, self.group, self.spec.n_pes, list(self.spec.channels), capacity, self.dtype
             )
         else:
             self.mailbox = GroupMailbox.attach(path, run_name, self.group)
         self.generation = 0
 
     def close_mailbox(self) -> None:
-        """Unmap the mailbox; the master also removes its file."""
+        """Unmap the mailbox; PE 0 also removes its file."""
         if self.mailbox is None:
             return
         if self.index == 0:
@@ -93,142 +128,115 @@ class PEActor:
         self.mailbox.close()
         self.mailbox = None
 
-    def _sync(self, where: str) -> float:
-        self.generation += 1
-        return self.mailbox.wait(self.index, self.generation, self.barrier_timeout_s, where)
-
-    def _forward_shm(self, pe: PE, x: np.ndarray) -> dict:
-        """All T steps of sub-batch x through the group over shared memory; leaves the partial outputs posted."""
-        mailbox, index = self.mailbox, self.index
-        if mailbox is None:
-            raise RuntimeError(f"PE {index} of group {self.group} has no mailbox; the engine opens it at start-up")
-        k = len(x)
-        if k > mailbox.capacity:
-            raise ValueError(f"sub-batch of {k} samples exceeds the mailbox capacity {mailbox.capacity}")
-        barrier_s, spikes = 0.0, 0
+    def _run_shm(self, x: np.ndarray, labels: np.ndarray | None) -> tuple[dict, dict]:
+        """All rounds of a sub-batch over shared memory; returns the program's result and timing statistics."""
+        if self.mailbox is None:
+            raise RuntimeError(f"PE {self.index} of group {self.group} has no mailbox; the engine opens it at start-up")
         start = time.perf_counter()
-        pe.begin_sample(np.asarray(x))
+        x, labels = self.spec.prepare(x, labels, self.dtype)
+        transport = MailboxTransport(
+            self.mailbox, self.program, self.index, len(x), self.barrier_timeout_s, self.generation
+        )
+        self.program.begin(x, labels)
         try:
-            for t in range(self.config.n_steps):
-                z = pe.step_until_sync(t)
-                spikes += int(np.count_nonzero(z))
-                mailbox.post_spikes(index, t & 1, z)
-                barrier_s += self._sync(f"step {t}")
-                pe.step_after_sync(t, mailbox.read_spikes(t & 1, k))
-            mailbox.partials[index, :k] = pe.partial_output()
-            barrier_s += self._sync("the output reduction")
+            step_loop(self.spec.phases(labels is not None), transport, [self.index])
         except BaseException:
-            mailbox.abort(index)
+            self.mailbox.abort(self.index)
             raise
+        finally:
+            self.generation = transport.generation
+        result = self.program.result()
+        return result, self._stats(result, len(x), time.perf_counter() - start, transport.barrier_s)
+
+    def _stats(self, result: dict, k: int, seconds: float, barrier_s: float) -> dict:
         return {
             "group": self.group,
-            "pe": index,
-            "steps": self.config.n_steps,
+            "pe": self.index,
+            "steps": self.spec.n_steps,
             "samples": k,
-            "loop_s": time.perf_counter() - start,
+            "loop_s": seconds,
             "barrier_s": barrier_s,
-            "spikes": spikes,
+            "spikes": result.get("spikes", 0),
         }
 
-    def run(self, x: np.ndarray, labels: np.ndarray) -> tuple[dict, MasterResult | None, dict]:
-        """Train forward on sub-batch x (k, T, n_in) over shared memory: all T steps, the master's reduction
-        (PE 0) and error broadcast, then this PE's gradients summed over the sub-batch (SPEC section 3).
+    def run(self, x: np.ndarray, labels: np.ndarray) -> tuple[dict, dict | None, dict]:
+        """Train on sub-batch x over shared memory: every round of the training schedule (the master's reduction
+        included), then this PE's gradients summed over the sub-batch.
 
-        Returns (gradients of the own slice, the MasterResult on PE 0 else None, timing statistics).
+        Returns (gradients of the own slice, the master's result (``logits``, ``loss``, ...) on the master else
+        None, timing statistics).
         """
-        stats = self._forward_shm(self.pe, x)
-        mailbox, k = self.mailbox, len(x)
-        result = None
-        try:
-            if self.index == 0:
-                result = reduce_outputs(mailbox.partials[:, :k], labels)
-                mailbox.error[:k] = result.error
-            stats["barrier_s"] += self._sync("the error broadcast")
-        except BaseException:
-            mailbox.abort(self.index)
-            raise
-        grads = self.pe.gradients(np.array(mailbox.error[:k]))
+        result, stats = self._run_shm(x, labels)
         self._record(stats)
-        return grads, result, stats
+        return result["grads"], self._master_part(result), stats
 
     def predict(self, x: np.ndarray) -> np.ndarray | None:
-        """Forward only over shared memory; PE 0 returns the logits ybar (k, n_out), the others None."""
-        self._forward_shm(self.inference, x)
-        logits = np.sum(self.mailbox.partials[:, : len(x)], axis=0) if self.index == 0 else None
-        # The master must have read the partials before any PE can overwrite them with the next sub-batch.
-        self._sync("the end of prediction")
-        return logits
+        """Inference over shared memory; the master returns the logits (k, n_out), the others None."""
+        result, _ = self._run_shm(x, None)
+        return result.get("logits") if self.index == self.spec.master else None
 
-    def ray_begin(self, x: np.ndarray, learning: bool) -> None:
-        """Ray transport: load sub-batch x into the learning or the inference PE."""
-        self._active = self.pe if learning else self.inference
-        self._active.begin_sample(np.asarray(x))
-        self._ray_seconds = 0.0
-        self._ray_spikes = 0
+    def _master_part(self, result: dict) -> dict | None:
+        if self.index != self.spec.master:
+            return None
+        return {key: value for key, value in result.items() if key not in ("grads", "spikes")}
 
-    def ray_step(self, t: int, *packets: bytes) -> bytes:
-        """Ray transport, one call per step: finish step t - 1 with the group's spike ``packets`` (in PE order),
-        then run step t up to the sync and return the own spike packet; at t = T return the partial output."""
+    def ray_begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
+        """Ray transport: load sub-batch x (labels None: inference)."""
+        x, labels = self.spec.prepare(x, labels, self.dtype)
+        self.program.begin(x, labels)
+        self._ray_seconds, self._ray_k = 0.0, len(x)
+
+    def ray_round(self, phase: str, t: int, keys: list[tuple[str, int]], *packets: bytes) -> Any:
+        """Ray transport, one call per round: the packets posted to this PE in the previous round (``keys`` names
+        the (channel, sender) of each), this PE's step, and its packets for the channels the phase posts (one
+        return value per channel, in the phase's order)."""
         start = time.perf_counter()
-        pe = self._active
-        if packets:
-            z_group = np.concatenate([unpack_spikes(packet)[2] for packet in packets], axis=1).astype(pe.dtype)
-            pe.step_after_sync(t - 1, z_group)
-        if t < self.config.n_steps:
-            z = pe.step_until_sync(t)
-            self._ray_spikes += int(np.count_nonzero(z))
-            packet = pack_spikes(t, self.index, z)
-        else:
-            packet = pack_array("partial", pe.partial_output())
+        spec: Phase = self._phases[phase]
+        inbox = PacketInbox(self.spec, dict(zip(map(tuple, keys), packets, strict=True)), self.dtype)
+        outbox = self.program.step(phase, t, inbox)
+        mine = posting_channels(self.channels, spec, self.index)
+        check_outbox(outbox, mine, self.index, spec, t)
+        out = tuple(pack_packet(c.kind, c.name, t, self.index, outbox[c.name]) for c in mine)
         self._ray_seconds += time.perf_counter() - start
-        return packet
+        if not out:
+            return None
+        return out[0] if len(out) == 1 else out
 
-    def ray_master(self, labels: np.ndarray, *partials: bytes) -> tuple[MasterResult, bytes]:
-        """Ray transport, master role: reduce the partial-output packets; returns the result and the error packet."""
-        result = reduce_outputs(np.stack([unpack_array(packet, "partial") for packet in partials]), labels)
-        return result, pack_array("error", result.error)
-
-    def ray_gradients(self, error_packet: bytes) -> tuple[dict, dict]:
-        """Ray transport: this PE's gradients from the broadcast error packet, and its compute statistics."""
-        grads = self.pe.gradients(unpack_array(error_packet, "error"))
-        stats = {
-            "group": self.group,
-            "pe": self.index,
-            "steps": self.config.n_steps,
-            "samples": self.pe.sub_batch,
-            "loop_s": self._ray_seconds,
-            "barrier_s": 0.0,
-            "spikes": self._ray_spikes,
-        }
-        self._record(stats)
-        return grads, stats
+    def ray_result(self, learning: bool) -> tuple[dict | None, dict | None, dict]:
+        """Ray transport: (gradients when ``learning``, the master's result, compute statistics)."""
+        result = self.program.result()
+        stats = self._stats(result, self._ray_k, self._ray_seconds, 0.0)
+        if learning:
+            self._record(stats)
+        return (result["grads"] if learning else None), self._master_part(result), stats
 
     def apply(self, lr: float, n_samples: int, *grads: dict) -> int:
-        """ADAM step with the batch mean of the groups' gradient sums ``grads`` (summed in group order, so every
-        replica computes the same bits); keeps the previous state for :meth:`rollback`. Returns the step count."""
+        """Learning step with the batch mean of the groups' gradient sums ``grads`` (summed in group order, so
+        every replica computes the same bits); keeps the previous state for :meth:`rollback`. Returns the step
+        count."""
         total = {key: np.array(value) for key, value in grads[0].items()}
         for grad in grads[1:]:
             for key in total:
                 total[key] += grad[key]
-        self._previous = {key: np.array(value) for key, value in self.pe.state_dict().items()}
-        self.pe.apply_gradients({key: value / n_samples for key, value in total.items()}, lr)
-        return self.pe.adam_w.n
+        self._previous = {key: np.array(value) for key, value in self.program.state_dict().items()}
+        self.program.apply({key: value / n_samples for key, value in total.items()}, lr)
+        return self.program.adam_steps
 
     def rollback(self, steps: int) -> int:
-        """Undo the last ADAM step if this PE has taken ``steps`` + 1 (a batch whose update the engine did not
+        """Undo the last learning step if this PE has taken ``steps`` + 1 (a batch whose update the engine did not
         see complete everywhere); returns the step count afterwards."""
-        if self.pe.adam_w.n == steps + 1 and self._previous is not None:
-            self.pe.load_state_dict(self._previous)
+        if self.program.adam_steps == steps + 1 and self._previous is not None:
+            self.program.load_state_dict(self._previous)
             self._previous = None
-        return self.pe.adam_w.n
+        return self.program.adam_steps
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Weights, ADAM moments and step count of the own slice (copies)."""
-        return {key: np.array(value) for key, value in self.pe.state_dict().items()}
+        """Weights, optimiser moments and step count of the own slice (copies)."""
+        return {key: np.array(value) for key, value in self.program.state_dict().items()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own slice's state (see :meth:`pe_actors.pe.PE.load_state_dict`)."""
-        self.pe.load_state_dict(state)
+        """Overwrite the own slice's state."""
+        self.program.load_state_dict(state)
         self._previous = None
 
     def _record(self, stats: dict) -> None:

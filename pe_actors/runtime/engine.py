@@ -1,12 +1,14 @@
-"""The Ray actor engine: G groups of P PE actors, one network replica per group (SPEC section 3; issue 4).
+"""The Ray actor engine: G groups of P PE actors, one network replica per group, for any rule's PE program
+(docs/runtime.md).
 
 Each group is placed on one node by a placement group of P bundles of the custom resource ``pe`` (declared by
 :func:`launcher.ray_session.start_ray` or ``ray start --resources``); its actors are named ``pe-g{g}-p{pp}`` in
 the namespace ``pe-actors-{run}``. Per mini-batch the driver puts each group's sub-batch in the object store;
-the group steps all T steps among itself (``shm``: through the node's shared memory, without the driver;
-``ray``: through actor calls the driver submits ahead, spikes travelling actor to actor as msgpack packets);
-PE 0 of each group is the master. The gradient sums of slice p travel through the object store to PE p of
-every group, which adds them in group order and takes one ADAM step, so every replica stays identical.
+the group runs every round of its program among itself (``shm``: through the node's shared memory, without the
+driver; ``ray``: through actor calls the driver submits ahead with the same step loop, packets travelling actor
+to actor as msgpack); the program's master reduces the outputs. The gradient sums of slice p travel through the
+object store to PE p of every group, which adds them in group order and takes one ADAM step, so every replica
+stays identical.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import time
 import uuid
 import warnings
+from typing import Any
 
 import numpy as np
 import ray
@@ -22,14 +25,15 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from pe_actors.config import NetworkConfig
-from pe_actors.engine import gather_state, scatter_state, sub_batches
-from pe_actors.master import MasterResult
+from pe_actors.engines.inprocess import sub_batches
+from pe_actors.engines.protocol import BatchResult
 from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import split_neurons
+from pe_actors.rules import group_program
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import mailbox_path, unlink_mailbox
-from pe_actors.runtime.protocol import actor_name, unpack_array
+from pe_actors.runtime.program import Channel, Phase
+from pe_actors.runtime.protocol import actor_name
+from pe_actors.runtime.steploop import posting_channels, step_loop
 
 #: The transports a group can use to exchange spikes.
 TRANSPORTS = ("shm", "ray")
@@ -72,16 +76,42 @@ class PEGroupError(RuntimeError):
         self.groups = groups
 
 
+class RayCallTransport:
+    """The ray transport, on the driver: each round of each PE is one actor call whose arguments are the object
+    references of the packets posted to that PE in the previous round, so Ray moves them actor to actor and the
+    dependencies are the barrier. Calls are submitted ahead; nothing waits here."""
+
+    def __init__(self, actors: list, channels: tuple[Channel, ...]) -> None:
+        self.actors = actors
+        self.channels = {c.name: c for c in channels}
+        self.posted: dict[tuple[str, int], Any] = {}
+        self._posting: dict[tuple[str, int], Any] = {}
+
+    def run(self, pe: int, phase: Phase, t: int) -> None:
+        """Submit PE ``pe``'s round with its inbox references."""
+        keys = [key for key in self.posted if pe in self.channels[key[0]].receivers]
+        mine = posting_channels(self.channels, phase, pe)
+        call = self.actors[pe].ray_round.options(num_returns=max(len(mine), 1))
+        refs = call.remote(phase.name, t, keys, *[self.posted[key] for key in keys])
+        refs = [refs] if len(mine) <= 1 else refs
+        for channel, ref in zip(mine, refs, strict=False):
+            self._posting[(channel.name, pe)] = ref
+
+    def sync(self, phase: Phase, t: int) -> None:
+        """The round's posts become the next round's inbox (Ray orders the calls by their dependencies)."""
+        self.posted, self._posting = self._posting, {}
+
+
 class ActorEngine:
-    """Trains G identical network replicas held by G groups of P PE actors; the engine interface of
-    :class:`pe_actors.engine.InProcessEngine` (``train_batch``, ``predict``, ``params``, ``state``,
-    ``load_state``) plus ``shutdown``. Ray must already be initialised (:func:`launcher.ray_session.start_ray`).
+    """Trains G identical network replicas held by G groups of P PE actors, for e-prop or EventProp; the engine
+    interface (``train_batch``, ``predict``, ``params``, ``state``, ``load_state``) plus ``shutdown``. Ray must
+    already be initialised (:func:`launcher.ray_session.start_ray`).
 
     Args:
-        config: the network.
+        config: the network description; its type picks the rule (:func:`pe_actors.rules.group_program`).
         params: initial weights; their dtype is the engine's dtype.
         optimiser: ADAM/L2 settings.
-        n_pes: PEs per group, P.
+        n_pes: PEs per group, P (for EventProp: PEs per layer, an int or one per layer).
         n_groups: groups, G (network replicas running side by side).
         sub_batch: samples each PE vectorises, k; a mini-batch holds at most G * k samples.
         transport: ``"shm"`` (shared memory on one node; the default) or ``"ray"`` (actor calls; groups may span
@@ -94,10 +124,10 @@ class ActorEngine:
 
     def __init__(
         self,
-        config: NetworkConfig,
+        config: Any,
         params: dict[str, np.ndarray],
         optimiser: OptimiserConfig,
-        n_pes: int = 12,
+        n_pes: int | list[int] = 12,
         n_groups: int = 1,
         sub_batch: int = 1,
         transport: str = "shm",
@@ -118,16 +148,16 @@ class ActorEngine:
             raise ValueError(f"run_name must be 1-64 characters of letters, digits, '_', '.', '-', got {run_name!r}")
         self.config = config
         self.optimiser = optimiser
-        self.neurons = split_neurons(config.n_rec, n_pes)
-        self.n_pes, self.n_groups, self.sub_batch = n_pes, n_groups, sub_batch
+        self.spec = group_program(config, n_pes)
+        self.n_pes, self.n_groups, self.sub_batch = self.spec.n_pes, n_groups, sub_batch
         self.transport = transport
         self.run_name = run_name
         self.namespace = f"pe-actors-{run_name}"
         self.barrier_timeout_s = float(barrier_timeout_s)
         self.start_timeout_s = float(start_timeout_s)
         self.record_metrics = record_metrics
-        self.dtype = np.result_type(params["w_in"], params["w_rec"], params["w_out"])
-        self._initial = {key: np.asarray(params[key], self.dtype) for key in ("w_in", "w_rec", "w_out")}
+        self.dtype = np.result_type(*params.values())
+        self._initial = {key: np.asarray(value, self.dtype) for key, value in params.items()}
         self.groups: list[list] = []
         self._placement: list = []
         self._failed: set[int] = set()
@@ -182,29 +212,24 @@ class ActorEngine:
                 runtime_env={"env_vars": _WORKER_ENV},
                 max_restarts=0,
             ).remote(
-                self.config.to_dict(),
-                (neurons.start, neurons.stop),
+                self.spec,
+                p,
                 params_ref,
                 self.optimiser,
                 self.run_name,
                 group,
-                p,
-                self.n_pes,
                 self.barrier_timeout_s,
                 self.record_metrics,
             )
-            for p, neurons in enumerate(self.neurons)
+            for p in range(self.n_pes)
         ]
         self._get([a.ping.remote() for a in actors], [(group, p) for p in range(self.n_pes)], self.start_timeout_s)
         if self.transport == "shm":
             path = str(mailbox_path(self.run_name, group))
-            sizes = [n.stop - n.start for n in self.neurons]
             capacity = max(self.sub_batch, PREDICT_CHUNK)
             owners = [(group, p) for p in range(self.n_pes)]
-            self._get([actors[0].open_mailbox.remote(path, self.run_name, True, capacity, sizes)], owners[:1])
-            self._get(
-                [a.open_mailbox.remote(path, self.run_name, False, capacity, sizes) for a in actors[1:]], owners[1:]
-            )
+            self._get([actors[0].open_mailbox.remote(path, self.run_name, True, capacity)], owners[:1])
+            self._get([a.open_mailbox.remote(path, self.run_name, False, capacity) for a in actors[1:]], owners[1:])
         return actors
 
     def shutdown(self, patience_s: float = 5.0) -> None:
@@ -230,29 +255,26 @@ class ActorEngine:
 
     # -- the engine interface ----------------------------------------------------------------------------------
 
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> MasterResult:
-        """One e-prop update on a mini-batch of at most G * k samples: sub-batch g goes to group g; each group
-        runs T steps, reduces its outputs and forms its gradient sums; PE p of every group then adds the groups'
-        sums for slice p and takes the ADAM step with the batch mean. Returns the master results in batch order."""
+    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
+        """One update on a mini-batch of at most G * k samples: sub-batch g goes to group g; each group runs every
+        round of its program and forms its gradient sums; PE p of every group then adds the groups' sums for
+        slice p and takes the learning step with the batch mean. Returns the master results in batch order."""
         self.start()
         x, labels = self._check_batch(x, labels)
         start = time.perf_counter()
         parts = list(sub_batches(len(x), self.sub_batch))
+        master = self.spec.master
         grads, results, stats, owners = [], [], [], []
         for g, part in enumerate(parts):
             x_ref, labels_ref = ray.put(x[part]), ray.put(labels[part])
             if self.transport == "shm":
                 refs = [a.run.options(num_returns=3).remote(x_ref, labels_ref) for a in self.groups[g]]
-                grads.append([r[0] for r in refs])
-                results.append(refs[0][1])
-                stats.extend(r[2] for r in refs)
             else:
-                partials = self._ray_forward(g, x_ref, learning=True)
-                result, error = self.groups[g][0].ray_master.options(num_returns=2).remote(labels_ref, *partials)
-                refs = [a.ray_gradients.options(num_returns=2).remote(error) for a in self.groups[g]]
-                grads.append([r[0] for r in refs])
-                results.append(result)
-                stats.extend(r[1] for r in refs)
+                self._ray_rounds(g, x_ref, labels_ref)
+                refs = [a.ray_result.options(num_returns=3).remote(True) for a in self.groups[g]]
+            grads.append([r[0] for r in refs])
+            results.append(refs[master][1])
+            stats.extend(r[2] for r in refs)
             owners.extend((g, p) for p in range(self.n_pes))
         steps = [
             actor.apply.remote(lr, len(x), *[grads[g][p] for g in range(len(parts))])
@@ -260,44 +282,39 @@ class ActorEngine:
             for p, actor in enumerate(group)
         ]
         all_owners = [(g, p) for g in range(self.n_groups) for p in range(self.n_pes)]
-        # The sub-batches first: an ADAM step that fails only because a group's gradients never came must not be
-        # blamed on its own (healthy) group.
-        values = self._get(results + stats, [(g, 0) for g in range(len(parts))] + owners)
+        # The sub-batches first: a learning step that fails only because a group's gradients never came must not
+        # be blamed on its own (healthy) group.
+        values = self._get(results + stats, [(g, master) for g in range(len(parts))] + owners)
         group_results, stats = values[: len(parts)], values[len(parts) :]
         self._get(steps, all_owners)
         self.updates += 1
-        result = MasterResult(
-            *(np.concatenate([getattr(r, f) for r in group_results]) for f in ("logits", "loss", "error"))
-        )
+        result = BatchResult.concatenate([BatchResult(r["logits"], r["loss"]) for r in group_results])
         self._record(stats, len(x), time.perf_counter() - start, result, labels)
         return result
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Time-averaged readout ybar (n, n_out) without learning; chunks of samples are spread over the groups."""
+        """Class scores (n, n_out) without learning; chunks of samples are spread over the groups."""
         self.start()
-        x = np.asarray(x, dtype=self.dtype)
-        self._check_inputs(x)
+        x, _ = self.spec.prepare(x, None, self.dtype)
         chunk = max(self.sub_batch, PREDICT_CHUNK)
         parts = list(sub_batches(len(x), chunk))
+        master = self.spec.master
         logits = []
         for first in range(0, len(parts), self.n_groups):
             refs = []
             for g, part in enumerate(parts[first : first + self.n_groups]):
                 x_ref = ray.put(x[part])
                 if self.transport == "shm":
-                    # Every PE's answer is awaited (only PE 0's holds the logits) so that a dead PE is seen at once.
+                    # Every PE's answer is awaited (only the master's holds the logits) so that a dead PE is seen
+                    # at once.
                     refs.append([a.predict.remote(x_ref) for a in self.groups[g]])
                 else:
-                    partials = self._ray_forward(g, x_ref, learning=False)
-                    refs.append(partials)
-            if self.transport == "shm":
-                for g, group_refs in enumerate(refs):
-                    logits.append(self._get(group_refs, [(g, p) for p in range(self.n_pes)])[0])
-            else:
-                for g, partials in enumerate(refs):
-                    packets = self._get(partials, [(g, p) for p in range(self.n_pes)])
-                    logits.append(np.sum([unpack_array(packet, "partial") for packet in packets], axis=0))
-        return np.concatenate(logits) if logits else np.zeros((0, self.config.n_out), self.dtype)
+                    self._ray_rounds(g, x_ref, None)
+                    refs.append([a.ray_result.options(num_returns=3).remote(False)[1] for a in self.groups[g]])
+            for g, group_refs in enumerate(refs):
+                answers = self._get(group_refs, [(g, p) for p in range(self.n_pes)])
+                logits.append(answers[master] if self.transport == "shm" else answers[master]["logits"])
+        return np.concatenate(logits) if logits else np.zeros((0, self.spec.n_out), self.dtype)
 
     def params(self) -> dict[str, np.ndarray]:
         """Current full weights, assembled from group 0's PEs."""
@@ -320,7 +337,7 @@ class ActorEngine:
         if not 0 <= group < self.n_groups:
             raise ValueError(f"group must lie in [0, {self.n_groups}), got {group!r}")
         owners = [(group, p) for p in range(self.n_pes)]
-        return gather_state(self._get([a.state_dict.remote() for a in self.groups[group]], owners))
+        return self.spec.gather_state(self._get([a.state_dict.remote() for a in self.groups[group]], owners))
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a full state (from :meth:`state` or a checkpoint) into every group."""
@@ -354,7 +371,7 @@ class ActorEngine:
                 if holder is None:
                     raise ValueError(f"no surviving PE holds slice {p}; pass recover(state=...) from a checkpoint")
                 slices.append(ray.get(holder.state_dict.remote()))
-            state = gather_state(slices)
+            state = self.spec.gather_state(slices)
         params_ref = ray.put(self._initial)
         for g in failed:
             for actor in self.groups[g]:
@@ -371,32 +388,24 @@ class ActorEngine:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _ray_forward(self, group: int, x_ref, learning: bool) -> list:
-        """Submit the T + 1 per-step calls of every PE of ``group`` (ray transport); returns the partial refs."""
+    def _ray_rounds(self, group: int, x_ref, labels_ref) -> None:
+        """Submit every round of ``group``'s schedule through the ray transport (labels None: inference)."""
         actors = self.groups[group]
         for actor in actors:
-            actor.ray_begin.remote(x_ref, learning)
-        packets = [actor.ray_step.remote(0) for actor in actors]
-        for t in range(1, self.config.n_steps + 1):
-            packets = [actor.ray_step.remote(t, *packets) for actor in actors]
-        return packets
+            actor.ray_begin.remote(x_ref, labels_ref)
+        learning = labels_ref is not None
+        step_loop(self.spec.phases(learning), RayCallTransport(actors, self.spec.channels), range(self.n_pes))
 
     def _load_groups(self, groups, state: dict[str, np.ndarray]) -> None:
         refs, owners = [], []
         for g in groups:
-            for p, (actor, neurons) in enumerate(zip(self.groups[g], self.neurons, strict=True)):
-                refs.append(actor.load_state_dict.remote(scatter_state(state, neurons)))
+            for p, actor in enumerate(self.groups[g]):
+                refs.append(actor.load_state_dict.remote(self.spec.scatter_state(state, p)))
                 owners.append((g, p))
         self._get(refs, owners)
 
-    def _check_inputs(self, x: np.ndarray) -> None:
-        c = self.config
-        if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
-            raise ValueError(f"x must have shape (batch, {c.n_steps}, {c.n_in}), got {x.shape}")
-
     def _check_batch(self, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(x, dtype=self.dtype)
-        self._check_inputs(x)
+        x, _ = self.spec.prepare(x, None, self.dtype)
         labels = np.asarray(labels)
         capacity = self.n_groups * self.sub_batch
         if not 1 <= len(x) <= capacity:
@@ -451,8 +460,8 @@ class ActorEngine:
         self._failed.update(groups)
         raise PEGroupError("; ".join(dict.fromkeys(message for _, message in failures)), groups)
 
-    def _record(self, stats: list[dict], n_samples: int, seconds: float, result: MasterResult, labels) -> None:
-        steps = self.config.n_steps
+    def _record(self, stats: list[dict], n_samples: int, seconds: float, result: BatchResult, labels) -> None:
+        steps = self.spec.n_steps
         per_group: dict[int, list[dict]] = {}
         for s in stats:
             per_group.setdefault(s["group"], []).append(s)

@@ -1,20 +1,24 @@
-"""The shared-memory mailbox of one PE group on one node: bit-packed spikes, a yielding barrier, the master's
-reduction and error broadcast (the "sync" and "weight_update" rows of SPEC section 3).
+"""The shared-memory transport of one PE group on one node: a mailbox laid out from the program's channels, a
+yielding barrier, and the transport that runs a PE's rounds over them (docs/runtime.md).
 
 One file in /dev/shm (a memory-mapped file, so no multiprocessing resource tracker unlinks it behind our back)
-holds, 64-byte aligned:
+is laid out from the PE program's channel declarations (:class:`pe_actors.runtime.program.Channel`), 64-byte
+aligned:
 
-    header    msgpack run metadata (version, run, group, PE sizes, capacity, n_out, dtype)
+    header    msgpack run metadata (version, run, group, number of PEs, channels, capacity, dtype)
     control   int64[2P + 1]: the arrival count of each PE at the barrier, the count each PE sleeps on (0 when
               awake), then an abort slot (failed PE + 1)
-    spikes    uint8[2, P, capacity, ceil(max |J_p| / 8)]: own spikes of each PE, double-buffered by step parity
-    partials  dtype[P, capacity, n_out]: the PEs' partial outputs at the last step
-    error     dtype[capacity, n_out]: the master's error broadcast, pi - onehot
+    per channel, double-buffered by round parity, one slot per sender:
+      spikes  uint8[2, senders, capacity, ceil(max width / 8)]: bit-packed 0/1 per neuron
+      array   dtype[2, senders, capacity, max width]
+      events  int64[2, senders] counts, int32[2, senders, capacity * max width] flat (sample, neuron) indices,
+              dtype[2, senders, capacity * max width] values
 
 The barrier is a counter barrier without atomics: every PE writes only its own arrival slot, after its spikes,
 and waits until every slot has reached the same count. Stores become visible in program order on x86-64 (TSO),
-which is what makes "spikes, then counter" safe. Double buffering by step parity is enough: a PE that passed the
-barrier of step t knows every peer has finished reading step t - 1, the only other step sharing its buffer.
+which is what makes "packets, then counter" safe. Double buffering by round parity is enough: packets are read
+in the round after they were posted, before the reader's next barrier, so a PE that passed that barrier knows every
+peer has finished reading the buffer it is about to overwrite.
 
 Waiting is hybrid: a PE first spins for up to 2 ms, yielding its core (os.sched_yield), then announces that it sleeps
 and blocks in poll() on a named pipe of its own (``<mailbox>.pNN``, next to the mailbox file). A PE that finds
@@ -40,11 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pe_actors.runtime.program import Channel, PEProgram, Phase
 from pe_actors.runtime.protocol import actor_name, pack_metadata, unpack_metadata
+from pe_actors.runtime.steploop import check_outbox, posting_channels
 
 #: Layout version of the mailbox file, stored in its header.
-MAILBOX_VERSION = 1
-_HEADER_BYTES = 4096
+MAILBOX_VERSION = 2
+_HEADER_BYTES = 16384
 _ALIGN = 64
 #: Seconds a waiting PE spins (yielding its core) before it blocks on its wake-up pipe.
 SPIN_SECONDS = 2e-3
@@ -89,6 +95,20 @@ def _aligned(offset: int) -> int:
     return (offset + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
+def _channel_arrays(channel: Channel, capacity: int, dtype: np.dtype) -> list[tuple[str, np.dtype, tuple]]:
+    """The (name, dtype, shape) of the arrays holding ``channel``'s double-buffered sender slots."""
+    senders, width = len(channel.senders), max(channel.widths)
+    if channel.kind == "spikes":
+        return [("bits", np.dtype(np.uint8), (2, senders, capacity, math.ceil(width / 8)))]
+    if channel.kind == "array":
+        return [("values", dtype, (2, senders, capacity, width))]
+    return [
+        ("counts", np.dtype(np.int64), (2, senders)),
+        ("indices", np.dtype(np.int32), (2, senders, capacity * width)),
+        ("values", dtype, (2, senders, capacity * width)),
+    ]
+
+
 class GroupMailbox:
     """A mapped mailbox file; build it with :meth:`create` (the group's master) or :meth:`attach` (the others)."""
 
@@ -96,64 +116,61 @@ class GroupMailbox:
         self.path = path
         self.meta = meta
         self.group = meta["group"]
-        self.sizes = list(meta["sizes"])
-        self.n_pes = len(self.sizes)
+        self.n_pes = meta["n_pes"]
         self.capacity = meta["capacity"]
         self.dtype = np.dtype(meta["dtype"])
+        self.channels = {c["name"]: Channel.from_dict(c) for c in meta["channels"]}
         self._mm = buffer
-        n_pes, cap, n_out = self.n_pes, self.capacity, meta["n_out"]
-        self.n_bytes = math.ceil(max(self.sizes) / 8)
+        self.buffers: dict[str, dict[str, np.ndarray]] = {}
         offset = _HEADER_BYTES
-        self.control = np.frombuffer(buffer, np.int64, 2 * n_pes + 1, offset)
-        self._arrivals, self._sleeping = self.control[:n_pes], self.control[n_pes : 2 * n_pes]
-        self._abort_slot = 2 * n_pes
+        self.control = np.frombuffer(buffer, np.int64, 2 * self.n_pes + 1, offset)
+        self._arrivals, self._sleeping = self.control[: self.n_pes], self.control[self.n_pes : 2 * self.n_pes]
+        self._abort_slot = 2 * self.n_pes
         offset = _aligned(offset + self.control.nbytes)
-        self.spikes = np.frombuffer(buffer, np.uint8, 2 * n_pes * cap * self.n_bytes, offset).reshape(
-            2, n_pes, cap, self.n_bytes
-        )
-        offset = _aligned(offset + self.spikes.nbytes)
-        self.partials = np.frombuffer(buffer, self.dtype, n_pes * cap * n_out, offset).reshape(n_pes, cap, n_out)
-        offset = _aligned(offset + self.partials.nbytes)
-        self.error = np.frombuffer(buffer, self.dtype, cap * n_out, offset).reshape(cap, n_out)
-        # Column j of the unpacked (k, P * 8 * n_bytes) bit matrix that holds recurrent neuron j of the group.
-        self._owner = np.repeat(np.arange(n_pes), self.sizes)
-        self._column = np.concatenate([np.arange(size) for size in self.sizes])
-        self._gather: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for channel in self.channels.values():
+            views = {}
+            for name, dtype, shape in _channel_arrays(channel, self.capacity, self.dtype):
+                count = int(np.prod(shape))
+                views[name] = np.frombuffer(buffer, dtype, count, offset).reshape(shape)
+                offset = _aligned(offset + count * np.dtype(dtype).itemsize)
+            self.buffers[channel.name] = views
+        self._gather: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         # O_RDWR: opening a pipe never blocks and never sees end-of-file, whoever else has it open.
-        self._pipes = [os.open(pipe_path(path, q), os.O_RDWR | os.O_NONBLOCK) for q in range(n_pes)]
+        self._pipes = [os.open(pipe_path(path, q), os.O_RDWR | os.O_NONBLOCK) for q in range(self.n_pes)]
         self._poller: select.poll | None = None
 
     @staticmethod
-    def size_bytes(sizes: list[int], capacity: int, n_out: int, dtype: np.dtype) -> int:
-        """Bytes of a mailbox for PE sizes ``sizes``, ``capacity`` samples per sub-batch and ``n_out`` outputs."""
-        n_pes, item = len(sizes), np.dtype(dtype).itemsize
+    def size_bytes(channels: list[Channel], n_pes: int, capacity: int, dtype: np.dtype) -> int:
+        """Bytes of a mailbox for these channels, ``n_pes`` PEs and ``capacity`` samples per sub-batch."""
         offset = _aligned(_HEADER_BYTES + 8 * (2 * n_pes + 1))
-        offset = _aligned(offset + 2 * n_pes * capacity * math.ceil(max(sizes) / 8))
-        offset = _aligned(offset + n_pes * capacity * n_out * item)
-        return offset + capacity * n_out * item
+        for channel in channels:
+            for _, item, shape in _channel_arrays(channel, capacity, np.dtype(dtype)):
+                offset = _aligned(offset + int(np.prod(shape)) * np.dtype(item).itemsize)
+        return offset
 
     @classmethod
     def create(
-        cls, path: Path, run_name: str, group: int, sizes: list[int], capacity: int, n_out: int, dtype: np.dtype
+        cls, path: Path, run_name: str, group: int, n_pes: int, channels: list[Channel], capacity: int, dtype
     ) -> GroupMailbox:
-        """Create (exclusively) and map a zeroed mailbox file; a stale file of the same name raises."""
+        """Create (exclusively) and map a zeroed mailbox file for ``channels``; a stale file of the same name
+        raises."""
         if capacity < 1:
             raise ValueError(f"mailbox capacity must be at least 1 sample, got {capacity}")
         meta = {
             "version": MAILBOX_VERSION,
             "run": run_name,
             "group": int(group),
-            "sizes": [int(s) for s in sizes],
+            "n_pes": int(n_pes),
+            "channels": [channel.to_dict() for channel in channels],
             "capacity": int(capacity),
-            "n_out": int(n_out),
             "dtype": np.dtype(dtype).str,
         }
         header = pack_metadata(meta)
         if len(header) + 4 > _HEADER_BYTES:
             raise ValueError(f"mailbox metadata of {len(header)} bytes does not fit the {_HEADER_BYTES}-byte header")
-        size = cls.size_bytes(sizes, capacity, n_out, dtype)
+        size = cls.size_bytes(channels, n_pes, capacity, dtype)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        for q in range(len(sizes)):
+        for q in range(n_pes):
             os.mkfifo(pipe_path(path, q), 0o600)
         try:
             os.ftruncate(fd, size)
@@ -179,24 +196,46 @@ class GroupMailbox:
             raise ValueError(f"mailbox {path} belongs to run {meta['run']!r} group {meta['group']}, not {run_name!r}")
         return cls(Path(path), buffer, meta)
 
-    def post_spikes(self, pe: int, parity: int, z: np.ndarray) -> None:
-        """Write PE ``pe``'s own spikes z (k, |J_p|) bit-packed into the buffer of step parity ``parity``."""
-        packed = np.packbits(z != 0, axis=1)
-        self.spikes[parity, pe, : len(z), : packed.shape[1]] = packed
+    def post(self, channel: str, pe: int, parity: int, packet) -> None:
+        """Write PE ``pe``'s packet on ``channel`` into the buffer of round parity ``parity``: spikes (k, n) are
+        bit-packed, arrays (k, n) copied, events ``(flat indices, values)`` stored with their count."""
+        spec, views = self.channels[channel], self.buffers[channel]
+        slot = spec.senders.index(pe)
+        if spec.kind == "spikes":
+            packed = np.packbits(np.asarray(packet) != 0, axis=1)
+            views["bits"][parity, slot, : len(packed), : packed.shape[1]] = packed
+        elif spec.kind == "array":
+            packet = np.asarray(packet)
+            views["values"][parity, slot, : packet.shape[0], : packet.shape[1]] = packet
+        else:
+            indices, values = packet
+            n = len(indices)
+            views["indices"][parity, slot, :n] = indices
+            views["values"][parity, slot, :n] = values
+            views["counts"][parity, slot] = n
 
-    def read_spikes(self, parity: int, k: int) -> np.ndarray:
-        """The whole group's spikes z^t (k, n_rec) in the mailbox dtype, from the buffer of parity ``parity``.
+    def read(self, channel: str, parity: int, k: int):
+        """The packets of ``channel`` for a sub-batch of ``k`` samples from the buffer of parity ``parity``, in the
+        form of :class:`~pe_actors.runtime.program.Channel`: spikes as one (k, sum of widths) array in the mailbox
+        dtype (reused by the next call, so the reader copies what it keeps), arrays as views, events as copies."""
+        spec, views = self.channels[channel], self.buffers[channel]
+        if spec.kind == "spikes":
+            return self._gather_spikes(channel, spec, views["bits"][parity], k)
+        if spec.kind == "array":
+            return [views["values"][parity, slot, :k, :width] for slot, width in enumerate(spec.widths)]
+        indices, values, counts = views["indices"][parity], views["values"][parity], views["counts"][parity]
+        return [(np.array(indices[s, : counts[s]]), np.array(values[s, : counts[s]])) for s in range(len(spec.senders))]
 
-        The returned array is reused by the next call with the same k (the PE copies it).
-        """
-        if k not in self._gather:
-            # Flat index into the unpacked (P, k, 8 * n_bytes) bits of sample i, neuron j; and the output buffer.
-            stride = 8 * self.n_bytes
-            index = self._owner[None, :] * (k * stride) + np.arange(k)[:, None] * stride + self._column[None, :]
-            self._gather[k] = (index, np.empty((k, len(self._owner)), self.dtype))
-        index, out = self._gather[k]
-        bits = np.unpackbits(self.spikes[parity, :, :k], axis=2)
-        np.copyto(out, bits.ravel()[index])
+    def _gather_spikes(self, name: str, spec: Channel, bits: np.ndarray, k: int) -> np.ndarray:
+        if (name, k) not in self._gather:
+            # Flat index into the unpacked (senders, k, 8 * n_bytes) bits of sample i, neuron j; and the output.
+            stride = 8 * bits.shape[2]
+            owner = np.repeat(np.arange(len(spec.senders)), spec.widths)
+            column = np.concatenate([np.arange(width) for width in spec.widths])
+            index = owner[None, :] * (k * stride) + np.arange(k)[:, None] * stride + column[None, :]
+            self._gather[(name, k)] = (index, np.empty((k, len(owner)), self.dtype))
+        index, out = self._gather[(name, k)]
+        np.copyto(out, np.unpackbits(bits[:, :k], axis=2).ravel()[index])
         return out
 
     def wait(self, pe: int, generation: int, timeout_s: float, where: str) -> float:
@@ -268,7 +307,8 @@ class GroupMailbox:
 
     def close(self) -> None:
         """Unmap the file (the arrays of this object become unusable)."""
-        del self.control, self._arrivals, self._sleeping, self.spikes, self.partials, self.error
+        del self.control, self._arrivals, self._sleeping
+        self.buffers.clear()
         self._gather.clear()
         for fd in self._pipes:
             os.close(fd)
@@ -289,3 +329,46 @@ def unlink_mailbox(path: Path, n_pes: int) -> None:
     Path(path).unlink(missing_ok=True)
     for q in range(n_pes):
         pipe_path(path, q).unlink(missing_ok=True)
+
+
+class MailboxInbox:
+    """The inbox of the PE of this process: the previous round's packets in the mailbox."""
+
+    def __init__(self, transport: MailboxTransport) -> None:
+        self.transport = transport
+
+    def read(self, channel: str):
+        """The packets posted to this PE on ``channel`` in the previous round (see :meth:`GroupMailbox.read`)."""
+        transport = self.transport
+        if transport.pe not in transport.mailbox.channels[channel].receivers:
+            raise RuntimeError(f"PE {transport.pe} is not a receiver of channel {channel!r}")
+        return transport.mailbox.read(channel, (transport.generation - 1) & 1, transport.k)
+
+
+class MailboxTransport:
+    """Runs the rounds of the one PE of this process over the group's shared-memory mailbox.
+
+    ``generation`` counts the barriers passed and carries over from one sub-batch to the next (the actor keeps
+    it), so that the round parities of consecutive sub-batches alternate like those within one.
+    """
+
+    def __init__(self, mailbox: GroupMailbox, program: PEProgram, pe: int, k: int, timeout_s: float, generation: int):
+        if k > mailbox.capacity:
+            raise ValueError(f"sub-batch of {k} samples exceeds the mailbox capacity {mailbox.capacity}")
+        self.mailbox, self.program, self.pe, self.k = mailbox, program, pe, k
+        self.timeout_s = timeout_s
+        self.generation = generation
+        self.barrier_s = 0.0
+        self._inbox = MailboxInbox(self)
+
+    def run(self, pe: int, phase: Phase, t: int) -> None:
+        """Run the PE's step on the previous round's packets and post its packets."""
+        outbox = self.program.step(phase.name, t, self._inbox)
+        check_outbox(outbox, posting_channels(self.mailbox.channels, phase, pe), pe, phase, t)
+        for name, packet in outbox.items():
+            self.mailbox.post(name, pe, self.generation & 1, packet)
+
+    def sync(self, phase: Phase, t: int) -> None:
+        """The group's barrier after the round."""
+        self.generation += 1
+        self.barrier_s += self.mailbox.wait(self.pe, self.generation, self.timeout_s, f"{phase.name} step {t}")

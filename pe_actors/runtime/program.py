@@ -114,6 +114,7 @@ class PEProgram(Protocol):
 
     index: int
     timer: Timer
+    adam_steps: int
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load a sub-batch (labels None: inference) and zero the per-sample state."""
@@ -146,6 +147,7 @@ class GroupProgram(Protocol):
 
     n_pes: int
     n_out: int
+    n_steps: int
     master: int
     channels: tuple[Channel, ...]
 

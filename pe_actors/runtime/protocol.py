@@ -1,4 +1,5 @@
-"""Messages the runtime serialises itself: spike, array and run-metadata packets in msgpack (SPEC section 3).
+"""Messages the runtime serialises itself: spike, array, event and run-metadata packets in msgpack
+(docs/runtime.md).
 
 Every packet is a msgpack map with a ``v`` (format version) and a ``kind`` field; a packet of another version or
 kind raises a ValueError that says what was expected. Spikes travel bit-packed (np.packbits along the neurons),
@@ -19,6 +20,7 @@ PROTOCOL_VERSION = 1
 PACKET_KINDS = {
     "spikes": ("t", "pe", "shape", "bits"),
     "array": ("name", "dtype", "shape", "data"),
+    "events": ("name", "dtype", "indices", "values"),
     "meta": ("fields",),
 }
 
@@ -87,3 +89,19 @@ def pack_metadata(fields: dict[str, Any]) -> bytes:
 def unpack_metadata(packet: bytes) -> dict[str, Any]:
     """The fields of a :func:`pack_metadata` packet."""
     return _unpack(packet, "meta")["fields"]
+
+
+def pack_events(name: str, indices: np.ndarray, values: np.ndarray) -> bytes:
+    """An event packet: sparse (flat index, value) pairs, for packets non-zero at few entries (error packets)."""
+    values = np.ascontiguousarray(values)
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    return _pack("events", name=name, dtype=values.dtype.str, indices=indices.tobytes(), values=values.tobytes())
+
+
+def unpack_events(packet: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, values) of a :func:`pack_events` packet; a packet carrying another ``name`` raises."""
+    message = _unpack(packet, "events")
+    if message["name"] != name:
+        raise ValueError(f"expected event packet {name!r}, got {message['name']!r}")
+    indices = np.frombuffer(message["indices"], dtype=np.int32).copy()
+    return indices, np.frombuffer(message["values"], dtype=np.dtype(message["dtype"])).copy()

@@ -39,7 +39,7 @@ class EpropGroup:
     ) -> None:
         self.config = config
         self.neurons = split_neurons(config.n_rec, n_pes, sizes)
-        self.n_pes, self.n_out = n_pes, config.n_out
+        self.n_pes, self.n_out, self.n_steps = n_pes, config.n_out, config.n_steps
         self.kernel = kernel
         everyone = tuple(range(n_pes))
         widths = tuple(n.stop - n.start for n in self.neurons)
