@@ -6,12 +6,15 @@ from dataclasses import replace
 
 import numpy as np
 
+from pe_actors.engines.inprocess import GroupEngine
 from pe_actors.rules.eventprop import network
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import check_labels
+from pe_actors.rules.eventprop.program import EventPropGroup
 
-#: Engines :func:`eventprop_gradients` computes with: the vectorised off-chip engine.
-ENGINES = ("offchip",)
+#: Engines :func:`eventprop_gradients` computes with: the vectorised off-chip engine, or the PE program on a
+#: group of in-process PEs (the chip's way).
+ENGINES = ("offchip", "pes")
 
 
 def infer_eventprop_config(params: dict, n_steps: int, base: EventPropConfig | None = None) -> EventPropConfig:
@@ -78,5 +81,11 @@ def eventprop_gradients(
     labels = check_labels(labels, config.n_out, len(spikes))
     if len(spikes) == 0:
         raise ValueError("the batch is empty")
-    grads, readout = network.gradients(params, spikes, labels, config)
-    return grads, float(readout.loss.mean()), readout.first
+    if engine == "offchip":
+        grads, readout = network.gradients(params, spikes, labels, config)
+        return grads, float(readout.loss.mean()), readout.first
+    group = EventPropGroup(config, n_pes)
+    engine_ = GroupEngine(group, params, None, sub_batch)
+    slices, result = engine_.gradients(spikes, labels)
+    first = np.concatenate([master["first"] for master in engine_.master_results])
+    return group.gather_state(slices), float(result.loss.mean()), first

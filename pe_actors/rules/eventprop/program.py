@@ -1,0 +1,313 @@
+"""The EventProp PE program: layers split over PEs by neurons, spike packets up, the loss at the output layer's
+master, sparse error packets down in reverse time (docs/eventprop.md, "On the PEs").
+
+PE order in a group: the PEs of layer 1, then of layer 2, ..., then of the output layer L; the master is the
+first PE of the output layer. A PE of layer l holds the columns J of W_{l-1} for its neurons, their ADAM moments,
+the state I and V of its neurons, and the tapes of one sub-batch: its neurons' I, Vpre and spikes, and the spikes
+of layer l - 1 it received. Rounds (T steps):
+
+``forward`` i = 0..T-1   read s_{l-1}[i-1] (the input raster, or the spike packets layer l - 1 posted in the
+                         previous round), advance I and V, post s_l[i] to the PEs of layer l + 1
+``first_spikes``         the output PEs post their neurons' first-spike steps (and crossing fractions) to the master
+``loss``                 the master forms the loss and the output errors and posts them to the output PEs
+``backward`` i = T-2..0  read the error packets e_l[i+1] from layer l + 1, post the error packets e_{l-1}[i] (only
+                         for the neurons of layer l - 1 that spiked at step i) to layer l - 1, step the adjoints back
+                         to i and accumulate the weight gradient
+
+so the backward pass is pipelined like the forward one: layer l works one step ahead of layer l - 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.pe import split_neurons
+from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.rules.eventprop.lif import backward_step, forward_step
+from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logits, output_errors, ttfs_loss
+from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
+from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
+
+
+def layer_splits(config: EventPropConfig, n_pes: int | list) -> list[list[slice]]:
+    """The neuron slices of every layer's PEs. ``n_pes`` is an int (that many PEs per layer, at most one per
+    neuron) or one entry per layer: a PE count (an even split) or a list of neurons per PE (an explicit split)."""
+    sizes = config.sizes[1:]
+    if isinstance(n_pes, bool) or not isinstance(n_pes, (int, list, tuple)):
+        raise ValueError(f"n_pes must be an int or one entry per layer, got {n_pes!r}")
+    if isinstance(n_pes, int):
+        if n_pes < 1:
+            raise ValueError(f"n_pes must be at least 1, got {n_pes}")
+        n_pes = [min(n_pes, size) for size in sizes]
+    if len(n_pes) != len(sizes):
+        raise ValueError(f"n_pes needs one entry per LIF layer ({len(sizes)}), got {n_pes!r}")
+    splits = []
+    for layer, (entry, size) in enumerate(zip(n_pes, sizes, strict=True), start=1):
+        try:
+            if isinstance(entry, (list, tuple)):
+                splits.append(split_neurons(size, len(entry), list(entry)))
+            else:
+                splits.append(split_neurons(size, entry))
+        except ValueError as error:
+            raise ValueError(f"layer {layer} ({size} neurons): {error}") from None
+    return splits
+
+
+class EventPropGroup:
+    """One EventProp network replica on PEs: each layer split over PEs by neurons (see :func:`layer_splits`)."""
+
+    def __init__(self, config: EventPropConfig, n_pes: int | list = 1) -> None:
+        self.config = config
+        self.splits = layer_splits(config, n_pes)
+        self.layer_of: list[int] = []
+        self.neurons: list[slice] = []
+        first: list[int] = []
+        for layer, slices in enumerate(self.splits, start=1):
+            first.append(len(self.layer_of))
+            self.layer_of += [layer] * len(slices)
+            self.neurons += slices
+        self.n_pes = len(self.layer_of)
+        self.n_out, self.n_steps = config.n_out, config.n_steps
+        self.master = first[-1]
+
+        def pes(layer: int) -> tuple[int, ...]:
+            return tuple(p for p in range(self.n_pes) if self.layer_of[p] == layer)
+
+        def widths(layer: int) -> tuple[int, ...]:
+            return tuple(self.neurons[p].stop - self.neurons[p].start for p in pes(layer))
+
+        n_layers = config.n_layers
+        channels = []
+        for layer in range(1, n_layers):
+            channels.append(Channel(f"spikes_{layer}", "spikes", pes(layer), pes(layer + 1), widths(layer)))
+        outputs = pes(n_layers)
+        channels.append(
+            Channel("first_spikes", "array", outputs, (self.master,), tuple(2 * w for w in widths(n_layers)))
+        )
+        channels.append(Channel("output_error", "array", (self.master,), outputs, (config.n_out,)))
+        for layer in range(1, n_layers):
+            senders = pes(layer + 1)
+            channels.append(
+                Channel(f"errors_{layer}", "events", senders, pes(layer), (config.sizes[layer],) * len(senders))
+            )
+        self.channels = tuple(channels)
+
+    def phases(self, learning: bool) -> tuple[Phase, ...]:
+        """forward, first_spikes, then loss and backward (training) or output (inference)."""
+        n_steps, hidden = self.n_steps, range(1, self.config.n_layers)
+        head = (
+            Phase("forward", n_steps, tuple(f"spikes_{layer}" for layer in hidden)),
+            Phase("first_spikes", 1, ("first_spikes",), first=n_steps),
+        )
+        if not learning:
+            return (*head, Phase("output", 1))
+        backward = Phase("backward", n_steps - 1, tuple(f"errors_{layer}" for layer in hidden), reverse=True)
+        return (*head, Phase("loss", 1, ("output_error",)), backward)
+
+    def make_program(
+        self, pe: int, params: dict[str, np.ndarray], optimiser: OptimiserConfig | None, learning: bool = True
+    ) -> EventPropProgram:
+        """The program of PE ``pe``, holding its columns of its layer's weight matrix."""
+        return EventPropProgram(self.config, pe, self.layer_of[pe], self.neurons[pe], params, optimiser, self.master)
+
+    def prepare(self, x: np.ndarray, labels: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, Any]:
+        """The input raster checked (binary, shape) in the engine's dtype, and the labels checked."""
+        x = check_spikes(x, self.config, dtype)
+        return x, (None if labels is None else check_labels(labels, self.n_out, len(x)))
+
+    def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Full matrices from the PEs' column slices, in PE order (the PEs of a layer are consecutive)."""
+        full: dict[str, list[np.ndarray]] = {}
+        for state in states:
+            for key, value in state.items():
+                full.setdefault(key, []).append(value)
+        return {key: values[0] if key == "adam_n" else np.concatenate(values, axis=1) for key, values in full.items()}
+
+    def scatter_state(self, state: dict[str, np.ndarray], pe: int) -> dict[str, np.ndarray]:
+        """The columns of its layer's matrices (weights and moments) that PE ``pe`` holds."""
+        key, neurons = f"w_{self.layer_of[pe] - 1}", self.neurons[pe]
+        names = [key, f"m_{key}", f"v_{key}"]
+        part = {name: np.asarray(state[name])[:, neurons] for name in names if name in state}
+        if "adam_n" in state:
+            part["adam_n"] = state["adam_n"]
+        return part
+
+
+class EventPropProgram:
+    """The program of one EventProp PE of layer ``layer`` owning neurons ``neurons`` of it."""
+
+    def __init__(
+        self,
+        config: EventPropConfig,
+        index: int,
+        layer: int,
+        neurons: slice,
+        params: dict[str, np.ndarray],
+        optimiser: OptimiserConfig | None,
+        master: int,
+    ) -> None:
+        self.config, self.index, self.layer, self.neurons = config, index, layer, neurons
+        self.master = master
+        self.timer = no_timer
+        self.key = f"w_{layer - 1}"
+        self.w = np.array(params[self.key][:, neurons])
+        self.dtype = self.w.dtype
+        self.optimiser = optimiser
+        self.adam = Adam(self.w.shape, self.dtype, optimiser) if optimiser is not None else None
+        self.is_output = layer == config.n_layers
+        self.n_pre = config.sizes[layer - 1]
+        self.grad: np.ndarray | None = None
+        self._result: dict[str, Any] = {}
+
+    @property
+    def size(self) -> int:
+        """Neurons this PE owns."""
+        return self.neurons.stop - self.neurons.start
+
+    @property
+    def adam_steps(self) -> int:
+        """ADAM steps taken so far."""
+        return self.adam.n if self.adam is not None else 0
+
+    def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
+        """Load sub-batch x (k, T, n_0) and zero the state and tapes."""
+        k, n_steps, n, dt = len(x), self.config.n_steps, self.size, self.dtype
+        self.k, self.labels = k, labels
+        self.x = x if self.layer == 1 else None
+        self.s_prev = x if self.layer == 1 else np.zeros((k, n_steps, self.n_pre), dt)
+        self.current = np.zeros((k, n), dt)
+        self.voltage = np.zeros((k, n), dt)
+        self.i_tape = np.zeros((k, n_steps, n), dt)
+        self.v_tape = np.zeros((k, n_steps, n), dt)
+        self.s_tape = np.zeros((k, n_steps, n), dt)
+        self.grad: np.ndarray | None = None
+        self._result = {}
+
+    def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, Any]:
+        """One round (see the module docstring)."""
+        if phase == "forward":
+            with self.timer("forward"):
+                return self._forward(t, inbox)
+        if phase == "first_spikes":
+            with self.timer("loss"):
+                return self._first_spikes()
+        if phase in ("loss", "output"):
+            with self.timer("loss"):
+                return self._loss(inbox, learning=phase == "loss")
+        if phase == "backward":
+            with self.timer("backward"):
+                return self._backward(t, inbox)
+        raise ValueError(f"EventProp has no phase {phase!r}")
+
+    def _forward(self, i: int, inbox: Inbox) -> dict[str, Any]:
+        if i > 0:
+            if self.layer > 1:
+                self.s_prev[:, i - 1] = inbox.read(f"spikes_{self.layer - 1}")
+            v_pre, spikes = forward_step(self.current, self.voltage, self.s_prev[:, i - 1], self.w, self.config)
+            self.i_tape[:, i], self.v_tape[:, i], self.s_tape[:, i] = self.current, v_pre, spikes
+        return {} if self.is_output else {f"spikes_{self.layer}": self.s_tape[:, i]}
+
+    def _first_spikes(self) -> dict[str, Any]:
+        if not self.is_output:
+            return {}
+        first = first_spike_steps(self.s_tape)
+        fractions = spike_fractions(first, self.s_tape, self.v_tape, self.config)
+        return {"first_spikes": np.concatenate([first.astype(self.dtype), fractions.astype(self.dtype)], axis=1)}
+
+    def _loss(self, inbox: Inbox, learning: bool) -> dict[str, Any]:
+        if self.index != self.master:
+            return {}
+        packets = inbox.read("first_spikes")
+        halves = [np.split(np.asarray(p), 2, axis=1) for p in packets]
+        first = np.concatenate([h[0] for h in halves], axis=1).astype(np.int64)
+        fractions = np.concatenate([h[1] for h in halves], axis=1)
+        self._result.update(first=first, logits=logits(first, fractions, self.config))
+        if not learning:
+            return {}
+        self._result["loss"] = ttfs_loss(first, self.labels, self.config)
+        # Errors of the sub-batch's summed loss: the engine divides the gradient sums by the batch size.
+        return {"output_error": output_errors(first, self.labels, self.config, batch_size=1).astype(self.dtype)}
+
+    def _backward(self, i: int, inbox: Inbox) -> dict[str, Any]:
+        c, n_steps = self.config, self.config.n_steps
+        if i == n_steps - 2:
+            self.lam_v = np.zeros((self.k, self.size), self.dtype)
+            self.lam_i = np.zeros((self.k, self.size), self.dtype)
+            self.grad = np.zeros(self.w.shape, self.dtype)
+            self.e_tape = np.zeros((self.k, n_steps, self.size), self.dtype) if self.is_output else None
+            if self.is_output:
+                # The master's errors enter at each spiking output's first spike step only.
+                eps = inbox.read("output_error")[0][:, self.neurons]
+                first = first_spike_steps(self.s_tape)
+                samples, neurons = np.nonzero(first < n_steps)
+                self.e_tape[samples, first[samples, neurons], neurons] = eps[samples, neurons]
+        if self.is_output:
+            error_next = self.e_tape[:, i + 1]
+        elif i == n_steps - 2:
+            error_next = np.zeros((self.k, self.size), self.dtype)  # no layer above reaches step T - 1
+        else:
+            error_next = self._received_errors(inbox.read(f"errors_{self.layer}"))
+        out = {}
+        if self.layer > 1:
+            out[f"errors_{self.layer - 1}"] = self._error_packet(i)
+        backward_step(
+            self.lam_v, self.lam_i, self.s_tape[:, i + 1], error_next, self.i_tape[:, i + 1], self.v_tape[:, i + 1], c
+        )
+        self.grad -= c.tau_syn * (self.s_prev[:, i].T @ self.lam_i)
+        return out
+
+    def _received_errors(self, packets: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """e_l[i+1] of the own neurons: the sum, in sender order, of the partial error packets of layer l + 1."""
+        total = np.zeros((self.k, self.size), self.dtype)
+        n_layer = self.config.sizes[self.layer]
+        for indices, values in packets:
+            samples, neurons = np.divmod(indices.astype(np.int64), n_layer)
+            own = (neurons >= self.neurons.start) & (neurons < self.neurons.stop)
+            np.add.at(total, (samples[own], neurons[own] - self.neurons.start), values[own])
+        return total
+
+    def _error_packet(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """This PE's share of e_{l-1}[i] = s_{l-1}[i] ((lambda_V[i+1] - lambda_I[i+1]) W^T), only where layer
+        l - 1 spiked at step i: (flat sample x neuron indices, values)."""
+        samples, neurons = np.nonzero(self.s_prev[:, i])
+        diff = self.lam_v[samples] - self.lam_i[samples]
+        values = np.einsum("ej,ej->e", diff, self.w[neurons]) if len(samples) else np.zeros(0, self.dtype)
+        return samples * self.n_pre + neurons, values.astype(self.dtype)
+
+    def result(self) -> dict[str, Any]:
+        """``grads`` (the own columns, summed over the sub-batch) after training; on the master ``logits``,
+        ``first`` (first-spike steps) and ``loss``; ``spikes`` emitted by this PE."""
+        result = {**self._result, "spikes": int(np.count_nonzero(self.s_tape))}
+        if self.grad is not None:
+            result["grads"] = {self.key: self.grad}
+        return result
+
+    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
+        """ADAM step of the own columns with batch-mean gradients (plus the L2 term)."""
+        if self.adam is None:
+            raise RuntimeError("this PE was built without an optimiser")
+        self.adam.step(self.w, grads[self.key] + l2_gradient(self.w, self.optimiser.l2), lr)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The own columns of the weights and ADAM moments, keyed like the full matrices, and ``adam_n``."""
+        state = {self.key: self.w}
+        if self.adam is not None:
+            state[f"m_{self.key}"], state[f"v_{self.key}"] = self.adam.m, self.adam.v
+            state["adam_n"] = np.array(self.adam.n)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Overwrite the own columns (and ADAM state, when present); a wrong shape raises naming the key."""
+        for key, target in self.state_dict().items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                raise ValueError(f"state {key!r} has shape {value.shape}, this PE expects {target.shape}")
+            if key == "adam_n":
+                self.adam.n = int(value)
+            else:
+                target[...] = value
