@@ -1,9 +1,10 @@
-"""``pe-actors evaluate``: accuracy, per-class recall and the confusion matrix of a checkpoint (issue 6 item 6).
+"""``pe-actors evaluate``: accuracy, per-class recall and the confusion matrix of a checkpoint.
 
 The weights come from a checkpoint (or a run directory's best checkpoint); the samples from prepared features
 (``--data``) or from a raw GSC-layout folder (``--gsc-dir``), featurised with the feature parameters and the
-training-split normalisation stored with the checkpoint's data metadata. Results go to ``--out`` as
-``evaluation.json`` and ``confusion.png``, and are printed as text.
+training-split normalisation stored with the checkpoint's data metadata. An EventProp checkpoint is evaluated on
+Yin-Yang: ``--data`` as written by ``pe-actors data yinyang``, or the split generated with the published seeds.
+Results go to ``--out`` as ``evaluation.json`` and ``confusion.png``, and are printed as text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.config import NetworkConfig
 from pe_actors.engine import InProcessEngine
 from pe_actors.optimiser import OptimiserConfig
+from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.trainer import evaluate as evaluate_engine
 
 
@@ -88,6 +90,20 @@ def load_samples(
     return x, labels, False, f"{gsc_dir} (raw GSC-layout folder)"
 
 
+def load_yinyang_samples(
+    data: Path | None, gsc_dir: Path | None, split: str, config: EventPropConfig
+) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """Yin-Yang input rasters and labels of ``split`` (from ``data`` or generated with the published seeds)."""
+    if gsc_dir is not None:
+        raise click.BadParameter(
+            "an EventProp checkpoint is evaluated on Yin-Yang, not on a GSC folder", param_hint="--gsc-dir"
+        )
+    from launcher.train import load_yinyang
+
+    x, labels = load_yinyang(data, config, lambda _: None)[split]
+    return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"
+
+
 @click.command("evaluate")
 @click.option(
     "--checkpoint",
@@ -100,7 +116,8 @@ def load_samples(
     "--data",
     type=click.Path(path_type=Path),
     callback=existing_dir,
-    help="Prepared feature directory to evaluate on (see --split).",
+    help="Prepared feature directory to evaluate on (see --split); for an EventProp checkpoint a Yin-Yang "
+    "directory (pe-actors data yinyang; default: the splits generated with the published seeds).",
 )
 @click.option(
     "--gsc-dir",
@@ -127,17 +144,31 @@ def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, spl
     """Accuracy, per-class recall and confusion matrix of a trained network, as text, JSON and PNG."""
     try:
         checkpoint = load_checkpoint(resolve_checkpoint(checkpoint_path, prefer="best"))
-        config = NetworkConfig.from_dict(checkpoint.meta["network"])
+        eventprop = checkpoint.meta.get("rule") == "eventprop"
+        network = EventPropConfig if eventprop else NetworkConfig
+        config = network.from_dict(checkpoint.meta["network"])
     except (ValueError, KeyError, TypeError) as error:
         raise click.BadParameter(f"{error}", param_hint="--checkpoint") from None
     meta = checkpoint.meta
-    x, labels, synthetic, source = load_samples(data, gsc_dir, split, meta)
+    if eventprop:
+        x, labels, synthetic, source = load_yinyang_samples(data, gsc_dir, split, config)
+    else:
+        x, labels, synthetic, source = load_samples(data, gsc_dir, split, meta)
     if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
         raise click.BadParameter(
             f"{source}: features have shape {x.shape}; the network needs (N, {config.n_steps}, {config.n_in})"
         )
     class_names = list(meta.get("class_names") or [str(c) for c in range(config.n_out)])
-    engine = InProcessEngine(config, checkpoint.engine_state, OptimiserConfig(), n_pes=1)
+    try:
+        if eventprop:
+            from pe_actors.engines.inprocess import weights_only
+            from pe_actors.rules.eventprop.offchip import OffchipEngine
+
+            engine = OffchipEngine(config, weights_only(checkpoint.engine_state), OptimiserConfig())
+        else:
+            engine = InProcessEngine(config, checkpoint.engine_state, OptimiserConfig(), n_pes=1)
+    except ValueError as error:
+        raise click.BadParameter(f"checkpoint {checkpoint.path}: {error}", param_hint="--checkpoint") from None
     result = evaluate_engine(engine, x, labels)
     matrix = confusion_matrix(labels, result["predictions"], config.n_out)
     recall = per_class_recall(matrix)

@@ -1,4 +1,5 @@
-"""``pe-actors train``: train the network on prepared features (or the offline stand-in) with any engine.
+"""``pe-actors train``: train a network with e-prop (or BPTT) on prepared features or the offline stand-in, or with
+EventProp on Yin-Yang, with any engine.
 
 A thin adapter: it parses the options (flags, a ``--config`` run config, or a ``--resume`` checkpoint's run
 config), builds the data, the engine and the callbacks, and hands them to :class:`pe_actors.trainer.Trainer`.
@@ -20,12 +21,13 @@ import click
 import numpy as np
 
 from launcher.curves import plot_histories
-from launcher.options import config_option, existing_dir, write_run_config
+from launcher.options import CONFIG_DIR, config_option, existing_dir, read_run_config, write_run_config
 from launcher.plots import write_json
 from pe_actors.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.gradients import init_params
 from pe_actors.optimiser import OptimiserConfig
+from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.trainer import (
     CheckpointCallback,
     MetricsLog,
@@ -38,8 +40,12 @@ from pe_actors.trainer import (
     TrainState,
 )
 
-ENGINES = ("actors", "inprocess", "replay")
-RULES = ("eprop", "bptt")
+ENGINES = ("actors", "inprocess", "offchip", "replay")
+RULES = ("eprop", "bptt", "eventprop")
+#: The run config whose values are the defaults of ``--rule eventprop`` (flags and --config still win).
+EVENTPROP_RECIPE = CONFIG_DIR / "yinyang-eventprop.toml"
+#: Options that only EventProp networks take.
+EVENTPROP_OPTIONS = ("dt", "tau0", "tau1", "alpha_reg", "sizes")
 #: Options a resumed run may change: they do not change the results beyond float rounding.
 RESUME_OVERRIDABLE = frozenset(
     {
@@ -61,7 +67,9 @@ PATH_OPTIONS = frozenset({"data", "cache"})
 
 
 def plain(value: Any) -> Any:
-    """A run-config value as msgpack and TOML hold it (paths as strings)."""
+    """A run-config value as msgpack and TOML hold it (paths as strings, layer sizes as "5,120,3")."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
     return str(value) if isinstance(value, Path) else value
 
 
@@ -106,6 +114,108 @@ def load_data(data: Path | None, cache: Path, standin_size: str, echo: Callable[
         raise click.BadParameter(str(error), param_hint="--data") from None
 
 
+def load_yinyang(data: Path | None, config: EventPropConfig, echo: Callable[[str], None]) -> dict:
+    """Yin-Yang encoded as input rasters for ``config``: from ``data`` (``<split>_features.npy`` and
+    ``<split>_labels.npy``, as ``pe-actors data yinyang`` writes them) or generated offline with the published
+    seeds."""
+    from datasets.yinyang import YINYANG_SPLITS, yinyang_splits
+    from pe_actors.rules.eventprop.encoding import encode
+
+    if data is None:
+        sizes = ", ".join(f"{split} {size}" for split, (size, _) in YINYANG_SPLITS.items())
+        echo(f"No --data: generating Yin-Yang offline with the published seeds ({sizes})")
+        splits = yinyang_splits()
+    else:
+        splits = {}
+        for split in YINYANG_SPLITS:
+            paths = [data / f"{split}_{part}.npy" for part in ("features", "labels")]
+            missing = [str(path) for path in paths if not path.is_file()]
+            if missing:
+                raise click.BadParameter(f"Yin-Yang data lacks {missing}", param_hint="--data")
+            try:
+                splits[split] = tuple(np.load(path, allow_pickle=False) for path in paths)
+            except (OSError, ValueError) as error:
+                raise click.BadParameter(f"cannot read {paths[0]}: {error}", param_hint="--data") from None
+    encoded = {}
+    for split, (features, labels) in splits.items():
+        try:
+            encoded[split] = (encode(features, config, np.uint8), np.asarray(labels))
+        except ValueError as error:
+            raise click.BadParameter(f"{data or 'Yin-Yang'} {split} split: {error}", param_hint="--data") from None
+    return encoded
+
+
+def eventprop_network(options: dict[str, Any]) -> EventPropConfig:
+    """The EventProp network the options describe: a named network, with --sizes, --dt (same trial length) and
+    the loss constants applied."""
+    from dataclasses import replace
+
+    config = EVENTPROP_NETWORKS[options["network"]]
+    changes = {key: options[key] for key in ("tau0", "tau1", "alpha_reg") if options[key] is not None}
+    if options["sizes"] is not None:
+        sizes = tuple(options["sizes"])
+        changes["sizes"] = sizes
+        if len(sizes) - 1 != config.n_layers:
+            # Other depths: every matrix takes the first matrix's initial scale, the last the output one's.
+            n = len(sizes) - 1
+            changes["init_mean"] = (*(config.init_mean[0],) * (n - 1), config.init_mean[-1])
+            changes["init_std"] = (*(config.init_std[0],) * (n - 1), config.init_std[-1])
+    given = " ".join(
+        f"--{key.replace('_', '-')} {plain(options[key])}" for key in EVENTPROP_OPTIONS if options[key] is not None
+    )
+    try:
+        config = replace(config, **changes)
+        return config.with_dt(options["dt"]) if options["dt"] is not None else config
+    except ValueError as error:
+        raise click.BadParameter(f"network {options['network']} with {given}: {error}") from None
+
+
+def apply_rule_defaults(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """With ``--rule eventprop``, options left at their defaults take the values of the EventProp recipe."""
+    if options["rule"] != "eventprop":
+        return options
+    params = {param.name: param for param in ctx.command.params}
+    recipe = read_run_config(EVENTPROP_RECIPE, set(params))
+    merged = dict(options)
+    for name, value in recipe.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            merged[name] = params[name].type_cast_value(ctx, value)
+    return merged
+
+
+def check_rule_options(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Options that the chosen rule cannot take are usage errors naming the option."""
+    eventprop = options["rule"] == "eventprop"
+    networks = EVENTPROP_NETWORKS if eventprop else NETWORKS
+    if options["network"] not in networks:
+        raise click.BadParameter(
+            f"the {options['rule']} rule trains the network(s) {sorted(networks)}, not {options['network']!r}",
+            param_hint="--network",
+        )
+    if eventprop and options["engine"] == "replay":
+        raise click.BadParameter("replay is e-prop's off-chip engine; EventProp's is offchip", param_hint="--engine")
+    if not eventprop:
+        for name in EVENTPROP_OPTIONS:
+            if options[name] is not None:
+                raise click.BadParameter(
+                    f"--{name.replace('_', '-')} is an EventProp option; give it with --rule eventprop",
+                    param_hint=f"--{name.replace('_', '-')}",
+                )
+
+
+def parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    """``--sizes 5,120,3`` as a tuple of positive ints."""
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(part) for part in str(value).split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", ctx, param) from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise click.BadParameter(f"{value!r} needs at least two positive layer sizes", ctx, param)
+    return sizes
+
+
 class ActorRecovery(Recovery):
     """Rebuilds failed groups of PE actors (issue 6 item 4): from the surviving replicas and then the failed call
     is retried; when some weight slice has no surviving replica (G = 1), from the latest checkpoint, and training
@@ -138,6 +248,17 @@ def build_engine(
     options: dict[str, Any], config: NetworkConfig, params: dict, optimiser: OptimiserConfig, run_name: str
 ) -> tuple[Any, Callable[[], None], str | None]:
     """The engine the options ask for, a function that releases it, and the Ray dashboard URL (or None)."""
+    eventprop = options["rule"] == "eventprop"
+    if eventprop and options["engine"] == "offchip":
+        from pe_actors.rules.eventprop.offchip import OffchipEngine
+
+        return OffchipEngine(config, params, optimiser), lambda: None, None
+    if eventprop and options["engine"] == "inprocess":
+        from pe_actors.engines.inprocess import GroupEngine
+        from pe_actors.rules.eventprop.program import EventPropGroup
+
+        group = EventPropGroup(config, options["pes"])
+        return GroupEngine(group, params, optimiser, options["sub_batch"]), lambda: None, None
     if options["rule"] == "bptt":
         from pe_actors.bptt_engine import BPTTEngine
 
@@ -147,16 +268,17 @@ def build_engine(
 
         engine = InProcessEngine(config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"])
         return engine, lambda: None, None
-    if options["engine"] == "replay":
+    if options["engine"] in ("replay", "offchip"):
         from pe_actors.replay import ReplayEngine
 
         return ReplayEngine(config, params, optimiser), lambda: None, None
     import ray
 
     from launcher.ray_session import start_ray
+    from pe_actors.rules import group_program
     from pe_actors.runtime import ActorEngine
 
-    slots = options["pes"] * options["groups"]
+    slots = group_program(config, options["pes"]).n_pes * options["groups"]
     started = not ray.is_initialized()
     try:
         if options["address"] is None:
@@ -197,22 +319,30 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
 
 @click.command("train")
 @config_option
-@_option("network", "--network", type=click.Choice(sorted(NETWORKS)), default="gsc", help="Network to train.")
+@_option(
+    "network",
+    "--network",
+    type=click.Choice(sorted({**NETWORKS, **EVENTPROP_NETWORKS})),
+    default="gsc",
+    help="Network to train: gsc (e-prop and BPTT) or yinyang (EventProp; the default with --rule eventprop).",
+)
 @_option(
     "rule",
     "--rule",
     type=click.Choice(RULES),
     default="eprop",
-    help="Learning rule: eprop (online, on the PEs) or bptt (the reference BPTT trainer of the same network, "
-    "same ADAM/L2; ignores --engine, --pes, --transport).",
+    help="Learning rule: eprop (online, on the PEs), bptt (the reference BPTT trainer of the same network, same "
+    "ADAM/L2; ignores --engine, --pes, --transport) or eventprop (exact adjoint gradients of a feed-forward LIF "
+    "network on Yin-Yang; options left at their defaults then take configs/yinyang-eventprop.toml's values).",
 )
 @_option(
     "engine",
     "--engine",
     type=click.Choice(ENGINES),
     default="actors",
-    help="actors: one Ray actor per PE; inprocess: the same PE code in this process; replay: exact e-prop "
-    "gradients from a stored forward pass (fastest on a CPU).",
+    help="actors: one Ray actor per PE; inprocess: the same PE programs in this process; offchip: the rule's fast "
+    "off-chip engine (e-prop: replay, exact gradients from a stored forward pass; EventProp: the vectorised "
+    "event-driven engine); replay: e-prop's off-chip engine by its own name.",
 )
 @_option(
     "transport",
@@ -222,7 +352,13 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     help="Per-step spike exchange of the actors engine: a shared-memory mailbox per group (one node) or Ray's "
     "own channels (groups spread over nodes).",
 )
-@_option("pes", "--pes", type=click.IntRange(min=1), default=12, help="PEs per group, P (the paper: 12).")
+@_option(
+    "pes",
+    "--pes",
+    type=click.IntRange(min=1),
+    default=12,
+    help="PEs per group, P (the e-prop paper: 12); for EventProp, PEs per layer (at most one per neuron).",
+)
 @_option("groups", "--groups", type=click.IntRange(min=1), default=1, help="Groups G (network replicas) per batch.")
 @_option(
     "sub_batch",
@@ -326,14 +462,51 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     default=None,
     help="Train on at most N samples per epoch (a fresh random subset each epoch), for quick runs.",
 )
+@_option(
+    "dt",
+    "--dt",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: time step in ms (the chip: 1); the trial keeps its length, so T grows as dt shrinks.",
+)
+@_option(
+    "sizes",
+    "--sizes",
+    default=None,
+    callback=parse_sizes,
+    help="EventProp: layer sizes, input first, e.g. 5,120,3 (the yinyang network) or 5,64,64,3.",
+)
+@_option(
+    "tau0",
+    "--tau0",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: ms, temperature of the first-spike-time softmax (network default 0.5).",
+)
+@_option(
+    "tau1",
+    "--tau1",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: ms, time constant of the early-spike regulariser (network default 6.4).",
+)
+@_option(
+    "alpha_reg",
+    "--alpha-reg",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="EventProp: weight of the regulariser alpha (exp(t_label / tau1) - 1) (network default 3e-3).",
+)
 @_option("log_every", "--log-every", type=click.IntRange(min=1), default=10, help="Batches per metrics.jsonl line.")
 @_option("progress", "--progress/--no-progress", default=True, help="Show the progress bar.")
 @click.pass_context
 def train(ctx: click.Context, **options: Any) -> None:
-    """Train the network with e-prop (or BPTT) and report validation and test accuracy after each epoch.
+    """Train a network with e-prop, BPTT or EventProp and report validation and test accuracy after each epoch.
 
-    Without --data the offline stand-in of Speech Commands is synthesised once into --cache, and every accuracy
-    is labelled synthetic. The Ray dashboard URL is printed when the actors engine starts Ray.
+    E-prop and BPTT: without --data the offline stand-in of Speech Commands is synthesised once into --cache, and
+    every accuracy is labelled synthetic. EventProp: Yin-Yang is generated offline with the published seeds (or
+    read from --data as written by pe-actors data yinyang). The Ray dashboard URL is printed when the actors
+    engine starts Ray.
     """
     checkpoint = None
     if options["resume"] is not None:
@@ -347,6 +520,10 @@ def train(ctx: click.Context, **options: Any) -> None:
         options = merge_resumed(ctx, options, recorded)
         if options["out"] is None:
             options["out"] = run_dir_of(checkpoint.path)
+    else:
+        options = apply_rule_defaults(ctx, options)
+    check_rule_options(ctx, options)
+    eventprop = options["rule"] == "eventprop"
     out = Path(options["out"] or "runs/train")
     if checkpoint is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise click.BadParameter(
@@ -360,9 +537,12 @@ def train(ctx: click.Context, **options: Any) -> None:
         optimiser = OptimiserConfig(
             lr=options["lr"], l2=options["l2"], lr_decay=options["lr_decay"], decay_every=options["decay_every"]
         )
-        config = network_config(options["network"])
-        if options["pes"] > config.n_rec:
-            raise ValueError(f"--pes {options['pes']} exceeds the {config.n_rec} recurrent neurons")
+        if eventprop:
+            config = eventprop_network(options)
+        else:
+            config = network_config(options["network"])
+            if options["pes"] > config.n_rec:
+                raise ValueError(f"--pes {options['pes']} exceeds the {config.n_rec} recurrent neurons")
         train_config = TrainConfig(
             epochs=options["epochs"],
             batch_size=options["groups"] * options["sub_batch"],
@@ -373,20 +553,35 @@ def train(ctx: click.Context, **options: Any) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
-    prepared = load_data(options["data"], options["cache"], options["standin_size"], click.echo)
-    data = Splits.from_dict(prepared.splits)
+    if eventprop:
+        from datasets import YINYANG_CLASS_NAMES
+
+        data = Splits.from_dict(load_yinyang(options["data"], config, click.echo))
+        class_names, synthetic = YINYANG_CLASS_NAMES, False
+        data_metadata = {"dataset": "yinyang", "source": str(options["data"] or "generated (published seeds)")}
+    else:
+        prepared = load_data(options["data"], options["cache"], options["standin_size"], click.echo)
+        data = Splits.from_dict(prepared.splits)
+        class_names, synthetic = list(prepared.class_names), bool(prepared.synthetic)
+        data_metadata = json.loads(json.dumps(prepared.metadata, default=str))
     try:
         data.check(config.n_steps, config.n_in, config.n_out)
     except ValueError as error:
         raise click.BadParameter(f"{options['data'] or 'stand-in'}: {error}", param_hint="--data") from None
-    label = " (synthetic stand-in data)" if prepared.synthetic else ""
+    label = " (synthetic stand-in data)" if synthetic else ""
 
     out.mkdir(parents=True, exist_ok=True)
     recorded = {key: plain(value) for key, value in options.items() if key not in NOT_RECORDED}
     write_run_config(
         out / "run-config.toml", recorded, header="Run config of this run; reuse it with pe-actors train --config FILE"
     )
-    params = init_params(config, seed=options["seed"], dtype=np.dtype(options["dtype"]).type)
+    dtype = np.dtype(options["dtype"]).type
+    if eventprop:
+        from pe_actors.rules.eventprop.network import init_eventprop_params
+
+        params = init_eventprop_params(config, seed=options["seed"], dtype=dtype)
+    else:
+        params = init_params(config, seed=options["seed"], dtype=dtype)
     run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
     engine, release, dashboard = build_engine(options, config, params, optimiser, run_name)
     try:
@@ -401,11 +596,12 @@ def train(ctx: click.Context, **options: Any) -> None:
         )
         meta = {
             "run_config": recorded,
+            "rule": options["rule"],
             "network": config.to_dict(),
             "optimiser": {"lr": optimiser.lr, "l2": optimiser.l2, "lr_decay": optimiser.lr_decay},
-            "class_names": list(prepared.class_names),
-            "synthetic": bool(prepared.synthetic),
-            "data_metadata": json.loads(json.dumps(prepared.metadata, default=str)),
+            "class_names": list(class_names),
+            "synthetic": synthetic,
+            "data_metadata": data_metadata,
         }
         callbacks = [
             ProgressBar(disable=not options["progress"]),
@@ -443,7 +639,7 @@ def train(ctx: click.Context, **options: Any) -> None:
         {
             "final": final,
             "best_validation": max(state.history, key=lambda record: record["validation_accuracy"]),
-            "synthetic": bool(prepared.synthetic),
+            "synthetic": synthetic,
             "seconds": seconds,
             "run_config": recorded,
         },

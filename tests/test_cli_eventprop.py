@@ -1,0 +1,97 @@
+"""``pe-actors train --rule eventprop`` and ``evaluate`` end to end: every engine, resume, the recipe defaults,
+and options that do not fit the rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from launcher.cli import cli
+from launcher.train import EVENTPROP_RECIPE
+from pe_actors.checkpoint import latest_checkpoint, load_checkpoint
+
+QUICK = ["--rule", "eventprop", "--max-samples", "256", "--no-progress", "--checkpoint-every", "128"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def final_state(run_dir):
+    return load_checkpoint(latest_checkpoint(run_dir / "checkpoints")).engine_state
+
+
+def test_eventprop_trains_with_no_other_flag_than_the_rule(tmp_path):
+    out = tmp_path / "run"
+    result = run("train", *QUICK, "--epochs", "2", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Training yinyang with eventprop on the offchip engine" in result.output
+    line = [text for text in result.output.splitlines() if text.startswith("Final test accuracy:")]
+    accuracy = float(line[0].split()[3])
+    assert 40.0 < accuracy <= 100.0
+    assert "synthetic" not in line[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run_config"]["rule"] == "eventprop" and summary["run_config"]["lr"] == 0.005
+    assert (out / "curves.png").is_file()
+    evaluated = run("evaluate", "--checkpoint", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "yin" in evaluated.output and "dot" in evaluated.output
+    report = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    assert report["samples"] == 1000 and len(report["confusion_matrix"]) == 3
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run("train", *QUICK, "--epochs", "2", "--out", whole).exit_code == 0
+    assert run("train", *QUICK, "--epochs", "1", "--out", split).exit_code == 0
+    resumed = run("train", "--resume", split, "--epochs", "2", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = final_state(whole), final_state(split)
+    for key in a:
+        np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+
+
+def test_pe_engine_equals_offchip_engine(tmp_path):
+    offchip, pes = tmp_path / "offchip", tmp_path / "pes"
+    common = [*QUICK, "--epochs", "1", "--sub-batch", "8", "--max-samples", "64"]
+    assert run("train", *common, "--out", offchip).exit_code == 0
+    result = run("train", *common, "--engine", "inprocess", "--pes", "2", "--out", pes)
+    assert result.exit_code == 0, result.output
+    a, b = final_state(offchip), final_state(pes)
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_finer_dt_and_other_sizes(tmp_path):
+    out = tmp_path / "fine"
+    result = run(
+        "train", *QUICK, "--epochs", "1", "--max-samples", "32", "--dt", "0.5", "--sizes", "5,16,8,3", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
+    assert network["n_steps"] == 60 and network["sizes"] == [5, 16, 8, 3]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rule", "eventprop", "--network", "gsc"], "trains the network(s) ['yinyang']"),
+        (["--rule", "eventprop", "--engine", "replay"], "EventProp's is offchip"),
+        (["--dt", "0.5"], "--dt is an EventProp option"),
+        (["--rule", "eventprop", "--sizes", "5,x,3"], "comma-separated list of integers"),
+        (["--rule", "eventprop", "--dt", "40"], "network yinyang with --dt 40.0: EventPropConfig.n_steps"),
+    ],
+)
+def test_options_that_do_not_fit_the_rule_are_named(tmp_path, args, message):
+    result = run("train", *args, "--out", tmp_path / "bad", "--no-progress")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_recipe_file_is_a_valid_run_config():
+    result = run("train", "--config", str(EVENTPROP_RECIPE), "--help")
+    assert result.exit_code == 0
