@@ -4,10 +4,11 @@ Engines (each does a full training step: forward, gradients and the ADAM update,
 
 - ``numpy PE``    the baseline: one PE (P = 1) with the numpy reference kernel, vectorising the whole batch;
 - ``naive loop``  the same numpy PE fed one sample at a time (sub-batch 1), the plain per-sample loop;
-- ``numba PE``    one PE with the compiled online kernel (``pe_actors.kernels``), sub-batch min(batch, 64): at
-                  k = 256 its per-synapse state (ea and the accumulator, 2 x 24.6 MB) outgrows the 32 MB L3
-                  cache and every step becomes memory-bound, so larger batches run as sub-batches of 64;
-- ``replay``      :class:`pe_actors.replay.ReplayEngine` (forward replay, both cores);
+- ``numba PE``    one PE with the compiled online kernel (``pe_actors.rules.eprop.kernels``), sub-batch
+                  min(batch, 64): at k = 256 its per-synapse state (ea and the accumulator, 2 x 24.6 MB)
+                  outgrows the 32 MB L3 cache and every step becomes memory-bound, so larger batches run as
+                  sub-batches of 64;
+- ``replay``      :class:`pe_actors.rules.eprop.replay.ReplayEngine` (forward replay, both cores);
 - ``torch BPTT``  a plain PyTorch BPTT of the same network and stop-gradients (skipped without torch), on
                   ``--torch-threads`` intra-op threads (default 1: torch's spinning OpenMP workers collapse
                   when other processes share the cores; at batch 64 on a loaded machine one thread gave 480
@@ -38,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import pe_actors as pa
-from pe_actors.engine import run_forward
-from pe_actors.master import reduce_outputs
-from pe_actors.pe import PE
-from pe_actors.replay import ReplayEngine
+from pe_actors.rules.eprop.engine import run_forward
+from pe_actors.rules.eprop.master import reduce_outputs
+from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.replay import ReplayEngine
 
 try:
     import torch
@@ -86,7 +87,7 @@ def _torch_spike():
     c = 0.5 / math.sqrt(2.0 * math.pi)
 
     class Spike(torch.autograd.Function):
-        """H(u) forward, the multi-Gaussian surrogate psi(u) backward (SPEC section 2)."""
+        """H(u) forward, the multi-Gaussian surrogate psi(u) backward (docs/eprop.md)."""
 
         @staticmethod
         def forward(ctx, u):
@@ -107,7 +108,7 @@ def _torch_spike():
 
 
 def torch_loss(weights: list, x, labels, spike):
-    """Batch-mean cross-entropy of the SPEC section 2 network, with the recurrent input's z^(t-1) and the reset
+    """Batch-mean cross-entropy of the docs/eprop.md network, with the recurrent input's z^(t-1) and the reset
     term held constant (the stop-gradients under which BPTT equals e-prop)."""
     w_in, w_rec, w_out = weights
     c = CONFIG

@@ -1,4 +1,4 @@
-"""Data sets and features (independent of pe_actors), per SPEC section 4.
+"""Data sets and features (independent of pe_actors), per docs/data.md.
 
 Public API: ``load_prepared`` and ``PreparedData`` (a prepared feature cache), ``prepare`` (build one),
 ``featurize_folder`` (features of a raw GSC folder with a cache's parameters), ``ensure_standin`` and

@@ -1,4 +1,4 @@
-"""Feature cache: each split of a GSC-layout folder featurised once into memory-mappable arrays (SPEC section 4).
+"""Feature cache: each split of a GSC-layout folder featurised once into memory-mappable arrays (docs/data.md).
 
 A prepared directory holds, per split ``s`` in train, validation, test:
 

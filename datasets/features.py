@@ -1,4 +1,4 @@
-"""Log-mel features with first-order deltas, per SPEC section 4.
+"""Log-mel features with first-order deltas, per docs/data.md.
 
 A 1 s clip at 16 kHz becomes a float32 array of shape (100, 80): 100 frames of 10 ms (window 480 samples = 30 ms,
 hop 160), each with 40 log-mel energies (20-4000 Hz) followed by their 40 first-order deltas. librosa is called
@@ -19,7 +19,7 @@ CLIP_SAMPLES = SAMPLE_RATE
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Parameters of the log-mel + delta features (SPEC section 4); stored in every cache's metadata."""
+    """Parameters of the log-mel + delta features (docs/data.md); stored in every cache's metadata."""
 
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 480

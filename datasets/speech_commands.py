@@ -1,4 +1,4 @@
-"""Google Speech Commands (v1 and v2 layouts) as twelve classes, per SPEC section 4.
+"""Google Speech Commands (v1 and v2 layouts) as twelve classes, per docs/data.md.
 
 Layout read: one folder per word of 1 s, 16 kHz, 16-bit mono WAVs; ``validation_list.txt`` and
 ``testing_list.txt`` (paths relative to the root, one per line); ``_background_noise_/`` with long noise

@@ -1,4 +1,4 @@
-"""An offline stand-in for Google Speech Commands, synthesised with espeak-ng and flite (SPEC section 4).
+"""An offline stand-in for Google Speech Commands, synthesised with espeak-ng and flite (docs/data.md).
 
 The output has exactly the GSC layout (one folder per word of 1 s, 16 kHz, 16-bit mono WAVs named
 ``<speaker>_nohash_<n>.wav``, ``validation_list.txt``, ``testing_list.txt``, ``_background_noise_/``), so

@@ -1,4 +1,4 @@
-"""The Yin-Yang data set (Kriener et al. 2022) for the EventProp workload, per SPEC section 4.
+"""The Yin-Yang data set (Kriener et al. 2022) for the EventProp workload, per docs/data.md.
 
 Points in a disc of radius ``r_big`` = 0.5 centred at (0.5, 0.5), three classes: yin (0), yang (1) and the two
 dots of radius ``r_small`` = 0.1 (2). Each sample draws its class first, then uniform points in the square

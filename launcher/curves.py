@@ -1,4 +1,4 @@
-"""``pe-actors curves``: training curves of one or more runs, like the paper's Figure 5 (issue 6 item 5).
+"""``pe-actors curves``: training curves of one or more runs, like the paper's Figure 5.
 
 Train, validation and test accuracy and loss per epoch, read from each run directory's ``metrics.jsonl``, drawn
 in one figure (one colour per run; train dotted, validation dashed, test solid) so that, for example, an e-prop

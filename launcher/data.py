@@ -13,7 +13,7 @@ from datasets.yinyang import write_yinyang
 
 @click.group("data")
 def data() -> None:
-    """Data sets (SPEC section 4): GSC feature cache, synthetic stand-in, Yin-Yang."""
+    """Data sets (docs/data.md): GSC feature cache, synthetic stand-in, Yin-Yang."""
 
 
 @data.command("prepare")

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
-from pe_actors.energy import (
+from pe_actors.studies.energy import (
     DEFAULT_CPU_WATTS_PER_CORE,
     PAPER_EPOCHS,
     PAPER_TRAIN_SAMPLES,
@@ -24,10 +24,10 @@ from pe_actors.energy import (
 def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:
     """Wall and CPU seconds of training ``samples`` samples at batch 1 (the chip's recipe) on the ``gsc`` network
     with a group of ``pes`` in-process PEs, on standard normal inputs (one untimed warm-up sample first)."""
-    from pe_actors.config import NetworkConfig
-    from pe_actors.engine import InProcessEngine
-    from pe_actors.gradients import init_params
-    from pe_actors.optimiser import OptimiserConfig
+    from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.rules.eprop.config import NetworkConfig
+    from pe_actors.rules.eprop.engine import InProcessEngine
+    from pe_actors.rules.eprop.gradients import init_params
 
     config = NetworkConfig()
     rng = np.random.default_rng(seed)

@@ -17,12 +17,12 @@ import numpy as np
 
 from launcher.options import existing_dir
 from launcher.plots import prepare_out, pyplot, save_figure, write_json
-from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
-from pe_actors.config import NetworkConfig
-from pe_actors.engine import InProcessEngine
-from pe_actors.optimiser import OptimiserConfig
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eventprop.config import EventPropConfig
-from pe_actors.trainer import evaluate as evaluate_engine
+from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.training.trainer import evaluate as evaluate_engine
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:

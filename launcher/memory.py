@@ -8,8 +8,8 @@ import click
 import numpy as np
 
 from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
-from pe_actors.config import NetworkConfig
-from pe_actors.memory import (
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
     bptt_memory_line,
@@ -68,8 +68,8 @@ def memory_vs_steps(
         "dtype": np.dtype(dtype).name,
         "steps": steps,
         "panels": panels,
-        "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.bptt stores per step); "
-        "paper = its Table 6 in 32-bit words",
+        "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.rules.eprop.bptt stores "
+        "per step); paper = its Table 6 in 32-bit words",
     }
 
 

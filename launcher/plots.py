@@ -95,7 +95,7 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 def network_options(command: Any) -> Any:
     """Decorate a report command with ``--network`` and the size overrides ``--n-in/--n-rec/--n-out/--steps``."""
-    from pe_actors.config import NETWORKS
+    from pe_actors.rules.eprop.config import NETWORKS
 
     options = [
         click.option(
@@ -117,7 +117,7 @@ def network_options(command: Any) -> Any:
 
 def resolve_network(network: str, n_in: int | None, n_rec: int | None, n_out: int | None, steps: int | None):
     """The NetworkConfig named ``network`` with the given sizes replaced; a click.BadParameter on bad values."""
-    from pe_actors.config import network_config
+    from pe_actors.rules.eprop.config import network_config
 
     sizes = {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}
     try:

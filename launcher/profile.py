@@ -1,4 +1,5 @@
-"""``pe-actors profile``: wall time per PE function and step, like the paper's Figure 6, and the 10 ms check."""
+"""``pe-actors profile``: wall time per PE function and step, like the paper's Figure 6, and the real-time check;
+with ``--rule eventprop`` the time per PE of EventProp's four programs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import click
 import numpy as np
 
 from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
-from pe_actors.pe import KERNELS
-from pe_actors.profiling import PROFILE_FUNCTIONS, STATISTICS, Profile, profile_inprocess
+from pe_actors.rules.eprop.pe import KERNELS
+from pe_actors.studies.profiling import (
+    EVENTPROP_PROGRAMS,
+    PROFILE_FUNCTIONS,
+    STATISTICS,
+    Profile,
+    profile_eventprop,
+    profile_inprocess,
+)
 
 
 def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +57,8 @@ def measure_actors(
     import ray
 
     from launcher.ray_session import start_ray, stop_ray
-    from pe_actors.gradients import init_params
-    from pe_actors.optimiser import OptimiserConfig
+    from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.rules.eprop.gradients import init_params
     from pe_actors.runtime import ActorEngine
 
     if x is None:
@@ -135,7 +143,73 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     return save_figure(fig, path)
 
 
+def plot_eventprop_profile(summary: dict, path: Path) -> Path:
+    """Stacked bars: microseconds per step of each program for every PE, with the real-time budget."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(summary["per_pe"]) + 3), 4.5))
+    labels = [f"L{e['layer']} {e['neurons']}" for e in summary["per_pe"]]
+    bottom = np.zeros(len(labels))
+    for name in EVENTPROP_PROGRAMS:
+        values = np.array([e["programs_s_per_step"][name] for e in summary["per_pe"]]) * 1e6
+        ax.bar(labels, values, bottom=bottom, label=name)
+        bottom += values
+    ax.set(ylabel="us per step of the trial", xlabel="PE (layer, neurons)")
+    c = summary["network"]
+    ax.set_title(
+        f"EventProp {'-'.join(map(str, c['sizes']))}, dt {c['dt']:g} ms, k = {summary['sub_batch']}: slowest PE "
+        f"{summary['step_s'] * 1e6:.1f} us per step (budget {summary['budget_s'] * 1e3:g} ms)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    return save_figure(fig, path)
+
+
+def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dt: float | None, out_dir):
+    """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+
+    config = EVENTPROP_NETWORKS["yinyang"]
+    config = config.with_dt(dt) if dt is not None else config
+    summary = profile_eventprop(config, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed)
+    out_dir = prepare_out(out_dir)
+    write_json(out_dir / "profile.json", summary)
+    plot_eventprop_profile(summary, out_dir / "profile.png")
+    click.echo(
+        f"EventProp yinyang {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, "
+        f"{summary['n_pes']} PEs, k = {sub_batch}, {batches} timed sub-batches (in-process; us per step of the trial)"
+    )
+    click.echo(
+        f"{'PE':<4}{'layer':>6}{'neurons':>10}"
+        + "".join(f"{name:>15}" for name in EVENTPROP_PROGRAMS)
+        + f"{'step':>10}"
+    )
+    for entry in summary["per_pe"]:
+        times = "".join(f"{entry['programs_s_per_step'][name] * 1e6:15.2f}" for name in EVENTPROP_PROGRAMS)
+        click.echo(f"{entry['pe']:<4}{entry['layer']:>6}{entry['neurons']:>10}{times}{entry['step_s'] * 1e6:10.2f}")
+    verdict = "fits" if summary["fits_real_time"] else "does NOT fit"
+    click.echo(
+        f"slowest PE {summary['step_s'] * 1e3:.4f} ms per step: {verdict} the real-time budget of "
+        f"{summary['budget_s'] * 1e3:g} ms"
+    )
+    click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")
+
+
 @click.command("profile")
+@click.option(
+    "--rule",
+    type=click.Choice(["eprop", "eventprop"]),
+    default="eprop",
+    show_default=True,
+    help="eprop: the network of --network per PE function; eventprop: the yinyang network, per PE and program "
+    "(forward, loss, backward, weight update; --pes is then PEs per layer, --dt the time step).",
+)
+@click.option(
+    "--dt",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: time step in ms (default the network's 1 ms; the trial keeps its 30 ms).",
+)
 @network_options
 @click.option(
     "--pes", type=click.IntRange(min=1), default=12, show_default=True, help="PEs per group, P (the paper: 12)."
@@ -194,15 +268,23 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data, split, dtype,
-    budget_ms, seed, out_dir,
+    rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data,
+    split, dtype, budget_ms, seed, out_dir,
 ) -> None:  # fmt: skip
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
     synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
 
     Writes profile.png and profile.json into --out. The sync wait of the in-process group is the measured spike
-    gather plus the barrier wait the PEs would see running side by side (from their measured times).
+    gather plus the barrier wait the PEs would see running side by side (from their measured times). With
+    --rule eventprop: the time per PE of EventProp's four programs on the yinyang network.
     """
+    if rule == "eventprop":
+        if actors or data is not None:
+            raise click.UsageError("--actors and --data profile e-prop; leave them out with --rule eventprop")
+        run_eventprop_profile(pes, sub_batch, batches, warmup, seed, dt, out_dir)
+        return
+    if dt is not None:
+        raise click.BadParameter("--dt is an EventProp option; give it with --rule eventprop", param_hint="--dt")
     config = resolve_network(network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")

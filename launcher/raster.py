@@ -1,5 +1,6 @@
 """``pe-actors raster``: input, recurrent spikes and readout of one sample over time, from a checkpoint or fresh
-weights (the forward pass of SPEC section 2, recorded step by step by :func:`pe_actors.bptt.bptt_forward`)."""
+weights (the forward pass of docs/eprop.md, recorded step by step by
+:func:`pe_actors.rules.eprop.bptt.bptt_forward`)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from launcher.plots import (
     save_figure,
     write_json,
 )
-from pe_actors.bptt import bptt_forward
-from pe_actors.config import NetworkConfig, infer_config
-from pe_actors.gradients import init_params
-from pe_actors.readout import softmax
+from pe_actors.rules.eprop.bptt import bptt_forward
+from pe_actors.rules.eprop.config import NetworkConfig, infer_config
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.readout import softmax
 
 #: Length of one time step in seconds (10 ms on the chip), for firing rates.
 STEP_S = 0.01
@@ -28,7 +29,7 @@ STEP_S = 0.01
 
 def load_checkpoint_params(path: Path) -> tuple[dict[str, np.ndarray], NetworkConfig, list[str] | None]:
     """Weights, network and class names of a checkpoint (or the best checkpoint of a run directory)."""
-    from pe_actors.checkpoint import load_checkpoint, resolve_checkpoint
+    from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 
     try:
         checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))

@@ -1,4 +1,4 @@
-"""Start an embedded local Ray, or join a Ray cluster, for the PE-actor runtime (issue 4).
+"""Start an embedded local Ray, or join a Ray cluster, for the PE-actor runtime.
 
 A local Ray binds ports on the machine without authentication; the dashboard is kept on 127.0.0.1 unless the
 caller asks otherwise. The custom resource ``pe`` (one unit per PE actor and placement-group bundle) is declared

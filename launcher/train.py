@@ -2,7 +2,7 @@
 EventProp on Yin-Yang, with any engine.
 
 A thin adapter: it parses the options (flags, a ``--config`` run config, or a ``--resume`` checkpoint's run
-config), builds the data, the engine and the callbacks, and hands them to :class:`pe_actors.trainer.Trainer`.
+config), builds the data, the engine and the callbacks, and hands them to :class:`pe_actors.training.trainer.Trainer`.
 The run directory (``--out``) receives ``run-config.toml`` (re-usable with ``--config``), ``metrics.jsonl``,
 ``checkpoints/``, ``curves.png`` (train/validation/test accuracy and loss per epoch, like the paper's Figure 5)
 with ``curves.json`` beside it, and ``summary.json``.
@@ -23,12 +23,12 @@ import numpy as np
 from launcher.curves import plot_histories
 from launcher.options import CONFIG_DIR, config_option, existing_dir, read_run_config, write_run_config
 from launcher.plots import write_json
-from pe_actors.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
-from pe_actors.config import NETWORKS, NetworkConfig, network_config
-from pe_actors.gradients import init_params
-from pe_actors.optimiser import OptimiserConfig
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
+from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
-from pe_actors.trainer import (
+from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.training.trainer import (
     CheckpointCallback,
     MetricsLog,
     ProgressBar,
@@ -217,7 +217,7 @@ def parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 class ActorRecovery(Recovery):
-    """Rebuilds failed groups of PE actors (issue 6 item 4): from the surviving replicas and then the failed call
+    """Rebuilds failed groups of PE actors: from the surviving replicas and then the failed call
     is retried; when some weight slice has no surviving replica (G = 1), from the latest checkpoint, and training
     continues from its position. Either way no sample's update is lost or applied twice."""
 
@@ -260,16 +260,16 @@ def build_engine(
         group = EventPropGroup(config, options["pes"])
         return GroupEngine(group, params, optimiser, options["sub_batch"]), lambda: None, None
     if options["rule"] == "bptt":
-        from pe_actors.bptt_engine import BPTTEngine
+        from pe_actors.rules.eprop.bptt_engine import BPTTEngine
 
         return BPTTEngine(config, params, optimiser), lambda: None, None
     if options["engine"] == "inprocess":
-        from pe_actors.engine import InProcessEngine
+        from pe_actors.rules.eprop.engine import InProcessEngine
 
         engine = InProcessEngine(config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"])
         return engine, lambda: None, None
     if options["engine"] in ("replay", "offchip"):
-        from pe_actors.replay import ReplayEngine
+        from pe_actors.rules.eprop.replay import ReplayEngine
 
         return ReplayEngine(config, params, optimiser), lambda: None, None
     import ray

@@ -4,12 +4,13 @@ The numerical core (this package's modules other than ``runtime``) is pure numpy
 or librosa, so the same PE code runs in-process, in Ray actors and in tests.
 """
 
-from pe_actors.config import NETWORKS, NetworkConfig, network_config
-from pe_actors.engine import InProcessEngine
-from pe_actors.gradients import bptt_gradients, eprop_gradients, init_params
-from pe_actors.optimiser import OptimiserConfig, learning_rate
-from pe_actors.pe import PE, split_neurons
-from pe_actors.replay import ReplayEngine
+from pe_actors.core.optimiser import OptimiserConfig, learning_rate
+from pe_actors.core.partition import split_neurons
+from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
+from pe_actors.rules.eprop.engine import InProcessEngine
+from pe_actors.rules.eprop.gradients import bptt_gradients, eprop_gradients, init_params
+from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.replay import ReplayEngine
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.rules.eventprop.gradients import eventprop_gradients
 from pe_actors.rules.eventprop.network import init_eventprop_params

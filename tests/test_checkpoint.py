@@ -1,4 +1,4 @@
-"""Checkpoint files: round trip, atomic replacement, retention, clear errors for bad checkpoints (issue 6 item 3)."""
+"""Checkpoint files: round trip, atomic replacement, retention, clear errors for bad checkpoints."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from pe_actors.checkpoint import (
+from pe_actors.training.checkpoint import (
     META_FILE,
     best_checkpoint,
     latest_checkpoint,

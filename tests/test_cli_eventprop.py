@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from launcher.cli import cli
 from launcher.train import EVENTPROP_RECIPE
-from pe_actors.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
 
 QUICK = ["--rule", "eventprop", "--max-samples", "256", "--no-progress", "--checkpoint-every", "128"]
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from launcher.cli import cli
 from launcher.options import CONFIG_DIR
-from pe_actors.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
 

@@ -1,10 +1,11 @@
-"""E-prop through the PE engine equals reverse-mode BPTT (SPEC section 2), for any P and sub-batch."""
+"""E-prop through the PE engine equals reverse-mode BPTT (docs/eprop.md), for any P and sub-batch."""
 
 import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.bptt import bptt_forward
+from pe_actors.rules.eprop.bptt import bptt_forward
+from pe_actors.rules.eprop.engine import gather_state, make_group
 
 SMALL = pa.NetworkConfig(n_in=6, n_rec=9, n_out=4, n_steps=30)
 GSC = pa.NetworkConfig()
@@ -76,12 +77,12 @@ def test_gradients_independent_of_pes(n_pes):
 def test_uneven_split_and_sub_batch():
     params, x, labels = spiking_batch(GSC, 6, batch=5)
     reference, loss, _ = pa.eprop_gradients(params, x, labels, GSC)
-    pes = pa.engine.make_group(GSC, params, 3, sizes=[7, 100, 13])
+    pes = make_group(GSC, params, 3, sizes=[7, 100, 13])
     assert [pe.size for pe in pes] == [7, 100, 13]
     engine = pa.InProcessEngine(GSC, params, pa.OptimiserConfig(), n_pes=7, sub_batch=1)
     slices, result = engine.gradients(x, labels)
     assert float(result.loss.mean()) == pytest.approx(loss, rel=1e-12)
-    full = pa.engine.gather_state([{**s, "w_out": s["w_out"]} for s in slices])
+    full = gather_state([{**s, "w_out": s["w_out"]} for s in slices])
     for key in reference:
         np.testing.assert_allclose(full[key], reference[key], rtol=0, atol=1e-12 * np.abs(reference[key]).max())
     for sub_batch in (2, 3):

@@ -1,4 +1,4 @@
-"""Memory accounting from the arrays a PE allocates, against the paper's Tables 1 and 6 (SPEC section 5)."""
+"""Memory accounting from the arrays a PE allocates, against the paper's Tables 1 and 6 (docs/studies.md)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 import pe_actors as pa
 from launcher.cli import cli
-from pe_actors.memory import paper_table1_floats, paper_table6_floats, pe_memory
+from pe_actors.studies.memory import paper_table1_floats, paper_table6_floats, pe_memory
 
 
 def test_paper_table1_total_reproduced():

@@ -1,4 +1,4 @@
-"""ADAM (TF1 form), L2, the lr schedule, and config validation (SPEC section 2)."""
+"""ADAM (TF1 form), L2, the lr schedule, and config validation (docs/eprop.md)."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.neuron import surrogate
-from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient, learning_rate
+from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient, learning_rate
+from pe_actors.rules.eprop.neuron import surrogate
 
 
 def test_adam_two_steps_by_hand():

@@ -1,4 +1,4 @@
-"""Log-mel + delta features and their normalisation (SPEC section 4)."""
+"""Log-mel + delta features and their normalisation (docs/data.md)."""
 
 import librosa
 import numpy as np

@@ -1,4 +1,4 @@
-"""GSC loader, feature cache and bad input, on tiny GSC-layout folders the tests write (SPEC section 4)."""
+"""GSC loader, feature cache and bad input, on tiny GSC-layout folders the tests write (docs/data.md)."""
 
 import os
 import time

@@ -1,4 +1,4 @@
-"""The Yin-Yang data set with the published seeds (SPEC section 4)."""
+"""The Yin-Yang data set with the published seeds (docs/data.md)."""
 
 import numpy as np
 from click.testing import CliRunner

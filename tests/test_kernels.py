@@ -1,16 +1,17 @@
-"""The numba kernels compute the same numbers as the numpy reference forms (SPEC section 2)."""
+"""The numba kernels compute the same numbers as the numpy reference forms (docs/eprop.md)."""
 
 import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors import kernels
-from pe_actors.bptt import bptt_forward
-from pe_actors.engine import run_forward
-from pe_actors.master import reduce_outputs
-from pe_actors.neuron import surrogate
-from pe_actors.pe import KERNELS, PE, split_neurons
-from pe_actors.readout import filter_weights
+from pe_actors.core.partition import split_neurons
+from pe_actors.rules.eprop import kernels
+from pe_actors.rules.eprop.bptt import bptt_forward
+from pe_actors.rules.eprop.engine import run_forward
+from pe_actors.rules.eprop.master import reduce_outputs
+from pe_actors.rules.eprop.neuron import surrogate
+from pe_actors.rules.eprop.pe import KERNELS, PE
+from pe_actors.rules.eprop.readout import filter_weights
 
 GSC = pa.NetworkConfig()
 TOLERANCE = {np.float32: 1e-6, np.float64: 1e-12}

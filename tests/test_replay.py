@@ -1,11 +1,11 @@
-"""The replay engine gives the online PEs' e-prop gradients (SPEC section 2) and trains like the in-process engine."""
+"""The replay engine gives the online PEs' e-prop gradients (docs/eprop.md) and trains like the in-process engine."""
 
 import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.bptt import bptt_forward
-from pe_actors.replay import ReplayEngine, replay_gradients
+from pe_actors.rules.eprop.bptt import bptt_forward
+from pe_actors.rules.eprop.replay import ReplayEngine, replay_gradients
 
 SMALL = pa.NetworkConfig(n_in=6, n_rec=9, n_out=4, n_steps=30)
 GSC = pa.NetworkConfig()

@@ -1,5 +1,5 @@
-"""The report commands (issue 6 item 5): profile, energy, memory --plot, raster and sweep write a PNG and a
-JSON/CSV whose values are sane, and their library functions reproduce the paper's figures (SPEC section 5)."""
+"""The report commands: profile, energy, memory --plot, raster and sweep write a PNG and a
+JSON/CSV whose values are sane, and their library functions reproduce the paper's figures (docs/studies.md)."""
 
 import csv
 import json
@@ -9,8 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from launcher.cli import cli
-from pe_actors.config import NetworkConfig
-from pe_actors.energy import (
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.engine import InProcessEngine
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.program import EpropGroup
+from pe_actors.studies.energy import (
     PAPER_EPOCHS,
     PAPER_TRAIN_SAMPLES,
     ChipEnergyModel,
@@ -19,9 +23,7 @@ from pe_actors.energy import (
     energy_report,
     usage_from_metrics,
 )
-from pe_actors.engine import InProcessEngine, make_group
-from pe_actors.gradients import init_params
-from pe_actors.memory import (
+from pe_actors.studies.memory import (
     bptt_bytes_per_step,
     bptt_memory_line,
     crossover_steps,
@@ -29,9 +31,8 @@ from pe_actors.memory import (
     paper_memory_lines,
     pe_memory,
 )
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.profiling import PROFILE_FUNCTIONS, _profile_batch, profile_inprocess
-from pe_actors.sweep import PAPER_TABLE4, input_splits, parse_rows, second_order_delta, trainable_params
+from pe_actors.studies.profiling import PROFILE_FUNCTIONS, _profile_batch, profile_inprocess
+from pe_actors.studies.sweep import PAPER_TABLE4, input_splits, parse_rows, second_order_delta, trainable_params
 
 TINY = ["--n-in", "6", "--n-rec", "8", "--n-out", "3", "--steps", "12"]
 CLASS_NAMES = ["yes", "no", "up"]
@@ -69,10 +70,12 @@ def test_profiled_steps_train_like_the_engine():
     labels = np.array([0, 2])
     engine = InProcessEngine(config, params, OptimiserConfig(lr=0.01), n_pes=3)
     engine.train_batch(x, labels, 0.01)
-    pes = make_group(config, params, 3, OptimiserConfig(lr=0.01))
-    times, work, update = _profile_batch(pes, x, labels, 0.01)
+    group = EpropGroup(config, 3)
+    programs = [group.make_program(p, params, OptimiserConfig(lr=0.01)) for p in range(3)]
+    times, work, update = _profile_batch(group, programs, x, labels, 0.01)
     assert times.shape == (3, len(PROFILE_FUNCTIONS), 15) and work.shape == (3, 2, 15) and update.shape == (3,)
-    for pe, reference in zip(pes, engine.pes, strict=True):
+    assert np.all(times[:, PROFILE_FUNCTIONS.index("eprop")] > 0) and np.all(update > 0)
+    for pe, reference in zip([program.pe for program in programs], engine.pes, strict=True):
         np.testing.assert_allclose(pe.w, reference.w, rtol=1e-12)
         np.testing.assert_allclose(pe.w_out, reference.w_out, rtol=1e-12)
 
@@ -255,7 +258,7 @@ def test_raster_command_fresh_weights(tmp_path):
 
 
 def test_raster_command_from_checkpoint_and_data(tmp_path):
-    from pe_actors.checkpoint import save_checkpoint
+    from pe_actors.training.checkpoint import save_checkpoint
 
     config = NetworkConfig(n_rec=16, n_out=3, n_steps=10)
     params = init_params(config, 0)
@@ -318,3 +321,21 @@ def test_sweep_command(tmp_path):
     report = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert report["synthetic"] is True and len(report["rows"]) == 3
     assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
+
+
+def test_eventprop_profile_times_every_program_of_every_pe(tmp_path):
+    from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.studies.profiling import EVENTPROP_PROGRAMS, profile_eventprop
+
+    summary = profile_eventprop(EventPropConfig(sizes=(5, 12, 3)), n_pes=[2, 1], sub_batch=4, batches=1, warmup=0)
+    assert [e["layer"] for e in summary["per_pe"]] == [1, 1, 2]
+    for entry in summary["per_pe"]:
+        times = entry["programs_s_per_step"]
+        assert set(times) == set(EVENTPROP_PROGRAMS)
+        assert times["forward"] > 0 and times["backward"] > 0 and times["weight_update"] > 0
+    assert summary["per_pe"][2]["programs_s_per_step"]["loss"] > 0  # the master
+    result = CliRunner().invoke(
+        cli, ["profile", "--rule", "eventprop", "--pes", "2", "--sub-batch", "2", "--batches", "1", "--out", tmp_path]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "profile.png").is_file() and "real-time budget of 1 ms" in result.output

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.engine import InProcessEngine
+from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import (

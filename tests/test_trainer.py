@@ -1,4 +1,4 @@
-"""The training loop, the BPTT engine, resume from a checkpoint and engine independence (issue 6 items 1, 3)."""
+"""The training loop, the BPTT engine, resume from a checkpoint and engine independence."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pe_actors import InProcessEngine, NetworkConfig, OptimiserConfig, init_params
-from pe_actors.bptt_engine import BPTTEngine
-from pe_actors.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
-from pe_actors.trainer import (
+from pe_actors.rules.eprop.bptt_engine import BPTTEngine
+from pe_actors.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors.training.trainer import (
     Callback,
     CheckpointCallback,
     MetricsLog,
@@ -47,7 +47,7 @@ def make_engine(kind: str = "inprocess", dtype: type = np.float64):
     if kind == "bptt":
         return BPTTEngine(CONFIG, params, OPTIMISER)
     if kind == "replay":
-        replay = pytest.importorskip("pe_actors.replay")
+        replay = pytest.importorskip("pe_actors.rules.eprop.replay")
         return replay.ReplayEngine(CONFIG, params, OPTIMISER)
     return InProcessEngine(CONFIG, params, OPTIMISER, n_pes=2, sub_batch=2)
 

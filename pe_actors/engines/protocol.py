@@ -28,7 +28,7 @@ class BatchResult:
 
 
 class Engine(Protocol):
-    """Trains one network (possibly as replicas): the interface :class:`pe_actors.trainer.Trainer` needs."""
+    """Trains one network (possibly as replicas): the interface :class:`pe_actors.training.trainer.Trainer` needs."""
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult: ...
 

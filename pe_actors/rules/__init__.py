@@ -9,10 +9,10 @@ from typing import Any
 
 def group_program(config: Any, n_pes: int | list[int], sizes: list[int] | None = None) -> Any:
     """The group program (channels, phases, PE programs) of the rule whose network ``config`` describes: an
-    e-prop :class:`~pe_actors.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``), or an
-    EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int
-    for every layer, or a list of per-layer counts)."""
-    from pe_actors.config import NetworkConfig
+    e-prop :class:`~pe_actors.rules.eprop.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``),
+    or an EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int for
+    every layer, or a list of per-layer counts)."""
+    from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.rules.eventprop.config import EventPropConfig
 
     if isinstance(config, NetworkConfig):

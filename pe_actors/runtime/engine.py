@@ -25,9 +25,9 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.engines.inprocess import sub_batches
 from pe_actors.engines.protocol import BatchResult
-from pe_actors.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import mailbox_path, unlink_mailbox

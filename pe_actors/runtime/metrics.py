@@ -1,5 +1,5 @@
 """Ray custom metrics of a run: per-PE step latency, barrier wait and spikes per step; per-run samples/s, loss and
-accuracy (issue 4, item 6).
+accuracy.
 
 Ray exports them from each node's metrics agent (Prometheus format, prefixed ``ray_``) after its export interval
 of about 10 s; the dashboard's Metrics tab charts them once Prometheus and Grafana are set up.

@@ -13,7 +13,7 @@ when the phase posts anything, a barrier ends the round.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -100,11 +100,12 @@ class Inbox(Protocol):
         ...
 
 
-#: A timer a program wraps its named sections in (the profiler passes one that records; the default does not).
-Timer = Any
+#: ``timer(section, step)``: a context manager a program wraps its named sections in (the profiler passes one that
+#: records their wall time; the default times nothing).
+Timer = Callable[[str, int], AbstractContextManager[None]]
 
 
-def no_timer(section: str) -> AbstractContextManager[None]:
+def no_timer(section: str, step: int) -> AbstractContextManager[None]:
     """The default timer: times nothing."""
     return nullcontext()
 

@@ -3,13 +3,12 @@
 :func:`step_loop` drives PE programs through the rounds of their phases over any transport: the in-process lists
 below (all PEs of a group in one process), the node's shared-memory mailbox (one PE per actor process,
 :class:`pe_actors.runtime.mailbox.MailboxTransport`) or Ray actor calls submitted by the driver
-(:class:`pe_actors.runtime.engine.RayCallTransport`). The profiler times this same loop through a timing
-transport. Nothing here imports Ray.
+(:class:`pe_actors.runtime.engine.RayCallTransport`). The profiler times this same loop (the programs' named
+sections, :mod:`pe_actors.studies.profiling`). Nothing here imports Ray.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -92,24 +91,3 @@ class InProcessTransport:
     def sync(self, phase: Phase, t: int) -> None:
         """Every PE has posted: the posts become the next round's inbox."""
         self.posted, self._posting = self._posting, {}
-
-
-class TimingTransport:
-    """Wraps a transport and records the wall time of every round per PE and of every barrier (the profiler)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.rounds: list[tuple[str, int, int, float]] = []
-        self.syncs: list[tuple[str, int, float]] = []
-
-    def run(self, pe: int, phase: Phase, t: int) -> None:
-        """Time PE ``pe``'s round."""
-        start = time.perf_counter()
-        self.inner.run(pe, phase, t)
-        self.rounds.append((phase.name, t, pe, time.perf_counter() - start))
-
-    def sync(self, phase: Phase, t: int) -> None:
-        """Time the barrier."""
-        start = time.perf_counter()
-        self.inner.sync(phase, t)
-        self.syncs.append((phase.name, t, time.perf_counter() - start))

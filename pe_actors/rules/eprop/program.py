@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.master import reduce_outputs
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE, split_neurons
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.partition import split_neurons
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.master import reduce_outputs
+from pe_actors.rules.eprop.pe import PE
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 
 MASTER = 0
@@ -29,7 +30,7 @@ class EpropGroup:
         config: the network.
         n_pes: PEs per group, P.
         sizes: an explicit uneven split (neurons per PE), or None for the even one.
-        kernel: the PEs' per-synapse implementation (see :data:`pe_actors.pe.KERNELS`).
+        kernel: the PEs' per-synapse implementation (see :data:`pe_actors.rules.eprop.pe.KERNELS`).
     """
 
     master = MASTER
@@ -82,8 +83,8 @@ class EpropGroup:
 
 
 def gather_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Full-matrix state from the PEs' :meth:`~pe_actors.pe.PE.state_dict` slices (columns J_p of the input and
-    recurrent matrices, rows J_p of the output matrix; the ADAM step count is shared)."""
+    """Full-matrix state from the PEs' :meth:`~pe_actors.rules.eprop.pe.PE.state_dict` slices (columns J_p of the input
+    and recurrent matrices, rows J_p of the output matrix; the ADAM step count is shared)."""
     full = {}
     for key in states[0]:
         if key == "adam_n":
@@ -103,8 +104,8 @@ def scatter_state(state: dict[str, np.ndarray], neurons: slice) -> dict[str, np.
 
 
 class EpropProgram:
-    """The program of one e-prop PE around a :class:`~pe_actors.pe.PE` (and, for inference, a second PE sharing
-    its weights; without one every sub-batch runs on ``pe``)."""
+    """The program of one e-prop PE around a :class:`~pe_actors.rules.eprop.pe.PE` (and, for inference, a second PE
+    sharing its weights; without one every sub-batch runs on ``pe``)."""
 
     def __init__(self, index: int, pe: PE, inference: PE | None = None) -> None:
         self.config, self.index = pe.config, index
@@ -129,10 +130,11 @@ class EpropProgram:
         self._spikes = 0
 
     def _finish(self, t: int, inbox: Inbox) -> None:
-        with self.timer("eprop"):
+        with self.timer("eprop", t):
             self._active.eprop(t)
-        z_group = inbox.read("spikes")
-        with self.timer("synapse_process_spike"):
+        with self.timer("sync", t):
+            z_group = inbox.read("spikes")
+        with self.timer("synapse_process_spike", t):
             self._active.synapse_process_spike(z_group)
 
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, np.ndarray]:
@@ -141,25 +143,28 @@ class EpropProgram:
         if phase == "forward":
             if t > 0:
                 self._finish(t - 1, inbox)
-            with self.timer("send_input"):
+            with self.timer("send_input", t):
                 pe.send_input(t)
-            with self.timer("synapse_preprocess"):
+            with self.timer("synapse_preprocess", t):
                 pe.synapse_preprocess()
-            with self.timer("neuron_update"):
+            with self.timer("neuron_update", t):
                 z = pe.neuron_update()
             self._spikes += int(np.count_nonzero(z))
             return {"spikes": z}
         if phase == "readout":
             self._finish(t - 1, inbox)
-            return {"partials": pe.partial_output()}
+            with self.timer("partial_output", t):
+                return {"partials": pe.partial_output()}
         if phase == "loss":
             if self.index != MASTER:
                 return {}
-            result = reduce_outputs(inbox.read("partials"), self._labels)
+            with self.timer("master", t):
+                result = reduce_outputs(inbox.read("partials"), self._labels)
             self._result.update(logits=result.logits, loss=result.loss)
             return {"error": result.error}
         if phase == "learn":
-            self._result["grads"] = pe.gradients(np.array(inbox.read("error")[0]))
+            with self.timer("gradients", t):
+                self._result["grads"] = pe.gradients(np.array(inbox.read("error")[0]))
             return {}
         if phase == "output":
             if self.index == MASTER:
@@ -186,5 +191,5 @@ class EpropProgram:
         return self.pe.state_dict()
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own slice (see :meth:`pe_actors.pe.PE.load_state_dict`)."""
+        """Overwrite the own slice (see :meth:`pe_actors.rules.eprop.pe.PE.load_state_dict`)."""
         self.pe.load_state_dict(state)

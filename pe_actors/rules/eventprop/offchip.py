@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.engines.protocol import BatchResult
-from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.rules.eventprop import network
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import check_labels

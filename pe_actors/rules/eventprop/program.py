@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.pe import split_neurons
+from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
 from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logits, output_errors, ttfs_loss
@@ -189,16 +189,16 @@ class EventPropProgram:
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, Any]:
         """One round (see the module docstring)."""
         if phase == "forward":
-            with self.timer("forward"):
+            with self.timer("forward", t):
                 return self._forward(t, inbox)
         if phase == "first_spikes":
-            with self.timer("loss"):
+            with self.timer("loss", t):
                 return self._first_spikes()
         if phase in ("loss", "output"):
-            with self.timer("loss"):
+            with self.timer("loss", t):
                 return self._loss(inbox, learning=phase == "loss")
         if phase == "backward":
-            with self.timer("backward"):
+            with self.timer("backward", t):
                 return self._backward(t, inbox)
         raise ValueError(f"EventProp has no phase {phase!r}")
 

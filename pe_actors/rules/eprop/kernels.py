@@ -1,6 +1,6 @@
 """Compiled (numba) loops for the hot paths of e-prop: the PE's per-synapse update and the replay engine.
 
-Every kernel is the loop form of an equation of SPEC section 2 and is tested against the plain numpy form
+Every kernel is the loop form of an equation of docs/eprop.md and is tested against the plain numpy form
 (``tests/test_kernels.py``, ``tests/test_replay.py``). Kernels take their constants as scalars of the arrays'
 dtype so that float32 arrays are computed in float32, like the numpy path. ``fastmath`` stays off: the PE
 kernels then round exactly like the numpy path, and the spike decision H(v - A) does not move with reassociation.
@@ -35,7 +35,7 @@ def _adaptation_step(ea, decay, gain_pre, psi):
 
 def adaptation_step(ea: np.ndarray, decay: np.ndarray, gain_pre: np.ndarray, psi: np.ndarray) -> None:
     """ea^t = (rho - (1 - rho) beta psi_j^(t-1)) ea^(t-1) + (1 - rho) psi_j^(t-1) ev_i^(t-1), in place
-    (SPEC section 2; the PE's synapse_preprocess).
+    (docs/eprop.md; the PE's synapse_preprocess).
 
     ``ea`` (k, n_pre, |J|); ``decay`` = rho - (1 - rho) beta psi^(t-1) and ``psi`` = psi^(t-1), (k, |J|);
     ``gain_pre`` = (1 - rho) ev^(t-1), (k, n_pre). One dtype, C-contiguous.
@@ -53,7 +53,7 @@ def _accumulate_step(acc, ea, ev, beta, c_psi):
 
 
 def accumulate_step(acc: np.ndarray, ea: np.ndarray, ev: np.ndarray, beta: float, c_psi: np.ndarray) -> None:
-    """acc += c_t e^t with e^t = psi_j^t (ev_i^t - beta ea^t), in place (SPEC section 2; the PE's eprop).
+    """acc += c_t e^t with e^t = psi_j^t (ev_i^t - beta ea^t), in place (docs/eprop.md; the PE's eprop).
 
     ``acc``, ``ea`` (k, n_pre, |J|); ``ev`` (k, n_pre); ``c_psi`` = c_t psi^t (k, |J|). One dtype, C-contiguous.
     """
@@ -71,7 +71,7 @@ def _weighted_sum(acc, signal, out):
 
 def weighted_sum(acc: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """sum_k acc[k, i, j] signal[k, j], shape (n_pre, |J|): the PE's dW[i, j] = L_j sum_t ebar_ij^t summed over
-    the sub-batch (SPEC section 2); ``acc`` (k, n_pre, |J|), ``signal`` = L (k, |J|)."""
+    the sub-batch (docs/eprop.md); ``acc`` (k, n_pre, |J|), ``signal`` = L (k, |J|)."""
     out = np.empty(acc.shape[1:], acc.dtype)
     _weighted_sum(acc, np.ascontiguousarray(signal, acc.dtype), out)
     return out
@@ -81,7 +81,8 @@ def weighted_sum(acc: np.ndarray, signal: np.ndarray) -> np.ndarray:
 
 
 def surrogate_inplace(u: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """Overwrite ``u`` = v - A with psi(u) (:func:`pe_actors.neuron.surrogate`, SPEC section 2) and return it.
+    """Overwrite ``u`` = v - A with psi(u) (:func:`pe_actors.rules.eprop.neuron.surrogate`, docs/eprop.md) and return
+    it.
 
     psi(u) = 0.5 [1.15 N(u; 0, 0.5) - 0.15 N(u; 0.5, 3) - 0.15 N(u; -0.5, 3)], with the two wide Gaussians
     combined as N(u; 0.5, 3) + N(u; -0.5, 3) = 2 exp(-(u^2 + 1/4) / 18) cosh(u / 18) / (3 sqrt(2 pi)): numpy's
@@ -163,7 +164,7 @@ def replay_forward(
     b0: float,
     beta: float,
 ) -> np.ndarray:
-    """ALIF forward pass of a batch (SPEC section 2) from the input currents ``current`` = x W_in (B, T, n):
+    """ALIF forward pass of a batch (docs/eprop.md) from the input currents ``current`` = x W_in (B, T, n):
 
         a^t = rho a^(t-1) + (1 - rho) z^(t-1);  A^t = b0 + beta a^t
         v^t = alpha v^(t-1) + (1 - alpha) (x^t W_in + z^(t-1) W_rec) - A^t z^(t-1);  z^t = H(v^t - A^t)
@@ -206,7 +207,7 @@ def _backward(psi, signal, c, constants):
 
 def replay_backward(psi: np.ndarray, signal: np.ndarray, c: np.ndarray, alpha: float, rho: float, beta: float) -> None:
     """Overwrite psi (B, T, n) with M^s = (1 - alpha) L_j G_j^s, the weight of pre^s in the gradient, by the
-    backward recursion (SPEC section 2; :mod:`pe_actors.replay`), per sample b and neuron j:
+    backward recursion (docs/eprop.md; :mod:`pe_actors.rules.eprop.replay`), per sample b and neuron j:
 
         Q^(T-1) = 0;  D^t = psi^t (c_t - beta (1 - rho) Q^t);  Q^(t-1) = c_t psi^t + (rho - (1 - rho) beta psi^t) Q^t
         G^s = sum_(t >= s) alpha^(t-s) D^t = D^s + alpha G^(s+1)

@@ -1,4 +1,4 @@
-"""The network-size study of the paper's Table 4: input variants 40x1, 40x2, 40x3 against N_rec (SPEC section 5).
+"""The network-size study of the paper's Table 4: input variants 40x1, 40x2, 40x3 against N_rec (docs/studies.md).
 
 Input variants (the paper's "delta order" 0, 1, 2, its Table 3) are cut from prepared 80-feature data, whose first
 40 features are the log-mels and the next 40 their first-order deltas:
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.gradients import init_params
-from pe_actors.optimiser import OptimiserConfig
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.gradients import init_params
 
 #: Log-mel channels; the prepared data hold them, then as many first-order deltas.
 N_MELS = 40
@@ -149,13 +149,13 @@ def make_engine(engine: str, config: NetworkConfig, params: dict[str, np.ndarray
         raise ValueError(f"unknown sweep engine {engine!r}; valid engines are {list(SWEEP_ENGINES)}")
     if engine in ("auto", "replay"):
         try:
-            from pe_actors.replay import ReplayEngine
+            from pe_actors.rules.eprop.replay import ReplayEngine
         except ImportError:
             if engine == "replay":
                 raise
         else:
             return ReplayEngine(config, params, optimiser), "replay"
-    from pe_actors.engine import InProcessEngine
+    from pe_actors.rules.eprop.engine import InProcessEngine
 
     return InProcessEngine(config, params, optimiser, n_pes=1, sub_batch=32), "inprocess"
 
@@ -174,7 +174,7 @@ def train_row(
 ) -> dict:
     """Train one network of the sweep on ``splits`` (prepared 80-feature data) and report its row; the other
     sizes and constants come from ``base`` (default: the ``gsc`` network)."""
-    from pe_actors.trainer import Splits, TrainConfig, Trainer
+    from pe_actors.training.trainer import Splits, TrainConfig, Trainer
 
     data = input_splits(splits, variant)
     base = base or NetworkConfig()

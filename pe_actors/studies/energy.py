@@ -1,4 +1,4 @@
-"""Energy estimates: the paper's SpiNNaker 2 model, its V100 reference, and a CPU proxy of our runs (SPEC section 5).
+"""Energy estimates: the paper's SpiNNaker 2 model, its V100 reference, and a CPU proxy of our runs (docs/studies.md).
 
 The paper (its section 3.2.3 and Table 5) takes the CoreMark efficiency of one SpiNNaker 2 core, 21.59 uW/MHz at
 100 MHz, assumes each of the 12 cores of the e-prop implementation is active all the time, and runs in real time

@@ -1,9 +1,10 @@
-"""The replay engine: the exact e-prop gradients of SPEC section 2 from a stored forward pass.
+"""The replay engine: the exact e-prop gradients of docs/eprop.md from a stored forward pass.
 
 The online rule keeps per-synapse state (ea, and the accumulator of ebar) of size O(n_pre n_rec) per sample.
 Because the learning signal L_j is constant in time, its gradient only needs sum_t ebar_ji^t, which unrolls into
 presynaptic and postsynaptic factors (0-based t = 0..T-1, c_t the readout filter of
-:func:`pe_actors.readout.filter_weights`, pre^t = (x^t, z^(t-1)) and ev^t = (1 - alpha) sum_(s<=t) alpha^(t-s) pre^s):
+:func:`pe_actors.rules.eprop.readout.filter_weights`, pre^t = (x^t, z^(t-1)) and ev^t = (1 - alpha) sum_(s<=t)
+alpha^(t-s) pre^s):
 
     sum_t ebar_ji^t = sum_t c_t e_ji^t = sum_t ev_i^t D_j^t = (1 - alpha) sum_s pre_i^s G_j^s,
     D_j^t = psi_j^t (c_t - beta (1 - rho) Q_j^t),
@@ -13,9 +14,9 @@ presynaptic and postsynaptic factors (0-based t = 0..T-1, c_t the readout filter
 Q collects the future of the adaptation eligibility ea (whose recursion has the factor rho - (1 - rho) beta psi),
 G that of the presynaptic trace ev. So a batch's gradient is one matrix product of the stored presynaptic
 activity (n_pre x B T) with M = (1 - alpha) L G (B T x n_rec), after a forward pass that stores pre and psi
-(O(T (n_in + n_rec)) per sample) and a backward recursion of O(T n_rec) per sample (:mod:`pe_actors.kernels`).
-The result equals the online PEs' to rounding (``tests/test_replay.py``); this is e-prop computed off-chip,
-like the off-chip mode of the EventProp paper, for prototyping and hyper-parameter search.
+(O(T (n_in + n_rec)) per sample) and a backward recursion of O(T n_rec) per sample
+(:mod:`pe_actors.rules.eprop.kernels`). The result equals the online PEs' to rounding (``tests/test_replay.py``); this
+is e-prop computed off-chip, like the off-chip mode of the EventProp paper, for prototyping and hyper-parameter search.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from pe_actors.config import NetworkConfig
+from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.engines.protocol import BatchResult
-from pe_actors.kernels import replay_backward, replay_forward
-from pe_actors.master import MasterResult, reduce_outputs
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE
-from pe_actors.readout import check_labels, filter_weights
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.kernels import replay_backward, replay_forward
+from pe_actors.rules.eprop.master import MasterResult, reduce_outputs
+from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.readout import check_labels, filter_weights
 
 Grads = dict[str, np.ndarray]
 
@@ -112,8 +113,8 @@ def _shards(n: int, workers: int, largest: int) -> list[slice]:
 
 class ReplayEngine:
     """Trains one network by e-prop computed with forward replay; the same gradients as the PEs, and the same
-    ADAM/L2 step (it keeps its weights and moments in a single whole-network :class:`~pe_actors.pe.PE` that
-    only applies updates), so it is a drop-in for :class:`~pe_actors.engine.InProcessEngine`.
+    ADAM/L2 step (it keeps its weights and moments in a single whole-network :class:`~pe_actors.rules.eprop.pe.PE` that
+    only applies updates), so it is a drop-in for :class:`~pe_actors.rules.eprop.engine.InProcessEngine`.
 
     A batch is split into shards that ``workers`` threads run (the kernels release the GIL) with BLAS held to one
     thread each, which keeps every core busy without BLAS and numba threads competing for them.

@@ -1,4 +1,4 @@
-"""ALIF neuron pieces shared by every rule: the surrogate derivative (SPEC section 2)."""
+"""ALIF neuron pieces shared by every rule: the surrogate derivative (docs/eprop.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def gaussian(u: np.ndarray, mu: float, sigma: float) -> np.ndarray:
 
 
 def surrogate(u: np.ndarray) -> np.ndarray:
-    """Multi-Gaussian pseudo-derivative of the spike, u = v - A (SPEC section 2, Yin et al. 2021).
+    """Multi-Gaussian pseudo-derivative of the spike, u = v - A (docs/eprop.md, Yin et al. 2021).
 
     psi(u) = 0.5 [1.15 N(u; 0, 0.5) - 0.15 N(u; 0.5, 3) - 0.15 N(u; -0.5, 3)]
 

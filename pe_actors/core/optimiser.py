@@ -1,4 +1,4 @@
-"""ADAM in the TensorFlow 1 form, the L2 term, and the step learning-rate schedule (SPEC section 2)."""
+"""ADAM in the TensorFlow 1 form, the L2 term, and the step learning-rate schedule (docs/eprop.md)."""
 
 from __future__ import annotations
 

@@ -1,33 +1,37 @@
-"""Wall time per PE function and step, like the paper's clock profile (its Figure 6; SPEC sections 3 and 5).
+"""Wall time per PE function and step, like the paper's clock profile (its Figure 6; docs/studies.md).
 
-A group of P in-process PEs is stepped in the order of SPEC section 3, and each PE's functions are called one by
-one around a timer: send_input, synapse_preprocess, neuron_update, sync, eprop, synapse_process_spike, sync, and
-at the last step weight_update. In-process the PEs run one after another, so the two syncs are derived from the
-measured times as if the P PEs ran side by side on P cores: a PE's sync is the spike exchange (gathering the
-group's spikes, measured) plus the barrier wait, i.e. how much longer the slowest PE of the group takes in a
-typical step (median) for the work before each of the two barriers (load imbalance). Step-to-step timing noise
-would make real barriers wait longer still; on a shared machine that noise is mostly other processes, so it is
-reported apart (:attr:`Profile.jitter_s`: the extra wait if every step waited for that step's slowest PE).
+The profiler runs the group's PE programs through the one step loop on the in-process transport, with each
+program's named sections timed (``timer(section, step)``, see :mod:`pe_actors.runtime.program`): for e-prop
+send_input, synapse_preprocess, neuron_update, sync (reading the group's spikes), eprop, synapse_process_spike,
+and the weight update (partial output, the master's reduction, gradients, ADAM); for EventProp its four programs
+forward, loss, backward and weight update. In-process the PEs run one after another, so the barrier waits are
+derived from the measured times as if the P PEs ran side by side on P cores: a PE's sync is the measured spike
+gather plus how much longer the slowest PE of the group takes in a typical step (median) for the work before
+each of the two barriers of docs/eprop.md, "On the PEs" (load imbalance). Step-to-step timing noise would make
+real barriers wait longer still; on a shared machine that noise is mostly other processes, so it is reported apart
+(:attr:`Profile.jitter_s`: the extra wait if every step waited for that step's slowest PE).
 
-The weight update happens once per sample (after T steps): the reduction of the partial
-outputs by the master (measured once, every PE waits for it), the error broadcast, gradients and ADAM; its time
-per step is its time per call divided by T, as in the paper's figure. The chip must finish every step within
-10 ms to run in real time (one 1-s sample per second); :attr:`Profile.fits_real_time` checks the mean step.
+The weight update happens once per sample (after T steps): the reduction of the partial outputs by the master
+(measured once, every PE waits for it), the error broadcast, gradients and ADAM; its time per step is its time per
+call divided by T, as in the paper's figure. The chip must finish every step within 10 ms to run in real time
+(one 1-s sample per second); :attr:`Profile.fits_real_time` checks the mean step.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.gradients import init_params
-from pe_actors.master import reduce_outputs
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE, split_neurons
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.engines.inprocess import run_group
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.program import EpropGroup
+from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.runtime.program import GroupProgram, no_timer
 
 #: The functions profiled, in the order a step calls them (the paper's Table 2, plus the sync wait).
 PROFILE_FUNCTIONS = (
@@ -39,7 +43,7 @@ PROFILE_FUNCTIONS = (
     "synapse_process_spike",
     "weight_update",
 )
-#: The chip's real-time budget per step: 10 ms (SPEC section 6).
+#: The chip's real-time budget per step: 10 ms (docs/studies.md).
 REAL_TIME_STEP_S = 0.01
 
 
@@ -165,69 +169,87 @@ def _single_blas_thread():
     return threadpool_limits(limits=1)
 
 
+class SectionTimes:
+    """Records the wall time of the programs' named sections as (PE, section, step, seconds)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[int, str, int, float]] = []
+
+    def timer(self, pe: int):
+        """The ``timer(section, step)`` of PE ``pe``'s program."""
+
+        @contextmanager
+        def timed(section: str, step: int):
+            start = time.perf_counter()
+            yield
+            self.records.append((pe, section, step, time.perf_counter() - start))
+
+        return timed
+
+    def table(self, sections: tuple[str, ...], n_pes: int, n_steps: int) -> np.ndarray:
+        """Seconds per PE, section and step (P, len(sections), n_steps); other sections and steps are left out."""
+        index = {name: i for i, name in enumerate(sections)}
+        table = np.zeros((n_pes, len(sections), n_steps))
+        for pe, section, step, seconds in self.records:
+            if section in index and 0 <= step < n_steps:
+                table[pe, index[section], step] += seconds
+        return table
+
+    def total(self, section: str, n_pes: int) -> np.ndarray:
+        """Seconds per PE in ``section`` over all steps."""
+        totals = np.zeros(n_pes)
+        for pe, name, _, seconds in self.records:
+            if name == section:
+                totals[pe] += seconds
+        return totals
+
+
+def run_timed(
+    group: GroupProgram, programs: list, x: np.ndarray, labels: np.ndarray, lr: float
+) -> tuple[SectionTimes, np.ndarray]:
+    """One training sub-batch through the step loop with every program section timed, then each PE's learning
+    step with the batch-mean gradients (timed too); returns the section times and the learning-step seconds
+    per PE."""
+    times = SectionTimes()
+    for pe, program in enumerate(programs):
+        program.timer = times.timer(pe)
+    try:
+        results = run_group(group, programs, x, labels)
+    finally:
+        for program in programs:
+            program.timer = no_timer
+    apply_s = np.zeros(len(programs))
+    for pe, (program, result) in enumerate(zip(programs, results, strict=True)):
+        start = time.perf_counter()
+        program.apply({key: value / len(x) for key, value in result["grads"].items()}, lr)
+        apply_s[pe] = time.perf_counter() - start
+    return times, apply_s
+
+
 def _profile_batch(
-    pes: list[PE], x: np.ndarray, labels: np.ndarray, lr: float
+    group: EpropGroup, programs: list, x: np.ndarray, labels: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run one sub-batch through the group with every PE function timed.
+    """Run one e-prop sub-batch through the group with every PE function timed.
 
     Returns (seconds per PE, function and step (P, F, T), with the sync column holding the measured spike gather
     only and the weight_update column zero; seconds of work per PE, barrier and step (P, 2, T); seconds of each
     PE's weight update (P,)).
     """
-    clock = time.perf_counter
+    n_pes, n_steps = len(programs), group.n_steps
+    times, apply_s = run_timed(group, programs, x, labels, lr)
+    table = times.table(PROFILE_FUNCTIONS, n_pes, n_steps)
     index = {name: i for i, name in enumerate(PROFILE_FUNCTIONS)}
-    n_pes, n_steps = len(pes), pes[0].config.n_steps
-    times = np.zeros((n_pes, len(PROFILE_FUNCTIONS), n_steps))
-    for pe in pes:
-        pe.begin_sample(x)
-    for t in range(n_steps):
-        spikes = []
-        for p, pe in enumerate(pes):
-            t0 = clock()
-            pe.send_input(t)
-            t1 = clock()
-            pe.synapse_preprocess()
-            t2 = clock()
-            spikes.append(pe.neuron_update())
-            t3 = clock()
-            times[p, index["send_input"], t] = t1 - t0
-            times[p, index["synapse_preprocess"], t] = t2 - t1
-            times[p, index["neuron_update"], t] = t3 - t2
-        t0 = clock()
-        z_group = np.concatenate(spikes, axis=1)
-        times[:, index["sync"], t] = clock() - t0
-        for p, pe in enumerate(pes):
-            t0 = clock()
-            pe.eprop(t)
-            t1 = clock()
-            pe.synapse_process_spike(z_group)
-            t2 = clock()
-            times[p, index["eprop"], t] = t1 - t0
-            times[p, index["synapse_process_spike"], t] = t2 - t1
     work = np.stack(
         [
-            times[:, [index[name] for name in ("send_input", "synapse_preprocess", "neuron_update")]].sum(axis=1),
-            times[:, [index["eprop"], index["synapse_process_spike"]]].sum(axis=1),
+            table[:, [index[name] for name in ("send_input", "synapse_preprocess", "neuron_update")]].sum(axis=1),
+            table[:, [index["eprop"], index["synapse_process_spike"]]].sum(axis=1),
         ],
         axis=1,
     )
-    partial_s = np.zeros(n_pes)
-    partials = []
-    for p, pe in enumerate(pes):
-        t0 = clock()
-        partials.append(pe.partial_output())
-        partial_s[p] = clock() - t0
-    t0 = clock()
-    result = reduce_outputs(partials, labels)
-    master_s = clock() - t0
-    update_s = np.zeros(n_pes)
-    for p, pe in enumerate(pes):
-        t0 = clock()
-        grads = {key: value / len(x) for key, value in pe.gradients(result.error).items()}
-        pe.apply_gradients(grads, lr)
-        update_s[p] = clock() - t0
     # Every PE waits for the slowest partial output and the master's reduction before its own update.
-    return times, work, partial_s.max() + master_s + update_s
+    partial_s = times.total("partial_output", n_pes)
+    master_s = times.total("master", n_pes).sum()
+    return table, work, partial_s.max() + master_s + times.total("gradients", n_pes) + apply_s
 
 
 def profile_inprocess(
@@ -251,9 +273,9 @@ def profile_inprocess(
 
     ``x`` (n, T, n_in) and ``labels`` (n,) supply the samples (cycled); without them the inputs are standard
     normal (like normalised features) and the labels uniform, drawn with ``seed``. ``params`` defaults to
-    :func:`~pe_actors.gradients.init_params` with ``seed``; ``kernel`` picks the PEs' implementation of the
-    per-synapse updates (see :data:`pe_actors.pe.KERNELS`); ``statistic`` (``mean`` or ``median`` over steps) is
-    what the step, the shares and the budget check use.
+    :func:`~pe_actors.rules.eprop.gradients.init_params` with ``seed``; ``kernel`` picks the PEs' implementation of the
+    per-synapse updates (see :data:`pe_actors.rules.eprop.pe.KERNELS`); ``statistic`` (``mean`` or ``median`` over
+    steps) is what the step, the shares and the budget check use.
     """
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {list(STATISTICS)}, got {statistic!r}")
@@ -275,12 +297,13 @@ def profile_inprocess(
         raise ValueError(f"x must have shape (n, {config.n_steps}, {config.n_in}), got {x.shape}")
     params = params if params is not None else init_params(config, seed, dtype)
     optimiser = OptimiserConfig(lr=lr)
-    pes = [PE(config, neurons, params, optimiser, kernel=kernel) for neurons in split_neurons(config.n_rec, n_pes)]
+    group = EpropGroup(config, n_pes, kernel=kernel)
+    programs = [group.make_program(p, params, optimiser) for p in range(n_pes)]
     runs = []
     with _single_blas_thread():
         for batch in range(warmup + batches):
             rows = np.arange(batch * sub_batch, (batch + 1) * sub_batch) % len(x)
-            run = _profile_batch(pes, x[rows], np.asarray(labels)[rows], lr)
+            run = _profile_batch(group, programs, x[rows], np.asarray(labels)[rows], lr)
             if batch >= warmup:
                 runs.append(run)
     times = np.concatenate([run[0] for run in runs], axis=2)
@@ -325,4 +348,88 @@ def profile_inprocess(
     )
 
 
-__all__ = ["PROFILE_FUNCTIONS", "REAL_TIME_STEP_S", "STATISTICS", "Profile", "profile_inprocess"]
+
+
+#: EventProp's four programs, as on the chip: their share of a PE's time per step.
+EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
+
+
+def profile_eventprop(
+    config: EventPropConfig,
+    n_pes: int | list = 1,
+    sub_batch: int = 1,
+    batches: int = 3,
+    warmup: int = 1,
+    seed: int = 0,
+    lr: float = 0.005,
+) -> dict:
+    """Wall time per PE of EventProp's four programs (forward, loss, backward, weight update) on a group of
+    in-process PEs, per step of the trial (each program's total over a sub-batch divided by T), on Yin-Yang
+    samples; the real-time budget of a step is dt. Returns a JSON-ready summary with one entry per PE."""
+    from datasets.yinyang import yinyang
+    from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors.rules.eventprop.network import init_eventprop_params
+    from pe_actors.rules.eventprop.program import EventPropGroup
+
+    for name, value, low in (("sub_batch", sub_batch, 1), ("batches", batches, 1), ("warmup", warmup, 0)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    group = EventPropGroup(config, n_pes)
+    params = init_eventprop_params(config, seed)
+    programs = [group.make_program(p, params, OptimiserConfig(lr=lr, l2=0.0)) for p in range(group.n_pes)]
+    features, labels = yinyang(sub_batch * (warmup + batches), 1000 + seed)
+    spikes = encode(features, config)
+    totals = np.zeros((group.n_pes, len(EVENTPROP_PROGRAMS)))
+    with _single_blas_thread():
+        for batch in range(warmup + batches):
+            rows = slice(batch * sub_batch, (batch + 1) * sub_batch)
+            times, apply_s = run_timed(group, programs, spikes[rows], labels[rows], lr)
+            if batch < warmup:
+                continue
+            for column, name in enumerate(EVENTPROP_PROGRAMS[:3]):
+                totals[:, column] += times.total(name, group.n_pes)
+            totals[:, 3] += apply_s
+    per_step = totals / (batches * config.n_steps)
+    budget_s = config.dt / 1e3
+    pes = []
+    for pe in range(group.n_pes):
+        neurons = group.neurons[pe]
+        step_s = float(per_step[pe].sum())
+        pes.append(
+            {
+                "pe": pe,
+                "layer": group.layer_of[pe],
+                "neurons": f"{neurons.start}-{neurons.stop - 1}",
+                "programs_s_per_step": dict(zip(EVENTPROP_PROGRAMS, map(float, per_step[pe]), strict=True)),
+                "step_s": step_s,
+                "fits_real_time": step_s <= budget_s,
+            }
+        )
+    slowest = max(entry["step_s"] for entry in pes)
+    return {
+        "rule": "eventprop",
+        "network": config.to_dict(),
+        "n_pes": group.n_pes,
+        "sub_batch": sub_batch,
+        "batches": batches,
+        "budget_s": budget_s,
+        "per_pe": pes,
+        "step_s": slowest,
+        "fits_real_time": slowest <= budget_s,
+        "notes": [
+            "in-process PEs on the step loop; each program's time over a sub-batch divided by T",
+            "the slowest PE sets the step of the group (every round ends at a barrier)",
+            "budget: real time, one step of dt per step",
+        ],
+    }
+
+
+__all__ = [
+    "EVENTPROP_PROGRAMS",
+    "PROFILE_FUNCTIONS",
+    "REAL_TIME_STEP_S",
+    "STATISTICS",
+    "Profile",
+    "profile_eventprop",
+    "profile_inprocess",
+]

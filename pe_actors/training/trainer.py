@@ -1,6 +1,5 @@
 """The engine-agnostic training loop: epochs of shuffled mini-batches, the step learning-rate schedule, evaluation
-on validation and test after each epoch, and callbacks for progress, metrics and checkpoints (issue 4 item 5,
-issue 6 items 1 and 3).
+on validation and test after each epoch, and callbacks for progress, metrics and checkpoints.
 
 Any engine with ``train_batch(x, labels, lr) -> BatchResult``, ``predict(x) -> logits``, ``state()`` and
 ``load_state(state)`` can be trained: the in-process PEs, the Ray actors, the replay engine or the BPTT engine.
@@ -22,7 +21,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pe_actors.checkpoint import (
+from pe_actors.core.optimiser import OptimiserConfig, learning_rate
+from pe_actors.engines.protocol import Engine
+from pe_actors.rules.eprop.readout import check_labels, cross_entropy
+from pe_actors.training.checkpoint import (
     Checkpoint,
     load_checkpoint,
     prune_checkpoints,
@@ -30,9 +32,6 @@ from pe_actors.checkpoint import (
     rng_to_meta,
     save_checkpoint,
 )
-from pe_actors.engines.protocol import Engine
-from pe_actors.optimiser import OptimiserConfig, learning_rate
-from pe_actors.readout import check_labels, cross_entropy
 
 SPLITS = ("train", "validation", "test")
 
@@ -420,8 +419,8 @@ class MetricsLog(Callback):
 
 
 class CheckpointCallback(Callback):
-    """Writes a checkpoint (see :mod:`pe_actors.checkpoint`) every ``every`` training samples (at the first batch
-    boundary past each multiple) and at each epoch end, then keeps the ``keep_last`` newest and the best by
+    """Writes a checkpoint (see :mod:`pe_actors.training.checkpoint`) every ``every`` training samples (at the first
+    batch boundary past each multiple) and at each epoch end, then keeps the ``keep_last`` newest and the best by
     validation accuracy. ``meta`` (the run config, network, class names, ...) is stored in every checkpoint."""
 
     def __init__(self, root: Path | str, every: int | None, keep_last: int = 3, meta: dict[str, Any] | None = None):

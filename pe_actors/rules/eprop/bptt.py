@@ -1,8 +1,8 @@
-"""Reverse-mode BPTT of the SPEC section 2 graph, written independently of the e-prop code.
+"""Reverse-mode BPTT of the docs/eprop.md graph, written independently of the e-prop code.
 
 The same quantities are held constant as in e-prop (stop-gradient): the recurrent input z^(t-1) W_rec is a
 constant as far as z^(t-1) is concerned, and so is the whole reset term A^t z^(t-1). With these conventions BPTT
-and e-prop give the same gradients to rounding (SPEC section 2); this module is the reference for that identity
+and e-prop give the same gradients to rounding (docs/eprop.md); this module is the reference for that identity
 and the gradient of the ``--rule bptt`` trainer.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.neuron import spike, surrogate
-from pe_actors.readout import output_error
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.neuron import spike, surrogate
+from pe_actors.rules.eprop.readout import output_error
 
 
 def bptt_forward(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkConfig) -> dict[str, np.ndarray]:

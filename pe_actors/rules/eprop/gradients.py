@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.bptt import bptt_backward, bptt_forward
-from pe_actors.config import NetworkConfig, infer_config
-from pe_actors.engine import InProcessEngine
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.readout import check_labels, cross_entropy
-from pe_actors.replay import ReplayEngine
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
+from pe_actors.rules.eprop.config import NetworkConfig, infer_config
+from pe_actors.rules.eprop.engine import InProcessEngine
+from pe_actors.rules.eprop.readout import check_labels, cross_entropy
+from pe_actors.rules.eprop.replay import ReplayEngine
 
 Grads = dict[str, np.ndarray]
 
@@ -19,7 +19,7 @@ ENGINES = ("online", "replay")
 
 def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
     """Initial weights W ~ N(0, 1) / sqrt(fan_in) for w_in (n_in, n_rec), w_rec (n_rec, n_rec) with a zero
-    diagonal, and w_out (n_rec, n_out) (SPEC section 2)."""
+    diagonal, and w_out (n_rec, n_out) (docs/eprop.md)."""
     c = config or NetworkConfig()
     rng = np.random.default_rng(seed)
     params = {
@@ -55,8 +55,9 @@ def eprop_gradients(
     engine: str = "online",
 ) -> tuple[Grads, float, np.ndarray]:
     """E-prop gradients of the batch-mean cross-entropy (without L2), computed online by a group of ``n_pes``
-    in-process PEs vectorising ``sub_batch`` samples (SPEC sections 2-3), or, with ``engine="replay"``, by the
-    forward replay of :mod:`pe_actors.replay` (same gradients to rounding; ``n_pes`` and ``sub_batch`` unused).
+    in-process PEs vectorising ``sub_batch`` samples (docs/eprop.md), or, with ``engine="replay"``, by the
+    forward replay of :mod:`pe_actors.rules.eprop.replay` (same gradients to rounding; ``n_pes`` and ``sub_batch``
+    unused).
 
     Returns (grads with the keys and shapes of ``params``, batch-mean loss, logits (batch, n_out)).
     """
@@ -80,7 +81,8 @@ def eprop_gradients(
 def bptt_gradients(
     params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkConfig | None = None
 ) -> tuple[Grads, float, np.ndarray]:
-    """Reverse-mode BPTT gradients of the same graph with the same stop-gradients (see :mod:`pe_actors.bptt`).
+    """Reverse-mode BPTT gradients of the same graph with the same stop-gradients (see
+    :mod:`pe_actors.rules.eprop.bptt`).
 
     Returns (grads, batch-mean loss, logits), like :func:`eprop_gradients`.
     """

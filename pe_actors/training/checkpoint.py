@@ -1,4 +1,4 @@
-"""Checkpoints: numpy ``.npy`` arrays plus msgpack metadata with a format version, no pickle (issue 6, item 3).
+"""Checkpoints: numpy ``.npy`` arrays plus msgpack metadata with a format version, no pickle.
 
 A checkpoint is a directory::
 

@@ -1,4 +1,4 @@
-"""Network configuration: sizes and time constants (SPEC section 2).
+"""Network configuration: sizes and time constants (docs/eprop.md).
 
 Users give time constants in steps of ``dt`` (10 ms on the chip); the decay factors ``alpha``, ``rho`` and
 ``kappa`` are derived here and nowhere else.
@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Sizes and constants of the ALIF SRNN of SPEC section 2 (defaults: the ``gsc`` network).
+    """Sizes and constants of the ALIF SRNN of docs/eprop.md (defaults: the ``gsc`` network).
 
     Time constants are in time steps: ``alpha = exp(-1/tau_m)``, ``rho = exp(-1/tau_a)``,
     ``kappa = exp(-1/tau_out)``.

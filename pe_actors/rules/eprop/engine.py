@@ -1,18 +1,19 @@
 """The in-process e-prop engine: a group of P e-prop PEs stepped by the step loop in one process (docs/eprop.md).
 
 A thin e-prop front to :class:`pe_actors.engines.inprocess.GroupEngine`, plus helpers that work on bare
-:class:`~pe_actors.pe.PE` objects (a group of them, their forward pass through the same step loop, full matrices
-from their slices).
+:class:`~pe_actors.rules.eprop.pe.PE` objects (a group of them, their forward pass through the same step loop, full
+matrices from their slices).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.partition import split_neurons
 from pe_actors.engines.inprocess import GroupEngine, sub_batches
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import PE, split_neurons
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.pe import PE
 from pe_actors.rules.eprop.program import EpropGroup, EpropProgram, gather_state, scatter_state
 from pe_actors.runtime.steploop import InProcessTransport, step_loop
 

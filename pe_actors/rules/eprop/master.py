@@ -1,4 +1,4 @@
-"""The master role at the last step: reduce the partial outputs, loss, error broadcast (SPEC section 3)."""
+"""The master role at the last step: reduce the partial outputs, loss, error broadcast (docs/eprop.md, "On the PEs")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pe_actors.readout import cross_entropy, output_error
+from pe_actors.rules.eprop.readout import cross_entropy, output_error
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Memory per PE: bytes read from the arrays a PE really allocates, and the paper's formulas (SPEC section 5).
+"""Memory per PE: bytes read from the arrays a PE really allocates, and the paper's formulas (docs/studies.md).
 
 The paper counts 32-bit words. Its Table 1 lists the large variables of one PE holding an 80/20/12 network for
 T = 100 (24,980 floats = 97.57 KB); its Table 6 gives the E-prop and BPTT totals as functions of the sizes.
@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.engine import make_group
-from pe_actors.gradients import init_params
-from pe_actors.optimiser import OptimiserConfig
-from pe_actors.pe import MEMORY_CATEGORIES, PE
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.engine import make_group
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
 
 PAPER_FLOAT_BYTES = 4
 
@@ -89,9 +89,10 @@ def paper_table6_floats(n_in: int, n_rec: int, n_out: int, n_steps: int) -> tupl
 
 def bptt_bytes_per_step(config: NetworkConfig, batch: int = 1, dtype: type = np.float32) -> int:
     """Bytes the BPTT reference stores per time step for its backward pass: the arrays with a time axis that
-    :func:`pe_actors.bptt.bptt_forward` returns (v, A, z, psi and zbar of every recurrent neuron and sample),
+    :func:`pe_actors.rules.eprop.bptt.bptt_forward` returns (v, A, z, psi and zbar of every recurrent neuron and
+    sample),
     read from the arrays it really returns for a two-step run."""
-    from pe_actors.bptt import bptt_forward
+    from pe_actors.rules.eprop.bptt import bptt_forward
 
     short = config.with_sizes(n_steps=2)
     x = np.zeros((batch, 2, config.n_in), dtype)

@@ -1,22 +1,22 @@
 """The ``--rule bptt`` engine: the same network and optimiser as the PEs, with reverse-mode BPTT gradients.
 
-It trains the SPEC section 2 network on whole mini-batches with :func:`pe_actors.bptt.bptt_forward` and
-:func:`pe_actors.bptt.bptt_backward`, then takes the ADAM (TF1 form) + L2 step that every PE takes on its slice,
-so an e-prop run and a BPTT run differ only in how the gradients are computed (which, with the SPEC's
-stop-gradients, agree to rounding). Its state has the keys of :meth:`pe_actors.engine.InProcessEngine.state`, so
-checkpoints of the two engines are interchangeable.
+It trains the network of docs/eprop.md on whole mini-batches with :func:`pe_actors.rules.eprop.bptt.bptt_forward`
+and :func:`pe_actors.rules.eprop.bptt.bptt_backward`, then takes the ADAM (TF1 form) + L2 step that every PE takes
+on its slice, so an e-prop run and a BPTT run differ only in how the gradients are computed (which, with the
+stop-gradients of docs/eprop.md, agree to rounding). Its state has the keys of
+:meth:`pe_actors.rules.eprop.engine.InProcessEngine.state`, so checkpoints of the two engines are interchangeable.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.bptt import bptt_backward, bptt_forward
-from pe_actors.config import NetworkConfig
-from pe_actors.engine import make_group, run_forward, sub_batches
+from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.engines.protocol import BatchResult
-from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.readout import check_labels, cross_entropy
+from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.engine import make_group, run_forward, sub_batches
+from pe_actors.rules.eprop.readout import check_labels, cross_entropy
 
 WEIGHTS = ("w_in", "w_rec", "w_out")
 
@@ -50,7 +50,7 @@ class BPTTEngine:
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
         """One update on a mini-batch: BPTT gradients of the batch-mean cross-entropy, plus the L2 gradient
-        2 l2 W, then ADAM (SPEC section 2). The W_rec diagonal is not a parameter and stays zero."""
+        2 l2 W, then ADAM (docs/eprop.md). The W_rec diagonal is not a parameter and stays zero."""
         x = np.asarray(x, dtype=self.dtype)
         labels = check_labels(labels, self.config.n_out)
         record = bptt_forward(self.weights, x, self.config)

@@ -1,49 +1,33 @@
-"""The processing element (PE): one slice of the recurrent neurons and all their synapses (SPEC section 3).
+"""The processing element (PE): one slice of the recurrent neurons and all their synapses (docs/eprop.md, "On the PEs").
 
 PE p owns the recurrent neurons J_p ("divide synapses", postsynaptic split): the columns J_p of W_in and W_rec,
 the rows J_p of W_out, their ADAM moments, the per-synapse eligibility state of those synapses, and the neuron
 state v, a, z of J_p. The presynaptic traces ev are vectors, and every PE keeps all of them because every PE
-receives every spike. A PE knows no transport: an engine calls its per-step functions in the order of SPEC
-section 3 and hands it the whole group's spikes after each sync.
+receives every spike. A PE knows no transport: its program (:mod:`pe_actors.rules.eprop.program`) calls its
+per-step functions in the order of docs/eprop.md, "On the PEs", and hands it the whole group's spikes after each sync.
 
 Per synapse i -> j the online state at sub-batch 1 is five numbers: W, the two ADAM moments, the adaptation
 eligibility ea and the accumulator sum_t c_t e^t (which equals sum_t ebar^t, see
-:func:`pe_actors.readout.filter_weights`). Each further sample of a sub-batch adds its own ea and accumulator.
+:func:`pe_actors.rules.eprop.readout.filter_weights`). Each further sample of a sub-batch adds its own ea and
+accumulator.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.config import NetworkConfig
-from pe_actors.kernels import accumulate_step, adaptation_step, weighted_sum
-from pe_actors.neuron import spike, surrogate
-from pe_actors.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.readout import filter_weights
+from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.kernels import accumulate_step, adaptation_step, weighted_sum
+from pe_actors.rules.eprop.neuron import spike, surrogate
+from pe_actors.rules.eprop.readout import filter_weights
 
 #: Memory categories reported by :meth:`PE.arrays_by_category`, in display order.
 MEMORY_CATEGORIES = ("weights", "adam", "eligibility", "accumulators", "neuron_state", "input_buffer")
 
-#: Implementations of the per-synapse updates: "numba" (compiled loops of :mod:`pe_actors.kernels`, the default)
-#: and "numpy" (whole-array expressions, the reference the kernels are tested against).
+#: Implementations of the per-synapse updates: "numba" (compiled loops of :mod:`pe_actors.rules.eprop.kernels`, the
+#: default) and "numpy" (whole-array expressions, the reference the kernels are tested against).
 KERNELS = ("numba", "numpy")
-
-
-def split_neurons(n_rec: int, n_pes: int, sizes: list[int] | None = None) -> list[slice]:
-    """The slices J_0..J_{P-1} of the recurrent neurons owned by each PE.
-
-    Without ``sizes`` the split is as even as possible (the first n_rec % P PEs get one neuron more);
-    ``sizes`` gives an explicit uneven split that must sum to n_rec.
-    """
-    if not isinstance(n_pes, int) or not 1 <= n_pes <= n_rec:
-        raise ValueError(f"n_pes must be an integer between 1 and n_rec = {n_rec}, got {n_pes!r}")
-    if sizes is None:
-        base, extra = divmod(n_rec, n_pes)
-        sizes = [base + (p < extra) for p in range(n_pes)]
-    elif len(sizes) != n_pes or sum(sizes) != n_rec or min(sizes) < 1:
-        raise ValueError(f"PE sizes {sizes} must be {n_pes} positive integers summing to n_rec = {n_rec}")
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    return [slice(int(bounds[p]), int(bounds[p + 1])) for p in range(n_pes)]
 
 
 class PE:
@@ -143,7 +127,7 @@ class PE:
         self.x_t = self.x[:, t]
 
     def synapse_preprocess(self) -> None:
-        """Updates that need only the previous step (SPEC section 2, in this order):
+        """Updates that need only the previous step (docs/eprop.md, in this order):
 
         a^t = rho a^(t-1) + (1 - rho) z^(t-1);  A^t = b0 + beta a^t
         ea^t = (rho - (1 - rho) beta psi^(t-1)) ea^(t-1) + (1 - rho) psi^(t-1) ev^(t-1)

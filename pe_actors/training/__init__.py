@@ -1,0 +1,1 @@
+"""Training: the engine-agnostic trainer with its callbacks and recovery policy, and checkpoints."""
