@@ -105,7 +105,53 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+#: SRAM of one SpiNNaker 2 PE.
+PE_SRAM_BYTES = 128 * 1024
+
+
+def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out_dir) -> None:
+    """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+    from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
+    from pe_actors.studies.memory import eventprop_pe_memory
+
+    config = EVENTPROP_NETWORKS["yinyang"]
+    config = config.with_dt(dt) if dt is not None else config
+    report = eventprop_pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
+    click.echo(
+        f"EventProp {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, up to {pes} PEs "
+        f"per layer, k = {sub_batch}, {dtype}; KB per PE while training (a SpiNNaker 2 PE has 128 KB of SRAM)"
+    )
+    click.echo(
+        f"{'PE':<4}{'layer':>6}{'neurons':>8}" + "".join(f"{n:>13}" for n in MEMORY_CATEGORIES) + f"{'total':>9}"
+    )
+    for entry in report:
+        cells = "".join(f"{entry['bytes_by_category'].get(n, 0) / 1024:13.2f}" for n in MEMORY_CATEGORIES)
+        click.echo(f"{entry['pe']:<4}{entry['layer']:>6}{entry['neurons']:>8}{cells}{entry['total_bytes'] / 1024:9.2f}")
+    largest = max(entry["total_bytes"] for entry in report)
+    verdict = "fits" if largest <= PE_SRAM_BYTES else "does NOT fit"
+    click.echo(f"largest PE {largest / 1024:.2f} KB: {verdict} in 128 KB of SRAM")
+    out_dir = prepare_out(out_dir)
+    summary = {"rule": "eventprop", "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype}
+    write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": report})
+    click.echo(f"wrote {out_dir / 'memory.json'}")
+
+
 @click.command("memory")
+@click.option(
+    "--rule",
+    type=click.Choice(["eprop", "eventprop"]),
+    default="eprop",
+    show_default=True,
+    help="eprop: the network of --network; eventprop: the yinyang network (--pes is then PEs per layer, --dt its "
+    "time step; --plot and the size options do not apply).",
+)
+@click.option(
+    "--dt",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: time step in ms (default the network's 1 ms; the trial keeps its 30 ms).",
+)
 @network_options
 @click.option(
     "--pes",
@@ -157,14 +203,23 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
 )
 @out_option()
 def memory(
-    network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype, plot, eprop_neurons, bptt_neurons, max_steps, out_dir
-) -> None:
+    rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype, plot, eprop_neurons, bptt_neurons, max_steps,
+    out_dir,
+) -> None:  # fmt: skip
     """Bytes each PE allocates, by category, read from the arrays a PE really holds.
 
     Printed next to the paper's Table 1 count for the same sizes and slice (its 80/20/12 network on one PE:
     24,980 floats = 97.57 KB) and its Table 6 E-prop and BPTT totals, with the ratio ours / paper. With --plot,
     E-prop vs BPTT memory against the number of time steps, ours and the paper's, and where BPTT overtakes.
+    With --rule eventprop: bytes per PE of the yinyang network by category, against a PE's 128 KB of SRAM.
     """
+    if rule == "eventprop":
+        if plot:
+            raise click.UsageError("--plot compares e-prop with BPTT; leave it out with --rule eventprop")
+        eventprop_memory(pes, sub_batch, dtype, dt, out_dir)
+        return
+    if dt is not None:
+        raise click.BadParameter("--dt is an EventProp option; give it with --rule eventprop", param_hint="--dt")
     config = resolve_network(network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")

@@ -1,6 +1,7 @@
 """``pe-actors raster``: input, recurrent spikes and readout of one sample over time, from a checkpoint or fresh
 weights (the forward pass of docs/eprop.md, recorded step by step by
-:func:`pe_actors.rules.eprop.bptt.bptt_forward`)."""
+:func:`pe_actors.rules.eprop.bptt.bptt_forward`); for EventProp (docs/eventprop.md) the input, hidden and output
+spikes of one Yin-Yang sample with the output first-spike times and the predicted class."""
 
 from __future__ import annotations
 
@@ -117,7 +118,93 @@ def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str
     return save_figure(fig, path)
 
 
+def eventprop_raster(checkpoint: Path | None, split: str, index: int, seed: int, out_dir: Path | None) -> None:
+    """The EventProp raster of Yin-Yang sample ``index`` of ``split`` (generated with the published seeds)."""
+    from datasets import YINYANG_CLASS_NAMES
+    from datasets.yinyang import YINYANG_SPLITS, yinyang
+    from pe_actors.engines.inprocess import weights_only
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
+    from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors.rules.eventprop.network import forward, init_eventprop_params, read_output
+
+    if checkpoint is not None:
+        from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+
+        try:
+            loaded = load_checkpoint(resolve_checkpoint(checkpoint, prefer="best"))
+            config = EventPropConfig.from_dict(loaded.meta["network"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise click.BadParameter(str(error), param_hint="--checkpoint") from error
+        params, source = weights_only(loaded.engine_state), f"checkpoint {checkpoint}"
+    else:
+        config = EVENTPROP_NETWORKS["yinyang"]
+        params, source = init_eventprop_params(config, seed), f"fresh weights (seed {seed})"
+    size, split_seed = YINYANG_SPLITS[split]
+    if index >= size:
+        raise click.BadParameter(f"--index {index} but the {split} split holds {size} samples", param_hint="--index")
+    features, labels = yinyang(index + 1, split_seed)
+    spikes = encode(features[index : index + 1], config)
+    tapes = forward({k: np.asarray(v, np.float64) for k, v in params.items()}, spikes, config)
+    readout = read_output(tapes[-1][2], tapes[-1][1], None, config)
+    first = readout.first[0]
+    predicted, label = int(np.argmax(readout.logits[0])), int(labels[index])
+    layers = [spikes[0]] + [tape[2][0] for tape in tapes]
+    times = np.arange(config.n_steps) * config.dt
+    plt = pyplot()
+    heights = [1.2] + [2.5] * (len(layers) - 2) + [1.2]
+    fig, axes = plt.subplots(len(layers), 1, figsize=(8, 1.6 * sum(heights)), sharex=True,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    names = ["input (x, y, 1-x, 1-y, bias)"] + [f"layer {layer}" for layer in range(1, len(layers) - 1)] + ["output"]
+    for ax, raster, name in zip(axes, layers, names, strict=True):
+        steps, neurons = np.nonzero(raster)
+        ax.scatter(times[steps], neurons, s=6, marker="|", color="black")
+        ax.set_ylabel(name, fontsize=8)
+        ax.set_ylim(-0.5, raster.shape[1] - 0.5)
+    out_ax = axes[-1]
+    for k, step in enumerate(first):
+        if step < config.n_steps:
+            colour = "tab:green" if k == predicted else "tab:red"
+            out_ax.scatter([step * config.dt], [k], s=60, facecolors="none", edgecolors=colour)
+    out_ax.set_yticks(range(config.n_out), YINYANG_CLASS_NAMES[: config.n_out], fontsize=8)
+    out_ax.set_xlabel("time (ms)")
+    verdict = "correct" if predicted == label else "wrong"
+    axes[0].set_title(
+        f"Yin-Yang {split} sample {index} (x = {features[index, 0]:.2f}, y = {features[index, 1]:.2f}), label "
+        f"{YINYANG_CLASS_NAMES[label]}, predicted {YINYANG_CLASS_NAMES[predicted]} ({verdict}); {source}",
+        fontsize=8,
+    )
+    out_dir = prepare_out(out_dir)
+    summary = {
+        "rule": "eventprop",
+        "sample": f"Yin-Yang {split} sample {index}",
+        "source": source,
+        "network": config.to_dict(),
+        "label": YINYANG_CLASS_NAMES[label],
+        "predicted": YINYANG_CLASS_NAMES[predicted],
+        "first_spike_ms": {
+            YINYANG_CLASS_NAMES[k]: (None if s >= config.n_steps else float(s * config.dt)) for k, s in enumerate(first)
+        },  # fmt: skip
+        "spikes_per_layer": [int(r.sum()) for r in layers],
+    }
+    write_json(out_dir / "raster.json", summary)
+    save_figure(fig, out_dir / "raster.png")
+    spikes_text = ", ".join(f"{YINYANG_CLASS_NAMES[k]} {'silent' if v is None else f'{v:g} ms'}"
+                            for k, v in enumerate(summary["first_spike_ms"].values()))  # fmt: skip
+    click.echo(
+        f"{summary['sample']}: label {summary['label']}, predicted {summary['predicted']}; first spikes: "
+        f"{spikes_text}; spikes per layer {summary['spikes_per_layer']}"
+    )
+    click.echo(f"wrote {out_dir / 'raster.png'} and {out_dir / 'raster.json'}")
+
+
 @click.command("raster")
+@click.option(
+    "--rule",
+    type=click.Choice(["eprop", "eventprop"]),
+    default=None,
+    help="The rule of fresh weights (default eprop); a --checkpoint says its own rule. EventProp shows a Yin-Yang "
+    "sample of --split (generated with the published seeds) at --index.",
+)
 @click.option(
     "--checkpoint",
     type=click.Path(exists=True, path_type=Path),
@@ -141,13 +228,26 @@ def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of fresh weights and inputs."
 )
 @out_option()
-def raster(checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, seed, out_dir) -> None:
+def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, seed, out_dir) -> None:
     """Spike raster of one sample: its input features, the recurrent neurons' spikes and the readout per class over
     time, with the prediction. Writes raster.png and raster.json into --out.
 
     The network comes from --checkpoint (its stored network and weights; the size options are ignored) or is
-    fresh (--network and size options, weights from --seed).
+    fresh (--network and size options, weights from --seed). An EventProp checkpoint (or --rule eventprop) shows
+    the input, hidden and output spikes of a Yin-Yang sample with the output first-spike times.
     """
+    if checkpoint is not None and rule is None:
+        from pe_actors.training.checkpoint import read_meta, resolve_checkpoint
+
+        try:
+            rule = read_meta(resolve_checkpoint(checkpoint, prefer="best")).get("rule", "eprop")
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--checkpoint") from error
+    if rule == "eventprop":
+        if data is not None:
+            raise click.BadParameter("EventProp rasters take Yin-Yang samples; leave out --data", param_hint="--data")
+        eventprop_raster(checkpoint, split, index, seed, out_dir)
+        return
     class_names = None
     if checkpoint is not None:
         params, config, class_names = load_checkpoint_params(checkpoint)

@@ -339,3 +339,21 @@ def test_eventprop_profile_times_every_program_of_every_pe(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "profile.png").is_file() and "real-time budget of 1 ms" in result.output
+
+
+def test_eventprop_raster_and_memory_commands(tmp_path):
+    raster_dir, memory_dir = tmp_path / "raster", tmp_path / "memory"
+    result = CliRunner().invoke(cli, ["raster", "--rule", "eventprop", "--index", "2", "--out", raster_dir])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((raster_dir / "raster.json").read_text())
+    assert summary["label"] in ("yin", "yang", "dot") and len(summary["spikes_per_layer"]) == 3
+    assert summary["spikes_per_layer"][0] == 5  # four features and the bias, one spike each
+    assert (raster_dir / "raster.png").is_file()
+    result = CliRunner().invoke(cli, ["memory", "--rule", "eventprop", "--pes", "3", "--out", memory_dir])
+    assert result.exit_code == 0, result.output
+    report = json.loads((memory_dir / "memory.json").read_text())
+    assert [entry["layer"] for entry in report["per_pe"]] == [1, 1, 1, 2, 2, 2]
+    hidden = report["per_pe"][0]["bytes_by_category"]
+    # 40 hidden neurons x 5 inputs x float32 weights, two ADAM moments, and three T x 40 tapes.
+    assert hidden["weights"] == 5 * 40 * 4 and hidden["adam"] == 2 * 5 * 40 * 4 and hidden["tapes"] == 3 * 30 * 40 * 4
+    assert "fits in 128 KB" in result.output

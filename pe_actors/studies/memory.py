@@ -15,6 +15,7 @@ from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.engine import make_group
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
+from pe_actors.rules.eventprop.config import EventPropConfig
 
 PAPER_FLOAT_BYTES = 4
 
@@ -165,3 +166,38 @@ __all__ = [
     "pe_memory",
     "synapse_floats",
 ]
+
+
+def eventprop_pe_memory(
+    config: EventPropConfig, n_pes: int | list = 1, sub_batch: int = 1, dtype: type = np.float32
+) -> list[dict]:
+    """Bytes each EventProp PE holds while training a sub-batch, by category (weights, ADAM moments, neuron
+    state, the forward tapes of I, Vpre and spikes, the received spikes of the layer below, and the adjoints with
+    the weight gradient), read from the arrays the PE program really allocates after one training sub-batch."""
+    from datasets.yinyang import yinyang
+    from pe_actors.engines.inprocess import run_group
+    from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors.rules.eventprop.network import init_eventprop_params
+    from pe_actors.rules.eventprop.program import EventPropGroup
+
+    group = EventPropGroup(config, n_pes)
+    params = init_eventprop_params(config, 0, dtype)
+    programs = [group.make_program(p, params, OptimiserConfig(l2=0.0)) for p in range(group.n_pes)]
+    features, labels = yinyang(sub_batch, 0)
+    run_group(group, programs, encode(features, config, dtype), labels)
+    report = []
+    for pe, program in enumerate(programs):
+        by_category = {
+            name: int(sum(a.nbytes for a in arrays)) for name, arrays in program.arrays_by_category().items()
+        }
+        report.append(
+            {
+                "pe": pe,
+                "layer": program.layer,
+                "neurons": program.size,
+                "synapses": int(program.w.size),
+                "bytes_by_category": by_category,
+                "total_bytes": sum(by_category.values()),
+            }
+        )
+    return report

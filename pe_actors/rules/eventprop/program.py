@@ -31,6 +31,10 @@ from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logi
 from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 
+#: Memory categories of :meth:`EventPropProgram.arrays_by_category`, in display order. The first layer reads its
+#: input raster from the sub-batch (the host's input buffer), so it keeps no copy of it.
+MEMORY_CATEGORIES = ("weights", "adam", "neuron_state", "tapes", "input_spikes", "adjoints")
+
 
 def layer_splits(config: EventPropConfig, n_pes: int | list) -> list[list[slice]]:
     """The neuron slices of every layer's PEs. ``n_pes`` is an int (that many PEs per layer, at most one per
@@ -276,6 +280,22 @@ class EventPropProgram:
         diff = self.lam_v[samples] - self.lam_i[samples]
         values = np.einsum("ej,ej->e", diff, self.w[neurons]) if len(samples) else np.zeros(0, self.dtype)
         return samples * self.n_pre + neurons, values.astype(self.dtype)
+
+    def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
+        """Every array this PE holds, by memory category (:data:`MEMORY_CATEGORIES`); the tapes and adjoints
+        exist after :meth:`begin` and the first backward round."""
+        groups: dict[str, list[np.ndarray]] = {name: [] for name in MEMORY_CATEGORIES}
+        groups["weights"] = [self.w]
+        if self.adam is not None:
+            groups["adam"] = [self.adam.m, self.adam.v]
+        if hasattr(self, "current"):
+            groups["neuron_state"] = [self.current, self.voltage]
+            groups["tapes"] = [self.i_tape, self.v_tape, self.s_tape]
+            if self.layer > 1:
+                groups["input_spikes"] = [self.s_prev]
+        if self.grad is not None:
+            groups["adjoints"] = [self.lam_v, self.lam_i, self.grad] + ([self.e_tape] if self.is_output else [])
+        return groups
 
     def result(self) -> dict[str, Any]:
         """``grads`` (the own columns, summed over the sub-batch) after training; on the master ``logits``,
