@@ -7,7 +7,17 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
+from launcher.plots import (
+    eventprop_network,
+    network_options,
+    out_option,
+    prepare_out,
+    pyplot,
+    resolve_network,
+    rule_options,
+    save_figure,
+    write_json,
+)
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
@@ -111,12 +121,10 @@ PE_SRAM_BYTES = 128 * 1024
 
 def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out_dir) -> None:
     """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
-    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
     from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
     from pe_actors.studies.memory import eventprop_pe_memory
 
-    config = EVENTPROP_NETWORKS["yinyang"]
-    config = config.with_dt(dt) if dt is not None else config
+    config = eventprop_network(dt)
     report = eventprop_pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
     click.echo(
         f"EventProp {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, up to {pes} PEs "
@@ -138,20 +146,7 @@ def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out
 
 
 @click.command("memory")
-@click.option(
-    "--rule",
-    type=click.Choice(["eprop", "eventprop"]),
-    default="eprop",
-    show_default=True,
-    help="eprop: the network of --network; eventprop: the yinyang network (--pes is then PEs per layer, --dt its "
-    "time step; --plot and the size options do not apply).",
-)
-@click.option(
-    "--dt",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="EventProp: time step in ms (default the network's 1 ms; the trial keeps its 30 ms).",
-)
+@rule_options("bytes per PE against 128 KB of SRAM; no --plot")
 @network_options
 @click.option(
     "--pes",

@@ -115,6 +115,37 @@ def network_options(command: Any) -> Any:
     return command
 
 
+def rule_options(what: str) -> Any:
+    """Decorate a report command with ``--rule eprop|eventprop`` and EventProp's ``--dt``; ``what`` says what the
+    command reports for EventProp (the end of the --rule help)."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--dt",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="EventProp: time step in ms (default the network's 1 ms; the trial keeps its 30 ms).",
+        )(command)
+        return click.option(
+            "--rule",
+            type=click.Choice(["eprop", "eventprop"]),
+            default="eprop",
+            show_default=True,
+            help=f"eprop: the network of --network; eventprop: the yinyang network, {what} (--pes is then PEs per "
+            "layer, --dt its time step; the size options do not apply).",
+        )(command)
+
+    return decorate
+
+
+def eventprop_network(dt: float | None):
+    """The ``yinyang`` EventProp network, at time step ``dt`` when given (the trial keeps its length)."""
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+
+    config = EVENTPROP_NETWORKS["yinyang"]
+    return config.with_dt(dt) if dt is not None else config
+
+
 def resolve_network(network: str, n_in: int | None, n_rec: int | None, n_out: int | None, steps: int | None):
     """The NetworkConfig named ``network`` with the given sizes replaced; a click.BadParameter on bad values."""
     from pe_actors.rules.eprop.config import network_config

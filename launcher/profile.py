@@ -8,7 +8,17 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import network_options, out_option, prepare_out, pyplot, resolve_network, save_figure, write_json
+from launcher.plots import (
+    eventprop_network,
+    network_options,
+    out_option,
+    prepare_out,
+    pyplot,
+    resolve_network,
+    rule_options,
+    save_figure,
+    write_json,
+)
 from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
     EVENTPROP_PROGRAMS,
@@ -167,10 +177,7 @@ def plot_eventprop_profile(summary: dict, path: Path) -> Path:
 
 def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dt: float | None, out_dir):
     """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
-    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
-
-    config = EVENTPROP_NETWORKS["yinyang"]
-    config = config.with_dt(dt) if dt is not None else config
+    config = eventprop_network(dt)
     summary = profile_eventprop(config, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed)
     out_dir = prepare_out(out_dir)
     write_json(out_dir / "profile.json", summary)
@@ -196,20 +203,7 @@ def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, s
 
 
 @click.command("profile")
-@click.option(
-    "--rule",
-    type=click.Choice(["eprop", "eventprop"]),
-    default="eprop",
-    show_default=True,
-    help="eprop: the network of --network per PE function; eventprop: the yinyang network, per PE and program "
-    "(forward, loss, backward, weight update; --pes is then PEs per layer, --dt the time step).",
-)
-@click.option(
-    "--dt",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="EventProp: time step in ms (default the network's 1 ms; the trial keeps its 30 ms).",
-)
+@rule_options("per PE and program (forward, loss, backward, weight update)")
 @network_options
 @click.option(
     "--pes", type=click.IntRange(min=1), default=12, show_default=True, help="PEs per group, P (the paper: 12)."

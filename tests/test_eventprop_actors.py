@@ -10,24 +10,14 @@ ray = pytest.importorskip("ray")
 
 import pe_actors as pa  # noqa: E402
 from datasets.yinyang import yinyang  # noqa: E402
-from launcher.ray_session import start_ray  # noqa: E402
 from pe_actors.rules.eventprop.encoding import encode  # noqa: E402
 from pe_actors.rules.eventprop.offchip import OffchipEngine  # noqa: E402
 from pe_actors.runtime import ActorEngine  # noqa: E402
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("local_ray")]
 
 CONFIG = pa.EventPropConfig(sizes=(5, 12, 3))
 OPTIMISER = pa.OptimiserConfig(lr=0.01)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    started = not ray.is_initialized()
-    start_ray(None, num_pe_slots=12)
-    yield
-    if started:
-        ray.shutdown()
 
 
 @pytest.mark.parametrize("transport", ["shm", "ray"])

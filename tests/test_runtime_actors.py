@@ -13,26 +13,15 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import pe_actors as pa  # noqa: E402
-from launcher.ray_session import start_ray  # noqa: E402
 from pe_actors.runtime import ActorEngine, PEGroupError  # noqa: E402
 from pe_actors.runtime.mailbox import mailbox_path  # noqa: E402
 from pe_actors.runtime.protocol import actor_name  # noqa: E402
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("local_ray")]
 
 CONFIG = pa.NetworkConfig(n_in=8, n_rec=12, n_out=3, n_steps=20)
 OPTIMISER = pa.OptimiserConfig(lr=0.01)
 LR = 0.01
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local Ray for the module (reused if the session already started one)."""
-    started = not ray.is_initialized()
-    start_ray(None, num_pe_slots=12)
-    yield
-    if started:
-        ray.shutdown()
 
 
 def batches(n_batches: int, size: int, seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.core.state import load_slice
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.kernels import accumulate_step, adaptation_step, weighted_sum
 from pe_actors.rules.eprop.neuron import spike, surrogate
@@ -266,14 +267,8 @@ class PE:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Overwrite the own slice's weights (and ADAM moments, when present) from :meth:`state_dict` output."""
-        own = self.state_dict()
-        for key, target in own.items():
-            if key not in state:
-                continue
-            value = np.asarray(state[key])
-            if value.shape != target.shape:
-                raise ValueError(f"state {key!r} has shape {value.shape}, this PE expects {target.shape}")
-            if key == "adam_n":
-                self.adam_w.n = self.adam_out.n = int(value)
-            else:
-                target[...] = value
+
+        def set_steps(n: int) -> None:
+            self.adam_w.n = self.adam_out.n = n
+
+        load_slice(self.state_dict(), state, set_steps)

@@ -25,6 +25,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.core.partition import split_neurons
+from pe_actors.core.state import load_slice
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
 from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logits, output_errors, ttfs_loss
@@ -321,13 +322,4 @@ class EventPropProgram:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Overwrite the own columns (and ADAM state, when present); a wrong shape raises naming the key."""
-        for key, target in self.state_dict().items():
-            if key not in state:
-                continue
-            value = np.asarray(state[key])
-            if value.shape != target.shape:
-                raise ValueError(f"state {key!r} has shape {value.shape}, this PE expects {target.shape}")
-            if key == "adam_n":
-                self.adam.n = int(value)
-            else:
-                target[...] = value
+        load_slice(self.state_dict(), state, lambda n: setattr(self.adam, "n", n))
