@@ -45,7 +45,7 @@ RULES = ("eprop", "bptt", "eventprop")
 #: The run config whose values are the defaults of ``--rule eventprop`` (flags and --config still win).
 EVENTPROP_RECIPE = CONFIG_DIR / "yinyang-eventprop.toml"
 #: Options that only EventProp networks take.
-EVENTPROP_OPTIONS = ("dt", "tau0", "tau1", "alpha_reg", "sizes")
+EVENTPROP_OPTIONS = ("dt", "tau0", "tau1", "alpha_reg", "sizes", "t_code", "init_mean", "init_std")
 #: Options a resumed run may change: they do not change the results beyond float rounding.
 RESUME_OVERRIDABLE = frozenset(
     {
@@ -151,11 +151,17 @@ def eventprop_network(options: dict[str, Any]) -> EventPropConfig:
     from dataclasses import replace
 
     config = EVENTPROP_NETWORKS[options["network"]]
-    changes = {key: options[key] for key in ("tau0", "tau1", "alpha_reg") if options[key] is not None}
+    options = dict(options)
+    # A resumed run's recorded config holds the lists as "5,120,3" strings.
+    for key, kind in (("sizes", int), ("init_mean", float), ("init_std", float)):
+        if isinstance(options[key], str):
+            options[key] = tuple(kind(part) for part in options[key].split(","))
+    names = ("tau0", "tau1", "alpha_reg", "t_code", "init_mean", "init_std")
+    changes = {key: options[key] for key in names if options[key] is not None}
     if options["sizes"] is not None:
         sizes = tuple(options["sizes"])
         changes["sizes"] = sizes
-        if len(sizes) - 1 != config.n_layers:
+        if len(sizes) - 1 != config.n_layers and options["init_mean"] is None and options["init_std"] is None:
             # Other depths: every matrix takes the first matrix's initial scale, the last the output one's.
             n = len(sizes) - 1
             changes["init_mean"] = (*(config.init_mean[0],) * (n - 1), config.init_mean[-1])
@@ -214,6 +220,16 @@ def parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -
     if len(sizes) < 2 or min(sizes) < 1:
         raise click.BadParameter(f"{value!r} needs at least two positive layer sizes", ctx, param)
     return sizes
+
+
+def parse_floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """``--init-mean 1.5,0.5`` as a tuple of floats (one per weight matrix)."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(part) for part in str(value).split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", ctx, param) from None
 
 
 class ActorRecovery(Recovery):
@@ -475,6 +491,28 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     default=None,
     callback=parse_sizes,
     help="EventProp: layer sizes, input first, e.g. 5,120,3 (the yinyang network) or 5,64,64,3.",
+)
+@_option(
+    "t_code",
+    "--t-code",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="EventProp: ms, latest input spike of the latency code (a feature v spikes at v t_code; default 15).",
+)
+@_option(
+    "init_mean",
+    "--init-mean",
+    default=None,
+    callback=parse_floats,
+    help="EventProp: mean of each weight matrix's initial normal distribution in units of theta, one per "
+    "matrix, e.g. 1.5,0.5 (the yinyang network's).",
+)
+@_option(
+    "init_std",
+    "--init-std",
+    default=None,
+    callback=parse_floats,
+    help="EventProp: standard deviation of each weight matrix's initial distribution, e.g. 0.8,0.4.",
 )
 @_option(
     "tau0",

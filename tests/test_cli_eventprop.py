@@ -73,6 +73,15 @@ def test_finer_dt_and_other_sizes(tmp_path):
     assert result.exit_code == 0, result.output
     network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
     assert network["n_steps"] == 60 and network["sizes"] == [5, 16, 8, 3]
+    coded = tmp_path / "coded"
+    args = ["--t-code", "25", "--init-mean", "1.0,0.25", "--init-std", "1.0,0.3", "--tau0", "1.0"]
+    result = run("train", *QUICK, "--epochs", "1", "--max-samples", "32", *args, "--out", coded)
+    assert result.exit_code == 0, result.output
+    network = load_checkpoint(latest_checkpoint(coded / "checkpoints")).meta["network"]
+    assert network["t_code"] == 25.0 and network["init_mean"] == [1.0, 0.25] and network["init_std"] == [1.0, 0.3]
+    assert network["tau0"] == 1.0
+    resumed = run("train", "--resume", coded, "--epochs", "2", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
 
 
 @pytest.mark.parametrize(
@@ -82,6 +91,8 @@ def test_finer_dt_and_other_sizes(tmp_path):
         (["--rule", "eventprop", "--engine", "replay"], "EventProp's is offchip"),
         (["--dt", "0.5"], "--dt is an EventProp option"),
         (["--rule", "eventprop", "--sizes", "5,x,3"], "comma-separated list of integers"),
+        (["--rule", "eventprop", "--init-mean", "1.0"], "EventPropConfig.init_mean needs one value per weight matrix"),
+        (["--t-code", "20"], "--t-code is an EventProp option"),
         (["--rule", "eventprop", "--dt", "40"], "network yinyang with --dt 40.0: EventPropConfig.n_steps"),
     ],
 )

@@ -192,17 +192,6 @@ class PE:
         self.z_group[...] = z_group
         np.matmul(self.z_group, self.w_rec, out=self.i_rec)
 
-    def step_until_sync(self, t: int) -> np.ndarray:
-        """send_input, synapse_preprocess, neuron_update; returns the own spikes to multicast."""
-        self.send_input(t)
-        self.synapse_preprocess()
-        return self.neuron_update()
-
-    def step_after_sync(self, t: int, z_group: np.ndarray) -> None:
-        """eprop and synapse_process_spike, once the group's spikes of step t have arrived."""
-        self.eprop(t)
-        self.synapse_process_spike(z_group)
-
     def partial_output(self) -> np.ndarray:
         """This PE's share of the time-averaged readout, (1/T) sum_t zbar_J^t W_out[J], shape (k, n_out)."""
         return self.zbar_sum @ self.w_out / self.config.n_steps
