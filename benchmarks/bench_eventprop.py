@@ -9,6 +9,8 @@ Engines (each does a full training step on a batch: forward, gradients, ADAM):
                       output neurons' maximum membrane potential (TTFS is not differentiable by autograd), torch's
                       Adam; ``--torch-threads`` intra-op threads (default 1, like every other row);
 - ``offchip``         :class:`pe_actors.rules.eventprop.offchip.OffchipEngine`, event-driven numba kernels;
+- ``numpy steps``     the same equations as whole-batch numpy expressions per step (the PE program on one PE per
+                      layer): what the off-chip engine would be without its compiled kernels;
 - ``in-process PEs``  the PE program on the in-process transport (``--pes`` PEs per layer, sub-batch = batch);
 - ``PE actors``       the PE program on Ray actors over shared memory (one group, sub-batch = batch); skipped with
                       ``--no-actors``.
@@ -101,6 +103,9 @@ def make_step(engine: str, params: dict, batch: int, pes: int, threads: int) -> 
     if engine == "offchip":
         model = OffchipEngine(CONFIG, params, OPTIMISER)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
+    if engine == "numpy steps":
+        model = GroupEngine(EventPropGroup(CONFIG, 1), params, OPTIMISER, sub_batch=batch)
+        return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     if engine == "in-process PEs":
         model = GroupEngine(EventPropGroup(CONFIG, pes), params, OPTIMISER, sub_batch=batch)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
@@ -156,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     batches = [32] if args.quick else [int(b) for b in args.batches.split(",")]
     budget = 1.0 if args.quick else args.budget
-    engines = ["torch BPTT", "offchip", "in-process PEs"] + ([] if args.no_actors else ["PE actors"])
+    engines = ["torch BPTT", "offchip", "numpy steps", "in-process PEs"] + ([] if args.no_actors else ["PE actors"])
     if torch is None:
         print("torch is not installed (pip install -e '.[bench]'): the torch BPTT baseline row is skipped")
         engines.remove("torch BPTT")

@@ -1,7 +1,8 @@
 """pe-actors: on-chip learning rules (e-prop, EventProp) on simulated SpiNNaker 2 processing elements.
 
-The numerical core (this package's modules other than ``runtime``) is pure numpy: it never imports Ray, click
-or librosa, so the same PE code runs in-process, in Ray actors and in tests.
+The rules (``rules.eprop``, ``rules.eventprop``), their engines, training and studies are numpy and numba: they
+never import Ray, click or librosa. ``runtime`` holds the PE runtime (programs, the one step loop, transports) and
+is the only place that imports Ray, so the same PE programs run in-process, in Ray actors and in tests.
 """
 
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
@@ -14,6 +15,7 @@ from pe_actors.rules.eprop.replay import ReplayEngine
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.rules.eventprop.gradients import eventprop_gradients
 from pe_actors.rules.eventprop.network import init_eventprop_params
+from pe_actors.rules.eventprop.offchip import OffchipEngine
 
 __all__ = [
     "EVENTPROP_NETWORKS",
@@ -21,6 +23,7 @@ __all__ = [
     "EventPropConfig",
     "InProcessEngine",
     "NetworkConfig",
+    "OffchipEngine",
     "OptimiserConfig",
     "PE",
     "ReplayEngine",
