@@ -20,7 +20,12 @@ def first_spike_steps(spikes: np.ndarray) -> np.ndarray:
 def crossing_fractions(v_before: np.ndarray, v_pre: np.ndarray, theta: float) -> np.ndarray:
     """Where within its spike step the membrane crossed theta, by linear interpolation between the voltage after
     the previous step (``v_before``) and the pre-reset voltage of the spike step (``v_pre``); in (0, 1]."""
-    return np.clip((theta - v_before) / np.maximum(v_pre - v_before, 1e-300), 0.0, 1.0)
+    v_before, v_pre = np.asarray(v_before, np.float64), np.asarray(v_pre, np.float64)
+    span = v_pre - v_before
+    # At a spike step the membrane rose past theta from at most theta, so span > 0; elsewhere (silent neurons) the
+    # fraction is not used and is 1.
+    fraction = (theta - v_before) / np.where(span > 0, span, 1.0)
+    return np.clip(np.where(span > 0, fraction, 1.0), 0.0, 1.0)
 
 
 def spike_times(first: np.ndarray, fractions: np.ndarray, config: EventPropConfig) -> np.ndarray:
