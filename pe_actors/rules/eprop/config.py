@@ -7,8 +7,10 @@ Users give time constants in steps of ``dt`` (10 ms on the chip); the decay fact
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from pe_actors.core.fields import from_plain_dict
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,7 @@ class NetworkConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise a ValueError that lists the valid ones."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"unknown NetworkConfig field(s) {unknown}; valid fields are {sorted(valid)}")
-        return cls(**values)
+        return from_plain_dict(cls, values)
 
     def with_sizes(self, **sizes: int) -> NetworkConfig:
         """A copy with other sizes (or constants)."""

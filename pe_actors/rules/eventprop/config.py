@@ -7,8 +7,10 @@ here and nowhere else.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from pe_actors.core.fields import from_plain_dict
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -128,11 +130,7 @@ class EventPropConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EventPropConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise a ValueError that lists the valid ones."""
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"unknown EventPropConfig field(s) {unknown}; valid fields are {sorted(valid)}")
-        return cls(**values)
+        return from_plain_dict(cls, values)
 
 
 EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {"yinyang": EventPropConfig()}
