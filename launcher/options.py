@@ -66,8 +66,30 @@ def load_config_callback(ctx: click.Context, param: click.Parameter, value: str 
     path = config_path(value)
     skip = {param.name, "resume"}
     valid = {p.name for p in ctx.command.params if p.name not in skip and not getattr(p, "is_eager", False)}
-    ctx.default_map = {**(ctx.default_map or {}), **read_run_config(path, valid)}
+    values = read_run_config(path, valid)
+    check_value_types(path, values, {p.name: p for p in ctx.command.params})
+    ctx.default_map = {**(ctx.default_map or {}), **values}
     return path
+
+
+def check_value_types(path: Path, values: dict[str, Any], params: dict[str, click.Parameter]) -> None:
+    """Refuse run-config values that click would silently convert: a float (1.99) or a boolean (true) for an
+    integer option, a boolean for a number option, a number for a flag (strings go through click's own strict
+    conversion). The error names the file and key."""
+    for name, value in values.items():
+        param = params[name]
+        key = name.replace("_", "-")
+        kind = getattr(param.type, "name", "")
+        if kind in ("integer", "integer range") and isinstance(value, (bool, float)):
+            raise click.BadParameter(
+                f"run config {path}: {key} must be an integer, got {value!r}", param_hint="--config"
+            )
+        if kind in ("float", "float range") and isinstance(value, bool):
+            raise click.BadParameter(f"run config {path}: {key} must be a number, got {value!r}", param_hint="--config")
+        if getattr(param, "is_flag", False) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise click.BadParameter(
+                f"run config {path}: {key} must be true or false, got {value!r}", param_hint="--config"
+            )
 
 
 def config_option(command: Any) -> Any:

@@ -119,6 +119,25 @@ def test_bad_run_configs_give_clear_errors(tmp_path):
     assert result.exit_code == 2 and "gsc-paper-batch100" in result.output
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("epochs = 1.99", "epochs must be an integer, got 1.99"),
+        ("sub-batch = 40.7", "sub-batch must be an integer, got 40.7"),
+        ("epochs = true", "epochs must be an integer, got True"),
+        ("lr = true", "lr must be a number, got True"),
+        ("progress = 1", "progress must be true or false, got 1"),
+    ],
+)
+def test_run_config_values_click_would_convert_silently_are_errors(tmp_path, line, message):
+    path = tmp_path / "typed.toml"
+    path.write_text(line + "\n")
+    result = run("train", "--config", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and message in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_recipes_hold_the_papers_settings():
     names = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
     assert {"gsc-paper-batch100", "gsc-chip-batch1", "main"} <= set(names)
