@@ -9,6 +9,7 @@ win over the file. A bare name (``--config gsc-paper-batch100``) is looked up in
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,20 @@ def write_run_config(path: Path, values: dict[str, Any], header: str = "") -> Pa
     lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in values.items() if value is not None]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses NaN and infinities (a NaN passes every comparison of a plain range)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+#: The largest seed a run config and checkpoint metadata can hold (a signed 64-bit integer).
+MAX_SEED = 2**63 - 1
 
 
 def existing_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

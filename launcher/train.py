@@ -21,7 +21,15 @@ import click
 import numpy as np
 
 from launcher.curves import plot_histories
-from launcher.options import CONFIG_DIR, config_option, existing_dir, read_run_config, write_run_config
+from launcher.options import (
+    CONFIG_DIR,
+    MAX_SEED,
+    FiniteFloatRange,
+    config_option,
+    existing_dir,
+    read_run_config,
+    write_run_config,
+)
 from launcher.plots import write_json
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
@@ -398,19 +406,25 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     help="Port of the embedded local Ray's dashboard on 127.0.0.1 (a free one is picked if it is taken).",
 )
 @_option("epochs", "--epochs", type=click.IntRange(min=1), default=8, help="Epochs to train (in total, if resumed).")
-@_option("lr", "--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, help="ADAM learning rate.")
-@_option("l2", "--l2", type=click.FloatRange(min=0), default=0.05e-5, help="L2 coefficient: loss + l2 sum W^2.")
+@_option("lr", "--lr", type=FiniteFloatRange(min=0, min_open=True), default=0.01, help="ADAM learning rate.")
+@_option("l2", "--l2", type=FiniteFloatRange(min=0), default=0.05e-5, help="L2 coefficient: loss + l2 sum W^2.")
 @_option(
     "lr_decay",
     "--lr-decay",
-    type=click.FloatRange(min=0, max=1, min_open=True),
+    type=FiniteFloatRange(min=0, max=1, min_open=True),
     default=0.3,
     help="Factor applied to the learning rate every --decay-every epochs.",
 )
 @_option(
     "decay_every", "--decay-every", type=click.IntRange(min=1), default=6, help="Epochs between learning-rate decays."
 )
-@_option("seed", "--seed", type=click.IntRange(min=0), default=0, help="Seed of the initial weights and shuffling.")
+@_option(
+    "seed",
+    "--seed",
+    type=click.IntRange(min=0, max=MAX_SEED),
+    default=0,
+    help="Seed of the initial weights and shuffling.",
+)
 @_option(
     "data",
     "--data",
@@ -481,7 +495,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
 @_option(
     "dt",
     "--dt",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="EventProp: time step in ms (the chip: 1); the trial keeps its length, so T grows as dt shrinks.",
 )
@@ -495,7 +509,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
 @_option(
     "t_code",
     "--t-code",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="EventProp: ms, latest input spike of the latency code (a feature v spikes at v t_code; default 15).",
 )
@@ -517,21 +531,21 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
 @_option(
     "tau0",
     "--tau0",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="EventProp: ms, temperature of the first-spike-time softmax (network default 0.5).",
 )
 @_option(
     "tau1",
     "--tau1",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="EventProp: ms, time constant of the early-spike regulariser (network default 6.4).",
 )
 @_option(
     "alpha_reg",
     "--alpha-reg",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=None,
     help="EventProp: weight of the regulariser alpha (exp(t_label / tau1) - 1) (network default 3e-3).",
 )

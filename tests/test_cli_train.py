@@ -233,3 +233,18 @@ def test_curves_overlays_runs_and_writes_png_and_csv(tmp_path):
     (tmp_path / "empty").mkdir()
     result = run("curves", tmp_path / "empty", "--out", out)
     assert result.exit_code == 2 and "metrics.jsonl does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "nan"], "Invalid value for '--lr': 'nan' is not a finite number"),
+        (["--l2", "inf"], "Invalid value for '--l2': 'inf' is not a finite number"),
+        (["--seed", "99999999999999999999999"], "Invalid value for '--seed'"),
+        (["--rule", "eventprop", "--tau0", "nan"], "Invalid value for '--tau0'"),
+    ],
+)
+def test_bad_numbers_name_the_option_at_parse_time(tmp_path, args, message):
+    result = run("train", *args, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "OptimiserConfig" not in result.output and not (tmp_path / "run").exists()
