@@ -17,6 +17,7 @@ import numpy as np
 
 from launcher.options import existing_dir
 from launcher.plots import prepare_out, pyplot, save_figure, write_json
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.engine import InProcessEngine
@@ -158,6 +159,10 @@ def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, spl
         raise click.BadParameter(
             f"{source}: features have shape {x.shape}; the network needs (N, {config.n_steps}, {config.n_in})"
         )
+    try:
+        require_finite(x, source)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--data") from None
     class_names = list(meta.get("class_names") or [str(c) for c in range(config.n_out)])
     try:
         if eventprop:

@@ -677,6 +677,10 @@ def train(ctx: click.Context, **options: Any) -> None:
         except KeyboardInterrupt:
             click.echo(f"\nInterrupted; continue this run with: pe-actors train --resume {out}", err=True)
             raise click.Abort() from None
+        except FloatingPointError as error:
+            last = latest_checkpoint(out / "checkpoints")
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            raise click.ClickException(f"training stopped: {error}; {kept}") from None
         seconds = time.perf_counter() - start
     finally:
         release()

@@ -60,7 +60,10 @@ class Adam:
         self.n = 0
 
     def step(self, weights: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        """Apply one update to ``weights`` (in place) from gradient ``grad`` at learning rate ``lr``."""
+        """Apply one update to ``weights`` (in place) from gradient ``grad`` at learning rate ``lr``; a gradient
+        holding NaN or Inf raises a FloatingPointError and changes nothing (weights, moments and step count)."""
+        if not np.all(np.isfinite(grad)):
+            raise FloatingPointError(f"non-finite gradient ({np.count_nonzero(~np.isfinite(grad))} entries): no update")
         c = self.config
         self.n += 1
         self.m *= c.beta1

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
 from pe_actors.engines.protocol import Engine
 from pe_actors.rules.eprop.readout import check_labels, cross_entropy
@@ -83,11 +84,13 @@ class Splits:
         return cls(**{name: splits[name] for name in SPLITS})
 
     def check(self, n_steps: int, n_in: int, n_out: int) -> None:
-        """Raise a ValueError naming the split when shapes or labels do not fit the network."""
+        """Raise a ValueError naming the split (and sample) when shapes or labels do not fit the network or a
+        feature is NaN or Inf."""
         for name in SPLITS:
             x, labels = getattr(self, name)
             if x.ndim != 3 or x.shape[1:] != (n_steps, n_in):
                 raise ValueError(f"{name} features have shape {x.shape}; the network needs (N, {n_steps}, {n_in})")
+            require_finite(x, name)
             if len(labels) != len(x):
                 raise ValueError(f"{name} split holds {len(x)} samples but {len(labels)} labels")
             try:
@@ -225,6 +228,11 @@ def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256
     }
 
 
+class NonFiniteError(FloatingPointError):
+    """Training produced a non-finite loss or gradient; the message names the batch. Nothing after the last
+    checkpoint is written, so that checkpoint stays the last good one."""
+
+
 class Trainer:
     """Trains ``engine`` on ``data`` with the optimiser's step schedule (lr x lr_decay every decay_every epochs).
 
@@ -315,6 +323,11 @@ class Trainer:
             result = self._guarded(state, partial(self.engine.train_batch, x, labels, lr))
             seconds = time.perf_counter() - start
             loss = float(np.mean(result.loss))
+            if not np.isfinite(loss):
+                raise NonFiniteError(
+                    f"epoch {state.epoch + 1}, samples {state.position}-{state.position + len(index) - 1} of the "
+                    f"epoch's order: the loss is {loss}; training stopped before this batch was recorded"
+                )
             correct = int(np.sum(np.argmax(result.logits, axis=1) == labels))
             state.position += len(index)
             state.global_samples += len(index)

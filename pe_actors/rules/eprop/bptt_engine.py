@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
 from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
@@ -52,6 +53,7 @@ class BPTTEngine:
         """One update on a mini-batch: BPTT gradients of the batch-mean cross-entropy, plus the L2 gradient
         2 l2 W, then ADAM (docs/eprop.md). The W_rec diagonal is not a parameter and stays zero."""
         x = np.asarray(x, dtype=self.dtype)
+        require_finite(x, "x")
         labels = check_labels(labels, self.config.n_out)
         record = bptt_forward(self.weights, x, self.config)
         grads = bptt_backward(self.weights, x, labels, record, self.config)
@@ -67,6 +69,7 @@ class BPTTEngine:
         """Time-averaged readout ybar (n, n_out), from the same forward code the PEs run (one PE, no learning)."""
         group = make_group(self.config, self.weights, 1, learning=False)
         x = np.asarray(x, dtype=self.dtype)
+        require_finite(x, "x")
         parts = [np.sum(run_forward(group, x[part]), axis=0) for part in sub_batches(len(x), self.predict_batch)]
         return np.concatenate(parts) if parts else np.zeros((0, self.config.n_out), self.dtype)
 

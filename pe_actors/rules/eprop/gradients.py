@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
 from pe_actors.rules.eprop.config import NetworkConfig, infer_config
@@ -35,6 +36,7 @@ def _prepare(params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkCo
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x must have shape (batch, T, n_in), got {x.shape}")
+    require_finite(x, "x")
     config = infer_config(params, x.shape[1], config)
     if x.shape[2] != config.n_in:
         raise ValueError(f"x has {x.shape[2]} input channels but w_in expects n_in = {config.n_in}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eprop.config import NetworkConfig
@@ -70,8 +71,11 @@ class EpropGroup:
         return EpropProgram(pe, learner, inference if learning else None)
 
     def prepare(self, x: np.ndarray, labels: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, Any]:
-        """A sub-batch as the PEs take it: x in the engine's dtype."""
-        return np.asarray(x, dtype=dtype), labels
+        """A sub-batch as the PEs take it: x in the engine's dtype; NaN or Inf raise a ValueError naming the
+        sample."""
+        x = np.asarray(x, dtype=dtype)
+        require_finite(x, "x")
+        return x, labels
 
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Full matrices from the PEs' slices (see :func:`gather_state`)."""

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules.eprop.config import NetworkConfig
@@ -154,6 +155,7 @@ class ReplayEngine:
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
             raise ValueError(f"x must have shape (batch, {c.n_steps}, {c.n_in}), got {x.shape}")
+        require_finite(x, "x")
         return np.ascontiguousarray(x, self.dtype)
 
     def _map(self, function, parts: list[slice]) -> list:
