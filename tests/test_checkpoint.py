@@ -46,7 +46,7 @@ def test_round_trip_keeps_arrays_dtypes_and_metadata(tmp_path):
         assert loaded.engine_state[key].dtype == value.dtype
     np.testing.assert_array_equal(loaded.trainer_arrays["order"], np.arange(6)[::-1])
     assert loaded.meta["epoch"] == 2 and loaded.meta["history"] == meta["history"] and loaded.meta["note"] is None
-    assert loaded.meta["version"] == 1
+    assert loaded.meta["version"] == 2
     restored = rng_from_meta(loaded.meta["rng"])
     np.testing.assert_array_equal(restored.random(4), rng.random(4))
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
@@ -145,3 +145,47 @@ def test_resolve_from_run_directory(tmp_path):
         resolve_checkpoint(tmp_path / "empty")
     with pytest.raises(ValueError, match="does not exist"):
         resolve_checkpoint(tmp_path / "missing")
+
+
+def test_version_1_checkpoints_without_a_metadata_checksum_still_load(tmp_path):
+    path = write(tmp_path, "v1", 5)
+    meta = read_meta(path)
+    old = {key: value for key, value in meta.items()}
+    old["version"] = 1
+    (path / META_FILE).write_bytes(msgpack.packb(old, use_bin_type=True))
+    loaded = load_checkpoint(path)
+    assert loaded.meta["version"] == 1 and loaded.meta["global_samples"] == 5
+
+
+def test_every_single_byte_corruption_loads_identically_or_raises_a_clear_error(tmp_path):
+    """Flip each byte of each file of a small checkpoint in turn: loading either gives the same content (a byte
+    nothing reads, such as header padding) or raises a ValueError naming a file; it never loads changed."""
+    path = save_checkpoint(
+        tmp_path, "fuzz", {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "adam_n": np.array(3)},
+        {"order": np.arange(4)}, {"epoch": 1, "position": 8, "rng": "state"},
+    )  # fmt: skip
+    reference = load_checkpoint(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    outcomes = {"identical": 0, "error": 0}
+    for file in files:
+        original = file.read_bytes()
+        for position in range(len(original)):
+            corrupt = bytearray(original)
+            corrupt[position] ^= 0xFF
+            file.write_bytes(bytes(corrupt))
+            try:
+                loaded = load_checkpoint(path)
+            except ValueError as error:
+                assert str(path) in str(error), error
+                outcomes["error"] += 1
+                continue
+            finally:
+                file.write_bytes(original)
+            assert loaded.meta == reference.meta, (file, position)
+            for section in ("engine_state", "trainer_arrays"):
+                got, want = getattr(loaded, section), getattr(reference, section)
+                assert set(got) == set(want), (file, position)
+                for key in want:
+                    assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key]), (file, position)
+            outcomes["identical"] += 1
+    assert outcomes["error"] > 0.9 * sum(outcomes.values()), outcomes

@@ -2,15 +2,17 @@
 
 A checkpoint is a directory::
 
-    meta.msgpack          {"format": "pe-actors-checkpoint", "version": 1, "arrays": {name: shape, dtype, crc32},
-                           plus what the caller stores: epoch, sample position, RNG state, run config, metrics}
+    meta.msgpack          {"format": "pe-actors-checkpoint", "version": 2, "crc32": CRC-32 of the body,
+                           "body": msgpack bytes of {"arrays": {name: shape, dtype, crc32}, plus what the caller
+                           stores: epoch, sample position, RNG state, run config, metrics}}
     engine/<key>.npy      the engine's state: full weights, ADAM moments ``m_*``/``v_*``, step count ``adam_n``
     trainer/<key>.npy     the trainer's arrays (for example the sample order of the current epoch)
 
 It is written into a temporary sibling directory that is renamed into place once complete, so a crash never
-leaves a half-written checkpoint under a checkpoint's name. On loading, every array is checked against the shape,
-dtype and CRC-32 recorded in the metadata: a truncated, corrupt or foreign checkpoint raises a ValueError that
-names the offending file.
+leaves a half-written checkpoint under a checkpoint's name. On loading, the metadata body is checked against its
+CRC-32 and its array table against a schema, and every array against the shape, dtype and CRC-32 recorded there,
+so the whole checkpoint is verified as one: a truncated, corrupt or foreign checkpoint raises a ValueError that
+names the offending file. Version 1 checkpoints (metadata without a checksum) are still read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import msgpack
 import numpy as np
 
 FORMAT = "pe-actors-checkpoint"
-VERSION = 1
+VERSION = 2
 META_FILE = "meta.msgpack"
 PREFIX = "ckpt-"
 SECTIONS = ("engine", "trainer")
@@ -90,7 +92,8 @@ def save_checkpoint(
                 raise TypeError(f"checkpoint array {section}/{key} has dtype object; only numeric arrays are stored")
             _write_array(tmp / section / f"{key}.npy", array)
             records[f"{section}/{key}"] = {"shape": list(array.shape), "dtype": array.dtype.str, "crc32": _crc(array)}
-    payload = {"format": FORMAT, "version": VERSION, "arrays": records, **meta}
+    body = msgpack.packb({"arrays": records, **meta}, use_bin_type=True)
+    payload = {"format": FORMAT, "version": VERSION, "crc32": zlib.crc32(body), "body": body}
     with open(tmp / META_FILE, "wb") as handle:
         handle.write(msgpack.packb(payload, use_bin_type=True))
         handle.flush()
@@ -122,11 +125,38 @@ def read_meta(path: Path | str) -> dict[str, Any]:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"{meta_path} is not a pe-actors checkpoint (format {found!r}, expected {FORMAT!r})")
     version = meta.get("version")
-    if not isinstance(version, int) or not 1 <= version <= VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
         raise ValueError(f"{meta_path} has checkpoint format version {version!r}; this code reads 1..{VERSION}")
-    if not isinstance(meta.get("arrays"), dict):
-        raise ValueError(f"{meta_path} lacks the 'arrays' table of a pe-actors checkpoint")
+    if version >= 2:
+        body, crc = meta.get("body"), meta.get("crc32")
+        if not isinstance(body, bytes) or not isinstance(crc, int) or zlib.crc32(body) != crc:
+            raise ValueError(f"checkpoint metadata {meta_path} is corrupt: its CRC-32 does not match")
+        try:
+            inner = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        except (ValueError, msgpack.UnpackException) as error:
+            raise ValueError(f"checkpoint metadata {meta_path} is corrupt: {error}") from None
+        if not isinstance(inner, dict):
+            raise ValueError(f"checkpoint metadata {meta_path} is corrupt: its body is not a table")
+        meta = {"format": FORMAT, "version": version, **inner}
+    _check_array_table(meta.get("arrays"), meta_path)
     return meta
+
+
+def _check_array_table(arrays: Any, meta_path: Path) -> None:
+    """The 'arrays' table must map section/key names to {shape: [ints >= 0], dtype: str, crc32: int}."""
+    if not isinstance(arrays, dict):
+        raise ValueError(f"{meta_path} lacks the 'arrays' table of a pe-actors checkpoint")
+    for name, record in arrays.items():
+        ok = (
+            isinstance(name, str)
+            and isinstance(record, dict)
+            and isinstance(record.get("shape"), list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in record["shape"])
+            and isinstance(record.get("dtype"), str)
+            and isinstance(record.get("crc32"), int)
+        )
+        if not ok:
+            raise ValueError(f"{meta_path}: the record of array {name!r} is malformed: {record!r}")
 
 
 def _load_array(file: Path, record: dict[str, Any]) -> np.ndarray:
@@ -134,8 +164,8 @@ def _load_array(file: Path, record: dict[str, Any]) -> np.ndarray:
         raise ValueError(f"checkpoint array {file} is missing")
     try:
         array = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"checkpoint array {file} is truncated or corrupt: {error}") from None
+    except Exception as error:  # a corrupt .npy header fails inside numpy's parser in many ways
+        raise ValueError(f"checkpoint array {file} is truncated or corrupt: {type(error).__name__}: {error}") from None
     if list(array.shape) != record["shape"] or array.dtype.str != record["dtype"]:
         raise ValueError(
             f"checkpoint array {file} has shape {list(array.shape)} dtype {array.dtype.str}, "

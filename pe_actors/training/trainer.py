@@ -136,8 +136,14 @@ class TrainState:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> TrainState:
-        """The state a checkpoint recorded; a missing field raises a ValueError naming the checkpoint."""
+        """The state a checkpoint recorded; a missing or mistyped field raises a ValueError naming the checkpoint."""
         meta = checkpoint.meta
+        counts = {name: meta.get(name) for name in ("epoch", "position", "global_samples")}
+        for name, value in counts.items():
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"checkpoint {checkpoint.path}: trainer field {name!r} must be a count, got {value!r}")
+        if not isinstance(meta.get("sums", {}), dict) or not isinstance(meta.get("history", []), list):
+            raise ValueError(f"checkpoint {checkpoint.path}: trainer fields 'sums' and 'history' are malformed")
         try:
             return cls(
                 rng=rng_from_meta(meta["rng"]),
@@ -150,6 +156,8 @@ class TrainState:
             )
         except KeyError as error:
             raise ValueError(f"checkpoint {checkpoint.path} lacks the trainer field {error}") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint {checkpoint.path}: a trainer field is malformed: {error}") from None
 
 
 @dataclass(frozen=True)
