@@ -386,7 +386,32 @@ def _read_metadata(directory: Path) -> dict:
             f"{path}: no feature cache here (an unfinished or interrupted build has no {METADATA}); "
             "make one with `pe-actors data prepare --gsc-dir DIR --out DIR`"
         )
-    return json.loads(path.read_text())
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is unreadable or not JSON: {error}; rebuild with `pe-actors data prepare`") from None
+    required = {"sizes": dict, "class_names": list, "synthetic": bool}
+    for key, kind in required.items():
+        if not isinstance(metadata, dict) or not isinstance(metadata.get(key), kind):
+            raise ValueError(
+                f"{path} lacks {key!r} (a {kind.__name__}) of a feature cache; rebuild with `pe-actors data prepare`"
+            )
+    missing = [split for split in SPLITS if not isinstance(metadata["sizes"].get(split), int)]
+    if missing:
+        raise ValueError(f"{path}: 'sizes' lacks the clip count of split(s) {missing}; rebuild the cache")
+    return metadata
+
+
+def _open_array(path: Path, mmap: bool) -> np.ndarray:
+    """``np.load`` of a cache array; a missing, truncated or corrupt file raises a ValueError naming it."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing from the feature cache; rebuild with `pe-actors data prepare`") from None
+    except Exception as error:  # numpy's header parser and mmap fail in many ways on a damaged file
+        raise ValueError(
+            f"{path} is truncated or corrupt ({type(error).__name__}: {error}); rebuild with `pe-actors data prepare`"
+        ) from None
 
 
 def load_prepared(path: Path | str) -> PreparedData:
@@ -400,8 +425,8 @@ def load_prepared(path: Path | str) -> PreparedData:
     splits = {}
     for split in SPLITS:
         features_path, labels_path = _feature_paths(directory, split)
-        features = np.load(features_path, mmap_mode="r")
-        labels = np.load(labels_path)
+        features = _open_array(features_path, mmap=True)
+        labels = _open_array(labels_path, mmap=False)
         expected = metadata["sizes"][split]
         if features.shape[0] != expected or labels.shape != (expected,) or features.dtype != np.float32:
             raise ValueError(

@@ -19,6 +19,7 @@ from launcher.options import existing_dir
 from launcher.plots import prepare_out, pyplot, save_figure, write_json
 from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.state import check_weight_shapes
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eventprop.config import EventPropConfig
@@ -167,13 +168,19 @@ def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, spl
     try:
         if eventprop:
             from pe_actors.engines.inprocess import weights_only
+            from pe_actors.rules.eventprop.network import init_eventprop_params
             from pe_actors.rules.eventprop.offchip import OffchipEngine
 
+            check_weight_shapes(checkpoint.engine_state, init_eventprop_params(config), f"checkpoint {checkpoint.path}")
             engine = OffchipEngine(config, weights_only(checkpoint.engine_state), OptimiserConfig())
         else:
+            from pe_actors.rules.eprop.gradients import init_params
+
+            check_weight_shapes(checkpoint.engine_state, init_params(config), f"checkpoint {checkpoint.path}")
             engine = InProcessEngine(config, checkpoint.engine_state, OptimiserConfig(), n_pes=1)
     except ValueError as error:
-        raise click.BadParameter(f"checkpoint {checkpoint.path}: {error}", param_hint="--checkpoint") from None
+        message = str(error) if str(checkpoint.path) in str(error) else f"checkpoint {checkpoint.path}: {error}"
+        raise click.BadParameter(message, param_hint="--checkpoint") from None
     result = evaluate_engine(engine, x, labels)
     matrix = confusion_matrix(labels, result["predictions"], config.n_out)
     recall = per_class_recall(matrix)

@@ -32,6 +32,7 @@ from launcher.options import (
 )
 from launcher.plots import write_json
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.state import check_weight_shapes
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
@@ -634,6 +635,11 @@ def train(ctx: click.Context, **options: Any) -> None:
         params = init_eventprop_params(config, seed=options["seed"], dtype=dtype)
     else:
         params = init_params(config, seed=options["seed"], dtype=dtype)
+    if checkpoint is not None:
+        try:
+            check_weight_shapes(checkpoint.engine_state, params, f"checkpoint {checkpoint.path}")
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--resume") from None
     run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
     engine, release, dashboard = build_engine(options, config, params, optimiser, run_name)
     try:

@@ -406,11 +406,15 @@ class MetricsLog(Callback):
     def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("global_samples", 0) <= state.global_samples
-            ]
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    # A killed run can leave a partial last line: it is dropped like the records past the checkpoint.
+                    continue
+                if isinstance(record, dict) and record.get("global_samples", 0) <= state.global_samples:
+                    kept.append(line)
             self.path.write_text("".join(line + "\n" for line in kept))
         self._reset()
 
