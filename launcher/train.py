@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -330,6 +331,10 @@ def build_engine(
             ray.shutdown()
 
     return engine, release, dashboard
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def trainer_samples(data: Splits, config: TrainConfig) -> int:
@@ -678,6 +683,9 @@ def train(ctx: click.Context, **options: Any) -> None:
                 raise click.BadParameter(str(error), param_hint="--resume") from None
             click.echo(f"Resumed from {checkpoint.path}: epoch {state.epoch + 1}, sample {state.position}")
         start = time.perf_counter()
+        # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C: cleanly, with the resume hint. Installed after
+        # Ray has started, so it replaces the handler that would print Ray's C++ signal dump.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             state = trainer.fit(state)
         except KeyboardInterrupt:
@@ -687,6 +695,8 @@ def train(ctx: click.Context, **options: Any) -> None:
             last = latest_checkpoint(out / "checkpoints")
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise click.ClickException(f"training stopped: {error}; {kept}") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         seconds = time.perf_counter() - start
     finally:
         release()

@@ -96,3 +96,27 @@ def test_a_partial_last_metrics_line_is_dropped_on_resume(tmp_path):
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert all(json.loads(line) for line in lines)
     assert [json.loads(line)["epoch"] for line in lines if '"kind": "epoch"' in line] == [1, 2]
+
+
+def test_sigterm_stops_training_like_ctrl_c_with_the_resume_hint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    script = Path(sys.executable).parent / "pe-actors"  # the console script pip installed beside the interpreter
+    command = [str(script), "train", *QUICK[:-2], "--epochs", "500", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert process.poll() is None, process.communicate()
+    os.kill(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert f"continue this run with: pe-actors train --resume {out}" in stderr
+    assert "Traceback" not in stderr
