@@ -189,3 +189,15 @@ def test_every_single_byte_corruption_loads_identically_or_raises_a_clear_error(
                     assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key]), (file, position)
             outcomes["identical"] += 1
     assert outcomes["error"] > 0.9 * sum(outcomes.values()), outcomes
+
+
+def test_leftovers_of_interrupted_replacements_are_pruned_or_put_back(tmp_path):
+    write(tmp_path, "a", 1)
+    write(tmp_path, "b", 2)
+    # A replacement of "a" that completed but left the moved-aside copy behind.
+    (tmp_path / ".old-ckpt-a-4242").mkdir()
+    # A replacement of "b" whose writer died between the two renames: only the moved-aside copy exists.
+    (tmp_path / "ckpt-b").rename(tmp_path / ".old-ckpt-b-4243")
+    prune_checkpoints(tmp_path, keep_last=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-a", "ckpt-b"]
+    assert load_checkpoint(tmp_path / "ckpt-b").meta["global_samples"] == 2

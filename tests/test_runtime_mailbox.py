@@ -249,3 +249,29 @@ def test_pe_actors_over_shared_memory_match_the_in_process_engine(mailbox_file):
         for actor in actors:
             actor.close_mailbox()
     assert not path.exists()
+
+
+def test_mailboxes_of_dead_runs_are_found_and_removed(tmp_path, mailbox_file):
+    import subprocess
+
+    from pe_actors.runtime.mailbox import remove_stale_mailboxes
+
+    run, path = mailbox_file
+    live = GroupMailbox.create(path, run, 0, 2, spike_channels([2, 2]), capacity=1, dtype=np.float32)
+    # A mailbox whose creating PE process has exited, as a SIGKILLed driver's actors leave it.
+    dead_path = mailbox_path(f"{run}-dead", 0)
+    child = subprocess.run(
+        [sys.executable, "-c", (
+            "import numpy as np, sys; sys.path.insert(0, '.');"
+            "from pe_actors.runtime.mailbox import GroupMailbox; from pe_actors.runtime.program import Channel;"
+            f"GroupMailbox.create({str(dead_path)!r}, {run + '-dead'!r}, 0, 2, "
+            "[Channel('s', 'spikes', (0, 1), (0, 1), (2, 2))], 1, np.float32)"
+        )],
+        check=True,
+    )  # fmt: skip
+    assert child.returncode == 0 and dead_path.exists() and pipe_path(dead_path, 1).exists()
+    removed = remove_stale_mailboxes()
+    assert dead_path in removed and not dead_path.exists() and not pipe_path(dead_path, 1).exists()
+    assert path.exists(), "a live run's mailbox stays"
+    live.unlink()
+    live.close()

@@ -30,7 +30,7 @@ from pe_actors.engines.inprocess import sub_batches
 from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules import group_program
 from pe_actors.runtime.actor import PEActor
-from pe_actors.runtime.mailbox import mailbox_path, unlink_mailbox
+from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unlink_mailbox
 from pe_actors.runtime.program import Channel, Phase
 from pe_actors.runtime.protocol import actor_name
 from pe_actors.runtime.steploop import posting_channels, step_loop
@@ -175,6 +175,7 @@ class ActorEngine:
         if not ray.is_initialized():
             raise RuntimeError("Ray is not initialised; call launcher.ray_session.start_ray(...) first")
         check_pe_resources(self.n_pes * self.n_groups, f"{self.n_groups} group(s) x {self.n_pes} PEs")
+        remove_stale_mailboxes()
         self._started = True
         params_ref = ray.put(self._initial)
         self._placement = [self._place(g) for g in range(self.n_groups)]

@@ -164,6 +164,7 @@ class GroupMailbox:
             "channels": [channel.to_dict() for channel in channels],
             "capacity": int(capacity),
             "dtype": np.dtype(dtype).str,
+            "pid": os.getpid(),
         }
         header = pack_metadata(meta)
         if len(header) + 4 > _HEADER_BYTES:
@@ -322,6 +323,41 @@ class GroupMailbox:
     def unlink(self) -> None:
         """Remove the mailbox file and its pipes (mappings and open pipes stay valid until closed)."""
         unlink_mailbox(self.path, self.n_pes)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_mailboxes(directory: Path | None = None) -> list[Path]:
+    """Remove the mailbox files (and wake-up pipes) of dead runs on this node: those whose creating PE process is
+    gone (a driver killed with SIGKILL takes its actors with it but leaves their files), and pipes whose mailbox
+    file is gone. Returns the removed mailbox files."""
+    directory = Path(directory) if directory is not None else shm_dir()
+    removed = []
+    for path in sorted(directory.glob("pe-actors-*")):
+        if path.is_fifo() or not path.is_file():
+            continue
+        try:
+            with open(path, "rb") as handle:
+                (length,) = struct.unpack("<I", handle.read(4))
+                meta = unpack_metadata(handle.read(length))
+            pid, n_pes = int(meta["pid"]), int(meta["n_pes"])
+        except (OSError, ValueError, KeyError, TypeError, struct.error):
+            continue  # not a mailbox of this version: leave it alone
+        if not _alive(pid):
+            unlink_mailbox(path, n_pes)
+            removed.append(path)
+    for pipe in directory.glob("pe-actors-*.p[0-9][0-9]*"):
+        if pipe.is_fifo() and not pipe.with_name(pipe.name.rsplit(".p", 1)[0]).exists():
+            pipe.unlink(missing_ok=True)
+    return removed
 
 
 def unlink_mailbox(path: Path, n_pes: int) -> None:

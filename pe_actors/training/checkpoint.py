@@ -223,7 +223,8 @@ def best_checkpoint(root: Path | str) -> Path | None:
 
 def prune_checkpoints(root: Path | str, keep_last: int) -> list[Path]:
     """Delete all but the ``keep_last`` most recent checkpoints and the best by validation accuracy; returns
-    the deleted paths. Leftover temporary directories of interrupted writes are removed too."""
+    the deleted paths. Leftovers of interrupted writes are cleaned up too: temporary directories are removed, and a
+    checkpoint moved aside for a replacement is removed once the replacement is in place, or put back if not."""
     if not isinstance(keep_last, int) or keep_last < 1:
         raise ValueError(f"keep_last must be a positive integer, got {keep_last!r}")
     root = Path(root)
@@ -237,6 +238,14 @@ def prune_checkpoints(root: Path | str, keep_last: int) -> list[Path]:
         shutil.rmtree(path)
     for leftover in root.glob(f".tmp-{PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    for old in root.glob(f".old-{PREFIX}*"):
+        # ".old-ckpt-NAME-PID": the previous checkpoint NAME moved aside while a replacement was renamed in. If the
+        # replacement is in place it is garbage; if the writer died between the two renames it is the checkpoint.
+        final = root / old.name[len(".old-") :].rsplit("-", 1)[0]
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(final)
     return deleted
 
 
