@@ -264,9 +264,9 @@ class ActorRecovery(Recovery):
                 return None
             checkpoint = load_checkpoint(path)
             trainer.engine.recover(state=checkpoint.engine_state)
-            self.echo(f"\n{error}\nRebuilt the PE actors from checkpoint {path}; continuing from there.")
+            self.echo(f"\n{error}; rebuilt the PE actors from checkpoint {path}, continuing from there")
             return Recovered(rewind_to=checkpoint)
-        self.echo(f"\n{error}\nRebuilt group(s) {groups} from the surviving replicas; retrying the batch.")
+        self.echo(f"\n{error}; rebuilt group(s) {groups} from the surviving replicas, retrying the batch")
         return Recovered()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -328,18 +329,26 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
     started = not ray.is_initialized()
     start_ray(None, num_pe_slots=4, dashboard_port=0)
     params = init_params(CONFIG, seed=5, dtype=np.float32)
-    engine = ActorEngine(CONFIG, params, OPTIMISER, n_pes=2, n_groups=2, sub_batch=2, barrier_timeout_s=5.0)
+    # A barrier timeout far longer than a recovery takes: the surviving PEs of the broken group must not sit it out.
+    engine = ActorEngine(CONFIG, params, OPTIMISER, n_pes=2, n_groups=2, sub_batch=2, barrier_timeout_s=300.0)
+    killed_at = []
 
     class Kill(Callback):
         def on_batch_end(self, trainer, state, batch) -> None:
             if state.global_samples == 8:
                 ray.kill(ray.get_actor(actor_name(1, 1), namespace=engine.namespace))
+                killed_at.append(time.monotonic())
 
     messages = []
     try:
-        recovery = ActorRecovery(tmp_path / "checkpoints", messages.append)
+        recovery = ActorRecovery(tmp_path / "checkpoints", lambda text: messages.append((time.monotonic(), text)))
         state = Trainer(engine, data, OPTIMISER, config, [Kill()], recovery).fit()
-        assert len(messages) == 1 and "Rebuilt group(s) [1]" in messages[0]
+        assert len(messages) == 1
+        recovered_at, text = messages[0]
+        assert len(text.strip().splitlines()) == 1, text
+        assert "pe-g1-p01" in text and "rebuilt group(s) [1] from the surviving replicas" in text
+        # Not a speed target: a recovery that waited for the barrier timeout would take 300 s.
+        assert recovered_at - killed_at[0] < 60, recovered_at - killed_at[0]
         assert_states_close(engine.state(), reference.engine.state(), atol=1e-5)
         assert [h["test_accuracy"] for h in state.history] == [h["test_accuracy"] for h in reference_state.history]
     finally:

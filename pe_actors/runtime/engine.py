@@ -13,6 +13,7 @@ stays identical.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -176,6 +177,9 @@ class ActorEngine:
             raise RuntimeError("Ray is not initialised; call launcher.ray_session.start_ray(...) first")
         check_pe_resources(self.n_pes * self.n_groups, f"{self.n_groups} group(s) x {self.n_pes} PEs")
         remove_stale_mailboxes()
+        # A dead PE leaves error objects that nobody reads (its peers' pending calls); the engine reports the
+        # failure itself in one line (PEGroupError), so Ray's per-object "Unhandled error" tracebacks are noise.
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
         self._started = True
         params_ref = ray.put(self._initial)
         self._placement = [self._place(g) for g in range(self.n_groups)]
@@ -350,14 +354,22 @@ class ActorEngine:
     def recover(self, state: dict[str, np.ndarray] | None = None) -> list[int]:
         """Rebuild the failed groups and make every replica equal again; returns the rebuilt groups.
 
-        Healthy actors first undo an ADAM step of a batch that did not complete everywhere, so the batch that
-        raised can be retried with no update lost or applied twice. Each slice comes from a surviving PE holding
+        The failed groups' actors are killed first (so recovery never waits for their barrier timeout); healthy
+        actors then undo an ADAM step of a batch that did not complete everywhere, so the batch that raised can be
+        retried with no update lost or applied twice. Each slice comes from a surviving PE holding
         it, or from ``state`` (for example the last checkpoint) when no PE of that slice survives.
         """
         self.start()
         failed = sorted(self._failed)
+        # The surviving PEs of a failed group may sit at its barrier until the timeout: kill them at once. Their
+        # slices are held by the other groups' replicas, or, with no replica, lost with the dead PE's anyway.
+        for g in failed:
+            for actor in self.groups[g]:
+                ray.kill(actor)
         alive = {}
         for g, group in enumerate(self.groups):
+            if g in failed:
+                continue
             for p, actor in enumerate(group):
                 try:
                     ray.get(actor.rollback.remote(self.updates), timeout=self.barrier_timeout_s + 5.0)
