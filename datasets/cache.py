@@ -40,7 +40,6 @@ from datasets.features import (
     log_mel_delta,
     normalisation_stats,
     normalise,
-    pin_blas_threads,
 )
 from datasets.speech_commands import (
     CLASS_NAMES,
@@ -53,6 +52,7 @@ from datasets.speech_commands import (
     scan,
     split_clips,
 )
+from datasets.workers import init_worker
 
 CACHE_FORMAT = 1
 METADATA = "metadata.json"
@@ -145,7 +145,9 @@ def _chunk_results(
                 yield task, _featurise_chunk(str(root), task[2], params, strict)
         return
     context = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pin_blas_threads) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
+    ) as pool:
         pending: deque = deque()
         try:
             for task in tasks:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
 from datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
+from datasets.workers import init_worker
 
 SAMPLE_RATE = 16_000
 SYNTH_FORMAT = 1
@@ -387,7 +389,12 @@ def synthesize(
                 for i, items in plan:
                     bar.update(_render_speaker(str(tmp), speakers[i], items, seed, i))
             else:
-                with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                with ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=get_context("spawn"),
+                    initializer=init_worker,
+                    initargs=(os.getpid(),),
+                ) as pool:
                     futures = [pool.submit(_render_speaker, str(tmp), speakers[i], items, seed, i) for i, items in plan]
                     for future in futures:
                         bar.update(future.result())

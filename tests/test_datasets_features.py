@@ -82,3 +82,50 @@ def test_feature_params_round_trip_and_reject_unknown_keys():
     assert FeatureParams.from_dict(DEFAULT_PARAMS.to_dict()) == DEFAULT_PARAMS
     with pytest.raises(ValueError, match="unknown feature parameters"):
         FeatureParams.from_dict({**DEFAULT_PARAMS.to_dict(), "n_mfcc": 13})
+
+
+def _pool_then_sleep(pids_file: str) -> None:
+    """In a child process: start two pool workers that die with their parent, write their pids, then sleep."""
+    import os
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from datasets.workers import init_worker
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), initializer=init_worker,
+                               initargs=(os.getpid(),))  # fmt: skip
+    pids = {pool.submit(os.getpid).result() for _ in range(8)}
+    with open(pids_file, "w") as handle:
+        handle.write(" ".join(map(str, pids)))
+    time.sleep(120)
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    pids_file = tmp_path / "pids"
+    parent = multiprocessing.get_context("spawn").Process(target=_pool_then_sleep, args=(str(pids_file),))
+    parent.start()
+    deadline = time.monotonic() + 60
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert pids
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.join(timeout=10)
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids), "pool workers outlived their killed parent"
