@@ -64,9 +64,11 @@ def measure_actors(
     repeating one sub-batch (the first ``sub_batch`` samples of ``x``, or standard normal ones). The runtime
     reports per sub-batch only the PEs' loop time and their barrier waits, not a time per function, so this
     complements the in-process profile rather than repeating it."""
+    from launcher.ray_session import loopback_only, start_ray, stop_ray
+
+    loopback_only(None)  # before Ray is imported (see launcher.ray_session)
     import ray
 
-    from launcher.ray_session import start_ray, stop_ray
     from pe_actors.core.optimiser import OptimiserConfig
     from pe_actors.rules.eprop.gradients import init_params
     from pe_actors.runtime import ActorEngine

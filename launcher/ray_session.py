@@ -1,18 +1,33 @@
 """Start an embedded local Ray, or join a Ray cluster, for the PE-actor runtime.
 
-A local Ray binds ports on the machine without authentication; the dashboard is kept on 127.0.0.1 unless the
-caller asks otherwise. The custom resource ``pe`` (one unit per PE actor and placement-group bundle) is declared
-here for a local Ray, and by ``ray start --resources`` on a cluster (see ``cluster.yaml``).
+A local Ray binds several ports (GCS, raylet, object manager, metrics, workers). When this module starts a local
+Ray in a process that has not imported Ray yet, every one of them is bound to 127.0.0.1 (see
+:func:`loopback_only`); the dashboard is kept on 127.0.0.1 unless the caller asks otherwise. The custom resource
+``pe`` (one unit per PE actor and placement-group bundle) is declared here for a local Ray, and by
+``ray start --resources`` on a cluster (see ``cluster.yaml``). Ray is imported only when a function needs it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import sys
 
-import ray
+#: The variable Ray reads when it is imported: "0" makes it treat the machine as unable to join a cluster, so it
+#: takes 127.0.0.1 as the node address and binds its servers (metrics endpoint included) to loopback only.
+LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
-from pe_actors.runtime.engine import PE_RESOURCE, check_pe_resources
+
+def loopback_only(address: str | None) -> bool:
+    """Before Ray is imported, make a local Ray (``address`` None or "local") bind all its ports to 127.0.0.1.
+    Returns whether that is in force; it cannot be once Ray is imported (Ray reads the setting at import), and
+    it is never applied to a run that joins a cluster."""
+    if address not in (None, "", "local"):
+        return False
+    if "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_VARIABLE, "0")
+    return os.environ.get(LOOPBACK_VARIABLE) == "0"
 
 
 def start_ray(
@@ -30,6 +45,11 @@ def start_ray(
 
     If Ray is already initialised in this process it is reused (and checked for the ``pe`` resource).
     """
+    loopback_only(address)
+    import ray
+
+    from pe_actors.runtime.engine import PE_RESOURCE, check_pe_resources
+
     if not isinstance(num_pe_slots, int) or isinstance(num_pe_slots, bool) or num_pe_slots < 1:
         raise ValueError(f"num_pe_slots must be a positive integer, got {num_pe_slots!r}")
     if address is not None and not isinstance(address, str):
@@ -79,5 +99,7 @@ def _dashboard_url() -> str:
 
 def stop_ray() -> None:
     """Shut down this process's connection to Ray (and the embedded local Ray, if it started one)."""
+    import ray
+
     if ray.is_initialized():
         ray.shutdown()

@@ -298,9 +298,11 @@ def build_engine(
         from pe_actors.rules.eprop.replay import ReplayEngine
 
         return ReplayEngine(config, params, optimiser), lambda: None, None
+    from launcher.ray_session import loopback_only, start_ray
+
+    loopback_only(options["address"])  # before Ray is imported (see launcher.ray_session)
     import ray
 
-    from launcher.ray_session import start_ray
     from pe_actors.rules import group_program
     from pe_actors.runtime import ActorEngine
 
