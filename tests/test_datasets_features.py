@@ -84,39 +84,43 @@ def test_feature_params_round_trip_and_reject_unknown_keys():
         FeatureParams.from_dict({**DEFAULT_PARAMS.to_dict(), "n_mfcc": 13})
 
 
-def _pool_then_sleep(pids_file: str) -> None:
-    """In a child process: start two pool workers that die with their parent, write their pids, then sleep."""
-    import os
-    import time
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from datasets.workers import init_worker
-
+POOL_THEN_SLEEP = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from datasets.workers import init_worker
+if __name__ == "__main__":
     pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), initializer=init_worker,
-                               initargs=(os.getpid(),))  # fmt: skip
+                               initargs=(os.getpid(),))
     pids = {pool.submit(os.getpid).result() for _ in range(8)}
-    with open(pids_file, "w") as handle:
+    with open(sys.argv[1] + ".tmp", "w") as handle:
         handle.write(" ".join(map(str, pids)))
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     time.sleep(120)
+"""
 
 
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
-    import multiprocessing
     import os
     import signal
+    import subprocess
+    import sys
     import time
+    from pathlib import Path
 
+    semaphores = set(Path("/dev/shm").glob("sem.mp-*")) if Path("/dev/shm").is_dir() else set()
     pids_file = tmp_path / "pids"
-    parent = multiprocessing.get_context("spawn").Process(target=_pool_then_sleep, args=(str(pids_file),))
-    parent.start()
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_THEN_SLEEP)
+    # A fresh interpreter, like `pe-actors data prepare`: its pool has a resource tracker of its own.
+    parent = subprocess.Popen([sys.executable, str(script), str(pids_file)], cwd=Path(__file__).resolve().parent.parent)
     deadline = time.monotonic() + 60
     while not pids_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     pids = [int(p) for p in pids_file.read_text().split()]
     assert pids
     os.kill(parent.pid, signal.SIGKILL)
-    parent.join(timeout=10)
+    parent.wait(timeout=10)
 
     def alive(pid):
         try:
@@ -129,3 +133,11 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids), "pool workers outlived their killed parent"
+    # multiprocessing's resource tracker (not killed) unlinks the semaphores the dead pool leaked.
+    deadline = time.monotonic() + 30
+    while Path("/dev/shm").is_dir() and time.monotonic() < deadline:
+        if not set(Path("/dev/shm").glob("sem.mp-*")) - semaphores:
+            break
+        time.sleep(0.2)
+    if Path("/dev/shm").is_dir():
+        assert not set(Path("/dev/shm").glob("sem.mp-*")) - semaphores, "semaphores of the killed pool were left"
