@@ -120,3 +120,20 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_resume_hint(tmp_path):
     assert process.returncode != 0
     assert f"continue this run with: pe-actors train --resume {out}" in stderr
     assert "Traceback" not in stderr
+
+
+def test_nan_in_the_training_features_is_refused_before_anything_is_written(tiny_cache, tmp_path):
+    from datasets import cache
+
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(tiny_cache, poisoned)
+    features_path, _ = cache._feature_paths(poisoned, "train")
+    features = np.load(features_path, mmap_mode="r+")
+    features[4, 10, 3] = np.nan
+    features.flush()
+    del features
+    out = tmp_path / "run"
+    result = run("train", "--data", poisoned, "--engine", "inprocess", "--no-progress", "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "train sample 4 holds NaN or Inf" in result.output and str(poisoned) in result.output
+    assert not out.exists()

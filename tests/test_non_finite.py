@@ -107,3 +107,20 @@ def test_evaluate_refuses_non_finite_samples(tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", "--checkpoint", out, "--data", data])
     assert result.exit_code == 2 and "feature row 7 holds NaN or Inf" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+class NaNGradient(NaNAfter):
+    """An engine whose learning step meets a non-finite gradient at call ``at`` (as ADAM reports it)."""
+
+    def train_batch(self, x, labels, lr):
+        self.calls += 1
+        if self.calls >= self.at:
+            raise FloatingPointError("non-finite gradient (3 entries): no update")
+        return self.inner.train_batch(x, labels, lr)
+
+
+def test_a_non_finite_gradient_stops_training_naming_the_batch(tmp_path):
+    data = Splits(split(16, 4), split(4, 5), split(4, 6))
+    trainer = Trainer(NaNGradient(at=2), data, pa.OptimiserConfig(), TrainConfig(epochs=1, batch_size=4))
+    with pytest.raises(NonFiniteError, match=r"epoch 1, samples 4-7 .*non-finite gradient"):
+        trainer.fit()

@@ -328,14 +328,16 @@ class Trainer:
             start = time.perf_counter()
             labels = y_train[index]
             x = x_train[index]
-            result = self._guarded(state, partial(self.engine.train_batch, x, labels, lr))
+            last = state.position + len(index) - 1
+            where = f"epoch {state.epoch + 1}, samples {state.position}-{last} of the epoch's order"
+            try:
+                result = self._guarded(state, partial(self.engine.train_batch, x, labels, lr))
+            except FloatingPointError as error:
+                raise NonFiniteError(f"{where}: {error}; training stopped before this batch was recorded") from None
             seconds = time.perf_counter() - start
             loss = float(np.mean(result.loss))
             if not np.isfinite(loss):
-                raise NonFiniteError(
-                    f"epoch {state.epoch + 1}, samples {state.position}-{state.position + len(index) - 1} of the "
-                    f"epoch's order: the loss is {loss}; training stopped before this batch was recorded"
-                )
+                raise NonFiniteError(f"{where}: the loss is {loss}; training stopped before this batch was recorded")
             correct = int(np.sum(np.argmax(result.logits, axis=1) == labels))
             state.position += len(index)
             state.global_samples += len(index)
