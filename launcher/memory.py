@@ -8,7 +8,6 @@ import click
 import numpy as np
 
 from launcher.plots import (
-    eventprop_network,
     network_options,
     out_option,
     prepare_out,
@@ -17,6 +16,7 @@ from launcher.plots import (
     rule_options,
     save_figure,
     write_json,
+    yinyang_network,
 )
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
@@ -124,7 +124,7 @@ def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out
     from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
     from pe_actors.studies.memory import eventprop_pe_memory
 
-    config = eventprop_network(dt)
+    config = yinyang_network(dt)
     report = eventprop_pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
     click.echo(
         f"EventProp {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, up to {pes} PEs "

@@ -138,7 +138,7 @@ def rule_options(what: str) -> Any:
     return decorate
 
 
-def eventprop_network(dt: float | None):
+def yinyang_network(dt: float | None):
     """The ``yinyang`` EventProp network, at time step ``dt`` when given (the trial keeps its length)."""
     from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
 

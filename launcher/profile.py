@@ -9,7 +9,6 @@ import click
 import numpy as np
 
 from launcher.plots import (
-    eventprop_network,
     network_options,
     out_option,
     prepare_out,
@@ -18,6 +17,7 @@ from launcher.plots import (
     rule_options,
     save_figure,
     write_json,
+    yinyang_network,
 )
 from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
@@ -179,7 +179,7 @@ def plot_eventprop_profile(summary: dict, path: Path) -> Path:
 
 def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dt: float | None, out_dir):
     """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
-    config = eventprop_network(dt)
+    config = yinyang_network(dt)
     summary = profile_eventprop(config, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed)
     out_dir = prepare_out(out_dir)
     write_json(out_dir / "profile.json", summary)

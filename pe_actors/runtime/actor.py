@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.runtime.mailbox import GroupMailbox, MailboxTransport
-from pe_actors.runtime.program import GroupProgram, Phase
+from pe_actors.runtime.program import Channel, GroupProgram, Phase
 from pe_actors.runtime.protocol import (
     pack_array,
     pack_events,
@@ -29,15 +29,14 @@ from pe_actors.runtime.protocol import (
     unpack_events,
     unpack_spikes,
 )
-from pe_actors.runtime.steploop import check_outbox, posting_channels, step_loop
+from pe_actors.runtime.steploop import Posts, step_loop
 
 
 class PacketInbox:
     """The inbox of a ray-transport round: msgpack packets keyed (channel, sender), unpacked on demand."""
 
-    def __init__(self, group: GroupProgram, packets: dict[tuple[str, int], bytes], dtype: np.dtype) -> None:
-        self.channels = {c.name: c for c in group.channels}
-        self.packets, self.dtype = packets, dtype
+    def __init__(self, channels: dict[str, Channel], packets: dict[tuple[str, int], bytes], dtype: np.dtype) -> None:
+        self.channels, self.packets, self.dtype = channels, packets, dtype
 
     def read(self, channel: str) -> Any:
         """The packets posted to this PE on ``channel`` in the previous round (see
@@ -93,6 +92,7 @@ class PEActor:
         self.program = group.make_program(pe, params, optimiser)
         self.dtype = np.result_type(*params.values())
         self.channels = {c.name: c for c in group.channels}
+        self.posts = Posts(self.channels)
         self._phases = {p.name: p for learning in (True, False) for p in group.phases(learning)}
         self.mailbox: GroupMailbox | None = None
         self.generation = 0
@@ -192,10 +192,9 @@ class PEActor:
         return value per channel, in the phase's order)."""
         start = time.perf_counter()
         spec: Phase = self._phases[phase]
-        inbox = PacketInbox(self.spec, dict(zip(map(tuple, keys), packets, strict=True)), self.dtype)
+        inbox = PacketInbox(self.channels, dict(zip(map(tuple, keys), packets, strict=True)), self.dtype)
         outbox = self.program.step(phase, t, inbox)
-        mine = posting_channels(self.channels, spec, self.index)
-        check_outbox(outbox, mine, self.index, spec, t)
+        mine = self.posts.check(outbox, spec, self.index, t)
         out = tuple(pack_packet(c.kind, c.name, t, self.index, outbox[c.name]) for c in mine)
         self._ray_seconds += time.perf_counter() - start
         if not out:

@@ -34,7 +34,7 @@ from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unlink_mailbox
 from pe_actors.runtime.program import Channel, Phase
 from pe_actors.runtime.protocol import actor_name
-from pe_actors.runtime.steploop import posting_channels, step_loop
+from pe_actors.runtime.steploop import Posts, step_loop
 
 #: The transports a group can use to exchange spikes.
 TRANSPORTS = ("shm", "ray")
@@ -85,13 +85,14 @@ class RayCallTransport:
     def __init__(self, actors: list, channels: tuple[Channel, ...]) -> None:
         self.actors = actors
         self.channels = {c.name: c for c in channels}
+        self.posts = Posts(self.channels)
         self.posted: dict[tuple[str, int], Any] = {}
         self._posting: dict[tuple[str, int], Any] = {}
 
     def run(self, pe: int, phase: Phase, t: int) -> None:
         """Submit PE ``pe``'s round with its inbox references."""
         keys = [key for key in self.posted if pe in self.channels[key[0]].receivers]
-        mine = posting_channels(self.channels, phase, pe)
+        mine = self.posts.of(phase, pe)
         call = self.actors[pe].ray_round.options(num_returns=max(len(mine), 1))
         refs = call.remote(phase.name, t, keys, *[self.posted[key] for key in keys])
         refs = [refs] if len(mine) <= 1 else refs

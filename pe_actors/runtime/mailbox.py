@@ -46,7 +46,7 @@ import numpy as np
 
 from pe_actors.runtime.program import Channel, PEProgram, Phase
 from pe_actors.runtime.protocol import actor_name, pack_metadata, unpack_metadata
-from pe_actors.runtime.steploop import check_outbox, posting_channels
+from pe_actors.runtime.steploop import Posts
 
 #: Layout version of the mailbox file, stored in its header.
 MAILBOX_VERSION = 2
@@ -396,11 +396,12 @@ class MailboxTransport:
         self.generation = generation
         self.barrier_s = 0.0
         self._inbox = MailboxInbox(self)
+        self._posts = Posts(mailbox.channels)
 
     def run(self, pe: int, phase: Phase, t: int) -> None:
         """Run the PE's step on the previous round's packets and post its packets."""
         outbox = self.program.step(phase.name, t, self._inbox)
-        check_outbox(outbox, posting_channels(self.mailbox.channels, phase, pe), pe, phase, t)
+        self._posts.check(outbox, phase, pe, t)
         for name, packet in outbox.items():
             self.mailbox.post(name, pe, self.generation & 1, packet)
 

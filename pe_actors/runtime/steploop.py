@@ -40,16 +40,32 @@ def step_loop(phases: Iterable[Phase], transport: Transport, local: Sequence[int
                 transport.sync(phase, t)
 
 
-def posting_channels(channels: dict[str, Channel], phase: Phase, pe: int) -> list[Channel]:
-    """The channels PE ``pe`` must post on in each round of ``phase``."""
-    return [channels[name] for name in phase.posts if pe in channels[name].senders]
+class Posts:
+    """Which channels each PE posts on in each phase, worked out once per (phase, PE) rather than every round, and
+    the check that a program's outbox holds exactly those (every transport runs it each round)."""
 
+    def __init__(self, channels: dict[str, Channel]) -> None:
+        self.channels = channels
+        self._cache: dict[tuple[str, int], list[Channel]] = {}
 
-def check_outbox(outbox: dict[str, Any], expected: list[Channel], pe: int, phase: Phase, t: int) -> None:
-    """A program must post exactly on the channels its phase declares it a sender of."""
-    names = sorted(c.name for c in expected)
-    if sorted(outbox) != names:
-        raise RuntimeError(f"PE {pe} posted on {sorted(outbox)} in round {phase.name} {t}; the phase declares {names}")
+    def of(self, phase: Phase, pe: int) -> list[Channel]:
+        """The channels PE ``pe`` must post on in each round of ``phase``, in the phase's order."""
+        key = (phase.name, pe)
+        found = self._cache.get(key)
+        if found is None:
+            found = [self.channels[name] for name in phase.posts if pe in self.channels[name].senders]
+            self._cache[key] = found
+        return found
+
+    def check(self, outbox: dict[str, Any], phase: Phase, pe: int, t: int) -> list[Channel]:
+        """The channels of :meth:`of`; a RuntimeError when the outbox posts on others or misses one."""
+        expected = self.of(phase, pe)
+        if len(outbox) != len(expected) or any(channel.name not in outbox for channel in expected):
+            names = sorted(c.name for c in expected)
+            raise RuntimeError(
+                f"PE {pe} posted on {sorted(outbox)} in round {phase.name} {t}; the phase declares {names}"
+            )
+        return expected
 
 
 class InProcessInbox:
@@ -78,13 +94,14 @@ class InProcessTransport:
     def __init__(self, programs: Sequence[PEProgram], channels: Iterable[Channel]) -> None:
         self.programs = programs
         self.channels = {c.name: c for c in channels}
+        self.posts = Posts(self.channels)
         self.posted: dict[tuple[str, int], Any] = {}
         self._posting: dict[tuple[str, int], Any] = {}
 
     def run(self, pe: int, phase: Phase, t: int) -> None:
         """Run PE ``pe``'s step on the packets of the previous round; keep its posts for the next."""
         outbox = self.programs[pe].step(phase.name, t, InProcessInbox(self, pe))
-        check_outbox(outbox, posting_channels(self.channels, phase, pe), pe, phase, t)
+        self.posts.check(outbox, phase, pe, t)
         for name, packet in outbox.items():
             self._posting[(name, pe)] = packet
 

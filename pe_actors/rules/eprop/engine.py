@@ -19,7 +19,6 @@ from pe_actors.runtime.steploop import InProcessTransport, step_loop
 
 __all__ = [
     "InProcessEngine",
-    "gather_params",
     "gather_state",
     "make_group",
     "run_forward",
@@ -51,15 +50,6 @@ def run_forward(pes: list[PE], x: np.ndarray) -> list[np.ndarray]:
     transport = InProcessTransport(programs, group.channels)
     step_loop(group.phases(learning=False)[:2], transport, range(len(pes)))
     return [transport.posted[("partials", p)] for p in range(len(pes))]
-
-
-def gather_params(pes: list[PE]) -> dict[str, np.ndarray]:
-    """The full weight matrices assembled from the PEs' slices."""
-    return {
-        "w_in": np.concatenate([pe.w_in for pe in pes], axis=1),
-        "w_rec": np.concatenate([pe.w_rec for pe in pes], axis=1),
-        "w_out": np.concatenate([pe.w_out for pe in pes], axis=0),
-    }
 
 
 class InProcessEngine(GroupEngine):

@@ -189,6 +189,7 @@ class EventPropProgram:
         self.v_tape = np.zeros((k, n_steps, n), dt)
         self.s_tape = np.zeros((k, n_steps, n), dt)
         self.grad: np.ndarray | None = None
+        self.first: np.ndarray | None = None
         self._result = {}
 
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, Any]:
@@ -218,7 +219,7 @@ class EventPropProgram:
     def _first_spikes(self) -> dict[str, Any]:
         if not self.is_output:
             return {}
-        first = first_spike_steps(self.s_tape)
+        self.first = first = first_spike_steps(self.s_tape)
         fractions = spike_fractions(first, self.s_tape, self.v_tape, self.config)
         return {"first_spikes": np.concatenate([first.astype(self.dtype), fractions.astype(self.dtype)], axis=1)}
 
@@ -246,7 +247,7 @@ class EventPropProgram:
             if self.is_output:
                 # The master's errors enter at each spiking output's first spike step only.
                 eps = inbox.read("output_error")[0][:, self.neurons]
-                first = first_spike_steps(self.s_tape)
+                first = self.first  # the own neurons' first spikes, from the first_spikes round
                 samples, neurons = np.nonzero(first < n_steps)
                 self.e_tape[samples, first[samples, neurons], neurons] = eps[samples, neurons]
         if self.is_output:
