@@ -54,8 +54,8 @@ def sum_grads(total: list[Grads] | None, grads: list[Grads]) -> list[Grads]:
 
 
 def weights_only(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The weight matrices of a state (no ADAM moments ``m_``/``v_`` and no step count)."""
-    return {k: v for k, v in state.items() if k != "adam_n" and not k.startswith(("m_", "v_"))}
+    """The weight matrices of a state, the keys ``w_<name>`` (no ADAM moments, step count or device state)."""
+    return {k: v for k, v in state.items() if k.startswith("w_")}
 
 
 class GroupEngine:
@@ -91,9 +91,23 @@ class GroupEngine:
     def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
         """One update on a mini-batch: gradients of all sub-batches, then one learning step per PE."""
         grads, result = self.gradients(x, labels)
+        seconds = len(x) * self.group.sample_s
         for program, grad in zip(self.programs, grads, strict=True):
             program.apply(grad, lr)
+            program.advance(seconds)
         return result
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass for every PE's synapses (float weights do not drift)."""
+        for program in self.programs:
+            program.advance(seconds)
+
+    @property
+    def writes(self) -> int | None:
+        """Device writes of the replica so far (None for float weights)."""
+        if self.group.synapses.kind == "digital":
+            return None
+        return sum(program.writes for program in self.programs)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class scores (n, n_out) without learning."""

@@ -7,19 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 
-def group_program(config: Any, n_pes: int | list[int], sizes: list[int] | None = None) -> Any:
+def group_program(config: Any, n_pes: int | list[int], sizes: list[int] | None = None, synapses: Any = None) -> Any:
     """The group program (channels, phases, PE programs) of the rule whose network ``config`` describes: an
     e-prop :class:`~pe_actors.rules.eprop.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``),
     or an EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int for
-    every layer, or a list of per-layer counts)."""
+    every layer, or a list of per-layer counts). ``synapses`` (a :class:`~pe_actors.synapses.SynapseConfig`, None:
+    digital) says where the weights live; device synapses are built for e-prop."""
     from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.synapses import DIGITAL
 
     if isinstance(config, NetworkConfig):
         from pe_actors.rules.eprop.program import EpropGroup
 
-        return EpropGroup(config, n_pes, sizes)
+        return EpropGroup(config, n_pes, sizes, synapses=synapses or DIGITAL)
     if isinstance(config, EventPropConfig):
+        if synapses is not None and synapses.kind != "digital":
+            raise ValueError(f"{synapses.kind} synapses are built for e-prop; EventProp trains digital weights")
         from pe_actors.rules.eventprop.program import EventPropGroup
 
         return EventPropGroup(config, n_pes)

@@ -211,15 +211,25 @@ class PEActor:
 
     def apply(self, lr: float, n_samples: int, *grads: dict) -> int:
         """Learning step with the batch mean of the groups' gradient sums ``grads`` (summed in group order, so
-        every replica computes the same bits); keeps the previous state for :meth:`rollback`. Returns the step
-        count."""
+        every replica computes the same bits), then device time passes for the batch's samples; keeps the previous
+        state for :meth:`rollback`. Returns the step count (``steps``) and the device writes so far (``writes``)."""
         total = {key: np.array(value) for key, value in grads[0].items()}
         for grad in grads[1:]:
             for key in total:
                 total[key] += grad[key]
         self._previous = {key: np.array(value) for key, value in self.program.state_dict().items()}
         self.program.apply({key: value / n_samples for key, value in total.items()}, lr)
-        return self.program.adam_steps
+        self.program.advance(n_samples * self.spec.sample_s)
+        return {"steps": self.program.adam_steps, "writes": self.program.writes}
+
+    def advance(self, seconds: float) -> int:
+        """Let ``seconds`` of device time pass for this PE's synapses; returns its device writes so far."""
+        self.program.advance(seconds)
+        return self.program.writes
+
+    def writes(self) -> int:
+        """Device writes of this PE's synapses so far."""
+        return self.program.writes
 
     def rollback(self, steps: int) -> int:
         """Undo the last learning step if this PE has taken ``steps`` + 1 (a batch whose update the engine did not

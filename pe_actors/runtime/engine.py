@@ -35,6 +35,7 @@ from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unli
 from pe_actors.runtime.program import Channel, Phase
 from pe_actors.runtime.protocol import actor_name
 from pe_actors.runtime.steploop import Posts, step_loop
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 #: The transports a group can use to exchange spikes.
 TRANSPORTS = ("shm", "ray")
@@ -122,6 +123,7 @@ class ActorEngine:
         barrier_timeout_s: how long a PE waits for a peer at a barrier before the group fails.
         start_timeout_s: how long to wait for placement groups and actors at start-up.
         record_metrics: record Ray custom metrics (see :mod:`pe_actors.runtime.metrics`).
+        synapses: where the PEs' weights live (docs/synapses.md).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class ActorEngine:
         barrier_timeout_s: float = 60.0,
         start_timeout_s: float = 600.0,
         record_metrics: bool = True,
+        synapses: SynapseConfig = DIGITAL,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
@@ -150,7 +153,8 @@ class ActorEngine:
             raise ValueError(f"run_name must be 1-64 characters of letters, digits, '_', '.', '-', got {run_name!r}")
         self.config = config
         self.optimiser = optimiser
-        self.spec = group_program(config, n_pes)
+        self.spec = group_program(config, n_pes, synapses=synapses)
+        self.synapses = synapses
         self.n_pes, self.n_groups, self.sub_batch = self.spec.n_pes, n_groups, sub_batch
         self.transport = transport
         self.run_name = run_name
@@ -164,6 +168,9 @@ class ActorEngine:
         self._placement: list = []
         self._failed: set[int] = set()
         self.updates = 0
+        #: Device writes of one replica so far (as of the last learning step or :meth:`advance`; None for float
+        #: weights).
+        self.writes: int | None = None if synapses.kind == "digital" else 0
         self.timing: dict[str, float] = {}
         self._run_metrics = None
         self._started = False
@@ -292,7 +299,9 @@ class ActorEngine:
         # be blamed on its own (healthy) group.
         values = self._get(results + stats, [(g, master) for g in range(len(parts))] + owners)
         group_results, stats = values[: len(parts)], values[len(parts) :]
-        self._get(steps, all_owners)
+        applied = self._get(steps, all_owners)
+        if self.writes is not None:
+            self.writes = sum(answer["writes"] for answer in applied[: self.n_pes])
         self.updates += 1
         result = BatchResult.concatenate([BatchResult(r["logits"], r["loss"]) for r in group_results])
         self._record(stats, len(x), time.perf_counter() - start, result, labels)
@@ -321,6 +330,14 @@ class ActorEngine:
                 answers = self._get(group_refs, [(g, p) for p in range(self.n_pes)])
                 logits.append(answers[master] if self.transport == "shm" else answers[master]["logits"])
         return np.concatenate(logits) if logits else np.zeros((0, self.spec.n_out), self.dtype)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass for every PE's synapses (float weights do not drift)."""
+        self.start()
+        owners = [(g, p) for g in range(self.n_groups) for p in range(self.n_pes)]
+        answers = self._get([a.advance.remote(seconds) for group in self.groups for a in group], owners)
+        if self.writes is not None:
+            self.writes = sum(answers[: self.n_pes])
 
     def params(self) -> dict[str, np.ndarray]:
         """Current full weights, assembled from group 0's PEs."""
@@ -495,7 +512,7 @@ class ActorEngine:
             "batch_s": seconds,
         }
         if self._run_metrics is not None:
-            self._run_metrics.record(n_samples / seconds, float(result.loss.mean()), accuracy)
+            self._run_metrics.record(n_samples / seconds, float(result.loss.mean()), accuracy, self.writes or 0)
 
 
 def _cause(error: RayTaskError) -> str:

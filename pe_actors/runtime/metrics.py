@@ -1,5 +1,5 @@
-"""Ray custom metrics of a run: per-PE step latency, barrier wait and spikes per step; per-run samples/s, loss and
-accuracy.
+"""Ray custom metrics of a run: per-PE step latency, barrier wait and spikes per step; per-run samples/s, loss,
+accuracy and device writes (docs/synapses.md).
 
 Ray exports them from each node's metrics agent (Prometheus format, prefixed ``ray_``) after its export interval
 of about 10 s; the dashboard's Metrics tab charts them once Prometheus and Grafana are set up.
@@ -42,9 +42,16 @@ class RunMetrics:
         self.samples_per_s = metrics.Gauge("pe_samples_per_s", "Training samples per second of the run", ("run",))
         self.loss = metrics.Gauge("pe_loss", "Mean cross-entropy of the last mini-batch", ("run",))
         self.accuracy = metrics.Gauge("pe_accuracy", "Accuracy of the last mini-batch", ("run",))
+        self.writes = metrics.Gauge(
+            "pe_device_writes_per_step", "Device writes of one replica in the last learning step", ("run",)
+        )
+        self._last_writes: int | None = None
 
-    def record(self, samples_per_s: float, loss: float, accuracy: float) -> None:
-        """Set the run's gauges."""
+    def record(self, samples_per_s: float, loss: float, accuracy: float, writes: int = 0) -> None:
+        """Set the run's gauges; ``writes`` is the replica's device write count so far."""
         self.samples_per_s.set(samples_per_s, self.tags)
         self.loss.set(loss, self.tags)
         self.accuracy.set(accuracy, self.tags)
+        if self._last_writes is not None:
+            self.writes.set(writes - self._last_writes, self.tags)
+        self._last_writes = writes

@@ -120,6 +120,8 @@ class PEProgram(Protocol):
     index: int
     timer: Timer
     adam_steps: int
+    #: Device writes of the own synapses so far (see docs/synapses.md; 0 for float weights).
+    writes: int
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load a sub-batch (labels None: inference) and zero the per-sample state."""
@@ -136,6 +138,10 @@ class PEProgram(Protocol):
 
     def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
         """The learning step with batch-mean gradients of the own slice."""
+        ...
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass for the own synapses."""
         ...
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -155,6 +161,10 @@ class GroupProgram(Protocol):
     n_steps: int
     master: int
     channels: tuple[Channel, ...]
+    #: Where the PEs' weights live (a :class:`~pe_actors.synapses.SynapseConfig`).
+    synapses: Any
+    #: Device seconds that pass per training sample (the engines advance the PEs after each learning step).
+    sample_s: float
 
     def prepare(self, x: np.ndarray, labels: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, Any]:
         """A sub-batch as the PEs take it (validated, in the engine's dtype); labels None for inference."""

@@ -72,6 +72,7 @@ def paper_table1_floats(n_in: int, n_rec: int, n_out: int, n_steps: int, n_own: 
     return {
         "weights": synapses,
         "adam": 2 * synapses,
+        "devices": 0,
         "eligibility": 4 * (n_in + n_rec) * own,
         "accumulators": synapses + own,
         "neuron_state": 0,

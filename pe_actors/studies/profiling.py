@@ -348,8 +348,6 @@ def profile_inprocess(
     )
 
 
-
-
 #: EventProp's four programs, as on the chip: their share of a PE's time per step.
 EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
 

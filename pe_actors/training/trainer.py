@@ -162,7 +162,8 @@ class TrainState:
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """One trained mini-batch: its size, mean loss, correct count, learning rate and wall time."""
+    """One trained mini-batch: its size, mean loss, correct count, learning rate, wall time, and the engine's device
+    writes so far (None for an engine without device synapses)."""
 
     epoch: int
     size: int
@@ -170,6 +171,7 @@ class BatchRecord:
     correct: int
     lr: float
     seconds: float
+    writes: int | None = None
 
 
 class Callback:
@@ -345,7 +347,9 @@ class Trainer:
             state.sums["correct"] += correct
             state.sums["count"] += len(index)
             state.sums["seconds"] += seconds
-            self._call("on_batch_end", state, BatchRecord(state.epoch, len(index), loss, correct, lr, seconds))
+            writes = getattr(self.engine, "writes", None)
+            record = BatchRecord(state.epoch, len(index), loss, correct, lr, seconds, writes)
+            self._call("on_batch_end", state, record)
         return {
             "epoch": state.epoch + 1,
             "global_samples": state.global_samples,
@@ -386,7 +390,8 @@ class Trainer:
 
 class MetricsLog(Callback):
     """Appends JSON lines to ``path``: a ``batch`` record every ``log_every`` batches (means since the last one,
-    samples/s) and an ``epoch`` record with train, validation and test loss and accuracy.
+    samples/s, and with device synapses the device writes per learning step and so far) and an ``epoch`` record
+    with train, validation and test loss and accuracy (and the device writes so far).
 
     On a resumed run, records past the checkpoint's sample count (written after it by the interrupted run) are
     dropped first, so the file reads as one uninterrupted run.
@@ -419,6 +424,8 @@ class MetricsLog(Callback):
                     kept.append(line)
             self.path.write_text("".join(line + "\n" for line in kept))
         self._reset()
+        # Device writes when the current window of batches began (None: the engine has no device synapses).
+        self.window_writes = getattr(trainer.engine, "writes", None)
 
     def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
         self.batches += 1
@@ -427,22 +434,27 @@ class MetricsLog(Callback):
         self.count += batch.size
         self.seconds += batch.seconds
         if self.batches % self.log_every == 0:
-            self._write(
-                {
-                    "kind": "batch",
-                    "epoch": batch.epoch + 1,
-                    "global_samples": state.global_samples,
-                    "lr": batch.lr,
-                    "loss": self.loss / self.count,
-                    "accuracy": self.correct / self.count,
-                    "samples_per_s": self.count / self.seconds if self.seconds > 0 else None,
-                }
-            )
+            record = {
+                "kind": "batch",
+                "epoch": batch.epoch + 1,
+                "global_samples": state.global_samples,
+                "lr": batch.lr,
+                "loss": self.loss / self.count,
+                "accuracy": self.correct / self.count,
+                "samples_per_s": self.count / self.seconds if self.seconds > 0 else None,
+            }
+            if batch.writes is not None and self.window_writes is not None:
+                record["writes_per_step"] = (batch.writes - self.window_writes) / self.batches
+                record["device_writes"] = batch.writes
+            self._write(record)
             self._reset()
+            self.window_writes = batch.writes
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
-        self._write({"kind": "epoch", **record})
+        writes = getattr(trainer.engine, "writes", None)
+        self._write({"kind": "epoch", **record, **({} if writes is None else {"device_writes": writes})})
         self._reset()
+        self.window_writes = writes
 
 
 class CheckpointCallback(Callback):

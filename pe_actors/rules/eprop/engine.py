@@ -16,6 +16,7 @@ from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.pe import PE
 from pe_actors.rules.eprop.program import EpropGroup, EpropProgram, gather_state, scatter_state
 from pe_actors.runtime.steploop import InProcessTransport, step_loop
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 __all__ = [
     "InProcessEngine",
@@ -61,6 +62,7 @@ class InProcessEngine(GroupEngine):
         optimiser: ADAM/L2/schedule settings.
         n_pes: PEs per group, P.
         sub_batch: samples each PE vectorises, k (None: the whole batch at once).
+        synapses: where the PEs' weights live (docs/synapses.md).
     """
 
     def __init__(
@@ -70,9 +72,10 @@ class InProcessEngine(GroupEngine):
         optimiser: OptimiserConfig,
         n_pes: int = 1,
         sub_batch: int | None = None,
+        synapses: SynapseConfig = DIGITAL,
     ) -> None:
         self.config = config
-        super().__init__(EpropGroup(config, n_pes), params, optimiser, sub_batch)
+        super().__init__(EpropGroup(config, n_pes, synapses=synapses), params, optimiser, sub_batch)
 
     @property
     def pes(self) -> list[PE]:

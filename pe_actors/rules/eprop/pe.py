@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.core.state import load_slice
+from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.kernels import accumulate_step, adaptation_step, weighted_sum
 from pe_actors.rules.eprop.neuron import spike, surrogate
 from pe_actors.rules.eprop.readout import filter_weights
+from pe_actors.synapses import DIGITAL, Layout, SynapseConfig, SynapseStore, clip_range, make_store
 
 #: Memory categories reported by :meth:`PE.arrays_by_category`, in display order.
-MEMORY_CATEGORIES = ("weights", "adam", "eligibility", "accumulators", "neuron_state", "input_buffer")
+MEMORY_CATEGORIES = ("weights", "adam", "devices", "eligibility", "accumulators", "neuron_state", "input_buffer")
 
 #: Implementations of the per-synapse updates: "numba" (compiled loops of :mod:`pe_actors.rules.eprop.kernels`, the
 #: default) and "numpy" (whole-array expressions, the reference the kernels are tested against).
@@ -42,6 +42,8 @@ class PE:
         learning: False skips the eligibility state (inference only).
         kernel: implementation of the per-synapse updates, one of :data:`KERNELS`; both give the same numbers
             (to rounding in :meth:`gradients`, exactly in the eligibility state).
+        synapses: where the weights live (docs/synapses.md); the PE reaches them only through its store.
+        store: a store to share (an inference PE reads the weights of the learning PE of its program).
     """
 
     def __init__(
@@ -52,6 +54,8 @@ class PE:
         optimiser: OptimiserConfig | None = None,
         learning: bool = True,
         kernel: str = "numba",
+        synapses: SynapseConfig = DIGITAL,
+        store: SynapseStore | None = None,
     ) -> None:
         if kernel not in KERNELS:
             raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
@@ -61,18 +65,50 @@ class PE:
         self.learning = learning
         self.dtype = np.result_type(params["w_in"], params["w_rec"], params["w_out"])
         c = config
-        # Input and recurrent synapses share one (n_pre, |J|) array: rows 0..n_in-1 are inputs, the rest
-        # recurrent, so the eligibility update is one pass over all synapses of the PE.
-        self.w = np.concatenate([params["w_in"][:, neurons], params["w_rec"][:, neurons]]).astype(self.dtype)
-        self.w_out = np.array(params["w_out"][neurons], dtype=self.dtype)
         own = np.arange(neurons.start, neurons.stop)
         self._diagonal = (c.n_in + own, own - neurons.start)
         self.optimiser = optimiser
-        if optimiser is not None:
-            self.adam_w = Adam(self.w.shape, self.dtype, optimiser)
-            self.adam_out = Adam(self.w_out.shape, self.dtype, optimiser)
+        self.store = store if store is not None else self._make_store(params, synapses)
+        self.refresh_weights()
         self._c = filter_weights(c.kappa, c.n_steps).astype(self.dtype)
         self.sub_batch = 0
+
+    def _make_store(self, params: dict[str, np.ndarray], synapses: SynapseConfig) -> SynapseStore:
+        c, neurons = self.config, self.neurons
+        # Input and recurrent synapses share one (n_pre, |J|) array: rows 0..n_in-1 are inputs, the rest
+        # recurrent, so the eligibility update is one pass over all synapses of the PE.
+        arrays = {
+            "w": np.concatenate([params["w_in"][:, neurons], params["w_rec"][:, neurons]]).astype(self.dtype),
+            "w_out": np.array(params["w_out"][neurons], dtype=self.dtype),
+        }
+        if synapses.kind == "digital":
+            return make_store(synapses, arrays, self.optimiser)
+        present = np.ones(arrays["w"].shape, bool)
+        present[self._diagonal] = False
+        layout = Layout(
+            neuron_axis={"w": 1, "w_out": 0},
+            matrices={"w_in": ("w", np.s_[: c.n_in]), "w_rec": ("w", np.s_[c.n_in :]), "w_out": ("w_out", np.s_[:])},
+            neurons=np.arange(neurons.start, neurons.stop),
+            present={"w": present},
+        )
+        # Each matrix's clip range comes from the whole matrix, so every PE split programs the same levels.
+        w_max = {
+            "w_in": clip_range(params["w_in"], synapses.clip_sd),
+            "w_rec": clip_range(params["w_rec"], synapses.clip_sd, ~np.eye(c.n_rec, dtype=bool)),
+            "w_out": clip_range(params["w_out"], synapses.clip_sd),
+        }
+        return make_store(synapses, arrays, self.optimiser, layout, w_max)
+
+    def refresh_weights(self) -> None:
+        """Take the weights the forward pass uses from the store (:meth:`SynapseStore.read`): after a learning
+        step, when device time passed, or at the start of a sub-batch."""
+        weights = self.store.read()
+        self.w, self.w_out = weights["w"], weights["w_out"]
+
+    def compensate(self, sums: np.ndarray) -> None:
+        """Drift compensation from the summed :meth:`SynapseStore.drift_sums` of every PE (docs/synapses.md)."""
+        self.store.set_gains(sums)
+        self.refresh_weights()
 
     @property
     def size(self) -> int:
@@ -112,6 +148,7 @@ class PE:
         c = self.config
         if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
             raise ValueError(f"PE input must have shape (k, {c.n_steps}, {c.n_in}), got {x.shape}")
+        self.refresh_weights()
         if x.shape[0] != self.sub_batch:
             self._allocate(x.shape[0])
         else:
@@ -216,21 +253,27 @@ class PE:
         }
 
     def apply_gradients(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """ADAM step on the own slice with batch-mean gradients ``grads`` (keys as :meth:`gradients`) + L2."""
+        """Learning step of the own slice with batch-mean gradients ``grads`` (keys as :meth:`gradients`) + L2 of
+        the (shadow) weights, through the store: ADAM, and for device stores the programming of changed levels."""
         if self.optimiser is None:
             raise RuntimeError("this PE was built without an optimiser")
-        l2 = self.optimiser.l2
-        grad = np.concatenate([grads["w_in"], grads["w_rec"]]) + l2_gradient(self.w, l2)
+        l2, shadow = self.optimiser.l2, self.store.shadow
+        grad = np.concatenate([grads["w_in"], grads["w_rec"]]) + l2_gradient(shadow["w"], l2)
         grad[self._diagonal] = 0.0
-        self.adam_w.step(self.w, grad, lr)
-        self.adam_out.step(self.w_out, grads["w_out"] + l2_gradient(self.w_out, l2), lr)
+        self.store.apply({"w": grad, "w_out": grads["w_out"] + l2_gradient(shadow["w_out"], l2)}, lr)
+        self.refresh_weights()
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass (the devices drift; float weights do not)."""
+        self.store.advance(seconds)
+        self.refresh_weights()
 
     def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
         """Every array this PE allocates, by memory category (see :data:`MEMORY_CATEGORIES`)."""
         groups: dict[str, list[np.ndarray]] = {name: [] for name in MEMORY_CATEGORIES}
-        groups["weights"] = [self.w, self.w_out]
-        if self.optimiser is not None:
-            groups["adam"] = [self.adam_w.m, self.adam_w.v, self.adam_out.m, self.adam_out.v]
+        groups.update(self.store.arrays_by_category())
+        if self.w is not self.store.shadow["w"]:
+            groups["weights"] = [*groups["weights"], self.w, self.w_out]
         if self.sub_batch:
             groups["neuron_state"] = [self.v, self.a, self.threshold, self.z, self.psi, self.i_rec, self.z_group]
             groups["accumulators"] = [self.zbar, self.zbar_sum]
@@ -241,23 +284,30 @@ class PE:
         return groups
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Weights and ADAM moments of the own slice, keyed like the full matrices (``w_in``, ``m_w_in``,
-        ``v_w_in``, ... ``w_out``, ``v_w_out``) plus ``adam_n``, the number of ADAM steps taken."""
-        n_in = self.config.n_in
-        state = {"w_in": self.w[:n_in], "w_rec": self.w[n_in:], "w_out": self.w_out}
-        if self.optimiser is not None:
-            for moment in ("m", "v"):
-                full = getattr(self.adam_w, moment)
-                state[f"{moment}_w_in"] = full[:n_in]
-                state[f"{moment}_w_rec"] = full[n_in:]
-                state[f"{moment}_w_out"] = getattr(self.adam_out, moment)
-            state["adam_n"] = np.array(self.adam_w.n)
+        """The store's state of the own slice keyed like the full matrices (views): the weights ``w_in``, ``w_rec``,
+        ``w_out``, ADAM moments ``m_w_in`` ... ``v_w_out``, ``adam_n`` (the ADAM steps taken), and a device store's
+        per-device arrays (``g_pos_w_in``, ...) and shared scalars (``clock_s``, ``wmax_w_in``, ...)."""
+        n_in, state = self.config.n_in, {}
+        for key, value in self.store.state_dict().items():
+            if value.ndim and (key == "w" or key.endswith("_w")):
+                state[f"{key}_in"], state[f"{key}_rec"] = value[:n_in], value[n_in:]
+            else:
+                state[key] = value
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own slice's weights (and ADAM moments, when present) from :meth:`state_dict` output."""
-
-        def set_steps(n: int) -> None:
-            self.adam_w.n = self.adam_out.n = n
-
-        load_slice(self.state_dict(), state, set_steps)
+        """Overwrite the own slice from :meth:`state_dict` output (absent keys stay; a wrong shape raises a
+        ValueError naming the key)."""
+        own = self.state_dict()
+        for key, value in state.items():
+            if key in own and np.shape(value) != own[key].shape:
+                raise ValueError(f"state {key!r} has shape {np.shape(value)}, this PE expects {own[key].shape}")
+        mapped = {}
+        for key, value in self.store.state_dict().items():
+            if value.ndim and (key == "w" or key.endswith("_w")):
+                if f"{key}_in" in state and f"{key}_rec" in state:
+                    mapped[key] = np.concatenate([state[f"{key}_in"], state[f"{key}_rec"]])
+            elif key in state:
+                mapped[key] = state[key]
+        self.store.load_state_dict(mapped)
+        self.refresh_weights()

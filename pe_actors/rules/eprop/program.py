@@ -1,10 +1,11 @@
 """The e-prop PE program: one forward phase with spikes multicast to the whole group, the partial outputs to the
 master, the master's loss and error broadcast, then every PE's gradients (docs/eprop.md, "On the PEs").
 
-Rounds, for T steps: ``forward`` t = 0..T-1 (finish step t - 1 with the group's spikes, run step t up to the
-sync, post the own spikes), ``readout`` (finish step T - 1, post the partial output to the master), ``loss``
-(the master reduces the partials and broadcasts pi - onehot) and ``learn`` (every PE forms its gradients). An
-inference sub-batch ends with ``output`` instead (the master sums the partials into the logits).
+Rounds, for T steps: with drift-compensated PCM synapses first ``calibrate`` (every PE multicasts its
+conductance sums, docs/synapses.md), then ``forward`` t = 0..T-1 (finish step t - 1 with the group's spikes,
+run step t up to the sync, post the own spikes), ``readout`` (finish step T - 1, post the partial output to the
+master), ``loss`` (the master reduces the partials and broadcasts pi - onehot) and ``learn`` (every PE forms its
+gradients). An inference sub-batch ends with ``output`` instead (the master sums the partials into the logits).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.master import reduce_outputs
 from pe_actors.rules.eprop.pe import PE
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 MASTER = 0
 
@@ -32,14 +34,23 @@ class EpropGroup:
         n_pes: PEs per group, P.
         sizes: an explicit uneven split (neurons per PE), or None for the even one.
         kernel: the PEs' per-synapse implementation (see :data:`pe_actors.rules.eprop.pe.KERNELS`).
+        synapses: where the PEs' weights live (docs/synapses.md).
     """
 
     master = MASTER
 
     def __init__(
-        self, config: NetworkConfig, n_pes: int, sizes: list[int] | None = None, kernel: str = "numba"
+        self,
+        config: NetworkConfig,
+        n_pes: int,
+        sizes: list[int] | None = None,
+        kernel: str = "numba",
+        synapses: SynapseConfig = DIGITAL,
     ) -> None:
         self.config = config
+        self.synapses = synapses
+        #: Device seconds per training sample (the engines advance the stores after every learning step).
+        self.sample_s = synapses.sample_s
         self.neurons = split_neurons(config.n_rec, n_pes, sizes)
         self.n_pes, self.n_out, self.n_steps = n_pes, config.n_out, config.n_steps
         self.kernel = kernel
@@ -50,11 +61,16 @@ class EpropGroup:
             Channel("partials", "array", everyone, (MASTER,), (config.n_out,) * n_pes),
             Channel("error", "array", (MASTER,), everyone, (config.n_out,)),
         )
+        if synapses.compensating:
+            # Per matrix (W_in, W_rec, W_out): the programmed and the read conductance sums of the PE's devices.
+            self.channels += (Channel("drift", "array", everyone, everyone, (6,) * n_pes),)
 
     def phases(self, learning: bool) -> tuple[Phase, ...]:
         """forward (T rounds), readout, then loss and learn (training) or output (inference)."""
         n_steps = self.config.n_steps
         head = (Phase("forward", n_steps, ("spikes",)), Phase("readout", 1, ("partials",), first=n_steps))
+        if self.synapses.compensating:
+            head = (Phase("calibrate", 1, ("drift",)), *head)
         if learning:
             return (*head, Phase("loss", 1, ("error",)), Phase("learn", 1))
         return (*head, Phase("output", 1))
@@ -65,9 +81,8 @@ class EpropGroup:
         """The program of PE ``pe``, holding its slice of ``params``; a learning PE and an inference PE (no
         eligibility state) that shares its weight arrays."""
         neurons = self.neurons[pe]
-        learner = PE(self.config, neurons, params, optimiser, learning, kernel=self.kernel)
-        inference = PE(self.config, neurons, params, learning=False, kernel=self.kernel)
-        inference.w, inference.w_out = learner.w, learner.w_out
+        learner = PE(self.config, neurons, params, optimiser, learning, kernel=self.kernel, synapses=self.synapses)
+        inference = PE(self.config, neurons, params, learning=False, kernel=self.kernel, store=learner.store)
         return EpropProgram(pe, learner, inference if learning else None)
 
     def prepare(self, x: np.ndarray, labels: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, Any]:
@@ -88,10 +103,10 @@ class EpropGroup:
 
 def gather_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Full-matrix state from the PEs' :meth:`~pe_actors.rules.eprop.pe.PE.state_dict` slices (columns J_p of the input
-    and recurrent matrices, rows J_p of the output matrix; the ADAM step count is shared)."""
+    and recurrent matrices, rows J_p of the output matrix; scalars such as the ADAM step count are shared)."""
     full = {}
     for key in states[0]:
-        if key == "adam_n":
+        if np.ndim(states[0][key]) == 0:
             full[key] = states[0][key]
         else:
             axis = 0 if key.endswith("w_out") else 1
@@ -102,7 +117,7 @@ def gather_state(states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def scatter_state(state: dict[str, np.ndarray], neurons: slice) -> dict[str, np.ndarray]:
     """The slice of a full-matrix state that the PE owning ``neurons`` holds (inverse of :func:`gather_state`)."""
     return {
-        key: value if key == "adam_n" else (value[neurons] if key.endswith("w_out") else value[:, neurons])
+        key: value if np.ndim(value) == 0 else (value[neurons] if key.endswith("w_out") else value[:, neurons])
         for key, value in state.items()
     }
 
@@ -115,6 +130,7 @@ class EpropProgram:
         self.config, self.index = pe.config, index
         self.timer = no_timer
         self.pe, self.inference = pe, inference
+        self._channels = ("drift",) if pe.store.kind == "pcm" and pe.store.config.compensating else ()
         self._active = pe
         self._labels: np.ndarray | None = None
         self._result: dict[str, Any] = {}
@@ -144,9 +160,17 @@ class EpropProgram:
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, np.ndarray]:
         """One round (see the module docstring)."""
         pe = self._active
+        if phase == "calibrate":
+            with self.timer("calibrate", t):
+                sums = pe.store.drift_sums().reshape(1, -1)
+            return {"drift": np.repeat(sums, pe.sub_batch, axis=0)}
         if phase == "forward":
             if t > 0:
                 self._finish(t - 1, inbox)
+            elif "drift" in self._channels:
+                # Every PE adds the same packets in the same order, so all hold the same gains.
+                with self.timer("calibrate", t):
+                    pe.compensate(np.sum([packet[0] for packet in inbox.read("drift")], axis=0).reshape(-1, 2))
             with self.timer("send_input", t):
                 pe.send_input(t)
             with self.timer("synapse_preprocess", t):
@@ -182,13 +206,22 @@ class EpropProgram:
         return {**self._result, "spikes": self._spikes}
 
     def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """ADAM step of the own slice with batch-mean gradients."""
+        """Learning step of the own slice with batch-mean gradients (through the synapse store)."""
         self.pe.apply_gradients(grads, lr)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass for the own synapses."""
+        self.pe.advance(seconds)
 
     @property
     def adam_steps(self) -> int:
         """ADAM steps taken so far."""
-        return self.pe.adam_w.n
+        return self.pe.store.steps
+
+    @property
+    def writes(self) -> int:
+        """Device writes of the own synapses so far (0 for float weights)."""
+        return self.pe.store.writes
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Weights and ADAM state of the own slice (views)."""

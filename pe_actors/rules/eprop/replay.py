@@ -37,6 +37,7 @@ from pe_actors.rules.eprop.kernels import replay_backward, replay_forward
 from pe_actors.rules.eprop.master import MasterResult, reduce_outputs
 from pe_actors.rules.eprop.pe import PE
 from pe_actors.rules.eprop.readout import check_labels, filter_weights
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 Grads = dict[str, np.ndarray]
 
@@ -128,6 +129,8 @@ class ReplayEngine:
             summed, which bounds memory at O(workers chunk T (n_in + n_rec)) and keeps each thread's buffers
             (about 0.27 MB per gsc sample in float32, temporaries included) within the cache.
         workers: threads that each run a shard of the batch (default: the CPUs this process may use).
+        synapses: where the weights live (docs/synapses.md); the forward pass reads the store once per batch, so
+            device weights and their read noise are the PEs' own.
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class ReplayEngine:
         optimiser: OptimiserConfig,
         chunk: int = 64,
         workers: int | None = None,
+        synapses: SynapseConfig = DIGITAL,
     ) -> None:
         for name, value in (("chunk", chunk), ("workers", 1 if workers is None else workers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -144,7 +148,8 @@ class ReplayEngine:
         self.config = config
         self.chunk = chunk
         self.workers = workers or _available_cpus()
-        self._holder = PE(config, slice(0, config.n_rec), params, optimiser, learning=False)
+        self.synapses = synapses
+        self._holder = PE(config, slice(0, config.n_rec), params, optimiser, learning=False, synapses=synapses)
         self.dtype = self._holder.dtype
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
@@ -205,7 +210,17 @@ class ReplayEngine:
         """One e-prop update on a mini-batch: batch-mean gradients by replay, then one ADAM step (with L2)."""
         grads, result = self.gradients(x, labels)
         self._holder.apply_gradients(grads, lr)
+        self._holder.advance(len(x) * self.synapses.sample_s)
         return BatchResult(logits=result.logits, loss=result.loss)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass (float weights do not drift)."""
+        self._holder.advance(seconds)
+
+    @property
+    def writes(self) -> int | None:
+        """Device writes so far (None for float weights)."""
+        return None if self.synapses.kind == "digital" else self._holder.store.writes
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Time-averaged readout ybar (n, n_out) without learning."""
@@ -215,11 +230,23 @@ class ReplayEngine:
         return np.concatenate(self._map(lambda _, part: replay_logits(params, x[part], self.config), parts))
 
     def _weights(self) -> Grads:
-        return {"w_in": self._holder.w_in, "w_rec": self._holder.w_rec, "w_out": self._holder.w_out}
+        """The weights the forward pass reads (the holder holds whole matrices, so its own conductance sums are
+        the drift-compensation sums of every matrix)."""
+        holder = self._holder
+        if self.synapses.compensating:
+            holder.compensate(holder.store.drift_sums())
+        else:
+            holder.refresh_weights()
+        return {"w_in": holder.w_in, "w_rec": holder.w_rec, "w_out": holder.w_out}
 
     def params(self) -> Grads:
-        """Current full weights (copies)."""
-        return {key: np.array(value) for key, value in self._weights().items()}
+        """Current full (shadow) weights (copies)."""
+        shadow, n_in = self._holder.store.shadow, self.config.n_in
+        return {
+            "w_in": np.array(shadow["w"][:n_in]),
+            "w_rec": np.array(shadow["w"][n_in:]),
+            "w_out": np.array(shadow["w_out"]),
+        }
 
     def state(self) -> dict[str, np.ndarray]:
         """Full weights, ADAM moments and step count (copies), keyed like :meth:`InProcessEngine.state`."""

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.core.partition import split_neurons
-from pe_actors.core.state import load_slice
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
 from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logits, output_errors, ttfs_loss
 from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
+from pe_actors.synapses import DIGITAL, DigitalStore
 
 #: Memory categories of :meth:`EventPropProgram.arrays_by_category`, in display order. The first layer reads its
 #: input raster from the sub-batch (the host's input buffer), so it keeps no copy of it.
@@ -77,6 +77,8 @@ class EventPropGroup:
         self.n_pes = len(self.layer_of)
         self.n_out, self.n_steps = config.n_out, config.n_steps
         self.master = first[-1]
+        #: EventProp's weights are digital; no device time passes.
+        self.synapses, self.sample_s = DIGITAL, 0.0
 
         def pes(layer: int) -> tuple[int, ...]:
             return tuple(p for p in range(self.n_pes) if self.layer_of[p] == layer)
@@ -158,10 +160,10 @@ class EventPropProgram:
         self.master = master
         self.timer = no_timer
         self.key = f"w_{layer - 1}"
-        self.w = np.array(params[self.key][:, neurons])
-        self.dtype = self.w.dtype
         self.optimiser = optimiser
-        self.adam = Adam(self.w.shape, self.dtype, optimiser) if optimiser is not None else None
+        self.store = DigitalStore({self.key: np.array(params[self.key][:, neurons])}, optimiser)
+        self.w = self.store.read()[self.key]
+        self.dtype = self.w.dtype
         self.is_output = layer == config.n_layers
         self.n_pre = config.sizes[layer - 1]
         self.grad: np.ndarray | None = None
@@ -175,7 +177,12 @@ class EventPropProgram:
     @property
     def adam_steps(self) -> int:
         """ADAM steps taken so far."""
-        return self.adam.n if self.adam is not None else 0
+        return self.store.steps
+
+    @property
+    def writes(self) -> int:
+        """Device writes so far (none: EventProp's weights are digital)."""
+        return self.store.writes
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load sub-batch x (k, T, n_0) and zero the state and tapes."""
@@ -287,9 +294,8 @@ class EventPropProgram:
         """Every array this PE holds, by memory category (:data:`MEMORY_CATEGORIES`); the tapes and adjoints
         exist after :meth:`begin` and the first backward round."""
         groups: dict[str, list[np.ndarray]] = {name: [] for name in MEMORY_CATEGORIES}
-        groups["weights"] = [self.w]
-        if self.adam is not None:
-            groups["adam"] = [self.adam.m, self.adam.v]
+        store = self.store.arrays_by_category()
+        groups["weights"], groups["adam"] = store["weights"], store["adam"]
         if hasattr(self, "current"):
             groups["neuron_state"] = [self.current, self.voltage]
             groups["tapes"] = [self.i_tape, self.v_tape, self.s_tape]
@@ -308,19 +314,20 @@ class EventPropProgram:
         return result
 
     def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """ADAM step of the own columns with batch-mean gradients (plus the L2 term)."""
-        if self.adam is None:
+        """ADAM step of the own columns with batch-mean gradients (plus the L2 term), through the store."""
+        if self.optimiser is None:
             raise RuntimeError("this PE was built without an optimiser")
-        self.adam.step(self.w, grads[self.key] + l2_gradient(self.w, self.optimiser.l2), lr)
+        self.store.apply({self.key: grads[self.key] + l2_gradient(self.w, self.optimiser.l2)}, lr)
+        self.w = self.store.read()[self.key]
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass (digital weights do not drift)."""
+        self.store.advance(seconds)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The own columns of the weights and ADAM moments, keyed like the full matrices, and ``adam_n``."""
-        state = {self.key: self.w}
-        if self.adam is not None:
-            state[f"m_{self.key}"], state[f"v_{self.key}"] = self.adam.m, self.adam.v
-            state["adam_n"] = np.array(self.adam.n)
-        return state
+        return self.store.state_dict()
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Overwrite the own columns (and ADAM state, when present); a wrong shape raises naming the key."""
-        load_slice(self.state_dict(), state, lambda n: setattr(self.adam, "n", n))
+        self.store.load_state_dict(state)

@@ -1,0 +1,45 @@
+"""Synapse stores: where the PEs' weights live, and how they are read and written (docs/synapses.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.synapses.config import DIGITAL, KINDS, SynapseConfig
+from pe_actors.synapses.digital import DigitalStore
+from pe_actors.synapses.mapping import clip_range
+from pe_actors.synapses.pcm import PCMModel
+from pe_actors.synapses.pcm.store import PCMStore
+from pe_actors.synapses.quantised import QuantisedStore
+from pe_actors.synapses.store import Layout, SynapseStore
+
+__all__ = [
+    "DIGITAL",
+    "KINDS",
+    "DigitalStore",
+    "Layout",
+    "PCMModel",
+    "PCMStore",
+    "QuantisedStore",
+    "SynapseConfig",
+    "SynapseStore",
+    "clip_range",
+    "make_store",
+]
+
+
+def make_store(
+    config: SynapseConfig,
+    arrays: dict[str, np.ndarray],
+    optimiser: OptimiserConfig | None,
+    layout: Layout | None = None,
+    w_max: dict[str, float] | None = None,
+) -> SynapseStore:
+    """The store ``config.kind`` names over ``arrays``; device stores need the ``layout`` and each matrix's clip
+    range ``w_max``."""
+    if config.kind == "digital":
+        return DigitalStore(arrays, optimiser)
+    if layout is None or w_max is None:
+        raise ValueError(f"a {config.kind} synapse store needs the arrays' layout and clip ranges")
+    cls = QuantisedStore if config.kind == "quantised" else PCMStore
+    return cls(arrays, optimiser, config, layout, w_max)
