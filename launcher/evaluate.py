@@ -2,8 +2,10 @@
 
 The weights come from a checkpoint (or a run directory's best checkpoint); the samples from prepared features
 (``--data``) or from a raw GSC-layout folder (``--gsc-dir``), featurised with the feature parameters and the
-training-split normalisation stored with the checkpoint's data metadata. An EventProp checkpoint is evaluated on
-Yin-Yang: ``--data`` as written by ``pe-actors data yinyang``, or the split generated with the published seeds.
+training-split normalisation stored with the checkpoint's data metadata. A checkpoint trained with device
+synapses is evaluated on its devices as the checkpoint left them, or ``--after`` seconds of drift later. An
+EventProp checkpoint is evaluated on Yin-Yang: ``--data`` as written by ``pe-actors data yinyang``, or the split
+generated with the published seeds.
 Results go to ``--out`` as ``evaluation.json`` and ``confusion.png``, and are printed as text.
 """
 
@@ -15,14 +17,16 @@ from typing import Any
 import click
 import numpy as np
 
-from launcher.options import existing_dir
+from launcher.options import FiniteFloatRange, existing_dir
 from launcher.plots import prepare_out, pyplot, save_figure, write_json
+from launcher.synapse_options import describe
 from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.synapses import DIGITAL, SynapseConfig
 from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import evaluate as evaluate_engine
 
@@ -106,6 +110,32 @@ def load_yinyang_samples(
     return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"
 
 
+def checkpoint_synapses(checkpoint: Any) -> SynapseConfig:
+    """The synapses a checkpoint was trained with (digital for checkpoints that record none)."""
+    recorded = checkpoint.meta.get("synapses")
+    if recorded is None:
+        return DIGITAL
+    try:
+        return SynapseConfig.from_dict(recorded)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {checkpoint.path}: its synapse settings are malformed: {error}") from None
+
+
+def eprop_engine(checkpoint: Any, config: NetworkConfig, after: float = 0.0) -> InProcessEngine:
+    """An in-process engine (P = 1) holding an e-prop checkpoint's weights on its synapses, with device time
+    advanced by ``after`` seconds; a ValueError names what does not fit."""
+    from pe_actors.engines.inprocess import weights_only
+    from pe_actors.rules.eprop.gradients import init_params
+
+    state = checkpoint.engine_state
+    check_weight_shapes(state, init_params(config), f"checkpoint {checkpoint.path}")
+    synapses = checkpoint_synapses(checkpoint)
+    engine = InProcessEngine(config, weights_only(state), OptimiserConfig(), n_pes=1, synapses=synapses)
+    engine.load_state(state)
+    engine.advance(after)
+    return engine
+
+
 @click.command("evaluate")
 @click.option(
     "--checkpoint",
@@ -136,13 +166,23 @@ def load_yinyang_samples(
     help="Split of --data to evaluate.",
 )
 @click.option(
+    "--after",
+    type=FiniteFloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds of device time (drift) after the checkpoint before the devices are read; for a checkpoint "
+    "trained with --synapses pcm (float and quantised weights do not drift).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Directory for evaluation.json and confusion.png. Default: RUN/evaluation beside the checkpoints.",
 )
-def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, split: str, out_dir: Path | None) -> None:
+def evaluate(
+    checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, split: str, after: float, out_dir: Path | None
+) -> None:
     """Accuracy, per-class recall and confusion matrix of a trained network, as text, JSON and PNG."""
     try:
         checkpoint = load_checkpoint(resolve_checkpoint(checkpoint_path, prefer="best"))
@@ -174,14 +214,12 @@ def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, spl
             check_weight_shapes(checkpoint.engine_state, init_eventprop_params(config), f"checkpoint {checkpoint.path}")
             engine = OffchipEngine(config, weights_only(checkpoint.engine_state), OptimiserConfig())
         else:
-            from pe_actors.rules.eprop.gradients import init_params
-
-            check_weight_shapes(checkpoint.engine_state, init_params(config), f"checkpoint {checkpoint.path}")
-            engine = InProcessEngine(config, checkpoint.engine_state, OptimiserConfig(), n_pes=1)
+            engine = eprop_engine(checkpoint, config, after)
     except ValueError as error:
         message = str(error) if str(checkpoint.path) in str(error) else f"checkpoint {checkpoint.path}: {error}"
         raise click.BadParameter(message, param_hint="--checkpoint") from None
     result = evaluate_engine(engine, x, labels)
+    synapses = checkpoint_synapses(checkpoint)
     matrix = confusion_matrix(labels, result["predictions"], config.n_out)
     recall = per_class_recall(matrix)
     label = " (synthetic stand-in data)" if synthetic or (data is None and meta.get("synthetic")) else ""
@@ -200,12 +238,16 @@ def evaluate(checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, spl
             "samples": int(len(labels)),
             "accuracy": result["accuracy"],
             "loss": result["loss"],
+            "synapses": synapses.to_dict(),
+            "after_s": after,
             "per_class_recall": dict(zip(class_names, recall.tolist(), strict=True)),
             "class_names": class_names,
             "confusion_matrix": matrix,
         },
     )
     click.echo(f"Checkpoint {checkpoint.path}; {len(labels)} samples from {source}")
+    if synapses.kind != "digital":
+        click.echo(f"Read from {describe(synapses)}, {after:g} s after the checkpoint")
     click.echo(f"Accuracy: {100 * result['accuracy']:.2f} %{label}   loss {result['loss']:.4f}")
     click.echo(f"{'class':<10}{'recall %':>10}{'samples':>9}")
     for name, value, total in zip(class_names, recall, matrix.sum(axis=1), strict=True):

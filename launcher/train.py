@@ -32,11 +32,13 @@ from launcher.options import (
     write_run_config,
 )
 from launcher.plots import write_json
+from launcher.synapse_options import describe, synapse_config, synapse_options
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
+from pe_actors.synapses import DIGITAL, SynapseConfig
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import (
     CheckpointCallback,
@@ -210,6 +212,12 @@ def check_rule_options(ctx: click.Context, options: dict[str, Any]) -> None:
         )
     if eventprop and options["engine"] == "replay":
         raise click.BadParameter("replay is e-prop's off-chip engine; EventProp's is offchip", param_hint="--engine")
+    if options["synapses"] != "digital" and options["rule"] != "eprop":
+        raise click.BadParameter(
+            f"--synapses {options['synapses']} trains e-prop in the loop; the {options['rule']} rule trains digital "
+            "weights",
+            param_hint="--synapses",
+        )
     if not eventprop:
         for name in EVENTPROP_OPTIONS:
             if options[name] is not None:
@@ -271,7 +279,12 @@ class ActorRecovery(Recovery):
 
 
 def build_engine(
-    options: dict[str, Any], config: NetworkConfig, params: dict, optimiser: OptimiserConfig, run_name: str
+    options: dict[str, Any],
+    config: NetworkConfig,
+    params: dict,
+    optimiser: OptimiserConfig,
+    run_name: str,
+    synapses: SynapseConfig = DIGITAL,
 ) -> tuple[Any, Callable[[], None], str | None]:
     """The engine the options ask for, a function that releases it, and the Ray dashboard URL (or None)."""
     eventprop = options["rule"] == "eventprop"
@@ -292,12 +305,14 @@ def build_engine(
     if options["engine"] == "inprocess":
         from pe_actors.rules.eprop.engine import InProcessEngine
 
-        engine = InProcessEngine(config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"])
+        engine = InProcessEngine(
+            config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"], synapses=synapses
+        )
         return engine, lambda: None, None
     if options["engine"] in ("replay", "offchip"):
         from pe_actors.rules.eprop.replay import ReplayEngine
 
-        return ReplayEngine(config, params, optimiser), lambda: None, None
+        return ReplayEngine(config, params, optimiser, synapses=synapses), lambda: None, None
     from launcher.ray_session import loopback_only, start_ray
 
     loopback_only(options["address"])  # before Ray is imported (see launcher.ray_session)
@@ -325,6 +340,7 @@ def build_engine(
         sub_batch=options["sub_batch"],
         transport=options["transport"],
         run_name=run_name,
+        synapses=synapses,
     )
 
     def release() -> None:
@@ -557,6 +573,7 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     default=None,
     help="EventProp: weight of the regulariser alpha (exp(t_label / tau1) - 1) (network default 3e-3).",
 )
+@synapse_options
 @_option("log_every", "--log-every", type=click.IntRange(min=1), default=10, help="Batches per metrics.jsonl line.")
 @_option("progress", "--progress/--no-progress", default=True, help="Show the progress bar.")
 @click.pass_context
@@ -583,6 +600,7 @@ def train(ctx: click.Context, **options: Any) -> None:
     else:
         options = apply_rule_defaults(ctx, options)
     check_rule_options(ctx, options)
+    synapses = synapse_config(options, options["seed"])
     eventprop = options["rule"] == "eventprop"
     out = Path(options["out"] or "runs/train")
     if checkpoint is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
@@ -648,7 +666,7 @@ def train(ctx: click.Context, **options: Any) -> None:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--resume") from None
     run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
-    engine, release, dashboard = build_engine(options, config, params, optimiser, run_name)
+    engine, release, dashboard = build_engine(options, config, params, optimiser, run_name, synapses)
     try:
         if dashboard:
             click.echo(f"Ray dashboard: {dashboard}")
@@ -657,13 +675,14 @@ def train(ctx: click.Context, **options: Any) -> None:
             f"Training {options['network']} with {options['rule']} on the {engine_name} engine: "
             f"P = {options['pes']}, G = {options['groups']}, k = {options['sub_batch']}, batch "
             f"{train_config.batch_size}, {trainer_samples(data, train_config)} training samples per epoch{label}; "
-            f"run directory {out}"
+            f"{describe(synapses)}; run directory {out}"
         )
         meta = {
             "run_config": recorded,
             "rule": options["rule"],
             "network": config.to_dict(),
             "optimiser": {"lr": optimiser.lr, "l2": optimiser.l2, "lr_decay": optimiser.lr_decay},
+            "synapses": synapses.to_dict(),
             "class_names": list(class_names),
             "synthetic": synthetic,
             "data_metadata": data_metadata,

@@ -65,9 +65,9 @@ class PCMStore(QuantisedStore):
             for s, sign in enumerate(SIGNS):
                 t = self.clock - self.t_prog[sign][name]
                 g_t = self.model.conductance(self.g_prog[sign][name], self.nu[sign][name], t)
-                reads.append(self.model.read(g_t, t, draws[name][s], self.targets(sign, name)) * self.present[name])
-            weights[name] = pair_weight(reads[0], reads[1], self.scale(name), self.config.g_max)
-            self._conductance_sums[name] = reads[0] + reads[1]
+                reads.append(self.model.read(g_t, t, draws[name][s], self.targets(sign, name)))
+            weights[name] = pair_weight(reads[0], reads[1], self.scale(name), self.config.g_max) * self.present[name]
+            self._conductance_sums[name] = (reads[0] + reads[1]) * self.present[name]
         return weights
 
     def drift_sums(self) -> np.ndarray:
@@ -76,8 +76,10 @@ class PCMStore(QuantisedStore):
         self.read()
         sums = []
         for array, index in self.layout.matrices.values():
-            programmed = sum((self.g_prog[sign][array] * self.present[array])[index].sum() for sign in SIGNS)
-            sums.append((programmed, self._conductance_sums[array][index].sum()))
+            # The same order of additions on both sides, so that devices that neither drift nor read noisily get
+            # a gain of exactly 1.
+            programmed = (self.g_prog["pos"][array] + self.g_prog["neg"][array]) * self.present[array]
+            sums.append((programmed[index].sum(), self._conductance_sums[array][index].sum()))
         return np.array(sums, np.float64)
 
     def set_gains(self, sums: np.ndarray) -> None:

@@ -1,0 +1,125 @@
+"""The device options shared by ``pe-actors train`` and ``pe-actors pcm``: where the weights live
+(docs/synapses.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from launcher.options import FiniteFloatRange
+from pe_actors.synapses import KINDS, SynapseConfig
+
+#: Options that only device synapses (quantised or pcm) take, and the ones only pcm takes.
+DEVICE_OPTIONS = ("bits", "g_max", "clip_sd", "sample_seconds")
+PCM_OPTIONS = ("prog_noise", "drift", "read_noise", "drift_compensation")
+
+
+def synapse_options(command: Callable) -> Callable:
+    """Add ``--synapses`` and the device options to a click command."""
+    options = [
+        click.option(
+            "--synapses",
+            type=click.Choice(KINDS),
+            default="digital",
+            show_default=True,
+            help="Where the weights live: digital (float arrays, ADAM), quantised (each weight a differential "
+            "pair of ideal devices with 2^bits levels) or pcm (pairs of phase-change-memory devices with "
+            "programming noise, drift and read noise); device synapses train in the loop, ADAM acting on a "
+            "float shadow. E-prop only.",
+        ),
+        click.option(
+            "--bits",
+            type=click.IntRange(1, 16),
+            default=None,
+            help="Levels per device of quantised or pcm synapses, 2^bits [default: 4].",
+        ),
+        click.option(
+            "--prog-noise",
+            type=FiniteFloatRange(min=0),
+            default=None,
+            help="pcm: scale of the programming noise (1: the device model, 0: off) [default: 1].",
+        ),
+        click.option(
+            "--drift",
+            type=FiniteFloatRange(min=0),
+            default=None,
+            help="pcm: scale of the drift exponents (1: the device model, 0: no drift) [default: 1].",
+        ),
+        click.option(
+            "--read-noise",
+            type=FiniteFloatRange(min=0),
+            default=None,
+            help="pcm: scale of the 1/f read noise (1: the device model, 0: off) [default: 1].",
+        ),
+        click.option(
+            "--g-max",
+            type=FiniteFloatRange(min=0, min_open=True),
+            default=None,
+            help="Largest device conductance in uS [default: 25].",
+        ),
+        click.option(
+            "--drift-compensation/--no-drift-compensation",
+            default=None,
+            help="pcm: scale each matrix's read by its programmed over its read conductance sum [default: off].",
+        ),
+        click.option(
+            "--clip-sd",
+            type=FiniteFloatRange(min=0, min_open=True),
+            default=None,
+            help="Clip range w_max of each matrix in standard deviations of its initial weights [default: 3].",
+        ),
+        click.option(
+            "--sample-seconds",
+            type=FiniteFloatRange(min=0),
+            default=None,
+            help="Device time per training sample in seconds (a GSC clip lasts 1 s) [default: 1].",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def synapse_config(options: dict[str, Any], seed: int) -> SynapseConfig:
+    """The :class:`SynapseConfig` of the options; a device option given for synapses that do not take it is a
+    usage error naming it."""
+    kind = options["synapses"]
+    allowed = {"digital": (), "quantised": DEVICE_OPTIONS, "pcm": DEVICE_OPTIONS + PCM_OPTIONS}[kind]
+    for name in DEVICE_OPTIONS + PCM_OPTIONS:
+        if options.get(name) is not None and name not in allowed:
+            flag = "--" + name.replace("_", "-")
+            takes = "pcm" if name in PCM_OPTIONS else "quantised or pcm"
+            raise click.BadParameter(f"{flag} applies to --synapses {takes}, not {kind}", param_hint=flag)
+    given = {
+        field: options[name]
+        for field, name in (
+            ("bits", "bits"),
+            ("prog_noise", "prog_noise"),
+            ("drift", "drift"),
+            ("read_noise", "read_noise"),
+            ("g_max", "g_max"),
+            ("drift_compensation", "drift_compensation"),
+            ("clip_sd", "clip_sd"),
+            ("sample_s", "sample_seconds"),
+        )
+        if options.get(name) is not None
+    }
+    try:
+        return SynapseConfig(kind=kind, seed=seed, **given)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--synapses") from None
+
+
+def describe(config: SynapseConfig) -> str:
+    """One line naming the synapses, for the start of a run."""
+    if config.kind == "digital":
+        return "digital synapses"
+    text = f"{config.kind} synapses, {config.bits} bits per device, g_max {config.g_max:g} uS"
+    if config.kind == "pcm":
+        text += (
+            f", noise scales programming {config.prog_noise:g} / drift {config.drift:g} / read {config.read_noise:g}"
+            f", drift compensation {'on' if config.drift_compensation else 'off'}"
+        )
+    return text
