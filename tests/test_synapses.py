@@ -180,7 +180,9 @@ def test_model_takes_given_draws_and_refuses_bad_values():
     model = PCMModel()
     target = np.array([0.0, 12.5, 25.0])
     draws = np.array([-10.0, 0.5, 1.0])
-    np.testing.assert_allclose(model.program(target, draws), np.maximum(0, target + model.programming_sd(target) * draws))
+    np.testing.assert_allclose(
+        model.program(target, draws), np.maximum(0, target + model.programming_sd(target) * draws)
+    )
     with pytest.raises(ValueError, match="standard normal draws have shape"):
         model.program(target, np.zeros(2))
     for name, value in (("g_max", 0.0), ("prog_scale", -1.0), ("drift_scale", float("nan")), ("read_scale", -0.1)):
