@@ -44,3 +44,7 @@ cli.add_command(sweep)
 from launcher.curves import curves  # noqa: E402
 
 cli.add_command(curves)
+
+from launcher.pcm import pcm  # noqa: E402
+
+cli.add_command(pcm)

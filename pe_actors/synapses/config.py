@@ -38,7 +38,7 @@ class SynapseConfig:
     read_noise: float = 1.0
     g_max: float = 25.0
     drift_compensation: bool = False
-    clip_sd: float = 3.0
+    clip_sd: float = 10.0
     sample_s: float = 1.0
     seed: int = 0
 

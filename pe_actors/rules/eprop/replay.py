@@ -150,6 +150,7 @@ class ReplayEngine:
         self.workers = workers or _available_cpus()
         self.synapses = synapses
         self._holder = PE(config, slice(0, config.n_rec), params, optimiser, learning=False, synapses=synapses)
+        self._reference: np.ndarray | None = None
         self.dtype = self._holder.dtype
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
@@ -233,11 +234,25 @@ class ReplayEngine:
         """The weights the forward pass reads (the holder holds whole matrices, so its own conductance sums are
         the drift-compensation sums of every matrix)."""
         holder = self._holder
-        if self.synapses.compensating:
+        if self._reference is not None:
+            sums = holder.store.drift_sums()
+            sums[:, 0] = self._reference
+            holder.compensate(sums)
+        elif self.synapses.compensating:
             holder.compensate(holder.store.drift_sums())
         else:
             holder.refresh_weights()
         return {"w_in": holder.w_in, "w_rec": holder.w_rec, "w_out": holder.w_out}
+
+    def drift_sums(self) -> np.ndarray:
+        """Per matrix (W_in, W_rec, W_out), the programmed and the read conductance sums of the current read."""
+        return self._holder.store.drift_sums()
+
+    def compensate_to(self, reference: np.ndarray | None) -> None:
+        """Global drift compensation against ``reference`` read sums per matrix (for example the reads at the end
+        of training, which a model trained without compensation learned with): each matrix's read is scaled by
+        reference / (its read sum now). None returns to the synapse settings' own compensation."""
+        self._reference = None if reference is None else np.asarray(reference, np.float64)
 
     def params(self) -> Grads:
         """Current full (shadow) weights (copies)."""

@@ -1,0 +1,346 @@
+"""``pe-actors pcm``: the phase-change-memory reports (docs/synapses.md, "Results").
+
+``pcm sweep`` trains the main recipe once in float32 and then with quantised and PCM synapses at each bit width,
+each run a normal run directory made by ``pe-actors train`` (so every row can be rerun, evaluated or resumed on
+its own; a finished run is reused, an interrupted one resumed); ``pcm drift`` reads a PCM-trained model after
+1 s to 1 month of drift, with and without global drift compensation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from launcher.options import FiniteFloatRange, existing_dir
+from launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, writes_over_training
+
+#: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
+DEVICE_FLAGS = {"g_max": "--g-max", "clip_sd": "--clip-sd", "sample_seconds": "--sample-seconds"}
+PCM_FLAGS = {"prog_noise": "--prog-noise", "drift": "--drift", "read_noise": "--read-noise"}
+
+
+def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``--bits 32,8,4`` as a tuple; 32 means float32, the others lie in 1..16."""
+    try:
+        bits = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", ctx, param) from None
+    bad = [b for b in bits if b != 32 and not 1 <= b <= 16]
+    if bad or not bits:
+        raise click.BadParameter(f"bit widths must be 32 (float32) or lie in 1..16, got {value!r}", ctx, param)
+    return bits
+
+
+def run_training(args: list[str]) -> None:
+    """``pe-actors train ARGS`` in this process; its usage errors are this command's."""
+    from launcher.train import train
+
+    try:
+        train.main(args, prog_name="pe-actors train", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise click.Abort() from None
+
+
+def train_or_reuse(out: Path, args: list[str], echo: Any) -> dict:
+    """The summary of the run in ``out``: reused when finished with the same run config, resumed when it was
+    interrupted, trained otherwise."""
+    summary = out / "summary.json"
+    if summary.is_file():
+        echo(f"  reusing the finished run {out}")
+        return json.loads(summary.read_text())
+    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        echo(f"  resuming the interrupted run {out}")
+        run_training(["--resume", str(out), *[a for a in args if a in ("--progress", "--no-progress")]])
+    else:
+        run_training([*args, "--out", str(out)])
+    return json.loads(summary.read_text())
+
+
+def sweep_row(kind: str, bits: int, summary: dict, out: Path) -> dict:
+    from pe_actors.rules.eprop.config import network_config
+
+    final, best = summary["final"], summary["best_validation"]
+    config = network_config(summary["run_config"].get("network", "gsc"))
+    points = writes_over_training(out / "metrics.jsonl", config) if kind != "digital" else []
+    return {
+        "synapses": kind,
+        "bits": bits,
+        "test_accuracy": final["test_accuracy"],
+        "validation_accuracy": final["validation_accuracy"],
+        "best_validation_epoch": best["epoch"],
+        "test_at_best_validation": best["test_accuracy"],
+        "writes_per_synapse": points[-1][1] if points else None,
+        "run": str(out),
+    }
+
+
+def plot_sweep(rows: list[dict], runs: dict[str, Path], path: Path, title: str) -> Path:
+    """Left: test accuracy against bits per device, quantised and PCM, float32 as a line. Right: device writes per
+    synapse over training of each PCM run."""
+    from pe_actors.rules.eprop.config import network_config
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    float_rows = [row for row in rows if row["synapses"] == "digital"]
+    widths = sorted({row["bits"] for row in rows if row["synapses"] != "digital"}, reverse=True)
+    for kind, style in (("quantised", "s--"), ("pcm", "o-")):
+        ours = sorted((r for r in rows if r["synapses"] == kind), key=lambda r: -r["bits"])
+        if ours:
+            left.plot([widths.index(r["bits"]) for r in ours], [100 * r["test_accuracy"] for r in ours], style,
+                      label=kind)  # fmt: skip
+    if float_rows:
+        reference = 100 * float_rows[0]["test_accuracy"]
+        left.axhline(reference, color="black", linewidth=1, label=f"float32 ({reference:.1f} %)")
+        left.axhline(reference - 2, color="grey", linewidth=0.8, linestyle=":", label="float32 - 2 points")
+    left.set_xticks(range(len(widths)), [str(b) for b in widths])
+    left.set(xlabel="bits per device", ylabel="test accuracy [%]")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    left.set_title(title, fontsize=9)
+    config = network_config("gsc")
+    for name, run in runs.items():
+        if not name.startswith("pcm"):
+            continue
+        points = writes_over_training(run / "metrics.jsonl", config)
+        if points:
+            right.plot([p[0] for p in points], [p[1] for p in points], label=name)
+    right.set(xlabel="training samples", ylabel="device writes per synapse (both devices)")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    right.set_title("writes per synapse over training (first programming included)", fontsize=9)
+    return save_figure(fig, path)
+
+
+@click.group("pcm")
+def pcm() -> None:
+    """E-prop with phase-change-memory synapses: precision sweep and drift (docs/synapses.md)."""
+
+
+@pcm.command("sweep")
+@click.option(
+    "--bits",
+    default=",".join(map(str, SWEEP_BITS)),
+    show_default=True,
+    callback=parse_bits,
+    help="Bit widths per device to train; 32 is the float32 network (digital synapses).",
+)
+@click.option(
+    "--kinds",
+    type=click.Choice(["quantised", "pcm", "both"]),
+    default="both",
+    show_default=True,
+    help="Device synapses to sweep: ideal quantised devices, PCM devices, or both.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["replay", "inprocess", "actors"]),
+    default="replay",
+    show_default=True,
+    help="Engine of every run (replay: e-prop's off-chip engine, the same device reads and gradients as the PEs).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run [default: the recipe's].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Training samples per epoch.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("cache/standin"),
+    show_default=True,
+    help="Where the offline stand-in is built once (without --data).",
+)
+@click.option(
+    "--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
+    help="Size of the offline stand-in.",
+)  # fmt: skip
+@click.option("--prog-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: programming-noise scale.")
+@click.option("--drift", type=FiniteFloatRange(min=0), default=None, help="pcm: drift-exponent scale.")
+@click.option("--read-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: read-noise scale.")
+@click.option("--g-max", type=FiniteFloatRange(min=0, min_open=True), default=None, help="g_max in uS.")
+@click.option("--clip-sd", type=FiniteFloatRange(min=0, min_open=True), default=None, help="Clip range in initial sd.")
+@click.option(
+    "--sample-seconds", type=FiniteFloatRange(min=0), default=None, help="Device seconds per training sample."
+)
+@click.option("--progress/--no-progress", default=True, help="Show each run's progress bars.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/pcm-sweep"),
+    show_default=True,
+    help="Report directory: pcm-sweep.csv/.json/.png and one run directory per row under runs/.",
+)
+def sweep(
+    bits: tuple[int, ...],
+    kinds: str,
+    engine: str,
+    epochs: int | None,
+    seed: int,
+    max_samples: int | None,
+    data: Path | None,
+    cache: Path,
+    standin_size: str,
+    progress: bool,
+    out_dir: Path,
+    **devices: float | None,
+) -> None:
+    """Test accuracy of the main recipe against bits per device (float32, quantised, PCM) on the same data and
+    seed, and device writes per synapse; PNG, CSV and JSON."""
+    try:
+        out_dir = prepare_out(out_dir)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
+    common = ["--engine", engine, "--seed", str(seed), "--cache", str(cache), "--standin-size", standin_size]
+    common += ["--progress" if progress else "--no-progress"]
+    for flag, value in (("--epochs", epochs), ("--max-samples", max_samples), ("--data", data)):
+        if value is not None:
+            common += [flag, str(value)]
+    flags: dict[str, list[str]] = {"quantised": [], "pcm": []}
+    for name, value in devices.items():
+        if value is None:
+            continue
+        for kind in ("quantised", "pcm") if name in DEVICE_FLAGS else ("pcm",):
+            flags[kind] += [{**DEVICE_FLAGS, **PCM_FLAGS}[name], str(value)]
+    plan = [("digital", 32)] if 32 in bits else []
+    for kind in ("quantised", "pcm") if kinds == "both" else (kinds,):
+        plan += [(kind, b) for b in bits if b != 32]
+    rows, runs = [], {}
+    for index, (kind, width) in enumerate(plan, start=1):
+        name = "float32" if kind == "digital" else f"{kind}-{width}bit"
+        click.echo(f"[{index}/{len(plan)}] {name}")
+        args = [*common]
+        if kind != "digital":
+            args += ["--synapses", kind, "--bits", str(width), *flags[kind]]
+        run = out_dir / "runs" / name
+        summary = train_or_reuse(run, args, click.echo)
+        rows.append(sweep_row(kind, width, summary, run))
+        runs[name] = run
+    stem = out_dir / "pcm-sweep"
+    write_csv(stem.with_suffix(".csv"), rows)
+    write_json(stem.with_suffix(".json"), {"rows": rows, "seed": seed, "engine": engine, "devices": devices})
+    plot_sweep(rows, runs, stem.with_suffix(".png"), f"main recipe, seed {seed}, {engine} engine")
+    click.echo(f"{'synapses':<10}{'bits':>5}{'test %':>9}{'best-val test %':>17}{'writes/synapse':>16}")
+    for row in rows:
+        writes = "-" if row["writes_per_synapse"] is None else f"{row['writes_per_synapse']:.1f}"
+        click.echo(
+            f"{row['synapses']:<10}{row['bits']:>5}{100 * row['test_accuracy']:>9.2f}"
+            f"{100 * row['test_at_best_validation']:>17.2f}{writes:>16}"
+        )
+    click.echo(f"Sweep in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")
+
+
+def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
+    """Accuracy against time since the end of training (log axis), without and with drift compensation; the model
+    as training left it (0 s) as a line."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for compensation, style, name in ((False, "o-", "no compensation"), (True, "s-", "global drift compensation")):
+        points = [r for r in rows if r["compensation"] == compensation and r["seconds"] > 0]
+        ax.errorbar([r["seconds"] for r in points], [100 * r["accuracy"] for r in points],
+                    yerr=[100 * r["accuracy_std"] for r in points], fmt=style, capsize=3, label=name)  # fmt: skip
+    start = next((r for r in rows if r["seconds"] == 0 and not r["compensation"]), None)
+    if start is not None:
+        ax.axhline(100 * start["accuracy"], color="black", linewidth=1, label=f"0 s ({100 * start['accuracy']:.1f} %)")
+    ax.set_xscale("log")
+    ticks = [r for r in rows if r["seconds"] > 0 and not r["compensation"]]
+    ax.set_xticks([r["seconds"] for r in ticks], [r["time"] for r in ticks])
+    ax.set(xlabel="time since the end of training", ylabel="test accuracy [%]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+@pcm.command("drift")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A run trained with --synapses pcm (its best checkpoint by validation accuracy, as evaluate picks) or "
+    "a checkpoint directory.",
+)
+@click.option(
+    "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("cache/standin"),
+    show_default=True,
+    help="Where the offline stand-in is built once (without --data).",
+)
+@click.option(
+    "--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
+    help="Size of the offline stand-in.",
+)  # fmt: skip
+@click.option(
+    "--split", type=click.Choice(["test", "validation"]), default="test", show_default=True, help="Split to score."
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Reads per point (read noise drawn afresh); the table gives their mean and standard deviation.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/pcm-drift"),
+    show_default=True,
+    help="Report directory: pcm-drift.csv/.json/.png.",
+)
+def drift(
+    checkpoint_path: Path,
+    data: Path | None,
+    cache: Path,
+    standin_size: str,
+    split: str,
+    repeats: int,
+    out_dir: Path,
+) -> None:
+    """Accuracy of a PCM-trained model 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
+    global drift compensation; PNG, CSV and JSON."""
+    from launcher.evaluate import checkpoint_synapses
+    from launcher.train import load_data
+    from pe_actors.rules.eprop.config import NetworkConfig
+    from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(checkpoint_path, prefer="best"))
+        config = NetworkConfig.from_dict(checkpoint.meta["network"])
+        synapses = checkpoint_synapses(checkpoint)
+        if synapses.kind != "pcm":
+            raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
+    except (ValueError, KeyError, TypeError) as error:
+        raise click.BadParameter(str(error), param_hint="--checkpoint") from None
+    try:
+        out_dir = prepare_out(out_dir)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
+    x, labels = load_data(data, cache, standin_size, click.echo).splits[split]
+    click.echo(f"Checkpoint {checkpoint.path}; {len(labels)} {split} samples, {repeats} reads per point")
+    with click.progressbar(length=2 * len(DRIFT_TIMES), label="reading the devices") as bar:
+        rows = drift_study(
+            config, checkpoint.engine_state, synapses, x, labels, DRIFT_TIMES, repeats, lambda: bar.update(1)
+        )
+    stem = out_dir / "pcm-drift"
+    write_csv(stem.with_suffix(".csv"), rows)
+    write_json(stem.with_suffix(".json"), {"checkpoint": checkpoint.path, "synapses": synapses.to_dict(), "rows": rows})
+    plot_drift(rows, stem.with_suffix(".png"), f"{checkpoint.path.parent.parent.name}: {synapses.bits}-bit PCM")
+    click.echo(f"{'time':<9}{'no compensation %':>19}{'compensated %':>16}")
+    for label, _ in DRIFT_TIMES:
+        plain, compensated = (next(r for r in rows if r["time"] == label and r["compensation"] == c) for c in (0, 1))
+        click.echo(
+            f"{label:<9}{100 * plain['accuracy']:>12.2f} ± {100 * plain['accuracy_std']:<4.2f}"
+            f"{100 * compensated['accuracy']:>9.2f} ± {100 * compensated['accuracy_std']:.2f}"
+        )
+    click.echo(f"Drift in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")
