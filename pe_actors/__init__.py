@@ -1,6 +1,7 @@
 """pe-actors: on-chip learning rules (e-prop, EventProp) on simulated SpiNNaker 2 processing elements.
 
-The rules (``rules.eprop``, ``rules.eventprop``), their engines, training and studies are numpy and numba: they
+The rules (``rules.eprop``, ``rules.eventprop``), the synapse stores the PEs reach their weights through
+(``synapses``: digital, quantised, PCM), their engines, training and studies are numpy and numba: they
 never import Ray, click or librosa. ``runtime`` holds the PE runtime (programs, the one step loop, transports) and
 is the only place that imports Ray, so the same PE programs run in-process, in Ray actors and in tests.
 """
@@ -16,6 +17,7 @@ from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.rules.eventprop.gradients import eventprop_gradients
 from pe_actors.rules.eventprop.network import init_eventprop_params
 from pe_actors.rules.eventprop.offchip import OffchipEngine
+from pe_actors.synapses import PCMModel, SynapseConfig
 
 __all__ = [
     "EVENTPROP_NETWORKS",
@@ -25,8 +27,10 @@ __all__ = [
     "NetworkConfig",
     "OffchipEngine",
     "OptimiserConfig",
+    "PCMModel",
     "PE",
     "ReplayEngine",
+    "SynapseConfig",
     "bptt_gradients",
     "eventprop_gradients",
     "eprop_gradients",

@@ -141,3 +141,28 @@ def test_a_lost_slice_without_replica_needs_a_checkpointed_state():
         assert int(engine.state()["adam_n"]) == 2
     finally:
         engine.shutdown()
+
+
+@pytest.mark.parametrize("transport", ["shm", "ray"])
+def test_pcm_synapses_on_actors_read_the_in_process_weights(transport):
+    """PCM synapses with drift compensation (the calibrate round goes through the transport): 2 groups of 3 PE
+    actors end with the in-process engine's state, device state included, and count the same device writes."""
+    synapses = pa.SynapseConfig(kind="pcm", bits=4, drift_compensation=True, seed=4, sample_s=2.0)
+    params = pa.init_params(CONFIG, 1, np.float64)
+    reference = pa.InProcessEngine(CONFIG, params, OPTIMISER, n_pes=3, sub_batch=2, synapses=synapses)
+    engine = ActorEngine(
+        CONFIG, params, OPTIMISER, n_pes=3, n_groups=2, sub_batch=2, transport=transport, synapses=synapses
+    )
+    try:
+        for x, labels in batches(2, 4):
+            want = reference.train_batch(x.astype(np.float64), labels, LR)
+            got = engine.train_batch(x.astype(np.float64), labels, LR)
+            np.testing.assert_allclose(got.logits, want.logits, rtol=0, atol=1e-12)
+        assert_states_close(engine.state(), reference.state(), tol=1e-12)
+        assert engine.writes == reference.writes > 0
+        engine.advance(3600.0)
+        reference.advance(3600.0)
+        x, _ = batches(1, 3, seed=11)[0]
+        np.testing.assert_allclose(engine.predict(x), reference.predict(x), rtol=0, atol=1e-12)
+    finally:
+        engine.shutdown()
