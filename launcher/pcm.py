@@ -16,7 +16,7 @@ import click
 
 from launcher.options import FiniteFloatRange, existing_dir
 from launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
-from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, writes_over_training
+from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
 DEVICE_FLAGS = {"g_max": "--g-max", "clip_sd": "--clip-sd", "sample_seconds": "--sample-seconds"}
@@ -35,6 +35,17 @@ def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     return bits
 
 
+def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` as a tuple of distinct non-negative integers."""
+    try:
+        seeds = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", ctx, param) from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise click.BadParameter(f"seeds must be distinct integers >= 0, got {value!r}", ctx, param)
+    return seeds
+
+
 def run_training(args: list[str]) -> None:
     """``pe-actors train ARGS`` in this process; its usage errors are this command's."""
     from launcher.train import train
@@ -45,22 +56,32 @@ def run_training(args: list[str]) -> None:
         raise click.Abort() from None
 
 
-def train_or_reuse(out: Path, args: list[str], echo: Any) -> dict:
-    """The summary of the run in ``out``: reused when finished with the same run config, resumed when it was
-    interrupted, trained otherwise."""
+def train_or_reuse(out: Path, args: list[str], progress: str, echo: Any) -> dict:
+    """The summary of the run in ``out``: reused when finished with the same options ``args`` (flag, value pairs),
+    resumed when it was interrupted, trained otherwise; ``progress`` is the progress-bar flag."""
     summary = out / "summary.json"
     if summary.is_file():
+        finished = json.loads(summary.read_text())
+        recorded = finished.get("run_config", {})
+        for flag, value in zip(args[::2], args[1::2], strict=True):
+            key = flag.lstrip("-").replace("-", "_")
+            if key in recorded and str(recorded[key]) != value:
+                raise click.BadParameter(
+                    f"{out} holds a finished run with {flag} {recorded[key]}, not {value}; remove it or choose "
+                    "another --out",
+                    param_hint="--out",
+                )
         echo(f"  reusing the finished run {out}")
-        return json.loads(summary.read_text())
+        return finished
     if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         echo(f"  resuming the interrupted run {out}")
-        run_training(["--resume", str(out), *[a for a in args if a in ("--progress", "--no-progress")]])
+        run_training(["--resume", str(out), progress])
     else:
-        run_training([*args, "--out", str(out)])
+        run_training([*args, progress, "--out", str(out)])
     return json.loads(summary.read_text())
 
 
-def sweep_row(kind: str, bits: int, summary: dict, out: Path) -> dict:
+def sweep_row(kind: str, bits: int, seed: int, summary: dict, out: Path) -> dict:
     from pe_actors.rules.eprop.config import network_config
 
     final, best = summary["final"], summary["best_validation"]
@@ -69,6 +90,7 @@ def sweep_row(kind: str, bits: int, summary: dict, out: Path) -> dict:
     return {
         "synapses": kind,
         "bits": bits,
+        "seed": seed,
         "test_accuracy": final["test_accuracy"],
         "validation_accuracy": final["validation_accuracy"],
         "best_validation_epoch": best["epoch"],
@@ -79,8 +101,8 @@ def sweep_row(kind: str, bits: int, summary: dict, out: Path) -> dict:
 
 
 def plot_sweep(rows: list[dict], runs: dict[str, Path], path: Path, title: str) -> Path:
-    """Left: test accuracy against bits per device, quantised and PCM, float32 as a line. Right: device writes per
-    synapse over training of each PCM run."""
+    """Left: test accuracy against bits per device (mean and standard deviation over the seeds), quantised and PCM,
+    float32 as a line. Right: device writes per synapse over training of each PCM run of ``runs``."""
     from pe_actors.rules.eprop.config import network_config
 
     plt = pyplot()
@@ -90,8 +112,10 @@ def plot_sweep(rows: list[dict], runs: dict[str, Path], path: Path, title: str) 
     for kind, style in (("quantised", "s--"), ("pcm", "o-")):
         ours = sorted((r for r in rows if r["synapses"] == kind), key=lambda r: -r["bits"])
         if ours:
-            left.plot([widths.index(r["bits"]) for r in ours], [100 * r["test_accuracy"] for r in ours], style,
-                      label=kind)  # fmt: skip
+            where = [widths.index(r["bits"]) for r in ours]
+            accuracy = [100 * r["test_accuracy"] for r in ours]
+            spread = [100 * r["test_accuracy_sd"] for r in ours]
+            left.errorbar(where, accuracy, yerr=spread, fmt=style, capsize=3, label=kind)
     if float_rows:
         reference = 100 * float_rows[0]["test_accuracy"]
         left.axhline(reference, color="black", linewidth=1, label=f"float32 ({reference:.1f} %)")
@@ -143,7 +167,13 @@ def pcm() -> None:
     help="Engine of every run (replay: e-prop's off-chip engine, the same device reads and gradients as the PEs).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run [default: the recipe's].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option(
+    "--seeds",
+    default="0",
+    show_default=True,
+    callback=parse_seeds,
+    help="Seeds to train every row with (comma-separated); the table gives the mean and standard deviation.",
+)
 @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Training samples per epoch.")
 @click.option(
     "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
@@ -181,7 +211,7 @@ def sweep(
     kinds: str,
     engine: str,
     epochs: int | None,
-    seed: int,
+    seeds: tuple[int, ...],
     max_samples: int | None,
     data: Path | None,
     cache: Path,
@@ -191,13 +221,13 @@ def sweep(
     **devices: float | None,
 ) -> None:
     """Test accuracy of the main recipe against bits per device (float32, quantised, PCM) on the same data and
-    seed, and device writes per synapse; PNG, CSV and JSON."""
+    seeds, and device writes per synapse; PNG, CSV (the mean over seeds; pcm-sweep-runs.csv: every run) and
+    JSON."""
     try:
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    common = ["--engine", engine, "--seed", str(seed), "--cache", str(cache), "--standin-size", standin_size]
-    common += ["--progress" if progress else "--no-progress"]
+    common = ["--engine", engine, "--cache", str(cache), "--standin-size", standin_size]
     for flag, value in (("--epochs", epochs), ("--max-samples", max_samples), ("--data", data)):
         if value is not None:
             common += [flag, str(value)]
@@ -211,39 +241,46 @@ def sweep(
     for kind in ("quantised", "pcm") if kinds == "both" else (kinds,):
         plan += [(kind, b) for b in bits if b != 32]
     rows, runs = [], {}
-    for index, (kind, width) in enumerate(plan, start=1):
+    jobs = [(seed, kind, width) for seed in seeds for kind, width in plan]
+    for index, (seed, kind, width) in enumerate(jobs, start=1):
         name = "float32" if kind == "digital" else f"{kind}-{width}bit"
-        click.echo(f"[{index}/{len(plan)}] {name}")
-        args = [*common]
+        click.echo(f"[{index}/{len(jobs)}] {name}, seed {seed}")
+        args = [*common, "--seed", str(seed)]
         if kind != "digital":
             args += ["--synapses", kind, "--bits", str(width), *flags[kind]]
-        run = out_dir / "runs" / name
-        summary = train_or_reuse(run, args, click.echo)
-        rows.append(sweep_row(kind, width, summary, run))
-        runs[name] = run
+        run = out_dir / "runs" / f"seed{seed}" / name
+        summary = train_or_reuse(run, args, "--progress" if progress else "--no-progress", click.echo)
+        rows.append(sweep_row(kind, width, seed, summary, run))
+        if seed == seeds[0]:
+            runs[name] = run
+    table = summarise(rows)
     stem = out_dir / "pcm-sweep"
-    write_csv(stem.with_suffix(".csv"), rows)
-    write_json(stem.with_suffix(".json"), {"rows": rows, "seed": seed, "engine": engine, "devices": devices})
-    plot_sweep(rows, runs, stem.with_suffix(".png"), f"main recipe, seed {seed}, {engine} engine")
-    click.echo(f"{'synapses':<10}{'bits':>5}{'test %':>9}{'best-val test %':>17}{'writes/synapse':>16}")
-    for row in rows:
+    write_csv(stem.with_suffix(".csv"), table)
+    write_csv(out_dir / "pcm-sweep-runs.csv", rows)
+    write_json(stem.with_suffix(".json"), {"table": table, "runs": rows, "engine": engine, "devices": devices})
+    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds"
+    plot_sweep(table, runs, stem.with_suffix(".png"), f"main recipe, {seeds_text}, {engine} engine")
+    click.echo(f"{'synapses':<10}{'bits':>5}{'test %':>16}{'best-val test %':>18}{'writes/synapse':>16}")
+    for row in table:
         writes = "-" if row["writes_per_synapse"] is None else f"{row['writes_per_synapse']:.1f}"
         click.echo(
-            f"{row['synapses']:<10}{row['bits']:>5}{100 * row['test_accuracy']:>9.2f}"
-            f"{100 * row['test_at_best_validation']:>17.2f}{writes:>16}"
+            f"{row['synapses']:<10}{row['bits']:>5}{100 * row['test_accuracy']:>9.2f} ± "
+            f"{100 * row['test_accuracy_sd']:<4.2f}{100 * row['test_at_best_validation']:>11.2f} ± "
+            f"{100 * row['test_at_best_validation_sd']:<4.2f}{writes:>14}"
         )
     click.echo(f"Sweep in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")
 
 
 def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
-    """Accuracy against time since the end of training (log axis), without and with drift compensation; the model
-    as training left it (0 s) as a line."""
+    """Accuracy against time since the end of training (log axis), without and with drift compensation (error bars:
+    the spread over models, or over reads for one model); the models as training left them (0 s) as a line."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for compensation, style, name in ((False, "o-", "no compensation"), (True, "s-", "global drift compensation")):
         points = [r for r in rows if r["compensation"] == compensation and r["seconds"] > 0]
-        ax.errorbar([r["seconds"] for r in points], [100 * r["accuracy"] for r in points],
-                    yerr=[100 * r["accuracy_std"] for r in points], fmt=style, capsize=3, label=name)  # fmt: skip
+        spread = [100 * (r["accuracy_sd"] if r["n"] > 1 else r["read_sd"]) for r in points]
+        ax.errorbar([r["seconds"] for r in points], [100 * r["accuracy"] for r in points], yerr=spread, fmt=style,
+                    capsize=3, label=name)  # fmt: skip
     start = next((r for r in rows if r["seconds"] == 0 and not r["compensation"]), None)
     if start is not None:
         ax.axhline(100 * start["accuracy"], color="black", linewidth=1, label=f"0 s ({100 * start['accuracy']:.1f} %)")
@@ -260,11 +297,12 @@ def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
 @pcm.command("drift")
 @click.option(
     "--checkpoint",
-    "checkpoint_path",
+    "checkpoint_paths",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
+    multiple=True,
     help="A run trained with --synapses pcm (its best checkpoint by validation accuracy, as evaluate picks) or "
-    "a checkpoint directory.",
+    "a checkpoint directory; repeat it for several models (for example one per seed), averaged in the table.",
 )
 @click.option(
     "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
@@ -299,7 +337,7 @@ def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
     help="Report directory: pcm-drift.csv/.json/.png.",
 )
 def drift(
-    checkpoint_path: Path,
+    checkpoint_paths: tuple[Path, ...],
     data: Path | None,
     cache: Path,
     standin_size: str,
@@ -307,40 +345,51 @@ def drift(
     repeats: int,
     out_dir: Path,
 ) -> None:
-    """Accuracy of a PCM-trained model 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
-    global drift compensation; PNG, CSV and JSON."""
+    """Accuracy of PCM-trained models 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
+    global drift compensation; PNG, CSV (the mean over models; pcm-drift-models.csv: every model) and JSON."""
     from launcher.evaluate import checkpoint_synapses
     from launcher.train import load_data
     from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 
-    try:
-        checkpoint = load_checkpoint(resolve_checkpoint(checkpoint_path, prefer="best"))
-        config = NetworkConfig.from_dict(checkpoint.meta["network"])
-        synapses = checkpoint_synapses(checkpoint)
-        if synapses.kind != "pcm":
-            raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
-    except (ValueError, KeyError, TypeError) as error:
-        raise click.BadParameter(str(error), param_hint="--checkpoint") from None
+    models = []
+    for path in checkpoint_paths:
+        try:
+            checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
+            config = NetworkConfig.from_dict(checkpoint.meta["network"])
+            synapses = checkpoint_synapses(checkpoint)
+            if synapses.kind != "pcm":
+                raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
+        except (ValueError, KeyError, TypeError) as error:
+            raise click.BadParameter(str(error), param_hint="--checkpoint") from None
+        models.append((checkpoint, config, synapses))
     try:
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
     x, labels = load_data(data, cache, standin_size, click.echo).splits[split]
-    click.echo(f"Checkpoint {checkpoint.path}; {len(labels)} {split} samples, {repeats} reads per point")
-    with click.progressbar(length=2 * len(DRIFT_TIMES), label="reading the devices") as bar:
-        rows = drift_study(
-            config, checkpoint.engine_state, synapses, x, labels, DRIFT_TIMES, repeats, lambda: bar.update(1)
-        )
+    click.echo(f"{len(models)} model(s); {len(labels)} {split} samples, {repeats} reads per point")
+    rows = []
+    with click.progressbar(length=2 * len(DRIFT_TIMES) * len(models), label="reading the devices") as bar:
+        for checkpoint, config, synapses in models:
+            state = checkpoint.engine_state
+            points = drift_study(config, state, synapses, x, labels, DRIFT_TIMES, repeats, lambda: bar.update(1))
+            rows += [{"model": str(checkpoint.path), **row} for row in points]
+    table = summarise(rows, keys=("time", "compensation"))
     stem = out_dir / "pcm-drift"
-    write_csv(stem.with_suffix(".csv"), rows)
-    write_json(stem.with_suffix(".json"), {"checkpoint": checkpoint.path, "synapses": synapses.to_dict(), "rows": rows})
-    plot_drift(rows, stem.with_suffix(".png"), f"{checkpoint.path.parent.parent.name}: {synapses.bits}-bit PCM")
-    click.echo(f"{'time':<9}{'no compensation %':>19}{'compensated %':>16}")
+    write_csv(stem.with_suffix(".csv"), table)
+    write_csv(out_dir / "pcm-drift-models.csv", rows)
+    write_json(stem.with_suffix(".json"), {"table": table, "models": rows, "synapses": models[0][2].to_dict()})
+    bits = sorted({m[2].bits for m in models})
+    plot_drift(table, stem.with_suffix(".png"), f"{len(models)} model(s), {'/'.join(map(str, bits))}-bit PCM")
+    across = len(models) > 1
+    over = "models" if across else "reads"
+    click.echo(f"{'time':<9}{'no compensation %':>19}{'compensated %':>17}   (± over {over})")
     for label, _ in DRIFT_TIMES:
-        plain, compensated = (next(r for r in rows if r["time"] == label and r["compensation"] == c) for c in (0, 1))
+        plain, compensated = (next(r for r in table if r["time"] == label and r["compensation"] == c) for c in (0, 1))
+        spread = "accuracy_sd" if across else "read_sd"
         click.echo(
-            f"{label:<9}{100 * plain['accuracy']:>12.2f} ± {100 * plain['accuracy_std']:<4.2f}"
-            f"{100 * compensated['accuracy']:>9.2f} ± {100 * compensated['accuracy_std']:.2f}"
+            f"{label:<9}{100 * plain['accuracy']:>12.2f} ± {100 * plain[spread]:<4.2f}"
+            f"{100 * compensated['accuracy']:>10.2f} ± {100 * compensated[spread]:.2f}"
         )
     click.echo(f"Drift in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")

@@ -89,26 +89,40 @@ def test_evaluate_reads_the_devices_after_drift(standin, tmp_path):
 
 
 def test_pcm_sweep_and_drift_reports(standin, tmp_path):
+    """Two seeds of float32 and 2-bit quantised and PCM: the table holds their mean and spread, each run is a run
+    directory that a second sweep reuses; the drift report of both PCM models averages them."""
     out = tmp_path / "sweep"
-    args = ["pcm", "sweep", "--bits", "32,2", "--epochs", "1", "--max-samples", "8", "--data", standin]
-    result = run(*args, "--out", out, "--no-progress")
+    args = ["pcm", "sweep", "--bits", "32,2", "--seeds", "0,1", "--epochs", "1", "--max-samples", "8"]
+    result = run(*args, "--data", standin, "--out", out, "--no-progress")
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader((out / "pcm-sweep.csv").open()))
-    assert [(r["synapses"], r["bits"]) for r in rows] == [("digital", "32"), ("quantised", "2"), ("pcm", "2")]
-    assert rows[0]["writes_per_synapse"] == "" and float(rows[2]["writes_per_synapse"]) >= 2.0
+    table = list(csv.DictReader((out / "pcm-sweep.csv").open()))
+    assert [(r["synapses"], r["bits"], r["n"]) for r in table] == [
+        ("digital", "32", "2"),
+        ("quantised", "2", "2"),
+        ("pcm", "2", "2"),
+    ]
+    runs = list(csv.DictReader((out / "pcm-sweep-runs.csv").open()))
+    assert len(runs) == 6
+    pcm = [float(r["test_accuracy"]) for r in runs if r["synapses"] == "pcm"]
+    assert float(table[2]["test_accuracy"]) == pytest.approx(np.mean(pcm))
+    assert float(table[2]["test_accuracy_sd"]) == pytest.approx(np.std(pcm))
+    assert table[0]["writes_per_synapse"] == "" and float(table[2]["writes_per_synapse"]) >= 2.0
     assert (out / "pcm-sweep.png").read_bytes()[:4] == b"\x89PNG"
-    again = run(*args, "--out", out, "--no-progress")
-    assert again.exit_code == 0 and again.output.count("reusing the finished run") == 3
-    drift = run("pcm", "drift", "--checkpoint", out / "runs" / "pcm-2bit", "--data", standin, "--repeats", "2",
-                "--out", tmp_path / "drift")  # fmt: skip
+    again = run(*args, "--data", standin, "--out", out, "--no-progress")
+    assert again.exit_code == 0 and again.output.count("reusing the finished run") == 6
+    models = [out / "runs" / f"seed{s}" / "pcm-2bit" for s in (0, 1)]
+    drift = run("pcm", "drift", "--checkpoint", models[0], "--checkpoint", models[1], "--data", standin,
+                "--repeats", "2", "--out", tmp_path / "drift")  # fmt: skip
     assert drift.exit_code == 0, drift.output
     table = list(csv.DictReader((tmp_path / "drift" / "pcm-drift.csv").open()))
     assert len(table) == 12 and {r["time"] for r in table} >= {"1 s", "1 day", "1 month"}
+    assert all(r["n"] == "2" for r in table)
+    assert len(list(csv.DictReader((tmp_path / "drift" / "pcm-drift-models.csv").open()))) == 24
     plain = {r["time"]: r for r in table if r["compensation"] == "False"}
     compensated = {r["time"]: r for r in table if r["compensation"] == "True"}
     # Compensation against the end-of-training reads changes nothing at 0 s.
     assert plain["0 s"]["accuracy"] == compensated["0 s"]["accuracy"]
-    refused = run("pcm", "drift", "--checkpoint", out / "runs" / "float32", "--data", standin)
+    refused = run("pcm", "drift", "--checkpoint", out / "runs" / "seed0" / "float32", "--data", standin)
     assert refused.exit_code == 2 and "digital synapses, not pcm" in refused.output
 
 

@@ -91,7 +91,7 @@ def drift_study(
                     "seconds": seconds,
                     "compensation": compensation,
                     "accuracy": float(np.mean(scores)),
-                    "accuracy_std": float(np.std(scores)),
+                    "read_sd": float(np.std(scores)),
                     "repeats": repeats,
                 }
             )
@@ -113,3 +113,23 @@ def writes_over_training(metrics_path: Path, config: NetworkConfig) -> list[tupl
         if isinstance(record, dict) and "device_writes" in record:
             points[int(record["global_samples"])] = record["device_writes"] / synapse_count(config)
     return sorted(points.items())
+
+
+def summarise(rows: list[dict], keys: tuple[str, ...] = ("synapses", "bits")) -> list[dict]:
+    """Rows of runs grouped by ``keys`` (in first-seen order): per group the mean and the standard deviation
+    (``<field>_sd``, over the group's runs) of every numeric field, and ``n`` runs."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    table = []
+    for key, members in groups.items():
+        entry: dict = dict(zip(keys, key, strict=True))
+        entry["n"] = len(members)
+        for field, value in members[0].items():
+            if field in keys or field == "seed" or isinstance(value, (str, bool)):
+                continue
+            values = [m[field] for m in members if m[field] is not None]
+            entry[field] = float(np.mean(values)) if values else None
+            entry[f"{field}_sd"] = float(np.std(values)) if values else None
+        table.append(entry)
+    return table
