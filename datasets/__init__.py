@@ -5,10 +5,10 @@ Public API: ``load_prepared`` and ``PreparedData`` (a prepared feature cache), `
 ``synthesize`` (the offline espeak-ng/flite stand-in), ``yinyang`` (the Yin-Yang data set) and ``CLASS_NAMES``.
 """
 
-from datasets.cache import PreparedData, PrepareResult, featurize_folder, load_prepared, prepare
-from datasets.speech_commands import CLASS_NAMES, BadClipError
-from datasets.synth import ensure_standin, synthesize
-from datasets.yinyang import YINYANG_CLASS_NAMES, yinyang, yinyang_splits
+from pe_actors_datasets.cache import PreparedData, PrepareResult, featurize_folder, load_prepared, prepare
+from pe_actors_datasets.speech_commands import CLASS_NAMES, BadClipError
+from pe_actors_datasets.synth import ensure_standin, synthesize
+from pe_actors_datasets.yinyang import YINYANG_CLASS_NAMES, yinyang, yinyang_splits
 
 __all__ = [
     "CLASS_NAMES",

@@ -34,14 +34,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from datasets.features import (
+from pe_actors_datasets.features import (
     DEFAULT_PARAMS,
     FeatureParams,
     log_mel_delta,
     normalisation_stats,
     normalise,
 )
-from datasets.speech_commands import (
+from pe_actors_datasets.speech_commands import (
     CLASS_NAMES,
     SPLIT_LISTS,
     SPLITS,
@@ -52,7 +52,7 @@ from datasets.speech_commands import (
     scan,
     split_clips,
 )
-from datasets.workers import init_worker
+from pe_actors_datasets.workers import init_worker
 
 CACHE_FORMAT = 1
 METADATA = "metadata.json"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from datasets.features import CLIP_SAMPLES, SAMPLE_RATE
+from pe_actors_datasets.features import CLIP_SAMPLES, SAMPLE_RATE
 
 CLASS_NAMES: list[str] = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "silence", "unknown"]
 KEYWORDS: tuple[str, ...] = tuple(CLASS_NAMES[:10])

@@ -35,9 +35,9 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
-from datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
-from datasets.workers import init_worker
+from pe_actors_datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
+from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
+from pe_actors_datasets.workers import init_worker
 
 SAMPLE_RATE = 16_000
 SYNTH_FORMAT = 1

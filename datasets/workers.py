@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from datasets.features import pin_blas_threads
+from pe_actors_datasets.features import pin_blas_threads
 
 #: prctl option that delivers a signal to this process when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1

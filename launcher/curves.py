@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from launcher.plots import prepare_out, pyplot, save_figure, write_csv
+from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv
 
 SPLIT_STYLES = {"train": ":", "validation": "--", "test": "-"}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from datasets.cache import prepare as prepare_cache
-from datasets.synth import SIZES, synthesize
-from datasets.yinyang import write_yinyang
+from pe_actors_datasets.cache import prepare as prepare_cache
+from pe_actors_datasets.synth import SIZES, synthesize
+from pe_actors_datasets.yinyang import write_yinyang
 
 
 @click.group("data")

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
 from pe_actors.studies.energy import (
     DEFAULT_CPU_WATTS_PER_CORE,
     PAPER_EPOCHS,
@@ -19,6 +18,7 @@ from pe_actors.studies.energy import (
     energy_report,
     usage_from_metrics,
 )
+from pe_actors_launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
 
 
 def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:

@@ -17,9 +17,6 @@ from typing import Any
 import click
 import numpy as np
 
-from launcher.options import FiniteFloatRange, existing_dir
-from launcher.plots import prepare_out, pyplot, save_figure, write_json
-from launcher.synapse_options import describe
 from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
@@ -29,6 +26,9 @@ from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.synapses import DIGITAL, SynapseConfig
 from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import evaluate as evaluate_engine
+from pe_actors_launcher.options import FiniteFloatRange, existing_dir
+from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_json
+from pe_actors_launcher.synapse_options import describe
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -72,7 +72,7 @@ def load_samples(
     if (data is None) == (gsc_dir is None):
         raise click.UsageError("give exactly one of --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder)")
     if data is not None:
-        from datasets import load_prepared
+        from pe_actors_datasets import load_prepared
 
         try:
             prepared = load_prepared(data)
@@ -80,7 +80,7 @@ def load_samples(
             raise click.BadParameter(str(error), param_hint="--data") from None
         x, labels = prepared.splits[split]
         return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
-    from datasets import featurize_folder
+    from pe_actors_datasets import featurize_folder
 
     metadata = meta.get("data_metadata")
     if not isinstance(metadata, dict) or "feature_params" not in metadata:
@@ -104,7 +104,7 @@ def load_yinyang_samples(
         raise click.BadParameter(
             "an EventProp checkpoint is evaluated on Yin-Yang, not on a GSC folder", param_hint="--gsc-dir"
         )
-    from launcher.train import load_yinyang
+    from pe_actors_launcher.train import load_yinyang
 
     x, labels = load_yinyang(data, config, lambda _: None)[split]
     return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"

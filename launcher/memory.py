@@ -7,17 +7,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import (
-    network_options,
-    out_option,
-    prepare_out,
-    pyplot,
-    resolve_network,
-    rule_options,
-    save_figure,
-    write_json,
-    yinyang_network,
-)
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
@@ -29,6 +18,17 @@ from pe_actors.studies.memory import (
     paper_table1_floats,
     paper_table6_floats,
     pe_memory,
+)
+from pe_actors_launcher.plots import (
+    network_options,
+    out_option,
+    prepare_out,
+    pyplot,
+    resolve_network,
+    rule_options,
+    save_figure,
+    write_json,
+    yinyang_network,
 )
 
 

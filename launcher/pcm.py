@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from launcher.options import FiniteFloatRange, existing_dir
-from launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
 from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
+from pe_actors_launcher.options import FiniteFloatRange, existing_dir
+from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
 DEVICE_FLAGS = {"g_max": "--g-max", "clip_sd": "--clip-sd", "sample_seconds": "--sample-seconds"}
@@ -48,7 +48,7 @@ def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 
 def run_training(args: list[str]) -> None:
     """``pe-actors train ARGS`` in this process; its usage errors are this command's."""
-    from launcher.train import train
+    from pe_actors_launcher.train import train
 
     try:
         train.main(args, prog_name="pe-actors train", standalone_mode=False)
@@ -347,10 +347,10 @@ def drift(
 ) -> None:
     """Accuracy of PCM-trained models 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
     global drift compensation; PNG, CSV (the mean over models; pcm-drift-models.csv: every model) and JSON."""
-    from launcher.evaluate import checkpoint_synapses
-    from launcher.train import load_data
     from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+    from pe_actors_launcher.evaluate import checkpoint_synapses
+    from pe_actors_launcher.train import load_data
 
     models = []
     for path in checkpoint_paths:

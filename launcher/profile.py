@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import (
+from pe_actors.rules.eprop.pe import KERNELS
+from pe_actors.studies.profiling import (
+    EVENTPROP_PROGRAMS,
+    PROFILE_FUNCTIONS,
+    STATISTICS,
+    Profile,
+    profile_eventprop,
+    profile_inprocess,
+)
+from pe_actors_launcher.plots import (
     network_options,
     out_option,
     prepare_out,
@@ -19,20 +28,11 @@ from launcher.plots import (
     write_json,
     yinyang_network,
 )
-from pe_actors.rules.eprop.pe import KERNELS
-from pe_actors.studies.profiling import (
-    EVENTPROP_PROGRAMS,
-    PROFILE_FUNCTIONS,
-    STATISTICS,
-    Profile,
-    profile_eventprop,
-    profile_inprocess,
-)
 
 
 def load_samples(data: Path, split: str, n_steps: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of ``split`` from a prepared-features directory (``datasets.load_prepared``)."""
-    from datasets import load_prepared
+    """Features and labels of ``split`` from a prepared-features directory (``pe_actors_datasets.load_prepared``)."""
+    from pe_actors_datasets import load_prepared
 
     try:
         prepared = load_prepared(data)
@@ -64,9 +64,9 @@ def measure_actors(
     repeating one sub-batch (the first ``sub_batch`` samples of ``x``, or standard normal ones). The runtime
     reports per sub-batch only the PEs' loop time and their barrier waits, not a time per function, so this
     complements the in-process profile rather than repeating it."""
-    from launcher.ray_session import loopback_only, start_ray, stop_ray
+    from pe_actors_launcher.ray_session import loopback_only, start_ray, stop_ray
 
-    loopback_only(None)  # before Ray is imported (see launcher.ray_session)
+    loopback_only(None)  # before Ray is imported (see pe_actors_launcher.ray_session)
     import ray
 
     from pe_actors.core.optimiser import OptimiserConfig

@@ -10,7 +10,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from launcher.plots import (
+from pe_actors.rules.eprop.bptt import bptt_forward
+from pe_actors.rules.eprop.config import NetworkConfig, infer_config
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.readout import softmax
+from pe_actors_launcher.plots import (
     network_options,
     out_option,
     prepare_out,
@@ -19,10 +23,6 @@ from launcher.plots import (
     save_figure,
     write_json,
 )
-from pe_actors.rules.eprop.bptt import bptt_forward
-from pe_actors.rules.eprop.config import NetworkConfig, infer_config
-from pe_actors.rules.eprop.gradients import init_params
-from pe_actors.rules.eprop.readout import softmax
 
 #: Length of one time step in seconds (10 ms on the chip), for firing rates.
 STEP_S = 0.01
@@ -120,12 +120,12 @@ def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str
 
 def eventprop_raster(checkpoint: Path | None, split: str, index: int, seed: int, out_dir: Path | None) -> None:
     """The EventProp raster of Yin-Yang sample ``index`` of ``split`` (generated with the published seeds)."""
-    from datasets import YINYANG_CLASS_NAMES
-    from datasets.yinyang import YINYANG_SPLITS, yinyang
     from pe_actors.engines.inprocess import weights_only
     from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import forward, init_eventprop_params, read_output
+    from pe_actors_datasets import YINYANG_CLASS_NAMES
+    from pe_actors_datasets.yinyang import YINYANG_SPLITS, yinyang
 
     if checkpoint is not None:
         from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
@@ -258,7 +258,7 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
         source = f"fresh weights (seed {seed})"
     label = None
     if data is not None:
-        from launcher.profile import load_samples
+        from pe_actors_launcher.profile import load_samples
 
         features, labels = load_samples(data, split, config.n_steps, config.n_in)
         if index >= len(features):
@@ -266,7 +266,7 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
         x = np.asarray(features[index], np.float32)
         label = int(labels[index])
         if class_names is None:
-            from datasets import load_prepared
+            from pe_actors_datasets import load_prepared
 
             class_names = load_prepared(data).class_names
         sample = f"{split} sample {index} of {data}"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.studies.sweep import INPUT_VARIANTS, PAPER_TABLE4, SWEEP_ENGINES, parse_rows, run_sweep, trainable_params
+from pe_actors_launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
 
 _MARKERS = {"40x1": "o", "40x2": "s", "40x3": "^"}
 _COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}
@@ -16,8 +16,7 @@ _COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}
 
 def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
     """Prepared features from ``data``, or the offline stand-in synthesised once into ``cache``."""
-    import datasets
-
+    import pe_actors_datasets as datasets
     if data is None:
         click.echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
         data = datasets.ensure_standin(cache, size=standin_size)

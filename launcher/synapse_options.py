@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from launcher.options import FiniteFloatRange
 from pe_actors.synapses import KINDS, SynapseConfig
+from pe_actors_launcher.options import FiniteFloatRange
 
 #: Options that only device synapses (quantised or pcm) take, and the ones only pcm takes.
 DEVICE_OPTIONS = ("bits", "g_max", "clip_sd", "sample_seconds")

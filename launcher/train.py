@@ -21,18 +21,6 @@ from typing import Any
 import click
 import numpy as np
 
-from launcher.curves import plot_histories
-from launcher.options import (
-    CONFIG_DIR,
-    MAX_SEED,
-    FiniteFloatRange,
-    config_option,
-    existing_dir,
-    read_run_config,
-    write_run_config,
-)
-from launcher.plots import write_json
-from launcher.synapse_options import describe, synapse_config, synapse_options
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
@@ -51,6 +39,18 @@ from pe_actors.training.trainer import (
     Trainer,
     TrainState,
 )
+from pe_actors_launcher.curves import plot_histories
+from pe_actors_launcher.options import (
+    CONFIG_DIR,
+    MAX_SEED,
+    FiniteFloatRange,
+    config_option,
+    existing_dir,
+    read_run_config,
+    write_run_config,
+)
+from pe_actors_launcher.plots import write_json
+from pe_actors_launcher.synapse_options import describe, synapse_config, synapse_options
 
 ENGINES = ("actors", "inprocess", "offchip", "replay")
 RULES = ("eprop", "bptt", "eventprop")
@@ -113,7 +113,7 @@ def merge_resumed(ctx: click.Context, options: dict[str, Any], recorded: dict[st
 
 def load_data(data: Path | None, cache: Path, standin_size: str, echo: Callable[[str], None]) -> Any:
     """The prepared data: ``data`` if given, else the offline stand-in synthesised once into ``cache``."""
-    from datasets import ensure_standin, load_prepared
+    from pe_actors_datasets import ensure_standin, load_prepared
 
     if data is None:
         echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
@@ -130,8 +130,8 @@ def load_yinyang(data: Path | None, config: EventPropConfig, echo: Callable[[str
     """Yin-Yang encoded as input rasters for ``config``: from ``data`` (``<split>_features.npy`` and
     ``<split>_labels.npy``, as ``pe-actors data yinyang`` writes them) or generated offline with the published
     seeds."""
-    from datasets.yinyang import YINYANG_SPLITS, yinyang_splits
     from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors_datasets.yinyang import YINYANG_SPLITS, yinyang_splits
 
     if data is None:
         sizes = ", ".join(f"{split} {size}" for split, (size, _) in YINYANG_SPLITS.items())
@@ -313,9 +313,9 @@ def build_engine(
         from pe_actors.rules.eprop.replay import ReplayEngine
 
         return ReplayEngine(config, params, optimiser, synapses=synapses), lambda: None, None
-    from launcher.ray_session import loopback_only, start_ray
+    from pe_actors_launcher.ray_session import loopback_only, start_ray
 
-    loopback_only(options["address"])  # before Ray is imported (see launcher.ray_session)
+    loopback_only(options["address"])  # before Ray is imported (see pe_actors_launcher.ray_session)
     import ray
 
     from pe_actors.rules import group_program
@@ -632,7 +632,7 @@ def train(ctx: click.Context, **options: Any) -> None:
         raise click.BadParameter(str(error)) from None
 
     if eventprop:
-        from datasets import YINYANG_CLASS_NAMES
+        from pe_actors_datasets import YINYANG_CLASS_NAMES
 
         data = Splits.from_dict(load_yinyang(options["data"], config, click.echo))
         class_names, synthetic = YINYANG_CLASS_NAMES, False

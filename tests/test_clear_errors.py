@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launcher.cli import cli
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors_launcher.cli import cli
 
 QUICK = ["--rule", "eventprop", "--max-samples", "64", "--no-progress", "--checkpoint-every", "32"]
 
@@ -23,7 +23,7 @@ def run(*args):
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
     """A complete feature cache written by hand in the prepared layout (no audio needed)."""
-    from datasets import cache
+    from pe_actors_datasets import cache
 
     directory = tmp_path_factory.mktemp("cache")
     rng = np.random.default_rng(0)
@@ -39,7 +39,7 @@ def tiny_cache(tmp_path_factory):
 
 
 def test_a_cache_without_sizes_names_the_file(tiny_cache, tmp_path):
-    from datasets import cache, load_prepared
+    from pe_actors_datasets import cache, load_prepared
 
     load_prepared(tiny_cache)  # the fixture itself loads
     broken = tmp_path / "nosizes"
@@ -54,7 +54,7 @@ def test_a_cache_without_sizes_names_the_file(tiny_cache, tmp_path):
 
 
 def test_a_truncated_features_file_is_named(tiny_cache, tmp_path):
-    from datasets import cache, load_prepared
+    from pe_actors_datasets import cache, load_prepared
 
     broken = tmp_path / "truncated"
     shutil.copytree(tiny_cache, broken)
@@ -123,7 +123,7 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_resume_hint(tmp_path):
 
 
 def test_nan_in_the_training_features_is_refused_before_anything_is_written(tiny_cache, tmp_path):
-    from datasets import cache
+    from pe_actors_datasets import cache
 
     poisoned = tmp_path / "poisoned"
     shutil.copytree(tiny_cache, poisoned)

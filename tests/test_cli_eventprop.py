@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launcher.cli import cli
-from launcher.train import EVENTPROP_RECIPE
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors_launcher.cli import cli
+from pe_actors_launcher.train import EVENTPROP_RECIPE
 
 QUICK = ["--rule", "eventprop", "--max-samples", "256", "--no-progress", "--checkpoint-every", "128"]
 

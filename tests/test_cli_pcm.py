@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launcher.cli import cli
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors_launcher.cli import cli
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
 PCM = ["--synapses", "pcm", "--bits", "4", "--drift-compensation", "--sample-seconds", "30"]
@@ -23,7 +23,7 @@ def standin(tmp_path_factory):
     """The small offline stand-in's prepared feature directory."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    from datasets import ensure_standin
+    from pe_actors_datasets import ensure_standin
 
     return ensure_standin(tmp_path_factory.mktemp("standin"), size="small")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launcher.cli import cli
-from launcher.options import CONFIG_DIR
 from pe_actors.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors_launcher.cli import cli
+from pe_actors_launcher.options import CONFIG_DIR
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
 
@@ -22,7 +22,7 @@ def standin(tmp_path_factory):
     """The small offline stand-in: (prepared feature directory, raw GSC-layout audio directory)."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    from datasets import ensure_standin
+    from pe_actors_datasets import ensure_standin
 
     cache = tmp_path_factory.mktemp("standin")
     features = ensure_standin(cache, size="small")
@@ -203,7 +203,7 @@ def test_train_with_the_actor_engine(standin, tmp_path):
 
 
 def test_main_job_config_matches_the_command_defaults():
-    from launcher.train import train
+    from pe_actors_launcher.train import train
 
     defaults = {param.name: param.default for param in train.params}
     main = tomllib.loads((CONFIG_DIR / "main.toml").read_text())

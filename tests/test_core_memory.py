@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 import pe_actors as pa
-from launcher.cli import cli
 from pe_actors.studies.memory import paper_table1_floats, paper_table6_floats, pe_memory
+from pe_actors_launcher.cli import cli
 
 
 def test_paper_table1_total_reproduced():

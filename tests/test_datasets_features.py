@@ -4,7 +4,7 @@ import librosa
 import numpy as np
 import pytest
 
-from datasets.features import (
+from pe_actors_datasets.features import (
     DEFAULT_PARAMS,
     FeatureParams,
     fit_clip,
@@ -88,7 +88,7 @@ POOL_THEN_SLEEP = """
 import os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from datasets.workers import init_worker
+from pe_actors_datasets.workers import init_worker
 if __name__ == "__main__":
     pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), initializer=init_worker,
                                initargs=(os.getpid(),))

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-import datasets
-from datasets import cache
-from datasets.speech_commands import CLASS_NAMES, SILENCE, UNKNOWN, BadClipError, scan, split_clips
-from launcher.cli import cli
+import pe_actors_datasets as datasets
+from pe_actors_datasets import cache
+from pe_actors_datasets.speech_commands import CLASS_NAMES, SILENCE, UNKNOWN, BadClipError, scan, split_clips
+from pe_actors_launcher.cli import cli
 
 RATE = 16_000
 WORDS = ["yes", "no", "up", "bed", "wow"]

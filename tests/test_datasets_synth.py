@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-import datasets
-from datasets import synth
-from datasets.speech_commands import KEYWORDS, scan
-from launcher.cli import cli
+import pe_actors_datasets as datasets
+from pe_actors_datasets import synth
+from pe_actors_datasets.speech_commands import KEYWORDS, scan
+from pe_actors_launcher.cli import cli
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("flite") is None,

@@ -3,8 +3,8 @@
 import numpy as np
 from click.testing import CliRunner
 
-from datasets.yinyang import YINYANG_SPLITS, yinyang, yinyang_class
-from launcher.cli import cli
+from pe_actors_datasets.yinyang import YINYANG_SPLITS, yinyang, yinyang_class
+from pe_actors_launcher.cli import cli
 
 
 def test_training_split_class_counts_match_the_published_generator():

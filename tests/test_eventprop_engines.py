@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from datasets.yinyang import yinyang
 from pe_actors.engines.inprocess import GroupEngine
 from pe_actors.rules.eventprop.encoding import encode
 from pe_actors.rules.eventprop.offchip import OffchipEngine
 from pe_actors.rules.eventprop.program import EventPropGroup, layer_splits
+from pe_actors_datasets.yinyang import yinyang
 
 TWO = pa.EventPropConfig(sizes=(5, 12, 3))
 THREE = pa.EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 1.5, 1.5), init_std=(0.8, 0.5, 0.5))

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from datasets.yinyang import yinyang
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.encoding import encode
 from pe_actors.rules.eventprop.gradients import eventprop_gradients
 from pe_actors.rules.eventprop.network import init_eventprop_params
+from pe_actors_datasets.yinyang import yinyang
 
 
 def dense_reference(params, spikes, labels, c):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from datasets.yinyang import yinyang
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.rules.eventprop.encoding import encode, spike_steps
 from pe_actors.rules.eventprop.loss import output_errors
+from pe_actors_datasets.yinyang import yinyang
 
 
 def test_yinyang_network_defaults():

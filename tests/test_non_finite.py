@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 import pe_actors as pa
-from launcher.cli import cli
 from pe_actors.core.optimiser import Adam
 from pe_actors.engines.protocol import BatchResult
 from pe_actors.training.checkpoint import list_checkpoints
 from pe_actors.training.trainer import CheckpointCallback, NonFiniteError, Splits, TrainConfig, Trainer
+from pe_actors_launcher.cli import cli
 
 CONFIG = pa.NetworkConfig(n_in=4, n_rec=6, n_out=3, n_steps=10)
 
@@ -97,7 +97,7 @@ def test_evaluate_refuses_non_finite_samples(tmp_path):
         cli, ["train", "--rule", "eventprop", "--epochs", "1", "--max-samples", "32", "--no-progress", "--out", out]
     )
     assert result.exit_code == 0, result.output
-    from datasets.yinyang import write_yinyang
+    from pe_actors_datasets.yinyang import write_yinyang
 
     data = tmp_path / "yinyang"
     write_yinyang(data)

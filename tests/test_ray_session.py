@@ -12,7 +12,7 @@ pytestmark = pytest.mark.ray
 
 PROBE = r"""
 import glob, json, os, time, urllib.request
-from launcher.ray_session import start_ray, stop_ray
+from pe_actors_launcher.ray_session import start_ray, stop_ray
 start_ray(None, num_pe_slots=1, dashboard_port=0)
 import ray
 node = ray.nodes()[0]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from launcher.cli import cli
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.engine import InProcessEngine
@@ -33,6 +32,7 @@ from pe_actors.studies.memory import (
 )
 from pe_actors.studies.profiling import PROFILE_FUNCTIONS, _profile_batch, profile_inprocess
 from pe_actors.studies.sweep import PAPER_TABLE4, input_splits, parse_rows, second_order_delta, trainable_params
+from pe_actors_launcher.cli import cli
 
 TINY = ["--n-in", "6", "--n-rec", "8", "--n-out", "3", "--steps", "12"]
 CLASS_NAMES = ["yes", "no", "up"]
@@ -45,7 +45,7 @@ def invoke(args):
 
 
 def write_prepared(path, n_steps=10, sizes=(24, 12, 12), seed=0):
-    """A tiny prepared-features directory in the layout ``datasets.load_prepared`` reads (80 features)."""
+    """A tiny prepared-features directory in the layout ``pe_actors_datasets.load_prepared`` reads (80 features)."""
     rng = np.random.default_rng(seed)
     path.mkdir()
     for split, n in zip(("train", "validation", "test"), sizes, strict=True):

@@ -316,10 +316,10 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
     """ray.kill one PE actor of group 1 (of 2) mid-epoch: the trainer's actor recovery rebuilds the group from
     the replicas, retries the batch, and the final weights equal an uninterrupted in-process run."""
     ray = pytest.importorskip("ray")
-    from launcher.ray_session import start_ray
-    from launcher.train import ActorRecovery
     from pe_actors.runtime import ActorEngine
     from pe_actors.runtime.protocol import actor_name
+    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors_launcher.train import ActorRecovery
 
     data = make_data(n_train=16)
     config = TrainConfig(epochs=2, batch_size=4, seed=4)

@@ -4,7 +4,7 @@ shared-memory mailbox, Ray calls), the PE actor hosting any program, and groups 
 The only package of pe_actors that imports Ray, and only in :mod:`pe_actors.runtime.engine` and
 :mod:`pe_actors.runtime.metrics`: the step loop and the program declarations are plain Python, so the in-process
 engines use them without Ray. Ray must be initialised before an :class:`ActorEngine` starts, for example by
-:func:`launcher.ray_session.start_ray`, which declares the ``pe`` resource the placement groups use.
+:func:`pe_actors_launcher.ray_session.start_ray`, which declares the ``pe`` resource the placement groups use.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 (docs/runtime.md).
 
 Each group is placed on one node by a placement group of P bundles of the custom resource ``pe`` (declared by
-:func:`launcher.ray_session.start_ray` or ``ray start --resources``); its actors are named ``pe-g{g}-p{pp}`` in
-the namespace ``pe-actors-{run}``. Per mini-batch the driver puts each group's sub-batch in the object store;
-the group runs every round of its program among itself (``shm``: through the node's shared memory, without the
-driver; ``ray``: through actor calls the driver submits ahead with the same step loop, packets travelling actor
-to actor as msgpack); the program's master reduces the outputs. The gradient sums of slice p travel through the
-object store to PE p of every group, which adds them in group order and takes one ADAM step, so every replica
-stays identical.
+:func:`pe_actors_launcher.ray_session.start_ray` or ``ray start --resources``); its actors are named
+``pe-g{g}-p{pp}`` in the namespace ``pe-actors-{run}``. Per mini-batch the driver puts each group's sub-batch in
+the object store; the group runs every round of its program among itself (``shm``: through the node's shared
+memory, without the driver; ``ray``: through actor calls the driver submits ahead with the same step loop, packets
+travelling actor to actor as msgpack); the program's master reduces the outputs. The gradient sums of slice p
+travel through the object store to PE p of every group, which adds them in group order and takes one ADAM step,
+so every replica stays identical.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def check_pe_resources(needed: int, what: str) -> None:
         return
     message = (
         f"{what} need {needed} units of the Ray resource {PE_RESOURCE!r}, the cluster declares {declared:g}; "
-        f"start Ray with launcher.ray_session.start_ray(num_pe_slots={needed}) or start its nodes with "
+        f"start Ray with pe_actors_launcher.ray_session.start_ray(num_pe_slots={needed}) or start its nodes with "
         f"`ray start --resources '{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does)"
     )
     if len([node for node in ray.nodes() if node.get("Alive")]) <= 1:
@@ -108,7 +108,7 @@ class RayCallTransport:
 class ActorEngine:
     """Trains G identical network replicas held by G groups of P PE actors, for e-prop or EventProp; the engine
     interface (``train_batch``, ``predict``, ``params``, ``state``, ``load_state``) plus ``shutdown``. Ray must
-    already be initialised (:func:`launcher.ray_session.start_ray`).
+    already be initialised (:func:`pe_actors_launcher.ray_session.start_ray`).
 
     Args:
         config: the network description; its type picks the rule (:func:`pe_actors.rules.group_program`).
@@ -182,7 +182,7 @@ class ActorEngine:
         if self._started:
             return self
         if not ray.is_initialized():
-            raise RuntimeError("Ray is not initialised; call launcher.ray_session.start_ray(...) first")
+            raise RuntimeError("Ray is not initialised; call pe_actors_launcher.ray_session.start_ray(...) first")
         check_pe_resources(self.n_pes * self.n_groups, f"{self.n_groups} group(s) x {self.n_pes} PEs")
         remove_stale_mailboxes()
         # A dead PE leaves error objects that nobody reads (its peers' pending calls); the engine reports the

@@ -175,11 +175,11 @@ def eventprop_pe_memory(
     """Bytes each EventProp PE holds while training a sub-batch, by category (weights, ADAM moments, neuron
     state, the forward tapes of I, Vpre and spikes, the received spikes of the layer below, and the adjoints with
     the weight gradient), read from the arrays the PE program really allocates after one training sub-batch."""
-    from datasets.yinyang import yinyang
     from pe_actors.engines.inprocess import run_group
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import init_eventprop_params
     from pe_actors.rules.eventprop.program import EventPropGroup
+    from pe_actors_datasets.yinyang import yinyang
 
     group = EventPropGroup(config, n_pes)
     params = init_eventprop_params(config, 0, dtype)

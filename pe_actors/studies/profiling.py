@@ -364,10 +364,10 @@ def profile_eventprop(
     """Wall time per PE of EventProp's four programs (forward, loss, backward, weight update) on a group of
     in-process PEs, per step of the trial (each program's total over a sub-batch divided by T), on Yin-Yang
     samples; the real-time budget of a step is dt. Returns a JSON-ready summary with one entry per PE."""
-    from datasets.yinyang import yinyang
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import init_eventprop_params
     from pe_actors.rules.eventprop.program import EventPropGroup
+    from pe_actors_datasets.yinyang import yinyang
 
     for name, value, low in (("sub_batch", sub_batch, 1), ("batches", batches, 1), ("warmup", warmup, 0)):
         if not isinstance(value, int) or value < low:

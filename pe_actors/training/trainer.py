@@ -77,7 +77,7 @@ class Splits:
 
     @classmethod
     def from_dict(cls, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> Splits:
-        """From a dict keyed ``train``, ``validation``, ``test`` (as ``datasets.PreparedData.splits``)."""
+        """From a dict keyed ``train``, ``validation``, ``test`` (as ``pe_actors_datasets.PreparedData.splits``)."""
         missing = [name for name in SPLITS if name not in splits]
         if missing:
             raise ValueError(f"data lacks the split(s) {missing}; expected {list(SPLITS)}")
