@@ -5,6 +5,11 @@ Ray in a process that has not imported Ray yet, every one of them is bound to 12
 :func:`loopback_only`); the dashboard is kept on 127.0.0.1 unless the caller asks otherwise. The custom resource
 ``pe`` (one unit per PE actor and placement-group bundle) is declared here for a local Ray, and by
 ``ray start --resources`` on a cluster (see ``cluster.yaml``). Ray is imported only when a function needs it.
+
+Ray 2.60 protects a new local Ray's dashboard with a token (kept in ``~/.ray/auth_token``); the dashboard asks for
+it in an "Authentication Token Required" dialog, and ``ray get-auth-token`` prints it (:func:`dashboard_hint`).
+A local Ray started here asks for token authentication explicitly (``RAY_AUTH_MODE=token`` unless the user set
+the variable), which is Ray's default without the warning it prints on every run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import sys
 #: The variable Ray reads when it is imported: "0" makes it treat the machine as unable to join a cluster, so it
 #: takes 127.0.0.1 as the node address and binds its servers (metrics endpoint included) to loopback only.
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: Ray's authentication mode: "token" (a new local Ray's default) or "disabled".
+AUTH_VARIABLE = "RAY_AUTH_MODE"
 
 
 def loopback_only(address: str | None) -> bool:
@@ -27,11 +34,16 @@ def loopback_only(address: str | None) -> bool:
         return False
     if "ray" not in sys.modules:
         os.environ.setdefault(LOOPBACK_VARIABLE, "0")
+        os.environ.setdefault(AUTH_VARIABLE, "token")
     return os.environ.get(LOOPBACK_VARIABLE) == "0"
 
 
 def start_ray(
-    address: str | None = None, num_pe_slots: int = 12, dashboard_host: str = "127.0.0.1", dashboard_port: int = 8265
+    address: str | None = None,
+    num_pe_slots: int = 12,
+    dashboard_host: str = "127.0.0.1",
+    dashboard_port: int = 8265,
+    job_name: str | None = None,
 ) -> str:
     """Initialise Ray for a run and return the dashboard URL.
 
@@ -42,6 +54,7 @@ def start_ray(
         num_pe_slots: PE actors the run will start, P x G.
         dashboard_host: interface of a local dashboard (127.0.0.1 keeps it off the network).
         dashboard_port: its port; when taken (another local Ray), a free port the OS picks.
+        job_name: the name the dashboard's Jobs view shows for this driver (its ``job_name`` metadata).
 
     If Ray is already initialised in this process it is reused (and checked for the ``pe`` resource).
     """
@@ -55,8 +68,10 @@ def start_ray(
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address must be a string or None, got {type(address).__name__}")
     if not ray.is_initialized():
+        job = ray.job_config.JobConfig(metadata={"job_name": job_name}) if job_name else None
         if address in (None, "", "local"):
             context = ray.init(
+                job_config=job,
                 resources={PE_RESOURCE: num_pe_slots},
                 include_dashboard=True,
                 dashboard_host=dashboard_host,
@@ -68,12 +83,22 @@ def start_ray(
                 _system_config={"worker_niceness": 0},
             )
         else:
-            context = ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            context = ray.init(address=address, job_config=job, log_to_driver=False, logging_level=logging.WARNING)
         url = context.dashboard_url or ""
     else:
         url = _dashboard_url()
     check_pe_resources(num_pe_slots, "the run's PE actors")
     return url if url.startswith("http") or not url else f"http://{url}"
+
+
+def dashboard_hint() -> str:
+    """How to get past the dashboard's token dialog, or "" when this process's Ray does not use token
+    authentication (``RAY_AUTH_MODE`` other than ``token``)."""
+    if os.environ.get(AUTH_VARIABLE, "").lower() != "token":
+        return ""
+    ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
+    command = ray_cli if os.path.exists(ray_cli) else "ray"
+    return f"token authentication: paste the output of `{command} get-auth-token` into the dashboard's dialog"
 
 
 def _free_port(host: str, preferred: int) -> int:

@@ -325,9 +325,11 @@ def build_engine(
     started = not ray.is_initialized()
     try:
         if options["address"] is None:
-            dashboard = start_ray(None, num_pe_slots=slots, dashboard_port=options["dashboard_port"])
+            dashboard = start_ray(
+                None, num_pe_slots=slots, dashboard_port=options["dashboard_port"], job_name=f"pe-actors {run_name}"
+            )
         else:
-            dashboard = start_ray(options["address"], num_pe_slots=slots)
+            dashboard = start_ray(options["address"], num_pe_slots=slots, job_name=f"pe-actors {run_name}")
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = "a local Ray" if options["address"] is None else f"the Ray cluster at --address {options['address']}"
         raise click.ClickException(f"cannot start or join {where}: {error}") from None
@@ -669,7 +671,10 @@ def train(ctx: click.Context, **options: Any) -> None:
     engine, release, dashboard = build_engine(options, config, params, optimiser, run_name, synapses)
     try:
         if dashboard:
-            click.echo(f"Ray dashboard: {dashboard}")
+            from pe_actors_launcher.ray_session import dashboard_hint
+
+            hint = dashboard_hint()
+            click.echo(f"Ray dashboard: {dashboard}" + (f" ({hint})" if hint else ""))
         engine_name = "bptt" if options["rule"] == "bptt" else options["engine"]
         click.echo(
             f"Training {options['network']} with {options['rule']} on the {engine_name} engine: "

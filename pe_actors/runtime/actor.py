@@ -105,6 +105,14 @@ class PEActor:
 
             self.metrics = PEMetrics(run_name, group_index, pe)
 
+    def __repr__(self) -> str:
+        """What the Ray dashboard's Actors view shows: group, PE, its neurons (and layer), master or not."""
+        neurons = self.spec.neurons[self.index]
+        layer = getattr(self.spec, "layer_of", None)
+        where = f" of layer {layer[self.index]}" if layer is not None else ""
+        role = ", master" if self.index == self.spec.master else ""
+        return f"PE g{self.group}/p{self.index}: neurons {neurons.start}-{neurons.stop - 1}{where}{role}"
+
     def ping(self) -> tuple[int, int, int]:
         """(group, pe, process id): proves the actor is alive."""
         return self.group, self.index, os.getpid()
