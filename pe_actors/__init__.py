@@ -6,6 +6,7 @@ never import Ray, click or librosa. ``runtime`` holds the PE runtime (programs, 
 is the only place that imports Ray, so the same PE programs run in-process, in Ray actors and in tests.
 """
 
+from pe_actors.api import Model, Run, load, train
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
@@ -24,12 +25,14 @@ __all__ = [
     "NETWORKS",
     "EventPropConfig",
     "InProcessEngine",
+    "Model",
     "NetworkConfig",
     "OffchipEngine",
     "OptimiserConfig",
     "PCMModel",
     "PE",
     "ReplayEngine",
+    "Run",
     "SynapseConfig",
     "bptt_gradients",
     "eventprop_gradients",
@@ -37,6 +40,8 @@ __all__ = [
     "init_eventprop_params",
     "init_params",
     "learning_rate",
+    "load",
     "network_config",
     "split_neurons",
+    "train",
 ]

@@ -11,6 +11,7 @@ batches an uninterrupted run takes and ends with the same weights.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
@@ -497,10 +498,13 @@ class CheckpointCallback(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with samples/s and the running loss and accuracy of the epoch."""
+    """A tqdm bar per epoch with samples/s and the running loss and accuracy of the epoch (a widget in Jupyter),
+    and one line per finished epoch. ``disable`` hides the bars, not the lines; so does a stderr that is not a
+    terminal (a redirected log), where a bar would only write carriage-return lines."""
 
     def __init__(self, disable: bool = False) -> None:
-        self.disable = disable
+        interactive = sys.stderr.isatty() or "notebook" in tqdm.__module__
+        self.disable = disable or not interactive
         self.bar = None
 
     def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
@@ -521,11 +525,10 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
         self._close()
-        if not self.disable:
-            tqdm.write(
-                f"epoch {record['epoch']}: train acc {record['train_accuracy']:.3f} loss {record['train_loss']:.3f}"
-                f" | validation acc {record['validation_accuracy']:.3f} | test acc {record['test_accuracy']:.3f}"
-            )
+        tqdm.write(
+            f"epoch {record['epoch']}: train acc {record['train_accuracy']:.3f} loss {record['train_loss']:.3f}"
+            f" | validation acc {record['validation_accuracy']:.3f} | test acc {record['test_accuracy']:.3f}"
+        )
 
     def _close(self) -> None:
         if self.bar is not None:

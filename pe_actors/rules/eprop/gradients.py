@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from pe_actors.core.checks import require_finite
@@ -67,7 +69,8 @@ def eprop_gradients(
         raise ValueError(f"unknown engine {engine!r}; valid names are {list(ENGINES)}")
     params, x, labels, config = _prepare(params, x, labels, config)
     if engine == "replay":
-        replay = ReplayEngine(config, params, OptimiserConfig(), workers=1)
+        replay = _replay_engine(config, params["w_in"].dtype.str)
+        replay.load_state(params)
         grads, result = replay.gradients(x, labels)
         return grads, float(result.loss.mean()), result.logits
     online = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
@@ -78,6 +81,15 @@ def eprop_gradients(
         "w_out": np.concatenate([g["w_out"] for g in slices], axis=0),
     }
     return grads, float(result.loss.mean()), result.logits
+
+
+@functools.lru_cache(maxsize=4)
+def _replay_engine(config: NetworkConfig, dtype: str) -> ReplayEngine:
+    """A replay engine kept per network and dtype, so that calls in a loop do not pay its set-up (the weights are
+    loaded into it on every call)."""
+    c = config
+    zeros = {"w_in": (c.n_in, c.n_rec), "w_rec": (c.n_rec, c.n_rec), "w_out": (c.n_rec, c.n_out)}
+    return ReplayEngine(config, {k: np.zeros(s, dtype) for k, s in zeros.items()}, OptimiserConfig())
 
 
 def bptt_gradients(

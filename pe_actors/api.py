@@ -1,0 +1,151 @@
+"""The notebook-level API: :func:`train` runs ``pe-actors train`` with its options as keyword arguments and returns
+a :class:`Run`; :func:`load` turns a run directory or checkpoint into a :class:`Model` with ``predict``,
+``evaluate`` and ``state``.
+
+A run's result is its best-validation epoch: that epoch's checkpoint is kept, :func:`load` (like
+``pe-actors evaluate``) picks it, and :attr:`Run.best` holds its record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.engines.inprocess import weights_only
+from pe_actors.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.training.trainer import evaluate as evaluate_engine
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run directory: its per-epoch ``history``, ``summary`` and best-validation epoch ``best``."""
+
+    path: Path
+    history: list[dict] = field(repr=False)
+    summary: dict = field(repr=False)
+
+    @property
+    def best(self) -> dict:
+        """The record of the epoch with the best validation accuracy (the run's result)."""
+        return self.summary["best_validation"]
+
+    @property
+    def final(self) -> dict:
+        """The record of the last epoch."""
+        return self.summary["final"]
+
+    def model(self) -> Model:
+        """The run's best-validation model (see :func:`load`)."""
+        return load(self.path)
+
+    @classmethod
+    def read(cls, path: Path | str) -> Run:
+        """The run in directory ``path`` (``curves.json`` and ``summary.json`` of a finished run)."""
+        path = Path(path)
+        try:
+            history = json.loads((path / "curves.json").read_text())
+            summary = json.loads((path / "summary.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} holds no finished run (curves.json and summary.json): {error}") from None
+        return cls(path, history, summary)
+
+
+def train(**options: Any) -> Run:
+    """Train as ``pe-actors train`` does, with its options as keyword arguments (``sub_batch=4`` for
+    ``--sub-batch 4``, ``progress=False`` for ``--no-progress``, ``config="main"`` for ``--config main``), and
+    return the finished :class:`Run`. An unknown option raises a TypeError naming it; a bad value the CLI's
+    ValueError-like usage error (click.BadParameter) naming the option."""
+    import click
+
+    from pe_actors_launcher.train import train as command
+
+    params = {param.name: param for param in command.params}
+    aliases = {"config": "config_file"}
+    args: list[str] = []
+    for key, value in options.items():
+        name = aliases.get(key, key)
+        if name not in params:
+            valid = sorted(set(params) - {"config_file"} | {"config"})
+            raise TypeError(f"train() got an unknown option {key!r}; valid options are {valid}")
+        param = params[name]
+        if value is None:
+            continue
+        if getattr(param, "is_flag", False) and param.secondary_opts:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif getattr(param, "is_flag", False):
+            if value:
+                args.append(param.opts[0])
+        else:
+            args += [param.opts[0], ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    try:
+        command.main(args, prog_name="pe_actors.train", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None
+    if options.get("out"):
+        return Run.read(options["out"])
+    if options.get("resume"):
+        from pe_actors_launcher.train import run_dir_of
+
+        return Run.read(run_dir_of(resolve_checkpoint(options["resume"])))
+    return Run.read("runs/train")
+
+
+class Model:
+    """A trained network from a checkpoint, on the rule's fast off-chip engine (e-prop: replay, reading the
+    checkpoint's synapses as the PEs would; EventProp: the vectorised engine).
+
+    Attributes: ``checkpoint``, ``config`` (the network), ``class_names``, ``rule``.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        from pe_actors.rules.eprop.config import NetworkConfig
+        from pe_actors.rules.eventprop.config import EventPropConfig
+
+        self.checkpoint = checkpoint
+        meta = checkpoint.meta
+        self.rule = meta.get("rule", "eprop")
+        try:
+            if self.rule == "eventprop":
+                from pe_actors.rules.eventprop.offchip import OffchipEngine
+
+                self.config = EventPropConfig.from_dict(meta["network"])
+                self.engine = OffchipEngine(self.config, weights_only(checkpoint.engine_state), OptimiserConfig())
+            else:
+                from pe_actors.rules.eprop.replay import ReplayEngine
+                from pe_actors.synapses import DIGITAL, SynapseConfig
+
+                self.config = NetworkConfig.from_dict(meta["network"])
+                synapses = SynapseConfig.from_dict(meta["synapses"]) if "synapses" in meta else DIGITAL
+                weights = weights_only(checkpoint.engine_state)
+                self.engine = ReplayEngine(self.config, weights, OptimiserConfig(), synapses=synapses)
+                self.engine.load_state(checkpoint.engine_state)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint {checkpoint.path} cannot be loaded: {error}") from None
+        self.class_names = list(meta.get("class_names") or range(self.config.n_out))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class scores (n, n_out) of inputs x (n, T, n_in); argmax is the predicted class."""
+        return self.engine.predict(x)
+
+    def evaluate(self, x: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Mean cross-entropy (``loss``), ``accuracy`` and ``predictions`` on (x, labels)."""
+        return evaluate_engine(self.engine, x, labels)
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """Weights, optimiser and (for device synapses) device state, full matrices (copies)."""
+        return self.engine.state()
+
+    def __repr__(self) -> str:
+        return f"Model({self.rule}, {self.checkpoint.path})"
+
+
+def load(path: Path | str) -> Model:
+    """The model of a run directory (its best-validation checkpoint, as ``pe-actors evaluate`` picks) or of a
+    checkpoint directory."""
+    return Model(load_checkpoint(resolve_checkpoint(path, prefer="best")))
