@@ -17,6 +17,7 @@ _COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}
 def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
     """Prepared features from ``data``, or the offline stand-in synthesised once into ``cache``."""
     import pe_actors_datasets as datasets
+
     if data is None:
         click.echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
         data = datasets.ensure_standin(cache, size=standin_size)

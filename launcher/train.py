@@ -38,6 +38,7 @@ from pe_actors.training.trainer import (
     TrainConfig,
     Trainer,
     TrainState,
+    best_epoch,
 )
 from pe_actors_launcher.curves import plot_histories
 from pe_actors_launcher.options import (
@@ -728,7 +729,7 @@ def train(ctx: click.Context, **options: Any) -> None:
         release()
     if not state.history:
         raise click.ClickException("no epoch was trained")
-    final = state.history[-1]
+    final, best = state.history[-1], best_epoch(state.history)
     title = f"{options['network']}, {options['rule']}, batch {train_config.batch_size}{label}"
     plot_histories({out.name: state.history}, out / "curves.png", title)
     write_json(out / "curves.json", state.history)
@@ -736,13 +737,18 @@ def train(ctx: click.Context, **options: Any) -> None:
         out / "summary.json",
         {
             "final": final,
-            "best_validation": max(state.history, key=lambda record: record["validation_accuracy"]),
+            "best_validation": best,
             "synthetic": synthetic,
             "seconds": seconds,
             "run_config": recorded,
         },
     )
     click.echo(
-        f"Final test accuracy: {100 * final['test_accuracy']:.2f} %{label} after {final['epoch']} epochs "
+        f"Last epoch {final['epoch']}: test accuracy {100 * final['test_accuracy']:.2f} % "
         f"(validation {100 * final['validation_accuracy']:.2f} %); curves in {out / 'curves.png'}"
+    )
+    # The run's result, the line scripts read: the best-validation epoch, whose checkpoint evaluate picks.
+    click.echo(
+        f"Test accuracy: {100 * best['test_accuracy']:.2f} %{label} at epoch {best['epoch']} of {final['epoch']}, "
+        f"the best by validation ({100 * best['validation_accuracy']:.2f} %)"
     )

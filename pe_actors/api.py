@@ -18,6 +18,7 @@ import numpy as np
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.engines.inprocess import weights_only
 from pe_actors.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.training.trainer import best_epoch
 from pe_actors.training.trainer import evaluate as evaluate_engine
 
 
@@ -31,8 +32,8 @@ class Run:
 
     @property
     def best(self) -> dict:
-        """The record of the epoch with the best validation accuracy (the run's result)."""
-        return self.summary["best_validation"]
+        """The record of the epoch with the best validation accuracy, the latest on ties (the run's result)."""
+        return best_epoch(self.history)
 
     @property
     def final(self) -> dict:

@@ -48,7 +48,7 @@ def test_train_inprocess_end_to_end(standin, tmp_path):
     out = tmp_path / "run"
     result = run("train", "--engine", "inprocess", "--epochs", "2", "--data", data, "--out", out, *TINY)
     assert result.exit_code == 0, result.output
-    assert "Final test accuracy:" in result.output and "(synthetic stand-in data)" in result.output
+    assert "Test accuracy:" in result.output and "(synthetic stand-in data) at epoch" in result.output
     records = epoch_records(out)
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
@@ -60,6 +60,14 @@ def test_train_inprocess_end_to_end(standin, tmp_path):
     assert summary["synthetic"] is True and summary["final"]["test_accuracy"] == records[-1]["test_accuracy"]
     recorded = tomllib.loads((out / "run-config.toml").read_text())
     assert recorded["engine"] == "inprocess" and recorded["sub-batch"] == 4 and recorded["max-samples"] == 8
+    # One rule everywhere: the run's result is its best-validation epoch (the latest on ties), which train prints
+    # last and evaluate picks.
+    best = max(reversed(records), key=lambda r: r["validation_accuracy"])
+    assert result.output.strip().splitlines()[-1].startswith(f"Test accuracy: {100 * best['test_accuracy']:.2f} %")
+    assert summary["best_validation"] == {k: v for k, v in best.items() if k != "kind"}
+    evaluated = run("evaluate", "--checkpoint", out, "--data", data, "--out", tmp_path / "evaluation")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())["accuracy"] == best["test_accuracy"]
     checkpoint = load_checkpoint(latest_checkpoint(out / "checkpoints"))
     assert checkpoint.meta["epoch"] == 2 and checkpoint.meta["synthetic"] is True
     assert checkpoint.meta["class_names"][-2:] == ["silence", "unknown"]
@@ -193,7 +201,7 @@ def test_train_with_the_actor_engine(standin, tmp_path):
     result = run("train", *args)
     assert result.exit_code == 0, result.output
     assert "Ray dashboard: http://127.0.0.1:" in result.output
-    assert "Final test accuracy:" in result.output
+    assert "Test accuracy:" in result.output
     reference = tmp_path / "inprocess"
     args = ["--engine", "inprocess", "--epochs", "1", "--data", data, "--out", reference, *TINY]
     assert run("train", *args).exit_code == 0

@@ -174,7 +174,7 @@ def train_row(
 ) -> dict:
     """Train one network of the sweep on ``splits`` (prepared 80-feature data) and report its row; the other
     sizes and constants come from ``base`` (default: the ``gsc`` network)."""
-    from pe_actors.training.trainer import Splits, TrainConfig, Trainer
+    from pe_actors.training.trainer import Splits, TrainConfig, Trainer, best_epoch
 
     data = input_splits(splits, variant)
     base = base or NetworkConfig()
@@ -195,7 +195,7 @@ def train_row(
         if engine_name == "replay":
             model.shutdown()
     seconds = time.perf_counter() - start
-    best = max(history, key=lambda record: record["validation_accuracy"])
+    best = best_epoch(history)
     paper = paper_row(variant, n_rec)
     return {
         "inputs": variant,

@@ -239,6 +239,14 @@ def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256
     }
 
 
+def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of the epoch with the best validation accuracy, the latest on ties: the run's result, whose
+    checkpoint :func:`pe_actors.training.checkpoint.best_checkpoint` keeps and ``evaluate`` picks."""
+    if not history:
+        raise ValueError("no epoch was trained")
+    return max(reversed(history), key=lambda record: record["validation_accuracy"])
+
+
 class NonFiniteError(FloatingPointError):
     """Training produced a non-finite loss or gradient; the message names the batch. Nothing after the last
     checkpoint is written, so that checkpoint stays the last good one."""
