@@ -91,7 +91,7 @@ def drift_study(
                     "seconds": seconds,
                     "compensation": compensation,
                     "accuracy": float(np.mean(scores)),
-                    "read_sd": float(np.std(scores)),
+                    "read_sd": float(np.std(scores, ddof=1)) if repeats > 1 else 0.0,
                     "repeats": repeats,
                 }
             )
@@ -116,8 +116,9 @@ def writes_over_training(metrics_path: Path, config: NetworkConfig) -> list[tupl
 
 
 def summarise(rows: list[dict], keys: tuple[str, ...] = ("synapses", "bits")) -> list[dict]:
-    """Rows of runs grouped by ``keys`` (in first-seen order): per group the mean and the standard deviation
-    (``<field>_sd``, over the group's runs) of every numeric field, and ``n`` runs."""
+    """Rows of runs grouped by ``keys`` (in first-seen order): per group the mean and the sample standard
+    deviation (``<field>_sd``, ddof 1 over the group's runs; 0 for a single run) of every numeric field, and ``n``
+    runs."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in keys), []).append(row)
@@ -130,6 +131,6 @@ def summarise(rows: list[dict], keys: tuple[str, ...] = ("synapses", "bits")) ->
                 continue
             values = [m[field] for m in members if m[field] is not None]
             entry[field] = float(np.mean(values)) if values else None
-            entry[f"{field}_sd"] = float(np.std(values)) if values else None
+            entry[f"{field}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None)
         table.append(entry)
     return table
