@@ -48,3 +48,7 @@ cli.add_command(curves)
 from pe_actors_launcher.pcm import pcm  # noqa: E402
 
 cli.add_command(pcm)
+
+from pe_actors_launcher.tune import tune  # noqa: E402
+
+cli.add_command(tune)

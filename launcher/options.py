@@ -106,6 +106,30 @@ def config_option(command: Any) -> Any:
     )(command)
 
 
+def command_args(command: click.Command, options: dict[str, Any]) -> list[str]:
+    """The command-line arguments of ``command`` that set ``options`` (parameter names as keys, ``config`` for
+    ``--config``): ``--name value``, ``--flag``/``--no-flag`` for boolean flags, lists joined by commas; None
+    values are left out. An unknown name raises a TypeError listing the valid ones."""
+    params = {param.name: param for param in command.params}
+    args: list[str] = []
+    for key, value in options.items():
+        name = "config_file" if key == "config" else key
+        if name not in params:
+            valid = sorted((set(params) - {"config_file"}) | {"config"})
+            raise TypeError(f"unknown option {key!r}; valid options are {valid}")
+        param = params[name]
+        if value is None:
+            continue
+        if getattr(param, "is_flag", False) and param.secondary_opts:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif getattr(param, "is_flag", False):
+            if value:
+                args.append(param.opts[0])
+        else:
+            args += [param.opts[0], ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return args
+
+
 def toml_value(value: Any) -> str:
     """A TOML literal for a str, bool, int or float (what run configs hold)."""
     if isinstance(value, bool):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -699,6 +700,8 @@ def train(ctx: click.Context, **options: Any) -> None:
             CheckpointCallback(
                 out / "checkpoints", options["checkpoint_every"] or None, options["keep_checkpoints"], meta
             ),
+            # Callers that invoke the command from Python (pe_actors.train, pe-actors tune) add their own.
+            *(ctx.obj or {}).get("callbacks", []),
         ]
         recovery = ActorRecovery(out / "checkpoints", click.echo) if engine_name == "actors" else None
         trainer = Trainer(engine, data, optimiser, train_config, callbacks, recovery)
@@ -712,7 +715,8 @@ def train(ctx: click.Context, **options: Any) -> None:
         start = time.perf_counter()
         # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C: cleanly, with the resume hint. Installed after
         # Ray has started, so it replaces the handler that would print Ray's C++ signal dump.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        main = threading.current_thread() is threading.main_thread()  # Ray Tune runs trials in a thread
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
         try:
             state = trainer.fit(state)
         except KeyboardInterrupt:
@@ -723,7 +727,8 @@ def train(ctx: click.Context, **options: Any) -> None:
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise click.ClickException(f"training stopped: {error}; {kept}") from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
         seconds = time.perf_counter() - start
     finally:
         release()

@@ -56,35 +56,23 @@ class Run:
         return cls(path, history, summary)
 
 
-def train(**options: Any) -> Run:
+def train(callbacks: list | None = None, **options: Any) -> Run:
     """Train as ``pe-actors train`` does, with its options as keyword arguments (``sub_batch=4`` for
     ``--sub-batch 4``, ``progress=False`` for ``--no-progress``, ``config="main"`` for ``--config main``), and
-    return the finished :class:`Run`. An unknown option raises a TypeError naming it; a bad value the CLI's
-    ValueError-like usage error (click.BadParameter) naming the option."""
+    return the finished :class:`Run`. ``callbacks`` (:class:`pe_actors.training.trainer.Callback` objects) are
+    called with the run's own. An unknown option raises a TypeError naming it; a bad value the CLI's usage error
+    (click.BadParameter) naming the option."""
     import click
 
+    from pe_actors_launcher.options import command_args
     from pe_actors_launcher.train import train as command
 
-    params = {param.name: param for param in command.params}
-    aliases = {"config": "config_file"}
-    args: list[str] = []
-    for key, value in options.items():
-        name = aliases.get(key, key)
-        if name not in params:
-            valid = sorted(set(params) - {"config_file"} | {"config"})
-            raise TypeError(f"train() got an unknown option {key!r}; valid options are {valid}")
-        param = params[name]
-        if value is None:
-            continue
-        if getattr(param, "is_flag", False) and param.secondary_opts:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
-        elif getattr(param, "is_flag", False):
-            if value:
-                args.append(param.opts[0])
-        else:
-            args += [param.opts[0], ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
     try:
-        command.main(args, prog_name="pe_actors.train", standalone_mode=False)
+        args = command_args(command, options)
+    except TypeError as error:
+        raise TypeError(f"train() got an {error}") from None
+    try:
+        command.main(args, prog_name="pe_actors.train", standalone_mode=False, obj={"callbacks": callbacks or []})
     except click.exceptions.Abort:
         raise KeyboardInterrupt from None
     if options.get("out"):
