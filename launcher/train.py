@@ -29,6 +29,7 @@ from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.synapses import DIGITAL, SynapseConfig
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
     CheckpointCallback,
     MetricsLog,
@@ -73,10 +74,14 @@ RESUME_OVERRIDABLE = frozenset(
         "keep_checkpoints",
         "log_every",
         "progress",
+        "monitor",
+        "tensorboard",
     }
 )
 #: Options that are not part of the recorded run config (where the run lives, not what it computes).
-NOT_RECORDED = frozenset({"config_file", "resume", "out", "address", "dashboard_port", "progress"})
+NOT_RECORDED = frozenset(
+    {"config_file", "resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"}
+)
 PATH_OPTIONS = frozenset({"data", "cache"})
 
 
@@ -214,6 +219,10 @@ def check_rule_options(ctx: click.Context, options: dict[str, Any]) -> None:
         )
     if eventprop and options["engine"] == "replay":
         raise click.BadParameter("replay is e-prop's off-chip engine; EventProp's is offchip", param_hint="--engine")
+    if options["monitor"] and (options["engine"] != "actors" or options["rule"] == "bptt"):
+        raise click.BadParameter(
+            "--monitor watches the PE actors' Ray metrics; use it with --engine actors", param_hint="--monitor"
+        )
     if options["synapses"] != "digital" and options["rule"] != "eprop":
         raise click.BadParameter(
             f"--synapses {options['synapses']} trains e-prop in the loop; the {options['rule']} rule trains digital "
@@ -335,6 +344,17 @@ def build_engine(
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = "a local Ray" if options["address"] is None else f"the Ray cluster at --address {options['address']}"
         raise click.ClickException(f"cannot start or join {where}: {error}") from None
+    monitor = None
+    if options["monitor"]:
+        from pe_actors.runtime.monitor import PrometheusMonitor
+
+        try:
+            monitor = PrometheusMonitor(Path(options["out"] or "runs/train") / "prometheus").start()
+        except (FileNotFoundError, RuntimeError) as error:
+            if started:
+                ray.shutdown()
+            raise click.ClickException(f"--monitor: {error}") from None
+        click.echo(f"Prometheus: {monitor.url} (scraping Ray's metrics, ray_pe_* among them; it stops with the run)")
     engine = ActorEngine(
         config,
         params,
@@ -349,6 +369,8 @@ def build_engine(
 
     def release() -> None:
         engine.shutdown()
+        if monitor is not None:
+            monitor.stop()
         if started:
             ray.shutdown()
 
@@ -578,6 +600,21 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     help="EventProp: weight of the regulariser alpha (exp(t_label / tau1) - 1) (network default 3e-3).",
 )
 @synapse_options
+@_option(
+    "monitor",
+    "--monitor",
+    is_flag=True,
+    help="With --engine actors: start a Prometheus server on 127.0.0.1 (the Debian package prometheus) that scrapes "
+    "Ray's metrics, the ray_pe_* ones among them, with the configuration Ray writes; prints its URL; stops with "
+    "the run (its data stay in RUN/prometheus).",
+)
+@_option(
+    "tensorboard",
+    "--tensorboard",
+    is_flag=True,
+    help="Write TensorBoard event files into RUN/tensorboard: loss, accuracy and samples/s per batch, each PE's "
+    "step latency and barrier wait (actors), and the epochs' train/validation/test loss and accuracy.",
+)
 @_option("log_every", "--log-every", type=click.IntRange(min=1), default=10, help="Batches per metrics.jsonl line.")
 @_option("progress", "--progress/--no-progress", default=True, help="Show the progress bar.")
 @click.pass_context
@@ -700,6 +737,7 @@ def train(ctx: click.Context, **options: Any) -> None:
             CheckpointCallback(
                 out / "checkpoints", options["checkpoint_every"] or None, options["keep_checkpoints"], meta
             ),
+            *([TensorBoardLog(out / "tensorboard")] if options["tensorboard"] else []),
             # Callers that invoke the command from Python (pe_actors.train, pe-actors tune) add their own.
             *(ctx.obj or {}).get("callbacks", []),
         ]

@@ -172,6 +172,7 @@ class ActorEngine:
         #: weights).
         self.writes: int | None = None if synapses.kind == "digital" else 0
         self.timing: dict[str, float] = {}
+        self.pe_timing: list[dict[str, float]] = []
         self._run_metrics = None
         self._started = False
 
@@ -504,6 +505,16 @@ class ActorEngine:
         else:
             wait = [sum(s["barrier_s"] for s in group) / len(group) for group in per_group.values()]
         accuracy = float(np.mean(np.argmax(result.logits, axis=1) == labels))
+        #: Per PE of the last batch: its compute per step and its wait at the barriers per step (ms).
+        self.pe_timing = [
+            {
+                "group": s["group"],
+                "pe": s["pe"],
+                "step_ms": 1e3 * s["loop_s"] / steps,
+                "barrier_wait_ms": 1e3 * s["barrier_s"] / steps,
+            }
+            for s in stats
+        ]
         self.timing = {
             "step_ms": 1e3 * float(np.mean(loop)) / steps,
             "barrier_wait_ms": 1e3 * float(np.mean(wait)) / steps,

@@ -399,8 +399,9 @@ class Trainer:
 
 class MetricsLog(Callback):
     """Appends JSON lines to ``path``: a ``batch`` record every ``log_every`` batches (means since the last one,
-    samples/s, and with device synapses the device writes per learning step and so far) and an ``epoch`` record
-    with train, validation and test loss and accuracy (and the device writes so far).
+    samples/s, the unix ``time``, on PE actors ``pe_timing``: each PE's step and barrier-wait ms of the last batch,
+    and with device synapses the device writes per learning step and so far) and an ``epoch`` record with train,
+    validation and test loss and accuracy, the ``time`` (and the device writes so far).
 
     On a resumed run, records past the checkpoint's sample count (written after it by the interrupted run) are
     dropped first, so the file reads as one uninterrupted run.
@@ -452,6 +453,10 @@ class MetricsLog(Callback):
                 "accuracy": self.correct / self.count,
                 "samples_per_s": self.count / self.seconds if self.seconds > 0 else None,
             }
+            record["time"] = time.time()
+            pe_timing = getattr(trainer.engine, "pe_timing", None)
+            if pe_timing:
+                record["pe_timing"] = pe_timing
             if batch.writes is not None and self.window_writes is not None:
                 record["writes_per_step"] = (batch.writes - self.window_writes) / self.batches
                 record["device_writes"] = batch.writes
@@ -461,7 +466,8 @@ class MetricsLog(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
         writes = getattr(trainer.engine, "writes", None)
-        self._write({"kind": "epoch", **record, **({} if writes is None else {"device_writes": writes})})
+        extra = {"time": time.time(), **({} if writes is None else {"device_writes": writes})}
+        self._write({"kind": "epoch", **record, **extra})
         self._reset()
         self.window_writes = writes
 
