@@ -47,11 +47,17 @@ def plot_histories(histories: dict[str, list[dict[str, Any]]], path: Path, title
             ax_loss.plot(epochs, [record[f"{split}_loss"] for record in history], style, color=colour, label=name)
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    # One legend below both panels, where it covers no line.
+    handles, labels = ax_acc.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=7, frameon=False)
     fig.suptitle(title)
-    return save_figure(fig, path)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) - 1) // 6), 1, 0.95))
+    return save_figure(fig, path, tight=False)
 
 
 def history_rows(histories: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

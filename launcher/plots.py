@@ -49,10 +49,11 @@ def pyplot():
     return plt
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Save ``fig`` as a PNG at ``path`` (tight layout, 120 dpi) and close it."""
+def save_figure(fig: Any, path: Path, tight: bool = True) -> Path:
+    """Save ``fig`` as a PNG at ``path`` (120 dpi; ``tight``: lay it out tightly first) and close it."""
     plt = pyplot()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
