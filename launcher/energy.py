@@ -49,8 +49,8 @@ def _duration(seconds: float) -> str:
 
 
 def plot_energy(report: dict, path: Path) -> Path:
-    """Energy and time of the whole training per system (log scales), the measured row left out (it covers only
-    the measured samples)."""
+    """Energy and time of the whole training per system on linear axes, each bar labelled with its value and its
+    ratio to the chip's; the measured row left out (it covers only the measured samples)."""
     plt = pyplot()
     rows = [row for row in report["rows"] if row["key"] != "ours_measured"]
     names = [row["system"].replace(" (", "\n(", 1) for row in rows]
@@ -61,13 +61,14 @@ def plot_energy(report: dict, path: Path) -> Path:
         (ax_time, "wall_s", 3600, "training time [h]"),
     ):
         values = [row[field] / scale for row in rows]
+        chip = next((v for v, row in zip(values, rows, strict=True) if row["key"] == "spinnaker2"), None)
         ax.bar(range(len(rows)), values, color=[colors[row["key"]] for row in rows])
         for position, value in enumerate(values):
-            ax.text(position, value, f"{value:.3g}", ha="center", va="bottom", fontsize=8)
+            ratio = f"\n{value / chip:.3g} x chip" if chip and rows[position]["key"] != "spinnaker2" else ""
+            ax.text(position, value, f"{value:.3g}{ratio}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(range(len(rows)), names, fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylim(min(values) / 5, max(values) * 2)
-        ax.set_ylabel(f"{unit} (log scale)")
+        ax.set_ylim(0, max(values) * 1.25)
+        ax.set_ylabel(unit)
     assumptions = report["assumptions"]
     fig.suptitle(
         f"ESTIMATES: {assumptions['epochs']} epochs x {assumptions['n_samples_per_epoch']:,} samples; chip at "
@@ -141,6 +142,11 @@ def energy(
             f"{row['system'][:57]:<58}{row['power_w']:10.4g}{_duration(row['wall_s']):>18}{row['energy_j'] / 1e3:12.4g}"
         )
     click.echo(f"(our rows: CPU energy = CPU seconds x {cpu_watts_per_core:g} W per busy core, an assumption)")
+    if measured is not None:
+        click.echo(
+            f"(our 'extrapolated' row is NOT measured: the throughput of {label}, {measured.samples} samples in "
+            f"{measured.wall_s:.1f} s, scaled to {epochs} x {samples_per_epoch:,} samples)"
+        )
     click.echo(f"wrote {out_dir / 'energy.png'}, {out_dir / 'energy.json'} and {out_dir / 'energy.csv'}")
 
 

@@ -36,6 +36,28 @@ def _kb(n_bytes: float) -> str:
     return f"{n_bytes / 1024:10.2f}"
 
 
+def plot_pe_memory(rows: list[dict], categories: tuple[str, ...], path: Path, title: str) -> Path:
+    """Bytes per PE as stacked bars by category (KB, linear axis, totals written on the bars), with a
+    SpiNNaker 2 PE's 128 KB of SRAM as a line: the analogue of the paper's Tables 1 and 6 per PE."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 3), 4.5))
+    positions = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for name in categories:
+        heights = np.array([row["bytes_by_category"].get(name, 0) / 1024 for row in rows])
+        if heights.any():
+            ax.bar(positions, heights, bottom=bottom, label=name)
+            bottom += heights
+    for x, total in zip(positions, bottom, strict=True):
+        ax.annotate(f"{total:.1f}", (x, total), ha="center", va="bottom", fontsize=7)
+    ax.axhline(PE_SRAM_BYTES / 1024, color="black", linestyle="--", linewidth=1, label="128 KB SRAM of a PE")
+    ax.set_xticks(positions, [row["label"] for row in rows], rotation=45 if len(rows) > 8 else 0, ha="right")
+    ax.set(ylabel="memory per PE [KB]", title=title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)
+
+
 def memory_vs_steps(
     config: NetworkConfig,
     n_pes: int,
@@ -97,17 +119,17 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
             neurons = panel[f"{rule}_neurons"]
             color, style = styles[key]
             label = f"{'E-prop' if rule == 'eprop' else 'BPTT'} {neurons} neurons ({source})"
-            ax.plot(steps, np.asarray(values) / 2**20, style, color=color, label=label)
+            ax.plot(steps, np.asarray(values) / 1024, style, color=color, label=label)
         for source, marker in (("ours", "o"), ("paper", "s")):
             crossing = panel["crossover_steps"][source]
             if crossing and crossing <= steps[-1]:
                 line = panel["lines_bytes"][f"{source}_eprop"]
-                at = (line["intercept"] + line["slope_per_step"] * crossing) / 2**20
+                at = (line["intercept"] + line["slope_per_step"] * crossing) / 1024
                 ax.plot([crossing], [at], marker, color="black", fillstyle="none", markersize=9)
                 ax.annotate(f"{source}: T = {crossing:.0f}", (crossing, at), textcoords="offset points",
                             xytext=(6, -14 if source == "ours" else 6), fontsize=8)  # fmt: skip
         ax.set_xlabel("time steps T")
-        ax.set_ylabel("memory [MiB]")
+        ax.set_ylabel("memory [KB]")
         title = "same network" if name == "same" else "E-prop vs smaller BPTT network"
         ax.set_title(f"{title}: {panel['eprop_neurons']} vs {panel['bptt_neurons']} neurons", fontsize=10)
         ax.legend(fontsize=7)
@@ -142,7 +164,10 @@ def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out
     out_dir = prepare_out(out_dir)
     summary = {"rule": "eventprop", "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype}
     write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": report})
-    click.echo(f"wrote {out_dir / 'memory.json'}")
+    rows = [{**entry, "label": f"PE {entry['pe']} (layer {entry['layer']})"} for entry in report]
+    title = f"EventProp {'-'.join(map(str, config.sizes))}, k = {sub_batch}, {dtype}"
+    plot_pe_memory(rows, MEMORY_CATEGORIES, out_dir / "memory.png", title)
+    click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
 
 
 @click.command("memory")
@@ -246,8 +271,27 @@ def memory(
         f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
         f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
     )
+    out_dir = prepare_out(out_dir)
+    per_pe = [
+        {
+            "pe": entry.index,
+            "label": f"PE {entry.index}",
+            "neurons": entry.neurons,
+            "bytes_by_category": entry.bytes_by_category,
+            "total_bytes": entry.total,
+        }
+        for entry in report
+    ]
+    summary = {"rule": "eprop", "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype}
+    paper_bytes = {name: paper[name] * PAPER_FLOAT_BYTES for name in paper}
+    write_json(
+        out_dir / "memory.json",
+        {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": per_pe, "paper_table1_bytes_largest_pe": paper_bytes},
+    )
+    title = f"e-prop {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}"
+    plot_pe_memory(per_pe, MEMORY_CATEGORIES, out_dir / "memory.png", title)
+    click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
     if plot:
-        out_dir = prepare_out(out_dir)
         report = memory_vs_steps(config, pes, sub_batch, np.dtype(dtype).type, eprop_neurons, bptt_neurons, max_steps)
         write_json(out_dir / "memory_vs_steps.json", report)
         plot_memory_vs_steps(report, out_dir / "memory_vs_steps.png")

@@ -117,7 +117,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     mean = np.array([profile.per_step[name] for name in names]) * 1e6
     low = mean - np.array([summary[name]["min_pe_s_per_step"] for name in names]) * 1e6
     high = np.array([summary[name]["max_pe_s_per_step"] for name in names]) * 1e6 - mean
-    fig, (ax_bar, ax_budget) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax_bar, ax_budget) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [2.2, 1]})
     positions = np.arange(len(names))
     ax_bar.barh(positions, mean, xerr=[low, high], color="tab:blue", capsize=3,
                 label=f"{profile.statistic} over steps (error bars: PE range)")  # fmt: skip
@@ -133,25 +133,32 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     ax_bar.set_xlabel("wall time per step and PE [us] (weight_update: per call / T)")
     c = profile.config
     ax_bar.set_title(
-        f"{c.n_in}/{c.n_rec}/{c.n_out}, T = {c.n_steps}, P = {profile.n_pes}, k = {profile.sub_batch} "
-        f"({profile.engine}, {profile.kernel})"
+        f"per function, {profile.engine} PEs ({profile.kernel} kernel): {c.n_in}/{c.n_rec}/{c.n_out}, "
+        f"T = {c.n_steps}, P = {profile.n_pes}, k = {profile.sub_batch}",
+        fontsize=9,
     )
     ax_bar.set_xlim(0, max(np.max(mean + high) * 1.45, np.max(marks) * 1.05))
-    labels = [f"{profile.statistic} step", "last step\n(+ weight update)", "real-time\nbudget"]
+    labels = [f"{profile.statistic}\nstep", "last step\n+ update", "budget"]
     values = [profile.step_s * 1e3, profile.last_step_s * 1e3, profile.budget_s * 1e3]
     colors = ["tab:blue", "tab:orange", "tab:red"]
     if actors is not None:
-        labels.insert(2, "Ray actors\nstep (shm)")
+        labels.insert(2, "Ray actors\n(shm)")
         values.insert(2, actors["step_s"] * 1e3)
         colors.insert(2, "tab:purple")
-    ax_budget.bar(labels, values, color=colors)
-    for position, value in enumerate(values):
-        ax_budget.text(position, value, f"{value:.3g}", ha="center", va="bottom", fontsize=8)
+    bars = ax_budget.bar(range(len(values)), values, color=colors)
+    if actors is not None:
+        # The actors' step split into compute and the wait at the barrier.
+        wait = actors["barrier_wait_s_per_step"] * 1e3
+        ax_budget.bar([2], [wait], bottom=[values[2] - wait], color="none", edgecolor="black", hatch="//",
+                      label=f"barrier wait {wait:.3g} ms")  # fmt: skip
+        ax_budget.legend(fontsize=7, loc="upper left")
+    for position, (bar, value) in enumerate(zip(bars, values, strict=True)):
+        ax_budget.text(position, bar.get_height(), f"{value:.3g}", ha="center", va="bottom", fontsize=8)
+    ax_budget.set_xticks(range(len(values)), labels, fontsize=7)
     verdict = "fits" if profile.fits_real_time else "exceeds"
-    ax_budget.set_title(f"step {verdict} the real-time budget", fontsize=9)
-    ax_budget.set_ylabel("ms (log scale)")
-    ax_budget.set_yscale("log")
-    ax_budget.tick_params(axis="x", labelsize=7)
+    ax_budget.set_title(f"one step (ms): the step {verdict} the real-time budget", fontsize=9)
+    ax_budget.set_ylabel("ms per step")
+    ax_budget.set_ylim(0, max(values) * 1.2)
     return save_figure(fig, path)
 
 
