@@ -52,3 +52,7 @@ cli.add_command(pcm)
 from pe_actors_launcher.tune import tune  # noqa: E402
 
 cli.add_command(tune)
+
+from pe_actors_launcher.layout import layout  # noqa: E402
+
+cli.add_command(layout)

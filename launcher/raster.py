@@ -83,8 +83,17 @@ def raster_summary(trace: dict[str, np.ndarray], label: int | None, class_names:
     }
 
 
-def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str], title: str, path: Path) -> Path:
-    """Three panels over time: the input features, the recurrent spike raster, the readout y^t per class."""
+def plot_raster(
+    x: np.ndarray,
+    trace: dict,
+    summary: dict,
+    class_names: list[str],
+    title: str,
+    path: Path,
+    neurons_by_pe: list[slice] | None = None,
+) -> Path:
+    """Three panels over time: the input features, the recurrent spike raster (with ``neurons_by_pe``, each PE's
+    neurons in a band of its own colour, labelled), the readout y^t per class."""
     plt = pyplot()
     n_steps = x.shape[0]
     fig, (ax_in, ax_rec, ax_out) = plt.subplots(
@@ -96,7 +105,18 @@ def plot_raster(x: np.ndarray, trace: dict, summary: dict, class_names: list[str
     ax_in.set_ylabel("input channel")
     ax_in.set_title(title, fontsize=10)
     steps, neurons = np.nonzero(trace["z"])
-    ax_rec.scatter(steps, neurons, s=4, marker="|", color="black")
+    if neurons_by_pe:
+        palette = plt.get_cmap("tab10")
+        owner = np.zeros(trace["z"].shape[1], int)
+        for pe, part in enumerate(neurons_by_pe):
+            owner[part] = pe
+            if pe % 2:
+                ax_rec.axhspan(part.start - 0.5, part.stop - 0.5, color="0.93", zorder=0)
+            ax_rec.text(1.005, (part.start + part.stop - 1) / 2 / trace["z"].shape[1], f"PE {pe}",
+                        transform=ax_rec.transAxes, fontsize=6, va="center", color=palette(pe % 10))  # fmt: skip
+        ax_rec.scatter(steps, neurons, s=4, marker="|", c=[palette(owner[n] % 10) for n in neurons])
+    else:
+        ax_rec.scatter(steps, neurons, s=4, marker="|", color="black")
     ax_rec.set_ylim(-0.5, trace["z"].shape[1] - 0.5)
     ax_rec.set_ylabel("recurrent neuron")
     ax_rec.set_title(
@@ -225,10 +245,17 @@ def eventprop_raster(checkpoint: Path | None, split: str, index: int, seed: int,
 )
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Sample index in --split.")
 @click.option(
+    "--pes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="e-prop: PEs per group, P; the recurrent neurons are coloured by the PE that holds them [default: 12, "
+    "at most one per neuron].",
+)
+@click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of fresh weights and inputs."
 )
 @out_option()
-def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, seed, out_dir) -> None:
+def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, pes, seed, out_dir) -> None:
     """Spike raster of one sample: its input features, the recurrent neurons' spikes and the readout per class over
     time, with the prediction. Writes raster.png and raster.json into --out.
 
@@ -279,9 +306,19 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
     summary = raster_summary(trace, label, class_names)
     out_dir = prepare_out(out_dir)
     c = config
-    title = f"{sample}\n{source}; network {c.n_in}/{c.n_rec}/{c.n_out}"
-    write_json(out_dir / "raster.json", {"sample": sample, "source": source, "network": c.to_dict(), **summary})
-    plot_raster(x, trace, summary, class_names, title, out_dir / "raster.png")
+    pes = min(12, c.n_rec) if pes is None else pes
+    if pes > c.n_rec:
+        raise click.BadParameter(f"--pes {pes} exceeds the {c.n_rec} recurrent neurons", param_hint="--pes")
+    from pe_actors.core.partition import split_neurons
+
+    neurons_by_pe = split_neurons(c.n_rec, pes)
+    title = f"{sample}\n{source}; network {c.n_in}/{c.n_rec}/{c.n_out}, neurons coloured by PE (P = {pes})"
+    layout = [[part.start, part.stop] for part in neurons_by_pe]
+    write_json(
+        out_dir / "raster.json",
+        {"sample": sample, "source": source, "network": c.to_dict(), "neurons_by_pe": layout, **summary},
+    )
+    plot_raster(x, trace, summary, class_names, title, out_dir / "raster.png", neurons_by_pe)
     verdict = "" if label is None else f", label {summary['label_name']}"
     click.echo(
         f"{sample}: predicted {summary['predicted_name']}{verdict}; {summary['total_spikes']} spikes "

@@ -255,6 +255,7 @@ def test_raster_command_fresh_weights(tmp_path):
     assert summary["total_spikes"] == sum(summary["spikes_per_neuron"]) == sum(summary["spikes_per_step"])
     assert sum(summary["probabilities"]) == pytest.approx(1.0)
     assert summary["predicted"] == int(np.argmax(summary["logits"])) and summary["label"] is None
+    assert [n for first, stop in summary["neurons_by_pe"] for n in range(first, stop)] == list(range(8))
 
 
 def test_raster_command_from_checkpoint_and_data(tmp_path):
@@ -357,3 +358,36 @@ def test_eventprop_raster_and_memory_commands(tmp_path):
     # 40 hidden neurons x 5 inputs x float32 weights, two ADAM moments, and three T x 40 tapes.
     assert hidden["weights"] == 5 * 40 * 4 and hidden["adam"] == 2 * 5 * 40 * 4 and hidden["tapes"] == 3 * 30 * 40 * 4
     assert "fits in 128 KB" in result.output
+
+
+def test_layout_accounts_for_every_synapse_and_marks_the_master(tmp_path):
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    result = CliRunner().invoke(cli, ["layout", "--pes", "7", "--groups", "5", "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e" / "layout.json").read_text())
+    config = NetworkConfig()
+    whole = config.n_in * config.n_rec + config.n_rec * (config.n_rec - 1) + config.n_rec * config.n_out
+    assert sum(row["synapses"] for row in report["per_pe"]) == whole and report["actors"] == 35
+    assert [row["master"] for row in report["per_pe"]].count(True) == 1 and report["per_pe"][0]["master"]
+    covered = [n for row in report["per_pe"] for n in range(*row["neurons"])]
+    assert covered == list(range(config.n_rec))
+    assert (tmp_path / "e" / "layout.png").read_bytes()[:4] == b"\x89PNG"
+    result = CliRunner().invoke(cli, ["layout", "--rule", "eventprop", "--pes", "3", "--out", str(tmp_path / "y")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "y" / "layout.json").read_text())["per_pe"]
+    assert sum(row["synapses"] for row in rows) == 5 * 120 + 120 * 3 and rows[-1]["layer"] == 2
+
+
+def test_memory_writes_its_table_and_chart_without_plot(tmp_path):
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    result = CliRunner().invoke(cli, ["memory", "--pes", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "memory.json").read_text())
+    assert len(report["per_pe"]) == 3 and report["pe_sram_bytes"] == 128 * 1024
+    assert (tmp_path / "memory.png").read_bytes()[:4] == b"\x89PNG"
