@@ -49,6 +49,8 @@ def test_train_inprocess_end_to_end(standin, tmp_path):
     result = run("train", "--engine", "inprocess", "--epochs", "2", "--data", data, "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     assert "Test accuracy:" in result.output and "(synthetic stand-in data) at epoch" in result.output
+    # --no-progress hides the bars (and stderr is no terminal here), not the line of each epoch.
+    assert "epoch 1: train acc" in result.output and "epoch 2: train acc" in result.output
     records = epoch_records(out)
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
