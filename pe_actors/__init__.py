@@ -15,6 +15,7 @@ from pe_actors.rules.eprop.gradients import bptt_gradients, eprop_gradients, ini
 from pe_actors.rules.eprop.pe import PE
 from pe_actors.rules.eprop.replay import ReplayEngine
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
+from pe_actors.rules.eventprop.encoding import encode
 from pe_actors.rules.eventprop.gradients import eventprop_gradients
 from pe_actors.rules.eventprop.network import init_eventprop_params
 from pe_actors.rules.eventprop.offchip import OffchipEngine
@@ -35,6 +36,7 @@ __all__ = [
     "Run",
     "SynapseConfig",
     "bptt_gradients",
+    "encode",
     "eventprop_gradients",
     "eprop_gradients",
     "init_eventprop_params",
