@@ -367,6 +367,22 @@ def build_engine(
         synapses=synapses,
     )
 
+    try:
+        engine.start()
+    except BaseException as error:
+        if monitor is not None:
+            monitor.stop()
+        if started:
+            ray.shutdown()
+        if isinstance(error, (RuntimeError, ValueError)):
+            raise click.ClickException(f"cannot start the PE actors: {error}") from None
+        raise
+    startup = engine.startup
+    click.echo(
+        f"Started {startup['actors']} PE actors in {startup['seconds']:.1f} s ({startup['seconds_per_actor']:.2f} s "
+        "per actor, all groups at once)"
+    )
+
     def release() -> None:
         engine.shutdown()
         if monitor is not None:

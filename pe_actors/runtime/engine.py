@@ -173,6 +173,7 @@ class ActorEngine:
         self.writes: int | None = None if synapses.kind == "digital" else 0
         self.timing: dict[str, float] = {}
         self.pe_timing: list[dict[str, float]] = []
+        self.startup: dict[str, float] = {}
         self._run_metrics = None
         self._started = False
 
@@ -200,7 +201,13 @@ class ActorEngine:
                 f"placement groups not ready after {self.start_timeout_s:g} s: each group needs {self.n_pes} "
                 f"'{PE_RESOURCE}' units on one node (transport {self.transport!r})"
             ) from None
-        self.groups = [self._start_group(g, params_ref) for g in range(self.n_groups)]
+        begin = time.perf_counter()
+        started = self._start_groups(list(range(self.n_groups)), params_ref)
+        self.groups = [started[g] for g in range(self.n_groups)]
+        seconds = time.perf_counter() - begin
+        #: How long the actors took to start (placement groups ready to mailboxes open), in all and per actor.
+        self.startup = {"actors": self.n_groups * self.n_pes, "seconds": seconds,
+                        "seconds_per_actor": seconds / (self.n_groups * self.n_pes)}  # fmt: skip
         if self.record_metrics:
             from pe_actors.runtime.metrics import RunMetrics
 
@@ -213,38 +220,50 @@ class ActorEngine:
         bundles = [{PE_RESOURCE: 1}] * self.n_pes
         return placement_group(bundles, strategy=strategy, name=f"{self.namespace}-g{group}")
 
-    def _start_group(self, group: int, params_ref) -> list:
+    def _start_groups(self, groups: list[int], params_ref) -> dict[int, list]:
+        """Start the PE actors of ``groups`` all at once (Ray starts their worker processes side by side), wait
+        until every one answers, then open the groups' mailboxes: each master creates its group's, then every
+        other PE attaches."""
         remote = ray.remote(PEActor)
-        pg = self._placement[group]
-        actors = [
-            remote.options(
-                name=actor_name(group, p),
-                namespace=self.namespace,
-                num_cpus=0,
-                resources={PE_RESOURCE: 1},
-                scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=p),
-                runtime_env={"env_vars": _WORKER_ENV},
-                max_restarts=0,
-            ).remote(
-                self.spec,
-                p,
-                params_ref,
-                self.optimiser,
-                self.run_name,
-                group,
-                self.barrier_timeout_s,
-                self.record_metrics,
-            )
-            for p in range(self.n_pes)
-        ]
-        self._get([a.ping.remote() for a in actors], [(group, p) for p in range(self.n_pes)], self.start_timeout_s)
+        started = {
+            g: [
+                remote.options(
+                    name=actor_name(g, p),
+                    namespace=self.namespace,
+                    num_cpus=0,
+                    resources={PE_RESOURCE: 1},
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(
+                        self._placement[g], placement_group_bundle_index=p
+                    ),
+                    runtime_env={"env_vars": _WORKER_ENV},
+                    max_restarts=0,
+                ).remote(
+                    self.spec,
+                    p,
+                    params_ref,
+                    self.optimiser,
+                    self.run_name,
+                    g,
+                    self.barrier_timeout_s,
+                    self.record_metrics,
+                )
+                for p in range(self.n_pes)
+            ]
+            for g in groups
+        }
+        owners = [(g, p) for g in groups for p in range(self.n_pes)]
+        self._get([a.ping.remote() for g in groups for a in started[g]], owners, self.start_timeout_s)
         if self.transport == "shm":
-            path = str(mailbox_path(self.run_name, group))
             capacity = max(self.sub_batch, PREDICT_CHUNK)
-            owners = [(group, p) for p in range(self.n_pes)]
-            self._get([actors[0].open_mailbox.remote(path, self.run_name, True, capacity)], owners[:1])
-            self._get([a.open_mailbox.remote(path, self.run_name, False, capacity) for a in actors[1:]], owners[1:])
-        return actors
+            paths = {g: str(mailbox_path(self.run_name, g)) for g in groups}
+            masters = [(g, 0) for g in groups]
+            self._get(
+                [started[g][0].open_mailbox.remote(paths[g], self.run_name, True, capacity) for g in groups], masters
+            )
+            others = [(g, p) for g in groups for p in range(1, self.n_pes)]
+            calls = [started[g][p].open_mailbox.remote(paths[g], self.run_name, False, capacity) for g, p in others]
+            self._get(calls, others)
+        return started
 
     def shutdown(self, patience_s: float = 5.0) -> None:
         """Close the mailboxes gracefully (waiting up to ``patience_s``), then kill the actors, remove the
@@ -411,8 +430,9 @@ class ActorEngine:
             remove_placement_group(self._placement[g])
             unlink_mailbox(mailbox_path(self.run_name, g), self.n_pes)
             self._placement[g] = self._place(g)
-            ray.get(self._placement[g].ready(), timeout=self.start_timeout_s)
-            self.groups[g] = self._start_group(g, params_ref)
+        ray.get([self._placement[g].ready() for g in failed], timeout=self.start_timeout_s)
+        for g, actors in self._start_groups(failed, params_ref).items():
+            self.groups[g] = actors
         self._load_groups(range(self.n_groups), state)
         self.updates = int(state.get("adam_n", self.updates))
         self._failed.clear()
