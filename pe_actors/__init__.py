@@ -6,20 +6,37 @@ never import Ray, click or librosa. ``runtime`` holds the PE runtime (programs, 
 is the only place that imports Ray, so the same PE programs run in-process, in Ray actors and in tests.
 """
 
-from pe_actors.api import Model, Run, load, train
-from pe_actors.core.optimiser import OptimiserConfig, learning_rate
-from pe_actors.core.partition import split_neurons
-from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
-from pe_actors.rules.eprop.engine import InProcessEngine
-from pe_actors.rules.eprop.gradients import bptt_gradients, eprop_gradients, init_params
-from pe_actors.rules.eprop.pe import PE
-from pe_actors.rules.eprop.replay import ReplayEngine
-from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
-from pe_actors.rules.eventprop.encoding import encode
-from pe_actors.rules.eventprop.gradients import eventprop_gradients
-from pe_actors.rules.eventprop.network import init_eventprop_params
-from pe_actors.rules.eventprop.offchip import OffchipEngine
-from pe_actors.synapses import PCMModel, SynapseConfig
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_SOURCES = {
+    "EVENTPROP_NETWORKS": "pe_actors.rules.eventprop.config",
+    "EventPropConfig": "pe_actors.rules.eventprop.config",
+    "InProcessEngine": "pe_actors.rules.eprop.engine",
+    "Model": "pe_actors.api",
+    "NETWORKS": "pe_actors.rules.eprop.config",
+    "NetworkConfig": "pe_actors.rules.eprop.config",
+    "OffchipEngine": "pe_actors.rules.eventprop.offchip",
+    "OptimiserConfig": "pe_actors.core.optimiser",
+    "PCMModel": "pe_actors.synapses",
+    "PE": "pe_actors.rules.eprop.pe",
+    "ReplayEngine": "pe_actors.rules.eprop.replay",
+    "Run": "pe_actors.api",
+    "SynapseConfig": "pe_actors.synapses",
+    "bptt_gradients": "pe_actors.rules.eprop.gradients",
+    "encode": "pe_actors.rules.eventprop.encoding",
+    "eprop_gradients": "pe_actors.rules.eprop.gradients",
+    "eventprop_gradients": "pe_actors.rules.eventprop.gradients",
+    "init_eventprop_params": "pe_actors.rules.eventprop.network",
+    "init_params": "pe_actors.rules.eprop.gradients",
+    "learning_rate": "pe_actors.core.optimiser",
+    "load": "pe_actors.api",
+    "network_config": "pe_actors.rules.eprop.config",
+    "split_neurons": "pe_actors.core.partition",
+    "train": "pe_actors.api",
+}
 
 __all__ = [
     "EVENTPROP_NETWORKS",
@@ -47,3 +64,18 @@ __all__ = [
     "split_neurons",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The names load on first use: a PE actor process imports pe_actors.runtime.actor, and with it this package,
+    # and must not pay for numba, the trainer or the engines it does not run (docs/runtime.md, "Memory per actor").
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'pe_actors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(source), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def group_program(config: Any, n_pes: int | list[int], sizes: list[int] | None = None, synapses: Any = None) -> Any:
+def group_program(
+    config: Any, n_pes: int | list[int], sizes: list[int] | None = None, synapses: Any = None, kernel: str = "numba"
+) -> Any:
     """The group program (channels, phases, PE programs) of the rule whose network ``config`` describes: an
     e-prop :class:`~pe_actors.rules.eprop.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``),
     or an EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int for
     every layer, or a list of per-layer counts). ``synapses`` (a :class:`~pe_actors.synapses.SynapseConfig`, None:
-    digital) says where the weights live; device synapses are built for e-prop."""
+    digital) says where the weights live; device synapses are built for e-prop. ``kernel`` is the e-prop PEs'
+    per-synapse implementation (:data:`pe_actors.rules.eprop.pe.KERNELS`)."""
     from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.rules.eventprop.config import EventPropConfig
     from pe_actors.synapses import DIGITAL
@@ -20,7 +23,7 @@ def group_program(config: Any, n_pes: int | list[int], sizes: list[int] | None =
     if isinstance(config, NetworkConfig):
         from pe_actors.rules.eprop.program import EpropGroup
 
-        return EpropGroup(config, n_pes, sizes, synapses=synapses or DIGITAL)
+        return EpropGroup(config, n_pes, sizes, kernel=kernel, synapses=synapses or DIGITAL)
     if isinstance(config, EventPropConfig):
         if synapses is not None and synapses.kind != "digital":
             raise ValueError(f"{synapses.kind} synapses are built for e-prop; EventProp trains digital weights")

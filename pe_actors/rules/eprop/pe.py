@@ -18,7 +18,6 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.kernels import accumulate_step, adaptation_step, weighted_sum
 from pe_actors.rules.eprop.neuron import spike, surrogate
 from pe_actors.rules.eprop.readout import filter_weights
 from pe_actors.synapses import DIGITAL, Layout, SynapseConfig, SynapseStore, clip_range, make_store
@@ -60,6 +59,12 @@ class PE:
         if kernel not in KERNELS:
             raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
         self.kernel = kernel
+        if kernel == "numba":
+            # Imported here, not with the module: a PE on the numpy kernel never loads numba (about 24 MB per
+            # process, plus its compiled code).
+            from pe_actors.rules.eprop import kernels
+
+            self._kernels = kernels
         self.config = config
         self.neurons = neurons
         self.learning = learning
@@ -180,7 +185,7 @@ class PE:
             return
         decay = c.rho - (1.0 - c.rho) * c.beta * self.psi
         if self.kernel == "numba":
-            adaptation_step(self.ea, decay, (1.0 - c.rho) * self.ev, self.psi)
+            self._kernels.adaptation_step(self.ea, decay, (1.0 - c.rho) * self.ev, self.psi)
         else:
             self.ea *= decay[:, None, :]
             self.ea += ((1.0 - c.rho) * self.ev)[:, :, None] * self.psi[:, None, :]
@@ -217,7 +222,7 @@ class PE:
         if not self.learning:
             return
         if self.kernel == "numba":
-            accumulate_step(self.acc, self.ea, self.ev, c.beta, self._c[t] * self.psi)
+            self._kernels.accumulate_step(self.acc, self.ea, self.ev, c.beta, self._c[t] * self.psi)
             return
         trace = self.ev[:, :, None] - c.beta * self.ea
         trace *= (self._c[t] * self.psi)[:, None, :]
@@ -243,7 +248,10 @@ class PE:
             raise RuntimeError("this PE was built with learning=False and holds no eligibility state")
         n_steps = self.config.n_steps
         signal = error @ self.w_out.T / n_steps
-        grad = weighted_sum(self.acc, signal) if self.kernel == "numba" else np.einsum("kij,kj->ij", self.acc, signal)
+        if self.kernel == "numba":
+            grad = self._kernels.weighted_sum(self.acc, signal)
+        else:
+            grad = np.einsum("kij,kj->ij", self.acc, signal)
         grad[self._diagonal] = 0.0
         n_in = self.config.n_in
         return {

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pe_actors.rules.eventprop.config import EventPropConfig
-from pe_actors.rules.eventprop.kernels import backward_layer, forward_layer
 from pe_actors.rules.eventprop.loss import (
     crossing_fractions,
     first_spike_steps,
@@ -94,9 +93,13 @@ def spike_fractions(first: np.ndarray, spikes: np.ndarray, v_pre: np.ndarray, co
 
 def forward(params: Params, spikes: np.ndarray, config: EventPropConfig) -> list[tuple[np.ndarray, ...]]:
     """The tapes (I, Vpre, s) of every LIF layer, each (batch, T, n_l), for the input raster ``spikes``."""
+    # The compiled kernels load on first use, so the PE programs (which import this module for its checks and
+    # readout) never load numba.
+    from pe_actors.rules.eventprop import kernels
+
     tapes, below = [], spikes
     for key in config.weight_keys():
-        tapes.append(forward_layer(below, params[key], config))
+        tapes.append(kernels.forward_layer(below, params[key], config))
         below = tapes[-1][2]
     return tapes
 
@@ -113,10 +116,12 @@ def gradients(
     eps = output_errors(readout.first, labels, config, batch_size or n)
     samples, outputs = np.nonzero(readout.first < n_steps)
     error[samples, readout.first[samples, outputs], outputs] = eps[samples, outputs]
+    from pe_actors.rules.eventprop import kernels
+
     grads = {}
     for layer in range(config.n_layers - 1, -1, -1):
         below = spikes if layer == 0 else tapes[layer - 1][2]
-        grads[f"w_{layer}"], error = backward_layer(
+        grads[f"w_{layer}"], error = kernels.backward_layer(
             below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0
         )
     return {key: grads[key] for key in config.weight_keys()}, readout
