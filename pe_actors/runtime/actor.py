@@ -221,14 +221,20 @@ class PEActor:
         """Learning step with the batch mean of the groups' gradient sums ``grads`` (summed in group order, so
         every replica computes the same bits), then device time passes for the batch's samples; keeps the previous
         state for :meth:`rollback`. Returns the step count (``steps``) and the device writes so far (``writes``)."""
-        total = {key: np.array(value) for key, value in grads[0].items()}
-        for grad in grads[1:]:
-            for key in total:
-                total[key] += grad[key]
+        total = self.reduce(*grads)
         self._previous = {key: np.array(value) for key, value in self.program.state_dict().items()}
         self.program.apply({key: value / n_samples for key, value in total.items()}, lr)
         self.program.advance(n_samples * self.spec.sample_s)
         return {"steps": self.program.adam_steps, "writes": self.program.writes}
+
+    def reduce(self, *grads: dict) -> dict:
+        """The sum of gradient slices ``grads``, added in the order given (the engine's fixed order, so that the
+        sum is the same bits wherever it is formed)."""
+        total = {key: np.array(value) for key, value in grads[0].items()}
+        for grad in grads[1:]:
+            for key in total:
+                total[key] += grad[key]
+        return total
 
     def advance(self, seconds: float) -> int:
         """Let ``seconds`` of device time pass for this PE's synapses; returns its device writes so far."""
