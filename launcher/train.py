@@ -31,6 +31,7 @@ from pe_actors.synapses import DIGITAL, SynapseConfig
 from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
+    Callback,
     CheckpointCallback,
     MetricsLog,
     ProgressBar,
@@ -393,8 +394,26 @@ def build_engine(
     return engine, release, dashboard
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class StopRequest(Callback):
+    """SIGTERM (a scheduler, ``kill``) or Ctrl-C stops the run at the next batch boundary, after that batch's
+    checkpoint and metrics are written, so that a signal never lands inside a checkpoint write (an exception raised
+    there from a signal handler can surface as an unrelated error); a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def trainer_samples(data: Splits, config: TrainConfig) -> int:
@@ -757,6 +776,8 @@ def train(ctx: click.Context, **options: Any) -> None:
             # Callers that invoke the command from Python (pe_actors.train, pe-actors tune) add their own.
             *(ctx.obj or {}).get("callbacks", []),
         ]
+        stop = StopRequest()
+        callbacks.append(stop)  # last: the other callbacks have finished the batch when it stops the run
         recovery = ActorRecovery(out / "checkpoints", click.echo) if engine_name == "actors" else None
         trainer = Trainer(engine, data, optimiser, train_config, callbacks, recovery)
         state: TrainState | None = None
@@ -767,10 +788,10 @@ def train(ctx: click.Context, **options: Any) -> None:
                 raise click.BadParameter(str(error), param_hint="--resume") from None
             click.echo(f"Resumed from {checkpoint.path}: epoch {state.epoch + 1}, sample {state.position}")
         start = time.perf_counter()
-        # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C: cleanly, with the resume hint. Installed after
-        # Ray has started, so it replaces the handler that would print Ray's C++ signal dump.
+        # SIGTERM and Ctrl-C stop the run cleanly at the next batch boundary, with the resume hint. Installed after
+        # Ray has started, so they replace the handler that would print Ray's C++ signal dump.
         main = threading.current_thread() is threading.main_thread()  # Ray Tune runs trials in a thread
-        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+        previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
         try:
             state = trainer.fit(state)
         except KeyboardInterrupt:
@@ -781,8 +802,8 @@ def train(ctx: click.Context, **options: Any) -> None:
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise click.ClickException(f"training stopped: {error}; {kept}") from None
         finally:
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         seconds = time.perf_counter() - start
     finally:
         release()
