@@ -16,7 +16,7 @@ import click
 
 from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
 from pe_actors.training.trainer import best_epoch
-from pe_actors_launcher.options import FiniteFloatRange, existing_dir
+from pe_actors_launcher.options import FiniteFloatRange, standin_options
 from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
@@ -177,20 +177,7 @@ def pcm() -> None:
     help="Seeds to train every row with (comma-separated); the table gives the mean and standard deviation.",
 )
 @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Training samples per epoch.")
-@click.option(
-    "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
-)
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("cache/standin"),
-    show_default=True,
-    help="Where the offline stand-in is built once (without --data).",
-)
-@click.option(
-    "--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
-    help="Size of the offline stand-in.",
-)  # fmt: skip
+@standin_options
 @click.option("--prog-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: programming-noise scale.")
 @click.option("--drift", type=FiniteFloatRange(min=0), default=None, help="pcm: drift-exponent scale.")
 @click.option("--read-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: read-noise scale.")
@@ -307,20 +294,7 @@ def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
     help="A run trained with --synapses pcm (its best checkpoint by validation accuracy, as evaluate picks) or "
     "a checkpoint directory; repeat it for several models (for example one per seed), averaged in the table.",
 )
-@click.option(
-    "--data", type=click.Path(path_type=Path), callback=existing_dir, help="Prepared features (default: stand-in)."
-)
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("cache/standin"),
-    show_default=True,
-    help="Where the offline stand-in is built once (without --data).",
-)
-@click.option(
-    "--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
-    help="Size of the offline stand-in.",
-)  # fmt: skip
+@standin_options
 @click.option(
     "--split", type=click.Choice(["test", "validation"]), default="test", show_default=True, help="Split to score."
 )

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from pe_actors_launcher.options import command_args, existing_dir, write_run_config
+from pe_actors_launcher.options import command_args, standin_options, write_run_config
 from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
 
 #: Distributions a ``[space]`` entry may name, and how many numbers each takes (None: a list of values).
@@ -152,23 +152,7 @@ def plot_trials(rows: list[dict], space: dict[str, Any], path: Path, title: str)
     help="asha stops weak trials early at epochs 1, 2, 4, ... (reduction factor 2); fifo runs every trial out.",
 )
 @click.option("--concurrent", type=click.IntRange(min=1), default=2, show_default=True, help="Trials running at once.")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    callback=existing_dir,
-    help="Prepared features (e-prop; default: stand-in).",
-)
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("cache/standin"),
-    show_default=True,
-    help="Where the offline stand-in is built once (e-prop without --data).",
-)
-@click.option(
-    "--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
-    help="Size of the offline stand-in.",
-)  # fmt: skip
+@standin_options
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the search.")
 @click.option(
     "--out",
