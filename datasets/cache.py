@@ -47,7 +47,9 @@ from pe_actors_datasets.speech_commands import (
     SPLITS,
     BadClipError,
     Clip,
+    GscIndex,
     all_clips,
+    label_of,
     load_clip,
     scan,
     split_clips,
@@ -448,6 +450,9 @@ def featurize_folder(
     gsc_dir: Path | str,
     metadata: dict,
     *,
+    split: str = "test",
+    clip_list: Path | str | None = None,
+    per_class: int | None = None,
     skip_bad: bool = False,
     strict: bool = False,
     workers: int = 1,
@@ -456,23 +461,36 @@ def featurize_folder(
     """Features float32 (N, 100, 80) and labels int64 (N,) of a raw GSC-layout folder, as a cache would hold them.
 
     Uses the feature parameters, normalisation, unknown fraction and seed of a prepared cache's ``metadata``.
-    The clips are the folder's test split (its ``testing_list.txt`` plus silence crops) when it has split lists,
-    otherwise every WAV of its word folders (``_silence_`` -> silence, non-keywords -> unknown).
+    The clips are the folder's ``split`` (``test``: its ``testing_list.txt``; ``train``: the clips in neither
+    list; each with silence crops) when it has split lists, otherwise (``test`` only) every WAV of its word
+    folders (``_silence_`` -> silence, non-keywords -> unknown). With ``clip_list``, a file of clip paths relative
+    to the folder, they are the listed clips instead, the first ``per_class`` of each class in list order.
     """
     if list(metadata.get("class_names", [])) != CLASS_NAMES:
         raise ValueError(f"metadata class names {metadata.get('class_names')} differ from {CLASS_NAMES}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     params = FeatureParams.from_dict(metadata["feature_params"])
     index = scan(gsc_dir)
-    if index.lists["test"] is not None:
+    if clip_list is not None:
+        clips = listed_clips(index, Path(clip_list), per_class)
+    elif index.lists["test"] is not None:
         splits, _ = split_clips(
             index,
             unknown_fraction=metadata.get("unknown_fraction", 1.0),
             seed=metadata.get("seed", 0),
             skip_bad=skip_bad,
         )
-        clips = splits["test"]
-    else:
+        clips = splits[split]
+    elif split == "test":
         clips = all_clips(index)
+    else:
+        raise FileNotFoundError(
+            f"{index.root / SPLIT_LISTS['test']}: missing; the training (adaptation) clips of a folder are those in "
+            "neither split list, so it needs testing_list.txt (and validation_list.txt), or give a clip list"
+        )
+    if not clips:
+        raise ValueError(f"{index.root}: no clips in its {split} split")
     out = np.zeros((len(clips), params.n_frames, params.n_features), dtype=np.float32)
     good, _, _ = _featurise_into(
         index.root,
@@ -488,6 +506,31 @@ def featurize_folder(
     std = np.asarray(metadata["normalisation"]["std"])
     labels = np.array([c.label for c in clips], dtype=np.int64)[keep]
     return normalise(out[keep], mean=mean, std=std), labels
+
+
+def listed_clips(index: GscIndex, clip_list: Path, per_class: int | None = None) -> list[Clip]:
+    """The clips a list file names (paths relative to the folder, one per line), labelled by their word folder,
+    keeping the first ``per_class`` of each class in list order (all when None); a ValueError or
+    FileNotFoundError names the list, the line and what is wrong."""
+    if not clip_list.is_file():
+        raise FileNotFoundError(f"{clip_list}: no such clip list (one WAV path relative to {index.root} per line)")
+    present = {path for wavs in index.words.values() for path in wavs}
+    clips: list[Clip] = []
+    taken: dict[int, int] = {}
+    for number, line in enumerate(clip_list.read_text().splitlines(), start=1):
+        entry = line.strip()
+        if not entry:
+            continue
+        if entry not in present:
+            raise FileNotFoundError(f"{clip_list}, line {number}: {index.root / entry} is not a WAV of the folder")
+        label = label_of(entry.split("/")[0])
+        if per_class is not None and taken.get(label, 0) >= per_class:
+            continue
+        taken[label] = taken.get(label, 0) + 1
+        clips.append(Clip(path=entry, label=label))
+    if not clips:
+        raise ValueError(f"{clip_list}: lists no clips")
+    return clips
 
 
 def cache_bytes(path: Path | str) -> int:

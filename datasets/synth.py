@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -250,9 +249,15 @@ def _place(word: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_clip(
-    speaker: Speaker, word: str, rng: np.random.Generator, background: list[np.ndarray], scratch: Path
+    speaker: Speaker,
+    word: str,
+    rng: np.random.Generator,
+    background: list[np.ndarray],
+    scratch: Path,
+    snr_db: tuple[float, float] = SNR_DB,
 ) -> np.ndarray:
-    """One 1 s, 16 kHz clip of ``speaker`` saying ``word``, mixed with a random background crop (module docstring)."""
+    """One 1 s, 16 kHz clip of ``speaker`` saying ``word``, mixed with a random background crop at an SNR drawn
+    uniformly from ``snr_db`` (module docstring)."""
     audio, rate = _run_tts(speaker, word, scratch / "tts.wav", rng)
     speech = _trim(_tilt(_warp_to_16k(audio, rate, speaker.warp * rng.uniform(0.97, 1.03)), speaker.tilt))
     speech = speech / (np.abs(speech).max() + 1e-9)
@@ -261,7 +266,7 @@ def render_clip(
     start = int(rng.integers(len(noise_source) - SAMPLE_RATE + 1))
     noise = noise_source[start : start + SAMPLE_RATE]
     speech_power = (speech**2).mean()
-    snr = rng.uniform(*SNR_DB)
+    snr = rng.uniform(*snr_db)
     noise = noise * np.sqrt(speech_power / ((noise**2).mean() + 1e-12) / 10 ** (snr / 10))
     mixed = clip + noise
     return (mixed * rng.uniform(0.1, 0.9) / (np.abs(mixed).max() + 1e-9)).astype(np.float32)
@@ -310,18 +315,25 @@ def _babble(rng: np.random.Generator, n: int, scratch: Path, voices: list[str]) 
     return mix / np.abs(mix).max()
 
 
+def background_noise(kind: str, rng: np.random.Generator, n: int, scratch: Path) -> np.ndarray:
+    """``n`` samples of the background ``kind`` (one of :data:`BACKGROUND_KINDS`), unit peak."""
+    if kind == "mains_hum":
+        return _hum(rng, n)
+    if kind == "babble":
+        return _babble(rng, n, scratch, list(ESPEAK_ACCENTS))
+    return _coloured_noise(rng, n, {"white_noise": 0.0, "pink_noise": 1.0, "brown_noise": 2.0}[kind])
+
+
+def write_background(directory: Path, name: str, noise: np.ndarray) -> None:
+    """Write a background file ``name``.wav (16-bit, at half of full scale) into ``directory``."""
+    directory.mkdir(exist_ok=True)
+    sf.write(directory / f"{name}.wav", (0.5 * noise).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+
+
 def _write_background(directory: Path, *, size: SizeSpec, seed: int, scratch: Path) -> None:
     n = int(size.background_seconds * SAMPLE_RATE)
-    directory.mkdir()
     for k, kind in enumerate(BACKGROUND_KINDS):
-        rng = np.random.default_rng([seed, 1, k])
-        if kind == "mains_hum":
-            noise = _hum(rng, n)
-        elif kind == "babble":
-            noise = _babble(rng, n, scratch, list(ESPEAK_ACCENTS))
-        else:
-            noise = _coloured_noise(rng, n, {"white_noise": 0.0, "pink_noise": 1.0, "brown_noise": 2.0}[kind])
-        sf.write(directory / f"{kind}.wav", (0.5 * noise).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+        write_background(directory, kind, background_noise(kind, np.random.default_rng([seed, 1, k]), n, scratch))
 
 
 def _plan(speakers: list[Speaker], size: SizeSpec, seed: int) -> list[tuple[int, list[tuple[str, int]]]]:
@@ -340,22 +352,58 @@ def clip_path(speaker: Speaker, word: str, take: int) -> str:
     return f"{word}/{speaker.id}_nohash_{take}.wav"
 
 
-def _render_speaker(out: str, speaker: Speaker, items: list[tuple[str, int]], seed: int, index: int) -> int:
-    """Write every clip of one speaker into ``out``; returns how many."""
+def _render_speaker(
+    out: str,
+    speaker: Speaker,
+    items: list[tuple[str, int]],
+    seed: int,
+    index: int,
+    snr_db: tuple[float, float] = SNR_DB,
+) -> int:
+    """Write every clip of one speaker into ``out`` (mixed with the backgrounds found there); returns how many."""
     root = Path(out)
     background = [sf.read(str(p), dtype="float32")[0] for p in sorted((root / BACKGROUND_DIR).glob("*.wav"))]
     words = {w: j for j, w in enumerate([*KEYWORDS, *UNKNOWN_WORDS])}
     with tempfile.TemporaryDirectory() as scratch:
         for word, take in items:
             rng = np.random.default_rng([seed, 3, index, words[word], take])
-            clip = render_clip(speaker, word, rng, background, Path(scratch))
+            clip = render_clip(speaker, word, rng, background, Path(scratch), snr_db)
             sf.write(root / clip_path(speaker, word, take), clip, SAMPLE_RATE, subtype="PCM_16")
     return len(items)
 
 
-def _batches(plan: list, size: int) -> Iterator[list]:
-    for start in range(0, len(plan), size):
-        yield plan[start : start + size]
+def render_plan(
+    root: Path,
+    speakers: list[Speaker] | dict[int, Speaker],
+    plan: list[tuple[int, list[tuple[str, int]]]],
+    seed: int,
+    *,
+    snr_db: tuple[float, float] = SNR_DB,
+    workers: int = 2,
+    progress: bool = True,
+) -> int:
+    """Write the clips of ``plan`` (per speaker index, its (word, take) pairs) into the word folders of ``root``,
+    mixed with the backgrounds in ``root``'s background folder, on ``workers`` processes; returns how many."""
+    for word in [*KEYWORDS, *UNKNOWN_WORDS]:
+        (root / word).mkdir(exist_ok=True)
+    total = sum(len(items) for _, items in plan)
+    with tqdm(total=total, desc="synth", unit="clip", disable=not progress) as bar:
+        if workers <= 1:
+            for i, items in plan:
+                bar.update(_render_speaker(str(root), speakers[i], items, seed, i, snr_db))
+        else:
+            with ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=get_context("spawn"),
+                initializer=init_worker,
+                initargs=(os.getpid(),),
+            ) as pool:
+                futures = [
+                    pool.submit(_render_speaker, str(root), speakers[i], items, seed, i, snr_db) for i, items in plan
+                ]
+                for future in futures:
+                    bar.update(future.result())
+    return total
 
 
 def synthesize(
@@ -381,23 +429,7 @@ def synthesize(
     try:
         with tempfile.TemporaryDirectory() as scratch:
             _write_background(tmp / BACKGROUND_DIR, size=spec, seed=seed, scratch=Path(scratch))
-        for word in [*KEYWORDS, *UNKNOWN_WORDS]:
-            (tmp / word).mkdir()
-        total = sum(len(items) for _, items in plan)
-        with tqdm(total=total, desc="synth", unit="clip", disable=not progress) as bar:
-            if workers <= 1:
-                for i, items in plan:
-                    bar.update(_render_speaker(str(tmp), speakers[i], items, seed, i))
-            else:
-                with ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=get_context("spawn"),
-                    initializer=init_worker,
-                    initargs=(os.getpid(),),
-                ) as pool:
-                    futures = [pool.submit(_render_speaker, str(tmp), speakers[i], items, seed, i) for i, items in plan]
-                    for future in futures:
-                        bar.update(future.result())
+        total = render_plan(tmp, speakers, plan, seed, workers=workers, progress=progress)
         for split, name in SPLIT_LISTS.items():
             members = [(i, items) for i, items in plan if speakers[i].split == split]
             lines = sorted(clip_path(speakers[i], w, t) for i, items in members for w, t in items)

@@ -61,12 +61,26 @@ def yinyang_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {split: yinyang(size, seed) for split, (size, seed) in YINYANG_SPLITS.items()}
 
 
-def write_yinyang(out_dir: Path | str) -> list[Path]:
-    """Write ``<split>_features.npy`` (float32) and ``<split>_labels.npy`` (int64) for each split; returns the paths."""
+def rotated(features: np.ndarray, degrees: float, r_big: float = 0.5) -> np.ndarray:
+    """Features (x, y, 1 - x, 1 - y) of the points rotated by ``degrees`` counter-clockwise about the disc's centre
+    (r_big, r_big): an input shift under which the labels, drawn for the unrotated points, no longer follow the
+    original class boundaries. The points stay in the disc."""
+    angle = np.deg2rad(degrees)
+    dx, dy = features[:, 0] - r_big, features[:, 1] - r_big
+    x = r_big + np.cos(angle) * dx - np.sin(angle) * dy
+    y = r_big + np.sin(angle) * dx + np.cos(angle) * dy
+    return np.stack([x, y, 1.0 - x, 1.0 - y], axis=1)
+
+
+def write_yinyang(out_dir: Path | str, rotate_deg: float = 0.0) -> list[Path]:
+    """Write ``<split>_features.npy`` (float32) and ``<split>_labels.npy`` (int64) for each split, the points
+    rotated by ``rotate_deg`` (see :func:`rotated`); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for split, (features, labels) in yinyang_splits().items():
+        if rotate_deg:
+            features = rotated(features, rotate_deg)
         for name, array in ((f"{split}_features.npy", features.astype(np.float32)), (f"{split}_labels.npy", labels)):
             np.save(out / name, array)
             written.append(out / name)

@@ -56,3 +56,7 @@ cli.add_command(tune)
 from pe_actors_launcher.layout import layout  # noqa: E402
 
 cli.add_command(layout)
+
+from pe_actors_launcher.adapt import adapt_command  # noqa: E402
+
+cli.add_command(adapt_command)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from pe_actors_datasets.cache import SYNTHETIC_MARKER
 from pe_actors_datasets.cache import prepare as prepare_cache
+from pe_actors_datasets.conditions import CONDITIONS, synthesize_condition
 from pe_actors_datasets.synth import SIZES, synthesize
 from pe_actors_datasets.yinyang import write_yinyang
+from pe_actors_launcher.options import FiniteFloatRange
 
 
 @click.group("data")
@@ -80,13 +84,32 @@ def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_frac
     help="Directory to write the stand-in to (GSC layout; an older stand-in there is replaced).",
 )
 @click.option("--small", is_flag=True, help=f"Write the small size for tests ({SIZES['small'].speakers} speakers).")
+@click.option(
+    "--condition",
+    type=click.Choice(CONDITIONS),
+    default=None,
+    help="Write a new condition for `pe-actors adapt` instead of the stand-in: speaker (one new voice no split "
+    "uses, 30 adaptation and 12 evaluation takes per keyword) or noise (background music, a noise type the "
+    "stand-in lacks, at -3 to 3 dB SNR; 8 adaptation and 4 evaluation speakers). See docs/adaptation.md.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of speakers, offsets, noise and splits.")
 @click.option(
     "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes synthesising clips."
 )
-def synth(out: Path, small: bool, seed: int, workers: int) -> None:
-    """Synthesise a GSC-layout stand-in with espeak-ng and flite, speakers disjoint across splits (synthetic)."""
+def synth(out: Path, small: bool, condition: str | None, seed: int, workers: int) -> None:
+    """Synthesise a GSC-layout stand-in with espeak-ng and flite, speakers disjoint across splits (synthetic), or
+    with --condition a new condition to adapt a trained network to."""
     try:
+        if condition is not None:
+            if small:
+                raise click.BadParameter("--small sizes the stand-in, not a condition", param_hint="--small")
+            path = synthesize_condition(out, condition, seed=seed, workers=workers)
+            clips = json.loads((path / SYNTHETIC_MARKER).read_text())
+            click.echo(
+                f"{path}: new condition {condition!r} written, {clips['clips']} clips of which "
+                f"{clips['held_out_clips']} are held out for evaluation (testing_list.txt); synthetic"
+            )
+            return
         path = synthesize(out, size="small" if small else "default", seed=seed, workers=workers)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
@@ -100,7 +123,15 @@ def synth(out: Path, small: bool, seed: int, workers: int) -> None:
     required=True,
     help="Directory for <split>_features.npy and <split>_labels.npy (train 5000, validation 1000, test 1000).",
 )
-def yinyang(out: Path) -> None:
+@click.option(
+    "--rotate",
+    type=FiniteFloatRange(min=-180, max=180),
+    default=0.0,
+    show_default=True,
+    help="Rotate every point by this many degrees (counter-clockwise) about the disc's centre, the labels kept: "
+    "Yin-Yang under an input shift, a new condition for `pe-actors adapt`.",
+)
+def yinyang(out: Path, rotate: float) -> None:
     """Write the Yin-Yang splits with the published seeds (42, 41, 40)."""
-    for path in write_yinyang(out):
+    for path in write_yinyang(out, rotate_deg=rotate):
         click.echo(str(path))

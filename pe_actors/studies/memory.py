@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.engine import make_group
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 PAPER_FLOAT_BYTES = 4
 
@@ -46,9 +47,20 @@ def synapse_floats(pe: PE) -> float:
     return sum(array.size for array in per_synapse) / pe.w.size
 
 
-def pe_memory(config: NetworkConfig, n_pes: int = 1, sub_batch: int = 1, dtype: type = np.float32) -> list[PEMemory]:
-    """Memory of each PE of a group training with ``sub_batch`` samples per PE (state allocated for real)."""
-    pes = make_group(config, init_params(config, 0, dtype), n_pes, OptimiserConfig())
+def pe_memory(
+    config: NetworkConfig,
+    n_pes: int = 1,
+    sub_batch: int = 1,
+    dtype: type = np.float32,
+    synapses: SynapseConfig = DIGITAL,
+) -> list[PEMemory]:
+    """Memory of each PE of a group training with ``sub_batch`` samples per PE on ``synapses`` (state allocated
+    for real)."""
+    params = init_params(config, 0, dtype)
+    pes = [
+        PE(config, neurons, params, OptimiserConfig(), synapses=synapses)
+        for neurons in split_neurons(config.n_rec, n_pes)
+    ]
     x = np.zeros((sub_batch, config.n_steps, config.n_in), dtype)
     report = []
     for index, pe in enumerate(pes):

@@ -1,0 +1,131 @@
+"""Online adaptation at batch 1 (docs/adaptation.md): a trained network keeps learning, one sample at a time, on
+the samples of a new condition, as an edge device would for a new speaker or a new environment.
+
+Each adaptation sample is one learning step of the rule (an ADAM step with batch 1 and a constant learning rate)
+on the engine the network lives on, so on the PEs each synapse's eligibility trace carries the sample's credit
+forward in time and the weights change after every sample. Before the first sample and after every
+``eval_every`` samples the network is evaluated on held-out sets (the new condition's evaluation clips and the
+original task's test set): accuracy against the number of adaptation samples, with the original task's accuracy
+beside it to show forgetting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pe_actors.engines.protocol import Engine
+from pe_actors.training.trainer import NonFiniteError, evaluate
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """samples: adaptation samples (learning steps at batch 1), drawn without replacement from the pool in an order
+    seeded by ``seed``; eval_every: samples between evaluations; lr: ADAM learning rate (constant)."""
+
+    samples: int
+    eval_every: int = 10
+    lr: float = 0.001
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "eval_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"AdaptConfig.{name} must be a positive integer, got {value!r}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"AdaptConfig.lr must be a positive finite number, got {self.lr!r}")
+
+    def points(self) -> list[int]:
+        """The sample counts after which the network is evaluated: 0, every ``eval_every``, and the last."""
+        return sorted({0, *range(self.eval_every, self.samples + 1, self.eval_every), self.samples})
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What :func:`adapt` measured: per evaluation point a record with ``samples`` (adaptation samples so far),
+    ``<set>_accuracy`` and ``<set>_loss`` for every evaluation set, ``online_accuracy`` (the fraction of the
+    samples since the last point predicted right before learning from them) and ``seconds`` (learning time so
+    far); and the order in which the pool's samples were learned."""
+
+    curve: list[dict[str, Any]]
+    order: np.ndarray
+
+    def at(self, samples: int) -> dict[str, Any]:
+        """The record after ``samples`` adaptation samples."""
+        for record in self.curve:
+            if record["samples"] == samples:
+                return record
+        raise KeyError(f"no evaluation after {samples} samples; evaluated after {[r['samples'] for r in self.curve]}")
+
+
+def adapt(
+    engine: Engine,
+    pool: tuple[np.ndarray, np.ndarray],
+    evaluations: dict[str, tuple[np.ndarray, np.ndarray]],
+    config: AdaptConfig,
+    reader: Callable[[], Engine] | None = None,
+    on_point: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+) -> Adaptation:
+    """Adapt ``engine`` online on ``config.samples`` samples of ``pool`` (features, labels), one learning step per
+    sample, evaluating on each of ``evaluations`` at :meth:`AdaptConfig.points`.
+
+    ``reader`` returns an engine holding the current weights to evaluate with (for example the rule's off-chip
+    engine loaded with ``engine.state()``, which predicts what the PEs predict, many samples at once); by default
+    ``engine`` itself. ``on_point`` is called with each record as it is made. A non-finite loss raises a
+    :class:`NonFiniteError` naming the sample.
+    """
+    x_pool, y_pool = pool
+    if config.samples > len(x_pool):
+        raise ValueError(f"{config.samples} adaptation samples asked for, but the pool holds only {len(x_pool)}")
+    order = np.random.default_rng(config.seed).permutation(len(x_pool))[: config.samples]
+    points = set(config.points())
+    curve: list[dict[str, Any]] = []
+    seconds = 0.0
+    correct = count = 0
+
+    def measure(samples: int) -> None:
+        nonlocal correct, count
+        target = engine if reader is None else reader()
+        record: dict[str, Any] = {"samples": samples, "seconds": seconds}
+        for name, (x, labels) in evaluations.items():
+            result = evaluate(target, x, labels)
+            record[f"{name}_accuracy"] = result["accuracy"]
+            record[f"{name}_loss"] = result["loss"]
+        record["online_accuracy"] = correct / count if count else None
+        correct = count = 0
+        curve.append(record)
+        if on_point is not None:
+            on_point(record)
+
+    measure(0)
+    for done, index in enumerate(tqdm(order, desc="adapt", unit="sample", disable=not progress), start=1):
+        start = time.perf_counter()
+        result = engine.train_batch(x_pool[index : index + 1], y_pool[index : index + 1], config.lr)
+        seconds += time.perf_counter() - start
+        loss = float(np.mean(result.loss))
+        if not np.isfinite(loss):
+            raise NonFiniteError(f"adaptation sample {done} (pool index {index}): the loss is {loss}")
+        correct += int(np.argmax(result.logits[0]) == y_pool[index])
+        count += 1
+        if done in points:
+            measure(done)
+    return Adaptation(curve, order)
+
+
+def fresh_optimiser(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``state`` with its ADAM moments zeroed and its step count reset: adaptation starts a fresh ADAM, since the
+    new condition's gradients have statistics of their own (weights and device state are kept)."""
+    out = dict(state)
+    for key, value in state.items():
+        if key.startswith(("m_", "v_")):
+            out[key] = np.zeros_like(value)
+        elif key == "adam_n":
+            out[key] = np.zeros_like(value)
+    return out
