@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 
@@ -16,3 +18,16 @@ def local_ray():
     yield
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_standin(tmp_path_factory):
+    """The small offline stand-in, synthesised once per test session: (prepared feature directory, raw
+    GSC-layout audio directory). Skipped where espeak-ng is missing."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    from pe_actors_datasets import ensure_standin
+
+    cache = tmp_path_factory.mktemp("standin")
+    features = ensure_standin(cache, size="small")
+    return features, cache / "gsc-synth-small-seed0"

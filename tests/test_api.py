@@ -3,8 +3,6 @@ and eprop_gradients in a loop reusing its replay engine."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -12,13 +10,10 @@ import pe_actors as pa
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    from pe_actors_datasets import ensure_standin, load_prepared
+def standin(small_standin):
+    from pe_actors_datasets import load_prepared
 
-    features = ensure_standin(tmp_path_factory.mktemp("standin"), size="small")
-    return features, load_prepared(features)
+    return small_standin[0], load_prepared(small_standin[0])
 
 
 def test_train_returns_the_run_and_load_gives_its_best_model(standin, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -19,13 +18,9 @@ PCM = ["--synapses", "pcm", "--bits", "4", "--drift-compensation", "--sample-sec
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory):
+def standin(small_standin):
     """The small offline stand-in's prepared feature directory."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    from pe_actors_datasets import ensure_standin
-
-    return ensure_standin(tmp_path_factory.mktemp("standin"), size="small")
+    return small_standin[0]
 
 
 def run(*args: object):

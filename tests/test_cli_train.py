@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tomllib
 
 import numpy as np
@@ -18,15 +17,9 @@ TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress",
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory):
+def standin(small_standin):
     """The small offline stand-in: (prepared feature directory, raw GSC-layout audio directory)."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    from pe_actors_datasets import ensure_standin
-
-    cache = tmp_path_factory.mktemp("standin")
-    features = ensure_standin(cache, size="small")
-    return features, cache / "gsc-synth-small-seed0"
+    return small_standin
 
 
 def run(*args: str) -> object:

@@ -1,0 +1,312 @@
+"""On-chip adaptation: a network pre-trained off-chip learns a new condition online at batch 1 on the PEs
+(library and ``pe-actors adapt``), the condition folders and rotated Yin-Yang, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pe_actors import InProcessEngine, NetworkConfig, OptimiserConfig, init_params
+from pe_actors.engines.inprocess import weights_only
+from pe_actors.rules.eprop.replay import ReplayEngine
+from pe_actors.synapses import SynapseConfig
+from pe_actors.training.adaptation import AdaptConfig, adapt, fresh_optimiser
+from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.training.trainer import evaluate
+from pe_actors_launcher.cli import cli
+
+CONFIG = NetworkConfig(n_in=6, n_rec=10, n_out=3, n_steps=20)
+OPTIMISER = OptimiserConfig(lr=0.02, l2=0.0)
+
+
+def task(n: int, seed: int, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs where class c drives input channels 2k and 2k + 1 harder, k = (c + shift) mod 3: the new
+    condition (shift 1) moves every class onto the channels of another."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CONFIG.n_out, n)
+    x = rng.random((n, CONFIG.n_steps, CONFIG.n_in))
+    for i, label in enumerate(labels):
+        k = (label + shift) % CONFIG.n_out
+        x[i, :, 2 * k : 2 * k + 2] += 3.0
+    return x, labels
+
+
+@pytest.fixture(scope="module")
+def pretrained() -> dict[str, np.ndarray]:
+    """Weights trained off-chip (replay engine, batch 10) on the original task."""
+    engine = ReplayEngine(CONFIG, init_params(CONFIG, seed=5, dtype=np.float64), OPTIMISER)
+    x, labels = task(90, 1)
+    for _ in range(6):
+        for start in range(0, 90, 10):
+            engine.train_batch(x[start : start + 10], labels[start : start + 10], OPTIMISER.lr)
+    return weights_only(engine.state())
+
+
+def test_online_adaptation_on_the_pes_learns_the_new_condition(pretrained):
+    original, new_held_out, pool = task(60, 3), task(60, 5, shift=1), task(60, 4, shift=1)
+    engine = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=2, sub_batch=1)
+    before = evaluate(engine, *original)["accuracy"]
+    assert before > 0.6, "the off-chip pre-training did not learn the original task"
+    config = AdaptConfig(samples=60, eval_every=20, lr=0.01, seed=0)
+    result = adapt(engine, pool, {"new": new_held_out, "original": original}, config, progress=False)
+    assert [record["samples"] for record in result.curve] == [0, 20, 40, 60]
+    assert result.curve[0]["original_accuracy"] == before
+    assert result.curve[0]["new_accuracy"] < 0.5
+    assert result.curve[-1]["new_accuracy"] > result.curve[0]["new_accuracy"] + 0.3
+    # Each pool sample is learned once, in the seeded order.
+    assert sorted(result.order.tolist()) == list(range(60))
+    np.testing.assert_array_equal(result.order, np.random.default_rng(0).permutation(60))
+    assert result.at(60) is result.curve[-1]
+    assert result.curve[0]["online_accuracy"] is None and 0 <= result.curve[-1]["online_accuracy"] <= 1
+
+
+def test_adaptation_learns_one_step_per_sample_with_the_given_learning_rate(pretrained):
+    """Adapting on N samples equals N calls of train_batch with batch 1 in the recorded order."""
+    pool = task(12, 4, shift=1)
+    adapted = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=3, sub_batch=1)
+    result = adapt(adapted, pool, {}, AdaptConfig(samples=7, eval_every=3, lr=0.005, seed=2), progress=False)
+    by_hand = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=1, sub_batch=1)
+    for index in result.order:
+        by_hand.train_batch(pool[0][index : index + 1], pool[1][index : index + 1], 0.005)
+    for key, value in by_hand.state().items():
+        np.testing.assert_allclose(adapted.state()[key], value, rtol=0, atol=1e-12, err_msg=key)
+    assert [record["samples"] for record in result.curve] == [0, 3, 6, 7]
+
+
+@pytest.mark.parametrize("synapses", [SynapseConfig(), SynapseConfig(kind="pcm", bits=4, seed=3)])
+def test_the_offchip_copy_predicts_what_the_pes_predict(pretrained, synapses):
+    """Adaptation is evaluated on the replay engine loaded with the PEs' state: same logits, devices included."""
+    engine = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=2, sub_batch=1, synapses=synapses)
+    adapt(engine, task(10, 4, shift=1), {}, AdaptConfig(samples=5, lr=0.01), progress=False)
+    engine.advance(3600.0)
+    copy = ReplayEngine(CONFIG, pretrained, OptimiserConfig(), synapses=synapses)
+    copy.load_state(engine.state())
+    x, _ = task(8, 9)
+    np.testing.assert_allclose(copy.predict(x), engine.predict(x), rtol=1e-9, atol=1e-9)
+
+
+def test_fresh_optimiser_zeroes_the_moments_and_keeps_weights_and_devices(pretrained):
+    engine = InProcessEngine(CONFIG, pretrained, OPTIMISER, synapses=SynapseConfig(kind="pcm", bits=4))
+    engine.train_batch(*task(2, 1), 0.01)
+    state = engine.state()
+    fresh = fresh_optimiser(state)
+    assert int(fresh["adam_n"]) == 0 and int(state["adam_n"]) == 1
+    moments = [key for key in state if key.startswith(("m_", "v_"))]
+    assert len(moments) == 6 and any(state[key].any() for key in moments)
+    for key, value in state.items():
+        if key in moments:
+            assert not fresh[key].any()
+        elif key != "adam_n":
+            np.testing.assert_array_equal(fresh[key], value)
+
+
+def test_adapt_config_and_pool_errors(pretrained):
+    with pytest.raises(ValueError, match="samples"):
+        AdaptConfig(samples=0)
+    with pytest.raises(ValueError, match="lr"):
+        AdaptConfig(samples=3, lr=float("nan"))
+    assert AdaptConfig(samples=25, eval_every=10).points() == [0, 10, 20, 25]
+    engine = InProcessEngine(CONFIG, pretrained, OPTIMISER)
+    with pytest.raises(ValueError, match="pool holds only 4"):
+        adapt(engine, task(4, 1), {}, AdaptConfig(samples=5), progress=False)
+
+
+@pytest.mark.ray
+def test_actors_adapt_to_the_same_weights_as_in_process_pes(pretrained, local_ray):
+    from pe_actors.runtime import ActorEngine
+
+    pool, held_out = task(10, 4, shift=1), task(12, 5, shift=1)
+    config = AdaptConfig(samples=6, eval_every=3, lr=0.01, seed=1)
+    inprocess = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=3, sub_batch=1)
+    expected = adapt(inprocess, pool, {"new": held_out}, config, progress=False)
+    with ActorEngine(CONFIG, pretrained, OPTIMISER, n_pes=3, n_groups=1, sub_batch=1) as actors:
+        result = adapt(actors, pool, {"new": held_out}, config, progress=False)
+        state = actors.state()
+    for key, value in inprocess.state().items():
+        np.testing.assert_allclose(state[key], value, rtol=0, atol=1e-12, err_msg=key)
+    assert [r["new_accuracy"] for r in result.curve] == [r["new_accuracy"] for r in expected.curve]
+
+
+# The condition folders and pe-actors adapt end to end.
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def condition(small_standin, tmp_path_factory):
+    """A small new-speaker folder (3 adaptation and 2 evaluation takes per keyword)."""
+    from pe_actors_datasets.conditions import ConditionSpec, synthesize_condition
+
+    spec = ConditionSpec(adapt_takes=3, test_takes=2, unknown_takes=2)
+    return synthesize_condition(tmp_path_factory.mktemp("cond") / "speaker", "speaker", spec=spec, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(small_standin, tmp_path_factory):
+    """A gsc network trained off-chip (replay) for two epochs on the small stand-in."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    result = run(
+        "train", "--data", small_standin[0], "--engine", "replay", "--sub-batch", "8", "--epochs", "2",
+        "--no-progress", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_speaker_condition_folder_holds_disjoint_adaptation_and_evaluation_clips(condition):
+    from pe_actors_datasets.speech_commands import KEYWORDS, scan, split_clips
+
+    marker = json.loads((condition / "SYNTHETIC.json").read_text())
+    assert marker["condition"] == "speaker"
+    speakers = json.loads((condition / "speakers.json").read_text())
+    assert len(speakers) == 1 and speakers[0]["voice"] == "de" and speakers[0]["warp"] > 1.14
+    splits, _ = split_clips(scan(condition))
+    adapt_words = {c.path for c in splits["train"] if c.offset < 0}
+    test_words = {c.path for c in splits["test"] if c.offset < 0}
+    assert not adapt_words & test_words and not splits["validation"]
+    for word in KEYWORDS:
+        assert sum(p.startswith(f"{word}/") for p in adapt_words) == 3
+        assert sum(p.startswith(f"{word}/") for p in test_words) == 2
+    assert marker["held_out_clips"] == len(test_words)
+
+
+def test_noise_condition_is_music_at_low_snr_with_held_out_speakers(tmp_path):
+    from pe_actors_datasets.conditions import ConditionSpec, synthesize_condition
+
+    spec = ConditionSpec(adapt_speakers=2, test_speakers=1, takes_per_speaker=1)
+    folder = synthesize_condition(tmp_path / "noise", "noise", seed=3, spec=spec, progress=False)
+    assert sorted(p.name for p in (folder / "_background_noise_").iterdir()) == ["music.wav"]
+    marker = json.loads((folder / "SYNTHETIC.json").read_text())
+    assert max(marker["snr_db"]) <= 3
+    speakers = {s["id"]: s["split"] for s in json.loads((folder / "speakers.json").read_text())}
+    held_out = (folder / "testing_list.txt").read_text().split()
+    assert held_out and all(speakers[line.split("/")[1].split("_")[0]] == "test" for line in held_out)
+    with pytest.raises(ValueError, match="condition must be one of"):
+        synthesize_condition(tmp_path / "other", "weather", spec=spec)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="refusing to overwrite"):
+        synthesize_condition(tmp_path / "mine", "noise", spec=spec)
+
+
+def test_rotated_yinyang_stays_in_the_disc_and_keeps_its_labels(tmp_path):
+    from pe_actors_datasets.yinyang import rotated, write_yinyang, yinyang
+
+    features, labels = yinyang(200, 7)
+    turned = rotated(features, 90.0)
+    np.testing.assert_allclose(turned[:, 0], 1.0 - features[:, 1], atol=1e-12)
+    np.testing.assert_allclose(turned[:, 1], features[:, 0], atol=1e-12)
+    np.testing.assert_allclose(rotated(features, 360.0), features, atol=1e-12)
+    assert np.hypot(turned[:, 0] - 0.5, turned[:, 1] - 0.5).max() <= 0.5 + 1e-12
+    write_yinyang(tmp_path, rotate_deg=30.0)
+    np.testing.assert_array_equal(np.load(tmp_path / "test_labels.npy"), yinyang(1000, 40)[1])
+    np.testing.assert_allclose(np.load(tmp_path / "test_features.npy"), rotated(yinyang(1000, 40)[0], 30), atol=1e-6)
+
+
+def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, condition, small_standin, tmp_path):
+    out = tmp_path / "adapted"
+    result = run(
+        "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
+        "--engine", "inprocess", "--pes", "3", "--samples", "20", "--eval-every", "10", "--lr", "0.003",
+        "--no-progress", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Adapted: new condition ") and "after 20 samples; original task" in last
+    with open(out / "adaptation.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["samples"]) for row in rows] == [0, 10, 20]
+    # The line scripts read, with the numbers of the first and last evaluation.
+    found = re.fullmatch(
+        r"Adapted: new condition ([\d.]+) % -> ([\d.]+) % after (\d+) samples; original task ([\d.]+) % -> ([\d.]+) %",
+        last,
+    )
+    assert found, last
+    new_before, new_after, samples, original_before, original_after = map(float, found.groups())
+    assert samples == 20
+    for shown, row, key in (
+        (new_before, rows[0], "new_condition"),
+        (new_after, rows[-1], "new_condition"),
+        (original_before, rows[0], "original_task"),
+        (original_after, rows[-1], "original_task"),
+    ):
+        assert shown == pytest.approx(100 * float(row[f"{key}_accuracy"]), abs=0.006)
+    assert (out / "adaptation.png").is_file() and (out / "memory.png").is_file()
+    memory = json.loads((out / "memory.json").read_text())
+    assert len(memory["per_pe"]) == 3 and memory["sub_batch"] == 1
+    assert all(row["total_bytes"] > 0 for row in memory["per_pe"])
+    checkpoint = load_checkpoint(resolve_checkpoint(out, prefer="best"))
+    assert checkpoint.meta["adaptation"]["samples"] == 20
+    assert (
+        checkpoint.meta["data_metadata"]
+        == load_checkpoint(resolve_checkpoint(trained, prefer="best")).meta["data_metadata"]
+    )
+    evaluated = run("evaluate", "--checkpoint", out, "--gsc-dir", condition, "--out", tmp_path / "eval")
+    assert evaluated.exit_code == 0, evaluated.output
+    accuracy = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["accuracy"]
+    assert accuracy == pytest.approx(float(rows[-1]["new_condition_accuracy"]), abs=1e-12)
+
+
+def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condition, small_standin, tmp_path):
+    listing = tmp_path / "adapt.txt"
+    listing.write_text(
+        "".join(f"{word}/{p.name}\n" for word in ("yes", "no") for p in sorted((condition / word).iterdir()))
+    )
+    result = run(
+        "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--adapt-list", listing, "--per-class", "2",
+        "--original-data", small_standin[0], "--engine", "inprocess", "--pes", "2", "--samples", "4",
+        "--eval-every", "2", "--synapses", "pcm", "--bits", "4", "--drift-before", "86400", "--no-progress",
+        "--out", tmp_path / "pcm",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "the first 2 per class of" in result.output and "pcm synapses, 4 bits" in result.output
+    summary = json.loads((tmp_path / "pcm" / "adaptation.json").read_text())
+    assert summary["drift_before_s"] == 86400 and summary["synapses"]["kind"] == "pcm"
+    assert len(summary["order"]) == 4
+    memory = json.loads((tmp_path / "pcm" / "memory.json").read_text())
+    assert memory["per_pe"][0]["bytes_by_category"]["devices"] > 0
+    checkpoint = load_checkpoint(resolve_checkpoint(tmp_path / "pcm", prefer="best"))
+    assert checkpoint.meta["synapses"]["kind"] == "pcm" and float(checkpoint.engine_state["clock_s"]) > 86400
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "exactly one of --gsc-dir"),
+        (["--samples", "100000"], "--samples"),
+        (["--drift-before", "10"], "--drift-before"),
+        (["--per-class", "2"], "--per-class"),
+        (["--bits", "4"], "--bits needs --synapses"),
+        (["--engine", "replay", "--synapses", "pcm", "--read-noise", "nan"], "--read-noise"),
+    ],
+)
+def test_adapt_bad_options_are_named(trained, condition, small_standin, extra, message):
+    args = ["adapt", "--checkpoint", trained, "--original-data", small_standin[0], "--engine", "replay"]
+    if extra != []:
+        args += ["--gsc-dir", condition]
+    result = CliRunner().invoke(cli, [str(a) for a in args + extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_adapt_bad_folders_and_lists_are_named(trained, condition, small_standin, tmp_path):
+    base = ["adapt", "--checkpoint", trained, "--original-data", small_standin[0], "--engine", "replay"]
+    bare = tmp_path / "bare"
+    (bare / "yes").mkdir(parents=True)
+    for clip in sorted((condition / "yes").iterdir())[:2]:
+        (bare / "yes" / clip.name).write_bytes(clip.read_bytes())
+    result = CliRunner().invoke(cli, [str(a) for a in [*base, "--gsc-dir", bare]])
+    assert result.exit_code == 2 and "testing_list.txt" in result.output and "Traceback" not in result.output
+    listing = tmp_path / "list.txt"
+    listing.write_text("yes/missing_nohash_0.wav\n")
+    result = CliRunner().invoke(cli, [str(a) for a in [*base, "--gsc-dir", condition, "--adapt-list", listing]])
+    assert result.exit_code == 2 and "line 1" in result.output and "--adapt-list" in result.output
+    result = CliRunner().invoke(cli, [str(a) for a in [*base, "--data", tmp_path / "absent"]])
+    assert result.exit_code == 2 and "--data" in result.output
