@@ -310,3 +310,31 @@ def test_adapt_bad_folders_and_lists_are_named(trained, condition, small_standin
     assert result.exit_code == 2 and "line 1" in result.output and "--adapt-list" in result.output
     result = CliRunner().invoke(cli, [str(a) for a in [*base, "--data", tmp_path / "absent"]])
     assert result.exit_code == 2 and "--data" in result.output
+
+
+def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
+    trained = tmp_path / "yy"
+    result = run(
+        "train", "--rule", "eventprop", "--max-samples", "256", "--epochs", "2", "--no-progress", "--out", trained
+    )
+    assert result.exit_code == 0, result.output
+    assert run("data", "yinyang", "--out", tmp_path / "rot", "--rotate", "20").exit_code == 0
+    out = tmp_path / "adapted"
+    result = run(
+        "adapt", "--checkpoint", trained, "--data", tmp_path / "rot", "--engine", "inprocess", "--pes", "2",
+        "--samples", "6", "--eval-every", "3", "--no-progress", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "L1 PE" in result.output and result.output.strip().splitlines()[-1].startswith("Adapted: new condition")
+    summary = json.loads((out / "adaptation.json").read_text())
+    assert [r["samples"] for r in summary["curve"]] == [0, 3, 6] and summary["lr"] == 0.0005
+    checkpoint = load_checkpoint(resolve_checkpoint(out, prefer="best"))
+    assert checkpoint.meta["rule"] == "eventprop"
+    before = load_checkpoint(resolve_checkpoint(trained, prefer="best")).engine_state
+    assert any(not np.array_equal(checkpoint.engine_state[k], before[k]) for k in before if k.startswith("w_"))
+    evaluated = run("evaluate", "--checkpoint", out, "--data", tmp_path / "rot", "--out", tmp_path / "eval")
+    assert evaluated.exit_code == 0, evaluated.output
+    accuracy = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["accuracy"]
+    assert accuracy == pytest.approx(summary["curve"][-1]["new_condition_accuracy"], abs=1e-12)
+    refused = CliRunner().invoke(cli, ["adapt", "--checkpoint", str(trained), "--gsc-dir", str(tmp_path / "rot")])
+    assert refused.exit_code == 2 and "Yin-Yang" in refused.output
