@@ -162,12 +162,17 @@ def report_memory(config: Any, eventprop: bool, pes: int, synapses: SynapseConfi
     else:
         from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES
     rows = _memory_rows(config, eventprop, pes, synapses)
+    for row in rows:
+        # A crossbar holds the device state in its devices; the rest is what the PE keeps in SRAM.
+        row["sram_bytes"] = row["total_bytes"] - row["bytes_by_category"].get("devices", 0)
     largest = max(rows, key=lambda row: row["total_bytes"])
-    verdict = "fits in" if largest["total_bytes"] <= PE_SRAM_BYTES else "does NOT fit in"
+    verdict = "fits in" if largest["sram_bytes"] <= PE_SRAM_BYTES else "does NOT fit in"
+    devices = largest["bytes_by_category"].get("devices", 0)
+    crossbar = f"; without the device state a crossbar holds, {largest['sram_bytes'] / 1024:.1f} KB" if devices else ""
     click.echo(
         f"Memory per PE while adapting at batch 1: largest {largest['label']} {largest['total_bytes'] / 1024:.1f} KB "
-        f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in largest['bytes_by_category'].items() if v)}); "
-        f"{verdict} a PE's 128 KB of SRAM"
+        f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in largest['bytes_by_category'].items() if v)}){crossbar}, "
+        f"which {verdict} a PE's 128 KB of SRAM"
     )
     report = {"pes": pes, "sub_batch": 1, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": rows}
     write_json(out_dir / "memory.json", report)
@@ -182,7 +187,6 @@ def _opt(*flags: str, **kwargs: Any):
 @click.command("adapt")
 @_opt(
     "--checkpoint",
-    "checkpoint_path",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
     help="The trained network: a checkpoint directory, or a run directory (its best checkpoint by validation), "
@@ -288,7 +292,6 @@ def _opt(*flags: str, **kwargs: Any):
 )
 @_opt(
     "--out",
-    "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs/adapt"),
     help="Directory for adaptation.csv/.json/.png, memory.json/.png and checkpoints/ (the adapted network).",
@@ -305,7 +308,7 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     "Adapted: new condition A % -> B % after N samples; original task C % -> D %".
     """
     try:
-        checkpoint = load_checkpoint(resolve_checkpoint(options["checkpoint_path"], prefer="best"))
+        checkpoint = load_checkpoint(resolve_checkpoint(options["checkpoint"], prefer="best"))
         eventprop = checkpoint.meta.get("rule") == "eventprop"
         network = EventPropConfig if eventprop else NetworkConfig
         config = network.from_dict(checkpoint.meta["network"])
@@ -342,7 +345,7 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
         )
     lr = options["lr"] or (EVENTPROP_LR if eventprop else chip_lr())
     adapt_config = AdaptConfig(options["samples"], options["eval_every"], lr, options["seed"])
-    out_dir = prepare_out(options["out_dir"])
+    out_dir = prepare_out(options["out"])
     memory = report_memory(config, eventprop, options["pes"], synapses, out_dir)
     engine, release = _place(checkpoint, config, eventprop, synapses, options, lr)
     try:
@@ -422,9 +425,9 @@ def _place(checkpoint, config, eventprop: bool, synapses: SynapseConfig, options
         "address": options["address"],
         "dashboard_port": options["dashboard_port"],
         "monitor": False,
-        "out": options["out_dir"],
+        "out": options["out"],
     }
-    run_name = f"adapt-{Path(options['out_dir']).name}"[:64]
+    run_name = f"adapt-{Path(options['out']).name}"[:64]
     engine, release, dashboard = build_engine(
         engine_options, config, weights_only(state), optimiser, run_name, synapses
     )

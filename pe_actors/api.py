@@ -1,6 +1,6 @@
 """The notebook-level API: :func:`train` runs ``pe-actors train`` with its options as keyword arguments and returns
-a :class:`Run`; :func:`load` turns a run directory or checkpoint into a :class:`Model` with ``predict``,
-``evaluate`` and ``state``.
+a :class:`Run`; :func:`adapt` runs ``pe-actors adapt`` and returns its curve; :func:`load` turns a run directory or
+checkpoint into a :class:`Model` with ``predict``, ``evaluate`` and ``state``.
 
 A run's result is its best-validation epoch: that epoch's checkpoint is kept, :func:`load` (like
 ``pe-actors evaluate``) picks it, and :attr:`Run.best` holds its record.
@@ -82,6 +82,31 @@ def train(callbacks: list | None = None, **options: Any) -> Run:
 
         return Run.read(run_dir_of(resolve_checkpoint(options["resume"])))
     return Run.read("runs/train")
+
+
+def adapt(**options: Any) -> dict:
+    """Adapt a trained network as ``pe-actors adapt`` does, with its options as keyword arguments
+    (``checkpoint=RUN``, ``gsc_dir=FOLDER``, ``samples=100``, ``progress=False`` for ``--no-progress``), and return
+    its ``adaptation.json``: the curve (accuracy on the new condition and the original task after each evaluation
+    point), the sample order and the settings. The adapted network is ``load(out)``. Unknown options raise a
+    TypeError naming them; bad values the CLI's usage error naming the option."""
+    import click
+
+    from pe_actors_launcher.adapt import adapt_command
+    from pe_actors_launcher.options import command_args
+
+    if "progress" in options:
+        options["no_progress"] = not options.pop("progress")
+    try:
+        args = command_args(adapt_command, options)
+    except TypeError as error:
+        raise TypeError(f"adapt() got an {error}") from None
+    try:
+        adapt_command.main(args, prog_name="pe_actors.adapt", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None
+    out = Path(options.get("out") or "runs/adapt")
+    return json.loads((out / "adaptation.json").read_text())
 
 
 class Model:

@@ -336,5 +336,14 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     accuracy = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["accuracy"]
     assert accuracy == pytest.approx(summary["curve"][-1]["new_condition_accuracy"], abs=1e-12)
+    import pe_actors
+
+    again = pe_actors.adapt(
+        checkpoint=trained, data=tmp_path / "rot", engine="offchip", samples=6, eval_every=3, progress=False,
+        out=tmp_path / "api",
+    )  # fmt: skip
+    assert again["curve"][-1]["new_condition_accuracy"] == pytest.approx(summary["curve"][-1]["new_condition_accuracy"])
+    with pytest.raises(TypeError, match="unknown option 'epochs'"):
+        pe_actors.adapt(checkpoint=trained, epochs=3)
     refused = CliRunner().invoke(cli, ["adapt", "--checkpoint", str(trained), "--gsc-dir", str(tmp_path / "rot")])
     assert refused.exit_code == 2 and "Yin-Yang" in refused.output
