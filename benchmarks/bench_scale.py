@@ -1,18 +1,24 @@
 """Scale of the PE-actor runtime on this machine: G groups of P PE actors on the gsc network at sub-batch 1, from
 G = 1 up to as many as fit, each with its start-up time, training samples/s, private memory per actor and the
-object references and bytes handed around per batch for gradient averaging; then a cost model fitted to the runs
-and extrapolated to cluster.yaml's 25 x 48 = 1200 actors.
+object references and bytes handed around per batch for gradient averaging; then a cost model fitted to the runs,
+checked on the largest run and on Ray's multi-node test cluster, and extrapolated to cluster.yaml's 25 x 48 = 1200
+actors.
 
-Cost model (one node, c cores, G P actors, T steps per sample, batch = G samples):
+Cost model (c cores, G P actors, T steps per sample, a batch of G samples, rho = G P / c actors per core):
 
-    batch seconds = a + b rho + g G,     rho = G P / c   (actors per core)
+    batch seconds = T step(rho) + rest(G, rho),   step(rho) = s rho^alpha,   rest = r (G rho)^beta
 
-a is the driver's fixed cost per batch, b the per-batch cost of every step's exchange when each core runs rho PE
-processes in turn, g the averaging and bookkeeping per group. It is fitted by least squares to all but the largest
-run and checked on the largest. On a cluster whose nodes give every PE a core (rho = 1) the model predicts
-a + b + g G for a batch of G samples. Results go to ``benchmarks/results/scale.json``.
+step is one time step's exchange and compute as the actors time it (every core runs rho PE processes in turn
+behind each barrier); rest is everything outside the step loop: the gradient averaging (2 G P object references,
+each handled by a process that shares its core with rho others), the ADAM step and the driver. Both parts are
+fitted in log-log space by least squares, each to its own measured part, on all runs but the largest; the
+largest checks the sum. The multi-node check runs groups on a ray.cluster_utils.Cluster of --nodes nodes on this
+machine (the same cores, so the same rho) and compares with the single-node model: what crossing nodes adds.
+The compute floor is one PE's step at the P = 12 slice measured in-process (no Ray): the model's step at rho = 1
+must lie above it. Results go to ``benchmarks/results/scale.json``.
 
-    .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3]
+    .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3] [--nodes 2]
+        [--node-groups 2,4]
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 #: cluster.yaml: 25 worker nodes of 48 cores, one PE actor per core.
 CLUSTER_NODES, CLUSTER_CORES = 25, 48
+#: Time steps per sample of the gsc network.
+STEPS = 100
 
 
 def private_mb(pid: int) -> float:
@@ -82,56 +90,150 @@ def run(groups: int, pes: int, batches: int) -> dict:
     return row
 
 
-def fit(rows: list[dict], cores: int) -> dict:
-    """Least-squares a, b, g of the module docstring's model on all rows but the last; the last checks it."""
+def compute_floor_ms(pes: int, repeats: int = 3) -> float:
+    """One PE's compute per time step at the P-way slice of the gsc network, sub-batch 1, in-process (no Ray, no
+    barrier): the in-process group's batch time over T P."""
+    import pe_actors as pa
+
+    config = pa.NetworkConfig()
+    engine = pa.InProcessEngine(config, pa.init_params(config), pa.OptimiserConfig(), n_pes=pes, sub_batch=1)
+    rng = np.random.default_rng(0)
+    x = (rng.random((1, config.n_steps, config.n_in)) * 2).astype(np.float32)
+    labels = rng.integers(0, config.n_out, 1)
+    engine.train_batch(x, labels, 1e-3)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        engine.train_batch(x, labels, 1e-3)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds)) / (config.n_steps * pes) * 1e3
+
+
+def split_costs(row: dict, steps: int) -> tuple[float, float]:
+    """A run's step seconds (as the actors time it) and the rest of its batch seconds."""
+    step = row["step_ms"] / 1e3
+    return step, max(row["batch_s"] - steps * step, 1e-6)
+
+
+def fit(rows: list[dict], cores: int, steps: int) -> dict:
+    """The module docstring's model fitted on all rows but the last, which checks it."""
     train, check = rows[:-1], rows[-1]
-    design = np.array([[1.0, r["actors"] / cores, r["groups"]] for r in train])
-    target = np.array([r["batch_s"] for r in train])
-    (a, b, g), *_ = np.linalg.lstsq(design, target, rcond=None)
-    predicted = a + b * check["actors"] / cores + g * check["groups"]
+    rho = np.array([r["actors"] / cores for r in train])
+    groups = np.array([r["groups"] for r in train])
+    parts = np.array([split_costs(r, steps) for r in train])
+    design = np.vstack([np.ones(len(train)), np.log(rho)]).T
+    (log_s, alpha), *_ = np.linalg.lstsq(design, np.log(parts[:, 0]), rcond=None)
+    design = np.vstack([np.ones(len(train)), np.log(groups * rho)]).T
+    (log_r, beta), *_ = np.linalg.lstsq(design, np.log(parts[:, 1]), rcond=None)
+    model = {"s_step_s": float(np.exp(log_s)), "alpha": float(alpha), "r_rest_s": float(np.exp(log_r)),
+             "beta": float(beta), "steps": steps, "fitted_on_actors": [r["actors"] for r in train]}  # fmt: skip
+    model["check"] = {"actors": check["actors"], "measured_batch_s": check["batch_s"],
+                      "predicted_batch_s": predict(model, check["groups"], check["actors"] / cores)}  # fmt: skip
     groups_1200 = CLUSTER_NODES * CLUSTER_CORES // rows[0]["pes"]
-    batch_1200 = a + b * 1.0 + g * groups_1200
-    return {
-        "a_s": a, "b_s_per_actor_per_core": b, "g_s_per_group": g,
-        "check": {"actors": check["actors"], "measured_batch_s": check["batch_s"], "predicted_batch_s": predicted},
-        "cluster_1200": {"groups": groups_1200, "pes": rows[0]["pes"], "actors_per_core": 1.0,
-                         "batch_s": batch_1200, "samples_per_s": groups_1200 / batch_1200},
+    batch_1200 = predict(model, groups_1200, 1.0)
+    model["cluster_1200"] = {
+        "groups": groups_1200, "pes": rows[0]["pes"], "actors_per_core": 1.0, "batch_s": batch_1200,
+        "samples_per_s": groups_1200 / batch_1200, "step_ms": 1e3 * model["s_step_s"],
+        "rest_s": model["r_rest_s"] * groups_1200**model["beta"],
     }  # fmt: skip
+    return model
+
+
+def predict(model: dict, groups: int, rho: float) -> float:
+    """Batch seconds of G groups at rho actors per core under the fitted model."""
+    step = model["s_step_s"] * rho ** model["alpha"]
+    return model["steps"] * step + model["r_rest_s"] * (groups * rho) ** model["beta"]
+
+
+def run_on_nodes(nodes: int, counts: list[int], pes: int, batches: int) -> list[dict]:
+    """The runs of ``counts`` groups on a ray.cluster_utils.Cluster of ``nodes`` nodes (each declaring an equal
+    share of the pe slots and of the cores), the groups spread over them."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cores = len(os.sched_getaffinity(0))
+    slots = -(-max(counts) * pes // nodes)
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": max(1, cores // nodes), "resources": {"pe": slots}, "include_dashboard": False},
+    )
+    for _ in range(nodes - 1):
+        cluster.add_node(num_cpus=max(1, cores // nodes), resources={"pe": slots})
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        rows = []
+        for groups in counts:
+            row = run(groups, pes, batches)
+            row["nodes"] = nodes
+            rows.append(row)
+        return rows
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", default="1,2,5,10,20", help="comma-separated group counts G")
+    parser.add_argument("--groups", default="1,2,5,10,20", help="comma-separated group counts G on one node")
     parser.add_argument("--pes", type=int, default=12, help="PEs per group, P")
     parser.add_argument("--batches", type=int, default=3, help="timed batches per G")
+    parser.add_argument("--nodes", type=int, default=2, help="nodes of the multi-node check (0: no check)")
+    parser.add_argument("--node-groups", default="2,4", help="comma-separated G of the multi-node check")
     args = parser.parse_args()
     counts = [int(part) for part in args.groups.split(",")]
+    import ray
+
     from pe_actors_launcher.ray_session import start_ray
 
-    start_ray(None, num_pe_slots=max(counts) * args.pes, dashboard_port=0)
     cores = len(os.sched_getaffinity(0))
+    floor = compute_floor_ms(args.pes)
+    print(f"compute floor: {floor:.3f} ms per PE step at P = {args.pes}, sub-batch 1, in-process")
+    start_ray(None, num_pe_slots=max(counts) * args.pes, dashboard_port=0)
+    header = (f"{'nodes':>5}{'G':>4}{'actors':>8}{'start s/actor':>15}{'samples/s':>11}{'MB/actor':>10}"
+              f"{'refs/batch':>12}{'(before)':>10}{'KB/batch':>10}{'step ms':>9}{'rest s':>8}")  # fmt: skip
+    print(header)
     rows = []
-    print(f"{'G':>4}{'actors':>8}{'start s/actor':>15}{'samples/s':>11}{'MB/actor':>10}{'refs/batch':>12}"
-          f"{'(before)':>10}{'KB/batch':>10}")  # fmt: skip
     for groups in counts:
         row = run(groups, args.pes, args.batches)
+        row["nodes"] = 1
         rows.append(row)
-        line = f"{groups:>4}{row['actors']:>8}{row['startup_s_per_actor']:>15.2f}{row['samples_per_s']:>11.2f}"
-        line += f"{row['private_mb_per_actor']:>10.1f}{row['averaging_refs_per_batch']:>12.0f}"
-        line += f"{row['averaging_refs_before']:>10}{row['averaging_bytes_per_batch'] / 1024:>10.0f}"
-        print(line, flush=True)
-    model = fit(rows, cores) if len(rows) >= 4 else None
+        print(_line(row, cores), flush=True)
+    ray.shutdown()
+    node_rows = []
+    if args.nodes > 1:
+        node_rows = run_on_nodes(args.nodes, [int(p) for p in args.node_groups.split(",")], args.pes, args.batches)
+        for row in node_rows:
+            print(_line(row, cores), flush=True)
+    model = fit(rows, cores, STEPS) if len(rows) >= 4 else None
     if model:
         check, cluster = model["check"], model["cluster_1200"]
-        print(f"model: batch s = {model['a_s']:.3f} + {model['b_s_per_actor_per_core']:.3f} rho + "
-              f"{model['g_s_per_group']:.4f} G; check at {check['actors']} actors: measured "
-              f"{check['measured_batch_s']:.2f} s, predicted {check['predicted_batch_s']:.2f} s")  # fmt: skip
+        print(f"model: batch s = {STEPS} x {1e3 * model['s_step_s']:.3f} ms rho^{model['alpha']:.2f} + "
+              f"{model['r_rest_s']:.4f} s (G rho)^{model['beta']:.2f}")  # fmt: skip
+        error = check["predicted_batch_s"] / check["measured_batch_s"] - 1
+        print(f"check at {check['actors']} actors: measured {check['measured_batch_s']:.2f} s, predicted "
+              f"{check['predicted_batch_s']:.2f} s ({100 * error:+.0f} %)")  # fmt: skip
+        for row in node_rows:
+            predicted = predict(model, row["groups"], row["actors"] / cores)
+            row["predicted_batch_s"] = predicted
+            print(f"check on {row['nodes']} nodes, G = {row['groups']}: measured {row['batch_s']:.2f} s, predicted "
+                  f"{predicted:.2f} s ({100 * (predicted / row['batch_s'] - 1):+.0f} %)")  # fmt: skip
+        print(f"step at rho = 1: {cluster['step_ms']:.3f} ms (the compute floor: {floor:.3f} ms)")
         print(f"cluster.yaml, {cluster['groups']} groups x {cluster['pes']} PEs on {CLUSTER_NODES} x {CLUSTER_CORES} "
-              f"cores: {cluster['batch_s']:.2f} s per batch of {cluster['groups']}, {cluster['samples_per_s']:.1f} "
-              "samples/s")  # fmt: skip
+              f"cores: {cluster['batch_s']:.2f} s per batch of {cluster['groups']} ({STEPS} steps x "
+              f"{cluster['step_ms']:.3f} ms + {cluster['rest_s']:.2f} s), "
+              f"{cluster['samples_per_s']:.1f} samples/s")  # fmt: skip
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"cores": cores, "rows": rows, "model": model}, indent=1))
+    report = {"cores": cores, "compute_floor_ms": floor, "rows": rows, "node_rows": node_rows, "model": model}
+    RESULTS.write_text(json.dumps(report, indent=1))
     print(f"wrote {RESULTS}")
+
+
+def _line(row: dict, cores: int) -> str:
+    step, rest = split_costs(row, STEPS)
+    line = f"{row['nodes']:>5}{row['groups']:>4}{row['actors']:>8}{row['startup_s_per_actor']:>15.2f}"
+    line += f"{row['samples_per_s']:>11.2f}{row['private_mb_per_actor']:>10.1f}{row['averaging_refs_per_batch']:>12.0f}"
+    line += f"{row['averaging_refs_before']:>10}{row['averaging_bytes_per_batch'] / 1024:>10.0f}"
+    return line + f"{1e3 * step:>9.2f}{rest:>8.2f}"
 
 
 if __name__ == "__main__":

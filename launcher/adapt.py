@@ -135,11 +135,12 @@ def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
     return save_figure(fig, path)
 
 
-def _memory_rows(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig) -> list[dict]:
+def _memory_rows(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
     if eventprop:
         from pe_actors.studies.memory import eventprop_pe_memory
 
-        return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in eventprop_pe_memory(config, pes, 1)]
+        rows = eventprop_pe_memory(config, pes, 1, dtype)
+        return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
     from pe_actors.studies.memory import pe_memory
 
     return [
@@ -150,18 +151,18 @@ def _memory_rows(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig
             "bytes_by_category": entry.bytes_by_category,
             "total_bytes": entry.total,
         }
-        for entry in pe_memory(config, pes, 1, np.float32, synapses)
+        for entry in pe_memory(config, pes, 1, dtype, synapses)
     ]
 
 
-def report_memory(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig, out_dir: Path) -> dict:
-    """Bytes each PE holds while learning at batch 1 (read from the arrays a PE program allocates), against a
-    PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
+def report_memory(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path) -> dict:
+    """Bytes each PE holds while learning at batch 1 in ``dtype`` (read from the arrays a PE program allocates),
+    against a PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
     if eventprop:
         from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
     else:
         from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES
-    rows = _memory_rows(config, eventprop, pes, synapses)
+    rows = _memory_rows(config, eventprop, pes, synapses, dtype)
     for row in rows:
         # A crossbar holds the device state in its devices; the rest is what the PE keeps in SRAM.
         row["sram_bytes"] = row["total_bytes"] - row["bytes_by_category"].get("devices", 0)
@@ -174,7 +175,8 @@ def report_memory(config: Any, eventprop: bool, pes: int, synapses: SynapseConfi
         f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in largest['bytes_by_category'].items() if v)}){crossbar}, "
         f"which {verdict} a PE's 128 KB of SRAM"
     )
-    report = {"pes": pes, "sub_batch": 1, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": rows}
+    report = {"pes": pes, "sub_batch": 1, "dtype": np.dtype(dtype).name, "pe_sram_bytes": PE_SRAM_BYTES}
+    report["per_pe"] = rows
     write_json(out_dir / "memory.json", report)
     plot_pe_memory(rows, MEMORY_CATEGORIES, out_dir / "memory.png", f"memory per PE while adapting, P = {pes}, k = 1")
     return report
@@ -346,7 +348,8 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     lr = options["lr"] or (EVENTPROP_LR if eventprop else chip_lr())
     adapt_config = AdaptConfig(options["samples"], options["eval_every"], lr, options["seed"])
     out_dir = prepare_out(options["out"])
-    memory = report_memory(config, eventprop, options["pes"], synapses, out_dir)
+    dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
+    memory = report_memory(config, eventprop, options["pes"], synapses, dtype, out_dir)
     engine, release = _place(checkpoint, config, eventprop, synapses, options, lr)
     try:
         if options["drift_before"] > 0:
