@@ -31,6 +31,7 @@ from pe_actors_launcher.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors_launcher.options import CONFIG_DIR, MAX_SEED, FiniteFloatRange, existing_dir
 from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
 from pe_actors_launcher.synapse_options import DEVICE_OPTIONS, PCM_OPTIONS, describe, synapse_config, synapse_options
+from pe_actors_launcher.train import run_dir_of
 
 #: The chip's recipe: online learning at batch 1 (its learning rate is adaptation's default for e-prop).
 CHIP_RECIPE = CONFIG_DIR / "gsc-chip-batch1.toml"
@@ -126,13 +127,14 @@ def original_samples(checkpoint: Any, original: Path | None, cache: Path, config
 def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
     """Accuracy on the new condition and on the original task against adaptation samples."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
     samples = [record["samples"] for record in curve]
     for key, label in ((NEW, "new condition (held out)"), (ORIGINAL, "original task (test)")):
         ax.plot(samples, [100 * r[f"{key}_accuracy"] for r in curve], marker="o", markersize=3, label=label)
-    ax.set(xlabel="adaptation samples (batch 1, one learning step each)", ylabel="accuracy [%]", title=title)
+    ax.set(xlabel="adaptation samples (batch 1, one learning step each)", ylabel="accuracy [%]")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return save_figure(fig, path)
 
 
@@ -487,7 +489,15 @@ def _write_results(
     wall: float,
 ) -> None:
     write_csv(out_dir / "adaptation.csv", result.curve)
-    plot_adaptation(result.curve, out_dir / "adaptation.png", f"adapting {checkpoint.path.parent.parent.name}")
+    condition = Path(options["gsc_dir"] or options["data"]).name
+    where = "digital synapses" if synapses.kind == "digital" else f"{synapses.bits}-bit {synapses.kind} synapses"
+    if options["drift_before"]:
+        where += f" after {options['drift_before']:g} s of drift"
+    title = (
+        f"{run_dir_of(checkpoint.path).name} adapting to {condition}\n{options['engine']}, {options['pes']} PEs, "
+        f"batch 1, lr {lr:g}, {where}"
+    )
+    plot_adaptation(result.curve, out_dir / "adaptation.png", title)
     summary = {
         "checkpoint": checkpoint.path,
         "source": source,

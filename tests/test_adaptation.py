@@ -347,3 +347,14 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
         pe_actors.adapt(checkpoint=trained, epochs=3)
     refused = CliRunner().invoke(cli, ["adapt", "--checkpoint", str(trained), "--gsc-dir", str(tmp_path / "rot")])
     assert refused.exit_code == 2 and "Yin-Yang" in refused.output
+
+
+def test_data_commands_for_conditions_name_bad_options(tmp_path):
+    result = CliRunner().invoke(cli, ["data", "synth", "--condition", "speaker", "--small", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "--small" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["data", "synth", "--condition", "weather", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--condition" in result.output
+    result = CliRunner().invoke(cli, ["data", "yinyang", "--rotate", "400", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--rotate" in result.output
+    result = CliRunner().invoke(cli, ["data", "yinyang", "--rotate", "nan", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--rotate" in result.output
