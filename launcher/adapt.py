@@ -8,6 +8,7 @@ the original task's test set, places the network on the PE actors (or ``--engine
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -327,11 +328,15 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     engine_name = options["engine"]
     if eventprop and engine_name == "replay":
         raise click.BadParameter("replay is e-prop's off-chip engine; EventProp's is offchip", param_hint="--engine")
+    if options["per_class"] is not None and options["adapt_list"] is None:
+        raise click.BadParameter("--per-class counts clips of an --adapt-list", param_hint="--per-class")
+    if not eventprop and options["pes"] > config.n_rec:
+        raise click.BadParameter(
+            f"{options['pes']} PEs exceed the {config.n_rec} recurrent neurons", param_hint="--pes"
+        )
     pool, held_out, source = condition_samples(
         checkpoint, options["gsc_dir"], options["data"], options["adapt_list"], options["per_class"], config, eventprop
     )
-    if options["per_class"] is not None and options["adapt_list"] is None:
-        raise click.BadParameter("--per-class counts clips of an --adapt-list", param_hint="--per-class")
     original = original_samples(checkpoint, options["original_data"], options["cache"], config, eventprop)
     for name, (x, labels) in (("adaptation", pool), ("evaluation", held_out), ("original test", original)):
         if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
@@ -371,7 +376,8 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
                 adapt_config,
                 reader=reader,
                 on_point=_echo_point,
-                progress=not options["no_progress"],
+                # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
+                progress=not options["no_progress"] and sys.stderr.isatty(),
             )
         except NonFiniteError as error:
             raise click.ClickException(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None

@@ -284,6 +284,7 @@ def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condit
         (["--drift-before", "10"], "--drift-before"),
         (["--per-class", "2"], "--per-class"),
         (["--bits", "4"], "--bits needs --synapses"),
+        (["--pes", "500"], "--pes"),
         (["--engine", "replay", "--synapses", "pcm", "--read-noise", "nan"], "--read-noise"),
     ],
 )
