@@ -11,14 +11,15 @@ Cost model (c cores, G P actors, T steps per sample, a batch of G samples, rho =
 step is one time step's exchange and compute as the actors time it (every core runs rho PE processes in turn
 behind each barrier); rest is everything outside the step loop: the gradient averaging (2 G P object references,
 each handled by a process that shares its core with rho others), the ADAM step and the driver. Both parts are
-fitted in log-log space by least squares, each to its own measured part, on all runs but the largest; the
-largest checks the sum. The multi-node check runs groups on a ray.cluster_utils.Cluster of --nodes nodes on this
-machine (the same cores, so the same rho) and compares with the single-node model: what crossing nodes adds.
+fitted in log-log space by least squares, each to its own measured part, on all single-node runs. The check runs
+groups on a ray.cluster_utils.Cluster of --nodes nodes on this machine (the same cores, so the same rho) and
+compares them with the single-node model: what crossing nodes adds. A second fit leaves the largest run out and
+predicts it: how far the form carries beyond its data.
 The compute floor is one PE's step at the P = 12 slice measured in-process (no Ray): the model's step at rho = 1
 must lie above it. Results go to ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3] [--nodes 2]
-        [--node-groups 2,4]
+        [--node-groups 2,4] [--refit benchmarks/results/scale.json]
 """
 
 from __future__ import annotations
@@ -118,19 +119,19 @@ def split_costs(row: dict) -> tuple[float, float]:
 
 
 def fit(rows: list[dict], cores: int, steps: int) -> dict:
-    """The module docstring's model fitted on all rows but the last, which checks it."""
-    train, check = rows[:-1], rows[-1]
-    rho = np.array([r["actors"] / cores for r in train])
-    groups = np.array([r["groups"] for r in train])
-    parts = np.array([split_costs(r) for r in train])
-    design = np.vstack([np.ones(len(train)), np.log(rho)]).T
+    """The module docstring's model fitted to ``rows`` (one node each), with each row's relative residual and
+    the model's figure for cluster.yaml's 1200 actors."""
+    rho = np.array([r["actors"] / cores for r in rows])
+    groups = np.array([r["groups"] for r in rows])
+    parts = np.array([split_costs(r) for r in rows])
+    design = np.vstack([np.ones(len(rows)), np.log(rho)]).T
     (log_s, alpha), *_ = np.linalg.lstsq(design, np.log(parts[:, 0]), rcond=None)
-    design = np.vstack([np.ones(len(train)), np.log(groups * rho)]).T
+    design = np.vstack([np.ones(len(rows)), np.log(groups * rho)]).T
     (log_r, beta), *_ = np.linalg.lstsq(design, np.log(parts[:, 1]), rcond=None)
     model = {"s_step_s": float(np.exp(log_s)), "alpha": float(alpha), "r_rest_s": float(np.exp(log_r)),
-             "beta": float(beta), "steps": steps, "fitted_on_actors": [r["actors"] for r in train]}  # fmt: skip
-    model["check"] = {"actors": check["actors"], "measured_batch_s": check["batch_s"],
-                      "predicted_batch_s": predict(model, check["groups"], check["actors"] / cores)}  # fmt: skip
+             "beta": float(beta), "steps": steps, "fitted_on_actors": [r["actors"] for r in rows]}  # fmt: skip
+    model["residuals"] = {str(r["actors"]): predict(model, r["groups"], r["actors"] / cores) / r["batch_s"] - 1
+                          for r in rows}  # fmt: skip
     groups_1200 = CLUSTER_NODES * CLUSTER_CORES // rows[0]["pes"]
     batch_1200 = predict(model, groups_1200, 1.0)
     model["cluster_1200"] = {
@@ -138,6 +139,38 @@ def fit(rows: list[dict], cores: int, steps: int) -> dict:
         "samples_per_s": groups_1200 / batch_1200, "step_ms": 1e3 * model["s_step_s"],
         "rest_s": model["r_rest_s"] * groups_1200**model["beta"],
     }  # fmt: skip
+    return model
+
+
+def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float) -> dict:
+    """The model of all single-node runs, checked on the multi-node runs, on the largest run left out of a second
+    fit, and against the compute floor; printed and returned."""
+    model = fit(rows, cores, STEPS)
+    print(f"model: batch s = {STEPS} x {1e3 * model['s_step_s']:.3f} ms rho^{model['alpha']:.2f} + "
+          f"{model['r_rest_s']:.4f} s (G rho)^{model['beta']:.2f}, "
+          f"fitted to {model['fitted_on_actors']} actors")  # fmt: skip
+    print("residuals: " + ", ".join(f"{n} actors {100 * e:+.0f} %" for n, e in model["residuals"].items()))
+    model["node_checks"] = []
+    for row in node_rows:
+        predicted = predict(model, row["groups"], row["actors"] / cores)
+        model["node_checks"].append({"nodes": row["nodes"], "groups": row["groups"], "actors": row["actors"],
+                                     "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted})  # fmt: skip
+        print(f"check on {row['nodes']} nodes, G = {row['groups']}: measured {row['batch_s']:.2f} s, predicted "
+              f"{predicted:.2f} s ({100 * (predicted / row['batch_s'] - 1):+.0f} %)")  # fmt: skip
+    largest = rows[-1]
+    without = fit(rows[:-1], cores, STEPS)
+    predicted = predict(without, largest["groups"], largest["actors"] / cores)
+    model["leave_largest_out"] = {"actors": largest["actors"], "measured_batch_s": largest["batch_s"],
+                                  "predicted_batch_s": predicted}  # fmt: skip
+    print(f"fitted without the {largest['actors']}-actor run, the model predicts it at {predicted:.2f} s against "
+          f"{largest['batch_s']:.2f} s measured ({100 * (predicted / largest['batch_s'] - 1):+.0f} %)")  # fmt: skip
+    cluster = model["cluster_1200"]
+    model["compute_floor_ms"] = floor_ms
+    print(f"step at rho = 1: {cluster['step_ms']:.3f} ms (the compute floor: {floor_ms:.3f} ms)")
+    print(f"cluster.yaml, {cluster['groups']} groups x {cluster['pes']} PEs on {CLUSTER_NODES} x {CLUSTER_CORES} "
+          f"cores: {cluster['batch_s']:.2f} s per batch of {cluster['groups']} ({STEPS} steps x "
+          f"{cluster['step_ms']:.3f} ms + {cluster['rest_s']:.2f} s), "
+          f"{cluster['samples_per_s']:.0f} samples/s")  # fmt: skip
     return model
 
 
@@ -181,19 +214,35 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3, help="timed batches per G")
     parser.add_argument("--nodes", type=int, default=2, help="nodes of the multi-node check (0: no check)")
     parser.add_argument("--node-groups", default="2,4", help="comma-separated G of the multi-node check")
+    parser.add_argument("--refit", type=Path, default=None, help="refit the model to the runs of a results file")
     args = parser.parse_args()
-    counts = [int(part) for part in args.groups.split(",")]
+    if args.refit is not None:
+        report = json.loads(args.refit.read_text())
+        rows, node_rows, cores, floor = report["rows"], report["node_rows"], report["cores"], report["compute_floor_ms"]
+        for row in rows + node_rows:
+            print(_line(row, cores))
+    else:
+        cores = len(os.sched_getaffinity(0))
+        floor = compute_floor_ms(args.pes)
+        rows, node_rows = measure(args, floor, cores)
+    model = checks(rows, node_rows, cores, floor) if len(rows) >= 3 else None
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    report = {"cores": cores, "compute_floor_ms": floor, "rows": rows, "node_rows": node_rows, "model": model}
+    RESULTS.write_text(json.dumps(report, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+def measure(args: argparse.Namespace, floor: float, cores: int) -> tuple[list[dict], list[dict]]:
+    """The single-node runs of ``--groups`` and the multi-node runs of ``--node-groups``, printed as they end."""
     import ray
 
     from pe_actors_launcher.ray_session import start_ray
 
-    cores = len(os.sched_getaffinity(0))
-    floor = compute_floor_ms(args.pes)
+    counts = [int(part) for part in args.groups.split(",")]
     print(f"compute floor: {floor:.3f} ms per PE step at P = {args.pes}, sub-batch 1, in-process")
     start_ray(None, num_pe_slots=max(counts) * args.pes, dashboard_port=0)
-    header = (f"{'nodes':>5}{'G':>4}{'actors':>8}{'start s/actor':>15}{'samples/s':>11}{'MB/actor':>10}"
-              f"{'refs/batch':>12}{'(before)':>10}{'KB/batch':>10}{'step ms':>9}{'rest s':>8}")  # fmt: skip
-    print(header)
+    print(f"{'nodes':>5}{'G':>4}{'actors':>8}{'start s/actor':>15}{'samples/s':>11}{'MB/actor':>10}"
+          f"{'refs/batch':>12}{'(before)':>10}{'KB/batch':>10}{'step ms':>9}{'rest s':>8}")  # fmt: skip
     rows = []
     for groups in counts:
         row = run(groups, args.pes, args.batches)
@@ -206,28 +255,7 @@ def main() -> None:
         node_rows = run_on_nodes(args.nodes, [int(p) for p in args.node_groups.split(",")], args.pes, args.batches)
         for row in node_rows:
             print(_line(row, cores), flush=True)
-    model = fit(rows, cores, STEPS) if len(rows) >= 4 else None
-    if model:
-        check, cluster = model["check"], model["cluster_1200"]
-        print(f"model: batch s = {STEPS} x {1e3 * model['s_step_s']:.3f} ms rho^{model['alpha']:.2f} + "
-              f"{model['r_rest_s']:.4f} s (G rho)^{model['beta']:.2f}")  # fmt: skip
-        error = check["predicted_batch_s"] / check["measured_batch_s"] - 1
-        print(f"check at {check['actors']} actors: measured {check['measured_batch_s']:.2f} s, predicted "
-              f"{check['predicted_batch_s']:.2f} s ({100 * error:+.0f} %)")  # fmt: skip
-        for row in node_rows:
-            predicted = predict(model, row["groups"], row["actors"] / cores)
-            row["predicted_batch_s"] = predicted
-            print(f"check on {row['nodes']} nodes, G = {row['groups']}: measured {row['batch_s']:.2f} s, predicted "
-                  f"{predicted:.2f} s ({100 * (predicted / row['batch_s'] - 1):+.0f} %)")  # fmt: skip
-        print(f"step at rho = 1: {cluster['step_ms']:.3f} ms (the compute floor: {floor:.3f} ms)")
-        print(f"cluster.yaml, {cluster['groups']} groups x {cluster['pes']} PEs on {CLUSTER_NODES} x {CLUSTER_CORES} "
-              f"cores: {cluster['batch_s']:.2f} s per batch of {cluster['groups']} ({STEPS} steps x "
-              f"{cluster['step_ms']:.3f} ms + {cluster['rest_s']:.2f} s), "
-              f"{cluster['samples_per_s']:.1f} samples/s")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    report = {"cores": cores, "compute_floor_ms": floor, "rows": rows, "node_rows": node_rows, "model": model}
-    RESULTS.write_text(json.dumps(report, indent=1))
-    print(f"wrote {RESULTS}")
+    return rows, node_rows
 
 
 def _line(row: dict, cores: int) -> str:
