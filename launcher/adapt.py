@@ -58,8 +58,11 @@ def condition_samples(
     per_class: int | None,
     config: Any,
     eventprop: bool,
+    workers: int = 1,
+    progress: bool = False,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
-    """The new condition's adaptation pool and evaluation set, and where they came from."""
+    """The new condition's adaptation pool and evaluation set, and where they came from (a folder's clips are
+    featurised on ``workers`` processes, with a progress bar if ``progress``)."""
     if (gsc_dir is None) == (data is None):
         raise click.UsageError("give exactly one of --gsc-dir DIR (a GSC-layout folder) or --data DIR (features)")
     if eventprop:
@@ -95,8 +98,9 @@ def condition_samples(
             param_hint="--gsc-dir",
         )
     try:
-        pool = featurize_folder(gsc_dir, metadata, split="train", clip_list=adapt_list, per_class=per_class)
-        held_out = featurize_folder(gsc_dir, metadata, split="test")
+        common = {"workers": workers, "progress": progress}
+        pool = featurize_folder(gsc_dir, metadata, split="train", clip_list=adapt_list, per_class=per_class, **common)
+        held_out = featurize_folder(gsc_dir, metadata, split="test", **common)
     except (FileNotFoundError, ValueError) as error:
         hint = "--adapt-list" if adapt_list is not None and str(adapt_list) in str(error) else "--gsc-dir"
         raise click.BadParameter(str(error), param_hint=hint) from None
@@ -302,7 +306,13 @@ def _opt(*flags: str, **kwargs: Any):
     default=Path("runs/adapt"),
     help="Directory for adaptation.csv/.json/.png, memory.json/.png and checkpoints/ (the adapted network).",
 )
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_opt(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    help="Processes featurising a --gsc-dir folder (BLAS pinned to one thread each).",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @click.pass_context
 def adapt_command(ctx: click.Context, **options: Any) -> None:
     """Adapt a trained network to a new condition by learning online at batch 1 on the PEs (one learning step per
@@ -335,7 +345,15 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
             f"{options['pes']} PEs exceed the {config.n_rec} recurrent neurons", param_hint="--pes"
         )
     pool, held_out, source = condition_samples(
-        checkpoint, options["gsc_dir"], options["data"], options["adapt_list"], options["per_class"], config, eventprop
+        checkpoint,
+        options["gsc_dir"],
+        options["data"],
+        options["adapt_list"],
+        options["per_class"],
+        config,
+        eventprop,
+        workers=options["workers"],
+        progress=not options["no_progress"] and sys.stderr.isatty(),
     )
     original = original_samples(checkpoint, options["original_data"], options["cache"], config, eventprop)
     for name, (x, labels) in (("adaptation", pool), ("evaluation", held_out), ("original test", original)):
