@@ -109,14 +109,15 @@ def condition_samples(
 
 
 def original_samples(checkpoint: Any, original: Path | None, cache: Path, config: Any, eventprop: bool):
-    """The original task's test set: ``original`` or the data the checkpoint was trained on."""
+    """The original task's training and test sets: ``original`` or the data the checkpoint was trained on."""
     recorded = checkpoint.meta.get("run_config", {})
     data = original if original is not None else recorded.get("data")
     data = Path(data) if data is not None else None
     if eventprop:
         from pe_actors_launcher.train import load_yinyang
 
-        return load_yinyang(data, config, lambda _: None)["test"]
+        splits = load_yinyang(data, config, lambda _: None)
+        return splits["train"], splits["test"]
     from pe_actors_launcher.train import load_data
 
     standin_size = recorded.get("standin_size") or "default"
@@ -125,8 +126,7 @@ def original_samples(checkpoint: Any, original: Path | None, cache: Path, config
         prepared = load_data(data, cache, standin_size, lambda message: click.echo(message, err=True))
     except click.BadParameter as error:
         raise click.BadParameter(error.message, param_hint="--original-data") from None
-    x, labels = prepared.splits["test"]
-    return np.asarray(x), np.asarray(labels)
+    return tuple(tuple(np.asarray(a) for a in prepared.splits[split]) for split in ("train", "test"))
 
 
 def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
@@ -265,6 +265,13 @@ def _opt(*flags: str, **kwargs: Any):
     f"(configs/gsc-chip-batch1.toml), EventProp {EVENTPROP_LR}].",
 )
 @_opt(
+    "--rehearse-every",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Rehearsal against forgetting: after every K adaptation samples, one more learning step on a sample of "
+    "the original task's training split (held by the host, not in a PE's SRAM). 0: never.",
+)
+@_opt(
     "--engine",
     type=click.Choice(["actors", "inprocess", "offchip", "replay"]),
     default="actors",
@@ -355,8 +362,11 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
         workers=options["workers"],
         progress=not options["no_progress"] and sys.stderr.isatty(),
     )
-    original = original_samples(checkpoint, options["original_data"], options["cache"], config, eventprop)
-    for name, (x, labels) in (("adaptation", pool), ("evaluation", held_out), ("original test", original)):
+    rehearsal, original = original_samples(checkpoint, options["original_data"], options["cache"], config, eventprop)
+    checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
+    if options["rehearse_every"]:
+        checked.append(("original training (rehearsal)", rehearsal))
+    for name, (x, labels) in checked:
         if x.ndim != 3 or x.shape[1:] != (config.n_steps, config.n_in):
             raise click.BadParameter(
                 f"{source}: {name} samples have shape {x.shape}; the network needs (N, {config.n_steps}, {config.n_in})"
@@ -372,7 +382,9 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
             param_hint="--samples",
         )
     lr = options["lr"] or (EVENTPROP_LR if eventprop else chip_lr())
-    adapt_config = AdaptConfig(options["samples"], options["eval_every"], lr, options["seed"])
+    adapt_config = AdaptConfig(
+        options["samples"], options["eval_every"], lr, options["seed"], options["rehearse_every"]
+    )
     out_dir = prepare_out(options["out"])
     dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
     memory = report_memory(config, eventprop, options["pes"], synapses, dtype, out_dir)
@@ -383,6 +395,11 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
         click.echo(
             f"Adapting {checkpoint.path} on {engine_name} ({options['pes']} PEs, batch 1, lr {lr:g}, "
             f"{describe(synapses)}) with {options['samples']} samples of {source}"
+            + (
+                f", rehearsing an original-task sample after every {options['rehearse_every']}"
+                if options["rehearse_every"]
+                else ""
+            )
         )
         reader = _reader(engine, engine_name, config, eventprop, synapses)
         start = time.perf_counter()
@@ -396,6 +413,7 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
                 on_point=_echo_point,
                 # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
                 progress=not options["no_progress"] and sys.stderr.isatty(),
+                rehearsal=rehearsal if options["rehearse_every"] else None,
             )
         except NonFiniteError as error:
             raise click.ClickException(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
@@ -532,6 +550,7 @@ def _write_results(
         "eval_every": options["eval_every"],
         "seed": options["seed"],
         "drift_before_s": options["drift_before"],
+        "rehearse_every": options["rehearse_every"],
         "synapses": synapses.to_dict(),
         "seconds": wall,
         "largest_pe_bytes": max(row["total_bytes"] for row in memory["per_pe"]),
@@ -552,6 +571,7 @@ def _write_results(
                 "samples": last["samples"],
                 "lr": lr,
                 "seed": options["seed"],
+                "rehearse_every": options["rehearse_every"],
                 "new_condition_accuracy": last[f"{NEW}_accuracy"],
                 "original_task_accuracy": last[f"{ORIGINAL}_accuracy"],
             },

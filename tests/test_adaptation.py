@@ -78,6 +78,27 @@ def test_adaptation_learns_one_step_per_sample_with_the_given_learning_rate(pret
     assert [record["samples"] for record in result.curve] == [0, 3, 6, 7]
 
 
+def test_rehearsal_interleaves_original_task_steps_in_a_seeded_cycle(pretrained):
+    pool, original = task(12, 4, shift=1), task(3, 1)
+    config = AdaptConfig(samples=7, eval_every=7, lr=0.005, seed=2, rehearse_every=2)
+    adapted = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=2, sub_batch=1)
+    result = adapt(adapted, pool, {}, config, progress=False, rehearsal=original)
+    assert result.curve[-1]["rehearsed"] == 3
+    by_hand = InProcessEngine(CONFIG, pretrained, OPTIMISER, n_pes=1, sub_batch=1)
+    cycle = np.random.default_rng([2, 1]).permutation(3)
+    for done, index in enumerate(result.order, start=1):
+        by_hand.train_batch(pool[0][index : index + 1], pool[1][index : index + 1], 0.005)
+        if done % 2 == 0:
+            j = cycle[(done // 2 - 1) % 3]
+            by_hand.train_batch(original[0][j : j + 1], original[1][j : j + 1], 0.005)
+    for key, value in by_hand.state().items():
+        np.testing.assert_allclose(adapted.state()[key], value, rtol=0, atol=1e-12, err_msg=key)
+    with pytest.raises(ValueError, match="rehearsal set"):
+        adapt(adapted, pool, {}, config, progress=False)
+    with pytest.raises(ValueError, match="rehearse_every"):
+        AdaptConfig(samples=3, rehearse_every=-1)
+
+
 @pytest.mark.parametrize("synapses", [SynapseConfig(), SynapseConfig(kind="pcm", bits=4, seed=3)])
 def test_the_offchip_copy_predicts_what_the_pes_predict(pretrained, synapses):
     """Adaptation is evaluated on the replay engine loaded with the PEs' state: same logits, devices included."""
@@ -215,7 +236,7 @@ def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, 
     result = run(
         "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
         "--engine", "inprocess", "--pes", "3", "--samples", "20", "--eval-every", "10", "--lr", "0.003",
-        "--no-progress", "--out", out,
+        "--rehearse-every", "5", "--no-progress", "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]
@@ -223,6 +244,7 @@ def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, 
     with open(out / "adaptation.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(row["samples"]) for row in rows] == [0, 10, 20]
+    assert [int(row["rehearsed"]) for row in rows] == [0, 2, 4] and "rehearsing an original-task" in result.output
     # The line scripts read, with the numbers of the first and last evaluation.
     found = re.fullmatch(
         r"Adapted: new condition ([\d.]+) % -> ([\d.]+) % after (\d+) samples; original task ([\d.]+) % -> ([\d.]+) %",

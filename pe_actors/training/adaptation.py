@@ -6,7 +6,8 @@ on the engine the network lives on, so on the PEs each synapse's eligibility tra
 forward in time and the weights change after every sample. Before the first sample and after every
 ``eval_every`` samples the network is evaluated on held-out sets (the new condition's evaluation clips and the
 original task's test set): accuracy against the number of adaptation samples, with the original task's accuracy
-beside it to show forgetting.
+beside it to show forgetting. Rehearsal interleaves a learning step on a sample of the original task after every
+``rehearse_every`` adaptation samples, the classic guard against forgetting.
 """
 
 from __future__ import annotations
@@ -26,18 +27,24 @@ from pe_actors.training.trainer import NonFiniteError, evaluate
 @dataclass(frozen=True)
 class AdaptConfig:
     """samples: adaptation samples (learning steps at batch 1), drawn without replacement from the pool in an order
-    seeded by ``seed``; eval_every: samples between evaluations; lr: ADAM learning rate (constant)."""
+    seeded by ``seed``; eval_every: samples between evaluations; lr: ADAM learning rate (constant);
+    rehearse_every: after every this many adaptation samples one more learning step on a sample of the original
+    task (rehearsal against forgetting), cycling through the rehearsal set in a seeded order; 0: never."""
 
     samples: int
     eval_every: int = 10
     lr: float = 0.001
     seed: int = 0
+    rehearse_every: int = 0
 
     def __post_init__(self) -> None:
         for name in ("samples", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"AdaptConfig.{name} must be a positive integer, got {value!r}")
+        every = self.rehearse_every
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+            raise ValueError(f"AdaptConfig.rehearse_every must be a non-negative integer, got {every!r}")
         if not (np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"AdaptConfig.lr must be a positive finite number, got {self.lr!r}")
 
@@ -49,9 +56,10 @@ class AdaptConfig:
 @dataclass(frozen=True)
 class Adaptation:
     """What :func:`adapt` measured: per evaluation point a record with ``samples`` (adaptation samples so far),
-    ``<set>_accuracy`` and ``<set>_loss`` for every evaluation set, ``online_accuracy`` (the fraction of the
-    samples since the last point predicted right before learning from them) and ``seconds`` (learning time so
-    far); and the order in which the pool's samples were learned."""
+    ``rehearsed`` (rehearsal steps so far), ``<set>_accuracy`` and ``<set>_loss`` for every evaluation set,
+    ``online_accuracy`` (the fraction of the adaptation samples since the last point predicted right before
+    learning from them) and ``seconds`` (learning time so far); and the order in which the pool's samples were
+    learned."""
 
     curve: list[dict[str, Any]]
     order: np.ndarray
@@ -72,9 +80,11 @@ def adapt(
     reader: Callable[[], Engine] | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
+    rehearsal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Adaptation:
     """Adapt ``engine`` online on ``config.samples`` samples of ``pool`` (features, labels), one learning step per
-    sample, evaluating on each of ``evaluations`` at :meth:`AdaptConfig.points`.
+    sample, evaluating on each of ``evaluations`` at :meth:`AdaptConfig.points`. With ``config.rehearse_every``,
+    ``rehearsal`` (features, labels of the original task) supplies the rehearsal steps.
 
     ``reader`` returns an engine holding the current weights to evaluate with (for example the rule's off-chip
     engine loaded with ``engine.state()``, which predicts what the PEs predict, many samples at once); by default
@@ -85,15 +95,28 @@ def adapt(
     if config.samples > len(x_pool):
         raise ValueError(f"{config.samples} adaptation samples asked for, but the pool holds only {len(x_pool)}")
     order = np.random.default_rng(config.seed).permutation(len(x_pool))[: config.samples]
+    if config.rehearse_every and (rehearsal is None or len(rehearsal[0]) == 0):
+        raise ValueError("rehearse_every needs a non-empty rehearsal set of the original task")
+    rehearse_order = np.random.default_rng([config.seed, 1]).permutation(len(rehearsal[0])) if rehearsal else None
     points = set(config.points())
     curve: list[dict[str, Any]] = []
     seconds = 0.0
-    correct = count = 0
+    correct = count = rehearsed = 0
+
+    def learn(x: np.ndarray, labels: np.ndarray, what: str) -> Any:
+        nonlocal seconds
+        start = time.perf_counter()
+        result = engine.train_batch(x, labels, config.lr)
+        seconds += time.perf_counter() - start
+        loss = float(np.mean(result.loss))
+        if not np.isfinite(loss):
+            raise NonFiniteError(f"{what}: the loss is {loss}")
+        return result
 
     def measure(samples: int) -> None:
         nonlocal correct, count
         target = engine if reader is None else reader()
-        record: dict[str, Any] = {"samples": samples, "seconds": seconds}
+        record: dict[str, Any] = {"samples": samples, "rehearsed": rehearsed, "seconds": seconds}
         for name, (x, labels) in evaluations.items():
             result = evaluate(target, x, labels)
             record[f"{name}_accuracy"] = result["accuracy"]
@@ -106,14 +129,14 @@ def adapt(
 
     measure(0)
     for done, index in enumerate(tqdm(order, desc="adapt", unit="sample", disable=not progress), start=1):
-        start = time.perf_counter()
-        result = engine.train_batch(x_pool[index : index + 1], y_pool[index : index + 1], config.lr)
-        seconds += time.perf_counter() - start
-        loss = float(np.mean(result.loss))
-        if not np.isfinite(loss):
-            raise NonFiniteError(f"adaptation sample {done} (pool index {index}): the loss is {loss}")
+        what = f"adaptation sample {done} (pool index {index})"
+        result = learn(x_pool[index : index + 1], y_pool[index : index + 1], what)
         correct += int(np.argmax(result.logits[0]) == y_pool[index])
         count += 1
+        if config.rehearse_every and done % config.rehearse_every == 0:
+            j = rehearse_order[rehearsed % len(rehearse_order)]
+            learn(rehearsal[0][j : j + 1], rehearsal[1][j : j + 1], f"rehearsal step {rehearsed + 1} (index {j})")
+            rehearsed += 1
         if done in points:
             measure(done)
     return Adaptation(curve, order)
