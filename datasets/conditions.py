@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pe_actors_datasets.cache import SYNTHETIC_MARKER, install_directory
+from pe_actors_datasets.cache import SYNTHETIC_MARKER
 from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
 from pe_actors_datasets.synth import (
     BACKGROUND_KINDS,
@@ -41,6 +40,7 @@ from pe_actors_datasets.synth import (
     WARP,
     Speaker,
     background_noise,
+    building_synthetic,
     clip_path,
     espeak_variants,
     render_plan,
@@ -97,8 +97,8 @@ def music(rng: np.random.Generator, n: int) -> np.ndarray:
     beat = SAMPLE_RATE // 2
     for bar, begin in enumerate(range(0, n, beat)):
         local = t[: min(beat, n - begin)]
-        out[begin : begin + len(local)] += 1.5 * np.sin(2 * np.pi * (50 + 80 * np.exp(-local / 0.03)) * local) * np.exp(
-            -local / 0.08
+        out[begin : begin + len(local)] += (
+            1.5 * np.sin(2 * np.pi * (50 + 80 * np.exp(-local / 0.03)) * local) * np.exp(-local / 0.08)
         )
         if bar % 4 == 0:
             bass = scale[rng.integers(3)] / 4
@@ -193,16 +193,12 @@ def synthesize_condition(
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {list(CONDITIONS)}, got {condition!r}")
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / SYNTHETIC_MARKER).is_file())):
-        raise ValueError(f"{out}: exists and is not a synthetic folder; refusing to overwrite it - choose another")
     versions = tool_versions()
     speakers, plan, held_out = condition_plan(condition, seed, spec)
     # Condition speakers take clip seeds far from the stand-in's speaker indices.
     indexed = {i + SPEAKER_INDEX_OFFSET: speakers[i] for i in range(len(speakers))}
     plan = [(i + SPEAKER_INDEX_OFFSET, items) for i, items in plan]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with building_synthetic(out, "folder") as tmp:
         n = int(BACKGROUND_SECONDS * SAMPLE_RATE)
         if condition == "noise":
             write_background(tmp / BACKGROUND_DIR, NEW_NOISE, music(np.random.default_rng([seed, 22]), n))
@@ -230,8 +226,4 @@ def synthesize_condition(
             "held_out_clips": len(held_out),
         }
         (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1))
-        install_directory(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -24,7 +24,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -406,6 +408,23 @@ def render_plan(
     return total
 
 
+@contextmanager
+def building_synthetic(out: Path, what: str) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to build a synthetic ``what`` in, renamed into place when the block ends
+    and removed if it raises; an existing synthetic folder at ``out`` is replaced, any other non-empty one is
+    refused with a ValueError."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / SYNTHETIC_MARKER).is_file())):
+        raise ValueError(f"{out}: exists and is not a synthetic {what}; refusing to overwrite it - choose another")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        install_directory(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def synthesize(
     out_dir: Path | str, size: str = "default", seed: int = 0, *, workers: int = 2, progress: bool = True
 ) -> Path:
@@ -419,14 +438,10 @@ def synthesize(
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     spec = SIZES[size]
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / SYNTHETIC_MARKER).is_file())):
-        raise ValueError(f"{out}: exists and is not a synthetic stand-in; refusing to overwrite it - choose another")
     versions = tool_versions()
     speakers = make_speakers(spec, seed=seed, variants=espeak_variants())
     plan = _plan(speakers, spec, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with building_synthetic(out, "stand-in") as tmp:
         with tempfile.TemporaryDirectory() as scratch:
             _write_background(tmp / BACKGROUND_DIR, size=spec, seed=seed, scratch=Path(scratch))
         total = render_plan(tmp, speakers, plan, seed, workers=workers, progress=progress)
@@ -447,10 +462,6 @@ def synthesize(
             "speakers": {s: sum(sp.split == s for sp in speakers) for s in ("train", "validation", "test")},
         }
         (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1))
-        install_directory(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

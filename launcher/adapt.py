@@ -27,7 +27,7 @@ from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, adapt, fresh_optimiser
 from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.training.trainer import NonFiniteError
-from pe_actors_launcher.evaluate import checkpoint_synapses
+from pe_actors_launcher.evaluate import checkpoint_synapses, feature_metadata, prepared_features
 from pe_actors_launcher.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors_launcher.options import CONFIG_DIR, MAX_SEED, FiniteFloatRange, existing_dir
 from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
@@ -79,24 +79,13 @@ def condition_samples(
     if data is not None:
         if adapt_list is not None:
             raise click.BadParameter("--adapt-list selects clips of a --gsc-dir folder", param_hint="--adapt-list")
-        from pe_actors_datasets import load_prepared
-
-        try:
-            prepared = load_prepared(data)
-        except (FileNotFoundError, ValueError) as error:
-            raise click.BadParameter(str(error), param_hint="--data") from None
+        prepared = prepared_features(data)
         pool = tuple(np.asarray(a) for a in prepared.splits["train"])
         held_out = tuple(np.asarray(a) for a in prepared.splits["test"])
         return pool, held_out, f"{data} (train split: adaptation, test split: evaluation)"
     from pe_actors_datasets import featurize_folder
 
-    metadata = checkpoint.meta.get("data_metadata")
-    if not isinstance(metadata, dict) or "feature_params" not in metadata:
-        raise click.BadParameter(
-            "the checkpoint stores no feature parameters and normalisation to featurise a raw folder with; "
-            "use --data with prepared features instead",
-            param_hint="--gsc-dir",
-        )
+    metadata = feature_metadata(checkpoint.meta)
     try:
         common = {"workers": workers, "progress": progress}
         pool = featurize_folder(gsc_dir, metadata, split="train", clip_list=adapt_list, per_class=per_class, **common)
@@ -151,16 +140,7 @@ def _memory_rows(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig
         return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
     from pe_actors.studies.memory import pe_memory
 
-    return [
-        {
-            "pe": entry.index,
-            "label": f"PE {entry.index}",
-            "neurons": entry.neurons,
-            "bytes_by_category": entry.bytes_by_category,
-            "total_bytes": entry.total,
-        }
-        for entry in pe_memory(config, pes, 1, dtype, synapses)
-    ]
+    return [entry.as_row() for entry in pe_memory(config, pes, 1, dtype, synapses)]
 
 
 def report_memory(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path) -> dict:

@@ -272,16 +272,7 @@ def memory(
         f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
     )
     out_dir = prepare_out(out_dir)
-    per_pe = [
-        {
-            "pe": entry.index,
-            "label": f"PE {entry.index}",
-            "neurons": entry.neurons,
-            "bytes_by_category": entry.bytes_by_category,
-            "total_bytes": entry.total,
-        }
-        for entry in report
-    ]
+    per_pe = [entry.as_row() for entry in report]
     summary = {"rule": "eprop", "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype}
     paper_bytes = {name: paper[name] * PAPER_FLOAT_BYTES for name in paper}
     write_json(

@@ -36,6 +36,16 @@ class PEMemory:
         """All bytes of this PE."""
         return sum(self.bytes_by_category.values())
 
+    def as_row(self) -> dict:
+        """The PE as a row of a memory report (memory.json and its bar chart)."""
+        return {
+            "pe": self.index,
+            "label": f"PE {self.index}",
+            "neurons": self.neurons,
+            "bytes_by_category": self.bytes_by_category,
+            "total_bytes": self.total,
+        }
+
 
 def synapse_floats(pe: PE) -> float:
     """Numbers held per synapse i -> j of the PE's input and recurrent synapses: the arrays whose trailing

@@ -145,10 +145,7 @@ def adapt(
 def fresh_optimiser(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``state`` with its ADAM moments zeroed and its step count reset: adaptation starts a fresh ADAM, since the
     new condition's gradients have statistics of their own (weights and device state are kept)."""
-    out = dict(state)
-    for key, value in state.items():
-        if key.startswith(("m_", "v_")):
-            out[key] = np.zeros_like(value)
-        elif key == "adam_n":
-            out[key] = np.zeros_like(value)
-    return out
+    return {
+        key: np.zeros_like(value) if key.startswith(("m_", "v_")) or key == "adam_n" else value
+        for key, value in state.items()
+    }
