@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 import pe_actors as pa
-from pe_actors.rules.eprop.engine import run_forward
 from pe_actors.rules.eprop.master import reduce_outputs
 from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.pe_group import run_forward
 from pe_actors.rules.eprop.replay import ReplayEngine
 
 try:

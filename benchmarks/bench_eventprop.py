@@ -38,10 +38,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import pe_actors as pa  # noqa: E402
-from pe_actors.engines.inprocess import GroupEngine  # noqa: E402
 from pe_actors.rules.eventprop.encoding import encode  # noqa: E402
 from pe_actors.rules.eventprop.offchip import OffchipEngine  # noqa: E402
 from pe_actors.rules.eventprop.program import EventPropGroup  # noqa: E402
+from pe_actors.runtime.group import GroupEngine  # noqa: E402
 from pe_actors_datasets.yinyang import yinyang  # noqa: E402
 
 try:
@@ -111,8 +111,8 @@ def make_step(engine: str, params: dict, batch: int, pes: int, threads: int) -> 
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     import ray
 
-    from pe_actors.runtime import ActorEngine
-    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors.engines.actors import ActorEngine
+    from pe_actors.runtime.cluster import start_ray
 
     n_pes = EventPropGroup(CONFIG, pes).n_pes
     if not ray.is_initialized():

@@ -35,10 +35,10 @@ import ray  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pe_actors as pa  # noqa: E402
-from pe_actors.runtime import ActorEngine  # noqa: E402
+from pe_actors.engines.actors import ActorEngine  # noqa: E402
+from pe_actors.runtime.cluster import start_ray, stop_ray  # noqa: E402
 from pe_actors.runtime.mailbox import GroupMailbox, mailbox_path, unlink_mailbox  # noqa: E402
 from pe_actors.runtime.program import Channel  # noqa: E402
-from pe_actors_launcher.ray_session import start_ray, stop_ray  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "exchange.json"
 GSC = pa.NetworkConfig()

@@ -51,7 +51,7 @@ def run(groups: int, pes: int, batches: int) -> dict:
     import ray
 
     import pe_actors as pa
-    from pe_actors.runtime import ActorEngine
+    from pe_actors.engines.actors import ActorEngine
 
     config = pa.NetworkConfig()
     engine = ActorEngine(config, pa.init_params(config), pa.OptimiserConfig(), n_pes=pes, n_groups=groups,
@@ -236,7 +236,7 @@ def measure(args: argparse.Namespace, floor: float, cores: int) -> tuple[list[di
     """The single-node runs of ``--groups`` and the multi-node runs of ``--node-groups``, printed as they end."""
     import ray
 
-    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors.runtime.cluster import start_ray
 
     counts = [int(part) for part in args.groups.split(",")]
     print(f"compute floor: {floor:.3f} ms per PE step at P = {args.pes}, sub-batch 1, in-process")

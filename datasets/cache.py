@@ -23,10 +23,9 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import librosa
@@ -54,7 +53,6 @@ from pe_actors_datasets.speech_commands import (
     scan,
     split_clips,
 )
-from pe_actors_datasets.workers import init_worker
 
 CACHE_FORMAT = 1
 METADATA = "metadata.json"
@@ -138,18 +136,17 @@ def _chunk_results(
 ) -> Iterator[tuple[tuple[str, int, list[Clip]], tuple]]:
     """Yield each task with ``_featurise_chunk``'s result, in task order, with BLAS pinned to one thread.
 
-    One worker runs in-process; more use a spawn-started process pool with at most ``IN_FLIGHT_PER_WORKER``
-    chunks per worker queued, so results never pile up in memory. Closing the generator cancels what is queued.
+    One worker runs in the calling thread; more use a thread pool with at most ``IN_FLIGHT_PER_WORKER`` chunks per
+    worker queued, so results never pile up in memory. Closing the generator cancels what is queued. Threads, not
+    processes: a process pool re-imports the caller's main module, which breaks a notebook, a script without a
+    main guard or a script read from standard input; the decoding, resampling and FFTs release the GIL.
     """
     if workers <= 1:
         with threadpool_limits(limits=1):
             for task in tasks:
                 yield task, _featurise_chunk(str(root), task[2], params, strict)
         return
-    context = get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
-    ) as pool:
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
         try:
             for task in tasks:

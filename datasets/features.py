@@ -7,7 +7,6 @@ with keyword arguments only (the positional form broke in librosa 0.10).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 
 import librosa
@@ -113,11 +112,3 @@ def normalise(features: np.ndarray, *, mean: np.ndarray, std: np.ndarray) -> np.
     """``(features - mean) / std`` per feature (last axis), as float32."""
     return ((features - mean) / std).astype(np.float32)
 
-
-def pin_blas_threads() -> None:
-    """Limit BLAS/OpenMP to one thread in this process (used as the feature workers' initializer)."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[name] = "1"
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1)

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,6 @@ from tqdm import tqdm
 
 from pe_actors_datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
 from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
-from pe_actors_datasets.workers import init_worker
 
 SAMPLE_RATE = 16_000
 SYNTH_FORMAT = 1
@@ -385,7 +382,7 @@ def render_plan(
     progress: bool = True,
 ) -> int:
     """Write the clips of ``plan`` (per speaker index, its (word, take) pairs) into the word folders of ``root``,
-    mixed with the backgrounds in ``root``'s background folder, on ``workers`` processes; returns how many."""
+    mixed with the backgrounds in ``root``'s background folder, on ``workers`` threads; returns how many."""
     for word in [*KEYWORDS, *UNKNOWN_WORDS]:
         (root / word).mkdir(exist_ok=True)
     total = sum(len(items) for _, items in plan)
@@ -394,12 +391,9 @@ def render_plan(
             for i, items in plan:
                 bar.update(_render_speaker(str(root), speakers[i], items, seed, i, snr_db))
         else:
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=get_context("spawn"),
-                initializer=init_worker,
-                initargs=(os.getpid(),),
-            ) as pool:
+            # Threads, not processes: the work is espeak-ng and flite running as child processes, and a process
+            # pool would re-import the caller's main module (a notebook, a script without a main guard, stdin).
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [
                     pool.submit(_render_speaker, str(root), speakers[i], items, seed, i, snr_db) for i, items in plan
                 ]

@@ -85,3 +85,20 @@ def write_yinyang(out_dir: Path | str, rotate_deg: float = 0.0) -> list[Path]:
             np.save(out / name, array)
             written.append(out / name)
     return written
+
+
+def read_yinyang(folder: Path | str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The splits :func:`write_yinyang` wrote into ``folder`` (``<split>_features.npy``, ``<split>_labels.npy``);
+    a ValueError names what is missing or unreadable."""
+    folder = Path(folder)
+    splits = {}
+    for split in YINYANG_SPLITS:
+        paths = [folder / f"{split}_{part}.npy" for part in ("features", "labels")]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise ValueError(f"Yin-Yang data lacks {missing}")
+        try:
+            splits[split] = tuple(np.load(path, allow_pickle=False) for path in paths)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read {paths[0]}: {error}") from None
+    return splits

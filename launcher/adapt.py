@@ -16,21 +16,23 @@ from typing import Any
 import click
 import numpy as np
 
+from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.core.checks import require_finite
+from pe_actors.core.engine import weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
-from pe_actors.engines.inprocess import weights_only
+from pe_actors.engines.registry import backend_name, make, synapses_of
+from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, adapt, fresh_optimiser
-from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.training.trainer import NonFiniteError
-from pe_actors_launcher.evaluate import checkpoint_synapses, feature_metadata, prepared_features
+from pe_actors_launcher.evaluate import feature_metadata, prepared_features
 from pe_actors_launcher.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors_launcher.options import CONFIG_DIR, MAX_SEED, FiniteFloatRange, existing_dir
-from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors_launcher.plots import prepare_out
 from pe_actors_launcher.synapse_options import DEVICE_OPTIONS, PCM_OPTIONS, describe, synapse_config, synapse_options
 from pe_actors_launcher.train import run_dir_of
 
@@ -135,8 +137,9 @@ def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
 def _memory_rows(config: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
     if eventprop:
         from pe_actors.studies.memory import eventprop_pe_memory
+        from pe_actors_datasets.yinyang import yinyang
 
-        rows = eventprop_pe_memory(config, pes, 1, dtype)
+        rows = eventprop_pe_memory(config, *yinyang(1, 0), n_pes=pes, dtype=dtype)
         return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
     from pe_actors.studies.memory import pe_memory
 
@@ -368,8 +371,8 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     out_dir = prepare_out(options["out"])
     dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
     memory = report_memory(config, eventprop, options["pes"], synapses, dtype, out_dir)
-    engine, release = _place(checkpoint, config, eventprop, synapses, options, lr)
-    try:
+    engine = _place(checkpoint, config, eventprop, synapses, options, lr)
+    with engine:
         if options["drift_before"] > 0:
             engine.advance(options["drift_before"])
         click.echo(
@@ -399,8 +402,6 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
             raise click.ClickException(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
         wall = time.perf_counter() - start
         state = engine.state()
-    finally:
-        release()
     _write_results(out_dir, checkpoint, result, state, options, synapses, lr, source, memory, wall)
     first, last = result.curve[0], result.curve[-1]
     click.echo(
@@ -415,7 +416,7 @@ def _synapses(ctx: click.Context, options: dict, checkpoint: Any, eventprop: boo
     if eventprop and given and options["synapses"] != "digital":
         raise click.BadParameter("EventProp adapts digital weights", param_hint="--synapses")
     try:
-        recorded = checkpoint_synapses(checkpoint)
+        recorded = synapses_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--checkpoint") from None
     if not given:
@@ -430,10 +431,10 @@ def _synapses(ctx: click.Context, options: dict, checkpoint: Any, eventprop: boo
 
 
 def _place(checkpoint, config, eventprop: bool, synapses: SynapseConfig, options: dict, lr: float):
-    """The engine holding the checkpoint's network on ``synapses`` with a fresh ADAM, and its release function."""
+    """The started engine holding the checkpoint's network on ``synapses`` with a fresh ADAM."""
     from pe_actors.rules.eprop.gradients import init_params
     from pe_actors.rules.eventprop.network import init_eventprop_params
-    from pe_actors_launcher.train import build_engine
+    from pe_actors_launcher.train import start_engine
 
     state = checkpoint.engine_state
     reference = init_eventprop_params(config) if eventprop else init_params(config)
@@ -443,28 +444,21 @@ def _place(checkpoint, config, eventprop: bool, synapses: SynapseConfig, options
         raise click.BadParameter(str(error), param_hint="--checkpoint") from None
     recorded = checkpoint.meta.get("optimiser", {})
     optimiser = OptimiserConfig(lr=lr, l2=float(recorded.get("l2", OptimiserConfig.l2)), lr_decay=1.0)
-    engine_options = {
-        "rule": "eventprop" if eventprop else "eprop",
-        "engine": options["engine"],
-        "pes": options["pes"],
-        "groups": 1,
-        "sub_batch": 1,
-        "transport": options["transport"],
-        "address": options["address"],
-        "dashboard_port": options["dashboard_port"],
-        "monitor": False,
-        "out": options["out"],
-    }
-    run_name = f"adapt-{Path(options['out']).name}"[:64]
-    engine, release, dashboard = build_engine(
-        engine_options, config, weights_only(state), optimiser, run_name, synapses
-    )
-    if dashboard:
-        click.echo(f"Ray dashboard: {dashboard}")
-    same_devices = synapses.kind != "digital" and synapses == checkpoint_synapses(checkpoint)
+    rule_name = "eventprop" if eventprop else "eprop"
+    backend = backend_name(rule_name, options["engine"])
+    engine_options = {"pes": options["pes"], "groups": 1, "sub_batch": 1, "synapses": synapses}
+    if backend == "actors":
+        engine_options.update(
+            transport=options["transport"],
+            address=options["address"],
+            dashboard_port=options["dashboard_port"],
+            run_name=f"adapt-{Path(options['out']).name}"[:64],
+        )
+    engine = start_engine(make(rule_name, backend, config, weights_only(state), optimiser, **engine_options))
+    same_devices = synapses.kind != "digital" and synapses == synapses_of(checkpoint.meta)
     if same_devices:
         engine.load_state(fresh_optimiser(state))
-    return engine, release
+    return engine
 
 
 def _reader(engine: Any, engine_name: str, config: Any, eventprop: bool, synapses: SynapseConfig):
@@ -472,15 +466,8 @@ def _reader(engine: Any, engine_name: str, config: Any, eventprop: bool, synapse
     predicts what the PEs predict for many samples at once; None when ``engine`` is off-chip already."""
     if engine_name in ("offchip", "replay"):
         return None
-    weights = weights_only(engine.state())
-    if eventprop:
-        from pe_actors.rules.eventprop.offchip import OffchipEngine
-
-        copy = OffchipEngine(config, weights, OptimiserConfig())
-    else:
-        from pe_actors.rules.eprop.replay import ReplayEngine
-
-        copy = ReplayEngine(config, weights, OptimiserConfig(), synapses=synapses)
+    rule_name = "eventprop" if eventprop else "eprop"
+    copy = make(rule_name, backend_name(rule_name, "offchip"), config, weights_only(engine.state()), synapses=synapses)
 
     def read() -> Any:
         copy.load_state(engine.state())

@@ -17,17 +17,15 @@ from typing import Any
 import click
 import numpy as np
 
+from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.core.checks import require_finite
-from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.core.state import check_weight_shapes
+from pe_actors.engines.registry import from_checkpoint, synapses_of
+from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eventprop.config import EventPropConfig
-from pe_actors.synapses import DIGITAL, SynapseConfig
-from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import evaluate as evaluate_engine
 from pe_actors_launcher.options import FiniteFloatRange, existing_dir
-from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_json
+from pe_actors_launcher.plots import prepare_out
 from pe_actors_launcher.synapse_options import describe
 
 
@@ -122,31 +120,6 @@ def load_yinyang_samples(
     return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"
 
 
-def checkpoint_synapses(checkpoint: Any) -> SynapseConfig:
-    """The synapses a checkpoint was trained with (digital for checkpoints that record none)."""
-    recorded = checkpoint.meta.get("synapses")
-    if recorded is None:
-        return DIGITAL
-    try:
-        return SynapseConfig.from_dict(recorded)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"checkpoint {checkpoint.path}: its synapse settings are malformed: {error}") from None
-
-
-def eprop_engine(checkpoint: Any, config: NetworkConfig, after: float = 0.0) -> InProcessEngine:
-    """An in-process engine (P = 1) holding an e-prop checkpoint's weights on its synapses, with device time
-    advanced by ``after`` seconds; a ValueError names what does not fit."""
-    from pe_actors.engines.inprocess import weights_only
-    from pe_actors.rules.eprop.gradients import init_params
-
-    state = checkpoint.engine_state
-    check_weight_shapes(state, init_params(config), f"checkpoint {checkpoint.path}")
-    synapses = checkpoint_synapses(checkpoint)
-    engine = InProcessEngine(config, weights_only(state), OptimiserConfig(), n_pes=1, synapses=synapses)
-    engine.load_state(state)
-    engine.advance(after)
-    return engine
-
 
 @click.command("evaluate")
 @click.option(
@@ -218,20 +191,14 @@ def evaluate(
         raise click.BadParameter(str(error), param_hint="--data") from None
     class_names = list(meta.get("class_names") or [str(c) for c in range(config.n_out)])
     try:
-        if eventprop:
-            from pe_actors.engines.inprocess import weights_only
-            from pe_actors.rules.eventprop.network import init_eventprop_params
-            from pe_actors.rules.eventprop.offchip import OffchipEngine
-
-            check_weight_shapes(checkpoint.engine_state, init_eventprop_params(config), f"checkpoint {checkpoint.path}")
-            engine = OffchipEngine(config, weights_only(checkpoint.engine_state), OptimiserConfig())
-        else:
-            engine = eprop_engine(checkpoint, config, after)
+        # The rule's fast off-chip engine, reading the checkpoint's synapses as the PEs would (pe_actors.load too).
+        engine = from_checkpoint(checkpoint.path)
+        engine.advance(after)
+        synapses = synapses_of(meta, f"checkpoint {checkpoint.path}")
     except ValueError as error:
         message = str(error) if str(checkpoint.path) in str(error) else f"checkpoint {checkpoint.path}: {error}"
         raise click.BadParameter(message, param_hint="--checkpoint") from None
     result = evaluate_engine(engine, x, labels)
-    synapses = checkpoint_synapses(checkpoint)
     matrix = confusion_matrix(labels, result["predictions"], config.n_out)
     recall = per_class_recall(matrix)
     label = " (synthetic stand-in data)" if synthetic or (data is None and meta.get("synthetic")) else ""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from pe_actors_launcher.plots import out_option, prepare_out, pyplot, save_figure, write_json
+from pe_actors.reports.figures import pyplot, save_figure, write_json
+from pe_actors_launcher.plots import out_option, prepare_out
 
 #: Groups drawn in full; further groups are replicas of the first and are summarised.
 GROUPS_DRAWN = 3

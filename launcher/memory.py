@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
@@ -23,11 +24,8 @@ from pe_actors_launcher.plots import (
     network_options,
     out_option,
     prepare_out,
-    pyplot,
     resolve_network,
     rule_options,
-    save_figure,
-    write_json,
     yinyang_network,
 )
 
@@ -145,9 +143,10 @@ def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out
     """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
     from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
     from pe_actors.studies.memory import eventprop_pe_memory
+    from pe_actors_datasets.yinyang import yinyang
 
     config = yinyang_network(dt)
-    report = eventprop_pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
+    report = eventprop_pe_memory(config, *yinyang(sub_batch, 0), n_pes=pes, dtype=np.dtype(dtype).type)
     click.echo(
         f"EventProp {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, up to {pes} PEs "
         f"per layer, k = {sub_batch}, {dtype}; KB per PE while training (a SpiNNaker 2 PE has 128 KB of SRAM)"

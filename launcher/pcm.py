@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
+from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
 from pe_actors.training.trainer import best_epoch
 from pe_actors_launcher.options import FiniteFloatRange, standin_options
-from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors_launcher.plots import prepare_out
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
 DEVICE_FLAGS = {"g_max": "--g-max", "clip_sd": "--clip-sd", "sample_seconds": "--sample-seconds"}
@@ -324,9 +325,9 @@ def drift(
 ) -> None:
     """Accuracy of PCM-trained models 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
     global drift compensation; PNG, CSV (the mean over models; pcm-drift-models.csv: every model) and JSON."""
+    from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
+    from pe_actors.engines.registry import synapses_of
     from pe_actors.rules.eprop.config import NetworkConfig
-    from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
-    from pe_actors_launcher.evaluate import checkpoint_synapses
     from pe_actors_launcher.train import load_data
 
     models = []
@@ -334,7 +335,7 @@ def drift(
         try:
             checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
             config = NetworkConfig.from_dict(checkpoint.meta["network"])
-            synapses = checkpoint_synapses(checkpoint)
+            synapses = synapses_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
             if synapses.kind != "pcm":
                 raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
         except (ValueError, KeyError, TypeError) as error:

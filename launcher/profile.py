@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
     EVENTPROP_PROGRAMS,
@@ -21,11 +22,8 @@ from pe_actors_launcher.plots import (
     network_options,
     out_option,
     prepare_out,
-    pyplot,
     resolve_network,
     rule_options,
-    save_figure,
-    write_json,
     yinyang_network,
 )
 
@@ -64,35 +62,25 @@ def measure_actors(
     repeating one sub-batch (the first ``sub_batch`` samples of ``x``, or standard normal ones). The runtime
     reports per sub-batch only the PEs' loop time and their barrier waits, not a time per function, so this
     complements the in-process profile rather than repeating it."""
-    from pe_actors_launcher.ray_session import loopback_only, start_ray, stop_ray
-
-    loopback_only(None)  # before Ray is imported (see pe_actors_launcher.ray_session)
-    import ray
-
     from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.engines.registry import make
     from pe_actors.rules.eprop.gradients import init_params
-    from pe_actors.runtime import ActorEngine
 
     if x is None:
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((sub_batch, config.n_steps, config.n_in))
         labels = rng.integers(0, config.n_out, sub_batch)
     x, labels = np.asarray(x[:sub_batch], dtype), np.asarray(labels[:sub_batch])
-    # A Ray this process already runs (for example a test's) is reused and left running.
-    owned = not ray.is_initialized()
-    start_ray(None, num_pe_slots=n_pes, dashboard_port=8265)
-    engine = ActorEngine(config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001), n_pes=n_pes,
-                         sub_batch=sub_batch, record_metrics=False)  # fmt: skip
+    # A Ray this process already runs (for example a test's) is reused and left running; else the engine starts
+    # a local one and stops it with the actors.
+    engine = make("eprop", "actors", config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001),
+                  pes=n_pes, sub_batch=sub_batch, record_metrics=False)  # fmt: skip
     timings = []
-    try:
+    with engine:
         for batch in range(warmup + batches):
             engine.train_batch(x, labels, 0.001)
             if batch >= warmup:
                 timings.append(dict(engine.timing))
-    finally:
-        engine.shutdown()
-        if owned:
-            stop_ray()
     step_s = float(np.mean([timing["step_ms"] for timing in timings])) / 1e3
     wait_s = float(np.mean([timing["barrier_wait_ms"] for timing in timings])) / 1e3
     return {
@@ -186,8 +174,13 @@ def plot_eventprop_profile(summary: dict, path: Path) -> Path:
 
 def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dt: float | None, out_dir):
     """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
+    from pe_actors_datasets.yinyang import yinyang
+
     config = yinyang_network(dt)
-    summary = profile_eventprop(config, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed)
+    features, labels = yinyang(sub_batch * (warmup + batches), 1000 + seed)
+    summary = profile_eventprop(
+        config, features, labels, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed
+    )
     out_dir = prepare_out(out_dir)
     write_json(out_dir / "profile.json", summary)
     plot_eventprop_profile(summary, out_dir / "profile.png")

@@ -10,19 +10,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.bptt import bptt_forward
 from pe_actors.rules.eprop.config import NetworkConfig, infer_config
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.readout import softmax
-from pe_actors_launcher.plots import (
-    network_options,
-    out_option,
-    prepare_out,
-    pyplot,
-    resolve_network,
-    save_figure,
-    write_json,
-)
+from pe_actors_launcher.plots import network_options, out_option, prepare_out, resolve_network
 
 #: Length of one time step in seconds (10 ms on the chip), for firing rates.
 STEP_S = 0.01
@@ -30,7 +23,7 @@ STEP_S = 0.01
 
 def load_checkpoint_params(path: Path) -> tuple[dict[str, np.ndarray], NetworkConfig, list[str] | None]:
     """Weights, network and class names of a checkpoint (or the best checkpoint of a run directory)."""
-    from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+    from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 
     try:
         checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
@@ -140,15 +133,15 @@ def plot_raster(
 
 def eventprop_raster(checkpoint: Path | None, split: str, index: int, seed: int, out_dir: Path | None) -> None:
     """The EventProp raster of Yin-Yang sample ``index`` of ``split`` (generated with the published seeds)."""
-    from pe_actors.engines.inprocess import weights_only
     from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import forward, init_eventprop_params, read_output
+    from pe_actors.runtime.group import weights_only
     from pe_actors_datasets import YINYANG_CLASS_NAMES
     from pe_actors_datasets.yinyang import YINYANG_SPLITS, yinyang
 
     if checkpoint is not None:
-        from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
+        from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 
         try:
             loaded = load_checkpoint(resolve_checkpoint(checkpoint, prefer="best"))
@@ -264,7 +257,7 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
     the input, hidden and output spikes of a Yin-Yang sample with the output first-spike times.
     """
     if checkpoint is not None and rule is None:
-        from pe_actors.training.checkpoint import read_meta, resolve_checkpoint
+        from pe_actors.core.checkpoint import read_meta, resolve_checkpoint
 
         try:
             rule = read_meta(resolve_checkpoint(checkpoint, prefer="best")).get("rule", "eprop")

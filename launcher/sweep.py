@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.studies.sweep import INPUT_VARIANTS, PAPER_TABLE4, SWEEP_ENGINES, parse_rows, run_sweep, trainable_params
-from pe_actors_launcher.plots import out_option, prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors_launcher.plots import out_option, prepare_out
 
 _MARKERS = {"40x1": "o", "40x2": "s", "40x3": "^"}
 _COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}

@@ -22,13 +22,16 @@ from typing import Any
 import click
 import numpy as np
 
+from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
+from pe_actors.engines.registry import backend_name, make
+from pe_actors.reports.curves import plot_histories
+from pe_actors.reports.figures import write_json
 from pe_actors.rules.eprop.config import NETWORKS, NetworkConfig, network_config
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
 from pe_actors.synapses import DIGITAL, SynapseConfig
-from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
     Callback,
@@ -43,7 +46,6 @@ from pe_actors.training.trainer import (
     TrainState,
     best_epoch,
 )
-from pe_actors_launcher.curves import plot_histories
 from pe_actors_launcher.options import (
     CONFIG_DIR,
     MAX_SEED,
@@ -53,7 +55,6 @@ from pe_actors_launcher.options import (
     read_run_config,
     write_run_config,
 )
-from pe_actors_launcher.plots import write_json
 from pe_actors_launcher.synapse_options import describe, synapse_config, synapse_options
 
 ENGINES = ("actors", "inprocess", "offchip", "replay")
@@ -272,7 +273,7 @@ class ActorRecovery(Recovery):
         self.echo = echo
 
     def recover(self, trainer: Trainer, state: TrainState, error: Exception) -> Recovered | None:
-        from pe_actors.runtime import PEGroupError
+        from pe_actors.runtime.cluster import PEGroupError
 
         if not isinstance(error, PEGroupError):
             return None
@@ -290,6 +291,28 @@ class ActorRecovery(Recovery):
         return Recovered()
 
 
+def start_engine(engine: Any) -> Any:
+    """Start ``engine`` (for the PE actors: Ray, the placement groups, the actors, the mailboxes), print what the
+    PE actors' start-up took and the dashboard's URL, and turn a failed start into a usage error."""
+    try:
+        engine.start()
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        engine.close()
+        raise click.ClickException(f"cannot start the PE actors: {error}") from None
+    startup = getattr(engine, "startup", None)
+    if startup:
+        click.echo(
+            f"Started {startup['actors']} PE actors in {startup['seconds']:.1f} s "
+            f"({startup['seconds_per_actor']:.2f} s per actor, all groups at once)"
+        )
+    if getattr(engine, "dashboard_url", None):
+        from pe_actors.runtime.cluster import dashboard_hint
+
+        hint = dashboard_hint()
+        click.echo(f"Ray dashboard: {engine.dashboard_url}" + (f" ({hint})" if hint else ""))
+    return engine
+
+
 def build_engine(
     options: dict[str, Any],
     config: NetworkConfig,
@@ -297,54 +320,22 @@ def build_engine(
     optimiser: OptimiserConfig,
     run_name: str,
     synapses: SynapseConfig = DIGITAL,
-) -> tuple[Any, Callable[[], None], str | None]:
-    """The engine the options ask for, a function that releases it, and the Ray dashboard URL (or None)."""
-    eventprop = options["rule"] == "eventprop"
-    if eventprop and options["engine"] == "offchip":
-        from pe_actors.rules.eventprop.offchip import OffchipEngine
-
-        return OffchipEngine(config, params, optimiser), lambda: None, None
-    if eventprop and options["engine"] == "inprocess":
-        from pe_actors.engines.inprocess import GroupEngine
-        from pe_actors.rules.eventprop.program import EventPropGroup
-
-        group = EventPropGroup(config, options["pes"])
-        return GroupEngine(group, params, optimiser, options["sub_batch"]), lambda: None, None
-    if options["rule"] == "bptt":
-        from pe_actors.rules.eprop.bptt_engine import BPTTEngine
-
-        return BPTTEngine(config, params, optimiser), lambda: None, None
-    if options["engine"] == "inprocess":
-        from pe_actors.rules.eprop.engine import InProcessEngine
-
-        engine = InProcessEngine(
-            config, params, optimiser, n_pes=options["pes"], sub_batch=options["sub_batch"], synapses=synapses
+) -> tuple[Any, Callable[[], None]]:
+    """The started engine the options ask for (from the registry) and a function that releases it with the
+    Prometheus server of ``--monitor``."""
+    rule_name = "eventprop" if options["rule"] == "eventprop" else "eprop"
+    backend = "bptt" if options["rule"] == "bptt" else backend_name(rule_name, options["engine"])
+    engine_options: dict[str, Any] = {
+        "pes": options["pes"], "groups": options["groups"], "sub_batch": options["sub_batch"], "synapses": synapses
+    }
+    if backend == "actors":
+        engine_options.update(
+            transport=options["transport"],
+            run_name=run_name,
+            address=options["address"],
+            dashboard_port=options["dashboard_port"],
         )
-        return engine, lambda: None, None
-    if options["engine"] in ("replay", "offchip"):
-        from pe_actors.rules.eprop.replay import ReplayEngine
-
-        return ReplayEngine(config, params, optimiser, synapses=synapses), lambda: None, None
-    from pe_actors_launcher.ray_session import loopback_only, start_ray
-
-    loopback_only(options["address"])  # before Ray is imported (see pe_actors_launcher.ray_session)
-    import ray
-
-    from pe_actors.rules import group_program
-    from pe_actors.runtime import ActorEngine
-
-    slots = group_program(config, options["pes"]).n_pes * options["groups"]
-    started = not ray.is_initialized()
-    try:
-        if options["address"] is None:
-            dashboard = start_ray(
-                None, num_pe_slots=slots, dashboard_port=options["dashboard_port"], job_name=f"pe-actors {run_name}"
-            )
-        else:
-            dashboard = start_ray(options["address"], num_pe_slots=slots, job_name=f"pe-actors {run_name}")
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        where = "a local Ray" if options["address"] is None else f"the Ray cluster at --address {options['address']}"
-        raise click.ClickException(f"cannot start or join {where}: {error}") from None
+    engine = start_engine(make(rule_name, backend, config, params, optimiser, **engine_options))
     monitor = None
     if options["monitor"]:
         from pe_actors.runtime.monitor import PrometheusMonitor
@@ -352,46 +343,16 @@ def build_engine(
         try:
             monitor = PrometheusMonitor(Path(options["out"] or "runs/train") / "prometheus").start()
         except (FileNotFoundError, RuntimeError) as error:
-            if started:
-                ray.shutdown()
+            engine.close()
             raise click.ClickException(f"--monitor: {error}") from None
         click.echo(f"Prometheus: {monitor.url} (scraping Ray's metrics, ray_pe_* among them; it stops with the run)")
-    engine = ActorEngine(
-        config,
-        params,
-        optimiser,
-        n_pes=options["pes"],
-        n_groups=options["groups"],
-        sub_batch=options["sub_batch"],
-        transport=options["transport"],
-        run_name=run_name,
-        synapses=synapses,
-    )
-
-    try:
-        engine.start()
-    except BaseException as error:
-        if monitor is not None:
-            monitor.stop()
-        if started:
-            ray.shutdown()
-        if isinstance(error, (RuntimeError, ValueError)):
-            raise click.ClickException(f"cannot start the PE actors: {error}") from None
-        raise
-    startup = engine.startup
-    click.echo(
-        f"Started {startup['actors']} PE actors in {startup['seconds']:.1f} s ({startup['seconds_per_actor']:.2f} s "
-        "per actor, all groups at once)"
-    )
 
     def release() -> None:
-        engine.shutdown()
+        engine.close()
         if monitor is not None:
             monitor.stop()
-        if started:
-            ray.shutdown()
 
-    return engine, release, dashboard
+    return engine, release
 
 
 class StopRequest(Callback):
@@ -742,13 +703,8 @@ def train(ctx: click.Context, **options: Any) -> None:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--resume") from None
     run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
-    engine, release, dashboard = build_engine(options, config, params, optimiser, run_name, synapses)
+    engine, release = build_engine(options, config, params, optimiser, run_name, synapses)
     try:
-        if dashboard:
-            from pe_actors_launcher.ray_session import dashboard_hint
-
-            hint = dashboard_hint()
-            click.echo(f"Ray dashboard: {dashboard}" + (f" ({hint})" if hint else ""))
         engine_name = "bptt" if options["rule"] == "bptt" else options["engine"]
         click.echo(
             f"Training {options['network']} with {options['rule']} on the {engine_name} engine: "

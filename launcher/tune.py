@@ -25,8 +25,9 @@ from typing import Any
 
 import click
 
+from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors_launcher.options import command_args, standin_options, write_run_config
-from pe_actors_launcher.plots import prepare_out, pyplot, save_figure, write_csv, write_json
+from pe_actors_launcher.plots import prepare_out
 
 #: Distributions a ``[space]`` entry may name, and how many numbers each takes (None: a list of values).
 DISTRIBUTIONS = {"loguniform": 2, "uniform": 2, "randint": 2, "choice": None}
@@ -195,7 +196,7 @@ def tune(
     elif data is not None:
         base["data"] = str(Path(data).resolve())
     epochs = int(fixed.get("epochs", 8 if rule == "eprop" else 100))
-    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors.runtime.cluster import start_ray
 
     start_ray(None, num_pe_slots=1)
     import ray

@@ -14,7 +14,7 @@ from typing import Any
 _SOURCES = {
     "EVENTPROP_NETWORKS": "pe_actors.rules.eventprop.config",
     "EventPropConfig": "pe_actors.rules.eventprop.config",
-    "InProcessEngine": "pe_actors.rules.eprop.engine",
+    "InProcessEngine": "pe_actors.engines.inprocess",
     "Model": "pe_actors.api",
     "NETWORKS": "pe_actors.rules.eprop.config",
     "NetworkConfig": "pe_actors.rules.eprop.config",

@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.engines.inprocess import weights_only
-from pe_actors.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.core.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import best_epoch
 from pe_actors.training.trainer import evaluate as evaluate_engine
 
@@ -117,29 +115,17 @@ class Model:
     """
 
     def __init__(self, checkpoint: Checkpoint) -> None:
-        from pe_actors.rules.eprop.config import NetworkConfig
-        from pe_actors.rules.eventprop.config import EventPropConfig
+        from pe_actors.engines.registry import from_checkpoint, network_of
 
         self.checkpoint = checkpoint
         meta = checkpoint.meta
         self.rule = meta.get("rule", "eprop")
         try:
-            if self.rule == "eventprop":
-                from pe_actors.rules.eventprop.offchip import OffchipEngine
-
-                self.config = EventPropConfig.from_dict(meta["network"])
-                self.engine = OffchipEngine(self.config, weights_only(checkpoint.engine_state), OptimiserConfig())
-            else:
-                from pe_actors.rules.eprop.replay import ReplayEngine
-                from pe_actors.synapses import DIGITAL, SynapseConfig
-
-                self.config = NetworkConfig.from_dict(meta["network"])
-                synapses = SynapseConfig.from_dict(meta["synapses"]) if "synapses" in meta else DIGITAL
-                weights = weights_only(checkpoint.engine_state)
-                self.engine = ReplayEngine(self.config, weights, OptimiserConfig(), synapses=synapses)
-                self.engine.load_state(checkpoint.engine_state)
+            _, self.config = network_of(meta, f"checkpoint {checkpoint.path}")
+            self.engine = from_checkpoint(checkpoint.path)
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"checkpoint {checkpoint.path} cannot be loaded: {error}") from None
+            message = str(error) if str(checkpoint.path) in str(error) else f"{error}"
+            raise ValueError(f"checkpoint {checkpoint.path} cannot be loaded: {message}") from None
         self.class_names = list(meta.get("class_names") or range(self.config.n_out))
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 def local_ray():
     """One local Ray with 12 ``pe`` slots for a module (reused if the session already started one)."""
     ray = pytest.importorskip("ray")
-    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors.runtime.cluster import start_ray
 
     started = not ray.is_initialized()
     start_ray(None, num_pe_slots=12)

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from pe_actors import InProcessEngine, NetworkConfig, OptimiserConfig, init_params
-from pe_actors.engines.inprocess import weights_only
+from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.rules.eprop.replay import ReplayEngine
+from pe_actors.runtime.group import weights_only
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import AdaptConfig, adapt, fresh_optimiser
-from pe_actors.training.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.training.trainer import evaluate
 from pe_actors_launcher.cli import cli
 
@@ -139,7 +139,7 @@ def test_adapt_config_and_pool_errors(pretrained):
 
 @pytest.mark.ray
 def test_actors_adapt_to_the_same_weights_as_in_process_pes(pretrained, local_ray):
-    from pe_actors.runtime import ActorEngine
+    from pe_actors.engines.actors import ActorEngine
 
     pool, held_out = task(10, 4, shift=1), task(12, 5, shift=1)
     config = AdaptConfig(samples=6, eval_every=3, lr=0.01, seed=1)

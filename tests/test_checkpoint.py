@@ -6,7 +6,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from pe_actors.training.checkpoint import (
+from pe_actors.core.checkpoint import (
     META_FILE,
     best_checkpoint,
     latest_checkpoint,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint
 from pe_actors_launcher.cli import cli
 
 QUICK = ["--rule", "eventprop", "--max-samples", "64", "--no-progress", "--checkpoint-every", "32"]
@@ -72,7 +72,7 @@ def test_resume_or_evaluate_of_a_checkpoint_of_another_size_is_a_clear_error(tmp
     loaded = load_checkpoint(checkpoint)
     assert loaded.engine_state["w_0"].shape == (5, 16)
     # A checkpoint whose arrays disagree with its metadata: its network says 120 hidden neurons.
-    from pe_actors.training.checkpoint import save_checkpoint
+    from pe_actors.core.checkpoint import save_checkpoint
 
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "arrays")}
     meta["network"] = {**meta["network"], "sizes": [5, 120, 3]}

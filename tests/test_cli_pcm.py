@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pe_actors.training.checkpoint import latest_checkpoint, load_checkpoint
+from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint
 from pe_actors_launcher.cli import cli
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pe_actors.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors.core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from pe_actors_launcher.cli import cli
 from pe_actors_launcher.options import CONFIG_DIR
 

@@ -5,7 +5,7 @@ import pytest
 
 import pe_actors as pa
 from pe_actors.rules.eprop.bptt import bptt_forward
-from pe_actors.rules.eprop.engine import gather_state, make_group
+from pe_actors.rules.eprop.pe_group import gather_state, make_group
 
 SMALL = pa.NetworkConfig(n_in=6, n_rec=9, n_out=4, n_steps=30)
 GSC = pa.NetworkConfig()

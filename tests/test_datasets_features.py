@@ -84,60 +84,30 @@ def test_feature_params_round_trip_and_reject_unknown_keys():
         FeatureParams.from_dict({**DEFAULT_PARAMS.to_dict(), "n_mfcc": 13})
 
 
-POOL_THEN_SLEEP = """
-import os, sys, time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-from pe_actors_datasets.workers import init_worker
-if __name__ == "__main__":
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"), initializer=init_worker,
-                               initargs=(os.getpid(),))
-    pids = {pool.submit(os.getpid).result() for _ in range(8)}
-    with open(sys.argv[1] + ".tmp", "w") as handle:
-        handle.write(" ".join(map(str, pids)))
-    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-    time.sleep(120)
+PREPARE_FROM_STDIN = """
+import sys
+from pe_actors_datasets import prepare
+prepare(sys.argv[1], sys.argv[2], seed=0, workers=2)
+print("prepared")
 """
 
 
-def test_pool_workers_die_with_a_killed_parent(tmp_path):
-    import os
-    import signal
+def test_preparing_with_workers_runs_from_a_script_read_on_standard_input(small_standin, tmp_path):
+    # A process pool would re-import the caller's main module: a script without a main guard re-runs itself, and
+    # one read from standard input dies with BrokenProcessPool. The workers are threads.
     import subprocess
     import sys
-    import time
-    from pathlib import Path
 
-    semaphores = set(Path("/dev/shm").glob("sem.mp-*")) if Path("/dev/shm").is_dir() else set()
-    pids_file = tmp_path / "pids"
-    script = tmp_path / "pool.py"
-    script.write_text(POOL_THEN_SLEEP)
-    # A fresh interpreter, like `pe-actors data prepare`: its pool has a resource tracker of its own.
-    parent = subprocess.Popen([sys.executable, str(script), str(pids_file)], cwd=Path(__file__).resolve().parent.parent)
-    deadline = time.monotonic() + 60
-    while not pids_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    pids = [int(p) for p in pids_file.read_text().split()]
-    assert pids
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait(timeout=10)
+    from pe_actors_datasets import load_prepared
 
-    def alive(pid):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    deadline = time.monotonic() + 30
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(pid) for pid in pids), "pool workers outlived their killed parent"
-    # multiprocessing's resource tracker (not killed) unlinks the semaphores the dead pool leaked.
-    deadline = time.monotonic() + 30
-    while Path("/dev/shm").is_dir() and time.monotonic() < deadline:
-        if not set(Path("/dev/shm").glob("sem.mp-*")) - semaphores:
-            break
-        time.sleep(0.2)
-    if Path("/dev/shm").is_dir():
-        assert not set(Path("/dev/shm").glob("sem.mp-*")) - semaphores, "semaphores of the killed pool were left"
+    out = tmp_path / "features"
+    done = subprocess.run(
+        [sys.executable, "-", str(small_standin[1]), str(out)],
+        input=PREPARE_FROM_STDIN, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "prepared"
+    ours, theirs = load_prepared(out), load_prepared(small_standin[0])
+    for split, (x, labels) in theirs.splits.items():
+        np.testing.assert_array_equal(ours.splits[split][0], x)
+        np.testing.assert_array_equal(ours.splits[split][1], labels)

@@ -9,9 +9,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import pe_actors as pa  # noqa: E402
+from pe_actors.engines.actors import ActorEngine  # noqa: E402
 from pe_actors.rules.eventprop.encoding import encode  # noqa: E402
 from pe_actors.rules.eventprop.offchip import OffchipEngine  # noqa: E402
-from pe_actors.runtime import ActorEngine  # noqa: E402
 from pe_actors_datasets.yinyang import yinyang  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("local_ray")]

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.engines.inprocess import GroupEngine
 from pe_actors.rules.eventprop.encoding import encode
 from pe_actors.rules.eventprop.offchip import OffchipEngine
 from pe_actors.rules.eventprop.program import EventPropGroup, layer_splits
+from pe_actors.runtime.group import GroupEngine
 from pe_actors_datasets.yinyang import yinyang
 
 TWO = pa.EventPropConfig(sizes=(5, 12, 3))

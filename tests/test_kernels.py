@@ -7,10 +7,10 @@ import pe_actors as pa
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eprop import kernels
 from pe_actors.rules.eprop.bptt import bptt_forward
-from pe_actors.rules.eprop.engine import run_forward
 from pe_actors.rules.eprop.master import reduce_outputs
 from pe_actors.rules.eprop.neuron import surrogate
 from pe_actors.rules.eprop.pe import KERNELS, PE
+from pe_actors.rules.eprop.pe_group import run_forward
 from pe_actors.rules.eprop.readout import filter_weights
 
 GSC = pa.NetworkConfig()

@@ -16,11 +16,11 @@ from pe_actors_launcher.cli import cli
 
 PROBE = r"""
 import json, os, time
-from pe_actors_launcher.ray_session import start_ray, stop_ray
+from pe_actors.runtime.cluster import start_ray, stop_ray
 start_ray(None, num_pe_slots=2, dashboard_port=0)
 import numpy as np
 import pe_actors as pa
-from pe_actors.runtime import ActorEngine
+from pe_actors.engines.actors import ActorEngine
 from pe_actors.runtime.monitor import PrometheusMonitor
 
 monitor = PrometheusMonitor(os.environ["STORAGE"], scrape_interval_s=1).start()

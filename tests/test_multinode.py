@@ -19,7 +19,8 @@ import numpy as np
 import ray
 from ray.cluster_utils import Cluster
 import pe_actors as pa
-from pe_actors.runtime import ActorEngine, PEGroupError
+from pe_actors.engines.actors import ActorEngine
+from pe_actors.runtime.cluster import PEGroupError
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"pe": 3}})
 worker = cluster.add_node(num_cpus=1, resources={"pe": 3})

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import pe_actors as pa
+from pe_actors.core.checkpoint import list_checkpoints
+from pe_actors.core.engine import BatchResult
 from pe_actors.core.optimiser import Adam
-from pe_actors.engines.protocol import BatchResult
-from pe_actors.training.checkpoint import list_checkpoints
 from pe_actors.training.trainer import CheckpointCallback, NonFiniteError, Splits, TrainConfig, Trainer
 from pe_actors_launcher.cli import cli
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.ray
 
 PROBE = r"""
 import glob, json, os, time, urllib.request
-from pe_actors_launcher.ray_session import start_ray, stop_ray
+from pe_actors.runtime.cluster import start_ray, stop_ray
 start_ray(None, num_pe_slots=1, dashboard_port=0)
 import ray
 node = ray.nodes()[0]
@@ -73,11 +73,11 @@ def test_a_local_ray_binds_only_to_loopback():
 TOKEN_PROBE = r"""
 import json, os, time, urllib.error, urllib.request
 import numpy as np
-from pe_actors_launcher.ray_session import dashboard_hint, start_ray, stop_ray
+from pe_actors.runtime.cluster import dashboard_hint, start_ray, stop_ray
 url = start_ray(None, num_pe_slots=2, dashboard_port=0, job_name="pe-actors probe")
 import ray
 import pe_actors as pa
-from pe_actors.runtime import ActorEngine
+from pe_actors.engines.actors import ActorEngine
 
 def status(headers):
     request = urllib.request.Request(url + "/api/v0/actors?detail=1", headers=headers)

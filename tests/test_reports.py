@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.engines.inprocess import InProcessEngine
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.studies.energy import (
@@ -259,7 +259,7 @@ def test_raster_command_fresh_weights(tmp_path):
 
 
 def test_raster_command_from_checkpoint_and_data(tmp_path):
-    from pe_actors.training.checkpoint import save_checkpoint
+    from pe_actors.core.checkpoint import save_checkpoint
 
     config = NetworkConfig(n_rec=16, n_out=3, n_steps=10)
     params = init_params(config, 0)
@@ -327,8 +327,12 @@ def test_sweep_command(tmp_path):
 def test_eventprop_profile_times_every_program_of_every_pe(tmp_path):
     from pe_actors.rules.eventprop.config import EventPropConfig
     from pe_actors.studies.profiling import EVENTPROP_PROGRAMS, profile_eventprop
+    from pe_actors_datasets.yinyang import yinyang
 
-    summary = profile_eventprop(EventPropConfig(sizes=(5, 12, 3)), n_pes=[2, 1], sub_batch=4, batches=1, warmup=0)
+    features, labels = yinyang(4, 1000)
+    summary = profile_eventprop(
+        EventPropConfig(sizes=(5, 12, 3)), features, labels, n_pes=[2, 1], sub_batch=4, batches=1, warmup=0
+    )
     assert [e["layer"] for e in summary["per_pe"]] == [1, 1, 2]
     for entry in summary["per_pe"]:
         times = entry["programs_s_per_step"]

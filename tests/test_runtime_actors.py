@@ -13,9 +13,10 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import pe_actors as pa  # noqa: E402
-from pe_actors.runtime import ActorEngine, PEGroupError  # noqa: E402
+from pe_actors.engines.actors import ActorEngine  # noqa: E402
+from pe_actors.runtime.cluster import PEGroupError  # noqa: E402
 from pe_actors.runtime.mailbox import mailbox_path  # noqa: E402
-from pe_actors.runtime.protocol import actor_name  # noqa: E402
+from pe_actors.runtime.packets import actor_name  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("local_ray")]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.rules.eprop.engine import InProcessEngine
+from pe_actors.engines.inprocess import InProcessEngine
 from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.mailbox import (
@@ -24,8 +24,7 @@ from pe_actors.runtime.mailbox import (
     pipe_path,
     unlink_mailbox,
 )
-from pe_actors.runtime.program import Channel
-from pe_actors.runtime.protocol import (
+from pe_actors.runtime.packets import (
     PROTOCOL_VERSION,
     actor_name,
     pack_array,
@@ -35,6 +34,7 @@ from pe_actors.runtime.protocol import (
     unpack_metadata,
     unpack_spikes,
 )
+from pe_actors.runtime.program import Channel
 
 CONFIG = pa.NetworkConfig(n_in=8, n_rec=12, n_out=3, n_steps=20)
 

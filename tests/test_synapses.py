@@ -10,14 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from pe_actors.core.checkpoint import load_checkpoint, save_checkpoint
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.engines.inprocess import InProcessEngine
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.engine import InProcessEngine
 from pe_actors.rules.eprop.gradients import eprop_gradients, init_params
 from pe_actors.rules.eprop.replay import ReplayEngine
 from pe_actors.synapses import PCMModel, SynapseConfig
 from pe_actors.synapses.pcm.model import T0_S, T_READ_S
-from pe_actors.training.checkpoint import load_checkpoint, save_checkpoint
 
 CONFIG = NetworkConfig(n_in=6, n_rec=10, n_out=3, n_steps=25)
 N_DEVICES = 100_000

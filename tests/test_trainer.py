@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pe_actors import InProcessEngine, NetworkConfig, OptimiserConfig, init_params
+from pe_actors.core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from pe_actors.rules.eprop.bptt_engine import BPTTEngine
-from pe_actors.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from pe_actors.training.trainer import (
     Callback,
     CheckpointCallback,
@@ -316,9 +316,9 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
     """ray.kill one PE actor of group 1 (of 2) mid-epoch: the trainer's actor recovery rebuilds the group from
     the replicas, retries the batch, and the final weights equal an uninterrupted in-process run."""
     ray = pytest.importorskip("ray")
-    from pe_actors.runtime import ActorEngine
-    from pe_actors.runtime.protocol import actor_name
-    from pe_actors_launcher.ray_session import start_ray
+    from pe_actors.engines.actors import ActorEngine
+    from pe_actors.runtime.cluster import start_ray
+    from pe_actors.runtime.packets import actor_name
     from pe_actors_launcher.train import ActorRecovery
 
     data = make_data(n_train=16)

@@ -1,6 +1,23 @@
-"""Engines: what the trainer talks to. Every engine answers ``train_batch``, ``predict``, ``params``, ``state`` and
-``load_state`` (:class:`pe_actors.engines.protocol.Engine`) whatever rule and runtime it wraps."""
+"""Engines: what the trainer, adaptation and evaluation talk to. Every engine answers the protocol of
+:class:`pe_actors.core.engine.Engine` (``train_batch``, ``predict``, ``params``, ``state``, ``load_state``, device
+time and writes, ``with engine:``) whatever rule and runtime it wraps; :func:`make` and :func:`from_checkpoint`
+(:mod:`pe_actors.engines.registry`) are the way to build one."""
 
-from pe_actors.engines.protocol import BatchResult, Engine
+from __future__ import annotations
 
-__all__ = ["BatchResult", "Engine"]
+from typing import Any
+
+__all__ = ["BatchResult", "Engine", "from_checkpoint", "make", "table"]
+
+
+def __getattr__(name: str) -> Any:
+    # The registry imports checkpoints and rules' declarations; load it on first use.
+    if name in ("make", "from_checkpoint", "table"):
+        from pe_actors.engines import registry
+
+        return getattr(registry, name)
+    if name in ("BatchResult", "Engine"):
+        from pe_actors.core import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'pe_actors.engines' has no attribute {name!r}")

@@ -1,133 +1,48 @@
-"""The in-process engine: a group of PEs of any rule stepped by the step loop in one process (docs/runtime.md).
-
-Packets are exchanged as plain arrays; otherwise this is exactly what the distributed runtime does with the same
-PE programs. A batch is split into sub-batches of k samples that the group runs one after the other (standing in
-for G groups running side by side), and the gradients of every sub-batch are summed before one learning step with
-their batch mean, so results do not depend on P, G or k beyond float rounding.
-"""
+"""The in-process engine of any rule: one network replica held by the PE programs of its group, stepped by the
+step loop in this process (docs/runtime.md). What the PE actors compute, without Ray: results do not depend on
+P, G or k beyond float rounding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from pe_actors.engines.protocol import BatchResult
-from pe_actors.runtime.program import GroupProgram, PEProgram
-from pe_actors.runtime.steploop import InProcessTransport, step_loop
-
-Grads = dict[str, np.ndarray]
-
-#: Samples a group forwards at once in :meth:`GroupEngine.predict`.
-PREDICT_CHUNK = 256
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.rules import group_program
+from pe_actors.runtime.group import GroupEngine
+from pe_actors.synapses import DIGITAL, SynapseConfig
 
 
-def sub_batches(n: int, sub_batch: int | None) -> Iterator[slice]:
-    """Consecutive slices of at most ``sub_batch`` samples covering range(n)."""
-    k = n if sub_batch is None else sub_batch
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"sub_batch must be a positive integer or None, got {sub_batch!r}")
-    for start in range(0, n, k):
-        yield slice(start, min(start + k, n))
-
-
-def run_group(
-    group: GroupProgram, programs: list[PEProgram], x: np.ndarray, labels: np.ndarray | None
-) -> list[dict[str, Any]]:
-    """One sub-batch through every round of the group's schedule in this process; the programs' results."""
-    for program in programs:
-        program.begin(x, labels)
-    transport = InProcessTransport(programs, group.channels)
-    step_loop(group.phases(labels is not None), transport, range(len(programs)))
-    return [program.result() for program in programs]
-
-
-def sum_grads(total: list[Grads] | None, grads: list[Grads]) -> list[Grads]:
-    """Add per-PE gradient sums ``grads`` into ``total`` (in place; ``total`` None starts it)."""
-    if total is None:
-        return grads
-    for into, grad in zip(total, grads, strict=True):
-        for key in into:
-            into[key] += grad[key]
-    return total
-
-
-def weights_only(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The weight matrices of a state, the keys ``w_<name>`` (no ADAM moments, step count or device state)."""
-    return {k: v for k, v in state.items() if k.startswith("w_")}
-
-
-class GroupEngine:
-    """Trains one network replica held by the in-process PEs of ``group``.
+class InProcessEngine(GroupEngine):
+    """Trains one network replica held by the in-process PEs of its rule's group program.
 
     Args:
-        group: the rule's group program (channels, phases, PE programs).
+        config: the network description; its type picks the rule (an e-prop
+            :class:`~pe_actors.rules.eprop.config.NetworkConfig` or an EventProp
+            :class:`~pe_actors.rules.eventprop.config.EventPropConfig`).
         params: initial weights (copied into the PEs' slices); their dtype is the engine's dtype.
-        optimiser: the learning step's settings.
+        optimiser: ADAM/L2/schedule settings.
+        n_pes: PEs per group, P (EventProp: PEs per layer, an int or one per layer).
         sub_batch: samples each PE vectorises, k (None: the whole batch at once).
+        synapses: where the PEs' weights live (docs/synapses.md).
+        kernel: the e-prop PEs' per-synapse implementation (``numba`` or ``numpy``).
     """
 
-    def __init__(self, group: GroupProgram, params: dict[str, np.ndarray], optimiser: Any, sub_batch: int | None):
-        self.group = group
-        self.sub_batch = sub_batch
-        self.dtype = np.result_type(*params.values())
-        self.programs = [group.make_program(p, params, optimiser) for p in range(group.n_pes)]
-        self.master_results: list[dict[str, Any]] = []
-
-    def gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[list[Grads], BatchResult]:
-        """Per-PE gradient slices of the batch-mean loss and the master's result for the whole batch; the master's
-        full results per sub-batch (with rule-specific extras) are kept in :attr:`master_results`."""
-        x, labels = self.group.prepare(x, labels, self.dtype)
-        sums, masters = None, []
-        for part in sub_batches(len(x), self.sub_batch):
-            results = run_group(self.group, self.programs, x[part], labels[part])
-            sums = sum_grads(sums, [result["grads"] for result in results])
-            masters.append(results[self.group.master])
-        mean = [{key: value / len(x) for key, value in grad.items()} for grad in sums]
-        self.master_results = masters
-        return mean, BatchResult.concatenate([BatchResult(m["logits"], m["loss"]) for m in masters])
-
-    def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
-        """One update on a mini-batch: gradients of all sub-batches, then one learning step per PE."""
-        grads, result = self.gradients(x, labels)
-        seconds = len(x) * self.group.sample_s
-        for program, grad in zip(self.programs, grads, strict=True):
-            program.apply(grad, lr)
-            program.advance(seconds)
-        return result
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of device time pass for every PE's synapses (float weights do not drift)."""
-        for program in self.programs:
-            program.advance(seconds)
+    def __init__(
+        self,
+        config: Any,
+        params: dict[str, np.ndarray],
+        optimiser: OptimiserConfig,
+        n_pes: int | list[int] = 1,
+        sub_batch: int | None = None,
+        synapses: SynapseConfig = DIGITAL,
+        kernel: str = "numba",
+    ) -> None:
+        self.config = config
+        super().__init__(group_program(config, n_pes, synapses=synapses, kernel=kernel), params, optimiser, sub_batch)
 
     @property
-    def writes(self) -> int | None:
-        """Device writes of the replica so far (None for float weights)."""
-        if self.group.synapses.kind == "digital":
-            return None
-        return sum(program.writes for program in self.programs)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class scores (n, n_out) without learning."""
-        x, _ = self.group.prepare(x, None, self.dtype)
-        logits = [
-            run_group(self.group, self.programs, x[part], None)[self.group.master]["logits"]
-            for part in sub_batches(len(x), PREDICT_CHUNK)
-        ]
-        return np.concatenate(logits) if logits else np.zeros((0, self.group.n_out), self.dtype)
-
-    def params(self) -> dict[str, np.ndarray]:
-        """Current full weights, assembled from the PEs."""
-        return weights_only(self.state())
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Full weights, optimiser moments and step count (copies), for checkpoints and replica checks."""
-        states = [program.state_dict() for program in self.programs]
-        return {key: np.array(value) for key, value in self.group.gather_state(states).items()}
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore what :meth:`state` returned (for example from a checkpoint) into every PE."""
-        for pe, program in enumerate(self.programs):
-            program.load_state_dict(self.group.scatter_state(state, pe))
+    def pes(self) -> list:
+        """The e-prop PEs of the group (each program's :class:`~pe_actors.rules.eprop.pe.PE`)."""
+        return [program.pe for program in self.programs]

@@ -6,7 +6,7 @@ Two transports drive the program's rounds through the one step loop:
 - ``shm``: :meth:`PEActor.run` runs all rounds of a sub-batch itself, exchanging packets with the group's PEs
   through the node's shared-memory mailbox (:class:`~pe_actors.runtime.mailbox.MailboxTransport`). The driver is
   not in the per-step loop.
-- ``ray``: the driver runs the loop (:class:`~pe_actors.runtime.engine.RayCallTransport`) and submits
+- ``ray``: the driver runs the loop (:class:`~pe_actors.engines.actors.RayCallTransport`) and submits
   :meth:`PEActor.ray_round` per round with the packets posted to this PE in the previous round as arguments
   (Ray resolves them actor to actor); :meth:`PEActor.ray_result` collects the result.
 """
@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.runtime.mailbox import GroupMailbox, MailboxTransport
-from pe_actors.runtime.program import Channel, GroupProgram, Phase
-from pe_actors.runtime.protocol import (
+from pe_actors.runtime.packets import (
     pack_array,
     pack_events,
     pack_spikes,
@@ -29,6 +28,7 @@ from pe_actors.runtime.protocol import (
     unpack_events,
     unpack_spikes,
 )
+from pe_actors.runtime.program import Channel, GroupProgram, Phase
 from pe_actors.runtime.steploop import Posts, step_loop
 
 

@@ -44,8 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pe_actors.runtime.packets import actor_name, pack_metadata, unpack_metadata
 from pe_actors.runtime.program import Channel, PEProgram, Phase
-from pe_actors.runtime.protocol import actor_name, pack_metadata, unpack_metadata
 from pe_actors.runtime.steploop import Posts
 
 #: Layout version of the mailbox file, stored in its header.

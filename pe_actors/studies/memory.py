@@ -192,21 +192,24 @@ __all__ = [
 
 
 def eventprop_pe_memory(
-    config: EventPropConfig, n_pes: int | list = 1, sub_batch: int = 1, dtype: type = np.float32
+    config: EventPropConfig,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_pes: int | list = 1,
+    dtype: type = np.float32,
 ) -> list[dict]:
-    """Bytes each EventProp PE holds while training a sub-batch, by category (weights, ADAM moments, neuron
-    state, the forward tapes of I, Vpre and spikes, the received spikes of the layer below, and the adjoints with
-    the weight gradient), read from the arrays the PE program really allocates after one training sub-batch."""
-    from pe_actors.engines.inprocess import run_group
+    """Bytes each EventProp PE holds while training the sub-batch (``features``, ``labels``) (Yin-Yang features
+    before the latency code, for example :func:`pe_actors_datasets.yinyang`), by category (weights, ADAM moments,
+    neuron state, the forward tapes of I, Vpre and spikes, the received spikes of the layer below, and the adjoints
+    with the weight gradient), read from the arrays the PE program really allocates after that sub-batch."""
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import init_eventprop_params
     from pe_actors.rules.eventprop.program import EventPropGroup
-    from pe_actors_datasets.yinyang import yinyang
+    from pe_actors.runtime.group import run_group
 
     group = EventPropGroup(config, n_pes)
     params = init_eventprop_params(config, 0, dtype)
     programs = [group.make_program(p, params, OptimiserConfig(l2=0.0)) for p in range(group.n_pes)]
-    features, labels = yinyang(sub_batch, 0)
     run_group(group, programs, encode(features, config, dtype), labels)
     report = []
     for pe, program in enumerate(programs):

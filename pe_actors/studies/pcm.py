@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.engines.inprocess import weights_only
+from pe_actors.core.engine import Engine
+from pe_actors.engines.registry import from_state
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.replay import ReplayEngine
 from pe_actors.synapses import SynapseConfig
 
 #: Bit widths of the precision sweep; 32 stands for the float32 (digital) network.
@@ -35,15 +34,13 @@ def synapse_count(config: NetworkConfig) -> int:
     return config.n_in * config.n_rec + config.n_rec * (config.n_rec - 1) + config.n_rec * config.n_out
 
 
-def device_engine(config: NetworkConfig, state: dict[str, np.ndarray], synapses: SynapseConfig) -> ReplayEngine:
-    """An engine holding a checkpoint's ``state`` on ``synapses`` (the devices as the state left them), for
+def device_engine(config: NetworkConfig, state: dict[str, np.ndarray], synapses: SynapseConfig) -> Engine:
+    """The replay engine holding a checkpoint's ``state`` on ``synapses`` (the devices as the state left them), for
     evaluation; the forward pass reads the devices like the PEs do."""
-    engine = ReplayEngine(config, weights_only(state), OptimiserConfig(), synapses=synapses)
-    engine.load_state(state)
-    return engine
+    return from_state("eprop", "replay", config, state, synapses=synapses)
 
 
-def accuracy(engine: ReplayEngine, x: np.ndarray, labels: np.ndarray, chunk: int = 256) -> float:
+def accuracy(engine: Engine, x: np.ndarray, labels: np.ndarray, chunk: int = 256) -> float:
     """Fraction of ``x`` the engine classifies correctly."""
     correct = sum(
         int(np.sum(np.argmax(engine.predict(x[i : i + chunk]), axis=1) == labels[i : i + chunk]))

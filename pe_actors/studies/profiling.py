@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.engines.inprocess import run_group
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.runtime.group import run_group
 from pe_actors.runtime.program import GroupProgram, no_timer
 
 #: The functions profiled, in the order a step calls them (the paper's Table 2, plus the sync wait).
@@ -354,6 +354,8 @@ EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
 
 def profile_eventprop(
     config: EventPropConfig,
+    features: np.ndarray,
+    labels: np.ndarray,
     n_pes: int | list = 1,
     sub_batch: int = 1,
     batches: int = 3,
@@ -362,12 +364,13 @@ def profile_eventprop(
     lr: float = 0.005,
 ) -> dict:
     """Wall time per PE of EventProp's four programs (forward, loss, backward, weight update) on a group of
-    in-process PEs, per step of the trial (each program's total over a sub-batch divided by T), on Yin-Yang
-    samples; the real-time budget of a step is dt. Returns a JSON-ready summary with one entry per PE."""
+    in-process PEs, per step of the trial (each program's total over a sub-batch divided by T), on the samples
+    (``features`` before the latency code, ``labels``; at least ``sub_batch`` x (``warmup`` + ``batches``) of
+    them, for example Yin-Yang's); the real-time budget of a step is dt. Returns a JSON-ready summary with one
+    entry per PE."""
     from pe_actors.rules.eventprop.encoding import encode
     from pe_actors.rules.eventprop.network import init_eventprop_params
     from pe_actors.rules.eventprop.program import EventPropGroup
-    from pe_actors_datasets.yinyang import yinyang
 
     for name, value, low in (("sub_batch", sub_batch, 1), ("batches", batches, 1), ("warmup", warmup, 0)):
         if not isinstance(value, int) or value < low:
@@ -375,8 +378,10 @@ def profile_eventprop(
     group = EventPropGroup(config, n_pes)
     params = init_eventprop_params(config, seed)
     programs = [group.make_program(p, params, OptimiserConfig(lr=lr, l2=0.0)) for p in range(group.n_pes)]
-    features, labels = yinyang(sub_batch * (warmup + batches), 1000 + seed)
-    spikes = encode(features, config)
+    needed = sub_batch * (warmup + batches)
+    if len(features) < needed or len(labels) < needed:
+        raise ValueError(f"profiling {warmup} + {batches} sub-batches of {sub_batch} needs {needed} samples")
+    spikes = encode(features[:needed], config)
     totals = np.zeros((group.n_pes, len(EVENTPROP_PROGRAMS)))
     with _single_blas_thread():
         for batch in range(warmup + batches):

@@ -143,21 +143,15 @@ def input_splits(
 
 
 def make_engine(engine: str, config: NetworkConfig, params: dict[str, np.ndarray], optimiser: OptimiserConfig):
-    """(engine, name): the replay engine for ``replay`` (and for ``auto`` when it is installed), else the
-    in-process PEs (one PE: results do not depend on P)."""
+    """(engine, name): the replay engine for ``replay`` and ``auto``, else the in-process PEs (one PE, sub-batches
+    of 32: results do not depend on P or k)."""
     if engine not in SWEEP_ENGINES:
         raise ValueError(f"unknown sweep engine {engine!r}; valid engines are {list(SWEEP_ENGINES)}")
-    if engine in ("auto", "replay"):
-        try:
-            from pe_actors.rules.eprop.replay import ReplayEngine
-        except ImportError:
-            if engine == "replay":
-                raise
-        else:
-            return ReplayEngine(config, params, optimiser), "replay"
-    from pe_actors.rules.eprop.engine import InProcessEngine
+    from pe_actors.engines.registry import make
 
-    return InProcessEngine(config, params, optimiser, n_pes=1, sub_batch=32), "inprocess"
+    if engine in ("auto", "replay"):
+        return make("eprop", "replay", config, params, optimiser), "replay"
+    return make("eprop", "inprocess", config, params, optimiser, pes=1, sub_batch=32), "inprocess"
 
 
 def train_row(
@@ -193,7 +187,7 @@ def train_row(
         history = trainer.fit().history
     finally:
         if engine_name == "replay":
-            model.shutdown()
+            model.close()
     seconds = time.perf_counter() - start
     best = best_epoch(history)
     paper = paper_row(variant, n_rec)

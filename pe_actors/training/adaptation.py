@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from pe_actors.engines.protocol import Engine
+from pe_actors.core.engine import Engine
 from pe_actors.training.trainer import NonFiniteError, evaluate
 
 

@@ -22,11 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from pe_actors.core.checks import require_finite
-from pe_actors.core.optimiser import OptimiserConfig, learning_rate
-from pe_actors.engines.protocol import Engine
-from pe_actors.rules.eprop.readout import check_labels, cross_entropy
-from pe_actors.training.checkpoint import (
+from pe_actors.core.checkpoint import (
     Checkpoint,
     load_checkpoint,
     prune_checkpoints,
@@ -34,6 +30,10 @@ from pe_actors.training.checkpoint import (
     rng_to_meta,
     save_checkpoint,
 )
+from pe_actors.core.checks import require_finite
+from pe_actors.core.engine import Engine
+from pe_actors.core.optimiser import OptimiserConfig, learning_rate
+from pe_actors.rules.eprop.readout import check_labels, cross_entropy
 
 SPLITS = ("train", "validation", "test")
 
@@ -241,7 +241,7 @@ def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256
 
 def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
     """The record of the epoch with the best validation accuracy, the latest on ties: the run's result, whose
-    checkpoint :func:`pe_actors.training.checkpoint.best_checkpoint` keeps and ``evaluate`` picks."""
+    checkpoint :func:`pe_actors.core.checkpoint.best_checkpoint` keeps and ``evaluate`` picks."""
     if not history:
         raise ValueError("no epoch was trained")
     return max(reversed(history), key=lambda record: record["validation_accuracy"])
@@ -473,7 +473,7 @@ class MetricsLog(Callback):
 
 
 class CheckpointCallback(Callback):
-    """Writes a checkpoint (see :mod:`pe_actors.training.checkpoint`) every ``every`` training samples (at the first
+    """Writes a checkpoint (see :mod:`pe_actors.core.checkpoint`) every ``every`` training samples (at the first
     batch boundary past each multiple) and at each epoch end, then keeps the ``keep_last`` newest and the best by
     validation accuracy. ``meta`` (the run config, network, class names, ...) is stored in every checkpoint."""
 

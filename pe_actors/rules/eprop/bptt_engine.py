@@ -4,7 +4,7 @@ It trains the network of docs/eprop.md on whole mini-batches with :func:`pe_acto
 and :func:`pe_actors.rules.eprop.bptt.bptt_backward`, then takes the ADAM (TF1 form) + L2 step that every PE takes
 on its slice, so an e-prop run and a BPTT run differ only in how the gradients are computed (which, with the
 stop-gradients of docs/eprop.md, agree to rounding). Its state has the keys of
-:meth:`pe_actors.rules.eprop.engine.InProcessEngine.state`, so checkpoints of the two engines are interchangeable.
+:meth:`pe_actors.engines.inprocess.InProcessEngine.state`, so checkpoints of the two engines are interchangeable.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from pe_actors.core.checks import require_finite
+from pe_actors.core.engine import BatchResult, InProcessLifecycle, sub_batches
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
 from pe_actors.rules.eprop.config import NetworkConfig
-from pe_actors.rules.eprop.engine import make_group, run_forward, sub_batches
+from pe_actors.rules.eprop.pe_group import make_group, run_forward
 from pe_actors.rules.eprop.readout import check_labels, cross_entropy
 
 WEIGHTS = ("w_in", "w_rec", "w_out")
 
 
-class BPTTEngine:
+class BPTTEngine(InProcessLifecycle):
     """Trains the full network with BPTT gradients of the batch-mean loss and one ADAM step per batch.
 
     Args:
@@ -72,6 +72,14 @@ class BPTTEngine:
         require_finite(x, "x")
         parts = [np.sum(run_forward(group, x[part]), axis=0) for part in sub_batches(len(x), self.predict_batch)]
         return np.concatenate(parts) if parts else np.zeros((0, self.config.n_out), self.dtype)
+
+    def advance(self, seconds: float) -> None:
+        """Float weights do not drift: device time changes nothing."""
+
+    @property
+    def writes(self) -> None:
+        """Float weights have no device writes."""
+        return None
 
     def params(self) -> dict[str, np.ndarray]:
         """Current weights (copies)."""

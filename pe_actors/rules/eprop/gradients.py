@@ -10,9 +10,10 @@ from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
 from pe_actors.rules.eprop.config import NetworkConfig, infer_config
-from pe_actors.rules.eprop.engine import InProcessEngine
+from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.rules.eprop.readout import check_labels, cross_entropy
 from pe_actors.rules.eprop.replay import ReplayEngine
+from pe_actors.runtime.group import GroupEngine
 
 Grads = dict[str, np.ndarray]
 
@@ -73,7 +74,7 @@ def eprop_gradients(
         replay.load_state(params)
         grads, result = replay.gradients(x, labels)
         return grads, float(result.loss.mean()), result.logits
-    online = InProcessEngine(config, params, OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
+    online = GroupEngine(EpropGroup(config, n_pes), params, OptimiserConfig(), sub_batch)
     slices, result = online.gradients(x, labels)
     grads = {
         "w_in": np.concatenate([g["w_in"] for g in slices], axis=1),

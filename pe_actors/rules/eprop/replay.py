@@ -30,8 +30,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from pe_actors.core.checks import require_finite
+from pe_actors.core.engine import BatchResult, InProcessLifecycle
 from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.kernels import replay_backward, replay_forward
 from pe_actors.rules.eprop.master import MasterResult, reduce_outputs
@@ -113,10 +113,10 @@ def _shards(n: int, workers: int, largest: int) -> list[slice]:
     return [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-class ReplayEngine:
+class ReplayEngine(InProcessLifecycle):
     """Trains one network by e-prop computed with forward replay; the same gradients as the PEs, and the same
     ADAM/L2 step (it keeps its weights and moments in a single whole-network :class:`~pe_actors.rules.eprop.pe.PE` that
-    only applies updates), so it is a drop-in for :class:`~pe_actors.rules.eprop.engine.InProcessEngine`.
+    only applies updates), so it is a drop-in for :class:`~pe_actors.engines.inprocess.InProcessEngine`.
 
     A batch is split into shards that ``workers`` threads run (the kernels release the GIL) with BLAS held to one
     thread each, which keeps every core busy without BLAS and numba threads competing for them.
@@ -277,3 +277,7 @@ class ReplayEngine:
             self._pool.shutdown()
             self._pool = None
         self._local = threading.local()
+
+    def close(self) -> None:
+        """Stop the worker threads (:meth:`shutdown`)."""
+        self.shutdown()

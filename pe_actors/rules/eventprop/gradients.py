@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from pe_actors.engines.inprocess import GroupEngine
 from pe_actors.rules.eventprop import network
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import check_labels
 from pe_actors.rules.eventprop.program import EventPropGroup
+from pe_actors.runtime.group import GroupEngine
 
 #: Engines :func:`eventprop_gradients` computes with: the vectorised off-chip engine, or the PE program on a
 #: group of in-process PEs (the chip's way).

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.core.engine import BatchResult, InProcessLifecycle
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
-from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules.eventprop import network
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import check_labels
 
 
-class OffchipEngine:
+class OffchipEngine(InProcessLifecycle):
     """Trains an EventProp network with ADAM on the exact adjoint gradients of each mini-batch.
 
     Args:
@@ -40,6 +40,14 @@ class OffchipEngine:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class scores (n, n_out), the negative interpolated first-spike times over tau0."""
         return network.predict(self.weights, network.check_spikes(x, self.config, self.dtype), self.config).logits
+
+    def advance(self, seconds: float) -> None:
+        """Float weights do not drift: device time changes nothing."""
+
+    @property
+    def writes(self) -> None:
+        """Float weights have no device writes."""
+        return None
 
     def params(self) -> dict[str, np.ndarray]:
         """Copies of the current weights."""

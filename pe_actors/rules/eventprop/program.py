@@ -331,3 +331,17 @@ class EventPropProgram:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Overwrite the own columns (and ADAM state, when present); a wrong shape raises naming the key."""
         self.store.load_state_dict(state)
+
+
+def eventprop_group(
+    config: EventPropConfig,
+    n_pes: int | list[int],
+    sizes: list[int] | None = None,
+    synapses: Any = None,
+    kernel: str | None = None,
+) -> EventPropGroup:
+    """The EventProp group program with ``n_pes`` PEs per layer (the rule's group factory; EventProp's PEs hold
+    digital weights, and their slices follow from ``n_pes``, so ``sizes`` must be None; ``kernel`` is e-prop's)."""
+    if sizes is not None:
+        raise ValueError("EventProp splits each layer evenly over its PEs; give n_pes, not sizes")
+    return EventPropGroup(config, n_pes)

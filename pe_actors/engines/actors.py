@@ -2,7 +2,7 @@
 (docs/runtime.md).
 
 Each group is placed on one node by a placement group of P bundles of the custom resource ``pe`` (declared by
-:func:`pe_actors_launcher.ray_session.start_ray` or ``ray start --resources``); its actors are named
+:func:`pe_actors.runtime.cluster.start_ray` or ``ray start --resources``); its actors are named
 ``pe-g{g}-p{pp}`` in the namespace ``pe-actors-{run}``. Per mini-batch the driver puts each group's sub-batch in
 the object store; the group runs every round of its program among itself (``shm``: through the node's shared
 memory, without the driver; ``ray``: through actor calls the driver submits ahead with the same step loop, packets
@@ -18,7 +18,6 @@ import os
 import re
 import time
 import uuid
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,21 +26,19 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from pe_actors.core.engine import BatchResult, sub_batches, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.engines.inprocess import sub_batches
-from pe_actors.engines.protocol import BatchResult
 from pe_actors.rules import group_program
 from pe_actors.runtime.actor import PEActor
+from pe_actors.runtime.cluster import PE_RESOURCE, PEGroupError, check_pe_resources, start_ray
 from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unlink_mailbox
-from pe_actors.runtime.program import Channel, Phase
-from pe_actors.runtime.protocol import actor_name
-from pe_actors.runtime.steploop import Posts, step_loop
+from pe_actors.runtime.packets import actor_name
+from pe_actors.runtime.ray_transport import RayCallTransport
+from pe_actors.runtime.steploop import step_loop
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
 #: The transports a group can use to exchange spikes.
 TRANSPORTS = ("shm", "ray")
-#: The custom resource a PE actor (and each placement-group bundle) takes one unit of.
-PE_RESOURCE = "pe"
 #: Samples a group forwards at once in :meth:`ActorEngine.predict` (at least the sub-batch).
 PREDICT_CHUNK = 64
 _POLL_SECONDS = 0.1
@@ -49,67 +46,10 @@ _POLL_SECONDS = 0.1
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def check_pe_resources(needed: int, what: str) -> None:
-    """Check that the Ray cluster declares ``needed`` units of the ``pe`` resource for ``what``.
-
-    A single-node Ray that declares fewer can never place the run: ValueError. A multi-node cluster may still
-    add nodes (its autoscaler scales on pending placement groups): a warning, and the placement waits.
-    """
-    declared = ray.cluster_resources().get(PE_RESOURCE, 0)
-    if declared >= needed:
-        return
-    message = (
-        f"{what} need {needed} units of the Ray resource {PE_RESOURCE!r}, the cluster declares {declared:g}; "
-        f"start Ray with pe_actors_launcher.ray_session.start_ray(num_pe_slots={needed}) or start its nodes with "
-        f"`ray start --resources '{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does)"
-    )
-    if len([node for node in ray.nodes() if node.get("Alive")]) <= 1:
-        raise ValueError(message)
-    warnings.warn(message + "; waiting for the autoscaler to add nodes", RuntimeWarning, stacklevel=3)
-
-
-class PEGroupError(RuntimeError):
-    """A PE group failed (an actor died, or a barrier timed out); the message names the group and the PE.
-
-    ``groups`` lists the failed groups; :meth:`ActorEngine.recover` rebuilds them.
-    """
-
-    def __init__(self, message: str, groups: list[int]) -> None:
-        super().__init__(message)
-        self.groups = groups
-
-
-class RayCallTransport:
-    """The ray transport, on the driver: each round of each PE is one actor call whose arguments are the object
-    references of the packets posted to that PE in the previous round, so Ray moves them actor to actor and the
-    dependencies are the barrier. Calls are submitted ahead; nothing waits here."""
-
-    def __init__(self, actors: list, channels: tuple[Channel, ...]) -> None:
-        self.actors = actors
-        self.channels = {c.name: c for c in channels}
-        self.posts = Posts(self.channels)
-        self.posted: dict[tuple[str, int], Any] = {}
-        self._posting: dict[tuple[str, int], Any] = {}
-
-    def run(self, pe: int, phase: Phase, t: int) -> None:
-        """Submit PE ``pe``'s round with its inbox references."""
-        keys = [key for key in self.posted if pe in self.channels[key[0]].receivers]
-        mine = self.posts.of(phase, pe)
-        call = self.actors[pe].ray_round.options(num_returns=max(len(mine), 1))
-        refs = call.remote(phase.name, t, keys, *[self.posted[key] for key in keys])
-        refs = [refs] if len(mine) <= 1 else refs
-        for channel, ref in zip(mine, refs, strict=False):
-            self._posting[(channel.name, pe)] = ref
-
-    def sync(self, phase: Phase, t: int) -> None:
-        """The round's posts become the next round's inbox (Ray orders the calls by their dependencies)."""
-        self.posted, self._posting = self._posting, {}
-
-
 class ActorEngine:
     """Trains G identical network replicas held by G groups of P PE actors, for e-prop or EventProp; the engine
-    interface (``train_batch``, ``predict``, ``params``, ``state``, ``load_state``) plus ``shutdown``. Ray must
-    already be initialised (:func:`pe_actors_launcher.ray_session.start_ray`).
+    interface (``train_batch``, ``predict``, ``params``, ``state``, ``load_state``) and its lifecycle (``with
+    engine:``, ``start``, ``close``/``shutdown``).
 
     Args:
         config: the network description; its type picks the rule (:func:`pe_actors.rules.group_program`).
@@ -128,6 +68,10 @@ class ActorEngine:
         kernel: the e-prop PEs' per-synapse implementation: ``numba``, ``numpy`` or ``auto``, which picks numpy at
             sub-batch 1 (there it is only 1.3x slower per step, 45 against 34 us at the gsc network's 10-neuron
             slices, and a PE process then never loads numba) and numba above (2-18x faster from sub-batch 8 on).
+        address: the Ray cluster to join when this process has not initialised Ray (``"auto"``, ``host:port``,
+            ``ray://...``); None starts an embedded local Ray on 127.0.0.1 declaring the P x G ``pe`` slots. A Ray
+            the engine started is shut down with it; a Ray the caller initialised is left alone.
+        dashboard_port: the embedded local Ray's dashboard port (a free one when it is taken).
     """
 
     def __init__(
@@ -145,6 +89,8 @@ class ActorEngine:
         record_metrics: bool = True,
         synapses: SynapseConfig = DIGITAL,
         kernel: str = "auto",
+        address: str | None = None,
+        dashboard_port: int = 8265,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
@@ -187,15 +133,26 @@ class ActorEngine:
         self._nodes: dict[tuple[int, int], str] = {}
         self._run_metrics = None
         self._started = False
+        self.address = address
+        self.dashboard_port = dashboard_port
+        #: The Ray dashboard's URL when this engine started or joined Ray, else None.
+        self.dashboard_url: str | None = None
+        self._owns_ray = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> ActorEngine:
-        """Place the groups, start the P x G actors and open the mailboxes (called by the first use if needed)."""
+        """Start or join Ray if this process has not (see ``address``), place the groups, start the P x G actors and
+        open the mailboxes (called by the first use if needed)."""
         if self._started:
             return self
         if not ray.is_initialized():
-            raise RuntimeError("Ray is not initialised; call pe_actors_launcher.ray_session.start_ray(...) first")
+            slots = self.n_pes * self.n_groups
+            job = f"pe-actors {self.run_name}"
+            self.dashboard_url = start_ray(
+                self.address, num_pe_slots=slots, dashboard_port=self.dashboard_port, job_name=job
+            )
+            self._owns_ray = True
         check_pe_resources(self.n_pes * self.n_groups, f"{self.n_groups} group(s) x {self.n_pes} PEs")
         remove_stale_mailboxes()
         # A dead PE leaves error objects that nobody reads (its peers' pending calls); the engine reports the
@@ -290,6 +247,13 @@ class ActorEngine:
             unlink_mailbox(mailbox_path(self.run_name, group), self.n_pes)
         self.groups, self._placement = [], []
         self._started = False
+        if self._owns_ray:
+            self._owns_ray = False
+            ray.shutdown()
+
+    def close(self) -> None:
+        """Release the actors, placement groups, mailboxes and a Ray this engine started (:meth:`shutdown`)."""
+        self.shutdown()
 
     def __enter__(self) -> ActorEngine:
         return self.start()
@@ -369,9 +333,8 @@ class ActorEngine:
             self.writes = sum(answers[: self.n_pes])
 
     def params(self) -> dict[str, np.ndarray]:
-        """Current full weights, assembled from group 0's PEs."""
-        state = self.state()
-        return {key: state[key] for key in ("w_in", "w_rec", "w_out")}
+        """Current full weights (the ``w_*`` matrices of any rule), assembled from the first healthy group's PEs."""
+        return weights_only(self.state())
 
     def state(self) -> dict[str, np.ndarray]:
         """Full weights, ADAM moments and step count of the replica of the first healthy group."""

@@ -1,4 +1,5 @@
-"""Start an embedded local Ray, or join a Ray cluster, for the PE-actor runtime.
+"""The Ray cluster of a run's PE actors: start an embedded local Ray or join a cluster, the ``pe`` resource the
+placement groups take, and the error a failed PE group raises.
 
 A local Ray binds several ports (GCS, raylet, object manager, metrics, workers). When this module starts a local
 Ray in a process that has not imported Ray yet, every one of them is bound to 127.0.0.1 (see
@@ -18,12 +19,15 @@ import logging
 import os
 import socket
 import sys
+import warnings
 
 #: The variable Ray reads when it is imported: "0" makes it treat the machine as unable to join a cluster, so it
 #: takes 127.0.0.1 as the node address and binds its servers (metrics endpoint included) to loopback only.
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Ray's authentication mode: "token" (a new local Ray's default) or "disabled".
 AUTH_VARIABLE = "RAY_AUTH_MODE"
+#: The custom resource a PE actor (and each placement-group bundle) takes one unit of.
+PE_RESOURCE = "pe"
 
 
 def loopback_only(address: str | None) -> bool:
@@ -60,8 +64,6 @@ def start_ray(
     """
     loopback_only(address)
     import ray
-
-    from pe_actors.runtime.engine import PE_RESOURCE, check_pe_resources
 
     if not isinstance(num_pe_slots, int) or isinstance(num_pe_slots, bool) or num_pe_slots < 1:
         raise ValueError(f"num_pe_slots must be a positive integer, got {num_pe_slots!r}")
@@ -128,3 +130,35 @@ def stop_ray() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+class PEGroupError(RuntimeError):
+    """A PE group failed (an actor died, or a barrier timed out); the message names the group and the PE.
+
+    ``groups`` lists the failed groups; :meth:`ActorEngine.recover` rebuilds them.
+    """
+
+    def __init__(self, message: str, groups: list[int]) -> None:
+        super().__init__(message)
+        self.groups = groups
+
+
+def check_pe_resources(needed: int, what: str) -> None:
+    """Check that the Ray cluster declares ``needed`` units of the ``pe`` resource for ``what``.
+
+    A single-node Ray that declares fewer can never place the run: ValueError. A multi-node cluster may still
+    add nodes (its autoscaler scales on pending placement groups): a warning, and the placement waits.
+    """
+    import ray
+
+    declared = ray.cluster_resources().get(PE_RESOURCE, 0)
+    if declared >= needed:
+        return
+    message = (
+        f"{what} need {needed} units of the Ray resource {PE_RESOURCE!r}, the cluster declares {declared:g}; "
+        f"start Ray with pe_actors.runtime.cluster.start_ray(num_pe_slots={needed}) or start its nodes with "
+        f"`ray start --resources '{{\"{PE_RESOURCE}\": N}}'` (cluster.yaml does)"
+    )
+    if len([node for node in ray.nodes() if node.get("Alive")]) <= 1:
+        raise ValueError(message)
+    warnings.warn(message + "; waiting for the autoscaler to add nodes", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,30 @@
+"""The data sources this package offers to training libraries, as plain arrays: each returns a
+:class:`~pe_actors_datasets.cache.PreparedData` (splits of features and integer labels, class names, whether the
+data are synthetic, metadata). They are declared as the entry points ``pe_actors.data`` in setup.cfg, which is
+how pe_actors finds them without importing this package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pe_actors_datasets.cache import PreparedData, load_prepared
+from pe_actors_datasets.synth import ensure_standin
+from pe_actors_datasets.yinyang import YINYANG_CLASS_NAMES, read_yinyang, yinyang_splits
+
+
+def prepared(path: Path | str) -> PreparedData:
+    """A prepared feature directory (``pe-actors data prepare``)."""
+    return load_prepared(path)
+
+
+def standin(cache: Path | str, size: str = "default") -> PreparedData:
+    """The offline synthetic stand-in of Speech Commands, synthesised and featurised once into ``cache``."""
+    return load_prepared(ensure_standin(cache, size=size))
+
+
+def yinyang(path: Path | str | None = None) -> PreparedData:
+    """Yin-Yang features (x, y and their mirrors) and labels: read from ``path`` as ``pe-actors data yinyang``
+    writes them, or generated with the published seeds."""
+    source = str(path) if path is not None else "generated (published seeds)"
+    splits = yinyang_splits() if path is None else read_yinyang(path)
+    return PreparedData(splits, list(YINYANG_CLASS_NAMES), False, {"dataset": "yinyang", "source": source})

@@ -1,0 +1,194 @@
+"""The engine registry: the one way to build "the engine for rule R on backend B" (docs/runtime.md, "Engines").
+
+Each rule declares its backends beside its numerics (:class:`pe_actors.rules.Rule`): its own off-chip engines
+(e-prop's replay and BPTT reference, EventProp's vectorised engine) and the two that host its PE program, the
+in-process group and the PE actors. :func:`make` builds one from a network description, weights and optimiser
+settings; :func:`from_checkpoint` builds one holding a checkpoint's state. :func:`table` lists them all.
+
+>>> [(row["rule"], row["backend"]) for row in table()][:4]
+[('eprop', 'inprocess'), ('eprop', 'actors'), ('eprop', 'replay'), ('eprop', 'bptt')]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.core.engine import Engine, weights_only
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.state import check_weight_shapes
+from pe_actors.rules import PE_BACKENDS, RULE_NAMES, Rule, rule
+from pe_actors.synapses import DIGITAL, SynapseConfig
+
+#: Options every backend takes: where the network runs, which never changes results beyond float rounding. The
+#: off-chip engines hold the whole network in one process and ignore them; the in-process group runs the
+#: sub-batches of a mini-batch one after the other, standing in for the G groups.
+PLACEMENT = {"pes": 12, "groups": 1, "sub_batch": 32}
+#: Rule names checkpoints record that train another rule's network: BPTT checkpoints hold an e-prop network.
+CHECKPOINT_RULES = {"bptt": ("eprop", "bptt")}
+
+
+def make(
+    rule_name: str,
+    backend: str,
+    network: Any,
+    params: dict[str, np.ndarray],
+    optimiser: OptimiserConfig | None = None,
+    **options: Any,
+) -> Engine:
+    """The engine of rule ``rule_name`` on ``backend`` holding ``network`` with initial weights ``params``.
+
+    Args:
+        rule_name: a rule of :data:`pe_actors.rules.RULE_NAMES` (``eprop``, ``eventprop``).
+        backend: one of the rule's backends (:func:`table`): ``inprocess`` and ``actors`` host its PE program;
+            e-prop also runs on ``replay`` and ``bptt``, EventProp on ``offchip``.
+        network: the rule's network description (e-prop ``NetworkConfig``, EventProp ``EventPropConfig``).
+        params: initial weights ``w_*``; their dtype is the engine's.
+        optimiser: ADAM/L2/schedule settings (default ``OptimiserConfig()``).
+        options: the placement (``pes``, P; ``groups``, G; ``sub_batch``, k; defaults :data:`PLACEMENT`),
+            ``synapses`` (a :class:`~pe_actors.synapses.SynapseConfig`, default digital; every backend takes it and
+            refuses kinds it cannot hold) and what the backend takes besides (``kernel``, ``transport``,
+            ``run_name``, ``address``, ``dashboard_port``, ...; :func:`table` lists them per backend).
+
+    An unknown rule or backend is a ValueError listing the valid ones; an option the backend does not take, or a
+    network of another rule, a TypeError naming it. Use the engine as a context manager (``with engine:``) to
+    start and release what it holds (the PE actors, a Ray it started, the mailboxes).
+    """
+    spec = rule(rule_name)
+    chosen = spec.backend(backend)
+    network_type = spec.network_type.resolve()
+    if not isinstance(network, network_type):
+        raise TypeError(
+            f"the {spec.name} rule trains a {network_type.__name__}, got a {type(network).__name__}"
+        )
+    synapses = options.pop("synapses", DIGITAL)
+    if not isinstance(synapses, SynapseConfig):
+        raise TypeError(f"synapses must be a SynapseConfig, got {type(synapses).__name__}")
+    if synapses.kind not in chosen.synapses:
+        raise ValueError(
+            f"the {spec.name} rule's {backend} backend holds {list(chosen.synapses)} synapses, not {synapses.kind}"
+        )
+    if "synapses" in chosen.options:
+        options["synapses"] = synapses
+    unknown = sorted(set(options) - set(PLACEMENT) - chosen.options)
+    if unknown:
+        raise TypeError(
+            f"the {spec.name} rule's {backend} backend takes no option {unknown[0]!r}; it takes "
+            f"{sorted(set(PLACEMENT) | chosen.options | {'synapses'})}"
+        )
+    optimiser = optimiser or OptimiserConfig()
+    placement = {name: options.pop(name, default) for name, default in PLACEMENT.items()}
+    if chosen.build is not None:
+        return chosen.build(network, params, optimiser, **options)
+    if backend == "inprocess":
+        from pe_actors.engines.inprocess import InProcessEngine
+
+        return InProcessEngine(
+            network, params, optimiser, n_pes=placement["pes"], sub_batch=placement["sub_batch"], **options
+        )
+    from pe_actors.runtime.cluster import loopback_only
+
+    loopback_only(options.get("address"))  # before Ray is imported: a local Ray then binds to 127.0.0.1 only
+    from pe_actors.engines.actors import ActorEngine
+
+    return ActorEngine(
+        network,
+        params,
+        optimiser,
+        n_pes=placement["pes"],
+        n_groups=placement["groups"],
+        sub_batch=placement["sub_batch"],
+        **options,
+    )
+
+
+def backend_name(rule_name: str, name: str) -> str:
+    """The backend ``name`` of rule ``rule_name``, where ``offchip`` names the rule's fast off-chip engine whatever
+    it is called (e-prop: ``replay``), as the command line's ``--engine offchip`` does."""
+    return rule(rule_name).offchip if name == "offchip" else name
+
+
+def network_of(checkpoint_meta: dict[str, Any], where: str = "checkpoint") -> tuple[Rule, Any]:
+    """The rule and network description a checkpoint's metadata records (a ValueError naming ``where``)."""
+    recorded = checkpoint_meta.get("rule", "eprop")
+    name = CHECKPOINT_RULES.get(recorded, (recorded, None))[0]
+    try:
+        spec = rule(name)
+        return spec, spec.network_type.resolve().from_dict(checkpoint_meta["network"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{where} records no network of a known rule: {error}") from None
+
+
+def from_checkpoint(
+    path: Path | str,
+    backend: str | None = None,
+    optimiser: OptimiserConfig | None = None,
+    prefer: str = "best",
+    **options: Any,
+) -> Engine:
+    """The engine holding the state of a checkpoint (or of a run directory's ``prefer`` checkpoint: its
+    best-validation one by default), on ``backend`` (default: the rule's fast off-chip engine, e-prop's replay,
+    EventProp's vectorised engine), with the synapses the checkpoint records (its devices as they were left).
+    ``optimiser`` defaults to the recorded learning-rate, L2 and decay settings; ``options`` as for :func:`make`.
+    """
+    checkpoint = load_checkpoint(resolve_checkpoint(path, prefer=prefer))
+    meta = checkpoint.meta
+    spec, network = network_of(meta, f"checkpoint {checkpoint.path}")
+    backend = backend or spec.offchip
+    if optimiser is None:
+        recorded = meta.get("optimiser") or {}
+        optimiser = OptimiserConfig(**{k: recorded[k] for k in ("lr", "l2", "lr_decay") if k in recorded})
+    options.setdefault("synapses", synapses_of(meta, f"checkpoint {checkpoint.path}"))
+    return from_state(spec.name, backend, network, checkpoint.engine_state, optimiser, f"checkpoint {checkpoint.path}",
+                      **options)  # fmt: skip
+
+
+def from_state(
+    rule_name: str,
+    backend: str,
+    network: Any,
+    state: dict[str, np.ndarray],
+    optimiser: OptimiserConfig | None = None,
+    where: str = "state",
+    **options: Any,
+) -> Engine:
+    """The engine of :func:`make` holding a full ``state`` (weights, and the optimiser moments and device state it
+    holds); a state of another network size is a ValueError naming ``where``."""
+    check_weight_shapes(state, rule(rule_name).init_params(network), where)
+    engine = make(rule_name, backend, network, weights_only(state), optimiser, **options)
+    engine.load_state(state)
+    return engine
+
+
+def synapses_of(meta: dict[str, Any], where: str = "checkpoint") -> SynapseConfig:
+    """The synapses a checkpoint's metadata records (digital when it records none); malformed settings are a
+    ValueError naming ``where``."""
+    recorded = meta.get("synapses")
+    if recorded is None:
+        return DIGITAL
+    try:
+        return SynapseConfig.from_dict(recorded)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: its synapse settings are malformed: {error}") from None
+
+
+def table() -> list[dict[str, Any]]:
+    """Every (rule, backend) pair with where it runs, the synapses it holds and the options it takes."""
+    rows = []
+    for name in RULE_NAMES:
+        spec = rule(name)
+        for backend in spec.backends:
+            rows.append(
+                {
+                    "rule": name,
+                    "backend": backend.name,
+                    "runs": "PE programs" if backend.name in PE_BACKENDS else "off-chip",
+                    "description": backend.description,
+                    "synapses": list(backend.synapses),
+                    "options": sorted(set(PLACEMENT) | backend.options | {"synapses"}),
+                }
+            )
+    return rows

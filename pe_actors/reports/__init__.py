@@ -1,0 +1,1 @@
+"""Reports of runs: training curves and the figures and files they are drawn into."""

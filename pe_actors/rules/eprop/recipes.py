@@ -1,0 +1,18 @@
+"""E-prop's recipes: run settings that reproduce the documented results (README, docs/eprop.md). The files in
+``configs/`` are the same recipes as TOML, for the command line's ``--config``; a test keeps them equal."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+_GSC = {"network": "gsc", "rule": "eprop", "engine": "actors", "pes": 12, "groups": 1, "l2": 0.05e-5,
+        "lr_decay": 0.3, "decay_every": 6, "seed": 0}  # fmt: skip
+
+#: The main job: 12 PE actors, batch 32, 8 epochs (``pe-actors train`` with its defaults).
+MAIN = MappingProxyType({**_GSC, "transport": "shm", "sub_batch": 32, "epochs": 8, "lr": 0.01})
+#: The chip's recipe: batch 1, lr 0.001, 30 epochs (adaptation's learning rate comes from it).
+CHIP_BATCH1 = MappingProxyType({**_GSC, "sub_batch": 1, "epochs": 30, "lr": 0.001})
+#: The paper's recipe: batch 100 as 100 groups of 12 PEs at sub-batch 1, lr 0.01, 30 epochs.
+PAPER_BATCH100 = MappingProxyType({**_GSC, "groups": 100, "sub_batch": 1, "epochs": 30, "lr": 0.01})
+
+RECIPES = {"main": MAIN, "gsc-chip-batch1": CHIP_BATCH1, "gsc-paper-batch100": PAPER_BATCH100}

@@ -1,0 +1,333 @@
+"""The run configuration: every setting of a training run, validated and frozen, with TOML in and out.
+
+A :class:`RunConfig` is what ``pe-actors train`` parses its options into and what ``pe_actors.train(...)`` takes
+as keyword arguments (the command line's option names with underscores). :func:`resolve` builds one the way both
+do: the defaults, then (for ``rule="eventprop"``) the EventProp recipe, then a recipe or TOML file, then the
+values given; a resumed run takes its recorded configuration, where only :data:`RESUME_OVERRIDABLE` may change.
+A bad value is a :class:`ConfigError` (a ValueError) or a TypeError naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+#: The largest seed a run config and checkpoint metadata can hold (a signed 64-bit integer).
+MAX_SEED = 2**63 - 1
+RULES = ("eprop", "bptt", "eventprop")
+ENGINES = ("actors", "inprocess", "offchip", "replay")
+#: Settings that only EventProp networks take.
+EVENTPROP_FIELDS = ("dt", "tau0", "tau1", "alpha_reg", "sizes", "t_code", "init_mean", "init_std")
+#: Settings that only device synapses take (quantised or pcm), and the ones only pcm takes.
+DEVICE_FIELDS = ("bits", "g_max", "clip_sd", "sample_seconds")
+PCM_FIELDS = ("prog_noise", "drift", "read_noise", "drift_compensation")
+#: Settings a resumed run may change: they do not change the results beyond float rounding.
+RESUME_OVERRIDABLE = frozenset(
+    {"epochs", "engine", "transport", "pes", "address", "dashboard_port", "checkpoint_every", "keep_checkpoints",
+     "log_every", "progress", "monitor", "tensorboard"}
+)  # fmt: skip
+#: Settings that are not part of the recorded run config (where the run lives, not what it computes).
+NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
+PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
+
+
+class ConfigError(ValueError):
+    """A setting of a run that cannot be used; ``field`` names it (``sub_batch``), or is None for a whole file."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _int(low: int | None = None, high: int | None = None, optional: bool = False) -> Any:
+    return {"kind": "int", "low": low, "high": high, "optional": optional}
+
+
+def _float(low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False) -> Any:
+    return {"kind": "float", "low": low, "high": high, "low_open": low_open, "optional": optional}
+
+
+def _choice(*choices: str) -> Any:
+    return {"kind": "choice", "choices": choices}
+
+
+def _spec(**kind: Any) -> Any:
+    return field(default=kind.pop("default"), metadata=kind)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a training run (docs/training.md lists them with the command line's ``--help``).
+
+    The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
+    ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``), where it runs (``engine``, ``transport``, ``pes`` P,
+    ``groups`` G, ``sub_batch`` k, ``address``, ``dashboard_port``), the optimiser (``lr``, ``l2``, ``lr_decay``,
+    ``decay_every``), the data (``data``, ``cache``, ``standin_size``, ``max_samples``), the synapses
+    (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``,
+    ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``, ``checkpoint_every``,
+    ``keep_checkpoints``, ``log_every``, ``progress``, ``monitor``, ``tensorboard``).
+    """
+
+    network: str = _spec(default="gsc", kind="str")
+    rule: str = _spec(default="eprop", **_choice(*RULES))
+    engine: str = _spec(default="actors", **_choice(*ENGINES))
+    transport: str = _spec(default="shm", **_choice("shm", "ray"))
+    pes: int = _spec(default=12, **_int(1))
+    groups: int = _spec(default=1, **_int(1))
+    sub_batch: int = _spec(default=32, **_int(1))
+    address: str | None = _spec(default=None, kind="str", optional=True)
+    dashboard_port: int = _spec(default=8265, **_int(1, 65535))
+    epochs: int = _spec(default=8, **_int(1))
+    lr: float = _spec(default=0.01, **_float(0, low_open=True))
+    l2: float = _spec(default=0.05e-5, **_float(0))
+    lr_decay: float = _spec(default=0.3, **_float(0, 1, low_open=True))
+    decay_every: int = _spec(default=6, **_int(1))
+    seed: int = _spec(default=0, **_int(0, MAX_SEED))
+    data: Path | None = _spec(default=None, kind="path", optional=True)
+    cache: Path = _spec(default=Path("cache/standin"), kind="path")
+    standin_size: str = _spec(default="default", **_choice("default", "small"))
+    out: Path | None = _spec(default=None, kind="path", optional=True)
+    checkpoint_every: int = _spec(default=1000, **_int(0))
+    keep_checkpoints: int = _spec(default=3, **_int(1))
+    resume: Path | None = _spec(default=None, kind="path", optional=True)
+    dtype: str = _spec(default="float32", **_choice("float32", "float64"))
+    max_samples: int | None = _spec(default=None, **_int(1, optional=True))
+    dt: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    sizes: tuple[int, ...] | None = _spec(default=None, kind="ints", optional=True)
+    t_code: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    init_mean: tuple[float, ...] | None = _spec(default=None, kind="floats", optional=True)
+    init_std: tuple[float, ...] | None = _spec(default=None, kind="floats", optional=True)
+    tau0: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    tau1: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    alpha_reg: float | None = _spec(default=None, **_float(0, optional=True))
+    synapses: str = _spec(default="digital", **_choice("digital", "quantised", "pcm"))
+    bits: int | None = _spec(default=None, **_int(1, 16, optional=True))
+    prog_noise: float | None = _spec(default=None, **_float(0, optional=True))
+    drift: float | None = _spec(default=None, **_float(0, optional=True))
+    read_noise: float | None = _spec(default=None, **_float(0, optional=True))
+    g_max: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    drift_compensation: bool | None = _spec(default=None, kind="bool", optional=True)
+    clip_sd: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    sample_seconds: float | None = _spec(default=None, **_float(0, optional=True))
+    monitor: bool = _spec(default=False, kind="bool")
+    tensorboard: bool = _spec(default=False, kind="bool")
+    log_every: int = _spec(default=10, **_int(1))
+    progress: bool = _spec(default=True, kind="bool")
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(spec.name for spec in fields(cls))
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` (validated like the constructor)."""
+        unknown = sorted(set(changes) - set(self.names()))
+        if unknown:
+            raise TypeError(f"unknown run setting {unknown[0]!r}; valid settings are {sorted(self.names())}")
+        return dataclasses.replace(self, **changes)
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings a run records (``run-config.toml``, checkpoints): what it computes, as TOML holds them
+        (paths as strings, lists as "5,120,3")."""
+        return {spec.name: plain(getattr(self, spec.name)) for spec in fields(self) if spec.name not in NOT_RECORDED}
+
+    def to_toml(self, path: Path | str, header: str = "") -> Path:
+        """Write :meth:`recorded` as a flat TOML run config that :func:`read_toml` and ``--config`` read back."""
+        return write_toml(Path(path), self.recorded(), header)
+
+
+def plain(value: Any) -> Any:
+    """A setting as msgpack and TOML hold it (paths as strings, layer sizes as "5,120,3")."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value) if isinstance(value, Path) else value
+
+
+def _checked(spec: dataclasses.Field, value: Any) -> Any:
+    """``value`` converted to the setting's type (paths, tuples), or a ConfigError/TypeError naming it."""
+    meta, name = spec.metadata, spec.name
+    if value is None:
+        if meta.get("optional"):
+            return None
+        raise TypeError(f"{name} must not be None")
+    kind = meta["kind"]
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        if (meta["low"] is not None and value < meta["low"]) or (meta["high"] is not None and value > meta["high"]):
+            raise ConfigError(f"{name} must lie in [{meta['low']}, {meta['high'] or 'inf'}], got {value!r}", name)
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        value = float(value)
+        low, high = meta["low"], meta["high"]
+        below = low is not None and (value <= low if meta["low_open"] else value < low)
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            bounds = f"{'(' if meta['low_open'] else '['}{low}, {high if high is not None else 'inf'}]"
+            raise ConfigError(f"{name} must be a finite number in {bounds}, got {value!r}", name)
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+        return value
+    if kind == "path":
+        if not isinstance(value, (str, Path)):
+            raise TypeError(f"{name} must be a path, got {value!r} ({type(value).__name__})")
+        return Path(value)
+    if kind in ("ints", "floats"):
+        return _numbers(name, value, int if kind == "ints" else float)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    if kind == "choice" and value not in meta["choices"]:
+        raise ConfigError(f"{name} must be one of {list(meta['choices'])}, got {value!r}", name)
+    return value
+
+
+def _numbers(name: str, value: Any, kind: type) -> tuple:
+    """A comma-separated string or a sequence of numbers as a tuple (layer sizes: at least two, positive)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = tuple(kind(part) for part in parts)
+    except (TypeError, ValueError):
+        what = "integers" if kind is int else "numbers"
+        raise ConfigError(f"{name}: {value!r} is not a comma-separated list of {what}", name) from None
+    if kind is int and (len(numbers) < 2 or min(numbers) < 1):
+        raise ConfigError(f"{name}: {value!r} needs at least two positive layer sizes", name)
+    if kind is float and not all(math.isfinite(n) for n in numbers):
+        raise ConfigError(f"{name}: {value!r} holds a number that is not finite", name)
+    return numbers
+
+
+def read_toml(path: Path | str, valid: set[str] | None = None) -> dict[str, Any]:
+    """The flat TOML run config at ``path`` as ``{setting: value}``; keys may use dashes or underscores. A
+    ConfigError names the file for unreadable TOML, nested tables or keys outside ``valid`` (default: every
+    :class:`RunConfig` setting)."""
+    path = Path(path)
+    valid = set(RunConfig.names()) if valid is None else valid
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read run config {path}: {error}") from None
+    values = {}
+    for key, value in raw.items():
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values "
+                              "are allowed")  # fmt: skip
+        values[key.replace("-", "_")] = value
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        keys = ", ".join(name.replace("_", "-") for name in sorted(valid))
+        raise ConfigError(
+            f"run config {path}: unknown key(s) {[k.replace('_', '-') for k in unknown]}; valid keys: {keys}"
+        )
+    return values
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for a str, bool, int or float (what run configs hold)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))
+    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a run config")
+
+
+def write_toml(path: Path, values: Mapping[str, Any], header: str = "") -> Path:
+    """Write ``values`` as a flat TOML run config; None values are left out."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in values.items() if value is not None]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """The settings of the recipe ``name`` (:data:`pe_actors.rules.eprop.recipes.RECIPES`,
+    :data:`pe_actors.rules.eventprop.recipes.RECIPES`); a ConfigError lists the recipes otherwise."""
+    recipes = all_recipes()
+    if name not in recipes:
+        raise ConfigError(f"no recipe {name!r}; the recipes are {sorted(recipes)}", "config")
+    return dict(recipes[name])
+
+
+def all_recipes() -> dict[str, Mapping[str, Any]]:
+    """Every rule's recipes by name."""
+    from pe_actors.rules.eprop.recipes import RECIPES as EPROP
+    from pe_actors.rules.eventprop.recipes import RECIPES as EVENTPROP
+
+    return {**EPROP, **EVENTPROP}
+
+
+def settings_of(config: str | Path | Mapping[str, Any] | RunConfig | None) -> dict[str, Any]:
+    """The settings ``config`` gives: a recipe name, a TOML file, a mapping or a RunConfig (every setting)."""
+    if config is None:
+        return {}
+    if isinstance(config, RunConfig):
+        return {name: getattr(config, name) for name in RunConfig.names()}
+    if isinstance(config, Mapping):
+        return dict(config)
+    if isinstance(config, str) and config in all_recipes():
+        return recipe(config)
+    path = Path(config)
+    if path.is_file():
+        return read_toml(path)
+    raise ConfigError(f"no run-config file or recipe {str(config)!r}; give a TOML file or one of "
+                      f"{sorted(all_recipes())}", "config")  # fmt: skip
+
+
+def resolve(
+    given: Mapping[str, Any], config: Any = None, recorded: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """The run configuration of settings ``given`` explicitly over ``config`` (a recipe name, TOML file, mapping or
+    RunConfig): the defaults, for ``rule="eventprop"`` the EventProp recipe, then ``config``, then ``given``.
+
+    With ``recorded`` (a resumed run's recorded settings) those settings hold, except that a setting given
+    explicitly (or by ``config``) may differ only where :data:`RESUME_OVERRIDABLE` allows; a ConfigError names
+    the first that may not.
+    """
+    unknown = sorted(set(given) - set(RunConfig.names()))
+    if unknown:
+        raise TypeError(f"unknown run setting {unknown[0]!r}; valid settings are {sorted(RunConfig.names())}")
+    explicit = {**settings_of(config), **given}
+    if recorded is None:
+        values: dict[str, Any] = {}
+        if explicit.get("rule") == "eventprop":
+            values.update(recipe("yinyang-eventprop"))
+        values.update(explicit)
+        return RunConfig(**values)
+    values = dict(explicit)
+    for name, value in recorded.items():
+        if name not in RunConfig.names():
+            continue
+        if name in explicit and plain(_checked(_field(name), explicit[name])) != value:
+            if name not in RESUME_OVERRIDABLE:
+                raise ConfigError(
+                    f"the resumed run was trained with {flag(name)} {value!r}; it cannot continue with "
+                    f"{explicit[name]!r} (a resumed run may change only "
+                    f"{sorted(n.replace('_', '-') for n in RESUME_OVERRIDABLE)})",
+                    name,
+                )
+            continue
+        values[name] = value
+    return RunConfig(**values)
+
+
+def flag(name: str) -> str:
+    """The command line's option for setting ``name`` (``--sub-batch``)."""
+    return "--" + name.replace("_", "-")
+
+
+def _field(name: str) -> dataclasses.Field:
+    return next(spec for spec in fields(RunConfig) if spec.name == name)

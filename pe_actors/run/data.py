@@ -1,0 +1,125 @@
+"""The data entry point of a run: the splits a network trains, validates and tests on.
+
+Data come from one of: numpy arrays the caller passes (``(x, labels)``, split here into train, validation and test,
+or a mapping of the three splits), a prepared feature directory (``data``), the offline synthetic stand-in of
+Speech Commands (no ``data``), or Yin-Yang (EventProp; generated with the published seeds, or read from
+``data``), encoded with the network's latency code. The last three are data sources found through the entry
+points ``pe_actors.data`` (the ``pe_actors_datasets`` package declares them), so the library never imports a data
+package.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+import numpy as np
+
+from pe_actors.run.config import ConfigError, RunConfig
+from pe_actors.training.trainer import SPLITS, Splits
+
+#: Fractions of a caller's single (x, labels) array pair that become the validation and the test split.
+HELD_OUT = {"validation": 0.1, "test": 0.1}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What a run trains on: the ``splits``, the ``class_names``, whether the data are ``synthetic`` (every
+    accuracy is then labelled so), and ``metadata`` a checkpoint records (feature parameters, normalisation)."""
+
+    splits: Splits
+    class_names: list[str]
+    synthetic: bool
+    metadata: dict[str, Any]
+
+
+def source(name: str) -> Callable[..., Any]:
+    """The data source ``name`` of the entry points ``pe_actors.data``; a ConfigError names what is missing."""
+    found = {point.name: point for point in entry_points(group="pe_actors.data")}
+    if name not in found:
+        raise ConfigError(
+            f"no data source {name!r} is installed (the pe_actors_datasets package of pe-actors provides "
+            f"{['prepared', 'standin', 'yinyang']}); pass the data as arrays instead",
+            "data",
+        )
+    return found[name].load()
+
+
+def load_dataset(
+    config: RunConfig, network: Any, data: Any = None, echo: Callable[[str], None] = print
+) -> Dataset:
+    """The splits of the run ``config`` for ``network``: ``data`` when the caller passes arrays, else from the
+    configured source (see the module docstring); a ConfigError names ``data`` when they do not fit."""
+    if data is not None:
+        return arrays_dataset(data, network.n_out, config.seed)
+    eventprop = config.rule == "eventprop"
+    try:
+        if eventprop:
+            if config.data is None:
+                echo("No --data: generating Yin-Yang offline with the published seeds (train 5000, validation 1000, "
+                 "test 1000)")  # fmt: skip
+            prepared = source("yinyang")(config.data)
+        elif config.data is None:
+            echo(f"No --data: using the offline synthetic stand-in ({config.standin_size}) cached in {config.cache}")
+            start = time.perf_counter()
+            prepared = source("standin")(config.cache, config.standin_size)
+            echo(f"Stand-in features ready in {config.cache} ({time.perf_counter() - start:.0f} s)")
+        else:
+            prepared = source("prepared")(config.data)
+    except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(str(error), "data") from None
+    splits = dict(prepared.splits)
+    if eventprop:
+        from pe_actors.rules.eventprop.encoding import encode
+
+        for split, (features, labels) in prepared.splits.items():
+            try:
+                splits[split] = (encode(features, network, np.uint8), np.asarray(labels))
+            except ValueError as error:
+                where = config.data or "Yin-Yang"
+                raise ConfigError(f"{where} {split} split: {error}", "data") from None
+    metadata = json.loads(json.dumps(prepared.metadata, default=str))
+    return Dataset(Splits.from_dict(splits), list(prepared.class_names), bool(prepared.synthetic), metadata)
+
+
+def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
+    """A dataset of arrays: a mapping ``{"train": (x, labels), "validation": ..., "test": ...}``, or one pair
+    ``(x, labels)`` of which a seeded shuffle holds out :data:`HELD_OUT` for validation and test. Inputs are
+    (N, T, n_in) for e-prop and the encoded (N, T, n_0) spike rasters for EventProp; labels integers below
+    ``n_out``, the classes, named by their index."""
+    if isinstance(data, Mapping):
+        missing = [name for name in SPLITS if name not in data]
+        if missing:
+            raise ConfigError(f"data lacks the split(s) {missing}; give {list(SPLITS)} or one (x, labels) pair",
+                              "data")  # fmt: skip
+        splits = {name: _pair(data[name], f"data[{name!r}]") for name in SPLITS}
+    else:
+        x, labels = _pair(data, "data")
+        order = np.random.default_rng(seed).permutation(len(x))
+        held = [int(round(HELD_OUT[name] * len(x))) for name in ("validation", "test")]
+        if len(x) - sum(held) < 1 or min(held) < 1:
+            raise ConfigError(f"data holds {len(x)} samples: too few to hold out a validation and a test split",
+                              "data")  # fmt: skip
+        parts = {"validation": order[: held[0]], "test": order[held[0] : sum(held)], "train": order[sum(held) :]}
+        splits = {name: (x[rows], labels[rows]) for name, rows in parts.items()}
+    names = [str(c) for c in range(n_out)]
+    metadata = {"dataset": "arrays", "source": "arrays passed by the caller"}
+    return Dataset(Splits.from_dict(splits), names, False, metadata)
+
+
+def _pair(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``value`` as (x, labels) arrays, or a ConfigError naming ``where``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ConfigError(f"{where} must be a pair (x, labels) of arrays, got {type(value).__name__}", "data")
+    x, labels = np.asarray(value[0]), np.asarray(value[1])
+    if not np.issubdtype(x.dtype, np.number) or x.ndim != 3:
+        raise ConfigError(f"{where}: x must be a numeric array (N, T, n_in), got {x.dtype} {x.shape}", "data")
+    if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(f"{where}: labels must be {len(x)} integers, got {labels.dtype} {labels.shape}", "data")
+    return x, labels
