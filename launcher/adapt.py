@@ -25,31 +25,26 @@ from pe_actors.engines.registry import backend_name, make, synapses_of
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.readout import check_labels
+from pe_actors.rules.eprop.recipes import CHIP_BATCH1
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.run.config import MAX_SEED, ConfigError
+from pe_actors.run.data import load_splits
+from pe_actors.run.rundir import run_dir_of
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, adapt, fresh_optimiser
 from pe_actors.training.trainer import NonFiniteError
 from pe_actors_launcher.evaluate import feature_metadata, prepared_features
 from pe_actors_launcher.memory import PE_SRAM_BYTES, plot_pe_memory
-from pe_actors_launcher.options import CONFIG_DIR, MAX_SEED, FiniteFloatRange, existing_dir
+from pe_actors_launcher.options import FiniteFloatRange, existing_dir
 from pe_actors_launcher.plots import prepare_out
 from pe_actors_launcher.synapse_options import DEVICE_OPTIONS, PCM_OPTIONS, describe, synapse_config, synapse_options
-from pe_actors_launcher.train import run_dir_of
 
 #: The chip's recipe: online learning at batch 1 (its learning rate is adaptation's default for e-prop).
-CHIP_RECIPE = CONFIG_DIR / "gsc-chip-batch1.toml"
 #: EventProp's batch-1 learning rate, measured on Yin-Yang rotated by 30 degrees over 5000 samples: 0.0001 learns
 #: slowly, 0.0003 learns most, 0.0005 and above forget the original task faster than they learn the rotation and
 #: end below where they started (docs/adaptation.md).
 EVENTPROP_LR = 0.0003
 NEW, ORIGINAL = "new_condition", "original_task"
-
-
-def chip_lr() -> float:
-    """The learning rate of ``configs/gsc-chip-batch1.toml``."""
-    import tomllib
-
-    return float(tomllib.loads(CHIP_RECIPE.read_text())["lr"])
 
 
 def condition_samples(
@@ -74,10 +69,8 @@ def condition_samples(
                 "GSC folder",
                 param_hint="--gsc-dir",
             )
-        from pe_actors_launcher.train import load_yinyang
-
-        splits = load_yinyang(data, config, lambda _: None)
-        return splits["train"], splits["test"], f"{data} (train split: adaptation, test split: evaluation)"
+        splits = _yinyang(data, config, "--data")
+        return splits.train, splits.test, f"{data} (train split: adaptation, test split: evaluation)"
     if data is not None:
         if adapt_list is not None:
             raise click.BadParameter("--adapt-list selects clips of a --gsc-dir folder", param_hint="--adapt-list")
@@ -105,19 +98,23 @@ def original_samples(checkpoint: Any, original: Path | None, cache: Path, config
     data = original if original is not None else recorded.get("data")
     data = Path(data) if data is not None else None
     if eventprop:
-        from pe_actors_launcher.train import load_yinyang
-
-        splits = load_yinyang(data, config, lambda _: None)
-        return splits["train"], splits["test"]
-    from pe_actors_launcher.train import load_data
-
+        splits = _yinyang(data, config, "--original-data")
+        return splits.train, splits.test
     standin_size = recorded.get("standin_size") or "default"
     cache = Path(recorded.get("cache") or cache) if original is None else cache
     try:
-        prepared = load_data(data, cache, standin_size, lambda message: click.echo(message, err=True))
-    except click.BadParameter as error:
-        raise click.BadParameter(error.message, param_hint="--original-data") from None
-    return tuple(tuple(np.asarray(a) for a in prepared.splits[split]) for split in ("train", "test"))
+        splits = load_splits("eprop", config, data, cache, standin_size, lambda line: click.echo(line, err=True)).splits
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--original-data") from None
+    return tuple(tuple(np.asarray(a) for a in getattr(splits, split)) for split in ("train", "test"))
+
+
+def _yinyang(data: Path | None, config: Any, hint: str) -> Any:
+    """The Yin-Yang splits in ``data`` (or generated), encoded for ``config``; a usage error names ``hint``."""
+    try:
+        return load_splits("eventprop", config, data, echo=lambda _: None).splits
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
@@ -364,7 +361,7 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
             f"{options['samples']} adaptation samples asked for, but {source} holds {len(pool[0])}",
             param_hint="--samples",
         )
-    lr = options["lr"] or (EVENTPROP_LR if eventprop else chip_lr())
+    lr = options["lr"] or (EVENTPROP_LR if eventprop else CHIP_BATCH1["lr"])
     adapt_config = AdaptConfig(
         options["samples"], options["eval_every"], lr, options["seed"], options["rehearse_every"]
     )
@@ -434,7 +431,7 @@ def _place(checkpoint, config, eventprop: bool, synapses: SynapseConfig, options
     """The started engine holding the checkpoint's network on ``synapses`` with a fresh ADAM."""
     from pe_actors.rules.eprop.gradients import init_params
     from pe_actors.rules.eventprop.network import init_eventprop_params
-    from pe_actors_launcher.train import start_engine
+    from pe_actors.run.training import RunError, start_engine
 
     state = checkpoint.engine_state
     reference = init_eventprop_params(config) if eventprop else init_params(config)
@@ -454,7 +451,11 @@ def _place(checkpoint, config, eventprop: bool, synapses: SynapseConfig, options
             dashboard_port=options["dashboard_port"],
             run_name=f"adapt-{Path(options['out']).name}"[:64],
         )
-    engine = start_engine(make(rule_name, backend, config, weights_only(state), optimiser, **engine_options))
+    try:
+        engine = start_engine(make(rule_name, backend, config, weights_only(state), optimiser, **engine_options),
+                              click.echo)  # fmt: skip
+    except RunError as error:
+        raise click.ClickException(str(error)) from None
     same_devices = synapses.kind != "digital" and synapses == synapses_of(checkpoint.meta)
     if same_devices:
         engine.load_state(fresh_optimiser(state))

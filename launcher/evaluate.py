@@ -114,9 +114,13 @@ def load_yinyang_samples(
         raise click.BadParameter(
             "an EventProp checkpoint is evaluated on Yin-Yang, not on a GSC folder", param_hint="--gsc-dir"
         )
-    from pe_actors_launcher.train import load_yinyang
+    from pe_actors.run.config import ConfigError
+    from pe_actors.run.data import load_splits
 
-    x, labels = load_yinyang(data, config, lambda _: None)[split]
+    try:
+        x, labels = getattr(load_splits("eventprop", config, data, echo=lambda _: None).splits, split)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--data") from None
     return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"
 
 

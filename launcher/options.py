@@ -3,77 +3,51 @@
 A run config is a TOML file whose keys are option names (``sub-batch`` or ``sub_batch``). ``--config FILE`` is an
 eager option: its callback reads the file into ``ctx.default_map`` before the other options are parsed, so file
 values go through the same click type conversion and validation as flags, and flags given on the command line
-win over the file. A bare name (``--config gsc-paper-batch100``) is looked up in the repository's ``configs/``.
+win over the file. A bare name (``--config gsc-paper-batch100``) is a recipe of the library (the files in the
+repository's ``configs/`` hold the same recipes).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
-#: The repository's run-config directory (recipes and the default main job).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from pe_actors.run.config import ConfigError, all_recipes, read_toml, recipe
 
 
-def config_path(value: str) -> Path:
-    """The run-config file named by ``value``: a path, or a name (with or without ``.toml``) in :data:`CONFIG_DIR`."""
-    path = Path(value)
-    if path.is_file():
-        return path
-    for candidate in (CONFIG_DIR / value, CONFIG_DIR / f"{value}.toml"):
-        if candidate.is_file():
-            return candidate
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
-    raise click.BadParameter(f"no run-config file {value!r}; give a TOML file or one of {names}", param_hint="--config")
-
-
-def read_run_config(path: Path, valid: set[str]) -> dict[str, Any]:
-    """The TOML run config at ``path`` as ``{parameter name: value}``; keys may use dashes or underscores.
-
-    Raises click.BadParameter naming the file for unreadable TOML, nested tables or keys outside ``valid``.
-    """
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise click.BadParameter(f"cannot read run config {path}: {error}", param_hint="--config") from None
-    values = {}
-    for key, value in raw.items():
-        name = key.replace("-", "_")
-        if isinstance(value, (dict, list)):
-            raise click.BadParameter(
-                f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values are allowed",
-                param_hint="--config",
-            )
-        values[name] = value
-    unknown = sorted(set(values) - valid)
-    if unknown:
-        keys = ", ".join(name.replace("_", "-") for name in sorted(valid))
+def config_values(value: str, valid: set[str]) -> tuple[str, dict[str, Any]]:
+    """The source and the settings of ``--config value``: a recipe's name (``gsc-paper-batch100``, also with
+    ``.toml``; :func:`pe_actors.run.config.all_recipes`) or a TOML file whose keys lie in ``valid``. Bad files are
+    usage errors naming the file."""
+    name = value[: -len(".toml")] if value.endswith(".toml") else value
+    if not Path(value).is_file() and name in all_recipes():
+        return f"recipe {name}", recipe(name)
+    if not Path(value).is_file():
         raise click.BadParameter(
-            f"run config {path}: unknown key(s) {[k.replace('_', '-') for k in unknown]}; valid keys: {keys}",
-            param_hint="--config",
+            f"no run-config file {value!r}; give a TOML file or one of {sorted(all_recipes())}", param_hint="--config"
         )
-    return values
+    try:
+        return value, read_toml(Path(value), valid)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--config") from None
 
 
 def load_config_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """Eager ``--config`` callback: merge the file's values into ``ctx.default_map`` (flags still win)."""
     if value is None:
         return None
-    path = config_path(value)
     skip = {param.name, "resume"}
     valid = {p.name for p in ctx.command.params if p.name not in skip and not getattr(p, "is_eager", False)}
-    values = read_run_config(path, valid)
+    path, values = config_values(value, valid)
     check_value_types(path, values, {p.name: p for p in ctx.command.params})
     ctx.default_map = {**(ctx.default_map or {}), **values}
-    return path
+    return Path(path)
 
 
-def check_value_types(path: Path, values: dict[str, Any], params: dict[str, click.Parameter]) -> None:
+def check_value_types(path: Path | str, values: dict[str, Any], params: dict[str, click.Parameter]) -> None:
     """Refuse run-config values that click would silently convert: a float (1.99) or a boolean (true) for an
     integer option, a boolean for a number option, a number for a flag (strings go through click's own strict
     conversion). The error names the file and key."""
@@ -107,16 +81,14 @@ def config_option(command: Any) -> Any:
 
 
 def command_args(command: click.Command, options: dict[str, Any]) -> list[str]:
-    """The command-line arguments of ``command`` that set ``options`` (parameter names as keys, ``config`` for
-    ``--config``): ``--name value``, ``--flag``/``--no-flag`` for boolean flags, lists joined by commas; None
-    values are left out. An unknown name raises a TypeError listing the valid ones."""
+    """The command-line arguments of ``command`` that set ``options`` (parameter names as keys): ``--name value``,
+    ``--flag``/``--no-flag`` for boolean flags, lists joined by commas; None values are left out. An unknown name
+    raises a TypeError listing the valid ones."""
     params = {param.name: param for param in command.params}
     args: list[str] = []
-    for key, value in options.items():
-        name = "config_file" if key == "config" else key
+    for name, value in options.items():
         if name not in params:
-            valid = sorted((set(params) - {"config_file"}) | {"config"})
-            raise TypeError(f"unknown option {key!r}; valid options are {valid}")
+            raise TypeError(f"unknown option {name!r}; valid options are {sorted(params)}")
         param = params[name]
         if value is None:
             continue
@@ -130,25 +102,6 @@ def command_args(command: click.Command, options: dict[str, Any]) -> list[str]:
     return args
 
 
-def toml_value(value: Any) -> str:
-    """A TOML literal for a str, bool, int or float (what run configs hold)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (str, Path)):
-        return json.dumps(str(value))
-    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a run config")
-
-
-def write_run_config(path: Path, values: dict[str, Any], header: str = "") -> Path:
-    """Write ``values`` as a flat TOML run config that ``--config`` reads back; None values are left out."""
-    lines = [f"# {line}" for line in header.splitlines()]
-    lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in values.items() if value is not None]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 class FiniteFloatRange(click.FloatRange):
     """A float range that also refuses NaN and infinities (a NaN passes every comparison of a plain range)."""
 
@@ -158,9 +111,6 @@ class FiniteFloatRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
-
-#: The largest seed a run config and checkpoint metadata can hold (a signed 64-bit integer).
-MAX_SEED = 2**63 - 1
 
 
 def standin_options(command: Any) -> Any:

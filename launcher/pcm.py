@@ -15,14 +15,15 @@ from typing import Any
 import click
 
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
+from pe_actors.run.config import RunConfig
 from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
 from pe_actors.training.trainer import best_epoch
 from pe_actors_launcher.options import FiniteFloatRange, standin_options
 from pe_actors_launcher.plots import prepare_out
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
-DEVICE_FLAGS = {"g_max": "--g-max", "clip_sd": "--clip-sd", "sample_seconds": "--sample-seconds"}
-PCM_FLAGS = {"prog_noise": "--prog-noise", "drift": "--drift", "read_noise": "--read-noise"}
+#: The device settings of quantised and pcm synapses (the others are pcm's only).
+DEVICE_OPTIONS = ("g_max", "clip_sd", "sample_seconds")
 
 
 def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -48,38 +49,46 @@ def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     return seeds
 
 
-def run_training(args: list[str]) -> None:
-    """``pe-actors train ARGS`` in this process; its usage errors are this command's."""
-    from pe_actors_launcher.train import train
+def run_training(settings: dict[str, Any]) -> None:
+    """A training run of the library with ``settings`` (train's options); its errors are this command's."""
+    from pe_actors.run import training
+    from pe_actors.run.config import ConfigError, flag, resolve
 
     try:
-        train.main(args, prog_name="pe-actors train", standalone_mode=False)
-    except click.exceptions.Abort:
+        config = resolve(settings) if settings.get("resume") is None else RunConfig(**settings)
+        training.train(config, echo=click.echo, given=settings)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint=flag(error.field) if error.field else None) from None
+    except training.RunError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
         raise click.Abort() from None
 
 
-def train_or_reuse(out: Path, args: list[str], progress: str, echo: Any) -> dict:
-    """The summary of the run in ``out``: reused when finished with the same options ``args`` (flag, value pairs),
-    resumed when it was interrupted, trained otherwise; ``progress`` is the progress-bar flag."""
+def train_or_reuse(out: Path, settings: dict[str, Any], echo: Any) -> dict:
+    """The summary of the run in ``out``: reused when finished with the same ``settings`` (train's options),
+    resumed when it was interrupted, trained otherwise."""
+    from pe_actors.run.config import flag, plain
+
     summary = out / "summary.json"
     if summary.is_file():
         finished = json.loads(summary.read_text())
         recorded = finished.get("run_config", {})
-        for flag, value in zip(args[::2], args[1::2], strict=True):
-            key = flag.lstrip("-").replace("-", "_")
-            if key in recorded and str(recorded[key]) != value:
+        for key, value in settings.items():
+            if key in recorded and str(recorded[key]) != str(plain(value)):
                 raise click.BadParameter(
-                    f"{out} holds a finished run with {flag} {recorded[key]}, not {value}; remove it or choose "
-                    "another --out",
+                    f"{out} holds a finished run with {flag(key)} {recorded[key]}, not {plain(value)}; remove it or "
+                    "choose another --out",
                     param_hint="--out",
                 )
         echo(f"  reusing the finished run {out}")
         return finished
+    progress = {"progress": settings.get("progress", True)}
     if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         echo(f"  resuming the interrupted run {out}")
-        run_training(["--resume", str(out), progress])
+        run_training({"resume": out, **progress})
     else:
-        run_training([*args, progress, "--out", str(out)])
+        run_training({**settings, "out": out})
     return json.loads(summary.read_text())
 
 
@@ -218,16 +227,16 @@ def sweep(
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    common = ["--engine", engine, "--cache", str(cache), "--standin-size", standin_size]
-    for flag, value in (("--epochs", epochs), ("--max-samples", max_samples), ("--data", data)):
+    common: dict[str, Any] = {"engine": engine, "cache": cache, "standin_size": standin_size}
+    for name, value in (("epochs", epochs), ("max_samples", max_samples), ("data", data)):
         if value is not None:
-            common += [flag, str(value)]
-    flags: dict[str, list[str]] = {"quantised": [], "pcm": []}
+            common[name] = value
+    device_settings: dict[str, dict[str, Any]] = {"quantised": {}, "pcm": {}}
     for name, value in devices.items():
         if value is None:
             continue
-        for kind in ("quantised", "pcm") if name in DEVICE_FLAGS else ("pcm",):
-            flags[kind] += [{**DEVICE_FLAGS, **PCM_FLAGS}[name], str(value)]
+        for kind in ("quantised", "pcm") if name in DEVICE_OPTIONS else ("pcm",):
+            device_settings[kind][name] = value
     plan = [("digital", 32)] if 32 in bits else []
     for kind in ("quantised", "pcm") if kinds == "both" else (kinds,):
         plan += [(kind, b) for b in bits if b != 32]
@@ -236,11 +245,11 @@ def sweep(
     for index, (seed, kind, width) in enumerate(jobs, start=1):
         name = "float32" if kind == "digital" else f"{kind}-{width}bit"
         click.echo(f"[{index}/{len(jobs)}] {name}, seed {seed}")
-        args = [*common, "--seed", str(seed)]
+        settings = {**common, "seed": seed}
         if kind != "digital":
-            args += ["--synapses", kind, "--bits", str(width), *flags[kind]]
+            settings |= {"synapses": kind, "bits": width, **device_settings[kind]}
         run = out_dir / "runs" / f"seed{seed}" / name
-        summary = train_or_reuse(run, args, "--progress" if progress else "--no-progress", click.echo)
+        summary = train_or_reuse(run, {**settings, "progress": progress}, click.echo)
         rows.append(sweep_row(kind, width, seed, summary, run))
         if seed == seeds[0]:
             runs[name] = run
@@ -328,7 +337,8 @@ def drift(
     from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
     from pe_actors.engines.registry import synapses_of
     from pe_actors.rules.eprop.config import NetworkConfig
-    from pe_actors_launcher.train import load_data
+    from pe_actors.run.config import ConfigError
+    from pe_actors.run.data import load_splits
 
     models = []
     for path in checkpoint_paths:
@@ -345,7 +355,10 @@ def drift(
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    x, labels = load_data(data, cache, standin_size, click.echo).splits[split]
+    try:
+        x, labels = getattr(load_splits("eprop", models[0][1], data, cache, standin_size, click.echo).splits, split)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--data") from None
     click.echo(f"{len(models)} model(s); {len(labels)} {split} samples, {repeats} reads per point")
     rows = []
     with click.progressbar(length=2 * len(DRIFT_TIMES) * len(models), label="reading the devices") as bar:

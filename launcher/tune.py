@@ -26,7 +26,8 @@ from typing import Any
 import click
 
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
-from pe_actors_launcher.options import command_args, standin_options, write_run_config
+from pe_actors.run.config import RunConfig, write_toml
+from pe_actors_launcher.options import standin_options
 from pe_actors_launcher.plots import prepare_out
 
 #: Distributions a ``[space]`` entry may name, and how many numbers each takes (None: a list of values).
@@ -92,22 +93,21 @@ def search_space(space: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(sampled: dict[str, Any], base: dict[str, Any]) -> None:
-    """One trial: ``pe-actors train`` with the base and sampled options in the trial's directory, reporting each
-    epoch to Ray Tune."""
+    """One trial: a training run of the library with the base and sampled options in the trial's directory,
+    reporting each epoch to Ray Tune."""
     from ray import tune
 
+    from pe_actors.run import training
+    from pe_actors.run.config import resolve
     from pe_actors.training.trainer import Callback
-    from pe_actors_launcher.train import train
 
     class Report(Callback):
         def on_epoch_end(self, trainer, state, record) -> None:
             tune.report({key: record[key] for key in ("epoch", METRIC, "test_accuracy", "train_loss")})
 
-    args = command_args(train, {**base, **sampled, "progress": False})
     out = Path(tune.get_context().get_trial_dir()) / "run"
-    train.main(
-        [*args, "--out", str(out)], prog_name="pe-actors train", standalone_mode=False, obj={"callbacks": [Report()]}
-    )
+    config = resolve({**base, **sampled, "progress": False, "out": out})
+    training.train(config, callbacks=[Report()], echo=lambda *_, **__: None)
 
 
 def plot_trials(rows: list[dict], space: dict[str, Any], path: Path, title: str) -> Path:
@@ -176,9 +176,7 @@ def tune(
 ) -> None:
     """Search hyper-parameters with Ray Tune (ASHA by default) on the rule's off-chip engine; writes a table, a
     PNG and the best trial's options as a run config."""
-    from pe_actors_launcher.train import train
-
-    valid = {param.name for param in train.params}
+    valid = set(RunConfig.names())
     rule, space, fixed = read_space(space_path, valid)
     try:
         out_dir = prepare_out(out_dir).resolve()
@@ -246,7 +244,7 @@ def tune(
     write_json(out_dir / "tune.json", {"rule": rule, "space": space, "fixed": fixed, "trials": rows, "best": best})
     plot_trials(finished, space, out_dir / "tune.png", f"{rule}: {len(rows)} trials, {scheduler}")
     chosen_options = {"rule": rule, **fixed, **{key: best[key] for key in space}}
-    write_run_config(
+    write_toml(
         out_dir / "best.toml",
         {key: value for key, value in chosen_options.items() if key != "data"},
         header=f"Best of {len(rows)} trials of pe-actors tune --space {space_path} (validation accuracy "

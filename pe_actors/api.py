@@ -1,6 +1,6 @@
-"""The notebook-level API: :func:`train` runs ``pe-actors train`` with its options as keyword arguments and returns
-a :class:`Run`; :func:`adapt` runs ``pe-actors adapt`` and returns its curve; :func:`load` turns a run directory or
-checkpoint into a :class:`Model` with ``predict``, ``evaluate`` and ``state``.
+"""The notebook-level API: :func:`train` trains as ``pe-actors train`` does, with its options as keyword arguments,
+and returns a :class:`Run`; :func:`adapt` runs ``pe-actors adapt`` and returns its curve; :func:`load` turns a run
+directory or checkpoint into a :class:`Model` with ``predict``, ``evaluate`` and ``state``.
 
 A run's result is its best-validation epoch: that epoch's checkpoint is kept, :func:`load` (like
 ``pe-actors evaluate``) picks it, and :attr:`Run.best` holds its record.
@@ -9,77 +9,66 @@ A run's result is its best-validation epoch: that epoch's checkpoint is kept, :f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pe_actors.core.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
-from pe_actors.training.trainer import best_epoch
+from pe_actors.run.config import RunConfig, resolve
+from pe_actors.run.rundir import Run
+from pe_actors.training.trainer import Callback
 from pe_actors.training.trainer import evaluate as evaluate_engine
 
-
-@dataclass(frozen=True)
-class Run:
-    """A finished run directory: its per-epoch ``history``, ``summary`` and best-validation epoch ``best``."""
-
-    path: Path
-    history: list[dict] = field(repr=False)
-    summary: dict = field(repr=False)
-
-    @property
-    def best(self) -> dict:
-        """The record of the epoch with the best validation accuracy, the latest on ties (the run's result)."""
-        return best_epoch(self.history)
-
-    @property
-    def final(self) -> dict:
-        """The record of the last epoch."""
-        return self.summary["final"]
-
-    def model(self) -> Model:
-        """The run's best-validation model (see :func:`load`)."""
-        return load(self.path)
-
-    @classmethod
-    def read(cls, path: Path | str) -> Run:
-        """The run in directory ``path`` (``curves.json`` and ``summary.json`` of a finished run)."""
-        path = Path(path)
-        try:
-            history = json.loads((path / "curves.json").read_text())
-            summary = json.loads((path / "summary.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"{path} holds no finished run (curves.json and summary.json): {error}") from None
-        return cls(path, history, summary)
+__all__ = ["Model", "Run", "RunConfig", "adapt", "load", "train"]
 
 
-def train(callbacks: list | None = None, **options: Any) -> Run:
-    """Train as ``pe-actors train`` does, with its options as keyword arguments (``sub_batch=4`` for
-    ``--sub-batch 4``, ``progress=False`` for ``--no-progress``, ``config="main"`` for ``--config main``), and
-    return the finished :class:`Run`. ``callbacks`` (:class:`pe_actors.training.trainer.Callback` objects) are
-    called with the run's own. An unknown option raises a TypeError naming it; a bad value the CLI's usage error
-    (click.BadParameter) naming the option."""
-    import click
+def train(
+    config: str | Path | Mapping[str, Any] | RunConfig | None = None,
+    data: Any = None,
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
+) -> Run:
+    """Train as ``pe-actors train`` does and return the finished :class:`Run`.
 
-    from pe_actors_launcher.options import command_args
-    from pe_actors_launcher.train import train as command
+    ``options`` are ``train``'s options as keyword arguments (``sub_batch=4`` for ``--sub-batch 4``,
+    ``progress=False`` for ``--no-progress``); ``config`` a recipe's name (``"gsc-paper-batch100"``), a run-config
+    TOML file, a mapping or a :class:`RunConfig`, which the options override; ``data`` a prepared feature
+    directory, or the arrays to train on (``(x, labels)``, of which a validation and a test split are held out,
+    or ``{"train": (x, labels), "validation": ..., "test": ...}``); ``callbacks``
+    (:class:`pe_actors.training.trainer.Callback` objects) are called after the run's own. An unknown option is a
+    TypeError naming it, a bad value a ValueError naming the option; Ctrl-C stops the run after the current batch
+    (KeyboardInterrupt), and ``train(resume=RUN)`` continues it.
+    """
+    from pe_actors.run.config import settings_of
+    from pe_actors.run.training import train as run_training
 
-    try:
-        args = command_args(command, options)
-    except TypeError as error:
-        raise TypeError(f"train() got an {error}") from None
-    try:
-        command.main(args, prog_name="pe_actors.train", standalone_mode=False, obj={"callbacks": callbacks or []})
-    except click.exceptions.Abort:
-        raise KeyboardInterrupt from None
-    if options.get("out"):
-        return Run.read(options["out"])
-    if options.get("resume"):
-        from pe_actors_launcher.train import run_dir_of
+    arrays = None
+    if data is not None and not isinstance(data, (str, Path)):
+        arrays = data
+    elif data is not None:
+        options["data"] = data
+    given = {**settings_of(config), **options}
+    if given.get("resume") is None:
+        run_config = resolve(options, config)
+    else:
+        unknown = sorted(set(given) - set(RunConfig.names()))
+        if unknown:
+            raise TypeError(f"unknown option {unknown[0]!r}; valid options are {sorted(RunConfig.names())}")
+        run_config = RunConfig(**given)
+    echo = _echo if run_config.progress else _quiet
+    return run_training(run_config, data=arrays, callbacks=callbacks, echo=echo, given=given)
 
-        return Run.read(run_dir_of(resolve_checkpoint(options["resume"])))
-    return Run.read("runs/train")
+
+def _echo(message: str, err: bool = False) -> None:
+    print(message, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _quiet(message: str, err: bool = False) -> None:
+    if err:
+        print(message, file=sys.stderr, flush=True)
 
 
 def adapt(**options: Any) -> dict:

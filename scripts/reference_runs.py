@@ -42,9 +42,9 @@ RUNS = {
 
 
 def strip(value):
-    """``value`` without the timing fields, recursively."""
+    """``value`` without the timing fields (and throughputs, ``*_per_s``), recursively."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in TIMING}
+        return {k: strip(v) for k, v in value.items() if k not in TIMING and not k.endswith("_per_s")}
     if isinstance(value, list):
         return [strip(v) for v in value]
     return value

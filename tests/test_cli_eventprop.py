@@ -4,6 +4,7 @@ and options that do not fit the rule."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ from click.testing import CliRunner
 
 from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint
 from pe_actors_launcher.cli import cli
-from pe_actors_launcher.train import EVENTPROP_RECIPE
 
 QUICK = ["--rule", "eventprop", "--max-samples", "256", "--no-progress", "--checkpoint-every", "128"]
 
@@ -104,5 +104,6 @@ def test_options_that_do_not_fit_the_rule_are_named(tmp_path, args, message):
 
 
 def test_recipe_file_is_a_valid_run_config():
-    result = run("train", "--config", str(EVENTPROP_RECIPE), "--help")
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "yinyang-eventprop.toml"
+    result = run("train", "--config", str(recipe), "--help")
     assert result.exit_code == 0

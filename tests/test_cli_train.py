@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from click.testing import CliRunner
 
 from pe_actors.core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from pe_actors_launcher.cli import cli
-from pe_actors_launcher.options import CONFIG_DIR
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
 
@@ -141,23 +143,27 @@ def test_run_config_values_click_would_convert_silently_are_errors(tmp_path, lin
     assert not (tmp_path / "run").exists()
 
 
-def test_recipes_hold_the_papers_settings():
+def test_recipes_hold_the_papers_settings_and_the_config_files_hold_the_recipes():
+    from pe_actors.run.config import all_recipes, read_toml, recipe
+
     names = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
-    assert {"gsc-paper-batch100", "gsc-chip-batch1", "main"} <= set(names)
+    assert names == sorted(all_recipes())
     for name in names:
+        # The user-facing example files load into the library's recipes, key for key.
+        assert read_toml(CONFIG_DIR / f"{name}.toml") == recipe(name), name
         result = run("train", "--config", name, "--help")
         assert result.exit_code == 0, result.output
-    paper = tomllib.loads((CONFIG_DIR / "gsc-paper-batch100.toml").read_text())
-    assert paper["groups"] * paper["sub-batch"] == 100
-    assert (paper["lr"], paper["l2"], paper["lr-decay"], paper["decay-every"], paper["epochs"]) == (
+    paper = recipe("gsc-paper-batch100")
+    assert paper["groups"] * paper["sub_batch"] == 100
+    assert (paper["lr"], paper["l2"], paper["lr_decay"], paper["decay_every"], paper["epochs"]) == (
         0.01,
         0.05e-5,
         0.3,
         6,
         30,
     )
-    chip = tomllib.loads((CONFIG_DIR / "gsc-chip-batch1.toml").read_text())
-    assert chip["groups"] * chip["sub-batch"] == 1 and chip["lr"] == 0.001 and chip["pes"] == 12
+    chip = recipe("gsc-chip-batch1")
+    assert chip["groups"] * chip["sub_batch"] == 1 and chip["lr"] == 0.001 and chip["pes"] == 12
 
 
 def test_bptt_rule_trains_and_evaluate_reports(standin, tmp_path):
@@ -206,12 +212,14 @@ def test_train_with_the_actor_engine(standin, tmp_path):
 
 
 def test_main_job_config_matches_the_command_defaults():
+    from pe_actors.run.config import RunConfig, recipe
     from pe_actors_launcher.train import train
 
-    defaults = {param.name: param.default for param in train.params}
-    main = tomllib.loads((CONFIG_DIR / "main.toml").read_text())
-    for key, value in main.items():
-        assert defaults[key.replace("-", "_")] == value, key
+    defaults = train.make_context("train", []).params
+    for name in RunConfig.names():
+        assert getattr(RunConfig(), name) == defaults[name], name
+    for key, value in recipe("main").items():
+        assert defaults[key] == value, key
 
 
 def test_curves_overlays_runs_and_writes_png_and_csv(tmp_path):

@@ -319,7 +319,7 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
     from pe_actors.engines.actors import ActorEngine
     from pe_actors.runtime.cluster import start_ray
     from pe_actors.runtime.packets import actor_name
-    from pe_actors_launcher.train import ActorRecovery
+    from pe_actors.run.training import ActorRecovery
 
     data = make_data(n_train=16)
     config = TrainConfig(epochs=2, batch_size=4, seed=4)

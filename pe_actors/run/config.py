@@ -133,7 +133,7 @@ class RunConfig:
         """A copy with ``changes`` (validated like the constructor)."""
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
-            raise TypeError(f"unknown run setting {unknown[0]!r}; valid settings are {sorted(self.names())}")
+            raise TypeError(f"unknown option {unknown[0]!r}; valid options are {sorted(self.names())}")
         return dataclasses.replace(self, **changes)
 
     def recorded(self) -> dict[str, Any]:
@@ -299,7 +299,7 @@ def resolve(
     """
     unknown = sorted(set(given) - set(RunConfig.names()))
     if unknown:
-        raise TypeError(f"unknown run setting {unknown[0]!r}; valid settings are {sorted(RunConfig.names())}")
+        raise TypeError(f"unknown option {unknown[0]!r}; valid options are {sorted(RunConfig.names())}")
     explicit = {**settings_of(config), **given}
     if recorded is None:
         values: dict[str, Any] = {}

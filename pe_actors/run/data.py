@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,20 +57,34 @@ def load_dataset(
     configured source (see the module docstring); a ConfigError names ``data`` when they do not fit."""
     if data is not None:
         return arrays_dataset(data, network.n_out, config.seed)
-    eventprop = config.rule == "eventprop"
+    return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo)
+
+
+def load_splits(
+    rule: str,
+    network: Any,
+    data: Path | None = None,
+    cache: Path = Path("cache/standin"),
+    standin_size: str = "default",
+    echo: Callable[[str], None] = print,
+) -> Dataset:
+    """The splits for a network of ``rule``: EventProp's Yin-Yang (read from ``data`` or generated, encoded with
+    ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``;
+    a ConfigError names ``data`` when they cannot be read."""
+    eventprop = rule == "eventprop"
     try:
         if eventprop:
-            if config.data is None:
+            if data is None:
                 echo("No --data: generating Yin-Yang offline with the published seeds (train 5000, validation 1000, "
-                 "test 1000)")  # fmt: skip
-            prepared = source("yinyang")(config.data)
-        elif config.data is None:
-            echo(f"No --data: using the offline synthetic stand-in ({config.standin_size}) cached in {config.cache}")
+                     "test 1000)")  # fmt: skip
+            prepared = source("yinyang")(data)
+        elif data is None:
+            echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
             start = time.perf_counter()
-            prepared = source("standin")(config.cache, config.standin_size)
-            echo(f"Stand-in features ready in {config.cache} ({time.perf_counter() - start:.0f} s)")
+            prepared = source("standin")(cache, standin_size)
+            echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
         else:
-            prepared = source("prepared")(config.data)
+            prepared = source("prepared")(data)
     except (FileNotFoundError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
@@ -82,8 +97,7 @@ def load_dataset(
             try:
                 splits[split] = (encode(features, network, np.uint8), np.asarray(labels))
             except ValueError as error:
-                where = config.data or "Yin-Yang"
-                raise ConfigError(f"{where} {split} split: {error}", "data") from None
+                raise ConfigError(f"{data or 'Yin-Yang'} {split} split: {error}", "data") from None
     metadata = json.loads(json.dumps(prepared.metadata, default=str))
     return Dataset(Splits.from_dict(splits), list(prepared.class_names), bool(prepared.synthetic), metadata)
 

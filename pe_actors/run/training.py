@@ -1,0 +1,426 @@
+"""A training run: from a :class:`~pe_actors.run.config.RunConfig` (and optionally the caller's arrays) to a
+finished run directory (:mod:`pe_actors.run.rundir`).
+
+:func:`train` builds the network and its initial weights, the data, the engine (from the registry, with Ray and
+the PE actors started and released by it), the callbacks (progress bar, metrics log, checkpoints, TensorBoard,
+the caller's, and a stop request that SIGTERM and Ctrl-C set), and hands them to
+:class:`pe_actors.training.trainer.Trainer`; it resumes from a checkpoint, rebuilds failed groups of PE actors,
+and writes the curves and the summary. ``pe-actors train`` is one caller, ``pe_actors.train`` another, ``tune``
+and the PCM sweep others.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.state import check_weight_shapes
+from pe_actors.engines.registry import backend_name, make
+from pe_actors.reports.curves import plot_histories
+from pe_actors.reports.figures import write_json
+from pe_actors.rules import rule
+from pe_actors.run import rundir
+from pe_actors.run.config import (
+    DEVICE_FIELDS,
+    EVENTPROP_FIELDS,
+    PCM_FIELDS,
+    ConfigError,
+    RunConfig,
+    flag,
+    plain,
+    resolve,
+)
+from pe_actors.run.data import Dataset, load_dataset
+from pe_actors.synapses import SynapseConfig
+from pe_actors.training.tensorboard import TensorBoardLog
+from pe_actors.training.trainer import (
+    Callback,
+    CheckpointCallback,
+    MetricsLog,
+    ProgressBar,
+    Recovered,
+    Recovery,
+    Splits,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    best_epoch,
+)
+
+Echo = Callable[..., None]
+
+
+class RunError(RuntimeError):
+    """A run that started could not finish (a non-finite loss, PE actors that would not start, no epoch)."""
+
+
+def _print(message: str, err: bool = False) -> None:
+    import sys
+
+    print(message, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def network_of(config: RunConfig) -> Any:
+    """The network description ``config`` names: e-prop's (for ``eprop`` and ``bptt``), or EventProp's with
+    ``sizes``, ``dt`` (same trial length) and the loss constants applied; a ConfigError names what does not fit."""
+    if config.rule != "eventprop":
+        from pe_actors.rules.eprop.config import network_config
+
+        network = network_config(config.network)
+        if config.pes > network.n_rec:
+            raise ConfigError(f"--pes {config.pes} exceeds the {network.n_rec} recurrent neurons", "pes")
+        return network
+    network = rule("eventprop").networks.resolve()[config.network]
+    names = ("tau0", "tau1", "alpha_reg", "t_code", "init_mean", "init_std")
+    changes: dict[str, Any] = {key: getattr(config, key) for key in names if getattr(config, key) is not None}
+    if config.sizes is not None:
+        changes["sizes"] = config.sizes
+        if len(config.sizes) - 1 != network.n_layers and config.init_mean is None and config.init_std is None:
+            # Other depths: every matrix takes the first matrix's initial scale, the last the output one's.
+            n = len(config.sizes) - 1
+            changes["init_mean"] = (*(network.init_mean[0],) * (n - 1), network.init_mean[-1])
+            changes["init_std"] = (*(network.init_std[0],) * (n - 1), network.init_std[-1])
+    given = " ".join(f"{flag(key)} {plain(getattr(config, key))}" for key in EVENTPROP_FIELDS
+                     if getattr(config, key) is not None)  # fmt: skip
+    try:
+        network = replace(network, **changes)
+        return network.with_dt(config.dt) if config.dt is not None else network
+    except ValueError as error:
+        raise ConfigError(f"network {config.network} with {given}: {error}") from None
+
+
+def check_rule_settings(config: RunConfig) -> None:
+    """Settings that the chosen rule cannot take are ConfigErrors naming the setting."""
+    eventprop = config.rule == "eventprop"
+    networks = rule("eventprop" if eventprop else "eprop").networks.resolve()
+    if config.network not in networks:
+        raise ConfigError(
+            f"the {config.rule} rule trains the network(s) {sorted(networks)}, not {config.network!r}", "network"
+        )
+    if eventprop and config.engine == "replay":
+        raise ConfigError("replay is e-prop's off-chip engine; EventProp's is offchip", "engine")
+    if config.monitor and (config.engine != "actors" or config.rule == "bptt"):
+        raise ConfigError("--monitor watches the PE actors' Ray metrics; use it with --engine actors", "monitor")
+    if config.synapses != "digital" and config.rule != "eprop":
+        raise ConfigError(
+            f"--synapses {config.synapses} trains e-prop in the loop; the {config.rule} rule trains digital weights",
+            "synapses",
+        )
+    if not eventprop:
+        for name in EVENTPROP_FIELDS:
+            if getattr(config, name) is not None:
+                raise ConfigError(f"{flag(name)} is an EventProp option; give it with --rule eventprop", name)
+
+
+def synapses_of(config: RunConfig) -> SynapseConfig:
+    """Where the weights of the run live; a device setting given for synapses that do not take it is a ConfigError
+    naming it."""
+    allowed = {"digital": (), "quantised": DEVICE_FIELDS, "pcm": DEVICE_FIELDS + PCM_FIELDS}[config.synapses]
+    for name in DEVICE_FIELDS + PCM_FIELDS:
+        if getattr(config, name) is not None and name not in allowed:
+            takes = "pcm" if name in PCM_FIELDS else "quantised or pcm"
+            raise ConfigError(f"{flag(name)} applies to --synapses {takes}, not {config.synapses}", name)
+    fields = {"bits": "bits", "prog_noise": "prog_noise", "drift": "drift", "read_noise": "read_noise",
+              "g_max": "g_max", "drift_compensation": "drift_compensation", "clip_sd": "clip_sd",
+              "sample_s": "sample_seconds"}  # fmt: skip
+    given = {key: getattr(config, name) for key, name in fields.items() if getattr(config, name) is not None}
+    try:
+        return SynapseConfig(kind=config.synapses, seed=config.seed, **given)
+    except ValueError as error:
+        raise ConfigError(str(error), "synapses") from None
+
+
+def describe_synapses(config: SynapseConfig) -> str:
+    """One line naming the synapses, for the start of a run."""
+    if config.kind == "digital":
+        return "digital synapses"
+    text = f"{config.kind} synapses, {config.bits} bits per device, g_max {config.g_max:g} uS"
+    if config.kind == "pcm":
+        text += (
+            f", noise scales programming {config.prog_noise:g} / drift {config.drift:g} / read {config.read_noise:g}"
+            f", drift compensation {'on' if config.drift_compensation else 'off'}"
+        )
+    return text
+
+
+class ActorRecovery(Recovery):
+    """Rebuilds failed groups of PE actors: from the surviving replicas and then the failed call
+    is retried; when some weight slice has no surviving replica (G = 1), from the latest checkpoint, and training
+    continues from its position. Either way no sample's update is lost or applied twice."""
+
+    def __init__(self, checkpoints: Path, echo: Echo) -> None:
+        self.checkpoints = checkpoints
+        self.echo = echo
+
+    def recover(self, trainer: Trainer, state: TrainState, error: Exception) -> Recovered | None:
+        from pe_actors.runtime.cluster import PEGroupError
+
+        if not isinstance(error, PEGroupError):
+            return None
+        try:
+            groups = trainer.engine.recover()
+        except ValueError:
+            path = latest_checkpoint(self.checkpoints)
+            if path is None:
+                return None
+            checkpoint = load_checkpoint(path)
+            trainer.engine.recover(state=checkpoint.engine_state)
+            self.echo(f"\n{error}; rebuilt the PE actors from checkpoint {path}, continuing from there")
+            return Recovered(rewind_to=checkpoint)
+        self.echo(f"\n{error}; rebuilt group(s) {groups} from the surviving replicas, retrying the batch")
+        return Recovered()
+
+
+class StopRequest(Callback):
+    """SIGTERM (a scheduler, ``kill``) or Ctrl-C stops the run at the next batch boundary, after that batch's
+    checkpoint and metrics are written, so that a signal never lands inside a checkpoint write (an exception raised
+    there from a signal handler can surface as an unrelated error); a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+def start_engine(engine: Any, echo: Echo = _print) -> Any:
+    """Start ``engine`` (for the PE actors: Ray, the placement groups, the actors, the mailboxes) and print what
+    the PE actors' start-up took and the dashboard's URL; a failed start is a RunError."""
+    try:
+        engine.start()
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        engine.close()
+        raise RunError(f"cannot start the PE actors: {error}") from None
+    startup = getattr(engine, "startup", None)
+    if startup:
+        echo(
+            f"Started {startup['actors']} PE actors in {startup['seconds']:.1f} s "
+            f"({startup['seconds_per_actor']:.2f} s per actor, all groups at once)"
+        )
+    if getattr(engine, "dashboard_url", None):
+        from pe_actors.runtime.cluster import dashboard_hint
+
+        hint = dashboard_hint()
+        echo(f"Ray dashboard: {engine.dashboard_url}" + (f" ({hint})" if hint else ""))
+    return engine
+
+
+def build_engine(
+    config: RunConfig, network: Any, params: dict, optimiser: OptimiserConfig, run_name: str,
+    synapses: SynapseConfig, echo: Echo = _print,
+) -> tuple[Any, Callable[[], None]]:  # fmt: skip
+    """The started engine ``config`` asks for (from the registry) and a function that releases it with the
+    Prometheus server of ``monitor``."""
+    rule_name = "eventprop" if config.rule == "eventprop" else "eprop"
+    backend = "bptt" if config.rule == "bptt" else backend_name(rule_name, config.engine)
+    options: dict[str, Any] = {
+        "pes": config.pes, "groups": config.groups, "sub_batch": config.sub_batch, "synapses": synapses
+    }  # fmt: skip
+    if backend == "actors":
+        options.update(transport=config.transport, run_name=run_name, address=config.address,
+                       dashboard_port=config.dashboard_port)  # fmt: skip
+    engine = start_engine(make(rule_name, backend, network, params, optimiser, **options), echo)
+    monitor = None
+    if config.monitor:
+        from pe_actors.runtime.monitor import PrometheusMonitor
+
+        try:
+            monitor = PrometheusMonitor(Path(config.out or rundir.DEFAULT_OUT) / "prometheus").start()
+        except (FileNotFoundError, RuntimeError) as error:
+            engine.close()
+            raise RunError(f"--monitor: {error}") from None
+        echo(f"Prometheus: {monitor.url} (scraping Ray's metrics, ray_pe_* among them; it stops with the run)")
+
+    def release() -> None:
+        engine.close()
+        if monitor is not None:
+            monitor.stop()
+
+    return engine, release
+
+
+def trainer_samples(data: Splits, config: TrainConfig) -> int:
+    """Training samples per epoch: the train split, or ``max_samples`` of it."""
+    n = len(data.train[0])
+    return n if config.max_samples is None else min(n, config.max_samples)
+
+
+def resumed(config: RunConfig, given: dict[str, Any] | None = None) -> tuple[RunConfig, Any]:
+    """``config`` continued from its ``resume`` checkpoint (its recorded settings, with the ``given`` ones where a
+    resumed run may change them) and the checkpoint; ``config`` and None when it resumes nothing."""
+    if config.resume is None:
+        return config, None
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(config.resume))
+    except ValueError as error:
+        raise ConfigError(str(error), "resume") from None
+    recorded = checkpoint.meta.get("run_config")
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"checkpoint {checkpoint.path} holds no run config", "resume")
+    given = {name: getattr(config, name) for name in RunConfig.names()} if given is None else given
+    merged = resolve({**given, "resume": config.resume}, recorded=recorded)
+    if merged.out is None:
+        merged = merged.replace(out=rundir.run_dir_of(checkpoint.path))
+    return merged, checkpoint
+
+
+def train(
+    config: RunConfig,
+    data: Any = None,
+    callbacks: Sequence[Callback] = (),
+    echo: Echo = _print,
+    given: dict[str, Any] | None = None,
+) -> rundir.Run:
+    """Train as ``config`` says and return the finished :class:`~pe_actors.run.rundir.Run`.
+
+    ``data``: arrays instead of the configured data (see :func:`pe_actors.run.data.arrays_dataset`);
+    ``callbacks``: the caller's :class:`~pe_actors.training.trainer.Callback` objects, called after the run's own;
+    ``echo(message, err=False)``: where progress lines go; ``given``: for a resumed run, the settings given
+    explicitly (default: every setting of ``config``), which may differ from the recorded ones only where a resumed
+    run may change them. Bad settings or data raise a :class:`~pe_actors.run.config.ConfigError` naming the
+    setting; a run that cannot finish a :class:`RunError`; Ctrl-C or SIGTERM stop it at the next batch boundary
+    with KeyboardInterrupt, after that batch's checkpoint.
+    """
+    config, checkpoint = resumed(config, given)
+    check_rule_settings(config)
+    synapses = synapses_of(config)
+    eventprop = config.rule == "eventprop"
+    out = Path(config.out or rundir.DEFAULT_OUT)
+    checkpoints = out / rundir.CHECKPOINTS
+    if checkpoint is None and checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise ConfigError(
+            f"run directory {out} already holds checkpoints; continue it with --resume {out} or choose another --out",
+            "out",
+        )
+    try:
+        optimiser = OptimiserConfig(lr=config.lr, l2=config.l2, lr_decay=config.lr_decay,
+                                    decay_every=config.decay_every)  # fmt: skip
+        network = network_of(config)
+        train_config = TrainConfig(
+            epochs=config.epochs,
+            batch_size=config.groups * config.sub_batch,
+            seed=config.seed,
+            max_samples=config.max_samples,
+            log_every=config.log_every,
+        )
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(str(error)) from None
+    dataset: Dataset = load_dataset(config, network, data, echo)
+    try:
+        dataset.splits.check(network.n_steps, network.n_in, network.n_out)
+    except ValueError as error:
+        where = config.data or ("arrays" if data is not None else "stand-in")
+        raise ConfigError(f"{where}: {error}", "data") from None
+    label = " (synthetic stand-in data)" if dataset.synthetic else ""
+
+    out.mkdir(parents=True, exist_ok=True)
+    recorded = config.recorded()
+    config.to_toml(out / rundir.RUN_CONFIG, "Run config of this run; reuse it with pe-actors train --config FILE")
+    dtype = np.dtype(config.dtype).type
+    params = rule("eventprop" if eventprop else "eprop").init_params(network, seed=config.seed, dtype=dtype)
+    if checkpoint is not None:
+        try:
+            check_weight_shapes(checkpoint.engine_state, params, f"checkpoint {checkpoint.path}")
+        except ValueError as error:
+            raise ConfigError(str(error), "resume") from None
+    run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
+    engine, release = build_engine(config, network, params, optimiser, run_name, synapses, echo)
+    try:
+        engine_name = "bptt" if config.rule == "bptt" else config.engine
+        echo(
+            f"Training {config.network} with {config.rule} on the {engine_name} engine: "
+            f"P = {config.pes}, G = {config.groups}, k = {config.sub_batch}, batch "
+            f"{train_config.batch_size}, {trainer_samples(dataset.splits, train_config)} training samples per "
+            f"epoch{label}; {describe_synapses(synapses)}; run directory {out}"
+        )
+        meta = {
+            "run_config": recorded,
+            "rule": config.rule,
+            "network": network.to_dict(),
+            "optimiser": {"lr": optimiser.lr, "l2": optimiser.l2, "lr_decay": optimiser.lr_decay},
+            "synapses": synapses.to_dict(),
+            "class_names": list(dataset.class_names),
+            "synthetic": dataset.synthetic,
+            "data_metadata": dataset.metadata,
+        }
+        run_callbacks = [
+            ProgressBar(disable=not config.progress),
+            MetricsLog(out / rundir.METRICS, config.log_every),
+            CheckpointCallback(checkpoints, config.checkpoint_every or None, config.keep_checkpoints, meta),
+            *([TensorBoardLog(out / "tensorboard")] if config.tensorboard else []),
+            *callbacks,
+        ]
+        stop = StopRequest()
+        run_callbacks.append(stop)  # last: the other callbacks have finished the batch when it stops the run
+        recovery = ActorRecovery(checkpoints, echo) if engine_name == "actors" else None
+        trainer = Trainer(engine, dataset.splits, optimiser, train_config, run_callbacks, recovery)
+        state: TrainState | None = None
+        if checkpoint is not None:
+            try:
+                state = trainer.restore(checkpoint)
+            except ValueError as error:
+                raise ConfigError(str(error), "resume") from None
+            echo(f"Resumed from {checkpoint.path}: epoch {state.epoch + 1}, sample {state.position}")
+        start = time.perf_counter()
+        # SIGTERM and Ctrl-C stop the run cleanly at the next batch boundary, with the resume hint. Installed after
+        # Ray has started, so they replace the handler that would print Ray's C++ signal dump.
+        main = threading.current_thread() is threading.main_thread()  # Ray Tune runs trials in a thread
+        previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+        try:
+            state = trainer.fit(state)
+        except KeyboardInterrupt:
+            echo(f"\nInterrupted; continue this run with: pe-actors train --resume {out}", err=True)
+            raise
+        except FloatingPointError as error:
+            last = latest_checkpoint(checkpoints)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            raise RunError(f"training stopped: {error}; {kept}") from None
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        seconds = time.perf_counter() - start
+    finally:
+        release()
+    if not state.history:
+        raise RunError("no epoch was trained")
+    final, best = state.history[-1], best_epoch(state.history)
+    title = f"{config.network}, {config.rule}, batch {train_config.batch_size}{label}"
+    plot_histories({out.name: state.history}, out / rundir.CURVES_PNG, title)
+    write_json(out / rundir.CURVES_JSON, state.history)
+    write_json(
+        out / rundir.SUMMARY,
+        {"final": final, "best_validation": best, "synthetic": dataset.synthetic, "seconds": seconds,
+         "run_config": recorded},
+    )  # fmt: skip
+    echo(
+        f"Last epoch {final['epoch']}: test accuracy {100 * final['test_accuracy']:.2f} % "
+        f"(validation {100 * final['validation_accuracy']:.2f} %); curves in {out / rundir.CURVES_PNG}"
+    )
+    # The run's result, the line scripts read: the best-validation epoch, whose checkpoint evaluate picks.
+    echo(
+        f"Test accuracy: {100 * best['test_accuracy']:.2f} %{label} at epoch {best['epoch']} of {final['epoch']}, "
+        f"the best by validation ({100 * best['validation_accuracy']:.2f} %)"
+    )
+    return rundir.Run.read(out)
