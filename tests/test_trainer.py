@@ -317,9 +317,9 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
     the replicas, retries the batch, and the final weights equal an uninterrupted in-process run."""
     ray = pytest.importorskip("ray")
     from pe_actors.engines.actors import ActorEngine
+    from pe_actors.run.training import ActorRecovery
     from pe_actors.runtime.cluster import start_ray
     from pe_actors.runtime.packets import actor_name
-    from pe_actors.run.training import ActorRecovery
 
     data = make_data(n_train=16)
     config = TrainConfig(epochs=2, batch_size=4, seed=4)
