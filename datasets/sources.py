@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pe_actors_datasets.cache import PreparedData, load_prepared
+from pe_actors_datasets.cache import PreparedData, featurize_folder, load_prepared
 from pe_actors_datasets.synth import ensure_standin
 from pe_actors_datasets.yinyang import YINYANG_CLASS_NAMES, read_yinyang, yinyang_splits
 
@@ -28,3 +28,11 @@ def yinyang(path: Path | str | None = None) -> PreparedData:
     source = str(path) if path is not None else "generated (published seeds)"
     splits = yinyang_splits() if path is None else read_yinyang(path)
     return PreparedData(splits, list(YINYANG_CLASS_NAMES), False, {"dataset": "yinyang", "source": source})
+
+
+def gsc_folder(folder: Path | str, metadata: dict, **options: object) -> tuple:
+    """Features and labels of the clips of a raw GSC-layout ``folder``, featurised with a prepared cache's
+    ``metadata`` (its feature parameters and training normalisation); ``options`` as
+    :func:`pe_actors_datasets.featurize_folder` takes them (``split``, ``clip_list``, ``per_class``, ``workers``,
+    ``progress``, ``skip_bad``)."""
+    return featurize_folder(folder, metadata, **options)

@@ -8,7 +8,6 @@ A run's result is its best-validation epoch: that epoch's checkpoint is kept, :f
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,29 +70,18 @@ def _quiet(message: str, err: bool = False) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def adapt(**options: Any) -> dict:
+def adapt(config: Mapping[str, Any] | None = None, **options: Any) -> dict:
     """Adapt a trained network as ``pe-actors adapt`` does, with its options as keyword arguments
-    (``checkpoint=RUN``, ``gsc_dir=FOLDER``, ``samples=100``, ``progress=False`` for ``--no-progress``), and return
-    its ``adaptation.json``: the curve (accuracy on the new condition and the original task after each evaluation
-    point), the sample order and the settings. The adapted network is ``load(out)``. Unknown options raise a
-    TypeError naming them; bad values the CLI's usage error naming the option."""
-    import click
+    (``checkpoint=RUN``, ``gsc_dir=FOLDER``, ``samples=100``, ``progress=False``) over ``config`` (a mapping or a
+    :class:`pe_actors.run.adapting.AdaptRunConfig`), and return its ``adaptation.json``: the curve (accuracy on
+    the new condition and the original task after each evaluation point), the sample order and the settings. The
+    adapted network is ``load(out)``. An unknown option is a TypeError naming it, a bad value a ValueError naming
+    the option."""
+    from pe_actors.run.adapting import AdaptRunConfig
+    from pe_actors.run.adapting import adapt as run_adaptation
 
-    from pe_actors_launcher.adapt import adapt_command
-    from pe_actors_launcher.options import command_args
-
-    if "progress" in options:
-        options["no_progress"] = not options.pop("progress")
-    try:
-        args = command_args(adapt_command, options)
-    except TypeError as error:
-        raise TypeError(f"adapt() got an {error}") from None
-    try:
-        adapt_command.main(args, prog_name="pe_actors.adapt", standalone_mode=False)
-    except click.exceptions.Abort:
-        raise KeyboardInterrupt from None
-    out = Path(options.get("out") or "runs/adapt")
-    return json.loads((out / "adaptation.json").read_text())
+    settings = AdaptRunConfig.of(config, **options)
+    return run_adaptation(settings, echo=_echo if settings.progress else _quiet)
 
 
 class Model:

@@ -137,3 +137,16 @@ def _pair(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
         raise ConfigError(f"{where}: labels must be {len(x)} integers, got {labels.dtype} {labels.shape}", "data")
     return x, labels
+
+
+def feature_metadata(checkpoint_meta: dict[str, Any]) -> dict[str, Any]:
+    """The feature parameters and training normalisation a checkpoint stores to featurise a raw folder with; a
+    ConfigError names ``gsc_dir`` when it stores none."""
+    metadata = checkpoint_meta.get("data_metadata")
+    if not isinstance(metadata, dict) or "feature_params" not in metadata:
+        raise ConfigError(
+            "the checkpoint stores no feature parameters and normalisation to featurise a raw folder with; "
+            "use --data with prepared features instead",
+            "gsc_dir",
+        )
+    return metadata

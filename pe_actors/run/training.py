@@ -122,7 +122,7 @@ def check_rule_settings(config: RunConfig) -> None:
                 raise ConfigError(f"{flag(name)} is an EventProp option; give it with --rule eventprop", name)
 
 
-def synapses_of(config: RunConfig) -> SynapseConfig:
+def synapses_of_run(config: RunConfig) -> SynapseConfig:
     """Where the weights of the run live; a device setting given for synapses that do not take it is a ConfigError
     naming it."""
     allowed = {"digital": (), "quantised": DEVICE_FIELDS, "pcm": DEVICE_FIELDS + PCM_FIELDS}[config.synapses]
@@ -303,7 +303,7 @@ def train(
     """
     config, checkpoint = resumed(config, given)
     check_rule_settings(config)
-    synapses = synapses_of(config)
+    synapses = synapses_of_run(config)
     eventprop = config.rule == "eventprop"
     out = Path(config.out or rundir.DEFAULT_OUT)
     checkpoints = out / rundir.CHECKPOINTS

@@ -1,0 +1,445 @@
+"""An adaptation run: a trained network keeps learning online at batch 1 on a new condition (docs/adaptation.md).
+
+:func:`adapt` loads a checkpoint of any engine, the new condition's adaptation and evaluation samples and the
+original task's test set, places the network on the PE actors (or another backend) with a fresh ADAM, hands them
+to :func:`pe_actors.training.adaptation.adapt`, and writes the curves (``adaptation.csv``, ``.json``, ``.png``),
+the memory per PE (``memory.json``, ``.png``) and the adapted checkpoint. ``pe-actors adapt`` and
+``pe_actors.adapt`` are its callers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from pe_actors.core.checks import require_finite
+from pe_actors.core.engine import weights_only
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.state import check_weight_shapes
+from pe_actors.engines.registry import backend_name, make, network_of, synapses_of
+from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
+from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
+from pe_actors.rules.eprop.readout import check_labels
+from pe_actors.rules.eprop.recipes import CHIP_BATCH1
+from pe_actors.run.config import (
+    DEVICE_FIELDS,
+    ENGINES,
+    MAX_SEED,
+    PCM_FIELDS,
+    ConfigError,
+    RunConfig,
+    _checked,
+    _choice,
+    _float,
+    _int,
+    _spec,
+)
+from pe_actors.run.data import feature_metadata, load_splits, source
+from pe_actors.run.rundir import run_dir_of
+from pe_actors.run.training import Echo, RunError, _print, describe_synapses, start_engine, synapses_of_run
+from pe_actors.synapses import SynapseConfig
+from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
+from pe_actors.training.adaptation import adapt as adapt_online
+from pe_actors.training.trainer import NonFiniteError
+
+#: EventProp's batch-1 learning rate, measured on Yin-Yang rotated by 30 degrees over 5000 samples: 0.0001 learns
+#: slowly, 0.0003 learns most, 0.0005 and above forget the original task faster than they learn the rotation and
+#: end below where they started (docs/adaptation.md). E-prop's is the chip recipe's.
+EVENTPROP_LR = 0.0003
+NEW, ORIGINAL = "new_condition", "original_task"
+
+
+@dataclass(frozen=True)
+class AdaptRunConfig:
+    """Every setting of an adaptation run (``pe-actors adapt --help`` explains each): the ``checkpoint``; the new
+    condition as a GSC-layout folder (``gsc_dir``, optionally ``adapt_list`` and ``per_class``) or features
+    (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
+    ``lr``, ``rehearse_every``, ``seed``); where it runs (``engine``, ``pes``, ``transport``, ``address``,
+    ``dashboard_port``); the synapses (``synapses``, None: the checkpoint's, and the device settings;
+    ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
+
+    checkpoint: Path = _spec(default=None, kind="path", optional=True)
+    gsc_dir: Path | None = _spec(default=None, kind="path", optional=True)
+    data: Path | None = _spec(default=None, kind="path", optional=True)
+    adapt_list: Path | None = _spec(default=None, kind="path", optional=True)
+    per_class: int | None = _spec(default=None, **_int(1, optional=True))
+    original_data: Path | None = _spec(default=None, kind="path", optional=True)
+    cache: Path = _spec(default=Path("cache/standin"), kind="path")
+    samples: int = _spec(default=300, **_int(1))
+    eval_every: int = _spec(default=10, **_int(1))
+    lr: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    rehearse_every: int = _spec(default=0, **_int(0))
+    engine: str = _spec(default="actors", **_choice(*ENGINES))
+    pes: int = _spec(default=12, **_int(1))
+    transport: str = _spec(default="shm", **_choice("shm", "ray"))
+    address: str | None = _spec(default=None, kind="str", optional=True)
+    dashboard_port: int = _spec(default=8265, **_int(1, 65535))
+    synapses: str | None = _spec(default=None, kind="choice", choices=("digital", "quantised", "pcm"), optional=True)
+    bits: int | None = _spec(default=None, **_int(1, 16, optional=True))
+    prog_noise: float | None = _spec(default=None, **_float(0, optional=True))
+    drift: float | None = _spec(default=None, **_float(0, optional=True))
+    read_noise: float | None = _spec(default=None, **_float(0, optional=True))
+    g_max: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    drift_compensation: bool | None = _spec(default=None, kind="bool", optional=True)
+    clip_sd: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
+    sample_seconds: float | None = _spec(default=None, **_float(0, optional=True))
+    drift_before: float = _spec(default=0.0, **_float(0))
+    seed: int = _spec(default=0, **_int(0, MAX_SEED))
+    out: Path = _spec(default=Path("runs/adapt"), kind="path")
+    workers: int = _spec(default=2, **_int(1))
+    progress: bool = _spec(default=True, kind="bool")
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
+        if self.checkpoint is None:
+            raise ConfigError("checkpoint is required: the run or checkpoint directory of a trained network",
+                              "checkpoint")  # fmt: skip
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(spec.name for spec in fields(cls))
+
+    @classmethod
+    def of(cls, config: AdaptRunConfig | Mapping[str, Any] | None = None, **given: Any) -> AdaptRunConfig:
+        """``config`` (a mapping or an AdaptRunConfig) with the settings ``given`` over it; an unknown setting is
+        a TypeError naming it."""
+        base = {} if config is None else dict(config) if isinstance(config, Mapping) else dataclasses.asdict(config)
+        values = {**base, **given}
+        unknown = sorted(set(values) - set(cls.names()))
+        if unknown:
+            raise TypeError(f"unknown option {unknown[0]!r}; valid options are {sorted(cls.names())}")
+        return cls(**values)
+
+
+def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool) -> tuple:
+    """The new condition's adaptation pool and evaluation set, and where they came from (a folder's clips are
+    featurised on ``workers`` threads, with a progress bar if ``progress`` and a terminal shows it)."""
+    if (config.gsc_dir is None) == (config.data is None):
+        raise ConfigError("give exactly one of --gsc-dir DIR (a GSC-layout folder) or --data DIR (features)")
+    if eventprop:
+        if config.gsc_dir is not None:
+            raise ConfigError(
+                "an EventProp checkpoint adapts on Yin-Yang data (pe-actors data yinyang --rotate ...), not on a "
+                "GSC folder",
+                "gsc_dir",
+            )
+        splits = load_splits("eventprop", network, config.data, echo=lambda _: None).splits
+        return splits.train, splits.test, f"{config.data} (train split: adaptation, test split: evaluation)"
+    if config.data is not None:
+        if config.adapt_list is not None:
+            raise ConfigError("--adapt-list selects clips of a --gsc-dir folder", "adapt_list")
+        try:
+            prepared = source("prepared")(config.data)
+        except (FileNotFoundError, ValueError) as error:
+            raise ConfigError(str(error), "data") from None
+        pool = tuple(np.asarray(a) for a in prepared.splits["train"])
+        held_out = tuple(np.asarray(a) for a in prepared.splits["test"])
+        return pool, held_out, f"{config.data} (train split: adaptation, test split: evaluation)"
+    metadata = feature_metadata(checkpoint.meta)
+    featurise = source("gsc_folder")
+    try:
+        common = {"workers": config.workers, "progress": config.progress and sys.stderr.isatty()}
+        pool = featurise(config.gsc_dir, metadata, split="train", clip_list=config.adapt_list,
+                         per_class=config.per_class, **common)  # fmt: skip
+        held_out = featurise(config.gsc_dir, metadata, split="test", **common)
+    except (FileNotFoundError, ValueError) as error:
+        listed = config.adapt_list is not None and str(config.adapt_list) in str(error)
+        raise ConfigError(str(error), "adapt_list" if listed else "gsc_dir") from None
+    what = f"the first {config.per_class} per class of {config.adapt_list}" if config.adapt_list else (
+        "clips in neither list"
+    )
+    return pool, held_out, f"{config.gsc_dir} (adaptation: {what}; evaluation: testing_list.txt)"
+
+
+def original_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool, echo: Echo) -> tuple:
+    """The original task's training and test sets: ``original_data`` or the data the checkpoint was trained on."""
+    recorded = checkpoint.meta.get("run_config", {})
+    data = config.original_data if config.original_data is not None else recorded.get("data")
+    data = Path(data) if data is not None else None
+    cache = Path(recorded.get("cache") or config.cache) if config.original_data is None else config.cache
+    try:
+        if eventprop:
+            splits = load_splits("eventprop", network, data, echo=lambda _: None).splits
+        else:
+            standin_size = recorded.get("standin_size") or "default"
+            splits = load_splits("eprop", network, data, cache, standin_size, lambda line: echo(line, err=True)).splits
+    except ConfigError as error:
+        raise ConfigError(str(error), "original_data") from None
+    if eventprop:
+        return splits.train, splits.test
+    return tuple(tuple(np.asarray(a) for a in getattr(splits, split)) for split in ("train", "test"))
+
+
+def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
+    """Accuracy on the new condition and on the original task against adaptation samples."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    samples = [record["samples"] for record in curve]
+    for key, label in ((NEW, "new condition (held out)"), (ORIGINAL, "original task (test)")):
+        ax.plot(samples, [100 * r[f"{key}_accuracy"] for r in curve], marker="o", markersize=3, label=label)
+    ax.set(xlabel="adaptation samples (batch 1, one learning step each)", ylabel="accuracy [%]")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return save_figure(fig, path)
+
+
+def _memory_rows(network: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
+    if eventprop:
+        from pe_actors.studies.memory import eventprop_pe_memory
+
+        # Any sample fills the PEs' arrays: their shapes, not the spikes, set the bytes.
+        features = np.full((1, network.n_in - 1), 0.5)
+        rows = eventprop_pe_memory(network, features, np.zeros(1, np.int64), n_pes=pes, dtype=dtype)
+        return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
+    from pe_actors.studies.memory import pe_memory
+
+    return [entry.as_row() for entry in pe_memory(network, pes, 1, dtype, synapses)]
+
+
+def report_memory(
+    network: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path, echo: Echo
+) -> dict:
+    """Bytes each PE holds while learning at batch 1 in ``dtype`` (read from the arrays a PE program allocates),
+    against a PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
+    if eventprop:
+        from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
+    else:
+        from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES
+    rows = _memory_rows(network, eventprop, pes, synapses, dtype)
+    for row in rows:
+        # A crossbar holds the device state in its devices; the rest is what the PE keeps in SRAM.
+        row["sram_bytes"] = row["total_bytes"] - row["bytes_by_category"].get("devices", 0)
+    largest = max(rows, key=lambda row: row["total_bytes"])
+    verdict = "fits in" if largest["sram_bytes"] <= PE_SRAM_BYTES else "does NOT fit in"
+    devices = largest["bytes_by_category"].get("devices", 0)
+    crossbar = f"; without the device state a crossbar holds, {largest['sram_bytes'] / 1024:.1f} KB" if devices else ""
+    echo(
+        f"Memory per PE while adapting at batch 1: largest {largest['label']} {largest['total_bytes'] / 1024:.1f} KB "
+        f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in largest['bytes_by_category'].items() if v)}){crossbar}, "
+        f"which {verdict} a PE's 128 KB of SRAM"
+    )
+    report = {"pes": pes, "sub_batch": 1, "dtype": np.dtype(dtype).name, "pe_sram_bytes": PE_SRAM_BYTES}
+    report["per_pe"] = rows
+    write_json(out_dir / "memory.json", report)
+    plot_pe_memory(rows, MEMORY_CATEGORIES, out_dir / "memory.png", f"memory per PE while adapting, P = {pes}, k = 1")
+    return report
+
+
+def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, eventprop: bool) -> SynapseConfig:
+    """Where the adapting weights live: the checkpoint's synapses, or ``synapses`` (with the device settings)."""
+    if eventprop and config.synapses not in (None, "digital"):
+        raise ConfigError("EventProp adapts digital weights", "synapses")
+    recorded = synapses_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
+    settings = {name: getattr(config, name) for name in (*DEVICE_FIELDS, *PCM_FIELDS)}
+    kind = config.synapses
+    if kind is None:
+        device = [name for name in DEVICE_FIELDS + PCM_FIELDS if settings[name] is not None]
+        if device and recorded.kind == "digital":
+            raise ConfigError(f"--{device[0].replace('_', '-')} needs --synapses quantised or pcm", device[0])
+        if not device:
+            return recorded
+        kind = recorded.kind
+    return synapses_of_run(RunConfig(synapses=kind, seed=config.seed, **settings))
+
+
+def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool, synapses: SynapseConfig,
+          lr: float, echo: Echo) -> Any:  # fmt: skip
+    """The started engine holding the checkpoint's network on ``synapses`` with a fresh ADAM."""
+    from pe_actors.rules import rule
+
+    rule_name = "eventprop" if eventprop else "eprop"
+    state = checkpoint.engine_state
+    try:
+        check_weight_shapes(state, rule(rule_name).init_params(network), f"checkpoint {checkpoint.path}")
+    except ValueError as error:
+        raise ConfigError(str(error), "checkpoint") from None
+    recorded = checkpoint.meta.get("optimiser", {})
+    optimiser = OptimiserConfig(lr=lr, l2=float(recorded.get("l2", OptimiserConfig.l2)), lr_decay=1.0)
+    backend = backend_name(rule_name, config.engine)
+    options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": synapses}
+    if backend == "actors":
+        options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
+                       run_name=f"adapt-{Path(config.out).name}"[:64])  # fmt: skip
+    engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
+    if synapses.kind != "digital" and synapses == synapses_of(checkpoint.meta):
+        engine.load_state(fresh_optimiser(state))
+    return engine
+
+
+def reader(engine: Any, config: AdaptRunConfig, network: Any, eventprop: bool, synapses: SynapseConfig) -> Any:
+    """A function returning an off-chip engine loaded with ``engine``'s current weights (and devices), which
+    predicts what the PEs predict for many samples at once; None when ``engine`` is off-chip already."""
+    if config.engine in ("offchip", "replay"):
+        return None
+    rule_name = "eventprop" if eventprop else "eprop"
+    copy = make(rule_name, backend_name(rule_name, "offchip"), network, weights_only(engine.state()), synapses=synapses)
+
+    def read() -> Any:
+        copy.load_state(engine.state())
+        return copy
+
+    return read
+
+
+def adapt(config: AdaptRunConfig, echo: Echo = _print) -> dict:
+    """Adapt as ``config`` says; returns what ``adaptation.json`` holds (the curve of accuracy on the new condition
+    and the original task at every evaluation point, the sample order and the settings). Bad settings or data
+    raise a ConfigError naming the setting; a run that cannot finish a RunError."""
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(config.checkpoint, prefer="best"))
+        spec, network = network_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(str(error), "checkpoint") from None
+    eventprop = spec.name == "eventprop"
+    if checkpoint.meta.get("rule") == "bptt":
+        echo("The checkpoint was trained with BPTT; its weights adapt with e-prop on the PEs", err=True)
+    synapses = adapting_synapses(config, checkpoint, eventprop)
+    if config.drift_before > 0 and synapses.kind != "pcm":
+        raise ConfigError("drift needs --synapses pcm (or a pcm checkpoint)", "drift_before")
+    if eventprop and config.engine == "replay":
+        raise ConfigError("replay is e-prop's off-chip engine; EventProp's is offchip", "engine")
+    if config.per_class is not None and config.adapt_list is None:
+        raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
+    if not eventprop and config.pes > network.n_rec:
+        raise ConfigError(f"{config.pes} PEs exceed the {network.n_rec} recurrent neurons", "pes")
+    pool, held_out, source_text = condition_samples(checkpoint, config, network, eventprop)
+    rehearsal, original = original_samples(checkpoint, config, network, eventprop, echo)
+    checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
+    if config.rehearse_every:
+        checked.append(("original training (rehearsal)", rehearsal))
+    for name, (x, labels) in checked:
+        if x.ndim != 3 or x.shape[1:] != (network.n_steps, network.n_in):
+            raise ConfigError(
+                f"{source_text}: {name} samples have shape {x.shape}; the network needs "
+                f"(N, {network.n_steps}, {network.n_in})"
+            )
+        try:
+            require_finite(x, f"{source_text}, {name} samples")
+            check_labels(labels, network.n_out)
+        except ValueError as error:
+            raise ConfigError(str(error), "gsc_dir" if config.gsc_dir else "data") from None
+    if config.samples > len(pool[0]):
+        raise ConfigError(f"{config.samples} adaptation samples asked for, but {source_text} holds {len(pool[0])}",
+                          "samples")  # fmt: skip
+    lr = config.lr or (EVENTPROP_LR if eventprop else CHIP_BATCH1["lr"])
+    online = AdaptConfig(config.samples, config.eval_every, lr, config.seed, config.rehearse_every)
+    out_dir = Path(config.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory", "out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
+    memory = report_memory(network, eventprop, config.pes, synapses, dtype, out_dir, echo)
+    engine = place(checkpoint, config, network, eventprop, synapses, lr, echo)
+    with engine:
+        if config.drift_before > 0:
+            engine.advance(config.drift_before)
+        rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
+        echo(
+            f"Adapting {checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {lr:g}, "
+            f"{describe_synapses(synapses)}) with {config.samples} samples of {source_text}"
+            + (rehearsing if config.rehearse_every else "")
+        )
+        start = time.perf_counter()
+
+        def on_point(record: dict) -> None:
+            if record["samples"] == 0 or record["samples"] % 100 == 0:
+                echo(
+                    f"after {record['samples']:>4} samples: new condition {100 * record[f'{NEW}_accuracy']:6.2f} %, "
+                    f"original task {100 * record[f'{ORIGINAL}_accuracy']:6.2f} %",
+                    err=True,
+                )
+
+        try:
+            result = adapt_online(
+                engine,
+                pool,
+                {NEW: held_out, ORIGINAL: original},
+                online,
+                reader=reader(engine, config, network, eventprop, synapses),
+                on_point=on_point,
+                # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
+                progress=config.progress and sys.stderr.isatty(),
+                rehearsal=rehearsal if config.rehearse_every else None,
+            )
+        except NonFiniteError as error:
+            raise RunError(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
+        wall = time.perf_counter() - start
+        state = engine.state()
+    summary = write_results(out_dir, checkpoint, result, state, config, synapses, lr, source_text, memory, wall, echo)
+    first, last = result.curve[0], result.curve[-1]
+    echo(
+        f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
+        f"after {last['samples']} samples; original task {100 * first[f'{ORIGINAL}_accuracy']:.2f} % -> "
+        f"{100 * last[f'{ORIGINAL}_accuracy']:.2f} %"
+    )
+    return summary
+
+
+def write_results(
+    out_dir: Path, checkpoint: Any, result: Adaptation, state: dict, config: AdaptRunConfig, synapses: SynapseConfig,
+    lr: float, source_text: str, memory: dict, wall: float, echo: Echo,
+) -> dict:  # fmt: skip
+    """Write adaptation.csv/.json/.png and the adapted checkpoint; returns the JSON's content."""
+    write_csv(out_dir / "adaptation.csv", result.curve)
+    condition = Path(config.gsc_dir or config.data).name
+    where = "digital synapses" if synapses.kind == "digital" else f"{synapses.bits}-bit {synapses.kind} synapses"
+    if config.drift_before:
+        where += f" after {config.drift_before:g} s of drift"
+    title = (
+        f"{run_dir_of(checkpoint.path).name} adapting to {condition}\n{config.engine}, {config.pes} PEs, "
+        f"batch 1, lr {lr:g}, {where}"
+    )
+    plot_adaptation(result.curve, out_dir / "adaptation.png", title)
+    summary = {
+        "checkpoint": checkpoint.path,
+        "source": source_text,
+        "engine": config.engine,
+        "pes": config.pes,
+        "lr": lr,
+        "samples": config.samples,
+        "eval_every": config.eval_every,
+        "seed": config.seed,
+        "drift_before_s": config.drift_before,
+        "rehearse_every": config.rehearse_every,
+        "synapses": synapses.to_dict(),
+        "seconds": wall,
+        "largest_pe_bytes": max(row["total_bytes"] for row in memory["per_pe"]),
+        "curve": result.curve,
+        "order": result.order,
+    }
+    write_json(out_dir / "adaptation.json", summary)
+    last = result.curve[-1]
+    keep = ("rule", "network", "optimiser", "class_names", "synthetic", "data_metadata", "run_config")
+    meta = {key: checkpoint.meta[key] for key in keep if key in checkpoint.meta}
+    meta.update(
+        {
+            "synapses": synapses.to_dict(),
+            "validation_accuracy": last[f"{NEW}_accuracy"],
+            "adaptation": {
+                "from_checkpoint": str(checkpoint.path),
+                "source": source_text,
+                "samples": last["samples"],
+                "lr": lr,
+                "seed": config.seed,
+                "rehearse_every": config.rehearse_every,
+                "new_condition_accuracy": last[f"{NEW}_accuracy"],
+                "original_task_accuracy": last[f"{ORIGINAL}_accuracy"],
+            },
+        }
+    )
+    path = save_checkpoint(out_dir / "checkpoints", f"adapted-n{last['samples']:06d}", state, {}, meta)
+    echo(f"Wrote {out_dir / 'adaptation.png'}, adaptation.csv, adaptation.json, memory.png and {path}")
+    import json
+
+    return json.loads((out_dir / "adaptation.json").read_text())
