@@ -110,7 +110,7 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_resume_hint(tmp_path):
     script = Path(sys.executable).parent / "pe-actors"  # the console script pip installed beside the interpreter
     command = [str(script), "train", *QUICK[:-2], "--epochs", "500", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+                               cwd=Path(__file__).resolve().parents[2])  # fmt: skip
     deadline = time.monotonic() + 60
     while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)

@@ -10,7 +10,7 @@ import yaml
 pytest.importorskip("jsonschema")
 from ray.autoscaler._private.util import prepare_config, validate_config  # noqa: E402
 
-CLUSTER_YAML = Path(__file__).resolve().parents[1] / "cluster.yaml"
+CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"
 
 
 def test_cluster_yaml_is_accepted_by_rays_validator():

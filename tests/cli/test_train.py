@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pe_actors.core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from pe_actors_launcher.cli import cli
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 TINY = ["--pes", "2", "--sub-batch", "4", "--max-samples", "8", "--no-progress", "--checkpoint-every", "4"]
 

@@ -94,7 +94,7 @@ def test_grafana_dashboard_charts_only_metrics_the_runtime_records():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     source = (root / "pe_actors" / "runtime" / "metrics.py").read_text()
     recorded = {f"ray_{name}" for name in re.findall(r'metrics\.(?:Gauge|Histogram)\(\s*"(pe_\w+)"', source)}
     dashboard = json.loads((root / "docs" / "grafana" / "pe-actors-runtime.json").read_text())

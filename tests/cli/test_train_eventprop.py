@@ -104,6 +104,6 @@ def test_options_that_do_not_fit_the_rule_are_named(tmp_path, args, message):
 
 
 def test_recipe_file_is_a_valid_run_config():
-    recipe = Path(__file__).resolve().parents[1] / "configs" / "yinyang-eventprop.toml"
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "yinyang-eventprop.toml"
     result = run("train", "--config", str(recipe), "--help")
     assert result.exit_code == 0
