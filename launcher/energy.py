@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import click
-import numpy as np
 
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.studies.energy import (
@@ -14,33 +13,11 @@ from pe_actors.studies.energy import (
     PAPER_EPOCHS,
     PAPER_TRAIN_SAMPLES,
     ChipEnergyModel,
-    Usage,
-    UsageMeter,
     energy_report,
+    measure_inprocess,
     usage_from_metrics,
 )
 from pe_actors_launcher.plots import out_option, prepare_out
-
-
-def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:
-    """Wall and CPU seconds of training ``samples`` samples at batch 1 (the chip's recipe) on the ``gsc`` network
-    with a group of ``pes`` in-process PEs, on standard normal inputs (one untimed warm-up sample first)."""
-    from pe_actors.core.optimiser import OptimiserConfig
-    from pe_actors.engines.registry import make
-    from pe_actors.rules.eprop.config import NetworkConfig
-    from pe_actors.rules.eprop.gradients import init_params
-
-    config = NetworkConfig()
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((samples + 1, config.n_steps, config.n_in)).astype(np.float32)
-    labels = rng.integers(0, config.n_out, samples + 1)
-    engine = make("eprop", "inprocess", config, init_params(config, seed), OptimiserConfig(lr=0.001), pes=pes,
-                  sub_batch=None)  # fmt: skip
-    engine.train_batch(x[:1], labels[:1], 0.001)
-    with UsageMeter() as meter:
-        for index in range(1, samples + 1):
-            engine.train_batch(x[index : index + 1], labels[index : index + 1], 0.001)
-    return meter.usage(samples)
 
 
 def _duration(seconds: float) -> str:

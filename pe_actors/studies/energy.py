@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 #: Training files per epoch the paper's energy estimate assumes ("30 epochs with 70,375 1-s GSC audio files").
 PAPER_TRAIN_SAMPLES = 70_375
 #: Epochs of the paper's training runs.
@@ -283,3 +285,24 @@ __all__ = [
     "energy_report",
     "usage_from_metrics",
 ]
+
+
+def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:
+    """Wall and CPU seconds of training ``samples`` samples at batch 1 (the chip's recipe) on the ``gsc`` network
+    with a group of ``pes`` in-process PEs, on standard normal inputs (one untimed warm-up sample first)."""
+    from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.engines.registry import make
+    from pe_actors.rules.eprop.config import NetworkConfig
+    from pe_actors.rules.eprop.gradients import init_params
+
+    config = NetworkConfig()
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples + 1, config.n_steps, config.n_in)).astype(np.float32)
+    labels = rng.integers(0, config.n_out, samples + 1)
+    engine = make("eprop", "inprocess", config, init_params(config, seed), OptimiserConfig(lr=0.001), pes=pes,
+                  sub_batch=None)  # fmt: skip
+    engine.train_batch(x[:1], labels[:1], 0.001)
+    with UsageMeter() as meter:
+        for index in range(1, samples + 1):
+            engine.train_batch(x[index : index + 1], labels[index : index + 1], 0.001)
+    return meter.usage(samples)

@@ -436,3 +436,52 @@ __all__ = [
     "profile_eventprop",
     "profile_inprocess",
 ]
+
+
+def measure_actors(
+    config,
+    n_pes: int,
+    sub_batch: int,
+    batches: int,
+    warmup: int,
+    seed: int,
+    dtype: type,
+    budget_s: float,
+    x: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> dict:
+    """Step time and barrier wait of the Ray PE-actor runtime (shared-memory transport) on the same network,
+    repeating one sub-batch (the first ``sub_batch`` samples of ``x``, or standard normal ones). The runtime
+    reports per sub-batch only the PEs' loop time and their barrier waits, not a time per function, so this
+    complements the in-process profile rather than repeating it."""
+    from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.engines.registry import make
+    from pe_actors.rules.eprop.gradients import init_params
+
+    if x is None:
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((sub_batch, config.n_steps, config.n_in))
+        labels = rng.integers(0, config.n_out, sub_batch)
+    x, labels = np.asarray(x[:sub_batch], dtype), np.asarray(labels[:sub_batch])
+    # A Ray this process already runs (for example a test's) is reused and left running; else the engine starts
+    # a local one and stops it with the actors.
+    engine = make("eprop", "actors", config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001),
+                  pes=n_pes, sub_batch=sub_batch, record_metrics=False)  # fmt: skip
+    timings = []
+    with engine:
+        for batch in range(warmup + batches):
+            engine.train_batch(x, labels, 0.001)
+            if batch >= warmup:
+                timings.append(dict(engine.timing))
+    step_s = float(np.mean([timing["step_ms"] for timing in timings])) / 1e3
+    wait_s = float(np.mean([timing["barrier_wait_ms"] for timing in timings])) / 1e3
+    return {
+        "transport": "shm",
+        "step_s": step_s,
+        "barrier_wait_s_per_step": wait_s,
+        "compute_s_per_step": step_s - wait_s,
+        "sync_share": wait_s / step_s,
+        "samples_per_s": float(np.mean([timing["samples_per_s"] for timing in timings])),
+        "fits_real_time": step_s <= budget_s,
+        "batches": batches,
+    }
