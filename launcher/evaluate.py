@@ -63,46 +63,25 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path, title
     return save_figure(fig, path)
 
 
-def prepared_features(data: Path) -> Any:
-    """The prepared feature directory ``data`` (a PreparedData); a bad one is a usage error naming --data."""
-    from pe_actors_datasets import load_prepared
-
-    try:
-        return load_prepared(data)
-    except (FileNotFoundError, ValueError) as error:
-        raise click.BadParameter(str(error), param_hint="--data") from None
-
-
-def feature_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """The feature parameters and training normalisation a checkpoint stores to featurise a raw folder with; their
-    absence is a usage error naming --gsc-dir."""
-    metadata = meta.get("data_metadata")
-    if not isinstance(metadata, dict) or "feature_params" not in metadata:
-        raise click.BadParameter(
-            "the checkpoint stores no feature parameters and normalisation to featurise a raw folder with; "
-            "use --data with prepared features instead",
-            param_hint="--gsc-dir",
-        )
-    return metadata
-
-
 def load_samples(
     data: Path | None, gsc_dir: Path | None, split: str, meta: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, bool, str]:
     """Features, labels, whether they are synthetic, and a description of where they came from."""
     if (data is None) == (gsc_dir is None):
         raise click.UsageError("give exactly one of --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder)")
-    if data is not None:
-        prepared = prepared_features(data)
-        x, labels = prepared.splits[split]
-        return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
-    from pe_actors_datasets import featurize_folder
+    from pe_actors.run.config import ConfigError
+    from pe_actors.run.data import feature_metadata, source
 
-    metadata = feature_metadata(meta)
     try:
-        x, labels = featurize_folder(gsc_dir, metadata, skip_bad=True, progress=True)
+        if data is not None:
+            prepared = source("prepared")(data)
+            x, labels = prepared.splits[split]
+            return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
+        x, labels = source("gsc_folder")(gsc_dir, feature_metadata(meta), skip_bad=True, progress=True)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint=f"--{(error.field or 'data').replace('_', '-')}") from None
     except (FileNotFoundError, ValueError) as error:
-        raise click.BadParameter(str(error), param_hint="--gsc-dir") from None
+        raise click.BadParameter(str(error), param_hint="--data" if data is not None else "--gsc-dir") from None
     return x, labels, False, f"{gsc_dir} (raw GSC-layout folder)"
 
 
