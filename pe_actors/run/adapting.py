@@ -36,15 +36,15 @@ from pe_actors.run.config import (
     PCM_FIELDS,
     ConfigError,
     RunConfig,
-    _checked,
-    _choice,
-    _float,
-    _int,
-    _spec,
+    checked,
+    choice,
+    float_range,
+    int_range,
+    setting,
 )
 from pe_actors.run.data import feature_metadata, load_splits, source
 from pe_actors.run.rundir import run_dir_of
-from pe_actors.run.training import Echo, RunError, _print, describe_synapses, start_engine, synapses_of_run
+from pe_actors.run.training import Echo, RunError, describe_synapses, print_line, start_engine, synapses_of_run
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
 from pe_actors.training.adaptation import adapt as adapt_online
@@ -66,40 +66,40 @@ class AdaptRunConfig:
     ``dashboard_port``); the synapses (``synapses``, None: the checkpoint's, and the device settings;
     ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
 
-    checkpoint: Path = _spec(default=None, kind="path", optional=True)
-    gsc_dir: Path | None = _spec(default=None, kind="path", optional=True)
-    data: Path | None = _spec(default=None, kind="path", optional=True)
-    adapt_list: Path | None = _spec(default=None, kind="path", optional=True)
-    per_class: int | None = _spec(default=None, **_int(1, optional=True))
-    original_data: Path | None = _spec(default=None, kind="path", optional=True)
-    cache: Path = _spec(default=Path("cache/standin"), kind="path")
-    samples: int = _spec(default=300, **_int(1))
-    eval_every: int = _spec(default=10, **_int(1))
-    lr: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    rehearse_every: int = _spec(default=0, **_int(0))
-    engine: str = _spec(default="actors", **_choice(*ENGINES))
-    pes: int = _spec(default=12, **_int(1))
-    transport: str = _spec(default="shm", **_choice("shm", "ray"))
-    address: str | None = _spec(default=None, kind="str", optional=True)
-    dashboard_port: int = _spec(default=8265, **_int(1, 65535))
-    synapses: str | None = _spec(default=None, kind="choice", choices=("digital", "quantised", "pcm"), optional=True)
-    bits: int | None = _spec(default=None, **_int(1, 16, optional=True))
-    prog_noise: float | None = _spec(default=None, **_float(0, optional=True))
-    drift: float | None = _spec(default=None, **_float(0, optional=True))
-    read_noise: float | None = _spec(default=None, **_float(0, optional=True))
-    g_max: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    drift_compensation: bool | None = _spec(default=None, kind="bool", optional=True)
-    clip_sd: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    sample_seconds: float | None = _spec(default=None, **_float(0, optional=True))
-    drift_before: float = _spec(default=0.0, **_float(0))
-    seed: int = _spec(default=0, **_int(0, MAX_SEED))
-    out: Path = _spec(default=Path("runs/adapt"), kind="path")
-    workers: int = _spec(default=2, **_int(1))
-    progress: bool = _spec(default=True, kind="bool")
+    checkpoint: Path = setting(default=None, kind="path", optional=True)
+    gsc_dir: Path | None = setting(default=None, kind="path", optional=True)
+    data: Path | None = setting(default=None, kind="path", optional=True)
+    adapt_list: Path | None = setting(default=None, kind="path", optional=True)
+    per_class: int | None = setting(default=None, **int_range(1, optional=True))
+    original_data: Path | None = setting(default=None, kind="path", optional=True)
+    cache: Path = setting(default=Path("cache/standin"), kind="path")
+    samples: int = setting(default=300, **int_range(1))
+    eval_every: int = setting(default=10, **int_range(1))
+    lr: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    rehearse_every: int = setting(default=0, **int_range(0))
+    engine: str = setting(default="actors", **choice(*ENGINES))
+    pes: int = setting(default=12, **int_range(1))
+    transport: str = setting(default="shm", **choice("shm", "ray"))
+    address: str | None = setting(default=None, kind="str", optional=True)
+    dashboard_port: int = setting(default=8265, **int_range(1, 65535))
+    synapses: str | None = setting(default=None, kind="choice", choices=("digital", "quantised", "pcm"), optional=True)
+    bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
+    prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
+    drift: float | None = setting(default=None, **float_range(0, optional=True))
+    read_noise: float | None = setting(default=None, **float_range(0, optional=True))
+    g_max: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    drift_compensation: bool | None = setting(default=None, kind="bool", optional=True)
+    clip_sd: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    sample_seconds: float | None = setting(default=None, **float_range(0, optional=True))
+    drift_before: float = setting(default=0.0, **float_range(0))
+    seed: int = setting(default=0, **int_range(0, MAX_SEED))
+    out: Path = setting(default=Path("runs/adapt"), kind="path")
+    workers: int = setting(default=2, **int_range(1))
+    progress: bool = setting(default=True, kind="bool")
 
     def __post_init__(self) -> None:
         for spec in fields(self):
-            object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
+            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
         if self.checkpoint is None:
             raise ConfigError("checkpoint is required: the run or checkpoint directory of a trained network",
                               "checkpoint")  # fmt: skip
@@ -292,7 +292,7 @@ def reader(engine: Any, config: AdaptRunConfig, network: Any, eventprop: bool, s
     return read
 
 
-def adapt(config: AdaptRunConfig, echo: Echo = _print) -> dict:
+def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
     """Adapt as ``config`` says; returns what ``adaptation.json`` holds (the curve of accuracy on the new condition
     and the original task at every evaluation point, the sample order and the settings). Bad settings or data
     raise a ConfigError naming the setting; a run that cannot finish a RunError."""

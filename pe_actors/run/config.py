@@ -45,19 +45,25 @@ class ConfigError(ValueError):
         self.field = field
 
 
-def _int(low: int | None = None, high: int | None = None, optional: bool = False) -> Any:
+def int_range(low: int | None = None, high: int | None = None, optional: bool = False) -> Any:
+    """The metadata of an integer setting in [low, high] (None: unbounded; ``optional``: None allowed)."""
     return {"kind": "int", "low": low, "high": high, "optional": optional}
 
 
-def _float(low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False) -> Any:
+def float_range(
+    low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False
+) -> Any:
+    """The metadata of a finite number setting in [low, high] (or (low, high] with ``low_open``)."""
     return {"kind": "float", "low": low, "high": high, "low_open": low_open, "optional": optional}
 
 
-def _choice(*choices: str) -> Any:
+def choice(*choices: str) -> Any:
+    """The metadata of a setting that is one of ``choices``."""
     return {"kind": "choice", "choices": choices}
 
 
-def _spec(**kind: Any) -> Any:
+def setting(**kind: Any) -> Any:
+    """A dataclass field with ``default`` and the validation metadata ``kind`` (see :func:`checked`)."""
     return field(default=kind.pop("default"), metadata=kind)
 
 
@@ -74,55 +80,55 @@ class RunConfig:
     ``keep_checkpoints``, ``log_every``, ``progress``, ``monitor``, ``tensorboard``).
     """
 
-    network: str = _spec(default="gsc", kind="str")
-    rule: str = _spec(default="eprop", **_choice(*RULES))
-    engine: str = _spec(default="actors", **_choice(*ENGINES))
-    transport: str = _spec(default="shm", **_choice("shm", "ray"))
-    pes: int = _spec(default=12, **_int(1))
-    groups: int = _spec(default=1, **_int(1))
-    sub_batch: int = _spec(default=32, **_int(1))
-    address: str | None = _spec(default=None, kind="str", optional=True)
-    dashboard_port: int = _spec(default=8265, **_int(1, 65535))
-    epochs: int = _spec(default=8, **_int(1))
-    lr: float = _spec(default=0.01, **_float(0, low_open=True))
-    l2: float = _spec(default=0.05e-5, **_float(0))
-    lr_decay: float = _spec(default=0.3, **_float(0, 1, low_open=True))
-    decay_every: int = _spec(default=6, **_int(1))
-    seed: int = _spec(default=0, **_int(0, MAX_SEED))
-    data: Path | None = _spec(default=None, kind="path", optional=True)
-    cache: Path = _spec(default=Path("cache/standin"), kind="path")
-    standin_size: str = _spec(default="default", **_choice("default", "small"))
-    out: Path | None = _spec(default=None, kind="path", optional=True)
-    checkpoint_every: int = _spec(default=1000, **_int(0))
-    keep_checkpoints: int = _spec(default=3, **_int(1))
-    resume: Path | None = _spec(default=None, kind="path", optional=True)
-    dtype: str = _spec(default="float32", **_choice("float32", "float64"))
-    max_samples: int | None = _spec(default=None, **_int(1, optional=True))
-    dt: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    sizes: tuple[int, ...] | None = _spec(default=None, kind="ints", optional=True)
-    t_code: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    init_mean: tuple[float, ...] | None = _spec(default=None, kind="floats", optional=True)
-    init_std: tuple[float, ...] | None = _spec(default=None, kind="floats", optional=True)
-    tau0: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    tau1: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    alpha_reg: float | None = _spec(default=None, **_float(0, optional=True))
-    synapses: str = _spec(default="digital", **_choice("digital", "quantised", "pcm"))
-    bits: int | None = _spec(default=None, **_int(1, 16, optional=True))
-    prog_noise: float | None = _spec(default=None, **_float(0, optional=True))
-    drift: float | None = _spec(default=None, **_float(0, optional=True))
-    read_noise: float | None = _spec(default=None, **_float(0, optional=True))
-    g_max: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    drift_compensation: bool | None = _spec(default=None, kind="bool", optional=True)
-    clip_sd: float | None = _spec(default=None, **_float(0, low_open=True, optional=True))
-    sample_seconds: float | None = _spec(default=None, **_float(0, optional=True))
-    monitor: bool = _spec(default=False, kind="bool")
-    tensorboard: bool = _spec(default=False, kind="bool")
-    log_every: int = _spec(default=10, **_int(1))
-    progress: bool = _spec(default=True, kind="bool")
+    network: str = setting(default="gsc", kind="str")
+    rule: str = setting(default="eprop", **choice(*RULES))
+    engine: str = setting(default="actors", **choice(*ENGINES))
+    transport: str = setting(default="shm", **choice("shm", "ray"))
+    pes: int = setting(default=12, **int_range(1))
+    groups: int = setting(default=1, **int_range(1))
+    sub_batch: int = setting(default=32, **int_range(1))
+    address: str | None = setting(default=None, kind="str", optional=True)
+    dashboard_port: int = setting(default=8265, **int_range(1, 65535))
+    epochs: int = setting(default=8, **int_range(1))
+    lr: float = setting(default=0.01, **float_range(0, low_open=True))
+    l2: float = setting(default=0.05e-5, **float_range(0))
+    lr_decay: float = setting(default=0.3, **float_range(0, 1, low_open=True))
+    decay_every: int = setting(default=6, **int_range(1))
+    seed: int = setting(default=0, **int_range(0, MAX_SEED))
+    data: Path | None = setting(default=None, kind="path", optional=True)
+    cache: Path = setting(default=Path("cache/standin"), kind="path")
+    standin_size: str = setting(default="default", **choice("default", "small"))
+    out: Path | None = setting(default=None, kind="path", optional=True)
+    checkpoint_every: int = setting(default=1000, **int_range(0))
+    keep_checkpoints: int = setting(default=3, **int_range(1))
+    resume: Path | None = setting(default=None, kind="path", optional=True)
+    dtype: str = setting(default="float32", **choice("float32", "float64"))
+    max_samples: int | None = setting(default=None, **int_range(1, optional=True))
+    dt: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    sizes: tuple[int, ...] | None = setting(default=None, kind="ints", optional=True)
+    t_code: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    init_mean: tuple[float, ...] | None = setting(default=None, kind="floats", optional=True)
+    init_std: tuple[float, ...] | None = setting(default=None, kind="floats", optional=True)
+    tau0: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    tau1: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    alpha_reg: float | None = setting(default=None, **float_range(0, optional=True))
+    synapses: str = setting(default="digital", **choice("digital", "quantised", "pcm"))
+    bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
+    prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
+    drift: float | None = setting(default=None, **float_range(0, optional=True))
+    read_noise: float | None = setting(default=None, **float_range(0, optional=True))
+    g_max: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    drift_compensation: bool | None = setting(default=None, kind="bool", optional=True)
+    clip_sd: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
+    sample_seconds: float | None = setting(default=None, **float_range(0, optional=True))
+    monitor: bool = setting(default=False, kind="bool")
+    tensorboard: bool = setting(default=False, kind="bool")
+    log_every: int = setting(default=10, **int_range(1))
+    progress: bool = setting(default=True, kind="bool")
 
     def __post_init__(self) -> None:
         for spec in fields(self):
-            object.__setattr__(self, spec.name, _checked(spec, getattr(self, spec.name)))
+            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -153,7 +159,7 @@ def plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
-def _checked(spec: dataclasses.Field, value: Any) -> Any:
+def checked(spec: dataclasses.Field, value: Any) -> Any:
     """``value`` converted to the setting's type (paths, tuples), or a ConfigError/TypeError naming it."""
     meta, name = spec.metadata, spec.name
     if value is None:
@@ -311,7 +317,7 @@ def resolve(
     for name, value in recorded.items():
         if name not in RunConfig.names():
             continue
-        if name in explicit and plain(_checked(_field(name), explicit[name])) != value:
+        if name in explicit and plain(checked(field_named(name), explicit[name])) != value:
             if name not in RESUME_OVERRIDABLE:
                 raise ConfigError(
                     f"the resumed run was trained with {flag(name)} {value!r}; it cannot continue with "
@@ -329,5 +335,6 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _field(name: str) -> dataclasses.Field:
+def field_named(name: str) -> dataclasses.Field:
+    """The RunConfig field ``name``."""
     return next(spec for spec in fields(RunConfig) if spec.name == name)

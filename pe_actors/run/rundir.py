@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pe_actors.training.trainer import best_epoch
 
@@ -48,8 +49,8 @@ class Run:
         """The record of the last epoch."""
         return self.summary["final"]
 
-    def model(self):  # noqa: ANN201 - pe_actors.api.Model, which sits above this layer
-        """The run's best-validation model (see :func:`pe_actors.load`)."""
+    def model(self) -> Any:
+        """The run's best-validation model, a :class:`pe_actors.api.Model` (see :func:`pe_actors.load`)."""
         from pe_actors.api import load
 
         return load(self.path)

@@ -64,7 +64,7 @@ class RunError(RuntimeError):
     """A run that started could not finish (a non-finite loss, PE actors that would not start, no epoch)."""
 
 
-def _print(message: str, err: bool = False) -> None:
+def print_line(message: str, err: bool = False) -> None:
     import sys
 
     print(message, file=sys.stderr if err else sys.stdout, flush=True)
@@ -203,7 +203,7 @@ class StopRequest(Callback):
             raise KeyboardInterrupt
 
 
-def start_engine(engine: Any, echo: Echo = _print) -> Any:
+def start_engine(engine: Any, echo: Echo = print_line) -> Any:
     """Start ``engine`` (for the PE actors: Ray, the placement groups, the actors, the mailboxes) and print what
     the PE actors' start-up took and the dashboard's URL; a failed start is a RunError."""
     try:
@@ -227,7 +227,7 @@ def start_engine(engine: Any, echo: Echo = _print) -> Any:
 
 def build_engine(
     config: RunConfig, network: Any, params: dict, optimiser: OptimiserConfig, run_name: str,
-    synapses: SynapseConfig, echo: Echo = _print,
+    synapses: SynapseConfig, echo: Echo = print_line,
 ) -> tuple[Any, Callable[[], None]]:  # fmt: skip
     """The started engine ``config`` asks for (from the registry) and a function that releases it with the
     Prometheus server of ``monitor``."""
@@ -288,7 +288,7 @@ def train(
     config: RunConfig,
     data: Any = None,
     callbacks: Sequence[Callback] = (),
-    echo: Echo = _print,
+    echo: Echo = print_line,
     given: dict[str, Any] | None = None,
 ) -> rundir.Run:
     """Train as ``config`` says and return the finished :class:`~pe_actors.run.rundir.Run`.
