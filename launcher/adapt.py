@@ -13,9 +13,8 @@ from typing import Any
 import click
 
 from pe_actors.run import adapting
-from pe_actors.run.config import MAX_SEED, ConfigError, flag
-from pe_actors.run.training import RunError
-from pe_actors_launcher.options import FiniteFloatRange, existing_dir
+from pe_actors.run.config import MAX_SEED
+from pe_actors_launcher.options import FiniteFloatRange, existing_dir, library_errors
 from pe_actors_launcher.synapse_options import synapse_options
 
 EVENTPROP_LR = adapting.EVENTPROP_LR
@@ -165,9 +164,5 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     options["progress"] = not options.pop("no_progress")
     if source("synapses") == click.core.ParameterSource.DEFAULT:
         options["synapses"] = None  # the checkpoint's synapses
-    try:
+    with library_errors():
         adapting.adapt(adapting.AdaptRunConfig(**options), echo=click.echo)
-    except ConfigError as error:
-        raise click.BadParameter(str(error), param_hint=flag(error.field) if error.field else None) from None
-    except RunError as error:
-        raise click.ClickException(str(error)) from None

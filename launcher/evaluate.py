@@ -23,10 +23,10 @@ from pe_actors.engines.registry import from_checkpoint, synapses_of
 from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.run.training import describe_synapses
 from pe_actors.training.trainer import evaluate as evaluate_engine
 from pe_actors_launcher.options import FiniteFloatRange, existing_dir
 from pe_actors_launcher.plots import prepare_out
-from pe_actors_launcher.synapse_options import describe
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -209,7 +209,7 @@ def evaluate(
     )
     click.echo(f"Checkpoint {checkpoint.path}; {len(labels)} samples from {source}")
     if synapses.kind != "digital":
-        click.echo(f"Read from {describe(synapses)}, {after:g} s after the checkpoint")
+        click.echo(f"Read from {describe_synapses(synapses)}, {after:g} s after the checkpoint")
     click.echo(f"Accuracy: {100 * result['accuracy']:.2f} %{label}   loss {result['loss']:.4f}")
     click.echo(f"{'class':<10}{'recall %':>10}{'samples':>9}")
     for name, value, total in zip(class_names, recall, matrix.sum(axis=1), strict=True):

@@ -10,12 +10,15 @@ repository's ``configs/`` hold the same recipes).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pe_actors.run.config import ConfigError, all_recipes, read_toml, recipe
+from pe_actors.run.config import ConfigError, all_recipes, flag, read_toml, recipe
+from pe_actors.run.training import RunError
 
 
 def config_values(value: str, valid: set[str]) -> tuple[str, dict[str, Any]]:
@@ -78,6 +81,20 @@ def config_option(command: Any) -> Any:
         help="Run-config TOML whose keys are option names (e.g. sub-batch = 4); flags override it. A bare name "
         "such as gsc-paper-batch100 is read from the repository's configs/ directory.",
     )(command)
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """The library's errors as the command line's: a bad setting is a usage error naming its option, a run that
+    could not finish an error message, Ctrl-C an abort (exit codes 2, 1 and 1)."""
+    try:
+        yield
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint=flag(error.field) if error.field else None) from None
+    except RunError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
 
 
 def command_args(command: click.Command, options: dict[str, Any]) -> list[str]:

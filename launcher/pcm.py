@@ -18,7 +18,7 @@ from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.run.config import RunConfig
 from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
 from pe_actors.training.trainer import best_epoch
-from pe_actors_launcher.options import FiniteFloatRange, standin_options
+from pe_actors_launcher.options import FiniteFloatRange, library_errors, standin_options
 from pe_actors_launcher.plots import prepare_out
 
 #: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
@@ -52,17 +52,11 @@ def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 def run_training(settings: dict[str, Any]) -> None:
     """A training run of the library with ``settings`` (train's options); its errors are this command's."""
     from pe_actors.run import training
-    from pe_actors.run.config import ConfigError, flag, resolve
+    from pe_actors.run.config import resolve
 
-    try:
+    with library_errors():
         config = resolve(settings) if settings.get("resume") is None else RunConfig(**settings)
         training.train(config, echo=click.echo, given=settings)
-    except ConfigError as error:
-        raise click.BadParameter(str(error), param_hint=flag(error.field) if error.field else None) from None
-    except training.RunError as error:
-        raise click.ClickException(str(error)) from None
-    except KeyboardInterrupt:
-        raise click.Abort() from None
 
 
 def train_or_reuse(out: Path, settings: dict[str, Any], echo: Any) -> dict:

@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import click
 
-from pe_actors.synapses import KINDS, SynapseConfig
+from pe_actors.synapses import KINDS
 from pe_actors_launcher.options import FiniteFloatRange
-
-#: Options that only device synapses (quantised or pcm) take, and the ones only pcm takes.
-DEVICE_OPTIONS = ("bits", "g_max", "clip_sd", "sample_seconds")
-PCM_OPTIONS = ("prog_noise", "drift", "read_noise", "drift_compensation")
 
 
 def synapse_options(command: Callable) -> Callable:
@@ -81,46 +76,3 @@ def synapse_options(command: Callable) -> Callable:
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def synapse_config(options: dict[str, Any], seed: int) -> SynapseConfig:
-    """The :class:`SynapseConfig` of the options; a device option given for synapses that do not take it is a
-    usage error naming it."""
-    kind = options["synapses"]
-    allowed = {"digital": (), "quantised": DEVICE_OPTIONS, "pcm": DEVICE_OPTIONS + PCM_OPTIONS}[kind]
-    for name in DEVICE_OPTIONS + PCM_OPTIONS:
-        if options.get(name) is not None and name not in allowed:
-            flag = "--" + name.replace("_", "-")
-            takes = "pcm" if name in PCM_OPTIONS else "quantised or pcm"
-            raise click.BadParameter(f"{flag} applies to --synapses {takes}, not {kind}", param_hint=flag)
-    given = {
-        field: options[name]
-        for field, name in (
-            ("bits", "bits"),
-            ("prog_noise", "prog_noise"),
-            ("drift", "drift"),
-            ("read_noise", "read_noise"),
-            ("g_max", "g_max"),
-            ("drift_compensation", "drift_compensation"),
-            ("clip_sd", "clip_sd"),
-            ("sample_s", "sample_seconds"),
-        )
-        if options.get(name) is not None
-    }
-    try:
-        return SynapseConfig(kind=kind, seed=seed, **given)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--synapses") from None
-
-
-def describe(config: SynapseConfig) -> str:
-    """One line naming the synapses, for the start of a run."""
-    if config.kind == "digital":
-        return "digital synapses"
-    text = f"{config.kind} synapses, {config.bits} bits per device, g_max {config.g_max:g} uS"
-    if config.kind == "pcm":
-        text += (
-            f", noise scales programming {config.prog_noise:g} / drift {config.drift:g} / read {config.read_noise:g}"
-            f", drift compensation {'on' if config.drift_compensation else 'off'}"
-        )
-    return text

@@ -19,8 +19,8 @@ import click
 from pe_actors.rules.eprop.config import NETWORKS
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
 from pe_actors.run import training
-from pe_actors.run.config import ENGINES, MAX_SEED, RULES, ConfigError, RunConfig, flag, resolve
-from pe_actors_launcher.options import FiniteFloatRange, config_option, existing_dir
+from pe_actors.run.config import ENGINES, MAX_SEED, RULES, RunConfig, resolve
+from pe_actors_launcher.options import FiniteFloatRange, config_option, existing_dir, library_errors
 from pe_actors_launcher.synapse_options import synapse_options
 
 
@@ -270,12 +270,6 @@ def train(ctx: click.Context, **options: Any) -> None:
     }
     if options["rule"] == "bptt" and source("engine") == click.core.ParameterSource.COMMANDLINE:
         click.echo("Note: --rule bptt trains with the reference BPTT engine; --engine is ignored.")
-    try:
+    with library_errors():
         config = resolve(given) if options["resume"] is None else RunConfig(**(given | {"resume": options["resume"]}))
         training.train(config, callbacks=(ctx.obj or {}).get("callbacks", ()), echo=click.echo, given=given)
-    except ConfigError as error:
-        raise click.BadParameter(str(error), param_hint=flag(error.field) if error.field else None) from None
-    except training.RunError as error:
-        raise click.ClickException(str(error)) from None
-    except KeyboardInterrupt:
-        raise click.Abort() from None

@@ -13,7 +13,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from pe_actors.run.config import (
     PCM_FIELDS,
     ConfigError,
     RunConfig,
-    checked,
+    Settings,
     choice,
     float_range,
     int_range,
@@ -58,7 +58,7 @@ NEW, ORIGINAL = "new_condition", "original_task"
 
 
 @dataclass(frozen=True)
-class AdaptRunConfig:
+class AdaptRunConfig(Settings):
     """Every setting of an adaptation run (``pe-actors adapt --help`` explains each): the ``checkpoint``; the new
     condition as a GSC-layout folder (``gsc_dir``, optionally ``adapt_list`` and ``per_class``) or features
     (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
@@ -98,16 +98,10 @@ class AdaptRunConfig:
     progress: bool = setting(default=True, kind="bool")
 
     def __post_init__(self) -> None:
-        for spec in fields(self):
-            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
+        super().__post_init__()
         if self.checkpoint is None:
             raise ConfigError("checkpoint is required: the run or checkpoint directory of a trained network",
                               "checkpoint")  # fmt: skip
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The names of every setting."""
-        return tuple(spec.name for spec in fields(cls))
 
     @classmethod
     def of(cls, config: AdaptRunConfig | Mapping[str, Any] | None = None, **given: Any) -> AdaptRunConfig:

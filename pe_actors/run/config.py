@@ -67,8 +67,22 @@ def setting(**kind: Any) -> Any:
     return field(default=kind.pop("default"), metadata=kind)
 
 
+class Settings:
+    """A frozen dataclass of validated settings: each field's value is checked against its metadata (see
+    :func:`checked`) and converted (paths, tuples) when the object is made."""
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(spec.name for spec in fields(cls))
+
+
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Settings):
     """Every setting of a training run (docs/training.md lists them with the command line's ``--help``).
 
     The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
@@ -125,15 +139,6 @@ class RunConfig:
     tensorboard: bool = setting(default=False, kind="bool")
     log_every: int = setting(default=10, **int_range(1))
     progress: bool = setting(default=True, kind="bool")
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The names of every setting."""
-        return tuple(spec.name for spec in fields(cls))
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (validated like the constructor)."""
