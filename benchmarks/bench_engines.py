@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import pe_actors as pa
+from pe_actors.engines import make
 from pe_actors.rules.eprop.master import reduce_outputs
 from pe_actors.rules.eprop.pe import PE
 from pe_actors.rules.eprop.pe_group import run_forward
-from pe_actors.rules.eprop.replay import ReplayEngine
 
 try:
     import torch
@@ -77,7 +77,7 @@ class PEStep:
 
 class ReplayStep:
     def __init__(self, params: dict) -> None:
-        self.engine = ReplayEngine(CONFIG, params, pa.OptimiserConfig())
+        self.engine = make("eprop", "replay", CONFIG, params, pa.OptimiserConfig())
 
     def __call__(self, x: np.ndarray, labels: np.ndarray) -> None:
         self.engine.train_batch(x, labels, LR)

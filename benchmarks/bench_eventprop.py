@@ -38,10 +38,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import pe_actors as pa  # noqa: E402
+from pe_actors.engines import make  # noqa: E402
 from pe_actors.rules.eventprop.encoding import encode  # noqa: E402
-from pe_actors.rules.eventprop.offchip import OffchipEngine  # noqa: E402
-from pe_actors.rules.eventprop.program import EventPropGroup  # noqa: E402
-from pe_actors.runtime.group import GroupEngine  # noqa: E402
 from pe_actors_datasets.yinyang import yinyang  # noqa: E402
 
 try:
@@ -101,24 +99,18 @@ def make_step(engine: str, params: dict, batch: int, pes: int, threads: int) -> 
     if engine == "torch BPTT":
         return TorchLIF(params, threads), lambda: None
     if engine == "offchip":
-        model = OffchipEngine(CONFIG, params, OPTIMISER)
+        model = make("eventprop", "offchip", CONFIG, params, OPTIMISER)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     if engine == "numpy steps":
-        model = GroupEngine(EventPropGroup(CONFIG, 1), params, OPTIMISER, sub_batch=batch)
+        model = make("eventprop", "inprocess", CONFIG, params, OPTIMISER, pes=1, sub_batch=batch)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     if engine == "in-process PEs":
-        model = GroupEngine(EventPropGroup(CONFIG, pes), params, OPTIMISER, sub_batch=batch)
+        model = make("eventprop", "inprocess", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
-    import ray
-
-    from pe_actors.engines.actors import ActorEngine
-    from pe_actors.runtime.cluster import start_ray
-
-    n_pes = EventPropGroup(CONFIG, pes).n_pes
-    if not ray.is_initialized():
-        start_ray(None, num_pe_slots=n_pes)
-    model = ActorEngine(CONFIG, params, OPTIMISER, n_pes=pes, sub_batch=batch, record_metrics=False).start()
-    return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), model.shutdown
+    # The engine starts a local Ray with the slots it needs and stops it with the actors.
+    model = make("eventprop", "actors", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch, record_metrics=False)
+    model.start()
+    return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), model.close
 
 
 def measure(engine: str, batch: int, budget: float, pes: int, threads: int) -> dict:

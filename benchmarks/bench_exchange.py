@@ -35,7 +35,7 @@ import ray  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pe_actors as pa  # noqa: E402
-from pe_actors.engines.actors import ActorEngine  # noqa: E402
+from pe_actors.engines import make  # noqa: E402
 from pe_actors.runtime.cluster import start_ray, stop_ray  # noqa: E402
 from pe_actors.runtime.mailbox import GroupMailbox, mailbox_path, unlink_mailbox  # noqa: E402
 from pe_actors.runtime.program import Channel  # noqa: E402
@@ -114,13 +114,14 @@ def exchange(n_pes: int, transport: str, n_steps: int, min_seconds: float) -> di
     config = pa.NetworkConfig(n_in=4, n_rec=12, n_out=2, n_steps=n_steps)
     params = pa.init_params(config, 0, np.float32)
     x, labels = data(config, 1)
-    engine = ActorEngine(config, params, pa.OptimiserConfig(), n_pes=n_pes, transport=transport, record_metrics=False)
+    engine = make("eprop", "actors", config, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=1, transport=transport,
+                  record_metrics=False)  # fmt: skip
     try:
         engine.start()
         samples_per_s, timing = rate(engine, x, labels, min_seconds)
     finally:
         engine.shutdown()
-    reference = pa.InProcessEngine(config, params, pa.OptimiserConfig(), n_pes=n_pes, sub_batch=1)
+    reference = make("eprop", "inprocess", config, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=1)
     in_process, _ = rate(reference, x, labels, min_seconds / 2)
     bare = probe(n_pes, n_steps) if transport == "shm" else None
     return {
@@ -138,9 +139,11 @@ def throughput(sub_batch: int, min_seconds: float) -> dict:
     """Samples/s of one group of 12 PE actors (shm) and of the in-process engine, gsc network, sub-batch k."""
     params = pa.init_params(GSC, 0, np.float32)
     x, labels = data(GSC, sub_batch)
-    reference = pa.InProcessEngine(GSC, params, pa.OptimiserConfig(), n_pes=12, sub_batch=sub_batch)
+    reference = make("eprop", "inprocess", GSC, params, pa.OptimiserConfig(), pes=12, sub_batch=sub_batch)
     in_process, _ = rate(reference, x, labels, min_seconds)
-    engine = ActorEngine(GSC, params, pa.OptimiserConfig(), n_pes=12, sub_batch=sub_batch, record_metrics=False)
+    engine = make(
+        "eprop", "actors", GSC, params, pa.OptimiserConfig(), pes=12, sub_batch=sub_batch, record_metrics=False
+    )
     try:
         engine.start()
         actors, timing = rate(engine, x, labels, min_seconds)
@@ -161,8 +164,9 @@ def groups(n_groups: int, sub_batch: int, min_seconds: float) -> dict:
     """Samples/s of G groups of 12 PE actors (shm), gsc network, and their start-up time."""
     params = pa.init_params(GSC, 0, np.float32)
     x, labels = data(GSC, n_groups * sub_batch)
-    engine = ActorEngine(
-        GSC, params, pa.OptimiserConfig(), n_pes=12, n_groups=n_groups, sub_batch=sub_batch, record_metrics=False
+    engine = make(
+        "eprop", "actors", GSC, params, pa.OptimiserConfig(), pes=12, groups=n_groups, sub_batch=sub_batch,
+        record_metrics=False,
     )
     try:
         start = time.perf_counter()

@@ -21,6 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import pe_actors as pa  # noqa: E402
+from pe_actors.engines import make  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "inprocess.json"
 
@@ -29,7 +30,7 @@ def measure(n_pes: int, sub_batch: int, min_seconds: float) -> float:
     """Training samples/s of an InProcessEngine with P = n_pes at sub-batch k (gradients + ADAM)."""
     config = pa.NetworkConfig()
     params = pa.init_params(config, 0, np.float32)
-    engine = pa.InProcessEngine(config, params, pa.OptimiserConfig(), n_pes=n_pes, sub_batch=sub_batch)
+    engine = make("eprop", "inprocess", config, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=sub_batch)
     rng = np.random.default_rng(0)
     x = (rng.random((sub_batch, config.n_steps, config.n_in)) * 3).astype(np.float32)
     labels = rng.integers(0, config.n_out, sub_batch)

@@ -51,11 +51,11 @@ def run(groups: int, pes: int, batches: int) -> dict:
     import ray
 
     import pe_actors as pa
-    from pe_actors.engines.actors import ActorEngine
+    from pe_actors.engines import make
 
     config = pa.NetworkConfig()
-    engine = ActorEngine(config, pa.init_params(config), pa.OptimiserConfig(), n_pes=pes, n_groups=groups,
-                         sub_batch=1, record_metrics=False, start_timeout_s=1800)  # fmt: skip
+    engine = make("eprop", "actors", config, pa.init_params(config), pa.OptimiserConfig(), pes=pes, groups=groups,
+                  sub_batch=1, record_metrics=False, start_timeout_s=1800)  # fmt: skip
     engine.start()
     rng = np.random.default_rng(0)
     x = (rng.random((groups, config.n_steps, config.n_in)) * 2).astype(np.float32)
@@ -98,9 +98,10 @@ def compute_floor_ms(pes: int, repeats: int = 3) -> float:
     """One PE's compute per time step at the P-way slice of the gsc network, sub-batch 1, in-process (no Ray, no
     barrier): the in-process group's batch time over T P."""
     import pe_actors as pa
+    from pe_actors.engines import make
 
     config = pa.NetworkConfig()
-    engine = pa.InProcessEngine(config, pa.init_params(config), pa.OptimiserConfig(), n_pes=pes, sub_batch=1)
+    engine = make("eprop", "inprocess", config, pa.init_params(config), pa.OptimiserConfig(), pes=pes, sub_batch=1)
     rng = np.random.default_rng(0)
     x = (rng.random((1, config.n_steps, config.n_in)) * 2).astype(np.float32)
     labels = rng.integers(0, config.n_out, 1)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import pe_actors as pa
+from pe_actors.engines import make
 
 RESULTS = Path(__file__).parent / "results" / "synapses.json"
 CONFIG = pa.NetworkConfig()
@@ -34,8 +35,8 @@ STORES = {
 def engine(name: str, synapses: pa.SynapseConfig, batch: int):
     params = pa.init_params(CONFIG, seed=0)
     if name == "replay":
-        return pa.ReplayEngine(CONFIG, params, pa.OptimiserConfig(), synapses=synapses)
-    return pa.InProcessEngine(CONFIG, params, pa.OptimiserConfig(), n_pes=12, sub_batch=batch, synapses=synapses)
+        return make("eprop", "replay", CONFIG, params, pa.OptimiserConfig(), synapses=synapses)
+    return make("eprop", "inprocess", CONFIG, params, pa.OptimiserConfig(), pes=12, sub_batch=batch, synapses=synapses)
 
 
 def samples_per_s(model, batch: int, budget_s: float) -> float:
