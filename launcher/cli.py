@@ -60,3 +60,7 @@ cli.add_command(layout)
 from pe_actors_launcher.adapt import adapt_command  # noqa: E402
 
 cli.add_command(adapt_command)
+
+from pe_actors_launcher.export import export  # noqa: E402
+
+cli.add_command(export)

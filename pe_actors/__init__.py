@@ -31,6 +31,8 @@ _SOURCES = {
     "encode": "pe_actors.rules.eventprop.encoding",
     "eprop_gradients": "pe_actors.rules.eprop.gradients",
     "eventprop_gradients": "pe_actors.rules.eventprop.gradients",
+    "from_nir": "pe_actors.interop.nir",
+    "to_nir": "pe_actors.interop.nir",
     "init_eventprop_params": "pe_actors.rules.eventprop.network",
     "init_params": "pe_actors.rules.eprop.gradients",
     "learning_rate": "pe_actors.core.optimiser",
@@ -60,12 +62,14 @@ __all__ = [
     "encode",
     "eventprop_gradients",
     "eprop_gradients",
+    "from_nir",
     "init_eventprop_params",
     "init_params",
     "learning_rate",
     "load",
     "network_config",
     "split_neurons",
+    "to_nir",
     "train",
 ]
 

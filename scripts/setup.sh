@@ -12,4 +12,4 @@ if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null || ! comma
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,interop]'

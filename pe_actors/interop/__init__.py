@@ -1,0 +1,1 @@
+"""Networks and data to and from the neuromorphic ecosystem: NIR graphs (:mod:`~pe_actors.interop.nir`)."""
