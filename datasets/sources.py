@@ -36,3 +36,10 @@ def gsc_folder(folder: Path | str, metadata: dict, **options: object) -> tuple:
     :func:`pe_actors_datasets.featurize_folder` takes them (``split``, ``clip_list``, ``per_class``, ``workers``,
     ``progress``, ``skip_bad``)."""
     return featurize_folder(folder, metadata, **options)
+
+
+def shd(folder: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> PreparedData:
+    """The Spiking Heidelberg Digits in ``folder`` as binary rasters of ``n_steps`` bins of ``bin_ms``, cached."""
+    from pe_actors_datasets.events import load_shd
+
+    return load_shd(folder, cache, bin_ms, n_steps, seed)

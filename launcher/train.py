@@ -122,6 +122,16 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     "synthesised once into --cache.",
 )
 @_option(
+    "shd_dir",
+    "--shd-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    callback=existing_dir,
+    help="The Spiking Heidelberg Digits: a folder with the release's shd_train.h5 and shd_test.h5, binned into "
+    "rasters at the network's step (EventProp: its dt and T; e-prop: T steps over 1 s), a validation split carved "
+    "from training, cached in --cache; the network (default: shd) takes its input and output sizes from the data.",
+)
+@_option(
     "cache",
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),

@@ -88,7 +88,7 @@ class RunConfig(Settings):
     The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
     ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``), where it runs (``engine``, ``transport``, ``pes`` P,
     ``groups`` G, ``sub_batch`` k, ``address``, ``dashboard_port``), the optimiser (``lr``, ``l2``, ``lr_decay``,
-    ``decay_every``), the data (``data``, ``cache``, ``standin_size``, ``max_samples``), the synapses
+    ``decay_every``), the data (``data``, ``shd_dir``, ``cache``, ``standin_size``, ``max_samples``), the synapses
     (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``,
     ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``, ``checkpoint_every``,
     ``keep_checkpoints``, ``log_every``, ``progress``, ``monitor``, ``tensorboard``).
@@ -110,6 +110,7 @@ class RunConfig(Settings):
     decay_every: int = setting(default=6, **int_range(1))
     seed: int = setting(default=0, **int_range(0, MAX_SEED))
     data: Path | None = setting(default=None, kind="path", optional=True)
+    shd_dir: Path | None = setting(default=None, kind="path", optional=True)
     cache: Path = setting(default=Path("cache/standin"), kind="path")
     standin_size: str = setting(default="default", **choice("default", "small"))
     out: Path | None = setting(default=None, kind="path", optional=True)
@@ -316,6 +317,8 @@ def resolve(
         values: dict[str, Any] = {}
         if explicit.get("rule") == "eventprop":
             values.update(recipe("yinyang-eventprop"))
+        if explicit.get("shd_dir") is not None:
+            values["network"] = "shd"  # event data take the network sized for them unless another is named
         values.update(explicit)
         return RunConfig(**values)
     values = dict(explicit)

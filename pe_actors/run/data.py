@@ -57,7 +57,44 @@ def load_dataset(
     configured source (see the module docstring); a ConfigError names ``data`` when they do not fit."""
     if data is not None:
         return arrays_dataset(data, network.n_out, config.seed)
+    if config.shd_dir is not None:
+        if config.data is not None:
+            raise ConfigError("give --data or --shd-dir, not both", "shd_dir")
+        return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
     return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo)
+
+
+def event_binning(rule: str, network: Any) -> tuple[float, int]:
+    """(bin in ms, steps) of event data for ``network``: EventProp's dt and T; e-prop's T steps over 1 s."""
+    if rule == "eventprop":
+        return float(network.dt), int(network.n_steps)
+    return 1000.0 / network.n_steps, int(network.n_steps)
+
+
+def load_shd(rule: str, network: Any, shd_dir: Path, cache: Path, seed: int = 0,
+             echo: Callable[[str], None] = print) -> Dataset:  # fmt: skip
+    """The Spiking Heidelberg Digits in ``shd_dir`` binned for ``network`` (:func:`event_binning`), a validation
+    split carved from training by ``seed``, cached in ``cache``; a ConfigError names ``shd_dir``."""
+    bin_ms, n_steps = event_binning(rule, network)
+    echo(f"SHD from {shd_dir}: {n_steps} bins of {bin_ms:g} ms, cached in {cache}")
+    try:
+        prepared = source("shd")(shd_dir, cache, bin_ms, n_steps, seed)
+    except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(str(error), "shd_dir") from None
+    metadata = json.loads(json.dumps(prepared.metadata, default=str))
+    return Dataset(Splits.from_dict(dict(prepared.splits)), list(prepared.class_names), False, metadata)
+
+
+def fit_network(network: Any, dataset: Dataset) -> Any:
+    """``network`` with its input size taken from the data's channels and its output size from its classes."""
+    n_in, n_out = int(dataset.splits.train[0].shape[2]), len(dataset.class_names)
+    if hasattr(network, "with_sizes"):
+        return network.with_sizes(n_in=n_in, n_out=n_out)
+    from dataclasses import replace
+
+    return replace(network, sizes=(n_in, *network.sizes[1:-1], n_out))
 
 
 def load_splits(

@@ -40,7 +40,7 @@ from pe_actors.run.config import (
     plain,
     resolve,
 )
-from pe_actors.run.data import Dataset, load_dataset
+from pe_actors.run.data import Dataset, fit_network, load_dataset
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
@@ -328,6 +328,8 @@ def train(
             raise
         raise ConfigError(str(error)) from None
     dataset: Dataset = load_dataset(config, network, data, echo)
+    if config.shd_dir is not None:
+        network = fit_network(network, dataset)
     try:
         dataset.splits.check(network.n_steps, network.n_in, network.n_out)
     except ValueError as error:

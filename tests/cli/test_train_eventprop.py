@@ -87,7 +87,7 @@ def test_finer_dt_and_other_sizes(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rule", "eventprop", "--network", "gsc"], "trains the network(s) ['yinyang']"),
+        (["--rule", "eventprop", "--network", "gsc"], "trains the network(s) ['shd', 'yinyang']"),
         (["--rule", "eventprop", "--engine", "replay"], "EventProp's is offchip"),
         (["--dt", "0.5"], "--dt is an EventProp option"),
         (["--rule", "eventprop", "--sizes", "5,x,3"], "comma-separated list of integers"),

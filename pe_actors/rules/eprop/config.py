@@ -79,7 +79,12 @@ class NetworkConfig:
         return replace(self, **sizes)
 
 
-NETWORKS: dict[str, NetworkConfig] = {"gsc": NetworkConfig()}
+#: ``gsc``: keyword spotting on 80 speech features; ``shd``: the Spiking Heidelberg Digits' 700 channels binned into
+#: 100 steps of 10 ms, 20 classes (the sizes follow the data: a run sets n_in and n_out from it).
+NETWORKS: dict[str, NetworkConfig] = {
+    "gsc": NetworkConfig(),
+    "shd": NetworkConfig(n_in=700, n_rec=128, n_out=20, n_steps=100),
+}
 
 
 def network_config(name: str) -> NetworkConfig:

@@ -133,4 +133,10 @@ class EventPropConfig:
         return from_plain_dict(cls, values)
 
 
-EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {"yinyang": EventPropConfig()}
+#: ``yinyang``: 5-120-3 on the latency-coded Yin-Yang points; ``shd``: the Spiking Heidelberg Digits' 700 channels,
+#: 128 hidden and 20 output neurons, a trial of 1 s at dt 2 ms (the sizes follow the data), weights scaled for 700
+#: inputs.
+EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {
+    "yinyang": EventPropConfig(),
+    "shd": EventPropConfig(sizes=(700, 128, 20), dt=2.0, n_steps=500, init_mean=(0.05, 0.1), init_std=(0.1, 0.2)),
+}

@@ -1,0 +1,174 @@
+"""Event datasets binned into spike rasters: the Spiking Heidelberg Digits (SHD) release and any tonic-style dataset
+(samples of events with fields x, t, p and a label), cached like the speech features (docs/data.md).
+
+A sample's events (time t in seconds, channel u) become a binary raster (T, channels): step i holds 1 for every
+channel with an event in [i bin, (i + 1) bin). Events after the last step are dropped (their count is recorded);
+a negative or non-finite time, a channel outside the input, an empty sample, or a file without the release's
+groups is a ValueError naming the file and the sample. The cache is the prepared-feature layout
+(``<split>_features.npy`` float32 (N, T, channels), ``<split>_labels.npy``, ``metadata.json``), written into a
+temporary sibling and renamed into place, and reused while the input files and binning are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pe_actors_datasets.cache import METADATA, PreparedData, install_directory, load_prepared
+
+#: Input channels of the SHD release (the cochlea model's outputs).
+SHD_CHANNELS = 700
+#: The SHD release's files, by split.
+SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
+#: Fraction of the training samples held out for validation (seeded).
+VALIDATION_FRACTION = 0.1
+EVENTS_FORMAT = 1
+
+
+def read_shd(path: Path | str) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """The spike times (s), units and labels of an SHD file (``spikes/times``, ``spikes/units``, ``labels``)."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            missing = [key for key in ("spikes/times", "spikes/units", "labels") if key not in handle]
+            if missing:
+                raise ValueError(f"{path}: lacks {missing}, the groups of the SHD release")
+            times = [np.asarray(t, np.float64) for t in handle["spikes/times"][:]]
+            units = [np.asarray(u, np.int64) for u in handle["spikes/units"][:]]
+            labels = np.asarray(handle["labels"][:], np.int64)
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable HDF5 file ({error})") from None
+    if not (len(times) == len(units) == len(labels)):
+        raise ValueError(f"{path}: {len(times)} spike-time lists, {len(units)} unit lists and {len(labels)} labels")
+    return times, units, labels
+
+
+def check_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], labels: np.ndarray, n_channels: int,
+                 where: str) -> None:  # fmt: skip
+    """A ValueError naming ``where`` and the sample for events pe-actors cannot bin."""
+    for sample, (t, u) in enumerate(zip(times, units, strict=True)):
+        if len(t) == 0:
+            raise ValueError(f"{where}: sample {sample} has no events")
+        if len(t) != len(u):
+            raise ValueError(f"{where}: sample {sample} has {len(t)} times but {len(u)} units")
+        if not np.all(np.isfinite(t)) or np.min(t) < 0:
+            raise ValueError(f"{where}: sample {sample} has a time out of range ({np.min(t)!r} s; times are >= 0)")
+        if np.min(u) < 0 or np.max(u) >= n_channels:
+            raise ValueError(f"{where}: sample {sample} has unit {int(np.max(u))} beyond the {n_channels} channels")
+    if len(labels) and (np.min(labels) < 0):
+        raise ValueError(f"{where}: labels must be >= 0, got {int(np.min(labels))}")
+
+
+def bin_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], n_channels: int, bin_s: float,
+               n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
+    """Binary rasters float32 (N, n_steps, n_channels) of the events, and how many fell after the last step."""
+    rasters = np.zeros((len(times), n_steps, n_channels), np.float32)
+    dropped = 0
+    for sample, (t, u) in enumerate(zip(times, units, strict=True)):
+        steps = np.floor(np.asarray(t) / bin_s).astype(np.int64)
+        inside = steps < n_steps
+        dropped += int(np.count_nonzero(~inside))
+        rasters[sample, steps[inside], np.asarray(u)[inside]] = 1.0
+    return rasters, dropped
+
+
+def _digest(paths: Sequence[Path], settings: dict) -> str:
+    hasher = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+    return hasher.hexdigest()
+
+
+def write_event_cache(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict) -> Path:
+    """Write rasters and labels per split as a prepared-feature cache at ``out``, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    for split, (x, labels) in splits.items():
+        np.save(tmp / f"{split}_features.npy", x.astype(np.float32, copy=False))
+        np.save(tmp / f"{split}_labels.npy", labels.astype(np.int64, copy=False))
+    full = {**metadata, "sizes": {split: int(len(x)) for split, (x, _) in splits.items()}, "synthetic": False}
+    (tmp / METADATA).write_text(json.dumps(full, indent=1))
+    install_directory(tmp, out)
+    return out
+
+
+def carve_validation(x: np.ndarray, labels: np.ndarray, seed: int) -> tuple[tuple, tuple]:
+    """(train, validation): :data:`VALIDATION_FRACTION` of the samples held out by a seeded shuffle."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    held = max(1, int(round(VALIDATION_FRACTION * len(x))))
+    if held >= len(x):
+        raise ValueError(f"{len(x)} training samples are too few to hold out a validation split")
+    keep, valid = np.sort(order[held:]), np.sort(order[:held])
+    return (x[keep], labels[keep]), (x[valid], labels[valid])
+
+
+def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> Path:
+    """The cache of an SHD folder (``shd_train.h5``, ``shd_test.h5``) binned at ``bin_ms`` into ``n_steps``
+    steps, with a validation split carved from training by ``seed``; built once, reused while unchanged."""
+    folder = Path(shd_dir)
+    paths = {split: folder / name for split, name in SHD_FILES.items()}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise ValueError(f"{folder}: lacks {missing} (the SHD release's files)")
+    settings = {"format": EVENTS_FORMAT, "bin_ms": bin_ms, "n_steps": n_steps, "seed": seed}
+    digest = _digest(list(paths.values()), settings)
+    out = Path(cache) / f"shd-{digest[:16]}"
+    if (out / METADATA).is_file() and json.loads((out / METADATA).read_text()).get("input_hash") == digest:
+        return out
+    splits, dropped, classes = {}, 0, 0
+    for split, path in paths.items():
+        times, units, labels = read_shd(path)
+        check_events(times, units, labels, SHD_CHANNELS, str(path))
+        x, lost = bin_events(times, units, SHD_CHANNELS, bin_ms / 1000.0, n_steps)
+        dropped += lost
+        classes = max(classes, int(labels.max()) + 1)
+        splits[split] = (x, labels)
+    splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
+    metadata = {"dataset": "shd", "source": str(folder), "input_hash": digest, **settings,
+                "n_channels": SHD_CHANNELS, "events_after_last_step": dropped,
+                "class_names": [str(k) for k in range(classes)]}  # fmt: skip
+    return write_event_cache(out, splits, metadata)
+
+
+def tonic_rasters(
+    samples: Sequence,
+    labels: Sequence[int],
+    bin_ms: float,
+    n_steps: int,
+    sensor_size: int | None = None,
+    time_unit_s: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rasters float32 (N, n_steps, channels) and labels of a tonic-style dataset: each sample a structured array
+    of events with fields ``t`` (in ``time_unit_s``, tonic's microseconds by default), ``x`` (the channel) and
+    ``p`` (polarity: with two polarities, channel 2 x + p). The channel count is ``sensor_size`` (times the
+    polarities), or taken from the data."""
+    samples = list(samples)
+    labels = np.asarray(labels, np.int64)
+    if len(samples) != len(labels):
+        raise ValueError(f"{len(samples)} samples but {len(labels)} labels")
+    for index, events in enumerate(samples):
+        names = getattr(getattr(events, "dtype", None), "names", None) or ()
+        if not {"t", "x"} <= set(names):
+            raise ValueError(f"sample {index}: events need the fields t and x (tonic's layout), got {names}")
+    polarities = max((int(np.max(e["p"])) + 1 for e in samples if "p" in e.dtype.names and len(e)), default=1)
+    channels = [np.asarray(e["x"], np.int64) * polarities + (np.asarray(e["p"], np.int64) if polarities > 1 else 0)
+                for e in samples]  # fmt: skip
+    n_channels = (sensor_size * polarities) if sensor_size else max(int(c.max()) + 1 for c in channels if len(c))
+    times = [np.asarray(e["t"], np.float64) * time_unit_s for e in samples]
+    check_events(times, channels, labels, n_channels, "tonic-style dataset")
+    rasters, _ = bin_events(times, channels, n_channels, bin_ms / 1000.0, n_steps)
+    return rasters, labels
+
+
+def load_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> PreparedData:
+    """:func:`prepare_shd` then :func:`~pe_actors_datasets.cache.load_prepared`."""
+    return load_prepared(prepare_shd(shd_dir, cache, bin_ms, n_steps, seed))

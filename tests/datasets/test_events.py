@@ -1,0 +1,144 @@
+"""Event data: SHD-layout files binned into rasters and cached, tonic-style samples, bad files named, and e-prop
+and EventProp runs on a synthetic SHD-layout folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pe_actors_datasets.events import SHD_CHANNELS, bin_events, prepare_shd, read_shd, tonic_rasters
+
+h5py = pytest.importorskip("h5py")
+
+
+def write_shd(path: Path, n: int, seed: int, classes: int = 4, **broken) -> Path:
+    """An SHD-layout file: per sample spike times (s) and units as variable-length arrays, and labels. Each class
+    fires its own band of channels early in the trial, so a network can tell them apart."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    times, units = [], []
+    for label in labels:
+        k = int(rng.integers(2000, 3000))  # dense like the release's, so that the first layers spike
+        units.append(rng.integers(label * 150, label * 150 + 150, k).astype(np.uint16))
+        times.append(np.sort(rng.uniform(0.0, 0.5, k)).astype(np.float32))
+    times = broken.get("times", times)
+    units = broken.get("units", units)
+    def ragged(arrays: list) -> np.ndarray:
+        out = np.empty(len(arrays), dtype=object)
+        for index, array in enumerate(arrays):
+            out[index] = array
+        return out
+
+    with h5py.File(path, "w") as handle:
+        if not broken.get("no_spikes"):
+            group = handle.create_group("spikes")
+            group.create_dataset("times", data=ragged(times), dtype=h5py.vlen_dtype(np.float32))
+            group.create_dataset("units", data=ragged(units), dtype=h5py.vlen_dtype(np.uint16))
+        handle.create_dataset("labels", data=labels.astype(np.uint8))
+    return path
+
+
+@pytest.fixture()
+def shd_dir(tmp_path) -> Path:
+    folder = tmp_path / "shd"
+    folder.mkdir()
+    write_shd(folder / "shd_train.h5", 120, seed=0)
+    write_shd(folder / "shd_test.h5", 40, seed=1)
+    return folder
+
+
+def test_binning_puts_each_event_in_its_step_and_drops_late_ones():
+    times = [np.array([0.0, 0.0099, 0.01, 0.25]), np.array([0.002])]
+    units = [np.array([3, 3, 4, 5]), np.array([699])]
+    rasters, dropped = bin_events(times, units, SHD_CHANNELS, 0.01, 20)
+    assert rasters.shape == (2, 20, 700) and dropped == 1
+    assert rasters[0, 0, 3] == 1 and rasters[0, 1, 4] == 1 and rasters[0].sum() == 2 and rasters[1, 0, 699] == 1
+
+
+def test_shd_folder_is_binned_cached_and_split(shd_dir, tmp_path):
+    cache = tmp_path / "cache"
+    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=3)
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["sizes"] == {"train": 108, "test": 40, "validation": 12} and metadata["n_channels"] == 700
+    train = np.load(out / "train_features.npy", mmap_mode="r")
+    assert train.shape == (108, 60, 700) and set(np.unique(train)) <= {0.0, 1.0}
+    # The test split is the file's own samples, in order, each event in its bin.
+    times, units, labels = read_shd(shd_dir / "shd_test.h5")
+    test = np.load(out / "test_features.npy")
+    np.testing.assert_array_equal(np.load(out / "test_labels.npy"), labels)
+    for sample in (0, 17):
+        steps = np.floor(times[sample] / 0.01).astype(int)
+        assert np.all(test[sample, steps, units[sample]] == 1)
+        assert test[sample].sum() == len(set(zip(steps.tolist(), units[sample].tolist(), strict=True)))
+    again = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=3)
+    stamp = (out / "train_features.npy").stat().st_mtime
+    assert again == out and (again / "train_features.npy").stat().st_mtime == stamp
+    assert prepare_shd(shd_dir, cache, bin_ms=5.0, n_steps=60, seed=3) != out
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"no_spikes": True}, "lacks ['spikes/times', 'spikes/units']"),
+        ({"times": [np.array([-0.1, 0.2], np.float32)] * 120, "units": [np.array([1, 2], np.uint16)] * 120},
+         "sample 0 has a time out of range"),
+        ({"times": [np.array([0.1, 0.2], np.float32)] * 120, "units": [np.array([5, 700], np.uint16)] * 120},
+         "sample 0 has unit 700 beyond the 700 channels"),
+        ({"times": [np.zeros(0, np.float32)] * 120, "units": [np.zeros(0, np.uint16)] * 120}, "sample 0 has no events"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_sample(tmp_path, broken, message):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    write_shd(folder / "shd_train.h5", 120, seed=0, **broken)
+    write_shd(folder / "shd_test.h5", 10, seed=1)
+    with pytest.raises(ValueError, match=r"shd_train\.h5") as caught:
+        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+    assert message in str(caught.value)
+    (folder / "shd_test.h5").unlink()
+    with pytest.raises(ValueError, match="lacks .*shd_test.h5"):
+        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+
+
+def test_tonic_style_samples_become_rasters_with_the_input_size_from_the_data():
+    dtype = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
+    samples = [np.array([(0, 3, 1), (15_000, 5, 0)], dtype), np.array([(2_000, 7, 1)], dtype)]
+    rasters, labels = tonic_rasters(samples, [1, 0], bin_ms=10.0, n_steps=4)
+    assert rasters.shape == (2, 4, 16) and labels.tolist() == [1, 0]  # 8 positions x 2 polarities
+    assert rasters[0, 0, 7] == 1 and rasters[0, 1, 10] == 1 and rasters[1, 0, 15] == 1 and rasters.sum() == 3
+    with pytest.raises(ValueError, match="sample 0: events need the fields t and x"):
+        tonic_rasters([np.zeros(3)], [0], 10.0, 4)
+
+
+def test_eprop_and_eventprop_train_on_an_shd_layout_folder(shd_dir, tmp_path):
+    import pe_actors as pa
+
+    eprop = pa.train(shd_dir=shd_dir, engine="replay", epochs=4, sub_batch=16, cache=tmp_path / "cache",
+                     out=tmp_path / "eprop", progress=False)  # fmt: skip
+    network = pa.load(eprop.path).config
+    assert (network.n_in, network.n_out, network.n_steps) == (700, 4, 100)
+    assert eprop.best["test_accuracy"] > 0.5  # four classes, each its own band of channels
+    eventprop = pa.train(rule="eventprop", shd_dir=shd_dir, sizes="700,32,20", dt=10.0, epochs=3, lr=0.01,
+                         cache=tmp_path / "cache", out=tmp_path / "eventprop", progress=False)  # fmt: skip
+    model = pa.load(eventprop.path)
+    assert model.config.sizes == (700, 32, 4) and model.config.n_steps == 100
+    assert eventprop.best["test_accuracy"] > 0.5
+    with pytest.raises(ValueError, match="--data or --shd-dir, not both"):
+        pa.train(shd_dir=shd_dir, data=tmp_path, out=tmp_path / "x", progress=False)
+
+
+def test_train_command_takes_an_shd_folder(shd_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    args = ["train", "--shd-dir", str(shd_dir), "--engine", "replay", "--epochs", "1", "--sub-batch", "16",
+            "--cache", str(tmp_path / "cache"), "--no-progress", "--out", str(tmp_path / "run")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "SHD from" in result.output and result.output.strip().splitlines()[-1].startswith("Test accuracy:")
+    missing = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "other"), "--shd-dir", str(tmp_path)])
+    assert missing.exit_code == 2 and "--shd-dir" in missing.output and "shd_train.h5" in missing.output
