@@ -244,3 +244,16 @@ def test_export_command_writes_a_graph_and_names_what_it_refuses(tmp_path):
     np.testing.assert_array_equal(back.engine().predict(x), load(run).predict(x))
     bad = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.nir")])
     assert bad.exit_code == 2 and "--checkpoint" in bad.output
+
+
+def test_an_imported_network_adapts_from_its_saved_checkpoint(tmp_path):
+    import pe_actors as pa
+    from pe_actors_datasets.yinyang import write_yinyang
+
+    imported = from_nir(to_nir(ImportedNetwork("eventprop", NETWORK, init_eventprop_params(NETWORK, seed=1))))
+    checkpoint = imported.save(tmp_path / "imported", class_names=["yin", "yang", "dot"])
+    write_yinyang(tmp_path / "rotated", rotate_deg=20.0)
+    result = pa.adapt(checkpoint=checkpoint, data=tmp_path / "rotated", engine="inprocess", pes=2, samples=6,
+                      eval_every=3, out=tmp_path / "adapted", progress=False)  # fmt: skip
+    assert [point["samples"] for point in result["curve"]] == [0, 3, 6]
+    assert pa.load(tmp_path / "adapted").config == NETWORK
