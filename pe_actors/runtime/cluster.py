@@ -53,8 +53,9 @@ def start_ray(
 
     Args:
         address: None (or ``"local"``) starts an embedded local Ray declaring ``num_pe_slots`` units of the ``pe``
-            resource; ``"auto"``, ``"host:port"`` or a ``ray://`` address joins a running cluster, which must
-            declare at least ``num_pe_slots`` of them.
+            resource, never joining another cluster on the machine (a ``ray start`` one, RAY_ADDRESS);
+            ``"auto"``, ``"host:port"`` or a ``ray://`` address joins a running cluster, which must declare at least
+            ``num_pe_slots`` of them.
         num_pe_slots: PE actors the run will start, P x G.
         dashboard_host: interface of a local dashboard (127.0.0.1 keeps it off the network).
         dashboard_port: its port; when taken (another local Ray), a free port the OS picks.
@@ -73,6 +74,9 @@ def start_ray(
         job = ray.job_config.JobConfig(metadata={"job_name": job_name}) if job_name else None
         if address in (None, "", "local"):
             context = ray.init(
+                # "local" starts a new Ray; without it ray.init joins whatever cluster RAY_ADDRESS or the last
+                # `ray start` (its current-cluster file, even a stale one) names, and then refuses the resources.
+                address="local",
                 job_config=job,
                 resources={PE_RESOURCE: num_pe_slots},
                 include_dashboard=True,

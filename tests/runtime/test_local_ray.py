@@ -1,0 +1,71 @@
+"""A local run starts its own Ray: it never joins a cluster it was not given, neither a `ray start` cluster running
+on the machine nor the stale current-cluster file one leaves behind (each in a Ray temp directory of the test's
+own, so that no other Ray on the machine is touched)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+PROBE = """
+import ray
+from pe_actors.runtime.cluster import start_ray
+start_ray(None, num_pe_slots=2)
+resources = ray.cluster_resources()
+print("pe", resources.get("pe"), "stranger", resources.get("stranger"), "nodes", len(ray.nodes()))
+ray.shutdown()
+"""
+
+
+def probe(temp: Path) -> subprocess.CompletedProcess:
+    # RAY_TMPDIR is where Ray keeps its sessions and the current-cluster file a plain ray.init would follow.
+    env = {**os.environ, "RAY_TMPDIR": str(temp)}
+    return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture()
+def short_temp():
+    # Ray's Unix sockets live under the temp directory, whose path must stay short (about 100 characters).
+    path = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.ray
+def test_a_stale_current_cluster_file_is_not_followed(short_temp):
+    (short_temp / "ray").mkdir()
+    (short_temp / "ray" / "ray_current_cluster").write_text("127.0.0.1:59999")  # nobody listens there
+    done = probe(short_temp)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pe 2.0 stranger None nodes 1" in done.stdout
+
+
+@pytest.mark.ray
+def test_a_running_ray_start_cluster_is_not_joined(short_temp):
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "RAY_TMPDIR": str(short_temp)}
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--port", "0", "--num-cpus", "1", "--resources", '{"stranger": 1}',
+         "--include-dashboard", "false", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (short_temp / "ray" / "ray_current_cluster").is_file() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert (short_temp / "ray" / "ray_current_cluster").is_file(), "ray start did not come up"
+        done = probe(short_temp)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "pe 2.0 stranger None nodes 1" in done.stdout
+    finally:
+        os.killpg(head.pid, 15)
+        head.wait(timeout=60)
