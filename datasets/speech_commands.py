@@ -20,6 +20,7 @@ ones are trimmed (``features.fit_clip``).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -90,11 +91,14 @@ def scan(gsc_dir: Path | str) -> GscIndex:
     root = Path(gsc_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such directory; pass the folder that holds yes/, no/, ... and the lists")
-    words = {}
+    words, irregular = {}, []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if folder.name == BACKGROUND_DIR:
             continue
-        wavs = sorted(f"{folder.name}/{f.name}" for f in folder.iterdir() if f.suffix.lower() == ".wav")
+        entries = [f for f in folder.iterdir() if f.suffix.lower() == ".wav"]
+        # Only regular files are clips: a FIFO, socket or device named *.wav would block or fail the reader.
+        irregular += [f"{folder.name}/{f.name}" for f in entries if not f.is_file()]
+        wavs = sorted(f"{folder.name}/{f.name}" for f in entries if f.is_file())
         if wavs:
             words[folder.name] = wavs
     if not any(k in words for k in KEYWORDS) and not {SILENCE_DIR, UNKNOWN_DIR} & set(words):
@@ -102,9 +106,15 @@ def scan(gsc_dir: Path | str) -> GscIndex:
             f"{root}: not a Google Speech Commands folder (no keyword folder such as yes/ or no/ with .wav files); "
             "pass the root of the extracted archive, or make a stand-in with `pe-actors data synth`"
         )
+    if irregular:
+        warnings.warn(
+            f"{root}: skipping {len(irregular)} .wav entries that are not regular files: {sorted(irregular)[:5]}",
+            stacklevel=2,
+        )
     lists = {split: _read_list(root / name) for split, name in SPLIT_LISTS.items()}
     bg_dir = root / BACKGROUND_DIR
-    background = sorted(f"{BACKGROUND_DIR}/{f.name}" for f in bg_dir.glob("*.wav")) if bg_dir.is_dir() else []
+    found = bg_dir.glob("*.wav") if bg_dir.is_dir() else []
+    background = sorted(f"{BACKGROUND_DIR}/{f.name}" for f in found if f.is_file())
     return GscIndex(root=root, words=words, lists=lists, background=background)
 
 

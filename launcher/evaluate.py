@@ -176,12 +176,21 @@ def evaluate(
     try:
         # The rule's fast off-chip engine, reading the checkpoint's synapses as the PEs would (pe_actors.load too).
         engine = from_checkpoint(checkpoint.path)
-        engine.advance(after)
         synapses = synapses_of(meta, f"checkpoint {checkpoint.path}")
+        if after > 0 and synapses.kind != "pcm":
+            click.echo(f"Note: checkpoint {checkpoint.path} holds {synapses.kind} synapses, which do not drift; "
+                       "--after changes nothing", err=True)  # fmt: skip
+        engine.advance(after)
     except ValueError as error:
         message = str(error) if str(checkpoint.path) in str(error) else f"checkpoint {checkpoint.path}: {error}"
         raise click.BadParameter(message, param_hint="--checkpoint") from None
     result = evaluate_engine(engine, x, labels)
+    if not np.isfinite(result["loss"]):
+        # Device time so long that the drift model's conductances are no longer numbers: no accuracy to report.
+        raise click.BadParameter(
+            f"{after:g} s of drift take the devices' conductances beyond what float64 holds; give a shorter time",
+            param_hint="--after",
+        )
     matrix = confusion_matrix(labels, result["predictions"], config.n_out)
     recall = per_class_recall(matrix)
     label = " (synthetic stand-in data)" if synthetic or (data is None and meta.get("synthetic")) else ""

@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
-from pe_actors.run.config import RunConfig, write_toml
+from pe_actors.run.config import ConfigError, RunConfig, resolve, write_toml
 from pe_actors_launcher.options import standin_options
 from pe_actors_launcher.plots import prepare_out
 
@@ -98,7 +98,6 @@ def run_trial(sampled: dict[str, Any], base: dict[str, Any]) -> None:
     from ray import tune
 
     from pe_actors.run import training
-    from pe_actors.run.config import resolve
     from pe_actors.training.trainer import Callback
 
     class Report(Callback):
@@ -183,6 +182,11 @@ def tune(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
     base: dict[str, Any] = {"rule": rule, "engine": "replay" if rule == "eprop" else "offchip", **fixed}
+    # The [fixed] values are checked like every run's settings, before Ray or any trial starts.
+    try:
+        resolve(base)
+    except (ConfigError, TypeError) as error:
+        raise click.BadParameter(f"{space_path} [fixed]: {error}", param_hint="--space") from None
     if rule == "eprop":
         # Build the stand-in once here, not in every trial; paths absolute, as trials run in their own directory.
         if data is None:

@@ -17,6 +17,7 @@ names the offending file. Version 1 checkpoints (metadata without a checksum) ar
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -82,22 +83,35 @@ def save_checkpoint(
     tmp = root / f".tmp-{PREFIX}{name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    records = {}
-    for section, arrays in zip(SECTIONS, (engine_state, trainer_arrays), strict=True):
-        (tmp / section).mkdir(parents=True)
-        for key, value in arrays.items():
-            _check_name(section, key)
-            array = np.asarray(value)
-            if array.dtype == object:
-                raise TypeError(f"checkpoint array {section}/{key} has dtype object; only numeric arrays are stored")
-            _write_array(tmp / section / f"{key}.npy", array)
-            records[f"{section}/{key}"] = {"shape": list(array.shape), "dtype": array.dtype.str, "crc32": _crc(array)}
-    body = msgpack.packb({"arrays": records, **meta}, use_bin_type=True)
-    payload = {"format": FORMAT, "version": VERSION, "crc32": zlib.crc32(body), "body": body}
-    with open(tmp / META_FILE, "wb") as handle:
-        handle.write(msgpack.packb(payload, use_bin_type=True))
-        handle.flush()
-        os.fsync(handle.fileno())
+    records, current = {}, tmp
+    try:
+        for section, arrays in zip(SECTIONS, (engine_state, trainer_arrays), strict=True):
+            (tmp / section).mkdir(parents=True)
+            for key, value in arrays.items():
+                _check_name(section, key)
+                array = np.asarray(value)
+                if array.dtype == object:
+                    raise TypeError(
+                        f"checkpoint array {section}/{key} has dtype object; only numeric arrays are stored"
+                    )
+                current = tmp / section / f"{key}.npy"
+                _write_array(current, array)
+                records[f"{section}/{key}"] = {
+                    "shape": list(array.shape), "dtype": array.dtype.str, "crc32": _crc(array)
+                }  # fmt: skip
+        body = msgpack.packb({"arrays": records, **meta}, use_bin_type=True)
+        payload = {"format": FORMAT, "version": VERSION, "crc32": zlib.crc32(body), "body": body}
+        current = tmp / META_FILE
+        with open(current, "wb") as handle:
+            handle.write(msgpack.packb(payload, use_bin_type=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        # A full disk and the like: drop the partial checkpoint (the previous ones stay as they were) and name
+        # the file (numpy's own write errors carry no file name).
+        shutil.rmtree(tmp, ignore_errors=True)
+        cause = error.strerror or str(error)
+        raise OSError(error.errno or errno.EIO, cause, str(error.filename or current)) from None
     if final.exists():
         old = root / f".old-{PREFIX}{name}-{os.getpid()}"
         final.rename(old)

@@ -10,7 +10,9 @@ the memory per PE (``memory.json``, ``.png``) and the adapted checkpoint. ``pe-a
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,8 +45,17 @@ from pe_actors.run.config import (
     setting,
 )
 from pe_actors.run.data import feature_metadata, load_splits, source
-from pe_actors.run.rundir import run_dir_of
-from pe_actors.run.training import Echo, RunError, describe_synapses, print_line, start_engine, synapses_of_run
+from pe_actors.run.rundir import owned as rundir_owned
+from pe_actors.run.rundir import run_dir_of, unique_run_name
+from pe_actors.run.training import (
+    Echo,
+    RunError,
+    StopRequest,
+    describe_synapses,
+    print_line,
+    start_engine,
+    synapses_of_run,
+)
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
 from pe_actors.training.adaptation import adapt as adapt_online
@@ -264,7 +275,7 @@ def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool
     options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": synapses}
     if backend == "actors":
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
-                       run_name=f"adapt-{Path(config.out).name}"[:64])  # fmt: skip
+                       run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
     engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
     if synapses.kind != "digital" and synapses == synapses_of(checkpoint.meta):
         engine.load_state(fresh_optimiser(state))
@@ -331,52 +342,68 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory", "out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
-    memory = report_memory(network, eventprop, config.pes, synapses, dtype, out_dir, echo)
-    engine = place(checkpoint, config, network, eventprop, synapses, lr, echo)
-    with engine:
-        if config.drift_before > 0:
-            engine.advance(config.drift_before)
-        rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
-        echo(
-            f"Adapting {checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {lr:g}, "
-            f"{describe_synapses(synapses)}) with {config.samples} samples of {source_text}"
-            + (rehearsing if config.rehearse_every else "")
-        )
-        start = time.perf_counter()
-
-        def on_point(record: dict) -> None:
-            if record["samples"] == 0 or record["samples"] % 100 == 0:
-                echo(
-                    f"after {record['samples']:>4} samples: new condition {100 * record[f'{NEW}_accuracy']:6.2f} %, "
-                    f"original task {100 * record[f'{ORIGINAL}_accuracy']:6.2f} %",
-                    err=True,
-                )
-
-        try:
-            result = adapt_online(
-                engine,
-                pool,
-                {NEW: held_out, ORIGINAL: original},
-                online,
-                reader=reader(engine, config, network, eventprop, synapses),
-                on_point=on_point,
-                # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
-                progress=config.progress and sys.stderr.isatty(),
-                rehearsal=rehearsal if config.rehearse_every else None,
+    with rundir_owned(out_dir):
+        dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
+        memory = report_memory(network, eventprop, config.pes, synapses, dtype, out_dir, echo)
+        engine = place(checkpoint, config, network, eventprop, synapses, lr, echo)
+        with engine:
+            if config.drift_before > 0:
+                engine.advance(config.drift_before)
+            rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
+            echo(
+                f"Adapting {checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {lr:g}, "
+                f"{describe_synapses(synapses)}) with {config.samples} samples of {source_text}"
+                + (rehearsing if config.rehearse_every else "")
             )
-        except NonFiniteError as error:
-            raise RunError(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
-        wall = time.perf_counter() - start
-        state = engine.state()
-    summary = write_results(out_dir, checkpoint, result, state, config, synapses, lr, source_text, memory, wall, echo)
-    first, last = result.curve[0], result.curve[-1]
-    echo(
-        f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
-        f"after {last['samples']} samples; original task {100 * first[f'{ORIGINAL}_accuracy']:.2f} % -> "
-        f"{100 * last[f'{ORIGINAL}_accuracy']:.2f} %"
-    )
+            start = time.perf_counter()
+
+            def on_point(record: dict) -> None:
+                if record["samples"] == 0 or record["samples"] % 100 == 0:
+                    echo(
+                        f"after {record['samples']:>4} samples: new condition "
+                        f"{100 * record[f'{NEW}_accuracy']:6.2f} %, original task "
+                        f"{100 * record[f'{ORIGINAL}_accuracy']:6.2f} %",
+                        err=True,
+                    )
+
+            # SIGTERM and Ctrl-C end the adaptation at the next sample boundary, with the curve and the adapted
+            # checkpoint so far written; installed after Ray started, they replace its C++ signal dump.
+            stop = StopRequest()
+            main = threading.current_thread() is threading.main_thread()
+            signals = (signal.SIGTERM, signal.SIGINT) if main else ()
+            previous = {sig: signal.signal(sig, stop.handler) for sig in signals}
+            try:
+                result = adapt_online(
+                    engine,
+                    pool,
+                    {NEW: held_out, ORIGINAL: original},
+                    online,
+                    reader=reader(engine, config, network, eventprop, synapses),
+                    on_point=on_point,
+                    # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
+                    progress=config.progress and sys.stderr.isatty(),
+                    rehearsal=rehearsal if config.rehearse_every else None,
+                    stop=lambda: stop.requested,
+                )
+            except NonFiniteError as error:
+                raise RunError(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            wall = time.perf_counter() - start
+            state = engine.state()
+        summary = write_results(out_dir, checkpoint, result, state, config, synapses, lr, source_text, memory, wall,
+                                echo)  # fmt: skip
+        first, last = result.curve[0], result.curve[-1]
+        echo(
+            f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
+            f"after {last['samples']} samples; original task {100 * first[f'{ORIGINAL}_accuracy']:.2f} % -> "
+            f"{100 * last[f'{ORIGINAL}_accuracy']:.2f} %"
+        )
+    if result.stopped:
+        echo(f"Interrupted after {last['samples']} of {config.samples} samples; the curve and the adapted "
+             f"checkpoint so far are in {config.out}", err=True)  # fmt: skip
+        raise KeyboardInterrupt
     return summary
 
 

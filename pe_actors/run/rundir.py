@@ -14,11 +14,19 @@ A run's result is its best-validation epoch (the latest on ties): that epoch's c
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pe_actors.run.config import ConfigError
 from pe_actors.training.trainer import best_epoch
 
 RUN_CONFIG = "run-config.toml"
@@ -29,6 +37,16 @@ CURVES_PNG = "curves.png"
 SUMMARY = "summary.json"
 #: Where a run without ``out`` goes.
 DEFAULT_OUT = Path("runs/train")
+#: The lock file that marks a run directory as owned by a live process.
+LOCK = ".lock"
+
+
+class RunDirectoryBusyError(ConfigError):
+    """The run directory is owned by another live process; ``pid`` names it (a usage error of ``out``)."""
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message, "out")
+        self.pid = pid
 
 
 @dataclass(frozen=True)
@@ -70,3 +88,54 @@ class Run:
 def run_dir_of(checkpoint: Path) -> Path:
     """The run directory holding ``checkpoint`` (``RUN/checkpoints/ckpt-...``)."""
     return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint.parent
+
+
+@contextmanager
+def owned(out: Path) -> Iterator[Path]:
+    """Own the run directory ``out`` (created if missing) for the block: an exclusive lock on ``out/.lock``
+    holding this process's pid. A directory another live process owns raises :class:`RunDirectoryBusyError` naming
+    it; the kernel drops a dead owner's lock, so its directory is taken over. Two runs can then never write one
+    directory's checkpoints and metrics at once, and clean-up within it touches only this run's files."""
+    out = Path(out)
+    try:
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / LOCK, "a+")  # noqa: SIM115 - held for the block, closed in finally
+    except OSError as error:
+        raise ConfigError(f"cannot create the run directory {str(out)!r}: {error.strerror}", "out") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            handle.seek(0)
+            text = handle.read().strip()
+            pid = int(text) if text.isdigit() else None
+            owner = f"process {pid}" if pid else "another process"
+            raise RunDirectoryBusyError(
+                f"run directory {out} is in use by {owner}; wait for it to finish or choose another --out", pid
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield out
+        except BaseException:
+            # A run refused before it wrote anything leaves no directory behind.
+            if created and {p.name for p in out.iterdir()} <= {LOCK}:
+                (out / LOCK).unlink(missing_ok=True)
+                out.rmdir()
+            raise
+    finally:
+        handle.close()
+
+
+def unique_run_name(out: Path, prefix: str = "") -> str:
+    """A name for the run's Ray namespace, placement groups and shared-memory mailboxes: the run directory's name,
+    this process's pid and a random part, so that no two runs on a node share one (mailboxes of dead runs are
+    removed by their dead pid); 1-64 characters of letters, digits, '_', '.', '-'."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{prefix}{Path(out).resolve().name}")[:40]
+    return f"{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+

@@ -11,7 +11,6 @@ and the PCM sweep others.
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
+from pe_actors.core.checks import require_memory
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import backend_name, make
@@ -259,6 +259,34 @@ def build_engine(
     return engine, release
 
 
+def check_memory(config: RunConfig, network: Any, batch: int) -> None:
+    """Refuse, before anything is allocated, a run whose engine working set (for EventProp also its encoded
+    Yin-Yang rasters) does not fit the available memory; a ConfigError names the setting that sizes it."""
+    itemsize = np.dtype(config.dtype).itemsize
+    if config.rule == "eventprop":
+        neurons = sum(network.sizes[1:])
+        weights = sum(a * b for a, b in zip(network.sizes[:-1], network.sizes[1:], strict=False))
+        parts = {
+            # I, Vpre and s tapes forward, two adjoints and the error backward, per neuron, step and sample
+            "tapes": 6.0 * batch * network.n_steps * neurons * itemsize,
+            "weights and ADAM": 4.0 * weights * itemsize,
+        }
+        if config.data is None and config.shd_dir is None:
+            parts["input rasters"] = 7000.0 * network.n_steps * network.n_in  # Yin-Yang's 7000 points, uint8
+        field = "dt" if config.dt is not None else "sizes"
+    else:
+        pre = network.n_in + network.n_rec
+        parts = {
+            "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
+            "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
+        }
+        field = "sub_batch"
+    try:
+        require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
+    except MemoryError as error:
+        raise ConfigError(str(error), field) from None
+
+
 def trainer_samples(data: Splits, config: TrainConfig) -> int:
     """Training samples per epoch: the train split, or ``max_samples`` of it."""
     n = len(data.train[0])
@@ -304,8 +332,17 @@ def train(
     config, checkpoint = resumed(config, given)
     check_rule_settings(config)
     synapses = synapses_of_run(config)
-    eventprop = config.rule == "eventprop"
     out = Path(config.out or rundir.DEFAULT_OUT)
+    with rundir.owned(out):
+        return _train_owned(config, checkpoint, synapses, out, data, callbacks, echo)
+
+
+def _train_owned(
+    config: RunConfig, checkpoint: Any, synapses: SynapseConfig, out: Path, data: Any,
+    callbacks: Sequence[Callback], echo: Echo,
+) -> rundir.Run:  # fmt: skip
+    """The training run of :func:`train` once it owns its run directory ``out``."""
+    eventprop = config.rule == "eventprop"
     checkpoints = out / rundir.CHECKPOINTS
     if checkpoint is None and checkpoints.is_dir() and any(checkpoints.iterdir()):
         raise ConfigError(
@@ -327,6 +364,7 @@ def train(
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(str(error)) from None
+    check_memory(config, network, train_config.batch_size)
     dataset: Dataset = load_dataset(config, network, data, echo)
     if config.shd_dir is not None:
         network = fit_network(network, dataset)
@@ -335,6 +373,14 @@ def train(
     except ValueError as error:
         where = config.data or ("arrays" if data is not None else "stand-in")
         raise ConfigError(f"{where}: {error}", "data") from None
+    if len(dataset.class_names) != network.n_out:
+        # labels below n_out pass the split check, but a layer of another size would train the wrong outputs
+        names = ", ".join(map(str, dataset.class_names[:6])) + (", ..." if len(dataset.class_names) > 6 else "")
+        raise ConfigError(
+            f"the network's output layer has {network.n_out} neurons but the data have {len(dataset.class_names)} "
+            f"classes ({names})",
+            "sizes" if eventprop else "network",
+        )
     label = " (synthetic stand-in data)" if dataset.synthetic else ""
 
     out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +393,7 @@ def train(
             check_weight_shapes(checkpoint.engine_state, params, f"checkpoint {checkpoint.path}")
         except ValueError as error:
             raise ConfigError(str(error), "resume") from None
-    run_name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{out.resolve().name}-{int(time.time())}")[-64:]
+    run_name = rundir.unique_run_name(out)
     engine, release = build_engine(config, network, params, optimiser, run_name, synapses, echo)
     try:
         engine_name = "bptt" if config.rule == "bptt" else config.engine
@@ -399,6 +445,12 @@ def train(
             last = latest_checkpoint(checkpoints)
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise RunError(f"training stopped: {error}; {kept}") from None
+        except OSError as error:
+            # A full disk or another write error: one line naming the file; the previous checkpoint stays.
+            last = latest_checkpoint(checkpoints)
+            kept = f"continue from {last} with --resume {out}" if last else "no checkpoint was written"
+            raise RunError(f"cannot write {error.filename or 'the run directory'}: {error.strerror or error}; "
+                           f"{kept}") from None  # fmt: skip
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -63,6 +63,8 @@ class Adaptation:
 
     curve: list[dict[str, Any]]
     order: np.ndarray
+    #: Whether ``stop`` ended the adaptation before all its samples (the curve ends where it stopped).
+    stopped: bool = False
 
     def at(self, samples: int) -> dict[str, Any]:
         """The record after ``samples`` adaptation samples."""
@@ -81,6 +83,7 @@ def adapt(
     on_point: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
     rehearsal: tuple[np.ndarray, np.ndarray] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Adaptation:
     """Adapt ``engine`` online on ``config.samples`` samples of ``pool`` (features, labels), one learning step per
     sample, evaluating on each of ``evaluations`` at :meth:`AdaptConfig.points`. With ``config.rehearse_every``,
@@ -88,8 +91,9 @@ def adapt(
 
     ``reader`` returns an engine holding the current weights to evaluate with (for example the rule's off-chip
     engine loaded with ``engine.state()``, which predicts what the PEs predict, many samples at once); by default
-    ``engine`` itself. ``on_point`` is called with each record as it is made. A non-finite loss raises a
-    :class:`NonFiniteError` naming the sample.
+    ``engine`` itself. ``on_point`` is called with each record as it is made. ``stop`` is asked after every
+    sample: when it says so, the adaptation evaluates where it stands and ends there (``stopped``). A non-finite
+    loss raises a :class:`NonFiniteError` naming the sample.
     """
     x_pool, y_pool = pool
     if config.samples > len(x_pool):
@@ -139,6 +143,10 @@ def adapt(
             rehearsed += 1
         if done in points:
             measure(done)
+        if stop is not None and done < len(order) and stop():
+            if done not in points:
+                measure(done)
+            return Adaptation(curve, order[:done], stopped=True)
     return Adaptation(curve, order)
 
 

@@ -55,6 +55,10 @@ def test_a_two_trial_search_writes_the_table_and_a_run_config_train_accepts(tmp_
         ('[space]\nlr = { loguniform = [0, 1] }', "loguniform needs 0 < a < b"),
         ("[fixed]\nepochs = 2", "the [space] table is empty"),
         ('rule = "bptt"\n[space]\nlr = { uniform = [0.1, 1] }', "rule must be eprop or eventprop"),
+        # [fixed] values are checked like train's options, before Ray starts.
+        ('[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nepochs = "many"', "[fixed]: epochs must be an integer"),
+        ("[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nepochs = 0", "[fixed]: epochs must lie in"),
+        ("[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nl2 = 1e400", "[fixed]: l2 must be a finite number"),
     ],
 )
 def test_bad_search_spaces_name_the_file_and_key(tmp_path, text, message):

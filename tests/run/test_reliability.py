@@ -1,0 +1,173 @@
+"""Runs that never collide and fail in one clear line: the run directory's owner, unique run names, a full disk
+while checkpointing, output layers that do not fit the data, drift times that overflow, clips that are not
+regular files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pe_actors as pa
+from pe_actors.run import rundir
+from pe_actors.run.config import ConfigError
+from pe_actors.run.training import RunError
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from pe_actors.run.rundir import owned
+with owned(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def arrays(n: int = 40, seed: int = 0):
+    network = pa.NetworkConfig()
+    rng = np.random.default_rng(seed)
+    return rng.random((n, network.n_steps, network.n_in)).astype(np.float32), rng.integers(0, network.n_out, n)
+
+
+def test_a_run_directory_has_one_live_owner_and_a_dead_owners_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError, match=f"in use by process {holder.pid}") as caught:
+            pa.train(data=arrays(), engine="replay", epochs=1, out=out, progress=False)
+        assert caught.value.field == "out" and not (out / "checkpoints").exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # The owner died with SIGKILL: the kernel released its lock, and the next run takes the directory over.
+    run = pa.train(data=arrays(), engine="replay", epochs=1, out=out, progress=False)
+    assert run.path == out and (out / rundir.LOCK).read_text() == str(os.getpid())
+
+
+def test_run_names_are_unique_per_run_not_per_folder(tmp_path):
+    names = {rundir.unique_run_name(tmp_path / "adapt", prefix="adapt-") for _ in range(20)}
+    assert len(names) == 20
+    for name in names:
+        assert name.startswith("adapt-adapt-") and str(os.getpid()) in name and len(name) <= 64
+    assert len(rundir.unique_run_name(tmp_path / ("x" * 200))) <= 64
+
+
+def test_a_long_out_name_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot create the run directory .*File name too long") as caught:
+        pa.train(data=arrays(), engine="replay", epochs=1, out=tmp_path / ("x" * 300), progress=False)
+    assert caught.value.field == "out"
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_the_last_checkpoint_resumes(tmp_path, monkeypatch):
+    from pe_actors.core import checkpoint
+
+    writes = {"n": 0}
+    real = checkpoint._write_array
+
+    def filling(path, array):
+        writes["n"] += 1
+        if writes["n"] > 12:  # the first checkpoint fits, the second does not
+            raise OSError("9600 requested and 6112 written")
+        real(path, array)
+
+    monkeypatch.setattr(checkpoint, "_write_array", filling)
+    out = tmp_path / "run"
+    with pytest.raises(RunError, match=r"cannot write .*\.npy: 9600 requested and 6112 written; continue from .*ckpt"):
+        pa.train(data=arrays(), engine="replay", epochs=3, sub_batch=8, out=out, progress=False)
+    left = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert left == ["ckpt-e001-s0000000032"]  # no partial checkpoint left behind
+    monkeypatch.setattr(checkpoint, "_write_array", real)
+    resumed = pa.train(resume=out, progress=False)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+
+
+def test_an_output_layer_that_does_not_fit_the_classes_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="output layer has 4 neurons but the data have 3 classes") as caught:
+        pa.train(rule="eventprop", sizes="5,20,4", epochs=1, out=tmp_path / "x", progress=False)
+    assert caught.value.field == "sizes"
+
+
+def test_evaluate_refuses_drift_that_overflows_and_says_when_nothing_drifts(tmp_path, small_standin):
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    run = CliRunner().invoke(cli, ["train", "--engine", "replay", "--synapses", "pcm", "--bits", "4", "--epochs",
+                                   "1", "--max-samples", "16", "--data", str(small_standin[0]), "--no-progress",
+                                   "--out", str(tmp_path / "pcm")])  # fmt: skip
+    assert run.exit_code == 0, run.output
+    evaluate = ["evaluate", "--data", str(small_standin[0]), "--checkpoint"]
+    result = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "pcm"), "--after", "1.7e308", "--out",
+                                      str(tmp_path / "e")])  # fmt: skip
+    assert result.exit_code == 2 and "--after" in result.output and "beyond what float64 holds" in result.output
+    digital = CliRunner().invoke(cli, ["train", "--engine", "replay", "--epochs", "1", "--max-samples", "16",
+                                       "--data", str(small_standin[0]), "--no-progress", "--out",
+                                       str(tmp_path / "digital")])  # fmt: skip
+    assert digital.exit_code == 0, digital.output
+    noted = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "digital"), "--after", "86400", "--out",
+                                     str(tmp_path / "e2")])  # fmt: skip
+    assert noted.exit_code == 0 and "holds digital synapses, which do not drift" in noted.output
+
+
+def test_only_regular_files_are_clips(tmp_path, small_standin):
+    import shutil
+
+    from pe_actors_datasets.speech_commands import scan
+
+    folder = tmp_path / "gsc"
+    shutil.copytree(small_standin[1], folder)
+    os.mkfifo(folder / "yes" / "blocking.wav")
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = scan(folder)
+    assert "yes/blocking.wav" not in index.words["yes"] and time.monotonic() - started < 30
+    assert any("not regular files" in str(w.message) and "yes/blocking.wav" in str(w.message) for w in caught)
+    assert Path(folder / "yes" / "blocking.wav").exists()
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_it_allocates(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"needs about [\d.]+ GiB \(tapes .* GiB available") as caught:
+        pa.train(rule="eventprop", dt=1e-6, epochs=1, out=tmp_path / "fine", progress=False)
+    assert caught.value.field == "dt" and time.monotonic() - started < 30
+    assert not (tmp_path / "fine" / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="needs about") as caught:
+        pa.train(rule="eventprop", sizes="5,100000000,3", epochs=1, out=tmp_path / "wide", progress=False)
+    assert caught.value.field == "sizes"
+
+
+@pytest.mark.ray
+def test_adapt_stops_at_a_sample_boundary_on_sigterm_and_keeps_what_it_learned(tmp_path, small_standin):
+    import json
+    import signal
+
+    cli = str(Path(sys.executable).parent / "pe-actors")
+    features = str(small_standin[0])
+    trained = subprocess.run([cli, "train", "--engine", "replay", "--epochs", "1", "--max-samples", "32", "--data",
+                              features, "--no-progress", "--out", str(tmp_path / "run")],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    out = tmp_path / "adapt"
+    args = [cli, "adapt", "--checkpoint", str(tmp_path / "run"), "--data", features, "--engine", "actors", "--pes",
+            "3", "--samples", "100", "--eval-every", "50", "--no-progress", "--out", str(out)]  # fmt: skip
+    adapt = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in adapt.stdout:
+        if line.startswith("Adapting "):
+            break
+    time.sleep(1.0)
+    adapt.send_signal(signal.SIGTERM)
+    stdout, stderr = adapt.communicate(timeout=120)
+    assert adapt.returncode == 1, stderr
+    assert "Interrupted after" in stderr and "Stack trace" not in stderr and "Traceback" not in stderr
+    summary = json.loads((out / "adaptation.json").read_text())
+    stopped_at = summary["curve"][-1]["samples"]
+    assert 0 < stopped_at < 100 and len(summary["order"]) == stopped_at
+    assert (out / "checkpoints" / f"ckpt-adapted-n{stopped_at:06d}").is_dir()
