@@ -117,7 +117,7 @@ def _featurise_chunk(
             audio, note = load_clip(root, clip, strict=strict)
             features = log_mel_delta(audio, params=params)
             if not np.isfinite(features).all():
-                raise BadClipError(Path(root) / clip.path, "features contain NaN or infinity; pass --skip-bad")
+                raise BadClipError(Path(root) / clip.path, "features contain NaN or infinity")
         except BadClipError as err:
             bad.append((i, err.path, err.problem))
             continue
@@ -514,7 +514,11 @@ def listed_clips(index: GscIndex, clip_list: Path, per_class: int | None = None)
     present = {path for wavs in index.words.values() for path in wavs}
     clips: list[Clip] = []
     taken: dict[int, int] = {}
-    for number, line in enumerate(clip_list.read_text().splitlines(), start=1):
+    try:
+        text = clip_list.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{clip_list}: not a text file of clip paths ({error})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         entry = line.strip()
         if not entry:
             continue

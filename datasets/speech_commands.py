@@ -162,7 +162,7 @@ def split_clips(
             else:
                 raise FileNotFoundError(
                     f"{index.root / entry}: listed in {index.root / name} but missing; "
-                    "fix the list or pass --skip-bad to ignore such entries"
+                    "fix the list, or leave such entries out (skip_bad)"
                 )
         listed[split] = entries
     overlap = listed["validation"] & listed["test"]
@@ -248,16 +248,16 @@ def read_wav(path: Path | str, *, strict: bool = False) -> tuple[np.ndarray, str
             raise BadClipError(path, f"is a {info.format} file, not WAV; convert it to 16 kHz 16-bit mono WAV")
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise BadClipError(path, f"not a readable WAV file ({err}); re-extract it or pass --skip-bad") from err
+        raise BadClipError(path, f"not a readable WAV file ({err}); re-extract it") from err
     if audio.shape[0] == 0:
-        raise BadClipError(path, "is empty (no samples); delete it or pass --skip-bad")
+        raise BadClipError(path, "is empty (no samples); delete it")
     if audio.shape[1] != 1:
         raise BadClipError(
-            path, f"has {audio.shape[1]} channels, expected mono; convert it (sox in.wav -c 1 out.wav) or --skip-bad"
+            path, f"has {audio.shape[1]} channels, expected mono; convert it (sox in.wav -c 1 out.wav)"
         )
     samples = audio[:, 0]
     if not np.isfinite(samples).all():
-        raise BadClipError(path, "contains NaN or infinite samples, its features would be NaN; pass --skip-bad")
+        raise BadClipError(path, "contains NaN or infinite samples, its features would be NaN")
     if rate == SAMPLE_RATE:
         return samples, None
     if strict:

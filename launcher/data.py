@@ -10,6 +10,7 @@ import click
 from pe_actors_datasets.cache import SYNTHETIC_MARKER
 from pe_actors_datasets.cache import prepare as prepare_cache
 from pe_actors_datasets.conditions import CONDITIONS, synthesize_condition
+from pe_actors_datasets.speech_commands import BadClipError
 from pe_actors_datasets.synth import SIZES, synthesize
 from pe_actors_datasets.yinyang import write_yinyang
 from pe_actors_launcher.options import FiniteFloatRange
@@ -64,7 +65,9 @@ def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_frac
             on_build=lambda: click.echo(f"building feature cache {out} from {gsc_dir}", err=True),
         )
     except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(f"{err}\nnothing was written to {out}") from err
+        # The data package names the file and the problem; this command's own way out is --skip-bad.
+        hint = "; or pass --skip-bad to leave such clips out" if isinstance(err, BadClipError) and not skip_bad else ""
+        raise click.ClickException(f"{err}{hint}\nnothing was written to {out}") from err
     state = "reused" if result.reused else f"built in {result.seconds:.1f} s"
     sizes = ", ".join(f"{split} {n}" for split, n in result.counts.items())
     click.echo(f"{result.path}: {state}; clips: {sizes}")

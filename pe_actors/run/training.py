@@ -371,7 +371,9 @@ def _train_owned(
     try:
         dataset.splits.check(network.n_steps, network.n_in, network.n_out)
     except ValueError as error:
-        where = config.data or ("arrays" if data is not None else "stand-in")
+        where = config.data or config.shd_dir or (
+            "arrays" if data is not None else "Yin-Yang" if eventprop else "the stand-in"
+        )
         raise ConfigError(f"{where}: {error}", "data") from None
     if len(dataset.class_names) != network.n_out:
         # labels below n_out pass the split check, but a layer of another size would train the wrong outputs

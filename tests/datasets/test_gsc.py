@@ -250,6 +250,7 @@ def test_bad_file_stops_the_run_naming_it_and_writes_nothing(gsc, tmp_path, case
     with pytest.raises(BadClipError, match=BAD_CASES[case]) as error:
         _prepare(gsc, tmp_path / "features")
     assert str(path) in str(error.value)
+    assert "--skip-bad" not in str(error.value)  # the data package names no command-line option
     assert list(tmp_path.iterdir()) == [gsc]
 
 
@@ -329,6 +330,7 @@ def test_cli_prepare_bad_file_exits_with_its_name_and_writes_nothing(gsc, tmp_pa
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert str(path) in result.output and "nothing was written" in result.output
+    assert "or pass --skip-bad to leave such clips out" in result.output
     assert not (tmp_path / "f").exists()
     skipped = CliRunner().invoke(cli, [*args, "--skip-bad"])
     assert skipped.exit_code == 0, skipped.output

@@ -331,6 +331,10 @@ def test_adapt_bad_folders_and_lists_are_named(trained, condition, small_standin
     listing.write_text("yes/missing_nohash_0.wav\n")
     result = CliRunner().invoke(cli, [str(a) for a in [*base, "--gsc-dir", condition, "--adapt-list", listing]])
     assert result.exit_code == 2 and "line 1" in result.output and "--adapt-list" in result.output
+    listing.write_bytes(b"\xff\xfe\x00binary\x80")
+    result = CliRunner().invoke(cli, [str(a) for a in [*base, "--gsc-dir", condition, "--adapt-list", listing]])
+    assert result.exit_code == 2 and "--adapt-list" in result.output and str(listing) in result.output
+    assert "not a text file of clip paths" in result.output
     result = CliRunner().invoke(cli, [str(a) for a in [*base, "--data", tmp_path / "absent"]])
     assert result.exit_code == 2 and "--data" in result.output
 
