@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -97,6 +99,7 @@ class PrometheusMonitor:
             ],
             stdout=subprocess.DEVNULL,
             stderr=self._log,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -137,3 +140,17 @@ class PrometheusMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: prctl option: a signal the kernel sends this process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: have the kernel send SIGTERM when the run's driver dies, even by SIGKILL, so a
+    killed run leaves no Prometheus serving (elsewhere than Linux: nothing)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+

@@ -103,3 +103,41 @@ def test_grafana_dashboard_charts_only_metrics_the_runtime_records():
         for target in panel["targets"]:
             charted |= {re.sub(r"_(bucket|count|sum)$", "", n) for n in re.findall(r"ray_pe_\w+", target["expr"])}
     assert charted == recorded, (charted, recorded)
+
+
+ORPHAN = r"""
+import os, sys, time
+from pe_actors.runtime.cluster import start_ray
+start_ray(None, num_pe_slots=1, dashboard_port=0)
+from pe_actors.runtime.monitor import PrometheusMonitor
+
+monitor = PrometheusMonitor(os.environ["STORAGE"], scrape_interval_s=1).start()
+print(monitor.process.pid, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.ray
+def test_prometheus_ends_with_a_driver_killed_by_sigkill(tmp_path):
+    import signal
+    import time
+
+    if shutil.which("prometheus") is None:
+        pytest.skip("prometheus is not installed (scripts/setup.sh installs it)")
+    env = {**os.environ, "STORAGE": str(tmp_path / "prometheus")}
+    driver = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, env=env)
+    pid = int(driver.stdout.readline())
+    assert os.path.exists(f"/proc/{pid}")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+
+    def running(pid: int) -> bool:
+        try:
+            return open(f"/proc/{pid}/stat").read().split()[2] not in ("Z", "X")
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(pid), "Prometheus kept serving after its run's driver was killed"
