@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import warnings
+from typing import Any
 
 #: The variable Ray reads when it is imported: "0" makes it treat the machine as unable to join a cluster, so it
 #: takes 127.0.0.1 as the node address and binds its servers (metrics endpoint included) to loopback only.
@@ -73,21 +74,7 @@ def start_ray(
     if not ray.is_initialized():
         job = ray.job_config.JobConfig(metadata={"job_name": job_name}) if job_name else None
         if address in (None, "", "local"):
-            context = ray.init(
-                # "local" starts a new Ray; without it ray.init joins whatever cluster RAY_ADDRESS or the last
-                # `ray start` (its current-cluster file, even a stale one) names, and then refuses the resources.
-                address="local",
-                job_config=job,
-                resources={PE_RESOURCE: num_pe_slots},
-                include_dashboard=True,
-                dashboard_host=dashboard_host,
-                dashboard_port=_free_port(dashboard_host, dashboard_port),
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-                # Ray nices its workers to 15 by default; PE actors are the workload, not background jobs.
-                _system_config={"worker_niceness": 0},
-            )
+            context = _start_local(ray, job, num_pe_slots, dashboard_host, dashboard_port)
         else:
             context = ray.init(address=address, job_config=job, log_to_driver=False, logging_level=logging.WARNING)
         url = context.dashboard_url or ""
@@ -95,6 +82,41 @@ def start_ray(
         url = _dashboard_url()
     check_pe_resources(num_pe_slots, "the run's PE actors")
     return url if url.startswith("http") or not url else f"http://{url}"
+
+
+#: How often a local Ray is started again when another process took its dashboard port between the check and
+#: Ray's bind (each time on a port the OS picks).
+PORT_ATTEMPTS = 5
+
+
+def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, dashboard_port: int) -> Any:
+    """ray.init of a new local Ray with the ``pe`` slots, retrying on another free port when the dashboard's port
+    is taken between :func:`_free_port`'s check and Ray's bind (Ray then refuses at once with a ValueError)."""
+    port, attempts = dashboard_port, 0
+    while True:
+        try:
+            return ray.init(
+                # "local" starts a new Ray; without it ray.init joins whatever cluster RAY_ADDRESS or the last
+                # `ray start` (its current-cluster file, even a stale one) names, and then refuses the resources.
+                address="local",
+                job_config=job,
+                resources={PE_RESOURCE: num_pe_slots},
+                include_dashboard=True,
+                dashboard_host=dashboard_host,
+                dashboard_port=_free_port(dashboard_host, port),
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+                # Ray nices its workers to 15 by default; PE actors are the workload, not background jobs.
+                _system_config={"worker_niceness": 0},
+            )
+        except ValueError as error:
+            attempts += 1
+            if "already occupied" not in str(error) or attempts == PORT_ATTEMPTS:
+                raise
+            if ray.is_initialized():
+                ray.shutdown()
+            port = 0  # the next attempt takes a port the OS picks
 
 
 def dashboard_hint() -> str:

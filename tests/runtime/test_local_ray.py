@@ -69,3 +69,38 @@ def test_a_running_ray_start_cluster_is_not_joined(short_temp):
     finally:
         os.killpg(head.pid, 15)
         head.wait(timeout=60)
+
+
+RACE = """
+import socket
+import pe_actors.runtime.cluster as cluster
+
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+port = taken.getsockname()[1]
+real = cluster._free_port
+calls = []
+
+
+def racing(host, preferred):
+    # The race: the port was free when checked, and another process bound it before Ray did.
+    calls.append(preferred)
+    return port if len(calls) == 1 else real(host, preferred)
+
+
+cluster._free_port = racing
+url = cluster.start_ray(None, num_pe_slots=1, dashboard_port=port)
+print("url", url, "taken", port, "calls", len(calls))
+cluster.stop_ray()
+"""
+
+
+@pytest.mark.ray
+def test_a_dashboard_port_taken_before_ray_binds_it_is_retried(short_temp):
+    env = {**os.environ, "RAY_TMPDIR": str(short_temp)}
+    done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    words = done.stdout.split()
+    url, taken, calls = words[words.index("url") + 1], words[words.index("taken") + 1], words[-1]
+    assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{taken}") and calls == "2"
