@@ -230,17 +230,24 @@ def tune(
     grid = tuner.fit()
     rows = []
     for index, result in enumerate(grid):
+        # Every row has the same columns; a trial that failed (a diverging one stops with a non-finite loss) keeps
+        # what it reported before, and the search has gone on to its end.
         history = result.metrics_dataframe
-        if result.error is not None or history is None or history.empty:
-            rows.append({"trial": index, **result.config, METRIC: float("nan"), "test_accuracy": float("nan"),
-                         "epochs": 0, "error": str(result.error)})  # fmt: skip
-            continue
-        best = history.iloc[::-1].loc[history[METRIC].iloc[::-1].idxmax()]
-        rows.append({"trial": index, **result.config, METRIC: float(best[METRIC]),
-                     "test_accuracy": float(best["test_accuracy"]), "best_epoch": int(best["epoch"]),
-                     "epochs": int(history["epoch"].max()), "error": ""})  # fmt: skip
+        row = {"trial": index, **result.config, METRIC: float("nan"), "test_accuracy": float("nan"),
+               "best_epoch": None, "epochs": 0, "status": "failed" if result.error is not None else "finished",
+               "error": "" if result.error is None else str(result.error).strip().splitlines()[-1]}  # fmt: skip
+        if history is not None and not history.empty:
+            best = history.iloc[::-1].loc[history[METRIC].iloc[::-1].idxmax()]
+            row |= {METRIC: float(best[METRIC]), "test_accuracy": float(best["test_accuracy"]),
+                    "best_epoch": int(best["epoch"]), "epochs": int(history["epoch"].max())}  # fmt: skip
+        elif result.error is None:
+            row |= {"status": "failed", "error": "reported no epoch"}
+        rows.append(row)
     ray.shutdown()
-    finished = [row for row in rows if row["epochs"] > 0]
+    finished = [row for row in rows if row["status"] == "finished"]
+    failed = len(rows) - len(finished)
+    if failed:
+        click.echo(f"{failed} of {len(rows)} trials failed; the first: {next(r['error'] for r in rows if r['error'])}")
     if not finished:
         raise click.ClickException(f"every trial failed; the first error: {rows[0]['error']}")
     best = max(finished, key=lambda row: row[METRIC])

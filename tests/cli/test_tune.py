@@ -66,3 +66,29 @@ def test_bad_search_spaces_name_the_file_and_key(tmp_path, text, message):
     space.write_text(text)
     result = run("tune", "--space", space, "--out", tmp_path / "out")
     assert result.exit_code == 2 and message in result.output and str(space) in result.output, result.output
+
+
+DIVERGING = """
+rule = "eprop"
+[space]
+lr = { choice = [0.01, 1e30] }
+[fixed]
+epochs = 1
+max-samples = 64
+"""
+
+
+@pytest.mark.ray
+def test_diverging_trials_end_as_failed_and_the_search_goes_on(tmp_path, small_standin):
+    space = tmp_path / "space.toml"
+    space.write_text(DIVERGING)
+    out = tmp_path / "tune"
+    result = run("tune", "--space", space, "--trials", "4", "--scheduler", "fifo", "--data", small_standin[0],
+                 "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "tune.csv").open()))
+    assert len(rows) == 4 and {row["status"] for row in rows} == {"failed", "finished"}
+    for row in rows:
+        diverging = float(row["lr"]) == 1e30
+        assert (row["status"] == "failed") == diverging and ("non-finite" in row["error"]) == diverging
+    assert "trials failed" in result.output and (out / "best.toml").is_file()
