@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from pe_actors_datasets.features import (
     DEFAULT_PARAMS,
+    SAMPLE_RATE,
     FeatureParams,
     log_mel_delta,
     normalisation_stats,
@@ -489,7 +490,7 @@ def featurize_folder(
     if not clips:
         raise ValueError(f"{index.root}: no clips in its {split} split")
     out = np.zeros((len(clips), params.n_frames, params.n_features), dtype=np.float32)
-    good, _, _ = _featurise_into(
+    good, skipped, resampled = _featurise_into(
         index.root,
         [("clips", clips, out)],
         params=params,
@@ -498,6 +499,14 @@ def featurize_folder(
         workers=workers,
         progress=progress,
     )
+    if skipped or resampled:
+        # Reported once per folder: clips that were changed or left out must not pass without notice.
+        names = ", ".join(f"{path} ({problem})" for path, problem in skipped[:3])
+        warnings.warn(
+            f"{index.root}: of {len(clips)} clips, {resampled} resampled to {SAMPLE_RATE} Hz and {len(skipped)} "
+            f"left out as unusable{': ' + names if names else ''}{' ...' if len(skipped) > 3 else ''}",
+            stacklevel=2,
+        )
     keep = good["clips"]
     mean = np.asarray(metadata["normalisation"]["mean"])
     std = np.asarray(metadata["normalisation"]["std"])

@@ -117,6 +117,18 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
 #: SRAM of one SpiNNaker 2 PE.
 
 
+def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]:
+    """Print and return what a training run of ``config`` at ``batch`` needs on the host, by part: the estimate
+    ``train`` checks against the available memory before it allocates anything."""
+    from pe_actors.studies.memory import run_memory_estimate
+
+    parts = run_memory_estimate(rule, config, batch, np.dtype(dtype).itemsize, yinyang_rasters=rule == "eventprop")
+    detail = ", ".join(f"{name} {size / 2**20:.1f}" for name, size in parts.items())
+    click.echo(f"A training run at batch {batch} needs about {sum(parts.values()) / 2**20:.1f} MiB on the host "
+               f"({detail} MiB), the estimate train checks before it starts")  # fmt: skip
+    return parts
+
+
 def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out_dir) -> None:
     """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
     from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
@@ -139,7 +151,9 @@ def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out
     verdict = "fits" if largest <= PE_SRAM_BYTES else "does NOT fit"
     click.echo(f"largest PE {largest / 1024:.2f} KB: {verdict} in 128 KB of SRAM")
     out_dir = prepare_out(out_dir)
-    summary = {"rule": "eventprop", "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype}
+    host = host_estimate("eventprop", config, sub_batch, dtype)
+    summary = {"rule": "eventprop", "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype,
+               "host_run_bytes": host}  # fmt: skip
     write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": report})
     rows = [{**entry, "label": f"PE {entry['pe']} (layer {entry['layer']})"} for entry in report]
     title = f"EventProp {'-'.join(map(str, config.sizes))}, k = {sub_batch}, {dtype}"
@@ -248,9 +262,11 @@ def memory(
         f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
         f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
     )
+    host = host_estimate("eprop", config, sub_batch, dtype)
     out_dir = prepare_out(out_dir)
     per_pe = [entry.as_row() for entry in report]
-    summary = {"rule": "eprop", "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype}
+    summary = {"rule": "eprop", "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype,
+               "host_run_bytes": host}  # fmt: skip
     paper_bytes = {name: paper[name] * PAPER_FLOAT_BYTES for name in paper}
     write_json(
         out_dir / "memory.json",

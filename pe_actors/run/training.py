@@ -261,26 +261,13 @@ def build_engine(
 
 def check_memory(config: RunConfig, network: Any, batch: int) -> None:
     """Refuse, before anything is allocated, a run whose engine working set (for EventProp also its encoded
-    Yin-Yang rasters) does not fit the available memory; a ConfigError names the setting that sizes it."""
-    itemsize = np.dtype(config.dtype).itemsize
-    if config.rule == "eventprop":
-        neurons = sum(network.sizes[1:])
-        weights = sum(a * b for a, b in zip(network.sizes[:-1], network.sizes[1:], strict=False))
-        parts = {
-            # I, Vpre and s tapes forward, two adjoints and the error backward, per neuron, step and sample
-            "tapes": 6.0 * batch * network.n_steps * neurons * itemsize,
-            "weights and ADAM": 4.0 * weights * itemsize,
-        }
-        if config.data is None and config.shd_dir is None:
-            parts["input rasters"] = 7000.0 * network.n_steps * network.n_in  # Yin-Yang's 7000 points, uint8
-        field = "dt" if config.dt is not None else "sizes"
-    else:
-        pre = network.n_in + network.n_rec
-        parts = {
-            "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
-            "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
-        }
-        field = "sub_batch"
+    Yin-Yang rasters) does not fit the available memory (:func:`pe_actors.studies.memory.run_memory_estimate`,
+    which ``pe-actors memory`` reports too); a ConfigError names the setting that sizes it."""
+    from pe_actors.studies.memory import run_memory_estimate
+
+    generated = config.rule == "eventprop" and config.data is None and config.shd_dir is None
+    parts = run_memory_estimate(config.rule, network, batch, np.dtype(config.dtype).itemsize, generated)
+    field = ("dt" if config.dt is not None else "sizes") if config.rule == "eventprop" else "sub_batch"
     try:
         require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
     except MemoryError as error:

@@ -7,6 +7,7 @@ T = 100 (24,980 floats = 97.57 KB); its Table 6 gives the E-prop and BPTT totals
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -227,3 +228,31 @@ def eventprop_pe_memory(
             }
         )
     return report
+
+
+#: Yin-Yang's generated points (train, validation, test), whose rasters EventProp encodes up front.
+YINYANG_POINTS = 7000
+
+
+def run_memory_estimate(rule: str, network: Any, batch: int, itemsize: int, yinyang_rasters: bool = False)\
+        -> dict[str, float]:  # fmt: skip
+    """Bytes a training run needs by part, estimated before anything is allocated: EventProp's forward tapes
+    (I, Vpre, s) and backward adjoints and error per neuron, step and sample, its weights with ADAM moments and
+    (``yinyang_rasters``) the encoded Yin-Yang rasters; e-prop's stored forward pass (presynaptic activity, spikes
+    and pseudo-derivatives per step and sample) and its weights with ADAM moments."""
+    if rule == "eventprop":
+        neurons = sum(network.sizes[1:])
+        weights = sum(a * b for a, b in zip(network.sizes[:-1], network.sizes[1:], strict=False))
+        parts = {
+            "tapes": 6.0 * batch * network.n_steps * neurons * itemsize,
+            "weights and ADAM": 4.0 * weights * itemsize,
+        }
+        if yinyang_rasters:
+            parts["input rasters"] = float(YINYANG_POINTS * network.n_steps * network.n_in)  # uint8
+        return parts
+    pre = network.n_in + network.n_rec
+    return {
+        "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
+        "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
+    }
+

@@ -209,6 +209,23 @@ def test_featurize_folder_without_lists_takes_every_clip(gsc, tmp_path):
     assert sorted(labels.tolist()) == sorted([0, 0, 1, 1, 2, 2, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, SILENCE])
 
 
+def test_featurize_folder_reports_resampled_and_unusable_clips_once(gsc, tmp_path):
+    import warnings
+
+    data = datasets.load_prepared(_prepare(gsc, tmp_path / "features").path)
+    raw = make_gsc(tmp_path / "raw", takes=2)
+    for name in ("validation_list.txt", "testing_list.txt"):
+        (raw / name).unlink()
+    sf.write(raw / "yes" / "slow.wav", _word_audio(0, 7)[::2], 8_000, subtype="PCM_16")
+    (raw / "yes" / "broken.wav").write_bytes(b"RIFF\x00\x00 not a wav")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        features, _ = datasets.featurize_folder(raw, data.metadata, skip_bad=True)
+    notes = [str(w.message) for w in caught if "resampled" in str(w.message)]
+    assert len(notes) == 1 and "1 resampled to 16000 Hz and 1 left out" in notes[0] and "broken.wav" in notes[0]
+    assert len(features) == 2 * len(WORDS) + 1
+
+
 def test_synthetic_flag_comes_from_the_marker(gsc, tmp_path):
     (gsc / "SYNTHETIC.json").write_text('{"generator": "test"}')
     data = datasets.load_prepared(_prepare(gsc, tmp_path / "features").path)

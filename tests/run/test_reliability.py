@@ -171,3 +171,20 @@ def test_adapt_stops_at_a_sample_boundary_on_sigterm_and_keeps_what_it_learned(t
     stopped_at = summary["curve"][-1]["samples"]
     assert 0 < stopped_at < 100 and len(summary["order"]) == stopped_at
     assert (out / "checkpoints" / f"ckpt-adapted-n{stopped_at:06d}").is_dir()
+
+
+def test_memory_reports_the_estimate_train_checks(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+    from pe_actors.studies.memory import run_memory_estimate
+    from pe_actors_launcher.cli import cli
+
+    result = CliRunner().invoke(cli, ["memory", "--rule", "eventprop", "--sub-batch", "32", "--dtype", "float64",
+                                      "--out", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "A training run at batch 32 needs about" in result.output
+    reported = json.loads((tmp_path / "memory.json").read_text())["host_run_bytes"]
+    assert reported == run_memory_estimate("eventprop", EVENTPROP_NETWORKS["yinyang"], 32, 8, yinyang_rasters=True)
