@@ -67,8 +67,8 @@ def load_samples(
     data: Path | None, gsc_dir: Path | None, split: str, meta: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, bool, str]:
     """Features, labels, whether they are synthetic, and a description of where they came from."""
-    if (data is None) == (gsc_dir is None):
-        raise click.UsageError("give exactly one of --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder)")
+    if data is not None and gsc_dir is not None:
+        raise click.UsageError("give --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder), not both")
     from pe_actors.run.config import ConfigError
     from pe_actors.run.data import feature_metadata, source
 
@@ -83,6 +83,31 @@ def load_samples(
     except (FileNotFoundError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--data" if data is not None else "--gsc-dir") from None
     return x, labels, False, f"{gsc_dir} (raw GSC-layout folder)"
+
+
+def recorded_samples(meta: dict[str, Any], config: Any, split: str) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """``split`` of the data a checkpoint's run config records: its prepared features, SHD folder, Yin-Yang
+    folder, or the generated Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
+    from pe_actors.run.config import ConfigError
+    from pe_actors.run.data import load_shd, load_splits
+
+    recorded = meta.get("run_config") or {}
+    rule = "eventprop" if meta.get("rule") == "eventprop" else "eprop"
+    cache = Path(recorded.get("cache") or "cache/standin")
+    data = Path(recorded["data"]) if recorded.get("data") else None
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731 - progress lines of a data build
+    try:
+        if recorded.get("shd_dir"):
+            where = recorded["shd_dir"]
+            dataset = load_shd(rule, config, Path(where), cache, int(recorded.get("seed", 0)), echo)
+        else:
+            where = str(data) if data else "Yin-Yang (published seeds)" if rule == "eventprop" else "the stand-in"
+            size = recorded.get("standin_size") or "default"
+            dataset = load_splits(rule, config, data, cache, size, echo)
+    except ConfigError as error:
+        raise click.BadParameter(f"the checkpoint's data: {error}; give --data or --gsc-dir") from None
+    x, labels = getattr(dataset.splits, split)
+    return np.asarray(x), np.asarray(labels), dataset.synthetic, f"{where}, as the checkpoint records ({split} split)"
 
 
 def load_yinyang_samples(
@@ -117,7 +142,7 @@ def load_yinyang_samples(
     type=click.Path(path_type=Path),
     callback=existing_dir,
     help="Prepared feature directory to evaluate on (see --split); for an EventProp checkpoint a Yin-Yang "
-    "directory (pe-actors data yinyang; default: the splits generated with the published seeds).",
+    "directory (pe-actors data yinyang). Default (without --gsc-dir): the data the checkpoint was trained on.",
 )
 @click.option(
     "--gsc-dir",
@@ -160,7 +185,10 @@ def evaluate(
     except (ValueError, KeyError, TypeError) as error:
         raise click.BadParameter(f"{error}", param_hint="--checkpoint") from None
     meta = checkpoint.meta
-    if eventprop:
+    if data is None and gsc_dir is None:
+        # The data the checkpoint was trained on (its run config records them); --data or --gsc-dir override.
+        x, labels, synthetic, source = recorded_samples(meta, config, split)
+    elif eventprop:
         x, labels, synthetic, source = load_yinyang_samples(data, gsc_dir, split, config)
     else:
         x, labels, synthetic, source = load_samples(data, gsc_dir, split, meta)

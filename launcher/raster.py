@@ -290,6 +290,18 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
 
             class_names = load_prepared(data).class_names
         sample = f"{split} sample {index} of {data}"
+    elif checkpoint is not None:
+        # A trained network shows what it does on its own data: the sample of the data its checkpoint records.
+        from pe_actors.core.checkpoint import load_checkpoint as read_checkpoint
+        from pe_actors.core.checkpoint import resolve_checkpoint
+        from pe_actors_launcher.evaluate import recorded_samples
+
+        meta = read_checkpoint(resolve_checkpoint(checkpoint, prefer="best")).meta
+        features, labels, _, where = recorded_samples(meta, config, split)
+        if index >= len(features):
+            raise click.BadParameter(f"--index {index} but {split} holds {len(features)} samples", param_hint="--index")
+        x, label = np.asarray(features[index], np.float32), int(labels[index])
+        sample = f"sample {index} of {where}"
     else:
         x = np.random.default_rng(seed).standard_normal((config.n_steps, config.n_in)).astype(np.float32)
         sample = f"standard normal input (seed {seed})"

@@ -188,3 +188,29 @@ def test_memory_reports_the_estimate_train_checks(tmp_path):
     assert "A training run at batch 32 needs about" in result.output
     reported = json.loads((tmp_path / "memory.json").read_text())["host_run_bytes"]
     assert reported == run_memory_estimate("eventprop", EVENTPROP_NETWORKS["yinyang"], 32, 8, yinyang_rasters=True)
+
+
+def test_evaluate_defaults_to_the_data_the_checkpoint_records(tmp_path, small_standin):
+    import json
+
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    run = tmp_path / "run"
+    args = ["train", "--engine", "replay", "--epochs", "1", "--max-samples", "16", "--data", str(small_standin[0]),
+            "--no-progress", "--out", str(run)]  # fmt: skip
+    trained = CliRunner().invoke(cli, args)
+    assert trained.exit_code == 0, trained.output
+    given = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(run), "--data", str(small_standin[0]), "--out",
+                                     str(tmp_path / "given")])  # fmt: skip
+    recorded = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(run), "--out", str(tmp_path / "recorded")])
+    assert given.exit_code == 0 and recorded.exit_code == 0, recorded.output
+    assert "as the checkpoint records" in recorded.output
+    accuracy = [json.loads((tmp_path / d / "evaluation.json").read_text())["accuracy"] for d in ("given", "recorded")]
+    assert accuracy[0] == accuracy[1]
+    # raster too shows a sample of the checkpoint's own data, not random noise.
+    raster = CliRunner().invoke(cli, ["raster", "--checkpoint", str(run), "--index", "2", "--out", str(tmp_path / "r")])
+    assert raster.exit_code == 0, raster.output
+    summary = json.loads((tmp_path / "r" / "raster.json").read_text())
+    assert "as the checkpoint records" in summary["sample"] and summary["label"] is not None
