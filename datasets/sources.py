@@ -17,9 +17,10 @@ def prepared(path: Path | str) -> PreparedData:
     return load_prepared(path)
 
 
-def standin(cache: Path | str, size: str = "default") -> PreparedData:
-    """The offline synthetic stand-in of Speech Commands, synthesised and featurised once into ``cache``."""
-    return load_prepared(ensure_standin(cache, size=size))
+def standin(cache: Path | str, size: str = "default", progress: bool = True) -> PreparedData:
+    """The offline synthetic stand-in of Speech Commands, synthesised and featurised once into ``cache`` (with
+    progress bars when ``progress``)."""
+    return load_prepared(ensure_standin(cache, size=size, progress=progress))
 
 
 def yinyang(path: Path | str | None = None) -> PreparedData:

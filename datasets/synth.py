@@ -476,16 +476,19 @@ def standin_marker_matches(directory: Path, *, size: str, seed: int) -> bool:
     )
 
 
-def ensure_standin(cache_dir: Path | str, size: str = "default", seed: int = 0, *, workers: int = 2) -> Path:
+def ensure_standin(
+    cache_dir: Path | str, size: str = "default", seed: int = 0, *, workers: int = 2, progress: bool = True
+) -> Path:
     """The prepared feature directory of the stand-in, synthesised and featurised into ``cache_dir`` only once.
 
     The audio goes to ``cache_dir/gsc-synth-<size>-seed<seed>`` and the features to
     ``cache_dir/features-synth-<size>-seed<seed>``; later calls reuse both (``cache.prepare``'s hash check).
+    ``progress`` shows the synthesis and feature bars.
     """
     cache = Path(cache_dir)
     audio = cache / f"gsc-synth-{size}-seed{seed}"
     if not standin_marker_matches(audio, size=size, seed=seed):
-        synthesize(audio, size=size, seed=seed, workers=workers)
+        synthesize(audio, size=size, seed=seed, workers=workers, progress=progress)
     features = cache / f"features-synth-{size}-seed{seed}"
-    prepare(audio, features, seed=seed, workers=workers)
+    prepare(audio, features, seed=seed, workers=workers, progress=progress)
     return features

@@ -11,6 +11,7 @@ package.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def load_dataset(
         if config.data is not None:
             raise ConfigError("give --data or --shd-dir, not both", "shd_dir")
         return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
-    return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo)
+    return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress)
 
 
 def event_binning(rule: str, network: Any) -> tuple[float, int]:
@@ -104,10 +105,12 @@ def load_splits(
     cache: Path = Path("cache/standin"),
     standin_size: str = "default",
     echo: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> Dataset:
     """The splits for a network of ``rule``: EventProp's Yin-Yang (read from ``data`` or generated, encoded with
     ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``;
-    a ConfigError names ``data`` when they cannot be read."""
+    a ConfigError names ``data`` when they cannot be read. Building the stand-in shows progress bars when
+    ``progress`` and standard error is a terminal (a redirected log gets none)."""
     eventprop = rule == "eventprop"
     try:
         if eventprop:
@@ -118,7 +121,7 @@ def load_splits(
         elif data is None:
             echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
             start = time.perf_counter()
-            prepared = source("standin")(cache, standin_size)
+            prepared = source("standin")(cache, standin_size, progress and sys.stderr.isatty())
             echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
         else:
             prepared = source("prepared")(data)

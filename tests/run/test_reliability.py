@@ -5,6 +5,7 @@ regular files."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -214,3 +215,13 @@ def test_evaluate_defaults_to_the_data_the_checkpoint_records(tmp_path, small_st
     assert raster.exit_code == 0, raster.output
     summary = json.loads((tmp_path / "r" / "raster.json").read_text())
     assert "as the checkpoint records" in summary["sample"] and summary["label"] is not None
+
+
+def test_building_the_stand_in_into_a_log_shows_no_bars(tmp_path, capfd):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    run = pa.train(engine="replay", epochs=1, max_samples=16, standin_size="small", cache=tmp_path / "cache",
+                   out=tmp_path / "run", progress=False)  # fmt: skip
+    assert run.final["epoch"] == 1
+    captured = capfd.readouterr()
+    assert "synth:" not in captured.err and "features:" not in captured.err and "clip/s" not in captured.err
