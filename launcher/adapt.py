@@ -77,8 +77,9 @@ def _opt(*flags: str, **kwargs: Any):
 @_opt(
     "--samples",
     type=click.IntRange(min=1),
-    default=300,
-    help="Adaptation samples: learning steps at batch 1, drawn without replacement in an order seeded by --seed.",
+    default=None,
+    help="Adaptation samples: learning steps at batch 1, drawn without replacement in an order seeded by --seed "
+    "[default: 300, or all the new condition holds when it holds fewer].",
 )
 @_opt(
     "--eval-every",

@@ -65,6 +65,8 @@ from pe_actors.training.trainer import NonFiniteError
 #: slowly, 0.0003 learns most, 0.0005 and above forget the original task faster than they learn the rotation and
 #: end below where they started (docs/adaptation.md). E-prop's is the chip recipe's.
 EVENTPROP_LR = 0.0003
+#: Adaptation samples when none are asked for (fewer when the new condition holds fewer).
+DEFAULT_SAMPLES = 300
 NEW, ORIGINAL = "new_condition", "original_task"
 
 
@@ -73,7 +75,8 @@ class AdaptRunConfig(Settings):
     """Every setting of an adaptation run (``pe-actors adapt --help`` explains each): the ``checkpoint``; the new
     condition as a GSC-layout folder (``gsc_dir``, optionally ``adapt_list`` and ``per_class``) or features
     (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
-    ``lr``, ``rehearse_every``, ``seed``); where it runs (``engine``, ``pes``, ``transport``, ``address``,
+    ``lr``, ``rehearse_every``, ``seed``; ``samples`` None: :data:`DEFAULT_SAMPLES`, or all the condition holds when
+    fewer); where it runs (``engine``, ``pes``, ``transport``, ``address``,
     ``dashboard_port``); the synapses (``synapses``, None: the checkpoint's, and the device settings;
     ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
 
@@ -84,7 +87,7 @@ class AdaptRunConfig(Settings):
     per_class: int | None = setting(default=None, **int_range(1, optional=True))
     original_data: Path | None = setting(default=None, kind="path", optional=True)
     cache: Path = setting(default=Path("cache/standin"), kind="path")
-    samples: int = setting(default=300, **int_range(1))
+    samples: int | None = setting(default=None, **int_range(1, optional=True))
     eval_every: int = setting(default=10, **int_range(1))
     lr: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
     rehearse_every: int = setting(default=0, **int_range(0))
@@ -334,9 +337,13 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
             check_labels(labels, network.n_out)
         except ValueError as error:
             raise ConfigError(str(error), "gsc_dir" if config.gsc_dir else "data") from None
-    if config.samples > len(pool[0]):
+    if config.samples is not None and config.samples > len(pool[0]):
         raise ConfigError(f"{config.samples} adaptation samples asked for, but {source_text} holds {len(pool[0])}",
                           "samples")  # fmt: skip
+    if config.samples is None:
+        samples = min(DEFAULT_SAMPLES, len(pool[0]))
+        echo(f"Found {len(pool[0])} adaptation samples in {source_text}; adapting on {samples}")
+        config = dataclasses.replace(config, samples=samples)
     lr = config.lr or (EVENTPROP_LR if eventprop else CHIP_BATCH1["lr"])
     online = AdaptConfig(config.samples, config.eval_every, lr, config.seed, config.rehearse_every)
     out_dir = Path(config.out)

@@ -225,3 +225,12 @@ def test_building_the_stand_in_into_a_log_shows_no_bars(tmp_path, capfd):
     assert run.final["epoch"] == 1
     captured = capfd.readouterr()
     assert "synth:" not in captured.err and "features:" not in captured.err and "clip/s" not in captured.err
+
+
+def test_adapt_uses_what_the_condition_holds_when_it_holds_fewer_than_the_default(tmp_path, small_standin):
+    run = pa.train(engine="replay", epochs=1, max_samples=16, data=small_standin[0], out=tmp_path / "run",
+                   progress=False)  # fmt: skip
+    result = pa.adapt(checkpoint=run.path, data=small_standin[0], engine="replay", eval_every=50,
+                      out=tmp_path / "adapt", progress=False)  # fmt: skip
+    held = len(np.load(Path(small_standin[0]) / "train_labels.npy"))
+    assert held < 300 and result["samples"] == held and result["curve"][-1]["samples"] == held
