@@ -14,7 +14,7 @@ def local_ray():
     from pe_actors.runtime.cluster import start_ray
 
     started = not ray.is_initialized()
-    start_ray(None, num_pe_slots=12)
+    start_ray(None, num_pe_slots=12, dashboard_port=0)  # any free port: other Rays may run on the machine
     yield
     if started:
         ray.shutdown()

@@ -91,7 +91,8 @@ PORT_ATTEMPTS = 5
 
 def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, dashboard_port: int) -> Any:
     """ray.init of a new local Ray with the ``pe`` slots, retrying on another free port when the dashboard's port
-    is taken between :func:`_free_port`'s check and Ray's bind (Ray then refuses at once with a ValueError)."""
+    is taken between :func:`_free_port`'s check and Ray's bind (Ray then refuses with "already occupied", or its
+    dashboard fails with "address already in use")."""
     port, attempts = dashboard_port, 0
     while True:
         try:
@@ -110,9 +111,10 @@ def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, das
                 # Ray nices its workers to 15 by default; PE actors are the workload, not background jobs.
                 _system_config={"worker_niceness": 0},
             )
-        except ValueError as error:
+        except Exception as error:  # Ray raises ValueError, or a plain Exception from its dashboard's start
             attempts += 1
-            if "already occupied" not in str(error) or attempts == PORT_ATTEMPTS:
+            taken = any(text in str(error) for text in ("already occupied", "address already in use"))
+            if not taken or attempts == PORT_ATTEMPTS:
                 raise
             if ray.is_initialized():
                 ray.shutdown()
