@@ -17,7 +17,9 @@ Engines (each does a full training step: forward, gradients and the ADAM update,
 Each cell is the best of several timed training steps (other work on the machine only slows steps down) and is
 printed as samples/s and as the ratio to the numpy PE at the same batch size; a second table gives samples per
 CPU-second of this process (process time over the same steps, all threads), which other load affects less.
-Peak memory per engine is measured with tracemalloc over construction and one step (numpy and numba engines), or
+A last row measures the matrix products alone that a replay step needs at each batch (the matmul floor: input
+currents, one recurrent product per step, the weight gradients, the readout) and replay's share of it. Peak
+memory per engine is measured with tracemalloc over construction and one step (numpy and numba engines), or
 as weights, moments and the bytes autograd saves for the backward pass (torch, whose allocator tracemalloc does
 not see). Results go to ``benchmarks/results/engines.json``.
 
@@ -250,6 +252,40 @@ def torch_agrees() -> float | None:
     )
 
 
+def matmul_floor(batch: int, budget: float, max_repeats: int) -> dict:
+    """Samples/s of the matrix products alone that a replay training step needs at ``batch`` (float32, the same
+    BLAS and threads): the input currents of all steps at once, one recurrent product per step, the gradient
+    products of the input, recurrent and readout weights, and the readout. Replay can be no faster than this."""
+    c = CONFIG
+    rng = np.random.default_rng(0)
+    rows = batch * c.n_steps
+    x = rng.random((rows, c.n_in), dtype=np.float32)
+    z = (rng.random((batch, c.n_rec)) < 0.05).astype(np.float32)
+    pre = rng.random((c.n_in + c.n_rec, rows), dtype=np.float32)
+    signal = rng.random((rows, c.n_rec), dtype=np.float32)
+    w_in = rng.random((c.n_in, c.n_rec), dtype=np.float32)
+    w_rec = rng.random((c.n_rec, c.n_rec), dtype=np.float32)
+    w_out = rng.random((c.n_rec, c.n_out), dtype=np.float32)
+    spikes = rng.random((rows, c.n_rec), dtype=np.float32)
+    error = rng.random((rows, c.n_out), dtype=np.float32)
+
+    def products() -> None:
+        x @ w_in  # the input currents of every step
+        for _ in range(c.n_steps):
+            z @ w_rec  # the recurrent currents, step by step
+        pre @ signal  # the input and recurrent weight gradients
+        spikes @ w_out  # the readout
+        spikes.T @ error  # the readout weight gradient
+
+    best, repeats, start = float("inf"), 0, time.perf_counter()
+    while repeats < max_repeats and (repeats < 2 or time.perf_counter() - start < budget):
+        begin = time.perf_counter()
+        products()
+        best = min(best, time.perf_counter() - begin)
+        repeats += 1
+    return {"engine": "matmul floor", "batch": batch, "samples_per_s": batch / best}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batches 1, 16, 64 and shorter timing budgets")
@@ -284,6 +320,13 @@ def main() -> None:
             line += f"{row['samples_per_s']:>12.1f} ({row['ratio_to_numpy_pe']:>6.1f}x)"
         line += f"{rows[-1]['peak_bytes'] / 1e6:>18.1f}"
         print(line, flush=True)
+    floors = [matmul_floor(batch, budget, max_repeats) for batch in batches]
+    line = f"{'matmul floor':<11}"
+    for floor in floors:
+        replay = next(row for row in rows if row["engine"] == "replay" and row["batch"] == floor["batch"])
+        floor["replay_share"] = replay["samples_per_s"] / floor["samples_per_s"]
+        line += f"{floor['samples_per_s']:>12.1f} ({100 * floor['replay_share']:>5.0f}%)"
+    print(line + "   (the products alone; in brackets: replay's share of this floor)")
     print("samples per CPU-second of this process (all its threads; less sensitive to other load):")
     for engine in engines:
         cells = [row for row in rows if row["engine"] == engine]
@@ -299,6 +342,7 @@ def main() -> None:
         "torch_threads": args.torch_threads,
         "numba_sub_batch": NUMBA_SUB_BATCH,
         "rows": rows,
+        "matmul_floor": floors,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
