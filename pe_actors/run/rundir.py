@@ -7,6 +7,7 @@
     RUN/curves.json        the epoch records; curves.png draws them
     RUN/summary.json       the last and the best-validation epoch, whether the data are synthetic, the seconds
                            spent and the run config
+    RUN/.lock              the pid of the live process that owns the run (an exclusive lock while it runs)
 
 A run's result is its best-validation epoch (the latest on ties): that epoch's checkpoint is kept, and
 ``pe_actors.load`` and ``pe-actors evaluate`` pick it.
