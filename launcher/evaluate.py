@@ -19,7 +19,7 @@ import numpy as np
 
 from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.core.checks import require_finite
-from pe_actors.engines.registry import from_checkpoint, synapses_of
+from pe_actors.engines.registry import checkpoint_synapses, from_checkpoint
 from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eventprop.config import EventPropConfig
@@ -86,24 +86,12 @@ def load_samples(
 
 
 def recorded_samples(meta: dict[str, Any], config: Any, split: str) -> tuple[np.ndarray, np.ndarray, bool, str]:
-    """``split`` of the data a checkpoint's run config records: its prepared features, SHD folder, Yin-Yang
-    folder, or the generated Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
+    """``split`` of the data a checkpoint's run config records (:func:`pe_actors.run.data.recorded_dataset`)."""
     from pe_actors.run.config import ConfigError
-    from pe_actors.run.data import load_shd, load_splits
+    from pe_actors.run.data import recorded_dataset
 
-    recorded = meta.get("run_config") or {}
-    rule = "eventprop" if meta.get("rule") == "eventprop" else "eprop"
-    cache = Path(recorded.get("cache") or "cache/standin")
-    data = Path(recorded["data"]) if recorded.get("data") else None
-    echo = lambda line: click.echo(line, err=True)  # noqa: E731 - progress lines of a data build
     try:
-        if recorded.get("shd_dir"):
-            where = recorded["shd_dir"]
-            dataset = load_shd(rule, config, Path(where), cache, int(recorded.get("seed", 0)), echo)
-        else:
-            where = str(data) if data else "Yin-Yang (published seeds)" if rule == "eventprop" else "the stand-in"
-            size = recorded.get("standin_size") or "default"
-            dataset = load_splits(rule, config, data, cache, size, echo)
+        dataset, where = recorded_dataset(meta, config, lambda line: click.echo(line, err=True))
     except ConfigError as error:
         raise click.BadParameter(f"the checkpoint's data: {error}; give --data or --gsc-dir") from None
     x, labels = getattr(dataset.splits, split)
@@ -204,7 +192,7 @@ def evaluate(
     try:
         # The rule's fast off-chip engine, reading the checkpoint's synapses as the PEs would (pe_actors.load too).
         engine = from_checkpoint(checkpoint.path)
-        synapses = synapses_of(meta, f"checkpoint {checkpoint.path}")
+        synapses = checkpoint_synapses(meta, f"checkpoint {checkpoint.path}")
         if after > 0 and synapses.kind != "pcm":
             click.echo(f"Note: checkpoint {checkpoint.path} holds {synapses.kind} synapses, which do not drift; "
                        "--after changes nothing", err=True)  # fmt: skip

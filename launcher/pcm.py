@@ -329,7 +329,7 @@ def drift(
     """Accuracy of PCM-trained models 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
     global drift compensation; PNG, CSV (the mean over models; pcm-drift-models.csv: every model) and JSON."""
     from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
-    from pe_actors.engines.registry import synapses_of
+    from pe_actors.engines.registry import checkpoint_synapses
     from pe_actors.rules.eprop.config import NetworkConfig
     from pe_actors.run.config import ConfigError
     from pe_actors.run.data import load_splits
@@ -339,7 +339,7 @@ def drift(
         try:
             checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
             config = NetworkConfig.from_dict(checkpoint.meta["network"])
-            synapses = synapses_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
+            synapses = checkpoint_synapses(checkpoint.meta, f"checkpoint {checkpoint.path}")
             if synapses.kind != "pcm":
                 raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
         except (ValueError, KeyError, TypeError) as error:

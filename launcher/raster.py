@@ -294,10 +294,16 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
         # A trained network shows what it does on its own data: the sample of the data its checkpoint records.
         from pe_actors.core.checkpoint import load_checkpoint as read_checkpoint
         from pe_actors.core.checkpoint import resolve_checkpoint
-        from pe_actors_launcher.evaluate import recorded_samples
+        from pe_actors.run.config import ConfigError
+        from pe_actors.run.data import recorded_dataset
 
         meta = read_checkpoint(resolve_checkpoint(checkpoint, prefer="best")).meta
-        features, labels, _, where = recorded_samples(meta, config, split)
+        try:
+            dataset, where = recorded_dataset(meta, config, lambda line: click.echo(line, err=True))
+        except ConfigError as error:
+            raise click.BadParameter(f"the checkpoint's data: {error}; give --data", param_hint="--data") from None
+        features, labels = getattr(dataset.splits, split)
+        where = f"{where}, as the checkpoint records ({split} split)"
         if index >= len(features):
             raise click.BadParameter(f"--index {index} but {split} holds {len(features)} samples", param_hint="--index")
         x, label = np.asarray(features[index], np.float32), int(labels[index])

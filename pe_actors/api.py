@@ -92,13 +92,13 @@ class Model:
     """
 
     def __init__(self, checkpoint: Checkpoint) -> None:
-        from pe_actors.engines.registry import from_checkpoint, network_of
+        from pe_actors.engines.registry import checkpoint_network, from_checkpoint
 
         self.checkpoint = checkpoint
         meta = checkpoint.meta
         self.rule = meta.get("rule", "eprop")
         try:
-            _, self.config = network_of(meta, f"checkpoint {checkpoint.path}")
+            _, self.config = checkpoint_network(meta, f"checkpoint {checkpoint.path}")
             self.engine = from_checkpoint(checkpoint.path)
         except (KeyError, TypeError, ValueError) as error:
             message = str(error) if str(checkpoint.path) in str(error) else f"{error}"

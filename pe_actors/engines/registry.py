@@ -111,7 +111,7 @@ def backend_name(rule_name: str, name: str) -> str:
     return rule(rule_name).offchip if name == "offchip" else name
 
 
-def network_of(checkpoint_meta: dict[str, Any], where: str = "checkpoint") -> tuple[Rule, Any]:
+def checkpoint_network(checkpoint_meta: dict[str, Any], where: str = "checkpoint") -> tuple[Rule, Any]:
     """The rule and network description a checkpoint's metadata records (a ValueError naming ``where``)."""
     recorded = checkpoint_meta.get("rule", "eprop")
     name = CHECKPOINT_RULES.get(recorded, (recorded, None))[0]
@@ -136,12 +136,12 @@ def from_checkpoint(
     """
     checkpoint = load_checkpoint(resolve_checkpoint(path, prefer=prefer))
     meta = checkpoint.meta
-    spec, network = network_of(meta, f"checkpoint {checkpoint.path}")
+    spec, network = checkpoint_network(meta, f"checkpoint {checkpoint.path}")
     backend = backend or spec.offchip
     if optimiser is None:
         recorded = meta.get("optimiser") or {}
         optimiser = OptimiserConfig(**{k: recorded[k] for k in ("lr", "l2", "lr_decay") if k in recorded})
-    options.setdefault("synapses", synapses_of(meta, f"checkpoint {checkpoint.path}"))
+    options.setdefault("synapses", checkpoint_synapses(meta, f"checkpoint {checkpoint.path}"))
     return from_state(spec.name, backend, network, checkpoint.engine_state, optimiser, f"checkpoint {checkpoint.path}",
                       **options)  # fmt: skip
 
@@ -163,7 +163,7 @@ def from_state(
     return engine
 
 
-def synapses_of(meta: dict[str, Any], where: str = "checkpoint") -> SynapseConfig:
+def checkpoint_synapses(meta: dict[str, Any], where: str = "checkpoint") -> SynapseConfig:
     """The synapses a checkpoint's metadata records (digital when it records none); malformed settings are a
     ValueError naming ``where``."""
     recorded = meta.get("synapses")

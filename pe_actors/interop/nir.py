@@ -55,8 +55,8 @@ class ImportedNetwork:
     """A network read from NIR: its ``rule``, its description ``network`` and its weights ``params``.
 
     ``engine(backend, **options)`` places it on any of the rule's engines (``pe_actors.engines.make``);
-    ``save(path)`` writes it as a checkpoint that ``pe-actors train --resume``-free tools read
-    (``pe-actors evaluate``, ``pe-actors adapt``, ``pe_actors.load``).
+    ``save(path)`` writes it as a checkpoint that ``pe-actors evaluate``, ``pe-actors adapt`` and
+    ``pe_actors.load`` read.
     """
 
     rule: str
@@ -119,10 +119,10 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
     if checkpoint is None:
         checkpoint = load_checkpoint(resolve_checkpoint(model, prefer="best"))
     meta = checkpoint.meta
-    from pe_actors.engines.registry import network_of, synapses_of
+    from pe_actors.engines.registry import checkpoint_network, checkpoint_synapses
 
-    spec, network = network_of(meta, f"checkpoint {checkpoint.path}")
-    if synapses_of(meta).kind != "digital":
+    spec, network = checkpoint_network(meta, f"checkpoint {checkpoint.path}")
+    if checkpoint_synapses(meta).kind != "digital":
         raise NIRError(f"checkpoint {checkpoint.path} holds device synapses; NIR holds float weights only")
     weights = weights_only(checkpoint.engine_state)
     extra: dict[str, Any] = {"source": str(checkpoint.path), "dtype": str(next(iter(weights.values())).dtype)}

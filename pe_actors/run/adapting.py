@@ -26,7 +26,7 @@ from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
-from pe_actors.engines.registry import backend_name, make, network_of, synapses_of
+from pe_actors.engines.registry import backend_name, checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors.rules.eprop.readout import check_labels
@@ -248,7 +248,7 @@ def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, eventprop: bool) 
     """Where the adapting weights live: the checkpoint's synapses, or ``synapses`` (with the device settings)."""
     if eventprop and config.synapses not in (None, "digital"):
         raise ConfigError("EventProp adapts digital weights", "synapses")
-    recorded = synapses_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
+    recorded = checkpoint_synapses(checkpoint.meta, f"checkpoint {checkpoint.path}")
     settings = {name: getattr(config, name) for name in (*DEVICE_FIELDS, *PCM_FIELDS)}
     kind = config.synapses
     if kind is None:
@@ -280,7 +280,7 @@ def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
                        run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
     engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
-    if synapses.kind != "digital" and synapses == synapses_of(checkpoint.meta):
+    if synapses.kind != "digital" and synapses == checkpoint_synapses(checkpoint.meta):
         engine.load_state(fresh_optimiser(state))
     return engine
 
@@ -306,7 +306,7 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
     raise a ConfigError naming the setting; a run that cannot finish a RunError."""
     try:
         checkpoint = load_checkpoint(resolve_checkpoint(config.checkpoint, prefer="best"))
-        spec, network = network_of(checkpoint.meta, f"checkpoint {checkpoint.path}")
+        spec, network = checkpoint_network(checkpoint.meta, f"checkpoint {checkpoint.path}")
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(str(error), "checkpoint") from None
     eventprop = spec.name == "eventprop"

@@ -65,6 +65,23 @@ def load_dataset(
     return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress)
 
 
+def recorded_dataset(
+    checkpoint_meta: dict[str, Any], network: Any, echo: Callable[[str], None] = print
+) -> tuple[Dataset, str]:
+    """The data a checkpoint's run config records, and where they are: its prepared features, SHD folder or
+    Yin-Yang folder, or the generated Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
+    recorded = checkpoint_meta.get("run_config") or {}
+    rule = "eventprop" if checkpoint_meta.get("rule") == "eventprop" else "eprop"
+    cache = Path(recorded.get("cache") or "cache/standin")
+    if recorded.get("shd_dir"):
+        where = recorded["shd_dir"]
+        return load_shd(rule, network, Path(where), cache, int(recorded.get("seed", 0)), echo), where
+    data = Path(recorded["data"]) if recorded.get("data") else None
+    where = str(data) if data else "Yin-Yang (published seeds)" if rule == "eventprop" else "the stand-in"
+    size = recorded.get("standin_size") or "default"
+    return load_splits(rule, network, data, cache, size, echo), where
+
+
 def event_binning(rule: str, network: Any) -> tuple[float, int]:
     """(bin in ms, steps) of event data for ``network``: EventProp's dt and T; e-prop's T steps over 1 s."""
     if rule == "eventprop":
