@@ -54,7 +54,9 @@ class Backend:
 class Rule:
     """What a learning rule declares: its name, its network description type and named networks, its initial
     weights ``init_params(network, seed, dtype)``, its group program ``group(network, n_pes, synapses, kernel)``,
-    its backends, and ``offchip``, the backend that evaluates a trained network fastest."""
+    its backends, ``offchip``, the backend that evaluates a trained network fastest, and ``silence`` (None when
+    the rule has none), ``silence(params, x, labels, network) -> {name: fraction}``: how much of a trained network
+    has fallen silent, which a run reports after every epoch."""
 
     name: str
     description: str
@@ -64,6 +66,7 @@ class Rule:
     group: Lazy
     backends: tuple[Backend, ...]
     offchip: str
+    silence: Lazy | None = None
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name``; a ValueError lists this rule's backends otherwise."""

@@ -23,7 +23,9 @@ MAX_SEED = 2**63 - 1
 RULES = ("eprop", "bptt", "eventprop")
 ENGINES = ("actors", "inprocess", "offchip", "replay")
 #: Settings that only EventProp networks take.
-EVENTPROP_FIELDS = ("dt", "tau0", "tau1", "alpha_reg", "sizes", "t_code", "init_mean", "init_std")
+EVENTPROP_FIELDS = (
+    "dt", "tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "sizes", "t_code", "init_mean", "init_std"
+)  # fmt: skip
 #: Settings that only device synapses take (quantised or pcm), and the ones only pcm takes.
 DEVICE_FIELDS = ("bits", "g_max", "clip_sd", "sample_seconds")
 PCM_FIELDS = ("prog_noise", "drift", "read_noise", "drift_compensation")
@@ -57,9 +59,9 @@ def float_range(
     return {"kind": "float", "low": low, "high": high, "low_open": low_open, "optional": optional}
 
 
-def choice(*choices: str) -> Any:
-    """The metadata of a setting that is one of ``choices``."""
-    return {"kind": "choice", "choices": choices}
+def choice(*choices: str, optional: bool = False) -> Any:
+    """The metadata of a setting that is one of ``choices`` (``optional``: None allowed)."""
+    return {"kind": "choice", "choices": choices, "optional": optional}
 
 
 def setting(**kind: Any) -> Any:
@@ -86,12 +88,12 @@ class RunConfig(Settings):
     """Every setting of a training run (docs/training.md lists them with the command line's ``--help``).
 
     The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
-    ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``), where it runs (``engine``, ``transport``, ``pes`` P,
-    ``groups`` G, ``sub_batch`` k, ``address``, ``dashboard_port``), the optimiser (``lr``, ``l2``, ``lr_decay``,
-    ``decay_every``), the data (``data``, ``shd_dir``, ``cache``, ``standin_size``, ``max_samples``), the synapses
-    (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``,
-    ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``, ``checkpoint_every``,
-    ``keep_checkpoints``, ``log_every``, ``progress``, ``monitor``, ``tensorboard``).
+    ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``, ``loss_time``, ``alpha_silent``), where it runs (``engine``,
+    ``transport``, ``pes`` P, ``groups`` G, ``sub_batch`` k, ``address``, ``dashboard_port``), the optimiser
+    (``lr``, ``l2``, ``lr_decay``, ``decay_every``), the data (``data``, ``shd_dir``, ``cache``, ``standin_size``,
+    ``max_samples``), the synapses (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``,
+    ``drift_compensation``, ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``,
+    ``checkpoint_every``, ``keep_checkpoints``, ``log_every``, ``progress``, ``monitor``, ``tensorboard``).
     """
 
     network: str = setting(default="gsc", kind="str")
@@ -127,6 +129,8 @@ class RunConfig(Settings):
     tau0: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
     tau1: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
     alpha_reg: float | None = setting(default=None, **float_range(0, optional=True))
+    loss_time: str | None = setting(default=None, **choice("step", "crossing", optional=True))
+    alpha_silent: float | None = setting(default=None, **float_range(0, optional=True))
     synapses: str = setting(default="digital", **choice("digital", "quantised", "pcm"))
     bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
     prog_noise: float | None = setting(default=None, **float_range(0, optional=True))

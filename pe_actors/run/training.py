@@ -42,6 +42,7 @@ from pe_actors.run.config import (
 )
 from pe_actors.run.data import Dataset, fit_network, load_dataset
 from pe_actors.synapses import SynapseConfig
+from pe_actors.training.silence import SilenceGuard
 from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
     Callback,
@@ -81,15 +82,17 @@ def network_of(config: RunConfig) -> Any:
             raise ConfigError(f"--pes {config.pes} exceeds the {network.n_rec} recurrent neurons", "pes")
         return network
     network = rule("eventprop").networks.resolve()[config.network]
-    names = ("tau0", "tau1", "alpha_reg", "t_code", "init_mean", "init_std")
+    names = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "t_code", "init_mean", "init_std")
     changes: dict[str, Any] = {key: getattr(config, key) for key in names if getattr(config, key) is not None}
     if config.sizes is not None:
         changes["sizes"] = config.sizes
-        if len(config.sizes) - 1 != network.n_layers and config.init_mean is None and config.init_std is None:
-            # Other depths: every matrix takes the first matrix's initial scale, the last the output one's.
-            n = len(config.sizes) - 1
-            changes["init_mean"] = (*(network.init_mean[0],) * (n - 1), network.init_mean[-1])
-            changes["init_std"] = (*(network.init_std[0],) * (n - 1), network.init_std[-1])
+        n = len(config.sizes) - 1
+        for name in ("init_mean", "init_std"):
+            scale = changes.get(name, getattr(network, name))
+            if n != 2 and len(scale) == 2:
+                # A pair (into the hidden layer, into the output layer) at another depth: every matrix into a
+                # hidden layer takes the first, the output matrix the second.
+                changes[name] = (*(scale[0],) * (n - 1), scale[-1])
     given = " ".join(f"{flag(key)} {plain(getattr(config, key))}" for key in EVENTPROP_FIELDS
                      if getattr(config, key) is not None)  # fmt: skip
     try:
@@ -402,7 +405,10 @@ def _train_owned(
             "synthetic": dataset.synthetic,
             "data_metadata": dataset.metadata,
         }
+        measure = rule("eventprop" if eventprop else "eprop").silence
         run_callbacks = [
+            # First, so that the epoch's line, metrics and checkpoint hold what it measured.
+            *([SilenceGuard(lambda p, x, y: measure(p, x, y, network), echo)] if measure else []),
             ProgressBar(disable=not config.progress),
             MetricsLog(out / rundir.METRICS, config.log_every),
             CheckpointCallback(checkpoints, config.checkpoint_every or None, config.keep_checkpoints, meta),

@@ -539,9 +539,11 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
         self._close()
+        silence = record.get("silence") or {}
         tqdm.write(
             f"epoch {record['epoch']}: train acc {record['train_accuracy']:.3f} loss {record['train_loss']:.3f}"
             f" | validation acc {record['validation_accuracy']:.3f} | test acc {record['test_accuracy']:.3f}"
+            + "".join(f" | {name.replace('_', ' ')} {100 * value:.1f} %" for name, value in silence.items())
         )
 
     def _close(self) -> None:

@@ -84,16 +84,44 @@ def test_finer_dt_and_other_sizes(tmp_path):
     assert resumed.exit_code == 0, resumed.output
 
 
+def test_the_recipe_loss_is_recorded_and_silence_is_reported(tmp_path):
+    out = tmp_path / "run"
+    result = run("train", *QUICK, "--epochs", "1", "--out", out)
+    assert result.exit_code == 0, result.output
+    network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
+    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 1.0 and network["t_code"] == 27.0
+    epoch = json.loads((out / "summary.json").read_text())["final"]
+    assert set(epoch["silence"]) == {"label_silent", "all_silent", "dead_hidden"}
+    assert "label silent" in result.output and "dead hidden" in result.output
+
+
+def test_a_collapsing_run_is_warned_about(tmp_path):
+    """Output weights that never let an output spike, and the paper's loss (no voltage term): every label output
+    is silent, nothing learns, and the run says so instead of only printing a poor accuracy."""
+    out = tmp_path / "silent"
+    args = ["--init-mean", "1.5,-1", "--init-std", "0.8,0.1", "--alpha-silent", "0", "--loss-time", "step"]
+    result = run("train", *QUICK, "--epochs", "1", *args, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: epoch 1: 100.0 % of the validation samples have a label output that never spikes" in result.output
+    epoch = json.loads((out / "summary.json").read_text())["final"]
+    assert epoch["silence"]["label_silent"] == 1.0 and epoch["silence"]["all_silent"] == 1.0
+    network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
+    assert network["loss_time"] == "step" and network["alpha_silent"] == 0.0
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--rule", "eventprop", "--loss-time", "late"], "'late' is not one of 'step', 'crossing'"),
+        (["--rule", "eventprop", "--alpha-silent", "-1"], "--alpha-silent"),
+        (["--alpha-silent", "1"], "--alpha-silent is an EventProp option"),
         (["--rule", "eventprop", "--network", "gsc"], "trains the network(s) ['shd', 'yinyang']"),
         (["--rule", "eventprop", "--engine", "replay"], "EventProp's is offchip"),
         (["--dt", "0.5"], "--dt is an EventProp option"),
         (["--rule", "eventprop", "--sizes", "5,x,3"], "comma-separated list of integers"),
         (["--rule", "eventprop", "--init-mean", "1.0"], "EventPropConfig.init_mean needs one value per weight matrix"),
         (["--t-code", "20"], "--t-code is an EventProp option"),
-        (["--rule", "eventprop", "--dt", "40"], "network yinyang with --dt 40.0: EventPropConfig.n_steps"),
+        (["--rule", "eventprop", "--dt", "40"], "EventPropConfig.n_steps must be at least 2"),
     ],
 )
 def test_options_that_do_not_fit_the_rule_are_named(tmp_path, args, message):

@@ -15,9 +15,14 @@ from pe_actors_datasets.yinyang import yinyang
 
 TWO = pa.EventPropConfig(sizes=(5, 12, 3))
 THREE = pa.EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 1.5, 1.5), init_std=(0.8, 0.5, 0.5))
+#: The recipe's loss: crossing times and the silent label output's voltage term (some label outputs silent).
+SILENT = pa.EventPropConfig(
+    sizes=(5, 12, 3), t_code=27.0, init_mean=(1.5, 1.0), init_std=(0.8, 0.4), loss_time="crossing", alpha_silent=1.0
+)
 SPLITS = {
     TWO: [1, 2, 3, [[5, 7], 2]],
     THREE: [1, 2, 3, [2, [3, 2, 2], 1]],
+    SILENT: [1, 2, 3, [[5, 7], [2, 1]]],
 }
 OPTIMISER = pa.OptimiserConfig(lr=0.01, l2=1e-5)
 
@@ -34,12 +39,14 @@ def assert_close(got, want, tol=1e-12):
         assert np.abs(np.asarray(got[key]) - want[key]).max() <= tol * scale, key
 
 
-@pytest.mark.parametrize("config", [TWO, THREE], ids=["5-12-3", "5-9-7-3"])
+@pytest.mark.parametrize("config", [TWO, THREE, SILENT], ids=["5-12-3", "5-9-7-3", "crossing-silent"])
 def test_pe_program_equals_offchip_gradients(config):
     params = pa.init_eventprop_params(config, 0)
     spikes, labels = batch(config, 6, 0)
     reference, loss, first = pa.eventprop_gradients(params, spikes, labels, config)
     assert all(np.abs(reference[key]).max() > 0 for key in reference)
+    if config.alpha_silent:
+        assert (first[np.arange(len(labels)), labels] == config.n_steps).any(), "no silent label output"
     for n_pes in SPLITS[config]:
         for sub_batch in (None, 1, 4):
             grads, got_loss, got_first = pa.eventprop_gradients(
@@ -73,8 +80,8 @@ def test_error_packets_are_sparse():
     assert max(sent) < 4 * config.sizes[1]
 
 
-def test_in_process_training_equals_offchip_training():
-    config = TWO
+@pytest.mark.parametrize("config", [TWO, SILENT], ids=["5-12-3", "crossing-silent"])
+def test_in_process_training_equals_offchip_training(config):
     params = pa.init_eventprop_params(config, 2)
     offchip = OffchipEngine(config, params, OPTIMISER)
     pes = GroupEngine(EventPropGroup(config, [3, 2]), params, OPTIMISER, sub_batch=3)

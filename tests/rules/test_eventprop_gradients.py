@@ -48,11 +48,25 @@ def dense_reference(params, spikes, labels, c):
         n_out = out.shape[1]
         first = [next((i for i in range(n_steps) if out[i, q] == 1), n_steps) for q in range(n_out)]
         firsts.append(first)
-        t = [f * c.dt for f in first]
+        t = []
+        for q, f in enumerate(first):
+            if f == n_steps:
+                t.append(n_steps * c.dt)
+            elif c.loss_time == "crossing":
+                before = pre[-1][f - 1, q] if f > 0 else 0.0  # no spike before f: V[f-1] = Vpre[f-1]
+                t.append((f - 1 + (c.theta - before) / (pre[-1][f, q] - before)) * c.dt)
+            else:
+                t.append(f * c.dt)
         z = [math.exp(-tq / c.tau0) for tq in t]
         p = [zq / sum(z) for zq in z]
         y = labels[k]
-        losses.append(-math.log(p[y]) + c.alpha_reg * (math.exp(t[y] / c.tau1) - 1))
+        loss = -math.log(p[y]) + c.alpha_reg * (math.exp(t[y] / c.tau1) - 1)
+        source = np.zeros((n_steps, n_out))
+        if first[y] == n_steps:
+            peak = max(range(n_steps), key=lambda i: (pre[-1][i, y], -i))  # the first step of the highest Vpre
+            loss += c.alpha_silent * (c.theta - pre[-1][peak, y])
+            source[peak, y] = c.alpha_silent / c.tau_mem / n_batch
+        losses.append(loss)
         err = [None] * (n_layers + 1)
         err[n_layers] = np.zeros((n_steps, n_out))
         for q in range(n_out):
@@ -62,7 +76,8 @@ def dense_reference(params, spikes, labels, c):
         for layer in range(n_layers, 0, -1):
             w = params[f"w_{layer - 1}"]
             n_pre, n = w.shape
-            lv, li = [0.0] * n, [0.0] * n
+            src = source if layer == n_layers else np.zeros((n_steps, n))
+            lv, li = list(src[n_steps - 1]), [0.0] * n
             err[layer - 1] = np.zeros((n_steps, n_pre))
             for i in range(n_steps - 2, -1, -1):
                 for p_ in range(n_pre):
@@ -74,7 +89,7 @@ def dense_reference(params, spikes, labels, c):
                     jump = 0.0
                     if s[layer][i + 1, j]:
                         jump = (lv[j] + err[layer][i + 1, j]) / (cur[layer][i + 1, j] - pre[layer][i + 1, j] + 1e-10)
-                    new_lv.append(b * lv[j] + jump)
+                    new_lv.append(b * lv[j] + jump + src[i, j])
                 li, lv = new_li, new_lv
                 for p_ in range(n_pre):
                     if s[layer - 1][i, p_]:
@@ -91,6 +106,12 @@ def yinyang_batch(config, n, seed=0):
 CASES = {
     "yinyang-small": EventPropConfig(sizes=(5, 12, 3)),
     "three-layers": EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 1.5, 1.5), init_std=(0.8, 0.5, 0.5)),
+    # The recipe's loss: crossing times, and the voltage term of silent label outputs (output weights weak
+    # enough that some label outputs stay silent).
+    "crossing-silent": EventPropConfig(
+        sizes=(5, 12, 3), t_code=27.0, init_mean=(1.5, 1.0), init_std=(0.8, 0.4), loss_time="crossing",
+        alpha_silent=1.0,
+    ),
 }
 
 
@@ -104,6 +125,9 @@ def test_offchip_equals_dense_reference(name, seed):
     reference, ref_loss, ref_first, layer_spikes = dense_reference(params, spikes, labels, config)
     assert all(count > 0 for count in layer_spikes), f"a layer is silent: {layer_spikes}"
     assert (first < config.n_steps).any()
+    if config.alpha_silent:
+        label_silent = first[np.arange(len(labels)), labels] == config.n_steps
+        assert label_silent.any() and not label_silent.all(), "the case must exercise the voltage term"
     np.testing.assert_array_equal(first, ref_first)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for key in params:
@@ -151,6 +175,39 @@ def test_gradients_converge_to_finite_differences_at_fine_dt():
             ) / (2 * h)
             if quotient == 0:
                 continue
+            assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
+            assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
+            checked[key] += 1
+    assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
+
+
+def test_silent_label_voltage_term_converges_to_finite_differences_at_fine_dt():
+    """With every output silent the loss is alpha_silent (theta - max_i Vpre_y[i]) per sample; its adjoint
+    gradient matches central differences of that voltage term as dt -> 0."""
+    from pe_actors.rules.eventprop.network import predict
+
+    config = EventPropConfig(
+        sizes=(5, 10, 3), init_mean=(1.5, 0.05), init_std=(0.8, 0.05), alpha_silent=1.0, loss_time="crossing"
+    ).with_dt(0.01)
+    params = init_eventprop_params(config, 3)
+    spikes, labels = yinyang_batch(config, 4, 7)
+    grads, loss, first = eventprop_gradients(params, spikes, labels, config)
+    assert (first == config.n_steps).all(), "every output must stay silent"
+
+    def voltage_loss(p):
+        peaks = predict(p, spikes, config).peaks
+        return float(np.mean(config.alpha_silent * (config.theta - peaks[np.arange(len(labels)), labels])))
+
+    rng = np.random.default_rng(1)
+    checked = {"w_0": 0, "w_1": 0}
+    for key, h in (("w_1", 1e-4), ("w_0", 5e-3)):
+        candidates = np.argwhere(np.abs(grads[key]) > 0.3 * np.abs(grads[key]).max())
+        for index in map(tuple, rng.permutation(candidates)[:6]):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][index] += h
+            minus[key][index] -= h
+            quotient = (voltage_loss(plus) - voltage_loss(minus)) / (2 * h)
             assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
             assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
             checked[key] += 1

@@ -70,9 +70,20 @@ def test_latency_code_one_spike_per_channel_bias_at_step_zero():
 def test_silent_outputs_receive_no_error():
     c = EventPropConfig()
     first = np.array([[4, 30, 7], [30, 30, 30]])
-    eps = output_errors(first, np.array([1, 0]), c, batch_size=2)
+    eps = output_errors(first, first * c.dt, np.array([1, 0]), c, batch_size=2)
     assert eps[0, 1] == 0 and np.all(eps[1] == 0)
     assert eps[0, 0] != 0 and eps[0, 2] != 0
+
+
+def test_a_silent_label_output_gets_the_voltage_terms_source_only():
+    c = EventPropConfig(alpha_silent=2.0)
+    first = np.array([[4, 30, 7], [30, 30, 30]])
+    values = output_errors(first, first * c.dt, np.array([1, 0]), c, batch_size=2)
+    # Sample 0: label 1 is silent, so it gets alpha_silent / tau_mem / B; the spiking outputs their errors.
+    assert values[0, 1] == pytest.approx(2.0 / c.tau_mem / 2)
+    assert values[0, 0] != 0 and values[0, 2] != 0
+    # Sample 1: all silent; only the label output 0 gets the source.
+    assert values[1, 0] == pytest.approx(2.0 / c.tau_mem / 2) and np.all(values[1, 1:] == 0)
 
 
 def test_silent_output_weights_get_no_gradient_from_the_loss():

@@ -27,4 +27,5 @@ RULE = Rule(
         ),
     ),
     offchip="offchip",
+    silence=Lazy("pe_actors.rules.eventprop.network", "silence"),
 )

@@ -23,6 +23,10 @@ def _positive(name: str, value: Any) -> None:
         raise ValueError(f"EventPropConfig.{name} must be a finite number > 0, got {value!r}")
 
 
+#: The output times the loss compares: the first spike step, or the threshold crossing within it.
+LOSS_TIMES = ("step", "crossing")
+
+
 @dataclass(frozen=True)
 class EventPropConfig:
     """A feed-forward network of LIF layers trained with EventProp (defaults: the ``yinyang`` network).
@@ -33,6 +37,13 @@ class EventPropConfig:
 
     The latency code of the Yin-Yang features: a feature value v in [0, 1] spikes once, at step
     round(v * ``t_code`` / dt) (larger value, later spike); the bias channel spikes at step 0.
+
+    The loss (docs/eventprop.md, "Loss"): ``loss_time`` says which output times the softmax of temperature
+    ``tau0`` compares, ``"step"`` (f dt, the first spike step) or ``"crossing"`` (the threshold crossing
+    interpolated within that step, the times the prediction ranks); ``alpha_reg`` and ``tau1`` weigh the
+    early-spike term of the label output; ``alpha_silent`` weighs the voltage term of a silent label output,
+    alpha_silent (theta - max_i Vpre_y[i]), which gives a label output that does not spike a gradient towards
+    spiking (0: off, the paper's loss).
     """
 
     sizes: tuple[int, ...] = (5, 120, 3)
@@ -44,6 +55,8 @@ class EventPropConfig:
     tau0: float = 0.5
     tau1: float = 6.4
     alpha_reg: float = 3e-3
+    loss_time: str = "step"
+    alpha_silent: float = 0.0
     t_code: float = 15.0
     init_mean: tuple[float, ...] = (1.5, 0.5)
     init_std: tuple[float, ...] = (0.8, 0.4)
@@ -61,12 +74,13 @@ class EventPropConfig:
             raise ValueError(f"EventPropConfig.n_steps must be at least 2, got {self.n_steps!r}")
         for name in ("dt", "tau_mem", "tau_syn", "theta", "tau0", "tau1", "t_code"):
             _positive(name, getattr(self, name))
-        if (
-            isinstance(self.alpha_reg, bool)
-            or not isinstance(self.alpha_reg, (int, float))
-            or not (math.isfinite(self.alpha_reg) and self.alpha_reg >= 0)
-        ):
-            raise ValueError(f"EventPropConfig.alpha_reg must be a finite number >= 0, got {self.alpha_reg!r}")
+        for name in ("alpha_reg", "alpha_silent"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"EventPropConfig.{name} must be a finite number >= 0, got {value!r}")
+        if self.loss_time not in LOSS_TIMES:
+            raise ValueError(f"EventPropConfig.loss_time must be one of {list(LOSS_TIMES)}, got {self.loss_time!r}")
         for name in ("init_mean", "init_std"):
             values = getattr(self, name)
             if len(values) != self.n_layers:

@@ -64,12 +64,17 @@ def forward_layer(
 
 
 @njit(cache=True, nogil=True)
-def _backward_layer(s_prev, w, spikes, current, v_pre, error, a, b, tau_syn, jump_eps, want_prev, grad, e_prev):
+def _backward_layer(
+    s_prev, w, spikes, current, v_pre, error, source, a, b, tau_syn, jump_eps, want_prev, has_source, grad, e_prev
+):
     n_batch, n_steps, n_pre = s_prev.shape
     n = w.shape[1]
     one = grad.dtype.type(1.0)
     for k in range(n_batch):
         lam_v = np.zeros(n, grad.dtype)
+        if has_source:
+            for j in range(n):
+                lam_v[j] = source[k, n_steps - 1, j]
         lam_i = np.zeros(n, grad.dtype)
         diff = np.zeros(n, grad.dtype)
         for i in range(n_steps - 2, -1, -1):
@@ -88,6 +93,8 @@ def _backward_layer(s_prev, w, spikes, current, v_pre, error, a, b, tau_syn, jum
                     jump = (lam_v[j] + error[k, i + 1, j]) / (current[k, i + 1, j] - v_pre[k, i + 1, j] + jump_eps)
                 lam_i[j] = a * lam_i[j] + (one - a) * lam_v[j]
                 lam_v[j] = b * lam_v[j] + jump
+                if has_source:
+                    lam_v[j] += source[k, i, j]
             for p in range(n_pre):
                 if s_prev[k, i, p] != 0:
                     for j in range(n):
@@ -101,10 +108,12 @@ def backward_layer(
     error: np.ndarray,
     config: EventPropConfig,
     want_prev: bool = True,
+    source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The gradient of W (n_pre, n), summed over the batch, and the error packets e_{l-1} (batch, T, n_pre) for
-    the layer below (None when ``want_prev`` is False), from the forward tapes (I, Vpre, s) and this layer's
-    errors ``error`` (batch, T, n)."""
+    the layer below (None when ``want_prev`` is False), from the forward tapes (I, Vpre, s), this layer's errors
+    ``error`` (batch, T, n) and the adjoint sources ``source`` (batch, T, n) of voltage terms of the loss, added
+    to lambda_V[i] (None: none)."""
     current, v_pre, spikes = tapes
     dtype = w.dtype
     scalar = dtype.type
@@ -117,11 +126,13 @@ def backward_layer(
         current,
         v_pre,
         np.ascontiguousarray(error, dtype),
+        np.ascontiguousarray(source, dtype) if source is not None else np.zeros((1, 1, 1), dtype),
         scalar(config.a),
         scalar(config.b),
         scalar(config.tau_syn),
         scalar(JUMP_EPSILON),
         want_prev,
+        source is not None,
         grad,
         e_prev,
     )

@@ -37,14 +37,19 @@ def backward_step(
     current_next: np.ndarray,
     v_pre_next: np.ndarray,
     config: EventPropConfig,
+    source: np.ndarray | None = None,
 ) -> None:
     """Step the adjoints of a slice from i + 1 back to i, in place:
 
     lambda_I[i] = a lambda_I[i+1] + (1 - a) lambda_V[i+1]
-    lambda_V[i] = b lambda_V[i+1] + s[i+1] (lambda_V[i+1] + e[i+1]) / (I[i+1] - Vpre[i+1] + 1e-10)
+    lambda_V[i] = b lambda_V[i+1] + s[i+1] (lambda_V[i+1] + e[i+1]) / (I[i+1] - Vpre[i+1] + 1e-10) + q[i]
+
+    with q[i] the adjoint ``source`` of the loss's voltage terms at step i (None: 0).
     """
     jump = spikes_next * (lam_v + error_next) / (current_next - v_pre_next + JUMP_EPSILON)
     lam_i *= config.a
     lam_i += (1.0 - config.a) * lam_v
     lam_v *= config.b
     lam_v += jump
+    if source is not None:
+        lam_v += source

@@ -41,8 +41,23 @@ def logits(first: np.ndarray, fractions: np.ndarray, config: EventPropConfig) ->
     return -spike_times(first, fractions, config) / config.tau0
 
 
-def _probabilities(first: np.ndarray, config: EventPropConfig) -> np.ndarray:
-    scores = -first * config.dt / config.tau0
+def loss_times(first: np.ndarray, fractions: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """t_k, the output times the loss compares (ms): f dt for ``loss_time = "step"``, the interpolated crossing
+    (f - 1 + fraction) dt for ``"crossing"``; T dt for silent outputs either way."""
+    if config.loss_time == "crossing":
+        return spike_times(first, fractions, config)
+    return first * config.dt
+
+
+def peak_voltages(v_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The highest pre-reset membrane of each neuron over the trial and the first step where it is reached, from a
+    Vpre tape (batch, T, n): (peaks (batch, n), steps (batch, n))."""
+    steps = np.argmax(v_pre, axis=1)
+    return np.take_along_axis(v_pre, steps[:, None, :], axis=1)[:, 0, :], steps
+
+
+def _probabilities(times: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    scores = -times / config.tau0
     scores = scores - scores.max(axis=1, keepdims=True)
     p = np.exp(scores)
     return p / p.sum(axis=1, keepdims=True)
@@ -58,20 +73,34 @@ def check_labels(labels: np.ndarray, n_out: int, n_samples: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def ttfs_loss(first: np.ndarray, labels: np.ndarray, config: EventPropConfig) -> np.ndarray:
-    """Per-sample loss -log p_y + alpha_reg (exp(t_y / tau1) - 1) with p = softmax(-t / tau0), t = f dt."""
-    p = _probabilities(first, config)
+def _label_silent(first: np.ndarray, labels: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    return first[np.arange(len(labels)), labels] >= config.n_steps
+
+
+def ttfs_loss(
+    first: np.ndarray, times: np.ndarray, peaks: np.ndarray, labels: np.ndarray, config: EventPropConfig
+) -> np.ndarray:
+    """Per-sample loss -log p_y + alpha_reg (exp(t_y / tau1) - 1) + alpha_silent [y silent] (theta - peak_y),
+    with p = softmax(-t / tau0) over the :func:`loss_times` ``times`` and ``peaks`` the outputs' highest Vpre."""
+    p = _probabilities(times, config)
     rows = np.arange(len(labels))
-    t_y = first[rows, labels] * config.dt
-    return -np.log(p[rows, labels]) + config.alpha_reg * (np.exp(t_y / config.tau1) - 1.0)
+    t_y = times[rows, labels]
+    silent = _label_silent(first, labels, config)
+    voltage_term = config.alpha_silent * np.where(silent, config.theta - peaks[rows, labels], 0.0)
+    return -np.log(p[rows, labels]) + config.alpha_reg * (np.exp(t_y / config.tau1) - 1.0) + voltage_term
 
 
-def output_errors(first: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int) -> np.ndarray:
-    """eps_k / B for every spiking output, 0 for silent ones (batch, n_out):
-    eps_k = (1/tau0)(delta_ky - p_k) + delta_ky (alpha_reg/tau1) exp(t_y / tau1)."""
-    p = _probabilities(first, config)
+def output_errors(
+    first: np.ndarray, times: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int
+) -> np.ndarray:
+    """What the master sends each output (batch, n_out), divided by the batch size: for a spiking output the
+    error of its spike time, eps_k = (1/tau0)(delta_ky - p_k) + delta_ky (alpha_reg/tau1) exp(t_y / tau1), which
+    enters the backward pass at its first spike step; for a silent label output the adjoint source of the voltage
+    term, alpha_silent / tau_mem, which enters lambda_V at the step of its highest Vpre; 0 for other silent
+    outputs."""
+    p = _probabilities(times, config)
     onehot = np.zeros_like(p)
     onehot[np.arange(len(labels)), labels] = 1.0
-    t = first * config.dt
-    eps = (onehot - p) / config.tau0 + onehot * (config.alpha_reg / config.tau1) * np.exp(t / config.tau1)
-    return np.where(first < config.n_steps, eps, 0.0) / batch_size
+    eps = (onehot - p) / config.tau0 + onehot * (config.alpha_reg / config.tau1) * np.exp(times / config.tau1)
+    source = onehot * (config.alpha_silent / config.tau_mem)
+    return np.where(first < config.n_steps, eps, source) / batch_size

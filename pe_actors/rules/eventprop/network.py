@@ -12,7 +12,9 @@ from pe_actors.rules.eventprop.loss import (
     crossing_fractions,
     first_spike_steps,
     logits,
+    loss_times,
     output_errors,
+    peak_voltages,
     ttfs_loss,
 )
 
@@ -65,10 +67,13 @@ def check_spikes(spikes: np.ndarray, config: EventPropConfig, dtype: np.dtype) -
 @dataclass(frozen=True)
 class Readout:
     """What the output layer's master computes: first-spike steps f (n, n_out), T for a silent output; the
-    crossing fraction within each spike step; the class scores; and the per-sample loss."""
+    crossing fraction within each spike step; each output's highest Vpre and the step of it; the class scores;
+    and the per-sample loss."""
 
     first: np.ndarray
     fractions: np.ndarray
+    peaks: np.ndarray
+    peak_steps: np.ndarray
     logits: np.ndarray
     loss: np.ndarray | None
 
@@ -77,8 +82,10 @@ def read_output(spikes: np.ndarray, v_pre: np.ndarray, labels: np.ndarray | None
     """The master's readout from the output layer's spike and Vpre tapes (n, T, n_out)."""
     first = first_spike_steps(spikes)
     fractions = spike_fractions(first, spikes, v_pre, config)
-    loss = None if labels is None else ttfs_loss(first, labels, config)
-    return Readout(first, fractions, logits(first, fractions, config), loss)
+    peaks, peak_steps = peak_voltages(v_pre)
+    times = loss_times(first, fractions, config)
+    loss = None if labels is None else ttfs_loss(first, times, peaks, labels, config)
+    return Readout(first, fractions, peaks, peak_steps, logits(first, fractions, config), loss)
 
 
 def spike_fractions(first: np.ndarray, spikes: np.ndarray, v_pre: np.ndarray, config: EventPropConfig) -> np.ndarray:
@@ -108,23 +115,67 @@ def gradients(
     params: Params, spikes: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int | None = None
 ) -> tuple[Params, Readout]:
     """Gradients of the loss summed over these samples and divided by ``batch_size`` (default: their number, the
-    batch mean), and the master's readout; the output error enters at each output's first spike step only."""
+    batch mean), and the master's readout; the output error enters at each output's first spike step only, the
+    voltage term's source at a silent label output's step of highest Vpre."""
     tapes = forward(params, spikes, config)
     readout = read_output(tapes[-1][2], tapes[-1][1], labels, config)
-    n, n_steps = len(spikes), config.n_steps
-    error = np.zeros((n, n_steps, config.n_out), spikes.dtype)
-    eps = output_errors(readout.first, labels, config, batch_size or n)
-    samples, outputs = np.nonzero(readout.first < n_steps)
-    error[samples, readout.first[samples, outputs], outputs] = eps[samples, outputs]
+    error, source = output_tapes(readout, labels, config, batch_size or len(spikes), spikes.dtype)
     from pe_actors.rules.eventprop import kernels
 
     grads = {}
     for layer in range(config.n_layers - 1, -1, -1):
         below = spikes if layer == 0 else tapes[layer - 1][2]
         grads[f"w_{layer}"], error = kernels.backward_layer(
-            below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0
+            below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0, source=source
         )
+        source = None
     return {key: grads[key] for key in config.weight_keys()}, readout
+
+
+def output_tapes(
+    readout: Readout, labels: np.ndarray, config: EventPropConfig, batch_size: int, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The output layer's error tape e_L (n, T, n_out), the master's errors at each spiking output's first spike
+    step, and its adjoint source tape (None when ``alpha_silent`` is 0), the voltage term's source at each silent
+    label output's step of highest Vpre."""
+    n, n_steps = readout.first.shape[0], config.n_steps
+    values = output_errors(readout.first, loss_times(readout.first, readout.fractions, config), labels, config,
+                           batch_size)  # fmt: skip
+    error = np.zeros((n, n_steps, config.n_out), dtype)
+    samples, outputs = np.nonzero(readout.first < n_steps)
+    error[samples, readout.first[samples, outputs], outputs] = values[samples, outputs]
+    if config.alpha_silent == 0:
+        return error, None
+    source = np.zeros((n, n_steps, config.n_out), dtype)
+    samples, outputs = np.nonzero(readout.first >= n_steps)
+    source[samples, readout.peak_steps[samples, outputs], outputs] = values[samples, outputs]
+    return error, source
+
+
+def silence(
+    params: Params, spikes: np.ndarray, labels: np.ndarray, config: EventPropConfig, chunk: int = 256
+) -> dict[str, float]:
+    """How much of the network has fallen silent on these samples (docs/eventprop.md, "Silent outputs and dead
+    neurons"): ``label_silent``, the fraction of samples whose label output never spikes (they give no error
+    unless ``alpha_silent`` > 0); ``all_silent``, the fraction in which no output spikes; ``dead_hidden``, the
+    fraction of hidden neurons that spike in none of the samples (they receive no gradient). Computed ``chunk``
+    samples at a time, which bounds memory, not results."""
+    label_silent = all_silent = 0
+    spiked = [np.zeros(size, bool) for size in config.sizes[1:-1]]
+    for start in range(0, len(spikes), chunk):
+        tapes = forward(params, spikes[start : start + chunk], config)
+        silent = first_spike_steps(tapes[-1][2]) >= config.n_steps
+        rows = np.arange(len(silent))
+        label_silent += int(silent[rows, labels[start : start + chunk]].sum())
+        all_silent += int(silent.all(axis=1).sum())
+        for layer, tape in enumerate(tapes[:-1]):
+            spiked[layer] |= tape[2].any(axis=(0, 1))
+    n, n_hidden = max(len(spikes), 1), sum(len(s) for s in spiked)
+    return {
+        "label_silent": label_silent / n,
+        "all_silent": all_silent / n,
+        "dead_hidden": float(sum(np.count_nonzero(~s) for s in spiked) / n_hidden) if n_hidden else 0.0,
+    }
 
 
 def predict(params: Params, spikes: np.ndarray, config: EventPropConfig) -> Readout:

@@ -8,8 +8,10 @@ of layer l - 1 it received. Rounds (T steps):
 
 ``forward`` i = 0..T-1   read s_{l-1}[i-1] (the input raster, or the spike packets layer l - 1 posted in the
                          previous round), advance I and V, post s_l[i] to the PEs of layer l + 1
-``first_spikes``         the output PEs post their neurons' first-spike steps (and crossing fractions) to the master
-``loss``                 the master forms the loss and the output errors and posts them to the output PEs
+``first_spikes``         the output PEs post their neurons' first-spike steps, crossing fractions and highest Vpre to
+                         the master
+``loss``                 the master forms the loss and the output errors (and the voltage term's adjoint sources at
+                         silent label outputs) and posts them to the output PEs
 ``backward`` i = T-2..0  read the error packets e_l[i+1] from layer l + 1, post the error packets e_{l-1}[i] (only
                          for the neurons of layer l - 1 that spiked at step i) to layer l - 1, step the adjoints back
                          to i and accumulate the weight gradient
@@ -27,7 +29,15 @@ from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
-from pe_actors.rules.eventprop.loss import check_labels, first_spike_steps, logits, output_errors, ttfs_loss
+from pe_actors.rules.eventprop.loss import (
+    check_labels,
+    first_spike_steps,
+    logits,
+    loss_times,
+    output_errors,
+    peak_voltages,
+    ttfs_loss,
+)
 from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, DigitalStore
@@ -92,7 +102,7 @@ class EventPropGroup:
             channels.append(Channel(f"spikes_{layer}", "spikes", pes(layer), pes(layer + 1), widths(layer)))
         outputs = pes(n_layers)
         channels.append(
-            Channel("first_spikes", "array", outputs, (self.master,), tuple(2 * w for w in widths(n_layers)))
+            Channel("first_spikes", "array", outputs, (self.master,), tuple(3 * w for w in widths(n_layers)))
         )
         channels.append(Channel("output_error", "array", (self.master,), outputs, (config.n_out,)))
         for layer in range(1, n_layers):
@@ -228,21 +238,24 @@ class EventPropProgram:
             return {}
         self.first = first = first_spike_steps(self.s_tape)
         fractions = spike_fractions(first, self.s_tape, self.v_tape, self.config)
-        return {"first_spikes": np.concatenate([first.astype(self.dtype), fractions.astype(self.dtype)], axis=1)}
+        peaks, self.peak_steps = peak_voltages(self.v_tape)
+        packet = [first.astype(self.dtype), fractions.astype(self.dtype), peaks]
+        return {"first_spikes": np.concatenate(packet, axis=1)}
 
     def _loss(self, inbox: Inbox, learning: bool) -> dict[str, Any]:
         if self.index != self.master:
             return {}
-        packets = inbox.read("first_spikes")
-        halves = [np.split(np.asarray(p), 2, axis=1) for p in packets]
-        first = np.concatenate([h[0] for h in halves], axis=1).astype(np.int64)
-        fractions = np.concatenate([h[1] for h in halves], axis=1)
+        thirds = [np.split(np.asarray(p), 3, axis=1) for p in inbox.read("first_spikes")]
+        first, fractions, peaks = (np.concatenate([t[part] for t in thirds], axis=1) for part in range(3))
+        first = first.astype(np.int64)
         self._result.update(first=first, logits=logits(first, fractions, self.config))
         if not learning:
             return {}
-        self._result["loss"] = ttfs_loss(first, self.labels, self.config)
+        times = loss_times(first, fractions, self.config)
+        self._result["loss"] = ttfs_loss(first, times, peaks, self.labels, self.config)
         # Errors of the sub-batch's summed loss: the engine divides the gradient sums by the batch size.
-        return {"output_error": output_errors(first, self.labels, self.config, batch_size=1).astype(self.dtype)}
+        errors = output_errors(first, times, self.labels, self.config, batch_size=1)
+        return {"output_error": errors.astype(self.dtype)}
 
     def _backward(self, i: int, inbox: Inbox) -> dict[str, Any]:
         c, n_steps = self.config, self.config.n_steps
@@ -251,12 +264,20 @@ class EventPropProgram:
             self.lam_i = np.zeros((self.k, self.size), self.dtype)
             self.grad = np.zeros(self.w.shape, self.dtype)
             self.e_tape = np.zeros((self.k, n_steps, self.size), self.dtype) if self.is_output else None
+            self.source = None
             if self.is_output:
-                # The master's errors enter at each spiking output's first spike step only.
-                eps = inbox.read("output_error")[0][:, self.neurons]
+                # The master's errors enter at each spiking output's first spike step only; at a silent output
+                # what it sent is the voltage term's adjoint source, at the step of the highest Vpre.
+                values = inbox.read("output_error")[0][:, self.neurons]
                 first = self.first  # the own neurons' first spikes, from the first_spikes round
                 samples, neurons = np.nonzero(first < n_steps)
-                self.e_tape[samples, first[samples, neurons], neurons] = eps[samples, neurons]
+                self.e_tape[samples, first[samples, neurons], neurons] = values[samples, neurons]
+                if c.alpha_silent:
+                    self.source = np.zeros((self.k, n_steps, self.size), self.dtype)
+                    samples, neurons = np.nonzero(first >= n_steps)
+                    steps = self.peak_steps[samples, neurons]
+                    self.source[samples, steps, neurons] = values[samples, neurons]
+                    self.lam_v += self.source[:, n_steps - 1]
         if self.is_output:
             error_next = self.e_tape[:, i + 1]
         elif i == n_steps - 2:
@@ -267,7 +288,14 @@ class EventPropProgram:
         if self.layer > 1:
             out[f"errors_{self.layer - 1}"] = self._error_packet(i)
         backward_step(
-            self.lam_v, self.lam_i, self.s_tape[:, i + 1], error_next, self.i_tape[:, i + 1], self.v_tape[:, i + 1], c
+            self.lam_v,
+            self.lam_i,
+            self.s_tape[:, i + 1],
+            error_next,
+            self.i_tape[:, i + 1],
+            self.v_tape[:, i + 1],
+            c,
+            None if self.source is None else self.source[:, i],
         )
         self.grad -= c.tau_syn * (self.s_prev[:, i].T @ self.lam_i)
         return out
@@ -303,6 +331,7 @@ class EventPropProgram:
                 groups["input_spikes"] = [self.s_prev]
         if self.grad is not None:
             groups["adjoints"] = [self.lam_v, self.lam_i, self.grad] + ([self.e_tape] if self.is_output else [])
+            groups["adjoints"] += [] if self.source is None else [self.source]
         return groups
 
     def result(self) -> dict[str, Any]:
