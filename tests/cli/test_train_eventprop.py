@@ -96,6 +96,16 @@ def test_the_recipe_loss_is_recorded_and_silence_is_reported(tmp_path):
     assert "warning" not in result.output  # the recipe's silent label outputs at the start fall as it learns
 
 
+@pytest.mark.parametrize("name", ["yinyang-eventprop", "yinyang-eventprop-fine"])
+def test_the_recipes_by_name_train(tmp_path, name):
+    out = tmp_path / name
+    result = run("train", "--config", name, "--max-samples", "32", "--epochs", "1", "--no-progress", "--out", out)
+    assert result.exit_code == 0, result.output
+    network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
+    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 1.0
+    assert network["init_mean"] == ([1.5, 0.1] if name == "yinyang-eventprop" else [1.5, 0.5])
+
+
 def test_a_collapsing_run_is_warned_about(tmp_path):
     """Output weights that never let an output spike, and the paper's loss (no voltage term): every label output
     is silent, nothing learns, and the run says so instead of only printing a poor accuracy."""
