@@ -354,7 +354,7 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "L1 PE" in result.output and result.output.strip().splitlines()[-1].startswith("Adapted: new condition")
     summary = json.loads((out / "adaptation.json").read_text())
-    assert [r["samples"] for r in summary["curve"]] == [0, 3, 6] and summary["lr"] == 0.0003
+    assert [r["samples"] for r in summary["curve"]] == [0, 3, 6] and summary["lr"] == 0.003
     checkpoint = load_checkpoint(resolve_checkpoint(out, prefer="best"))
     assert checkpoint.meta["rule"] == "eventprop"
     before = load_checkpoint(resolve_checkpoint(trained, prefer="best")).engine_state

@@ -17,10 +17,10 @@ YINYANG = MappingProxyType({
     **_YINYANG, "t_code": 27.0, "epochs": 100, "lr_decay": 0.97,
     "loss_time": "crossing", "alpha_silent": 1.0, "init_mean": (1.5, 0.1), "init_std": (0.8, 0.2),
 })  # fmt: skip
-#: The finer step: dt 0.25 ms (T = 120) with a 25-ms input code, 80 epochs at lr 0.005 x 0.95 per epoch; the same
+#: The finer step: dt 0.25 ms (T = 120) with a 25-ms input code, 80 epochs at lr 0.002 x 0.97 per epoch; the same
 #: loss, with the network's initial scale (weak output weights leave most label outputs silent at this step).
 YINYANG_FINE = MappingProxyType({
-    **_YINYANG, "dt": 0.25, "t_code": 25.0, "epochs": 80, "lr_decay": 0.95,
+    **_YINYANG, "dt": 0.25, "t_code": 25.0, "epochs": 80, "lr": 0.002, "lr_decay": 0.97,
     "loss_time": "crossing", "alpha_silent": 1.0, "init_mean": (1.5, 0.5), "init_std": (0.8, 0.4),
 })  # fmt: skip
 
