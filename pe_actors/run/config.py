@@ -26,6 +26,9 @@ ENGINES = ("actors", "inprocess", "offchip", "replay")
 EVENTPROP_FIELDS = (
     "dt", "tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "sizes", "t_code", "init_mean", "init_std"
 )  # fmt: skip
+#: EventProp settings of the Yin-Yang recipes that belong to the yinyang network's input (its latency code, its
+#: initial scales), which a run of another network does not take from the recipe.
+YINYANG_ONLY = ("t_code", "init_mean", "init_std")
 #: Settings that only device synapses take (quantised or pcm), and the ones only pcm takes.
 DEVICE_FIELDS = ("bits", "g_max", "clip_sd", "sample_seconds")
 PCM_FIELDS = ("prog_noise", "drift", "read_noise", "drift_compensation")
@@ -324,6 +327,11 @@ def resolve(
         if explicit.get("shd_dir") is not None:
             values["network"] = "shd"  # event data take the network sized for them unless another is named
         values.update(explicit)
+        if values.get("rule") == "eventprop" and values.get("network") != "yinyang":
+            # The recipe's input code and initial scales are Yin-Yang's: another network keeps its own.
+            for name in YINYANG_ONLY:
+                if name not in explicit:
+                    values.pop(name, None)
         return RunConfig(**values)
     values = dict(explicit)
     for name, value in recorded.items():
