@@ -157,28 +157,35 @@ def test_gradients_converge_to_finite_differences_at_fine_dt():
     spikes, labels = yinyang_batch(config, 4, 7)
     grads, _, first = eventprop_gradients(params, spikes, labels, config)
     assert (first < config.n_steps).all(), "every output must spike for the loss to be smooth"
-    rng = np.random.default_rng(0)
     # Hidden spikes move in whole steps of 0.01 ms, so the loss is a staircase in a hidden weight at the smallest
     # scales; a step of 2e-3 spans many of its stairs (output crossing times are interpolated, so for output
     # weights the same step is simply accurate). Weights with a small gradient sit in the staircase's noise.
-    h = 5e-3
-    checked = {"w_0": 0, "w_1": 0}
-    for key in ("w_1", "w_0"):
+    checked = check_against_central_differences(
+        grads, params, lambda p: interpolated_loss(p, spikes, labels, config), {"w_1": 5e-3, "w_0": 5e-3}, seed=0
+    )
+    assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
+
+
+def check_against_central_differences(grads, params, loss, steps, seed):
+    """Compare the largest gradient entries (above 0.3 of each matrix's largest) of up to 6 random weights per
+    matrix with central differences of ``loss`` at step ``steps[key]``: same sign, within 15 %. Returns how many
+    weights per matrix were compared (a zero quotient, a loss flat at that scale, is skipped)."""
+    rng = np.random.default_rng(seed)
+    checked = {key: 0 for key in steps}
+    for key, h in steps.items():
         candidates = np.argwhere(np.abs(grads[key]) > 0.3 * np.abs(grads[key]).max())
         for index in map(tuple, rng.permutation(candidates)[:6]):
             plus = {k: v.copy() for k, v in params.items()}
             minus = {k: v.copy() for k, v in params.items()}
             plus[key][index] += h
             minus[key][index] -= h
-            quotient = (
-                interpolated_loss(plus, spikes, labels, config) - interpolated_loss(minus, spikes, labels, config)
-            ) / (2 * h)
+            quotient = (loss(plus) - loss(minus)) / (2 * h)
             if quotient == 0:
                 continue
             assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
             assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
             checked[key] += 1
-    assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
+    return checked
 
 
 def test_silent_label_voltage_term_converges_to_finite_differences_at_fine_dt():
@@ -198,17 +205,5 @@ def test_silent_label_voltage_term_converges_to_finite_differences_at_fine_dt():
         peaks = predict(p, spikes, config).peaks
         return float(np.mean(config.alpha_silent * (config.theta - peaks[np.arange(len(labels)), labels])))
 
-    rng = np.random.default_rng(1)
-    checked = {"w_0": 0, "w_1": 0}
-    for key, h in (("w_1", 1e-4), ("w_0", 5e-3)):
-        candidates = np.argwhere(np.abs(grads[key]) > 0.3 * np.abs(grads[key]).max())
-        for index in map(tuple, rng.permutation(candidates)[:6]):
-            plus = {k: v.copy() for k, v in params.items()}
-            minus = {k: v.copy() for k, v in params.items()}
-            plus[key][index] += h
-            minus[key][index] -= h
-            quotient = (voltage_loss(plus) - voltage_loss(minus)) / (2 * h)
-            assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
-            assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
-            checked[key] += 1
+    checked = check_against_central_differences(grads, params, voltage_loss, {"w_1": 1e-4, "w_0": 5e-3}, seed=1)
     assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
