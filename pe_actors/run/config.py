@@ -88,7 +88,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class RunConfig(Settings):
-    """Every setting of a training run (docs/training.md lists them with the command line's ``--help``).
+    """Every setting of a training run (``pe-actors train --help`` explains each).
 
     The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
     ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``, ``loss_time``, ``alpha_silent``), where it runs (``engine``,
