@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +15,18 @@ from pe_actors_datasets.speech_commands import BadClipError
 from pe_actors_datasets.synth import SIZES, synthesize
 from pe_actors_datasets.yinyang import write_yinyang
 from pe_actors_launcher.options import FiniteFloatRange
+
+#: Data building's progress bars: shown on a terminal unless --no-progress; never written into a redirected log.
+no_progress_option = click.option(
+    "--no-progress",
+    is_flag=True,
+    help="Hide the progress bar (it is hidden anyway when stderr is not a terminal).",
+)
+
+
+def show_progress(no_progress: bool) -> bool:
+    """Whether a data-building bar is shown: not with --no-progress, and only on a terminal."""
+    return not no_progress and sys.stderr.isatty()
 
 
 @click.group("data")
@@ -51,7 +64,11 @@ def data() -> None:
     show_default=True,
     help="Processes computing features (BLAS pinned to one thread each).",
 )
-def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_fraction: float, seed: int, workers: int):
+@no_progress_option
+def prepare(
+    gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_fraction: float, seed: int, workers: int,
+    no_progress: bool,
+) -> None:  # fmt: skip
     """Featurise every split once into memory-mappable arrays plus metadata.json (log-mel + delta, 100 x 80)."""
     try:
         result = prepare_cache(
@@ -62,6 +79,7 @@ def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_frac
             skip_bad=skip_bad,
             strict=strict,
             workers=workers,
+            progress=show_progress(no_progress),
             on_build=lambda: click.echo(f"building feature cache {out} from {gsc_dir}", err=True),
         )
     except (ValueError, FileNotFoundError) as err:
@@ -99,21 +117,24 @@ def prepare(gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_frac
 @click.option(
     "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes synthesising clips."
 )
-def synth(out: Path, small: bool, condition: str | None, seed: int, workers: int) -> None:
+@no_progress_option
+def synth(out: Path, small: bool, condition: str | None, seed: int, workers: int, no_progress: bool) -> None:
     """Synthesise a GSC-layout stand-in with espeak-ng and flite, speakers disjoint across splits (synthetic), or
     with --condition a new condition to adapt a trained network to."""
     try:
         if condition is not None:
             if small:
                 raise click.BadParameter("--small sizes the stand-in, not a condition", param_hint="--small")
-            path = synthesize_condition(out, condition, seed=seed, workers=workers)
+            path = synthesize_condition(out, condition, seed=seed, workers=workers, progress=show_progress(no_progress))
             clips = json.loads((path / SYNTHETIC_MARKER).read_text())
             click.echo(
                 f"{path}: new condition {condition!r} written, {clips['clips']} clips of which "
                 f"{clips['held_out_clips']} are held out for evaluation (testing_list.txt); synthetic"
             )
             return
-        path = synthesize(out, size="small" if small else "default", seed=seed, workers=workers)
+        path = synthesize(
+            out, size="small" if small else "default", seed=seed, workers=workers, progress=show_progress(no_progress)
+        )
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{path}: synthetic stand-in written (results on it are labelled synthetic)")

@@ -337,7 +337,8 @@ def test_cli_prepare_builds_then_reuses(gsc, tmp_path):
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert "built in" in first.output and "train 11" in first.output
-    second = CliRunner().invoke(cli, args)
+    assert "clip/s" not in first.output, "no progress bar when stderr is not a terminal"
+    second = CliRunner().invoke(cli, [*args, "--no-progress"])
     assert second.exit_code == 0 and "reused" in second.output
 
 

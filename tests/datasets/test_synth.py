@@ -101,6 +101,7 @@ def test_cli_synth_is_deterministic_whatever_the_number_of_workers(standin, tmp_
     result = CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path / "again"), "--small", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "synthetic" in result.output
+    assert "clip/s" not in result.output, "no progress bar when stderr is not a terminal"
     again = tmp_path / "again"
     for name in ("testing_list.txt", "validation_list.txt", "speakers.json"):
         assert (again / name).read_bytes() == (root / name).read_bytes()
