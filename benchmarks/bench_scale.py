@@ -20,6 +20,10 @@ must lie above it. Results go to ``benchmarks/results/scale.json``.
 
     .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3] [--nodes 2]
         [--node-groups 2,4] [--refit benchmarks/results/scale.json]
+
+``--memory-sub-batches 1,4,16,32,64`` measures instead the private memory per PE actor of one group against the
+sub-batch k, for each PE kernel (the compiled ``numba`` one and the ``numpy`` one), with the samples/s of the same
+runs; results go to ``benchmarks/results/scale-memory.json``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
+MEMORY_RESULTS = Path(__file__).parent / "results" / "scale-memory.json"
 #: cluster.yaml: 25 worker nodes of 48 cores, one PE actor per core.
 CLUSTER_NODES, CLUSTER_CORES = 25, 48
 #: Time steps per sample of the gsc network.
@@ -92,6 +97,42 @@ def run(groups: int, pes: int, batches: int) -> dict:
     }
     engine.shutdown()
     return row
+
+
+def memory_by_sub_batch(pes: int, sub_batches: list[int], kernels: list[str], batches: int) -> list[dict]:
+    """Private memory per PE actor (mean and largest) of one group of ``pes`` actors after training batches of
+    k samples at sub-batch k, per kernel and k, with the samples/s of those batches."""
+    import ray
+
+    import pe_actors as pa
+    from pe_actors.engines import make
+
+    config = pa.NetworkConfig()
+    rng = np.random.default_rng(0)
+    rows = []
+    print(f"{'kernel':>7}{'k':>5}{'MB/actor':>10}{'MB max':>8}{'samples/s':>11}")
+    for kernel in kernels:
+        for k in sub_batches:
+            engine = make("eprop", "actors", config, pa.init_params(config), pa.OptimiserConfig(), pes=pes,
+                          sub_batch=k, kernel=kernel, record_metrics=False)  # fmt: skip
+            engine.start()
+            x = (rng.random((k, config.n_steps, config.n_in)) * 2).astype(np.float32)
+            labels = rng.integers(0, config.n_out, k)
+            engine.train_batch(x, labels, 1e-3)  # warm-up: the kernel loads, buffers grow to the sub-batch
+            seconds = []
+            for _ in range(batches):
+                start = time.perf_counter()
+                engine.train_batch(x, labels, 1e-3)
+                seconds.append(time.perf_counter() - start)
+            pids = [ray.get(actor.ping.remote())[2] for group in engine.groups for actor in group]
+            memory = [private_mb(pid) for pid in pids]
+            row = {"kernel": kernel, "sub_batch": k, "pes": pes, "private_mb_per_actor": float(np.mean(memory)),
+                   "private_mb_max": float(np.max(memory)), "samples_per_s": k / float(np.median(seconds))}  # fmt: skip
+            rows.append(row)
+            print(f"{kernel:>7}{k:>5}{row['private_mb_per_actor']:>10.1f}{row['private_mb_max']:>8.1f}"
+                  f"{row['samples_per_s']:>11.1f}", flush=True)  # fmt: skip
+            engine.shutdown()
+    return rows
 
 
 def compute_floor_ms(pes: int, repeats: int = 3) -> float:
@@ -216,7 +257,20 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2, help="nodes of the multi-node check (0: no check)")
     parser.add_argument("--node-groups", default="2,4", help="comma-separated G of the multi-node check")
     parser.add_argument("--refit", type=Path, default=None, help="refit the model to the runs of a results file")
+    parser.add_argument("--memory-sub-batches", default=None,
+                        help="comma-separated sub-batches k: measure private memory per actor against k instead")
+    parser.add_argument("--kernels", default="numba,numpy", help="PE kernels of the memory measurement")
     args = parser.parse_args()
+    if args.memory_sub_batches is not None:
+        from pe_actors.runtime.cluster import start_ray
+
+        start_ray(None, num_pe_slots=args.pes, dashboard_port=0)
+        rows = memory_by_sub_batch(args.pes, [int(k) for k in args.memory_sub_batches.split(",")],
+                                   args.kernels.split(","), args.batches)  # fmt: skip
+        MEMORY_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        MEMORY_RESULTS.write_text(json.dumps({"pes": args.pes, "rows": rows}, indent=1))
+        print(f"wrote {MEMORY_RESULTS}")
+        return
     if args.refit is not None:
         report = json.loads(args.refit.read_text())
         rows, node_rows, cores, floor = report["rows"], report["node_rows"], report["cores"], report["compute_floor_ms"]
