@@ -17,8 +17,6 @@ from pe_actors.run.config import MAX_SEED
 from pe_actors_launcher.options import FiniteFloatRange, existing_dir, library_errors
 from pe_actors_launcher.synapse_options import synapse_options
 
-EVENTPROP_LR = adapting.EVENTPROP_LR
-
 
 def _opt(*flags: str, **kwargs: Any):
     return click.option(*flags, show_default=True, **kwargs)
@@ -93,7 +91,8 @@ def _opt(*flags: str, **kwargs: Any):
     type=FiniteFloatRange(min=0, min_open=True),
     default=None,
     help="ADAM learning rate, constant while adapting; ADAM starts fresh [default: e-prop the chip recipe's "
-    f"(configs/gsc-chip-batch1.toml), EventProp {EVENTPROP_LR}].",
+    f"(configs/gsc-chip-batch1.toml), EventProp {adapting.EVENTPROP_LR} ({adapting.EVENTPROP_LR_WITHOUT_VOLTAGE_TERM} "
+    "for a network trained without the voltage term, --alpha-silent 0)].",
 )
 @_opt(
     "--rehearse-every",

@@ -67,6 +67,17 @@ from pe_actors.training.trainer import NonFiniteError
 #: term keeps every label output spiking, so no single-sample step silences an output for good. E-prop's is the
 #: chip recipe's.
 EVENTPROP_LR = 0.003
+#: The batch-1 learning rate of an EventProp network trained without the voltage term (alpha_silent 0, the paper's
+#: loss): above 0.0005 its label outputs fall silent under single-sample steps and never learn again.
+EVENTPROP_LR_WITHOUT_VOLTAGE_TERM = 0.0003
+
+
+def default_lr(network: Any) -> float:
+    """The adaptation learning rate when none is given: e-prop's chip recipe; for EventProp
+    :data:`EVENTPROP_LR`, or :data:`EVENTPROP_LR_WITHOUT_VOLTAGE_TERM` for a network without the voltage term."""
+    if not hasattr(network, "alpha_silent"):
+        return CHIP_BATCH1["lr"]
+    return EVENTPROP_LR if network.alpha_silent > 0 else EVENTPROP_LR_WITHOUT_VOLTAGE_TERM
 #: Adaptation samples when none are asked for (fewer when the new condition holds fewer).
 DEFAULT_SAMPLES = 300
 NEW, ORIGINAL = "new_condition", "original_task"
@@ -346,7 +357,7 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
         samples = min(DEFAULT_SAMPLES, len(pool[0]))
         echo(f"Found {len(pool[0])} adaptation samples in {source_text}; adapting on {samples}")
         config = dataclasses.replace(config, samples=samples)
-    lr = config.lr or (EVENTPROP_LR if eventprop else CHIP_BATCH1["lr"])
+    lr = config.lr or default_lr(network)
     online = AdaptConfig(config.samples, config.eval_every, lr, config.seed, config.rehearse_every)
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():

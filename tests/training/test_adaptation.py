@@ -385,3 +385,15 @@ def test_data_commands_for_conditions_name_bad_options(tmp_path):
     assert result.exit_code == 2 and "--rotate" in result.output
     result = CliRunner().invoke(cli, ["data", "yinyang", "--rotate", "nan", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--rotate" in result.output
+
+
+def test_the_default_adaptation_lr_follows_the_checkpoints_loss():
+    """EventProp networks trained with the voltage term adapt at 0.003; without it (the paper's loss) their label
+    outputs fall silent above 0.0005, so they adapt at 0.0003; e-prop takes the chip recipe's."""
+    import pe_actors as pa
+    from pe_actors.rules.eprop.recipes import CHIP_BATCH1
+    from pe_actors.run.adapting import default_lr
+
+    assert default_lr(pa.EventPropConfig(alpha_silent=1.0)) == 0.003
+    assert default_lr(pa.EventPropConfig()) == 0.0003
+    assert default_lr(pa.NetworkConfig()) == CHIP_BATCH1["lr"]
