@@ -52,8 +52,14 @@ def private_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(groups: int, pes: int, batches: int) -> dict:
+def actor_private_mb(engine) -> list[float]:
+    """Private_Dirty in MB of every PE actor process of ``engine``."""
     import ray
+
+    return [private_mb(ray.get(actor.ping.remote())[2]) for group in engine.groups for actor in group]
+
+
+def run(groups: int, pes: int, batches: int) -> dict:
 
     import pe_actors as pa
     from pe_actors.engines import make
@@ -74,8 +80,7 @@ def run(groups: int, pes: int, batches: int) -> dict:
         seconds.append(time.perf_counter() - start)
         steps.append(engine.timing["step_ms"])
     refs = (engine.transfer["gradient_refs"] - before["gradient_refs"]) / batches
-    pids = [ray.get(actor.ping.remote())[2] for group in engine.groups for actor in group]
-    memory = [private_mb(pid) for pid in pids]
+    memory = actor_private_mb(engine)
     slice_bytes = sum(v.nbytes for k, v in engine.replica_state(0).items() if k.startswith("w_")) / pes
     row = {
         "groups": groups,
@@ -102,7 +107,6 @@ def run(groups: int, pes: int, batches: int) -> dict:
 def memory_by_sub_batch(pes: int, sub_batches: list[int], kernels: list[str], batches: int) -> list[dict]:
     """Private memory per PE actor (mean and largest) of one group of ``pes`` actors after training batches of
     k samples at sub-batch k, per kernel and k, with the samples/s of those batches."""
-    import ray
 
     import pe_actors as pa
     from pe_actors.engines import make
@@ -124,8 +128,7 @@ def memory_by_sub_batch(pes: int, sub_batches: list[int], kernels: list[str], ba
                 start = time.perf_counter()
                 engine.train_batch(x, labels, 1e-3)
                 seconds.append(time.perf_counter() - start)
-            pids = [ray.get(actor.ping.remote())[2] for group in engine.groups for actor in group]
-            memory = [private_mb(pid) for pid in pids]
+            memory = actor_private_mb(engine)
             row = {"kernel": kernel, "sub_batch": k, "pes": pes, "private_mb_per_actor": float(np.mean(memory)),
                    "private_mb_max": float(np.max(memory)), "samples_per_s": k / float(np.median(seconds))}  # fmt: skip
             rows.append(row)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -82,6 +83,12 @@ class PrepareResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     resampled: int = 0
     seconds: float = 0.0
+
+
+def bar_hidden(progress: bool) -> bool:
+    """Whether a data-building progress bar is hidden: when ``progress`` is False, and when stderr is not a
+    terminal (a pipe or a log file would get its carriage-return lines)."""
+    return not progress or not sys.stderr.isatty()
 
 
 def _feature_paths(directory: Path, split: str) -> tuple[Path, Path]:
@@ -185,7 +192,7 @@ def _featurise_into(
     tasks = [(name, start, chunk) for name, clips, _ in jobs for start, chunk in _chunks(clips, CHUNK)]
     results = _chunk_results(root, tasks, params=params, strict=strict, workers=workers)
     total = sum(len(clips) for _, clips, _ in jobs)
-    with tqdm(total=total, desc="features", unit="clip", disable=not progress) as bar, closing(results):
+    with tqdm(total=total, desc="features", unit="clip", disable=bar_hidden(progress)) as bar, closing(results):
         for (name, start, chunk), (features, bad, n_resampled) in results:
             if bad and not skip_bad:
                 _, path, problem = bad[0]

@@ -34,7 +34,7 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from pe_actors_datasets.cache import SYNTHETIC_MARKER, install_directory, prepare
+from pe_actors_datasets.cache import SYNTHETIC_MARKER, bar_hidden, install_directory, prepare
 from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
 
 SAMPLE_RATE = 16_000
@@ -386,7 +386,7 @@ def render_plan(
     for word in [*KEYWORDS, *UNKNOWN_WORDS]:
         (root / word).mkdir(exist_ok=True)
     total = sum(len(items) for _, items in plan)
-    with tqdm(total=total, desc="synth", unit="clip", disable=not progress) as bar:
+    with tqdm(total=total, desc="synth", unit="clip", disable=bar_hidden(progress)) as bar:
         if workers <= 1:
             for i, items in plan:
                 bar.update(_render_speaker(str(root), speakers[i], items, seed, i, snr_db))

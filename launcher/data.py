@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -16,17 +15,12 @@ from pe_actors_datasets.synth import SIZES, synthesize
 from pe_actors_datasets.yinyang import write_yinyang
 from pe_actors_launcher.options import FiniteFloatRange
 
-#: Data building's progress bars: shown on a terminal unless --no-progress; never written into a redirected log.
+#: Data building's progress bar (the data package never writes one when stderr is not a terminal).
 no_progress_option = click.option(
     "--no-progress",
     is_flag=True,
     help="Hide the progress bar (it is hidden anyway when stderr is not a terminal).",
 )
-
-
-def show_progress(no_progress: bool) -> bool:
-    """Whether a data-building bar is shown: not with --no-progress, and only on a terminal."""
-    return not no_progress and sys.stderr.isatty()
 
 
 @click.group("data")
@@ -79,7 +73,7 @@ def prepare(
             skip_bad=skip_bad,
             strict=strict,
             workers=workers,
-            progress=show_progress(no_progress),
+            progress=not no_progress,
             on_build=lambda: click.echo(f"building feature cache {out} from {gsc_dir}", err=True),
         )
     except (ValueError, FileNotFoundError) as err:
@@ -125,7 +119,7 @@ def synth(out: Path, small: bool, condition: str | None, seed: int, workers: int
         if condition is not None:
             if small:
                 raise click.BadParameter("--small sizes the stand-in, not a condition", param_hint="--small")
-            path = synthesize_condition(out, condition, seed=seed, workers=workers, progress=show_progress(no_progress))
+            path = synthesize_condition(out, condition, seed=seed, workers=workers, progress=not no_progress)
             clips = json.loads((path / SYNTHETIC_MARKER).read_text())
             click.echo(
                 f"{path}: new condition {condition!r} written, {clips['clips']} clips of which "
@@ -133,7 +127,7 @@ def synth(out: Path, small: bool, condition: str | None, seed: int, workers: int
             )
             return
         path = synthesize(
-            out, size="small" if small else "default", seed=seed, workers=workers, progress=show_progress(no_progress)
+            out, size="small" if small else "default", seed=seed, workers=workers, progress=not no_progress
         )
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err

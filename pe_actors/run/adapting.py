@@ -29,6 +29,7 @@ from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import backend_name, checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
+from pe_actors.rules import rule_of
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.rules.eprop.recipes import CHIP_BATCH1
 from pe_actors.run.config import (
@@ -75,7 +76,7 @@ EVENTPROP_LR_WITHOUT_VOLTAGE_TERM = 0.0003
 def default_lr(network: Any) -> float:
     """The adaptation learning rate when none is given: e-prop's chip recipe; for EventProp
     :data:`EVENTPROP_LR`, or :data:`EVENTPROP_LR_WITHOUT_VOLTAGE_TERM` for a network without the voltage term."""
-    if not hasattr(network, "alpha_silent"):
+    if rule_of(network).name != "eventprop":
         return CHIP_BATCH1["lr"]
     return EVENTPROP_LR if network.alpha_silent > 0 else EVENTPROP_LR_WITHOUT_VOLTAGE_TERM
 #: Adaptation samples when none are asked for (fewer when the new condition holds fewer).
@@ -169,7 +170,7 @@ def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eve
     metadata = feature_metadata(checkpoint.meta)
     featurise = source("gsc_folder")
     try:
-        common = {"workers": config.workers, "progress": config.progress and sys.stderr.isatty()}
+        common = {"workers": config.workers, "progress": config.progress}
         pool = featurise(config.gsc_dir, metadata, split="train", clip_list=config.adapt_list,
                          per_class=config.per_class, **common)  # fmt: skip
         held_out = featurise(config.gsc_dir, metadata, split="test", **common)

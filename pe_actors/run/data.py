@@ -11,7 +11,6 @@ package.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,7 +137,7 @@ def load_splits(
         elif data is None:
             echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
             start = time.perf_counter()
-            prepared = source("standin")(cache, standin_size, progress and sys.stderr.isatty())
+            prepared = source("standin")(cache, standin_size, progress)
             echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
         else:
             prepared = source("prepared")(data)
