@@ -1,8 +1,8 @@
 """Scale of the PE-actor runtime on this machine: G groups of P PE actors on the gsc network at sub-batch 1, from
 G = 1 up to as many as fit, each with its start-up time, training samples/s, private memory per actor and the
 object references and bytes handed around per batch for gradient averaging; then a cost model fitted to the runs,
-checked on the largest run and on Ray's multi-node test cluster, and extrapolated to cluster.yaml's 25 x 48 = 1200
-actors.
+checked on the largest run and on the multi-host test bed (scripts/testbed.py), and extrapolated to cluster.yaml's
+25 x 48 = 1200 actors.
 
 Cost model (c cores, G P actors, T steps per sample, a batch of G samples, rho = G P / c actors per core):
 
@@ -12,18 +12,20 @@ step is one time step's exchange and compute as the actors time it (every core r
 behind each barrier); rest is everything outside the step loop: the gradient averaging (2 G P object references,
 each handled by a process that shares its core with rho others), the ADAM step and the driver. Both parts are
 fitted in log-log space by least squares, each to its own measured part, on all single-node runs. The check runs
-groups on a ray.cluster_utils.Cluster of --nodes nodes on this machine (the same cores, so the same rho) and
-compares them with the single-node model: what crossing nodes adds. A second fit leaves the largest run out and
-predicts it: how far the form carries beyond its data.
+groups on the test bed's --hosts hosts (network namespaces on this machine, each with its own Ray node, /dev/shm
+and temp directory; the same cores, so the same rho) and compares them with the single-node model: what crossing
+hosts adds. A second fit leaves the largest run out and predicts it: how far the form carries beyond its data.
+Then the model is refitted to all runs, single- and multi-host, and each run is predicted by a fit to the others
+(its held-out error).
 The compute floor is one PE's step at the P = 12 slice measured in-process (no Ray): the model's step at rho = 1
 must lie above it. Results go to ``benchmarks/results/scale.json``.
 
-    .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3] [--nodes 2]
-        [--node-groups 2,4] [--refit benchmarks/results/scale.json]
+    .venv/bin/python benchmarks/bench_scale.py [--groups 1,2,5,10,20] [--pes 12] [--batches 3] [--hosts 2,3]
+        [--host-groups 2,4] [--refit benchmarks/results/scale.json]
 
 ``--memory-sub-batches 1,4,16,32,64`` measures instead the private memory per PE actor of one group against the
-sub-batch k, for each PE kernel (the compiled ``numba`` one and the ``numpy`` one), with the samples/s of the same
-runs; results go to ``benchmarks/results/scale-memory.json``.
+sub-batch k, for each PE kernel (``c``, compiled at install; ``numba``, compiled at first use; ``numpy``), with the
+samples/s of the same runs; results go to ``benchmarks/results/scale-memory.json``.
 """
 
 from __future__ import annotations
@@ -209,6 +211,23 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
                                   "predicted_batch_s": predicted}  # fmt: skip
     print(f"fitted without the {largest['actors']}-actor run, the model predicts it at {predicted:.2f} s against "
           f"{largest['batch_s']:.2f} s measured ({100 * (predicted / largest['batch_s'] - 1):+.0f} %)")  # fmt: skip
+    if node_rows:
+        everything = rows + node_rows
+        combined = fit(everything, cores, STEPS)
+        model["refit_all"] = {key: combined[key] for key in ("s_step_s", "alpha", "r_rest_s", "beta", "cluster_1200")}
+        print(f"refitted to all {len(everything)} runs (1 to {max(r['nodes'] for r in everything)} hosts): batch s = "
+              f"{STEPS} x {1e3 * combined['s_step_s']:.3f} ms rho^{combined['alpha']:.2f} + "
+              f"{combined['r_rest_s']:.4f} s (G rho)^{combined['beta']:.2f}")  # fmt: skip
+        model["held_out"] = []
+        for index, row in enumerate(everything):
+            others = fit(everything[:index] + everything[index + 1 :], cores, STEPS)
+            predicted = predict(others, row["groups"], row["actors"] / cores)
+            error = predicted / row["batch_s"] - 1
+            model["held_out"].append({"hosts": row["nodes"], "groups": row["groups"], "actors": row["actors"],
+                                      "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted,
+                                      "error": error})  # fmt: skip
+            print(f"held out: {row['nodes']} host(s), G = {row['groups']} ({row['actors']} actors): measured "
+                  f"{row['batch_s']:.2f} s, predicted {predicted:.2f} s by the other runs ({100 * error:+.0f} %)")
     cluster = model["cluster_1200"]
     model["compute_floor_ms"] = floor_ms
     print(f"step at rho = 1: {cluster['step_ms']:.3f} ms (the compute floor: {floor_ms:.3f} ms)")
@@ -225,31 +244,54 @@ def predict(model: dict, groups: int, rho: float) -> float:
     return model["steps"] * step + model["r_rest_s"] * (groups * rho) ** model["beta"]
 
 
-def run_on_nodes(nodes: int, counts: list[int], pes: int, batches: int) -> list[dict]:
-    """The runs of ``counts`` groups on a ray.cluster_utils.Cluster of ``nodes`` nodes (each declaring an equal
-    share of the pe slots and of the cores), the groups spread over them."""
-    import ray
-    from ray.cluster_utils import Cluster
+def load_testbed():
+    """scripts/testbed.py as a module (scripts/ is not a package)."""
+    import importlib.util
+    import sys
 
-    cores = len(os.sched_getaffinity(0))
-    slots = -(-max(counts) * pes // nodes)
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": max(1, cores // nodes), "resources": {"pe": slots}, "include_dashboard": False},
-    )
-    for _ in range(nodes - 1):
-        cluster.add_node(num_cpus=max(1, cores // nodes), resources={"pe": slots})
-    ray.init(address=cluster.address, log_to_driver=False)
-    try:
-        rows = []
-        for groups in counts:
-            row = run(groups, pes, batches)
-            row["nodes"] = nodes
-            rows.append(row)
-        return rows
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    spec = importlib.util.spec_from_file_location("testbed", Path(__file__).parents[1] / "scripts" / "testbed.py")
+    module = sys.modules["testbed"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_on_testbed(hosts: int, counts: list[int], pes: int, batches: int) -> list[dict]:
+    """The runs of ``counts`` groups on the multi-host test bed (scripts/testbed.py) of ``hosts`` hosts, each
+    declaring an equal share of the pe slots, the driver on the head: the groups spread over the hosts, their
+    averaging crossing them. The hosts share this machine's cores, so rho is the same as on one host."""
+    import subprocess
+    import sys
+    import tempfile
+
+    testbed = load_testbed()
+    why = testbed.namespaces_unavailable()
+    if why:
+        raise SystemExit(f"bench_scale --hosts: {why}")
+    slots = -(-max(counts) * pes // hosts)
+    with testbed.TestBed(hosts=hosts, pe_per_host=slots, dashboard=False) as bed, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        argv = [sys.executable, str(Path(__file__).resolve()), "--address", bed.head_address, "--rows-out", str(out),
+                "--groups", ",".join(map(str, counts)), "--pes", str(pes), "--batches", str(batches)]  # fmt: skip
+        done = bed.run(0, argv, capture=False, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise SystemExit(f"the run on the test bed of {hosts} hosts failed (exit {done.returncode})")
+        rows = json.loads(out.read_text())
+    for row in rows:
+        row["nodes"] = hosts
+    return rows
+
+
+def rows_on_cluster(address: str, counts: list[int], pes: int, batches: int, out: Path) -> None:
+    """The driver's side of :func:`run_on_testbed`: join the cluster at ``address``, run ``counts`` and write the
+    rows to ``out``."""
+    import ray
+
+    from pe_actors.runtime.cluster import start_ray
+
+    start_ray(address, num_pe_slots=max(counts) * pes)
+    rows = [run(groups, pes, batches) for groups in counts]
+    ray.shutdown()
+    out.write_text(json.dumps(rows))
 
 
 def main() -> None:
@@ -257,12 +299,15 @@ def main() -> None:
     parser.add_argument("--groups", default="1,2,5,10,20", help="comma-separated group counts G on one node")
     parser.add_argument("--pes", type=int, default=12, help="PEs per group, P")
     parser.add_argument("--batches", type=int, default=3, help="timed batches per G")
-    parser.add_argument("--nodes", type=int, default=2, help="nodes of the multi-node check (0: no check)")
-    parser.add_argument("--node-groups", default="2,4", help="comma-separated G of the multi-node check")
+    parser.add_argument("--hosts", default="2,3",
+                        help="comma-separated host counts of the multi-host test bed's runs ('' for none; needs root)")
+    parser.add_argument("--host-groups", default="2,4", help="comma-separated G of each test-bed run")
+    parser.add_argument("--address", default=None, help=argparse.SUPPRESS)  # the driver on a test bed's head
+    parser.add_argument("--rows-out", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--refit", type=Path, default=None, help="refit the model to the runs of a results file")
     parser.add_argument("--memory-sub-batches", default=None,
                         help="comma-separated sub-batches k: measure private memory per actor against k instead")
-    parser.add_argument("--kernels", default="numba,numpy", help="PE kernels of the memory measurement")
+    parser.add_argument("--kernels", default="c,numba,numpy", help="PE kernels of the memory measurement")
     args = parser.parse_args()
     if args.memory_sub_batches is not None:
         from pe_actors.runtime.cluster import start_ray
@@ -273,6 +318,9 @@ def main() -> None:
         MEMORY_RESULTS.parent.mkdir(parents=True, exist_ok=True)
         MEMORY_RESULTS.write_text(json.dumps({"pes": args.pes, "rows": rows}, indent=1))
         print(f"wrote {MEMORY_RESULTS}")
+        return
+    if args.address is not None:
+        rows_on_cluster(args.address, [int(g) for g in args.groups.split(",")], args.pes, args.batches, args.rows_out)
         return
     if args.refit is not None:
         report = json.loads(args.refit.read_text())
@@ -309,9 +357,9 @@ def measure(args: argparse.Namespace, floor: float, cores: int) -> tuple[list[di
         print(_line(row, cores), flush=True)
     ray.shutdown()
     node_rows = []
-    if args.nodes > 1:
-        node_rows = run_on_nodes(args.nodes, [int(p) for p in args.node_groups.split(",")], args.pes, args.batches)
-        for row in node_rows:
+    for hosts in [int(h) for h in args.hosts.split(",") if h]:
+        for row in run_on_testbed(hosts, [int(g) for g in args.host_groups.split(",")], args.pes, args.batches):
+            node_rows.append(row)
             print(_line(row, cores), flush=True)
     return rows, node_rows
 

@@ -29,8 +29,9 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from pe_actors.core.engine import BatchResult, sub_batches, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
+from pe_actors.rules.eprop.pe import KERNELS, auto_kernel
 from pe_actors.runtime.actor import PEActor
-from pe_actors.runtime.cluster import PE_RESOURCE, PEGroupError, check_pe_resources, start_ray
+from pe_actors.runtime.cluster import PE_PROCESS_VARIABLE, PE_RESOURCE, PEGroupError, check_pe_resources, start_ray
 from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unlink_mailbox
 from pe_actors.runtime.packets import actor_name
 from pe_actors.runtime.ray_transport import RayCallTransport
@@ -42,8 +43,9 @@ TRANSPORTS = ("shm", "ray")
 #: Samples a group forwards at once in :meth:`ActorEngine.predict` (at least the sub-batch).
 PREDICT_CHUNK = 64
 _POLL_SECONDS = 0.1
-# Worker processes of PE actors run single-threaded BLAS: the PEs of a group already share the node's cores.
-_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Worker processes of PE actors run single-threaded BLAS (the PEs of a group already share the node's cores) and are
+# marked as PE processes, which the setup hook of the run's Ray keeps lean (runtime.cluster.lean_pe_process).
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", PE_PROCESS_VARIABLE: "1"}
 
 
 class ActorEngine:
@@ -65,9 +67,10 @@ class ActorEngine:
         start_timeout_s: how long to wait for placement groups and actors at start-up.
         record_metrics: record Ray custom metrics (see :mod:`pe_actors.runtime.metrics`).
         synapses: where the PEs' weights live (docs/synapses.md).
-        kernel: the e-prop PEs' per-synapse implementation: ``numba``, ``numpy`` or ``auto``, which picks numpy at
-            sub-batch 1 (there it is only 1.3x slower per step, 45 against 34 us at the gsc network's 10-neuron
-            slices, and a PE process then never loads numba) and numba above (2-18x faster from sub-batch 8 on).
+        kernel: the e-prop PEs' per-synapse implementation (:data:`pe_actors.rules.eprop.pe.KERNELS`) or ``auto``,
+            which picks ``c``, the loops compiled ahead of time at install (numba's speed, and a PE process never
+            loads numba: at most 60 MB per actor at every sub-batch); where the install could not build it,
+            numpy at sub-batch 1 and numba above.
         address: the Ray cluster to join when this process has not initialised Ray (``"auto"``, ``host:port``,
             ``ray://...``); None starts an embedded local Ray on 127.0.0.1 declaring the P x G ``pe`` slots. A Ray
             the engine started is shut down with it; a Ray the caller initialised is left alone.
@@ -104,9 +107,9 @@ class ActorEngine:
             raise ValueError(f"run_name must be 1-64 characters of letters, digits, '_', '.', '-', got {run_name!r}")
         self.config = config
         self.optimiser = optimiser
-        if kernel not in ("auto", "numba", "numpy"):
-            raise ValueError(f"kernel must be 'auto', 'numba' or 'numpy', got {kernel!r}")
-        self.kernel = ("numpy" if sub_batch == 1 else "numba") if kernel == "auto" else kernel
+        if kernel not in ("auto", *KERNELS):
+            raise ValueError(f"kernel must be 'auto' or one of {list(KERNELS)}, got {kernel!r}")
+        self.kernel = auto_kernel(sub_batch) if kernel == "auto" else kernel
         self.spec = group_program(config, n_pes, synapses=synapses, kernel=self.kernel)
         self.synapses = synapses
         self.n_pes, self.n_groups, self.sub_batch = self.spec.n_pes, n_groups, sub_batch

@@ -10,6 +10,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
+from pe_actors.rules.eprop.pe import compiled_kernels_built
 from pe_actors.runtime.group import GroupEngine
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
@@ -26,7 +27,8 @@ class InProcessEngine(GroupEngine):
         n_pes: PEs per group, P (EventProp: PEs per layer, an int or one per layer).
         sub_batch: samples each PE vectorises, k (None: the whole batch at once).
         synapses: where the PEs' weights live (docs/synapses.md).
-        kernel: the e-prop PEs' per-synapse implementation (``numba`` or ``numpy``).
+        kernel: the e-prop PEs' per-synapse implementation (:data:`pe_actors.rules.eprop.pe.KERNELS`) or ``auto``:
+            ``c`` where the install built it, else ``numba`` (the same numbers either way).
     """
 
     def __init__(
@@ -37,9 +39,11 @@ class InProcessEngine(GroupEngine):
         n_pes: int | list[int] = 1,
         sub_batch: int | None = None,
         synapses: SynapseConfig = DIGITAL,
-        kernel: str = "numba",
+        kernel: str = "auto",
     ) -> None:
         self.config = config
+        if kernel == "auto":
+            kernel = "c" if compiled_kernels_built() else "numba"
         super().__init__(group_program(config, n_pes, synapses=synapses, kernel=kernel), params, optimiser, sub_batch)
 
     @property

@@ -29,6 +29,34 @@ LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 AUTH_VARIABLE = "RAY_AUTH_MODE"
 #: The custom resource a PE actor (and each placement-group bundle) takes one unit of.
 PE_RESOURCE = "pe"
+#: Set (to "1") in the environment of PE actor processes only (the actor engine's runtime_env).
+PE_PROCESS_VARIABLE = "PE_ACTORS_PE_PROCESS"
+#: The worker setup hook a run's Ray starts every worker process with (see :func:`lean_pe_process`).
+SETUP_HOOK = "pe_actors.runtime.cluster.lean_pe_process"
+#: Packages a Ray worker imports when they are installed, to register serializers for them (Ray's serialization
+#: add-ons), and a PE never sends: about 4.6 MB of private memory each per process.
+UNUSED_IN_PE = ("pyarrow", "pydantic")
+
+
+class _Unavailable:
+    """A meta path finder that makes ``names`` (and their submodules) unimportable in this process."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is kept out of PE actor processes", name=fullname)
+        return None
+
+
+def lean_pe_process() -> None:
+    """Ray's worker setup hook (run before a worker takes any task): in a PE actor process (``PE_ACTORS_PE_PROCESS``
+    set by the actor engine), make pyarrow and pydantic unimportable, so that Ray's serialization context skips
+    the serializers it would register for them; other workers of the job are left as they are. Keeps a PE actor
+    at about 51 MB private instead of 60 (docs/runtime.md, "Memory per actor")."""
+    if os.environ.get(PE_PROCESS_VARIABLE) == "1" and not any(name in sys.modules for name in UNUSED_IN_PE):
+        sys.meta_path.insert(0, _Unavailable(UNUSED_IN_PE))
 
 
 def loopback_only(address: str | None) -> bool:
@@ -76,7 +104,10 @@ def start_ray(
         if address in (None, "", "local"):
             context = _start_local(ray, job, num_pe_slots, dashboard_host, dashboard_port)
         else:
-            context = ray.init(address=address, job_config=job, log_to_driver=False, logging_level=logging.WARNING)
+            context = ray.init(
+                address=address, job_config=job, log_to_driver=False, logging_level=logging.WARNING,
+                runtime_env={"worker_process_setup_hook": SETUP_HOOK},
+            )  # fmt: skip
         url = context.dashboard_url or ""
     else:
         url = _dashboard_url()
@@ -101,6 +132,7 @@ def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, das
                 # `ray start` (its current-cluster file, even a stale one) names, and then refuses the resources.
                 address="local",
                 job_config=job,
+                runtime_env={"worker_process_setup_hook": SETUP_HOOK},
                 resources={PE_RESOURCE: num_pe_slots},
                 include_dashboard=True,
                 dashboard_host=dashboard_host,

@@ -1,4 +1,5 @@
-"""The numba kernels compute the same numbers as the numpy reference forms (docs/eprop.md)."""
+"""The compiled kernels (numba's, and the same loops compiled ahead of time in C) compute the same numbers as the
+numpy reference forms (docs/eprop.md), and the two compiled ones agree to the last bit."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from pe_actors.rules.eprop import kernels
 from pe_actors.rules.eprop.bptt import bptt_forward
 from pe_actors.rules.eprop.master import reduce_outputs
 from pe_actors.rules.eprop.neuron import surrogate
-from pe_actors.rules.eprop.pe import KERNELS, PE
+from pe_actors.rules.eprop.pe import KERNELS, PE, compiled_kernels_built, load_kernels
 from pe_actors.rules.eprop.pe_group import run_forward
 from pe_actors.rules.eprop.readout import filter_weights
 
@@ -30,14 +31,19 @@ def run_group(config, params, x, labels, n_pes, kernel):
     return pes, [pe.gradients(result.error) for pe in pes]
 
 
+#: The compiled kernels: the C one only where the install built it (scripts/setup.sh does; CI runs it).
+COMPILED = ["numba", pytest.param("c", marks=pytest.mark.skipif(not compiled_kernels_built(), reason="not built"))]
+
+
+@pytest.mark.parametrize("kernel", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("n_pes", "k"), [(1, 1), (1, 5), (3, 4)])
-def test_pe_numba_kernel_equals_numpy(dtype, n_pes, k):
+def test_pe_compiled_kernel_equals_numpy(kernel, dtype, n_pes, k):
     config = GSC.with_sizes(n_steps=40)
     params, x, labels = inputs(config, n_pes + k, k, dtype)
     assert 0.005 < bptt_forward(params, x, config)["z"].mean() < 0.5
     reference, grads_ref = run_group(config, params, x, labels, n_pes, "numpy")
-    fast, grads = run_group(config, params, x, labels, n_pes, "numba")
+    fast, grads = run_group(config, params, x, labels, n_pes, kernel)
     for pe_ref, pe in zip(reference, fast, strict=True):
         # Same operations in the same order: the eligibility state agrees to the last bit.
         np.testing.assert_array_equal(pe.ea, pe_ref.ea)
@@ -50,19 +56,50 @@ def test_pe_numba_kernel_equals_numpy(dtype, n_pes, k):
             np.testing.assert_allclose(grad[key], grad_ref[key], rtol=0, atol=TOLERANCE[dtype] * scale)
 
 
+@pytest.mark.skipif(not compiled_kernels_built(), reason="the C kernels are not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_kernels_equal_numba_to_the_last_bit(dtype):
+    config = GSC.with_sizes(n_steps=60)
+    params, x, labels = inputs(config, 3, 6, dtype)
+    numba, grads_numba = run_group(config, params, x, labels, 3, "numba")
+    c, grads_c = run_group(config, params, x, labels, 3, "c")
+    for pe_numba, pe_c, g_numba, g_c in zip(numba, c, grads_numba, grads_c, strict=True):
+        np.testing.assert_array_equal(pe_c.ea, pe_numba.ea)
+        np.testing.assert_array_equal(pe_c.acc, pe_numba.acc)
+        for key in g_numba:
+            np.testing.assert_array_equal(g_c[key], g_numba[key])
+
+
+@pytest.mark.skipif(not compiled_kernels_built(), reason="the C kernels are not built")
+def test_c_kernels_name_a_bad_argument():
+    c = load_kernels("c")
+    ea, row = np.zeros((2, 3, 4)), np.zeros((2, 4))
+    with pytest.raises(ValueError, match=r"gain_pre must have shape \(2, 3\), got \(2, 4\)"):
+        c.adaptation_step(ea, row, row, row)
+    with pytest.raises(ValueError, match="decay must have the dtype of ea"):
+        c.adaptation_step(ea, row.astype(np.float32), np.zeros((2, 3)), row)
+    with pytest.raises(ValueError, match="ea must be a C-contiguous, writable"):
+        c.adaptation_step(ea.transpose(1, 0, 2), row, np.zeros((2, 3)), row)
+    with pytest.raises(ValueError, match="out must be a 2-dimensional float32 or float64"):
+        c.weighted_sum(ea, row, np.zeros((3, 4), np.int64))
+
+
 def test_unknown_kernel_lists_the_valid_names():
     params = pa.init_params(GSC)
-    with pytest.raises(ValueError, match=r"unknown PE kernel 'c'.*'numba', 'numpy'"):
-        PE(GSC, slice(0, 10), params, kernel="c")
-    assert KERNELS == ("numba", "numpy")
+    with pytest.raises(ValueError, match=r"unknown PE kernel 'cuda'.*'c', 'numba', 'numpy'"):
+        PE(GSC, slice(0, 10), params, kernel="cuda")
+    assert KERNELS == ("c", "numba", "numpy")
 
 
+@pytest.mark.parametrize("kernel", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weighted_sum_equals_einsum(dtype):
+def test_weighted_sum_equals_einsum(kernel, dtype):
     rng = np.random.default_rng(0)
     acc, signal = rng.standard_normal((6, 20, 7)).astype(dtype), rng.standard_normal((6, 7)).astype(dtype)
     expected = np.einsum("kij,kj->ij", acc, signal)
-    np.testing.assert_allclose(kernels.weighted_sum(acc, signal), expected, rtol=0, atol=TOLERANCE[dtype] * 10)
+    out = np.empty((20, 7), dtype)
+    load_kernels(kernel).weighted_sum(acc, signal, out)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=TOLERANCE[dtype] * 10)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

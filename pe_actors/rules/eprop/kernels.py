@@ -1,5 +1,8 @@
 """Compiled (numba) loops for the hot paths of e-prop: the PE's per-synapse update and the replay engine.
 
+The PE's three loops also exist compiled ahead of time in ``_pe_kernels.c`` (the PE kernel ``"c"``), with the same
+signatures and the same order of operations, for processes that should not load numba (PE actors).
+
 Every kernel is the loop form of an equation of docs/eprop.md and is tested against the plain numpy form
 (``tests/test_kernels.py``, ``tests/test_replay.py``). Kernels take their constants as scalars of the arrays'
 dtype so that float32 arrays are computed in float32, like the numpy path. ``fastmath`` stays off: the PE
@@ -69,12 +72,11 @@ def _weighted_sum(acc, signal, out):
                 out[i, j] += acc[b, i, j] * signal[b, j]
 
 
-def weighted_sum(acc: np.ndarray, signal: np.ndarray) -> np.ndarray:
-    """sum_k acc[k, i, j] signal[k, j], shape (n_pre, |J|): the PE's dW[i, j] = L_j sum_t ebar_ij^t summed over
-    the sub-batch (docs/eprop.md); ``acc`` (k, n_pre, |J|), ``signal`` = L (k, |J|)."""
-    out = np.empty(acc.shape[1:], acc.dtype)
-    _weighted_sum(acc, np.ascontiguousarray(signal, acc.dtype), out)
-    return out
+def weighted_sum(acc: np.ndarray, signal: np.ndarray, out: np.ndarray) -> None:
+    """out[i, j] = sum_k acc[k, i, j] signal[k, j], shape (n_pre, |J|): the PE's dW[i, j] = L_j sum_t ebar_ij^t
+    summed over the sub-batch (docs/eprop.md); ``acc`` (k, n_pre, |J|), ``signal`` = L (k, |J|). One dtype,
+    C-contiguous."""
+    _weighted_sum(acc, signal, out)
 
 
 # --- Replay engine: forward pass and the backward recursion for D ----------------------------------------------

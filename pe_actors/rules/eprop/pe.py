@@ -14,6 +14,8 @@ accumulator.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
@@ -25,9 +27,48 @@ from pe_actors.synapses import DIGITAL, Layout, SynapseConfig, SynapseStore, cli
 #: Memory categories reported by :meth:`PE.arrays_by_category`, in display order.
 MEMORY_CATEGORIES = ("weights", "adam", "devices", "eligibility", "accumulators", "neuron_state", "input_buffer")
 
-#: Implementations of the per-synapse updates: "numba" (compiled loops of :mod:`pe_actors.rules.eprop.kernels`, the
-#: default) and "numpy" (whole-array expressions, the reference the kernels are tested against).
-KERNELS = ("numba", "numpy")
+#: Implementations of the per-synapse updates: "c" (the same loops compiled ahead of time at install,
+#: ``_pe_kernels.c``: numba's speed without numba in the process), "numba" (the loops of
+#: :mod:`pe_actors.rules.eprop.kernels`, compiled at first use) and "numpy" (whole-array expressions, the
+#: reference the kernels are tested against). All three give the same numbers.
+KERNELS = ("c", "numba", "numpy")
+
+
+def compiled_kernels_built() -> bool:
+    """Whether the ahead-of-time compiled kernels (kernel ``"c"``) were built at install (they need a C compiler)."""
+    from importlib.util import find_spec
+
+    return find_spec("pe_actors.rules.eprop._pe_kernels") is not None
+
+
+def auto_kernel(sub_batch: int) -> str:
+    """The kernel a PE process should use: ``c`` when built; else numpy at sub-batch 1 (there only 1.3x slower per
+    step, and the process never loads numba) and numba above (2-18x faster from sub-batch 8 on)."""
+    if compiled_kernels_built():
+        return "c"
+    return "numpy" if sub_batch == 1 else "numba"
+
+
+def load_kernels(kernel: str) -> Any:
+    """The module of the per-synapse loops of ``kernel`` (``adaptation_step``, ``accumulate_step``,
+    ``weighted_sum``, one signature for both), or None for ``"numpy"``. Imported only here: a PE on the numpy or
+    the C kernel never loads numba (about 42 MB per process with its compiled code)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
+    if kernel == "numba":
+        from pe_actors.rules.eprop import kernels
+
+        return kernels
+    if kernel == "c":
+        try:
+            from pe_actors.rules.eprop import _pe_kernels
+        except ImportError:
+            raise ValueError(
+                "PE kernel 'c' is not built (the install found no C compiler); reinstall with one "
+                "(`pip install -e .`), or use kernel 'numba' or 'numpy'"
+            ) from None
+        return _pe_kernels
+    return None
 
 
 class PE:
@@ -39,7 +80,7 @@ class PE:
         params: the full weights ``w_in``, ``w_rec``, ``w_out``; the PE copies its slice.
         optimiser: ADAM settings; None for a PE that only computes gradients.
         learning: False skips the eligibility state (inference only).
-        kernel: implementation of the per-synapse updates, one of :data:`KERNELS`; both give the same numbers
+        kernel: implementation of the per-synapse updates, one of :data:`KERNELS`; all give the same numbers
             (to rounding in :meth:`gradients`, exactly in the eligibility state).
         synapses: where the weights live (docs/synapses.md); the PE reaches them only through its store.
         store: a store to share (an inference PE reads the weights of the learning PE of its program).
@@ -56,15 +97,8 @@ class PE:
         synapses: SynapseConfig = DIGITAL,
         store: SynapseStore | None = None,
     ) -> None:
-        if kernel not in KERNELS:
-            raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
+        self._kernels = load_kernels(kernel)
         self.kernel = kernel
-        if kernel == "numba":
-            # Imported here, not with the module: a PE on the numpy kernel never loads numba (about 24 MB per
-            # process, plus its compiled code).
-            from pe_actors.rules.eprop import kernels
-
-            self._kernels = kernels
         self.config = config
         self.neurons = neurons
         self.learning = learning
@@ -133,7 +167,7 @@ class PE:
     def _allocate(self, k: int) -> None:
         c, n, dt = self.config, self.size, self.dtype
         self.sub_batch = k
-        self.x = np.zeros((k, c.n_steps, c.n_in), dt)
+        self.x = np.zeros((k, c.n_steps, c.n_in), dt)  # until begin_sample gives the input
         self.v = np.zeros((k, n), dt)
         self.a = np.zeros((k, n), dt)
         self.threshold = np.zeros((k, n), dt)
@@ -149,7 +183,11 @@ class PE:
             self.acc = np.zeros((k, c.n_pre, n), dt)
 
     def begin_sample(self, x: np.ndarray) -> None:
-        """Load the input of a sub-batch, x of shape (k, T, n_in), and zero all state (t = 0)."""
+        """Take the input of a sub-batch, x of shape (k, T, n_in), and zero all state (t = 0).
+
+        x is referenced, not copied (the PE reads it and never writes it): in a PE actor it is the batch in Ray's
+        shared object store, so the actor's private memory does not grow with k T n_in (4 MB at k = 64 on gsc).
+        """
         c = self.config
         if x.ndim != 3 or x.shape[1:] != (c.n_steps, c.n_in):
             raise ValueError(f"PE input must have shape (k, {c.n_steps}, {c.n_in}), got {x.shape}")
@@ -163,11 +201,11 @@ class PE:
                 self.ev.fill(0)
                 self.ea.fill(0)
                 self.acc.fill(0)
-        self.x[...] = x
+        self.x = x
 
     def send_input(self, t: int) -> None:
-        """Read x^t (0-based step t) from the input buffer."""
-        self.x_t = self.x[:, t]
+        """Read x^t (0-based step t) from the input, in the PE's dtype (rounded as a copy into it would be)."""
+        self.x_t = self.x[:, t].astype(self.dtype, copy=False)
 
     def synapse_preprocess(self) -> None:
         """Updates that need only the previous step (docs/eprop.md, in this order):
@@ -184,7 +222,7 @@ class PE:
         if not self.learning:
             return
         decay = c.rho - (1.0 - c.rho) * c.beta * self.psi
-        if self.kernel == "numba":
+        if self._kernels is not None:
             self._kernels.adaptation_step(self.ea, decay, (1.0 - c.rho) * self.ev, self.psi)
         else:
             self.ea *= decay[:, None, :]
@@ -221,7 +259,7 @@ class PE:
         self.zbar_sum += self.zbar
         if not self.learning:
             return
-        if self.kernel == "numba":
+        if self._kernels is not None:
             self._kernels.accumulate_step(self.acc, self.ea, self.ev, c.beta, self._c[t] * self.psi)
             return
         trace = self.ev[:, :, None] - c.beta * self.ea
@@ -248,8 +286,9 @@ class PE:
             raise RuntimeError("this PE was built with learning=False and holds no eligibility state")
         n_steps = self.config.n_steps
         signal = error @ self.w_out.T / n_steps
-        if self.kernel == "numba":
-            grad = self._kernels.weighted_sum(self.acc, signal)
+        if self._kernels is not None:
+            grad = np.empty(self.acc.shape[1:], self.acc.dtype)
+            self._kernels.weighted_sum(self.acc, np.ascontiguousarray(signal, self.acc.dtype), grad)
         else:
             grad = np.einsum("kij,kj->ij", self.acc, signal)
         grad[self._diagonal] = 0.0
@@ -285,7 +324,8 @@ class PE:
         if self.sub_batch:
             groups["neuron_state"] = [self.v, self.a, self.threshold, self.z, self.psi, self.i_rec, self.z_group]
             groups["accumulators"] = [self.zbar, self.zbar_sum]
-            groups["input_buffer"] = [self.x]
+            # The input as the PE reads it (k, T, n_in) in its dtype, whether it holds a copy or a reference.
+            groups["input_buffer"] = [np.broadcast_to(np.zeros((), self.dtype), (self.sub_batch, *self.x.shape[1:]))]
             if self.learning:
                 groups["eligibility"] = [self.ev, self.ea]
                 groups["accumulators"].append(self.acc)
