@@ -7,7 +7,8 @@ from pe_actors.rules import PE_BACKENDS, Backend, Lazy, Rule
 
 _SYNAPSES = ("digital", "quantised", "pcm")
 _ACTORS = frozenset(
-    {"kernel", "synapses", "transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s"}
+    {"kernel", "synapses", "transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
+     "start_timeout_s"}
 )
 
 #: E-prop on the PEs (in-process or PE actors), by replay off-chip (the same gradients from a stored forward

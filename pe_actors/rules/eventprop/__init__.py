@@ -18,7 +18,8 @@ RULE = Rule(
         Backend(
             PE_BACKENDS[1],
             "one Ray actor per PE, P per layer",
-            frozenset({"transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s"}),
+            frozenset({"transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
+                       "start_timeout_s"}),  # fmt: skip
         ),
         Backend(
             "offchip",
