@@ -6,15 +6,18 @@ checked on the largest run and on the multi-host test bed (scripts/testbed.py), 
 
 Cost model (c cores, G P actors, T steps per sample, a batch of G samples, rho = G P / c actors per core):
 
-    batch seconds = T step(rho) + rest(G, rho),   step(rho) = s1 rho + s2 rho^2,   rest = r1 G rho + r2 (G rho)^2
+    batch seconds = T step(rho) + rest(G, rho, H),   step(rho) = s1 rho + s2 rho^2,
+    rest = r1 G rho + r3 (G rho)^3 + rh (H - 1)
 
 step is one time step's exchange and compute as the actors time it: every core runs rho PE processes in turn
 behind each barrier, each paying its compute and a switch (s1 rho), while the waiting ones spin and yield through
 the others' turns (s2 rho^2). rest is everything outside the step loop: the gradient averaging (2 G P object
-references, each handled by a process that shares its core with rho others), the ADAM step and the driver, with
-the same two terms in G rho. Both parts are fitted by non-negative least squares on relative errors, each to its
-own measured part, on all single-node runs. (A power law in rho and G rho, the previous form, missed the largest
-run by 48 % when it was left out: past about 60 actors per core the cost grows faster than any one power.)
+references, each handled by a process that shares its core with rho others), the ADAM step and the driver: linear
+in the load G rho until the processes crowd the cores, then steeply (from 120 to 240 actors on 2 cores it grew
+5.8-fold for twice the load, hence the cube), plus a constant per extra host H for the partial sums' extra hop.
+Both parts are fitted by non-negative least squares on relative errors, each to its own measured part, on all
+single-node runs. (A power law in rho and G rho, the previous form, missed the largest run by 48 % when it was
+left out.)
 The check runs groups on the test bed's --hosts hosts (network namespaces on this machine, each with its own Ray
 node, /dev/shm and temp directory; the same cores, so the same rho) and compares them with the single-node model:
 what crossing hosts adds. A second fit leaves the largest run out and predicts it: how far the form carries
@@ -168,12 +171,22 @@ def split_costs(row: dict) -> tuple[float, float]:
     return row["step_ms"] / 1e3, row["rest_s"]
 
 
-def _two_terms(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """c1, c2 >= 0 of y = c1 x + c2 x^2, least squares on the relative error."""
+def _non_negative(features: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients >= 0 of y = features @ c, least squares on the relative error."""
     from scipy.optimize import nnls
 
-    (c1, c2), _ = nnls(np.vstack([x, x**2]).T / y[:, None], np.ones(len(y)))
-    return float(c1), float(c2)
+    coefficients, _ = nnls(features / y[:, None], np.ones(len(y)))
+    return coefficients
+
+
+def step_features(rho: np.ndarray) -> np.ndarray:
+    """The step's terms: rho, rho^2."""
+    return np.vstack([rho, rho**2]).T
+
+
+def rest_features(load: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+    """The rest's terms: G rho, (G rho)^3, H - 1."""
+    return np.vstack([load, load**3, hosts - 1.0]).T
 
 
 def fit(rows: list[dict], cores: int, steps: int) -> dict:
@@ -181,15 +194,18 @@ def fit(rows: list[dict], cores: int, steps: int) -> dict:
     for cluster.yaml's 1200 actors."""
     rho = np.array([r["actors"] / cores for r in rows])
     groups = np.array([r["groups"] for r in rows])
+    hosts = np.array([r["nodes"] for r in rows], float)
     parts = np.array([split_costs(r) for r in rows])
-    s1, s2 = _two_terms(rho, parts[:, 0])
-    r1, r2 = _two_terms(groups * rho, parts[:, 1])
-    model = {"s1_s": s1, "s2_s": s2, "r1_s": r1, "r2_s": r2, "steps": steps,
-             "fitted_on_actors": [r["actors"] for r in rows]}  # fmt: skip
-    model["residuals"] = {str(r["actors"]): predict(model, r["groups"], r["actors"] / cores) / r["batch_s"] - 1
-                          for r in rows}  # fmt: skip
+    s1, s2 = _non_negative(step_features(rho), parts[:, 0])
+    r1, r3, rh = _non_negative(rest_features(groups * rho, hosts), parts[:, 1])
+    model = {"s1_s": float(s1), "s2_s": float(s2), "r1_s": float(r1), "r3_s": float(r3), "rh_s": float(rh),
+             "steps": steps, "fitted_on_actors": [r["actors"] for r in rows]}  # fmt: skip
+    model["residuals"] = {
+        f"{r['nodes']}x{r['actors']}": predict(model, r["groups"], r["actors"] / cores, r["nodes"]) / r["batch_s"] - 1
+        for r in rows
+    }  # fmt: skip
     groups_1200 = CLUSTER_NODES * CLUSTER_CORES // rows[0]["pes"]
-    batch_1200 = predict(model, groups_1200, 1.0)
+    batch_1200 = predict(model, groups_1200, 1.0, CLUSTER_NODES)
     model["cluster_1200"] = {
         "groups": groups_1200, "pes": rows[0]["pes"], "actors_per_core": 1.0, "batch_s": batch_1200,
         "samples_per_s": groups_1200 / batch_1200, "step_ms": 1e3 * (s1 + s2), "rest_s": batch_1200 - steps * (s1 + s2),
@@ -200,7 +216,7 @@ def fit(rows: list[dict], cores: int, steps: int) -> dict:
 def describe(model: dict) -> str:
     """The fitted model as a formula."""
     return (f"batch s = {STEPS} x ({1e3 * model['s1_s']:.4f} rho + {1e3 * model['s2_s']:.5f} rho^2) ms + "
-            f"({model['r1_s']:.5f} G rho + {model['r2_s']:.2e} (G rho)^2) s")  # fmt: skip
+            f"({model['r1_s']:.5f} G rho + {model['r3_s']:.2e} (G rho)^3 + {model['rh_s']:.3f} (H - 1)) s")
 
 
 def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float) -> dict:
@@ -211,7 +227,7 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
     print("residuals: " + ", ".join(f"{n} actors {100 * e:+.0f} %" for n, e in model["residuals"].items()))
     model["node_checks"] = []
     for row in node_rows:
-        predicted = predict(model, row["groups"], row["actors"] / cores)
+        predicted = predict(model, row["groups"], row["actors"] / cores, row["nodes"])
         model["node_checks"].append({"nodes": row["nodes"], "groups": row["groups"], "actors": row["actors"],
                                      "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted})  # fmt: skip
         print(f"check on {row['nodes']} nodes, G = {row['groups']}: measured {row['batch_s']:.2f} s, predicted "
@@ -226,13 +242,13 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
     if node_rows:
         everything = rows + node_rows
         combined = fit(everything, cores, STEPS)
-        model["refit_all"] = {key: combined[key] for key in ("s1_s", "s2_s", "r1_s", "r2_s", "cluster_1200")}
+        model["refit_all"] = {key: combined[key] for key in ("s1_s", "s2_s", "r1_s", "r3_s", "rh_s", "cluster_1200")}
         hosts = max(r["nodes"] for r in everything)
         print(f"refitted to all {len(everything)} runs (1 to {hosts} hosts): {describe(combined)}")
         model["held_out"] = []
         for index, row in enumerate(everything):
             others = fit(everything[:index] + everything[index + 1 :], cores, STEPS)
-            predicted = predict(others, row["groups"], row["actors"] / cores)
+            predicted = predict(others, row["groups"], row["actors"] / cores, row["nodes"])
             error = predicted / row["batch_s"] - 1
             model["held_out"].append({"hosts": row["nodes"], "groups": row["groups"], "actors": row["actors"],
                                       "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted,
@@ -249,11 +265,11 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
     return model
 
 
-def predict(model: dict, groups: int, rho: float) -> float:
-    """Batch seconds of G groups at rho actors per core under the fitted model."""
+def predict(model: dict, groups: int, rho: float, hosts: int = 1) -> float:
+    """Batch seconds of G groups at rho actors per core over ``hosts`` hosts under the fitted model."""
     step = model["s1_s"] * rho + model["s2_s"] * rho**2
     load = groups * rho
-    return model["steps"] * step + model["r1_s"] * load + model["r2_s"] * load**2
+    return model["steps"] * step + model["r1_s"] * load + model["r3_s"] * load**3 + model["rh_s"] * (hosts - 1)
 
 
 def load_testbed():

@@ -44,6 +44,9 @@ class Hosts(Callback):
         self.dashboard = dashboard_view(trainer.engine)
 
     def on_batch_end(self, trainer, state, batch) -> None:
+        if self.killed and "recovered_s" not in self.killed:
+            # The batch after the kill: its failure found, the group rebuilt, the batch trained again.
+            self.killed["recovered_s"] = time.perf_counter() - self.killed.pop("at")
         if self.kill_after is None or self.killed or state.global_samples < self.kill_after:
             return
         import ray
@@ -52,7 +55,7 @@ class Hosts(Callback):
         victim = next(ips[0] for _, ips in sorted(self.before.items()) if head not in ips)
         bed = self.testbed.TestBed.load()
         host = next(h.index for h in bed.hosts if h.ip == victim)
-        self.killed = {"host": victim, "processes": bed.kill(host)}
+        self.killed = {"host": victim, "processes": bed.kill(host), "at": time.perf_counter()}
 
     def on_train_end(self, trainer, state) -> None:
         self.after = self.placement(trainer.engine)

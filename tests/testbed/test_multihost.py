@@ -57,6 +57,7 @@ def test_a_host_losing_power_has_its_group_rebuilt_on_the_spare_host(train_on_be
     report = train_on_bed(kill_after_batch=12, **EPROP)
     killed = report["killed"]["host"]
     assert report["killed"]["processes"] >= 4  # the host's raylet, its PE workers, its holder
+    assert report["killed"]["recovered_s"] > 0  # found, rebuilt and the batch trained again
     before, after = hosts_of_groups(report), hosts_of_groups(report, "hosts_after")
     moved = [g for g, ips in enumerate(before) if killed in ips]
     assert len(moved) == 1 and killed not in after[moved[0]]

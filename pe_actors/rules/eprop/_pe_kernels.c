@@ -39,6 +39,13 @@ static void release(Array *arrays, int n) {
     }
 }
 
+/* Release the buffers and return None, or NULL with the error already set when failed. */
+static PyObject *finish(Array *arrays, int n, int failed) {
+    release(arrays, n);
+    if (failed) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Take the buffer of obj as a C-contiguous array of ndim dimensions; 'd' (float64) or 'f' (float32). */
 static int take(PyObject *obj, Array *array, int ndim, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -142,11 +149,9 @@ static PyObject *adaptation_step(PyObject *self, PyObject *const *args, Py_ssize
     else
         adaptation_float(a[0].view.buf, a[1].view.buf, a[2].view.buf, a[3].view.buf, k, n, m);
     Py_END_ALLOW_THREADS
-    release(a, 4);
-    Py_RETURN_NONE;
+    return finish(a, 4, 0);
 fail:
-    release(a, 4);
-    return NULL;
+    return finish(a, 4, 1);
 }
 
 static PyObject *accumulate_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -173,11 +178,9 @@ static PyObject *accumulate_step(PyObject *self, PyObject *const *args, Py_ssize
     else /* beta rounded to float32 first, as the numba kernel receives it */
         accumulate_float(a[0].view.buf, a[1].view.buf, a[2].view.buf, (float)beta, a[3].view.buf, k, n, m);
     Py_END_ALLOW_THREADS
-    release(a, 4);
-    Py_RETURN_NONE;
+    return finish(a, 4, 0);
 fail:
-    release(a, 4);
-    return NULL;
+    return finish(a, 4, 1);
 }
 
 static PyObject *weighted_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -198,11 +201,9 @@ static PyObject *weighted_sum(PyObject *self, PyObject *const *args, Py_ssize_t 
     else
         weighted_float(a[0].view.buf, a[1].view.buf, a[2].view.buf, k, n, m);
     Py_END_ALLOW_THREADS
-    release(a, 3);
-    Py_RETURN_NONE;
+    return finish(a, 3, 0);
 fail:
-    release(a, 3);
-    return NULL;
+    return finish(a, 3, 1);
 }
 
 static PyMethodDef methods[] = {
