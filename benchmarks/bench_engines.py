@@ -4,10 +4,12 @@ Engines (each does a full training step: forward, gradients and the ADAM update,
 
 - ``numpy PE``    the baseline: one PE (P = 1) with the numpy reference kernel, vectorising the whole batch;
 - ``naive loop``  the same numpy PE fed one sample at a time (sub-batch 1), the plain per-sample loop;
-- ``numba PE``    one PE with the compiled online kernel (``pe_actors.rules.eprop.kernels``), sub-batch
+- ``numba PE``    one PE with the online kernel compiled by numba (``pe_actors.rules.eprop.kernels``), sub-batch
                   min(batch, 64): at k = 256 its per-synapse state (ea and the accumulator, 2 x 24.6 MB)
                   outgrows the 32 MB L3 cache and every step becomes memory-bound, so larger batches run as
                   sub-batches of 64;
+- ``c PE``        the same with the loops compiled ahead of time at install (``_pe_kernels.c``, the PE's default
+                  where built; skipped where not);
 - ``replay``      :class:`pe_actors.rules.eprop.replay.ReplayEngine` (forward replay, both cores);
 - ``torch BPTT``  a plain PyTorch BPTT of the same network and stop-gradients (skipped without torch), on
                   ``--torch-threads`` intra-op threads (default 1: torch's spinning OpenMP workers collapse
@@ -43,7 +45,7 @@ import numpy as np
 import pe_actors as pa
 from pe_actors.engines import make
 from pe_actors.rules.eprop.master import reduce_outputs
-from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.pe import PE, compiled_kernels_built
 from pe_actors.rules.eprop.pe_group import run_forward
 
 try:
@@ -54,7 +56,7 @@ except ImportError:
 RESULTS = Path(__file__).parent / "results" / "engines.json"
 CONFIG = pa.NetworkConfig()
 LR = 1e-3
-ENGINES = ("numpy PE", "naive loop", "numba PE", "replay", "torch BPTT")
+ENGINES = ("numpy PE", "naive loop", "numba PE", "c PE", "replay", "torch BPTT")
 #: Largest sub-batch of the numba PE row (see the module docstring).
 NUMBA_SUB_BATCH = 64
 
@@ -169,6 +171,8 @@ def make_step(engine: str, params: dict) -> Callable[[np.ndarray, np.ndarray], N
         return PEStep(params, "numpy", 1)
     if engine == "numba PE":
         return PEStep(params, "numba", NUMBA_SUB_BATCH)
+    if engine == "c PE":
+        return PEStep(params, "c", NUMBA_SUB_BATCH)
     if engine == "replay":
         return ReplayStep(params)
     if engine == "torch BPTT":
@@ -294,6 +298,9 @@ def main() -> None:
     batches = (1, 16, 64) if args.quick else (1, 16, 64, 256)
     budget, max_repeats = (1.0, 5) if args.quick else (4.0, 20)
     engines = [engine for engine in ENGINES if engine != "torch BPTT" or torch is not None]
+    if not compiled_kernels_built():
+        engines.remove("c PE")
+        print("the C kernels are not built (no C compiler at install): skipping the c PE row")
     if torch is None:
         print("torch is not installed (pip install -e '.[bench]'): skipping the torch BPTT row")
     else:

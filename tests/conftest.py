@@ -39,7 +39,7 @@ def small_standin(tmp_path_factory):
     return features, cache / "gsc-synth-small-seed0"
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "testbed" / "probe_train.py"
 
 

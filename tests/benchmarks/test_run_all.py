@@ -32,6 +32,7 @@ def test_the_table_holds_the_measured_rates_and_ratios(run_all):
         {"engine": "torch BPTT", "batch": 64, "samples_per_s": 1000.0},
         {"engine": "numpy PE", "batch": 64, "samples_per_s": 100.0},
         {"engine": "numba PE", "batch": 64, "samples_per_s": 1500.0},
+        {"engine": "c PE", "batch": 64, "samples_per_s": 1800.0},
     ], "matmul_floor": [{"batch": 64, "samples_per_s": 12000.0}]})  # fmt: skip
     write(run_all, "synapses", {"rows": [
         {"engine": "replay", "synapses": "digital", "batch": 64, "samples_per_s": 8000.0},
@@ -40,6 +41,7 @@ def test_the_table_holds_the_measured_rates_and_ratios(run_all):
     text = run_all.table(quick=True)
     assert "| e-prop replay engine, batch 64 (both cores) | 9,000 | 9.00x torch BPTT | `bench_engines.py` |" in text
     assert "0.75x of it reached by replay" in text
+    assert "| one PE, online kernel compiled at install, sub-batch 64 | 1,800 | 1.80x torch BPTT |" in text
     assert "| replay, batch 64, pcm 4 bit synapses | 2,000 | 0.25x digital | `bench_synapses.py` |" in text
     assert "No results from: `bench_eventprop.py`, `bench_inprocess.py`, `bench_exchange.py`." in text
     assert "cores" in text.splitlines()[0] and "--quick" in text.splitlines()[0]
