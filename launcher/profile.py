@@ -186,7 +186,8 @@ def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, s
     type=click.Choice(list(KERNELS)),
     default="numba",
     show_default=True,
-    help="The PEs' implementation of the per-synapse updates (compiled loops or numpy expressions).",
+    help="The PEs' implementation of the per-synapse updates: c (the loops compiled at install), numba (the same "
+    "loops compiled at first use) or numpy (whole-array expressions); all give the same numbers.",
 )
 @click.option(
     "--statistic",
