@@ -1,4 +1,4 @@
-/* The e-prop PE's per-synapse loops, compiled ahead of time (built by pip install, see pyproject.toml).
+/* The e-prop PE's per-synapse loops, compiled ahead of time (built by pip install, see setup.py).
 
    The same three loops as the numba kernels of pe_actors/rules/eprop/kernels.py, in the same order of operations,
    built with -ffp-contract=off and without -ffast-math, so that they round exactly like numba's and numpy's (no
@@ -17,7 +17,7 @@
 #include <string.h>
 
 /* Each loop is compiled twice, for AVX2 and for any x86-64, and the loader picks the one the CPU runs (GCC's
-   function multiversioning): the speed of numba's host-CPU code from one build that runs on every node. Neither
+   function multiversioning): numba's host-CPU speed or better from one build that runs on every node. Neither
    version fuses multiply-adds (-ffp-contract=off), so both round alike. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define KERNEL __attribute__((target_clones("avx2", "default"))) static

@@ -51,7 +51,7 @@ def auto_kernel(sub_batch: int) -> str:
 
 def load_kernels(kernel: str) -> Any:
     """The module of the per-synapse loops of ``kernel`` (``adaptation_step``, ``accumulate_step``,
-    ``weighted_sum``, one signature for both), or None for ``"numpy"``. Imported only here: a PE on the numpy or
+    ``weighted_sum``, one signature for all), or None for ``"numpy"``. Imported only here: a PE on the numpy or
     the C kernel never loads numba (about 42 MB per process with its compiled code)."""
     if kernel not in KERNELS:
         raise ValueError(f"unknown PE kernel {kernel!r}; valid names are {list(KERNELS)}")
@@ -167,7 +167,6 @@ class PE:
     def _allocate(self, k: int) -> None:
         c, n, dt = self.config, self.size, self.dtype
         self.sub_batch = k
-        self.x = np.zeros((k, c.n_steps, c.n_in), dt)  # until begin_sample gives the input
         self.v = np.zeros((k, n), dt)
         self.a = np.zeros((k, n), dt)
         self.threshold = np.zeros((k, n), dt)
@@ -324,8 +323,9 @@ class PE:
         if self.sub_batch:
             groups["neuron_state"] = [self.v, self.a, self.threshold, self.z, self.psi, self.i_rec, self.z_group]
             groups["accumulators"] = [self.zbar, self.zbar_sum]
-            # The input as the PE reads it (k, T, n_in) in its dtype, whether it holds a copy or a reference.
-            groups["input_buffer"] = [np.broadcast_to(np.zeros((), self.dtype), (self.sub_batch, *self.x.shape[1:]))]
+            # The input the PE reads, (k, T, n_in) in its dtype (it references the caller's array: no allocation).
+            shape = (self.sub_batch, self.config.n_steps, self.config.n_in)
+            groups["input_buffer"] = [np.broadcast_to(np.zeros((), self.dtype), shape)]
             if self.learning:
                 groups["eligibility"] = [self.ev, self.ea]
                 groups["accumulators"].append(self.acc)
