@@ -4,6 +4,8 @@ A prepared directory holds, per split ``s`` in train, validation, test:
 
 - ``s_features.npy``: float32 (N, 100, 80), normalised with the training split's per-feature mean and std;
 - ``s_labels.npy``: int64 (N,), indices into ``CLASS_NAMES``;
+- with audio augmentation, ``train_views.npy``: float32 (V, N, 100, 80), V augmented featurisations of every
+  training clip (``augment``), normalised with the clean training statistics;
 
 and ``metadata.json`` (class names, counts, normalisation, feature parameters, librosa version, the hash of the
 file list and parameters, and ``synthetic``, copied from the ``SYNTHETIC.json`` marker the stand-in writes).
@@ -34,6 +36,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from pe_actors_datasets.augment import AudioAugment, augment_clip, simulated_rooms
 from pe_actors_datasets.features import (
     DEFAULT_PARAMS,
     SAMPLE_RATE,
@@ -57,6 +60,7 @@ from pe_actors_datasets.speech_commands import (
 )
 
 CACHE_FORMAT = 1
+VIEWS_FILE = "train_views.npy"
 METADATA = "metadata.json"
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 CHUNK = 32
@@ -65,12 +69,14 @@ IN_FLIGHT_PER_WORKER = 4
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A loaded feature cache: per split (features float32 (N, 100, 80) memory-mapped, labels int64 (N,))."""
+    """A loaded feature cache: per split (features float32 (N, 100, 80) memory-mapped, labels int64 (N,)), and
+    the augmented views of the training split (V, N, 100, 80) when it has them."""
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     class_names: list[str]
     synthetic: bool
     metadata: dict
+    train_views: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -113,16 +119,28 @@ def input_hash(root: Path, files: Sequence[str], settings: dict) -> str:
     return digest.hexdigest()
 
 
+#: An audio transform applied before featurising: (audio, the clip's index in its job) -> audio.
+Transform = Callable[[np.ndarray, int], np.ndarray]
+
+
 def _featurise_chunk(
-    root: str, clips: list[Clip], params: FeatureParams, strict: bool
+    root: str,
+    clips: list[Clip],
+    params: FeatureParams,
+    strict: bool,
+    transform: Transform | None = None,
+    first: int = 0,
 ) -> tuple[np.ndarray, list[tuple[int, str, str]], int]:
-    """Features of a chunk of clips, the bad ones as (position, path, problem), and how many were resampled."""
+    """Features of a chunk of clips (the first is clip ``first`` of its job, each passed through ``transform``
+    when given), the bad ones as (position, path, problem), and how many were resampled."""
     out = np.zeros((len(clips), params.n_frames, params.n_features), dtype=np.float32)
     bad = []
     resampled = 0
     for i, clip in enumerate(clips):
         try:
             audio, note = load_clip(root, clip, strict=strict)
+            if transform is not None:
+                audio = transform(audio, first + i)
             features = log_mel_delta(audio, params=params)
             if not np.isfinite(features).all():
                 raise BadClipError(Path(root) / clip.path, "features contain NaN or infinity")
@@ -140,7 +158,13 @@ def _chunks(clips: list[Clip], size: int) -> Iterator[tuple[int, list[Clip]]]:
 
 
 def _chunk_results(
-    root: Path, tasks: list[tuple[str, int, list[Clip]]], *, params: FeatureParams, strict: bool, workers: int
+    root: Path,
+    tasks: list[tuple[str, int, list[Clip]]],
+    *,
+    params: FeatureParams,
+    strict: bool,
+    workers: int,
+    transforms: dict[str, Transform] | None = None,
 ) -> Iterator[tuple[tuple[str, int, list[Clip]], tuple]]:
     """Yield each task with ``_featurise_chunk``'s result, in task order, with BLAS pinned to one thread.
 
@@ -149,16 +173,21 @@ def _chunk_results(
     processes: a process pool re-imports the caller's main module, which breaks a notebook, a script without a
     main guard or a script read from standard input; the decoding, resampling and FFTs release the GIL.
     """
+    transforms = transforms or {}
+
+    def arguments(task: tuple[str, int, list[Clip]]) -> tuple:
+        return str(root), task[2], params, strict, transforms.get(task[0]), task[1]
+
     if workers <= 1:
         with threadpool_limits(limits=1):
             for task in tasks:
-                yield task, _featurise_chunk(str(root), task[2], params, strict)
+                yield task, _featurise_chunk(*arguments(task))
         return
     with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
         try:
             for task in tasks:
-                pending.append((task, pool.submit(_featurise_chunk, str(root), task[2], params, strict)))
+                pending.append((task, pool.submit(_featurise_chunk, *arguments(task))))
                 if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                     done, future = pending.popleft()
                     yield done, future.result()
@@ -179,8 +208,11 @@ def _featurise_into(
     skip_bad: bool,
     workers: int,
     progress: bool,
+    transforms: dict[str, Transform] | None = None,
+    desc: str = "features",
 ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]], int]:
-    """Fill each job's (N, frames, F) output with its clips' features, over ``workers`` processes.
+    """Fill each job's (N, frames, F) output with its clips' features (through the job's transform, if any), over
+    ``workers`` threads.
 
     Returns per job name the boolean mask of good clips, the bad ones as (path, problem) and the resample count.
     Without ``skip_bad`` the first bad clip raises its BadClipError.
@@ -190,9 +222,9 @@ def _featurise_into(
     skipped: list[tuple[str, str]] = []
     resampled = 0
     tasks = [(name, start, chunk) for name, clips, _ in jobs for start, chunk in _chunks(clips, CHUNK)]
-    results = _chunk_results(root, tasks, params=params, strict=strict, workers=workers)
+    results = _chunk_results(root, tasks, params=params, strict=strict, workers=workers, transforms=transforms)
     total = sum(len(clips) for _, clips, _ in jobs)
-    with tqdm(total=total, desc="features", unit="clip", disable=bar_hidden(progress)) as bar, closing(results):
+    with tqdm(total=total, desc=desc, unit="clip", disable=bar_hidden(progress)) as bar, closing(results):
         for (name, start, chunk), (features, bad, n_resampled) in results:
             if bad and not skip_bad:
                 _, path, problem = bad[0]
@@ -261,8 +293,13 @@ def prepare(
     params: FeatureParams = DEFAULT_PARAMS,
     progress: bool = True,
     on_build: Callable[[], None] | None = None,
+    augment: AudioAugment | None = None,
+    views: int = 0,
 ) -> PrepareResult:
     """Featurise every split of a GSC-layout folder into ``out_dir`` once (module docstring), or reuse it.
+
+    With ``augment`` and ``views`` > 0, every training clip is also featurised ``views`` times through a random
+    chain of the audio augmentations ``augment`` switches on (``pe_actors_datasets.augment``).
 
     ``unknown_fraction`` keeps that share of the unknown words per split and ``seed`` draws it and the silence
     crops. Bad files raise BadClipError naming the file unless ``skip_bad``, in which case they are left out and
@@ -272,6 +309,8 @@ def prepare(
     started = time.perf_counter()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if views < 0 or (views > 0 and (augment is None or not augment.names)):
+        raise ValueError(f"views must be 0, or positive with at least one audio augmentation on; got {views}")
     root = Path(gsc_dir)
     out = Path(out_dir)
     index = scan(root)
@@ -285,6 +324,9 @@ def prepare(
         "strict": strict,
         "librosa_version": librosa.__version__,
     }
+    if views:
+        settings["augment"] = augment.to_dict()
+        settings["views"] = views
     files = [w for wavs in index.words.values() for w in wavs] + index.background
     key = input_hash(root, files, settings)
     existing = _read_metadata(out) if (out / METADATA).is_file() else None
@@ -305,7 +347,18 @@ def prepare(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         metadata = _build(
-            root, tmp, splits, params=params, strict=strict, skip_bad=skip_bad, workers=workers, progress=progress
+            root,
+            tmp,
+            splits,
+            params=params,
+            strict=strict,
+            skip_bad=skip_bad,
+            workers=workers,
+            progress=progress,
+            augment=augment if views else None,
+            views=views,
+            seed=seed,
+            backgrounds=index.background,
         )
         skipped = [*skipped_entries, *metadata.pop("_skipped")]
         metadata.update(
@@ -348,8 +401,13 @@ def _build(
     skip_bad: bool,
     workers: int,
     progress: bool,
+    augment: AudioAugment | None = None,
+    views: int = 0,
+    seed: int = 0,
+    backgrounds: Sequence[str] = (),
 ) -> dict:
-    """Raw features of every split into ``tmp``, then normalised with the training split's statistics."""
+    """Raw features of every split into ``tmp`` (and ``views`` augmented featurisations of the training split),
+    then normalised with the clean training split's statistics."""
     shape = (params.n_frames, params.n_features)
     outputs = {
         split: np.lib.format.open_memmap(
@@ -372,10 +430,15 @@ def _build(
     if len(labels["train"]) == 0:
         raise ValueError(f"{root}: the training split is empty; nothing to compute normalisation statistics from")
     mean, std = normalisation_stats(outputs["train"])
-    for split in SPLITS:
-        features = outputs[split]
-        for start in range(0, features.shape[0], 1024):
-            features[start : start + 1024] = normalise(features[start : start + 1024], mean=mean, std=std)
+    if views:
+        train_clips = [clip for clip, ok in zip(splits["train"], good["train"], strict=True) if ok]
+        outputs["views"] = _featurise_views(
+            root, tmp, train_clips, augment, views, seed, backgrounds, params=params, workers=workers, progress=progress
+        )
+    for features in outputs.values():
+        flat = features.reshape(-1, *shape)
+        for start in range(0, flat.shape[0], 1024):
+            flat[start : start + 1024] = normalise(flat[start : start + 1024], mean=mean, std=std)
         features.flush()
     del outputs
     return {
@@ -386,6 +449,41 @@ def _build(
         "resampled": resampled,
         "_skipped": skipped,
     }
+
+
+def _featurise_views(
+    root: Path,
+    tmp: Path,
+    clips: list[Clip],
+    augment: AudioAugment,
+    views: int,
+    seed: int,
+    backgrounds: Sequence[str],
+    *,
+    params: FeatureParams,
+    workers: int,
+    progress: bool,
+) -> np.memmap:
+    """``views`` augmented featurisations of ``clips`` (raw, not yet normalised) in ``tmp``'s views file; clip i of
+    view v draws its chain from ``default_rng([seed, 41, v, i])``."""
+    rooms = simulated_rooms(augment, seed)
+    noises = [load_clip(root, Clip(path, -1))[0] for path in backgrounds] if augment.noise is not None else []
+    shape = (views, len(clips), params.n_frames, params.n_features)
+    out = np.lib.format.open_memmap(tmp / VIEWS_FILE, mode="w+", dtype=np.float32, shape=shape)
+
+    def transform_of(view: int) -> Transform:
+        def transform(audio: np.ndarray, i: int) -> np.ndarray:
+            return augment_clip(audio, np.random.default_rng([seed, 41, view, i]), augment, rooms, noises)
+
+        return transform
+
+    jobs = [(f"view{v}", clips, out[v]) for v in range(views)]
+    transforms = {f"view{v}": transform_of(v) for v in range(views)}
+    _featurise_into(
+        root, jobs, params=params, strict=False, skip_bad=False, workers=workers, progress=progress,
+        transforms=transforms, desc="augmented views",
+    )  # fmt: skip
+    return out
 
 
 def _read_metadata(directory: Path) -> dict:
@@ -443,11 +541,21 @@ def load_prepared(path: Path | str) -> PreparedData:
                 f"the {expected} clips in {directory / METADATA}; rebuild with `pe-actors data prepare`"
             )
         splits[split] = (features, labels.astype(np.int64, copy=False))
+    views = None
+    if metadata.get("views"):
+        views = _open_array(directory / VIEWS_FILE, mmap=True)
+        expected = (metadata["views"], *splits["train"][0].shape)
+        if views.shape != expected or views.dtype != np.float32:
+            raise ValueError(
+                f"{directory / VIEWS_FILE}: shape {views.shape} {views.dtype}, but {directory / METADATA} records "
+                f"{expected} float32; rebuild with `pe-actors data prepare`"
+            )
     return PreparedData(
         splits=splits,
         class_names=list(metadata["class_names"]),
         synthetic=bool(metadata["synthetic"]),
         metadata=metadata,
+        train_views=views,
     )
 
 

@@ -6,14 +6,21 @@ cut from its own ``_background_noise_/``. ``SYNTHETIC.json`` marks it synthetic 
 ``speakers.json`` lists its speakers with their role (``adaptation`` or ``test``).
 
 - ``speaker``: one new speaker whose voice no split of the stand-in uses: espeak-ng's German voice reading the
-  English words (an accent no stand-in speaker has) with a vocal-tract warp of 1.24, beyond the stand-in's range
-  of 0.9 to 1.14 (a shorter vocal tract: formants and pitch a quarter higher). Every keyword is spoken
+  English words (an accent no stand-in speaker has) with a vocal-tract warp of 1.24 (a shorter vocal tract:
+  formants and pitch a quarter higher; the stand-in's warps span 0.85 to 1.3). Every keyword is spoken
   ``adapt_takes`` times for adaptation and ``test_takes`` more times for evaluation, the unknown words
   ``unknown_takes`` times each (the last take of each held out); the backgrounds and SNRs are the stand-in's.
+- ``slt``: like ``speaker``, but the new speaker is flite's voice slt, the one female flite voice, which the
+  stand-in holds out of every split and generalises to worst (docs/data.md, "Leave-voice-out").
 - ``noise``: speakers drawn like the stand-in's espeak-ng speakers, mixed with background music (a background
   type no split of the stand-in has: plucked notes of a pentatonic scale over a bass line and a kick drum) at an
   SNR of -3 to 3 dB, where the stand-in mixes its noises at 10 to 30 dB. ``adapt_speakers`` speakers give the
   adaptation samples and ``test_speakers`` others the evaluation clips, so evaluation hears no adapted voice.
+- ``voices``: the leave-voice-out set, spoken only by voices the stand-in leaves out of every split
+  (``synth.HELD_OUT_ACCENTS`` with the held-out espeak-ng variants, and the flite voice ``synth.HELD_OUT_FLITE``),
+  with the stand-in's backgrounds, SNRs and contours. ``voices_espeak`` and ``voices_flite`` speakers each say
+  every keyword once and ``takes_per_speaker`` unknown words; every clip is an evaluation clip. It measures how
+  far a model trained on the stand-in carries to voices it never heard.
 
 Everything is drawn from ``numpy.random.default_rng`` seeded by (seed, condition, ...), so a folder is
 deterministic for a given seed and espeak-ng version.
@@ -33,23 +40,24 @@ from pe_actors_datasets.cache import SYNTHETIC_MARKER
 from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
 from pe_actors_datasets.synth import (
     BACKGROUND_KINDS,
-    ESPEAK_ACCENTS,
+    HELD_OUT_FLITE,
     SAMPLE_RATE,
     SNR_DB,
     UNKNOWN_WORDS,
-    WARP,
     Speaker,
     background_noise,
     building_synthetic,
     clip_path,
+    draw_speaker,
     espeak_variants,
     render_plan,
     tool_versions,
+    voice_pairs,
     write_background,
 )
 
-CONDITIONS: tuple[str, ...] = ("speaker", "noise")
-CONDITION_FORMAT = 1
+CONDITIONS: tuple[str, ...] = ("speaker", "slt", "noise", "voices")
+CONDITION_FORMAT = 2
 #: The new speaker's voice and vocal-tract warp (module docstring).
 NEW_SPEAKER_VOICE = "de"
 NEW_SPEAKER_WARP = 1.24
@@ -71,6 +79,8 @@ class ConditionSpec:
     adapt_speakers: int = 8
     test_speakers: int = 4
     takes_per_speaker: int = 4
+    voices_espeak: int = 30
+    voices_flite: int = 10
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -111,8 +121,10 @@ def _speaker_id(seed: int, condition: str, index: int) -> str:
     return hashlib.sha1(f"condition:{condition}:{seed}:{index}".encode()).hexdigest()[:8]
 
 
-def _new_speaker(seed: int) -> Speaker:
+def _new_speaker(seed: int, condition: str = "speaker") -> Speaker:
     rng = np.random.default_rng([seed, 20, 0])
+    if condition == "slt":
+        return draw_speaker(rng, "flite", HELD_OUT_FLITE, _speaker_id(seed, "slt", 0), "adaptation", warp=(1.0, 1.0))
     return Speaker(
         id=_speaker_id(seed, "speaker", 0),
         engine="espeak-ng",
@@ -125,25 +137,30 @@ def _new_speaker(seed: int) -> Speaker:
     )
 
 
-def _noise_speakers(seed: int, spec: ConditionSpec) -> list[Speaker]:
-    rng = np.random.default_rng([seed, 20, 1])
-    pairs = [(a, v) for a in ESPEAK_ACCENTS for v in ["", *espeak_variants()]]
-    chosen = rng.choice(len(pairs), size=spec.adapt_speakers + spec.test_speakers, replace=False)
+def _espeak_speakers(
+    seed: int, condition: str, count: int, *, held_out: bool, split: str | None = None, first_adapted: int = 0
+) -> list[Speaker]:
+    """``count`` espeak-ng speakers of distinct voices: the stand-in's (``held_out`` False) or the left-out ones;
+    the first ``first_adapted`` have split ``adaptation`` and the rest ``split`` (default ``test``)."""
+    rng = np.random.default_rng([seed, 20, 1 if condition == "noise" else 2])
+    pairs = voice_pairs(espeak_variants(), held_out=held_out)
+    if count > len(pairs):
+        raise ValueError(f"{count} {condition} speakers asked for, but only {len(pairs)} voices exist")
     speakers = []
-    for rank, i in enumerate(chosen):
+    for rank, i in enumerate(rng.choice(len(pairs), size=count, replace=False)):
         accent, variant = pairs[i]
-        speakers.append(
-            Speaker(
-                id=_speaker_id(seed, "noise", rank),
-                engine="espeak-ng",
-                voice=f"{accent}+{variant}" if variant else accent,
-                speed=round(float(rng.uniform(125, 215)), 3),
-                pitch=round(float(rng.uniform(10, 90)), 3),
-                warp=round(float(rng.uniform(*WARP)), 4),
-                tilt=round(float(rng.uniform(-0.5, 0.95)), 3),
-                split="adaptation" if rank < spec.adapt_speakers else "test",
-            )
-        )
+        voice = f"{accent}+{variant}" if variant else accent
+        role = "adaptation" if rank < first_adapted else split or "test"
+        speakers.append(draw_speaker(rng, "espeak-ng", voice, _speaker_id(seed, condition, rank), role))
+    return speakers
+
+
+def _voices_speakers(seed: int, spec: ConditionSpec) -> list[Speaker]:
+    speakers = _espeak_speakers(seed, "voices", spec.voices_espeak, held_out=True)
+    rng = np.random.default_rng([seed, 20, 3])
+    for k in range(spec.voices_flite):
+        speaker_id = _speaker_id(seed, "voices", spec.voices_espeak + k)
+        speakers.append(draw_speaker(rng, "flite", HELD_OUT_FLITE, speaker_id, "test"))
     return speakers
 
 
@@ -151,8 +168,8 @@ def condition_plan(
     condition: str, seed: int, spec: ConditionSpec
 ) -> tuple[list[Speaker], list[tuple[int, list[tuple[str, int]]]], set[str]]:
     """The speakers, per speaker index its (word, take) pairs, and the clip paths held out for evaluation."""
-    if condition == "speaker":
-        speaker = _new_speaker(seed)
+    if condition in ("speaker", "slt"):
+        speaker = _new_speaker(seed, condition)
         keyword_takes = spec.adapt_takes + spec.test_takes
         items = [(w, k) for w in KEYWORDS for k in range(keyword_takes)]
         items += [(w, k) for w in UNKNOWN_WORDS for k in range(spec.unknown_takes)]
@@ -162,8 +179,12 @@ def condition_plan(
             if k >= (spec.adapt_takes if w in KEYWORDS else spec.unknown_takes - 1)
         }
         return [speaker], [(0, items)], held_out
-    if condition == "noise":
-        speakers = _noise_speakers(seed, spec)
+    if condition in ("noise", "voices"):
+        if condition == "noise":
+            count = spec.adapt_speakers + spec.test_speakers
+            speakers = _espeak_speakers(seed, "noise", count, held_out=False, first_adapted=spec.adapt_speakers)
+        else:
+            speakers = _voices_speakers(seed, spec)
         plan = []
         for i in range(len(speakers)):
             rng = np.random.default_rng([seed, 21, i])

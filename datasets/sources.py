@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pe_actors_datasets.augment import AudioAugment
 from pe_actors_datasets.cache import PreparedData, featurize_folder, load_prepared
 from pe_actors_datasets.synth import ensure_standin
 from pe_actors_datasets.yinyang import YINYANG_CLASS_NAMES, read_yinyang, yinyang_splits
@@ -17,10 +18,16 @@ def prepared(path: Path | str) -> PreparedData:
     return load_prepared(path)
 
 
-def standin(cache: Path | str, size: str = "default", progress: bool = True) -> PreparedData:
+def standin(
+    cache: Path | str, size: str = "default", progress: bool = True, augment: tuple[str, ...] = (), views: int = 0
+) -> PreparedData:
     """The offline synthetic stand-in of Speech Commands, synthesised and featurised once into ``cache`` (with
-    progress bars when ``progress``)."""
-    return load_prepared(ensure_standin(cache, size=size, progress=progress))
+    progress bars when ``progress``), with ``views`` augmented views of its training split through the audio
+    augmentations named in ``augment`` (``pe_actors_datasets.augment``)."""
+    chain = AudioAugment.named(augment) if augment and views else None
+    return load_prepared(
+        ensure_standin(cache, size=size, progress=progress, augment=chain, views=views if chain else 0)
+    )
 
 
 def yinyang(path: Path | str | None = None) -> PreparedData:

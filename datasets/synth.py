@@ -5,14 +5,18 @@ The output has exactly the GSC layout (one folder per word of 1 s, 16 kHz, 16-bi
 ``speech_commands`` reads it unchanged, plus ``SYNTHETIC.json`` (the marker everything downstream copies so
 results on it are labelled synthetic) and ``speakers.json`` (every speaker's voice parameters and split).
 
-Speakers: espeak-ng English accents x voice variants with their own speed, pitch and a vocal-tract warp
-(resampling the waveform by a factor, which scales formants, pitch and duration together), and the flite voices
-with their own pitch, duration stretch and warp. Splits are by speaker: validation and test speakers never speak
-in training, and every speaker of the flite voice ``slt`` is in test. Each clip is one word trimmed of silence,
-filtered by a random first-order tilt, placed at a random offset in 1 s (centred with jitter) and mixed with a
-crop of a background file (white, pink, brown noise, mains hum, babble) at a random SNR. Everything is drawn from
-``numpy.random.default_rng`` seeded by (seed, speaker, word, take): the output is deterministic for a given
-espeak-ng and flite version, whatever the number of worker processes.
+Speakers: espeak-ng English accents x voice variants with their own speed, pitch, pitch range and a vocal-tract
+warp (resampling the waveform by a factor, which scales formants, pitch and duration together), and the flite
+voices with their own pitch, pitch spread, duration stretch and warp. Each clip's word ends in a full stop, a
+question mark, an exclamation mark or a comma drawn at random, so that the same word comes with falling, rising
+and continuing pitch contours. Splits are by speaker: validation and test speakers never speak in training.
+Some voices are left out of every split (:data:`HELD_OUT_ACCENTS`, the variants :func:`held_out_variant` picks,
+and the flite voice :data:`HELD_OUT_FLITE`): the leave-voice-out set (``conditions``, condition ``voices``) is
+spoken by them alone, so it measures how far a model carries to voices it never heard. Each clip is one word
+trimmed of silence, filtered by a random first-order tilt, placed at a random offset in 1 s (centred with jitter)
+and mixed with a crop of a background file (white, pink, brown noise, mains hum, babble) at a random SNR.
+Everything is drawn from ``numpy.random.default_rng`` seeded by (seed, speaker, word, take): the output is
+deterministic for a given espeak-ng and flite version, whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
+from pe_actors_datasets.augment import AudioAugment
 from pe_actors_datasets.cache import SYNTHETIC_MARKER, bar_hidden, install_directory, prepare
 from pe_actors_datasets.speech_commands import BACKGROUND_DIR, KEYWORDS, SPLIT_LISTS
 
 SAMPLE_RATE = 16_000
-SYNTH_FORMAT = 1
+SYNTH_FORMAT = 2
 UNKNOWN_WORDS: tuple[str, ...] = (
     "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
     "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
@@ -47,7 +52,14 @@ ESPEAK_ACCENTS: tuple[str, ...] = (
     "en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
 )  # fmt: skip
 FLITE_TRAIN_VOICES: tuple[str, ...] = ("kal", "kal16", "awb", "rms")
-FLITE_TEST_VOICE = "slt"
+#: Accents and the flite voice no stand-in speaker has: the leave-voice-out set speaks with them.
+HELD_OUT_ACCENTS: tuple[str, ...] = ("en-029", "en-us-nyc")
+HELD_OUT_FLITE = "slt"
+#: One espeak-ng variant in HELD_OUT_VARIANT_SHARE is held out, chosen by a hash of its name (stable when an
+#: espeak-ng release adds variants).
+HELD_OUT_VARIANT_SHARE = 5
+#: Word endings and so pitch contours: falling, rising, emphatic, continuing.
+CONTOURS: tuple[str, ...] = (".", "?", "!", ",")
 BACKGROUND_KINDS: tuple[str, ...] = ("white_noise", "pink_noise", "brown_noise", "mains_hum", "babble")
 BABBLE_TEXT = (
     "the morning train was late again and the platform filled with people reading papers. "
@@ -65,7 +77,6 @@ class SizeSpec:
 
     speakers: int
     flite_speakers: int
-    test_voice_speakers: int
     unknown_per_speaker: int
     background_seconds: float
     validation_fraction: float = 0.1
@@ -74,15 +85,15 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     "default": SizeSpec(
-        speakers=300, flite_speakers=40, test_voice_speakers=10, unknown_per_speaker=5, background_seconds=60.0
+        speakers=300, flite_speakers=40, unknown_per_speaker=5, background_seconds=60.0
     ),
     "small": SizeSpec(
-        speakers=14, flite_speakers=4, test_voice_speakers=1, unknown_per_speaker=2, background_seconds=6.0,
+        speakers=14, flite_speakers=4, unknown_per_speaker=2, background_seconds=6.0,
         validation_fraction=0.2, test_fraction=0.2,
     ),
 }  # fmt: skip
 SNR_DB = (10.0, 30.0)
-WARP = (0.9, 1.14)
+WARP = (0.85, 1.3)
 OFFSET_JITTER_S = 0.12
 
 
@@ -96,7 +107,9 @@ def synthesis_recipe(size: str) -> str:
         "warp": WARP,
         "offset_jitter_s": OFFSET_JITTER_S,
         "accents": ESPEAK_ACCENTS,
-        "flite": (FLITE_TRAIN_VOICES, FLITE_TEST_VOICE),
+        "flite": FLITE_TRAIN_VOICES,
+        "held_out": (HELD_OUT_ACCENTS, HELD_OUT_FLITE, HELD_OUT_VARIANT_SHARE),
+        "contours": CONTOURS,
         "words": (KEYWORDS, UNKNOWN_WORDS),
         "background": (BACKGROUND_KINDS, BABBLE_TEXT),
     }
@@ -105,7 +118,8 @@ def synthesis_recipe(size: str) -> str:
 
 @dataclass(frozen=True)
 class Speaker:
-    """A synthetic speaker: the engine and voice, its prosody and warp, and its split."""
+    """A synthetic speaker: the engine and voice, its prosody (``spread``: espeak-ng's pitch range in percent,
+    flite's F0 standard deviation in Hz) and warp, and its split."""
 
     id: str
     engine: str
@@ -115,6 +129,7 @@ class Speaker:
     warp: float
     tilt: float
     split: str
+    spread: float = 100.0
 
 
 def tool_versions() -> dict[str, str]:
@@ -143,54 +158,68 @@ def espeak_variants() -> list[str]:
     return sorted(n for n in names if " " not in n)
 
 
+def held_out_variant(name: str) -> bool:
+    """Whether the espeak-ng variant ``name`` is left out of the stand-in (one in :data:`HELD_OUT_VARIANT_SHARE`,
+    by a hash of the name)."""
+    return hashlib.sha1(name.encode()).digest()[0] % HELD_OUT_VARIANT_SHARE == 0
+
+
+def voice_pairs(variants: list[str], *, held_out: bool = False) -> list[tuple[str, str]]:
+    """The (accent, variant) pairs of the stand-in's espeak-ng voices ("" is the accent's own voice), or with
+    ``held_out`` those of the leave-voice-out set: a held-out accent with a held-out variant."""
+    if held_out:
+        return [(a, v) for a in HELD_OUT_ACCENTS for v in variants if held_out_variant(v)]
+    accents = [a for a in ESPEAK_ACCENTS if a not in HELD_OUT_ACCENTS]
+    return [(a, v) for a in accents for v in ["", *variants] if not held_out_variant(v)]
+
+
+def draw_speaker(
+    rng: np.random.Generator, engine: str, voice: str, speaker_id: str, split: str, warp: tuple[float, float] = WARP
+) -> Speaker:
+    """A speaker of ``engine``'s ``voice`` with prosody, pitch spread, warp and tilt drawn from ``rng``."""
+    if engine == "espeak-ng":
+        speed, pitch, spread = rng.uniform(125, 215), rng.uniform(10, 90), rng.uniform(40, 200)
+    else:
+        speed, pitch, spread = rng.uniform(0.8, 1.25), rng.uniform(80, 220), rng.uniform(5, 40)
+    return Speaker(
+        id=speaker_id,
+        engine=engine,
+        voice=voice,
+        speed=round(float(speed), 3),
+        pitch=round(float(pitch), 3),
+        warp=round(float(rng.uniform(*warp)), 4),
+        tilt=round(float(rng.uniform(-0.5, 0.95)), 3),
+        split=split,
+        spread=round(float(spread), 3),
+    )
+
+
 def make_speakers(size: SizeSpec, *, seed: int, variants: list[str]) -> list[Speaker]:
     """Draw the speakers of a stand-in and split them by identity (module docstring).
 
-    espeak speakers take distinct (accent, variant) pairs; the first ``test_voice_speakers`` flite speakers use
-    the reserved test voice. Of the rest, ``validation_fraction`` and ``test_fraction`` (at least one each) go to
+    espeak speakers take distinct (accent, variant) pairs of :func:`voice_pairs`; the flite speakers cycle through
+    :data:`FLITE_TRAIN_VOICES`. ``validation_fraction`` and ``test_fraction`` of them (at least one each) go to
     validation and test.
     """
     rng = np.random.default_rng([seed, 0])
     n_espeak = size.speakers - size.flite_speakers
-    pairs = [(a, v) for a in ESPEAK_ACCENTS for v in ["", *variants]]
+    pairs = voice_pairs(variants)
     if n_espeak > len(pairs):
         raise ValueError(f"{n_espeak} espeak speakers requested but only {len(pairs)} accent x variant pairs exist")
-    drafts = []
-    for i in rng.choice(len(pairs), size=n_espeak, replace=False):
-        accent, variant = pairs[i]
-        drafts.append(
-            (
-                "espeak-ng",
-                f"{accent}+{variant}" if variant else accent,
-                rng.uniform(125, 215),
-                rng.uniform(10, 90),
-            )
-        )
-    for k in range(size.flite_speakers):
-        voice = FLITE_TEST_VOICE if k < size.test_voice_speakers else FLITE_TRAIN_VOICES[k % len(FLITE_TRAIN_VOICES)]
-        drafts.append(("flite", voice, rng.uniform(0.8, 1.25), rng.uniform(80, 220)))
-    others = [i for i, d in enumerate(drafts) if d[1] != FLITE_TEST_VOICE]
-    order = rng.permutation(others)
+    voices = [
+        ("espeak-ng", f"{a}+{v}" if v else a)
+        for a, v in (pairs[i] for i in rng.choice(len(pairs), n_espeak, replace=False))
+    ]
+    voices += [("flite", FLITE_TRAIN_VOICES[k % len(FLITE_TRAIN_VOICES)]) for k in range(size.flite_speakers)]
+    order = rng.permutation(len(voices))
     n_val = max(1, round(size.validation_fraction * size.speakers))
-    n_test = max(1, round(size.test_fraction * size.speakers) - size.test_voice_speakers)
-    split = dict.fromkeys(range(len(drafts)), "test")
-    for rank, i in enumerate(order):
-        split[int(i)] = "validation" if rank < n_val else "test" if rank < n_val + n_test else "train"
-    speakers = []
-    for i, (engine, voice, speed, pitch) in enumerate(drafts):
-        speakers.append(
-            Speaker(
-                id=hashlib.sha1(f"synth:{seed}:{i}".encode()).hexdigest()[:8],
-                engine=engine,
-                voice=voice,
-                speed=round(float(speed), 3),
-                pitch=round(float(pitch), 3),
-                warp=round(float(rng.uniform(*WARP)), 4),
-                tilt=round(float(rng.uniform(-0.5, 0.95)), 3),
-                split=split[i],
-            )
-        )
-    return speakers
+    n_test = max(1, round(size.test_fraction * size.speakers))
+    split = {int(i): "validation" if rank < n_val else "test" if rank < n_val + n_test else "train"
+             for rank, i in enumerate(order)}  # fmt: skip
+    return [
+        draw_speaker(rng, engine, voice, hashlib.sha1(f"synth:{seed}:{i}".encode()).hexdigest()[:8], split[i])
+        for i, (engine, voice) in enumerate(voices)
+    ]
 
 
 def _run_tts(speaker: Speaker, text: str, wav: Path, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -198,12 +227,15 @@ def _run_tts(speaker: Speaker, text: str, wav: Path, rng: np.random.Generator) -
     if speaker.engine == "espeak-ng":
         speed = int(speaker.speed * rng.uniform(0.9, 1.1))
         pitch = int(np.clip(speaker.pitch + rng.uniform(-8, 8), 0, 99))
-        command = ["espeak-ng", "-v", speaker.voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), "--", text]
+        spread = int(speaker.spread * rng.uniform(0.85, 1.15))
+        ssml = f'<speak><prosody range="{spread}%">{text}</prosody></speak>'
+        command = ["espeak-ng", "-m", "-v", speaker.voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), ssml]
     else:
         stretch = speaker.speed * rng.uniform(0.92, 1.08)
         f0 = speaker.pitch * rng.uniform(0.92, 1.08)
         command = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={stretch:.3f}"]
-        command += ["--setf", f"int_f0_target_mean={f0:.1f}", "-t", text, "-o", str(wav)]
+        command += ["--setf", f"int_f0_target_mean={f0:.1f}", "--setf", f"int_f0_target_stddev={speaker.spread:.1f}"]
+        command += ["-t", text, "-o", str(wav)]
     subprocess.run(command, check=True, capture_output=True)
     audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     return audio[:, 0], rate
@@ -257,7 +289,8 @@ def render_clip(
 ) -> np.ndarray:
     """One 1 s, 16 kHz clip of ``speaker`` saying ``word``, mixed with a random background crop at an SNR drawn
     uniformly from ``snr_db`` (module docstring)."""
-    audio, rate = _run_tts(speaker, word, scratch / "tts.wav", rng)
+    contour = CONTOURS[rng.integers(len(CONTOURS))]
+    audio, rate = _run_tts(speaker, word + contour, scratch / "tts.wav", rng)
     speech = _trim(_tilt(_warp_to_16k(audio, rate, speaker.warp * rng.uniform(0.97, 1.03)), speaker.tilt))
     speech = speech / (np.abs(speech).max() + 1e-9)
     clip = _place(speech, rng)
@@ -477,18 +510,27 @@ def standin_marker_matches(directory: Path, *, size: str, seed: int) -> bool:
 
 
 def ensure_standin(
-    cache_dir: Path | str, size: str = "default", seed: int = 0, *, workers: int = 2, progress: bool = True
+    cache_dir: Path | str,
+    size: str = "default",
+    seed: int = 0,
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    augment: AudioAugment | None = None,
+    views: int = 0,
 ) -> Path:
     """The prepared feature directory of the stand-in, synthesised and featurised into ``cache_dir`` only once.
 
     The audio goes to ``cache_dir/gsc-synth-<size>-seed<seed>`` and the features to
     ``cache_dir/features-synth-<size>-seed<seed>``; later calls reuse both (``cache.prepare``'s hash check).
-    ``progress`` shows the synthesis and feature bars.
+    ``progress`` shows the synthesis and feature bars. With ``augment`` and ``views`` the features also hold that
+    many augmented views of the training split (``cache.prepare``), in a directory named after the augmentations.
     """
     cache = Path(cache_dir)
     audio = cache / f"gsc-synth-{size}-seed{seed}"
     if not standin_marker_matches(audio, size=size, seed=seed):
         synthesize(audio, size=size, seed=seed, workers=workers, progress=progress)
-    features = cache / f"features-synth-{size}-seed{seed}"
-    prepare(audio, features, seed=seed, workers=workers, progress=progress)
+    suffix = f"-{'+'.join(augment.names)}-x{views}" if views and augment is not None else ""
+    features = cache / f"features-synth-{size}-seed{seed}{suffix}"
+    prepare(audio, features, seed=seed, workers=workers, progress=progress, augment=augment, views=views)
     return features

@@ -90,16 +90,26 @@ def _opt(*flags: str, **kwargs: Any):
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
     default=None,
-    help="ADAM learning rate, constant while adapting; ADAM starts fresh [default: e-prop the chip recipe's "
-    f"(configs/gsc-chip-batch1.toml), EventProp {adapting.EVENTPROP_LR} ({adapting.EVENTPROP_LR_WITHOUT_VOLTAGE_TERM} "
+    help="ADAM learning rate, constant while adapting; ADAM starts fresh [default: e-prop "
+    f"{adapting.EPROP_LR}, EventProp {adapting.EVENTPROP_LR} ({adapting.EVENTPROP_LR_WITHOUT_VOLTAGE_TERM} "
     "for a network trained without the voltage term, --alpha-silent 0)].",
 )
 @_opt(
     "--rehearse-every",
     type=click.IntRange(min=0),
-    default=0,
+    default=None,
     help="Rehearsal against forgetting: after every K adaptation samples, one more learning step on a sample of "
-    "the original task's training split (held by the host, not in a PE's SRAM). 0: never.",
+    "the original task's training split (held by the host, not in a PE's SRAM). 0: never. [default: e-prop "
+    f"{adapting.ADAPT_DEFAULTS['eprop']['rehearse_every']}, EventProp "
+    f"{adapting.ADAPT_DEFAULTS['eventprop']['rehearse_every']}]",
+)
+@_opt(
+    "--freeze",
+    default=None,
+    help="Weights that do not learn while adapting, comma-separated, or none: e-prop w_in, w_rec, w_out; "
+    "EventProp w_0 (input to first layer), w_1, ... [default: e-prop "
+    f"{','.join(adapting.ADAPT_DEFAULTS['eprop']['freeze'])} (only the input weights learn: the new voice is "
+    "in the input, and the original task forgets least), EventProp none]. docs/adaptation.md, 'Forgetting'.",
 )
 @_opt(
     "--engine",

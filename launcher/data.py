@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pe_actors_datasets.augment import AUDIO_AUGMENTATIONS, AudioAugment
 from pe_actors_datasets.cache import SYNTHETIC_MARKER
 from pe_actors_datasets.cache import prepare as prepare_cache
 from pe_actors_datasets.conditions import CONDITIONS, synthesize_condition
@@ -58,12 +59,32 @@ def data() -> None:
     show_default=True,
     help="Processes computing features (BLAS pinned to one thread each).",
 )
+@click.option(
+    "--augment",
+    default="none",
+    show_default=True,
+    help=f"Audio augmentations of the training clips, comma-separated, of {', '.join(AUDIO_AUGMENTATIONS)} "
+    "(docs/data.md, 'Augmentation'); with --views V each training clip is featurised V more times through a random "
+    "chain of them, and `pe-actors train --data OUT --augment ...` shows each clip clean or as one of its views.",
+)
+@click.option(
+    "--views",
+    type=click.IntRange(min=0, max=64),
+    default=4,
+    show_default=True,
+    help="Augmented views per training clip (with --augment).",
+)
 @no_progress_option
 def prepare(
     gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_fraction: float, seed: int, workers: int,
-    no_progress: bool,
+    augment: str, views: int, no_progress: bool,
 ) -> None:  # fmt: skip
     """Featurise every split once into memory-mappable arrays plus metadata.json (log-mel + delta, 100 x 80)."""
+    names = [name.strip() for name in augment.split(",") if name.strip() not in ("", "none")]
+    try:
+        chain = AudioAugment.named(names) if names else None
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--augment") from None
     try:
         result = prepare_cache(
             gsc_dir,
@@ -75,6 +96,8 @@ def prepare(
             workers=workers,
             progress=not no_progress,
             on_build=lambda: click.echo(f"building feature cache {out} from {gsc_dir}", err=True),
+            augment=chain,
+            views=views if chain else 0,
         )
     except (ValueError, FileNotFoundError) as err:
         # The data package names the file and the problem; this command's own way out is --skip-bad.
@@ -82,7 +105,8 @@ def prepare(
         raise click.ClickException(f"{err}{hint}\nnothing was written to {out}") from err
     state = "reused" if result.reused else f"built in {result.seconds:.1f} s"
     sizes = ", ".join(f"{split} {n}" for split, n in result.counts.items())
-    click.echo(f"{result.path}: {state}; clips: {sizes}")
+    extra = f"; {views} augmented views of each training clip ({', '.join(chain.names)})" if chain and views else ""
+    click.echo(f"{result.path}: {state}; clips: {sizes}{extra}")
     if result.resampled:
         click.echo(f"resampled {result.resampled} files to 16 kHz (use --strict to refuse them)")
     if result.skipped:
@@ -104,8 +128,11 @@ def prepare(
     type=click.Choice(CONDITIONS),
     default=None,
     help="Write a new condition for `pe-actors adapt` instead of the stand-in: speaker (one new voice no split "
-    "uses, 30 adaptation and 12 evaluation takes per keyword) or noise (background music, a noise type the "
-    "stand-in lacks, at -3 to 3 dB SNR; 8 adaptation and 4 evaluation speakers). See docs/adaptation.md.",
+    "uses, 30 adaptation and 12 evaluation takes per keyword), slt (the same for flite's female voice slt, which "
+    "the stand-in holds out), noise (background music, a noise type the "
+    "stand-in lacks, at -3 to 3 dB SNR; 8 adaptation and 4 evaluation speakers) or voices (the leave-voice-out "
+    "set: 40 speakers of the voices the stand-in leaves out, every clip for evaluation with `pe-actors evaluate "
+    "--gsc-dir`). See docs/adaptation.md and docs/data.md.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of speakers, offsets, noise and splits.")
 @click.option(

@@ -19,7 +19,7 @@ import click
 from pe_actors.rules.eprop.config import NETWORKS
 from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
 from pe_actors.run import training
-from pe_actors.run.config import ENGINES, MAX_SEED, RULES, RunConfig, resolve
+from pe_actors.run.config import AUGMENTATIONS, DEFAULT_AUGMENT, ENGINES, MAX_SEED, RULES, RunConfig, resolve
 from pe_actors_launcher.options import FiniteFloatRange, config_option, existing_dir, library_errors
 from pe_actors_launcher.synapse_options import synapse_options
 
@@ -144,6 +144,25 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     type=click.Choice(["default", "small"]),
     default="default",
     help="Size of the offline stand-in (small: a few speakers, for tests).",
+)
+@_option(
+    "augment",
+    "--augment",
+    default=",".join(DEFAULT_AUGMENT),
+    help=f"Augmentations of speech training data, comma-separated, or none (docs/data.md, 'Augmentation'), of "
+    f"{', '.join(AUGMENTATIONS)}: speed "
+    "(resampling by 0.9-1.1), pitch (+-2 semitones), reverb (16 simulated rooms, RT60 0.2-0.8 s), noise (a "
+    "background crop at 0-20 dB SNR), shift (+-0.1 s): the audio ones, made once per training clip as "
+    "--augment-views views when the stand-in is built; specaugment: two time masks of up to 10 frames and two "
+    "band masks of up to 6 mel bands per sample while training. Each epoch shows each clip clean or as one of its "
+    "views, drawn by --seed. EventProp and SHD runs train on their spikes unaugmented unless this is given.",
+)
+@_option(
+    "augment_views",
+    "--augment-views",
+    type=click.IntRange(min=0, max=64),
+    default=4,
+    help="Augmented views of every training clip built with the stand-in (0: none, only specaugment applies).",
 )
 @_option(
     "out",

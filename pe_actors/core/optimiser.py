@@ -10,7 +10,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OptimiserConfig:
-    """Hyper-parameters of ADAM (TF1 form), L2 and the step schedule lr x decay every ``decay_every`` epochs."""
+    """Hyper-parameters of ADAM (TF1 form), L2 and the step schedule lr x decay every ``decay_every`` epochs, and
+    the weight arrays that do not learn (``frozen``, by the rule's names: e-prop's ``w_in``, ``w_rec``, ``w_out``,
+    EventProp's ``w_0`` ...; see :meth:`learned`)."""
 
     lr: float = 0.01
     l2: float = 0.05e-5
@@ -19,6 +21,13 @@ class OptimiserConfig:
     eps: float = 1e-5
     lr_decay: float = 0.3
     decay_every: int = 6
+    frozen: tuple[str, ...] = ()
+
+    def learned(self, name: str, grad: np.ndarray) -> np.ndarray:
+        """The gradient the weights ``name`` learn from: ``grad``, or zeros when they are frozen. A zero gradient
+        keeps ADAM's first moment at zero when it starts from zero, so weights frozen from a fresh ADAM (as
+        adaptation starts) never change."""
+        return np.zeros_like(grad) if name in self.frozen else grad
 
     def __post_init__(self) -> None:
         checks = {

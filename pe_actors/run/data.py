@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.run.config import ConfigError, RunConfig
+from pe_actors.run.config import AUDIO_AUGMENTATIONS, ConfigError, RunConfig
+from pe_actors.training.augment import BatchAugment, SpecAugment
 from pe_actors.training.trainer import SPLITS, Splits
 
 #: Fractions of a caller's single (x, labels) array pair that become the validation and the test split.
@@ -30,12 +31,14 @@ HELD_OUT = {"validation": 0.1, "test": 0.1}
 @dataclass(frozen=True)
 class Dataset:
     """What a run trains on: the ``splits``, the ``class_names``, whether the data are ``synthetic`` (every
-    accuracy is then labelled so), and ``metadata`` a checkpoint records (feature parameters, normalisation)."""
+    accuracy is then labelled so), ``metadata`` a checkpoint records (feature parameters, normalisation, the audio
+    augmentations), and the augmented ``train_views`` (V, N, T, n_in) of the training split, if any."""
 
     splits: Splits
     class_names: list[str]
     synthetic: bool
     metadata: dict[str, Any]
+    train_views: np.ndarray | None = None
 
 
 def source(name: str) -> Callable[..., Any]:
@@ -61,7 +64,30 @@ def load_dataset(
         if config.data is not None:
             raise ConfigError("give --data or --shd-dir, not both", "shd_dir")
         return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
-    return load_splits(config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress)
+    views = config.augment_views if set(config.augment) & set(AUDIO_AUGMENTATIONS) else 0
+    return load_splits(
+        config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress,
+        augment=config.augment, views=views,
+    )  # fmt: skip
+
+
+def batch_augment(config: RunConfig, dataset: Dataset, echo: Callable[[str], None] = print) -> BatchAugment | None:
+    """How the run builds its training batches from ``dataset`` (``pe_actors.training.augment``): the augmented
+    views the data hold, and SpecAugment's masks if ``config.augment`` names it and the data are speech features;
+    None when neither applies. Says which of the requested augmentations the data cannot take."""
+    asked = set(config.augment)
+    speech = "feature_params" in dataset.metadata
+    audio = asked & set(AUDIO_AUGMENTATIONS)
+    views = dataset.train_views if audio else None
+    if audio and views is None:
+        echo(f"The data hold no augmented views: {', '.join(sorted(audio))} not applied (prepare them with "
+             "`pe-actors data prepare --augment`)")  # fmt: skip
+    spec = SpecAugment() if "specaugment" in asked and speech else None
+    if "specaugment" in asked and not speech:
+        echo("SpecAugment not applied: the data are not speech features")
+    if views is None and spec is None:
+        return None
+    return BatchAugment(dataset.splits.train[0], views, spec, config.seed)
 
 
 def recorded_dataset(
@@ -78,7 +104,15 @@ def recorded_dataset(
     data = Path(recorded["data"]) if recorded.get("data") else None
     where = str(data) if data else "Yin-Yang (published seeds)" if rule == "eventprop" else "the stand-in"
     size = recorded.get("standin_size") or "default"
-    return load_splits(rule, network, data, cache, size, echo), where
+    augment, views = recorded_views(recorded)
+    return load_splits(rule, network, data, cache, size, echo, augment=augment, views=views), where
+
+
+def recorded_views(recorded: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
+    """The audio augmentations and view count a recorded run config built its stand-in with, so that a later
+    reader opens the same feature directory (its clean splits are the same as without views)."""
+    augment = tuple(name for name in str(recorded.get("augment") or "").split(",") if name in AUDIO_AUGMENTATIONS)
+    return augment, int(recorded.get("augment_views") or 0) if augment else 0
 
 
 def event_binning(rule: str, network: Any) -> tuple[float, int]:
@@ -122,9 +156,13 @@ def load_splits(
     standin_size: str = "default",
     echo: Callable[[str], None] = print,
     progress: bool = True,
+    *,
+    augment: tuple[str, ...] = (),
+    views: int = 0,
 ) -> Dataset:
     """The splits for a network of ``rule``: EventProp's Yin-Yang (read from ``data`` or generated, encoded with
-    ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``;
+    ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``
+    (with ``views`` augmented views of its training split through the audio augmentations in ``augment``);
     a ConfigError names ``data`` when they cannot be read. Building the stand-in shows progress bars when
     ``progress`` and standard error is a terminal (a redirected log gets none)."""
     eventprop = rule == "eventprop"
@@ -137,7 +175,8 @@ def load_splits(
         elif data is None:
             echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
             start = time.perf_counter()
-            prepared = source("standin")(cache, standin_size, progress)
+            audio = tuple(name for name in augment if name in AUDIO_AUGMENTATIONS)
+            prepared = source("standin")(cache, standin_size, progress, audio, views if audio else 0)
             echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
         else:
             prepared = source("prepared")(data)
@@ -155,7 +194,8 @@ def load_splits(
             except ValueError as error:
                 raise ConfigError(f"{data or 'Yin-Yang'} {split} split: {error}", "data") from None
     metadata = json.loads(json.dumps(prepared.metadata, default=str))
-    return Dataset(Splits.from_dict(splits), list(prepared.class_names), bool(prepared.synthetic), metadata)
+    views = getattr(prepared, "train_views", None)
+    return Dataset(Splits.from_dict(splits), list(prepared.class_names), bool(prepared.synthetic), metadata, views)
 
 
 def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:

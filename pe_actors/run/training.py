@@ -40,7 +40,7 @@ from pe_actors.run.config import (
     plain,
     resolve,
 )
-from pe_actors.run.data import Dataset, fit_network, load_dataset
+from pe_actors.run.data import Dataset, batch_augment, fit_network, load_dataset
 from pe_actors.synapses import SynapseConfig
 from pe_actors.training.silence import SilenceGuard
 from pe_actors.training.tensorboard import TensorBoardLog
@@ -395,6 +395,7 @@ def _train_owned(
             f"{train_config.batch_size}, {trainer_samples(dataset.splits, train_config)} training samples per "
             f"epoch{label}; {describe_synapses(synapses)}; run directory {out}"
         )
+        augment = batch_augment(config, dataset, echo)
         meta = {
             "run_config": recorded,
             "rule": config.rule,
@@ -404,6 +405,7 @@ def _train_owned(
             "class_names": list(dataset.class_names),
             "synthetic": dataset.synthetic,
             "data_metadata": dataset.metadata,
+            "augmentation": augment.describe() if augment is not None else None,
         }
         measure = rule("eventprop" if eventprop else "eprop").silence
         run_callbacks = [
@@ -418,7 +420,7 @@ def _train_owned(
         stop = StopRequest()
         run_callbacks.append(stop)  # last: the other callbacks have finished the batch when it stops the run
         recovery = ActorRecovery(checkpoints, echo) if engine_name == "actors" else None
-        trainer = Trainer(engine, dataset.splits, optimiser, train_config, run_callbacks, recovery)
+        trainer = Trainer(engine, dataset.splits, optimiser, train_config, run_callbacks, recovery, augment)
         state: TrainState | None = None
         if checkpoint is not None:
             try:

@@ -34,6 +34,7 @@ from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import Engine
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
 from pe_actors.rules.eprop.readout import check_labels, cross_entropy
+from pe_actors.training.augment import BatchAugment
 
 SPLITS = ("train", "validation", "test")
 
@@ -262,6 +263,7 @@ class Trainer:
         config: the loop's settings.
         callbacks: called in order at each hook.
         recovery: what to do when an engine call fails (default: let the error propagate).
+        augment: builds each training batch from augmented views and masks (default: the train split's features).
     """
 
     def __init__(
@@ -272,8 +274,10 @@ class Trainer:
         config: TrainConfig,
         callbacks: list[Callback] | None = None,
         recovery: Recovery | None = None,
+        augment: BatchAugment | None = None,
     ) -> None:
         self.engine = engine
+        self.augment = augment
         self.data = data
         self.optimiser = optimiser
         self.config = config
@@ -338,7 +342,7 @@ class Trainer:
             index = state.order[state.position : state.position + self.config.batch_size]
             start = time.perf_counter()
             labels = y_train[index]
-            x = x_train[index]
+            x = x_train[index] if self.augment is None else self.augment.batch(index, state.epoch)
             last = state.position + len(index) - 1
             where = f"epoch {state.epoch + 1}, samples {state.position}-{last} of the epoch's order"
             try:

@@ -58,7 +58,7 @@ def test_every_clip_is_one_second_16_khz_16_bit_mono_with_sound(standin):
         assert 0.05 < np.abs(audio).max() <= 1.0
 
 
-def test_splits_are_speaker_disjoint_and_the_reserved_flite_voice_is_test_only(standin):
+def test_splits_are_speaker_disjoint_and_no_speaker_has_a_held_out_voice(standin):
     root, _ = standin
     speakers = _split_speakers(root)
     assert all(speakers.values())
@@ -66,8 +66,7 @@ def test_splits_are_speaker_disjoint_and_the_reserved_flite_voice_is_test_only(s
     assert not speakers["train"] & speakers["test"]
     assert not speakers["validation"] & speakers["test"]
     table = json.loads((root / "speakers.json").read_text())
-    reserved = {s["id"] for s in table if s["voice"] == synth.FLITE_TEST_VOICE}
-    assert reserved and reserved <= speakers["test"]
+    assert not {s["voice"] for s in table} & {synth.HELD_OUT_FLITE, *synth.HELD_OUT_ACCENTS}
     assert {s["id"] for s in table if s["split"] == "train"} == speakers["train"]
     assert {s["engine"] for s in table if s["split"] == "train"} == {"espeak-ng", "flite"}
 
@@ -123,8 +122,12 @@ def test_default_size_plan_has_about_300_clips_per_keyword_and_disjoint_speakers
     assert len(speakers) == len({s.id for s in speakers}) == 300
     splits = [s.split for s in speakers]
     assert splits.count("validation") == 30 and splits.count("test") == 30
-    assert all(s.split == "test" for s in speakers if s.voice == synth.FLITE_TEST_VOICE)
     espeak = [(s.voice, s.split) for s in speakers if s.engine == "espeak-ng"]
+    # No stand-in speaker has a voice of the leave-voice-out set.
+    held_out = {f"{a}+{v}" for a, v in synth.voice_pairs(synth.espeak_variants(), held_out=True)}
+    assert not held_out & {v for v, _ in espeak}
+    assert not any(s.voice in (synth.HELD_OUT_FLITE, *synth.HELD_OUT_ACCENTS) for s in speakers)
+    assert not any(synth.held_out_variant(v.split("+")[1]) for v, _ in espeak if "+" in v)
     assert len({v for v, _ in espeak}) == len(espeak)
     other = synth.make_speakers(spec, seed=1, variants=synth.espeak_variants())
     assert [s.id for s in other] != [s.id for s in speakers]

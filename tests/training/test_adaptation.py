@@ -276,6 +276,27 @@ def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, 
     assert accuracy == pytest.approx(float(rows[-1]["new_condition_accuracy"]), abs=1e-12)
 
 
+def test_adapt_by_default_learns_only_the_input_weights_and_rehearses(trained, condition, small_standin, tmp_path):
+    base = [
+        "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
+        "--engine", "inprocess", "--pes", "3", "--samples", "6", "--eval-every", "3", "--no-progress",
+    ]  # fmt: skip
+    result = run(*base, "--out", tmp_path / "default")
+    assert result.exit_code == 0, result.output
+    assert "learning w_in)" in result.output and "rehearsing an original-task sample after every 1" in result.output
+    before = load_checkpoint(resolve_checkpoint(trained, prefer="best")).engine_state
+    after = load_checkpoint(resolve_checkpoint(tmp_path / "default", prefer="best")).engine_state
+    for name in ("w_rec", "w_out"):
+        np.testing.assert_array_equal(after[name], before[name])
+    assert not np.array_equal(after["w_in"], before["w_in"])
+    summary = json.loads((tmp_path / "default" / "adaptation.json").read_text())
+    assert summary["frozen"] == ["w_rec", "w_out"] and summary["rehearse_every"] == 1
+    everything = run(*base, "--freeze", "none", "--rehearse-every", "0", "--out", tmp_path / "all")
+    assert everything.exit_code == 0, everything.output
+    learned = load_checkpoint(resolve_checkpoint(tmp_path / "all", prefer="best")).engine_state
+    assert all(not np.array_equal(learned[name], before[name]) for name in ("w_in", "w_rec", "w_out"))
+
+
 def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condition, small_standin, tmp_path):
     listing = tmp_path / "adapt.txt"
     listing.write_text(
@@ -308,6 +329,8 @@ def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condit
         (["--bits", "4"], "--bits needs --synapses"),
         (["--pes", "500"], "--pes"),
         (["--engine", "replay", "--synapses", "pcm", "--read-noise", "nan"], "--read-noise"),
+        (["--freeze", "w_in,w_hidden"], "--freeze 'w_in,w_hidden': ['w_hidden'] are not weights"),
+        (["--freeze", "w_in,w_rec,w_out"], "freezes every weight"),
     ],
 )
 def test_adapt_bad_options_are_named(trained, condition, small_standin, extra, message):
@@ -389,11 +412,10 @@ def test_data_commands_for_conditions_name_bad_options(tmp_path):
 
 def test_the_default_adaptation_lr_follows_the_checkpoints_loss():
     """EventProp networks trained with the voltage term adapt at 0.003; without it (the paper's loss) their label
-    outputs fall silent above 0.0005, so they adapt at 0.0003; e-prop takes the chip recipe's."""
+    outputs fall silent above 0.0005, so they adapt at 0.0003; e-prop, whose input weights alone learn, at 0.0015."""
     import pe_actors as pa
-    from pe_actors.rules.eprop.recipes import CHIP_BATCH1
     from pe_actors.run.adapting import default_lr
 
     assert default_lr(pa.EventPropConfig(alpha_silent=1.0)) == 0.003
     assert default_lr(pa.EventPropConfig()) == 0.0003
-    assert default_lr(pa.NetworkConfig()) == CHIP_BATCH1["lr"]
+    assert default_lr(pa.NetworkConfig()) == 0.0015

@@ -61,7 +61,7 @@ class BPTTEngine(InProcessLifecycle):
             grad = grads[key] + l2_gradient(self.weights[key], self.optimiser.l2)
             if key == "w_rec":
                 np.fill_diagonal(grad, 0.0)
-            self.adam[key].step(self.weights[key], grad, lr)
+            self.adam[key].step(self.weights[key], self.optimiser.learned(key, grad), lr)
         logits = record["logits"]
         return BatchResult(logits=logits, loss=cross_entropy(logits, labels))
 

@@ -303,10 +303,13 @@ class PE:
         the (shadow) weights, through the store: ADAM, and for device stores the programming of changed levels."""
         if self.optimiser is None:
             raise RuntimeError("this PE was built without an optimiser")
-        l2, shadow = self.optimiser.l2, self.store.shadow
+        l2, shadow, n_in = self.optimiser.l2, self.store.shadow, self.config.n_in
         grad = np.concatenate([grads["w_in"], grads["w_rec"]]) + l2_gradient(shadow["w"], l2)
         grad[self._diagonal] = 0.0
-        self.store.apply({"w": grad, "w_out": grads["w_out"] + l2_gradient(shadow["w_out"], l2)}, lr)
+        grad[:n_in] = self.optimiser.learned("w_in", grad[:n_in])
+        grad[n_in:] = self.optimiser.learned("w_rec", grad[n_in:])
+        grad_out = self.optimiser.learned("w_out", grads["w_out"] + l2_gradient(shadow["w_out"], l2))
+        self.store.apply({"w": grad, "w_out": grad_out}, lr)
         self.refresh_weights()
 
     def advance(self, seconds: float) -> None:

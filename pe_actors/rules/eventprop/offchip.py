@@ -34,7 +34,8 @@ class OffchipEngine(InProcessLifecycle):
         labels = check_labels(labels, self.config.n_out, len(spikes))
         grads, readout = network.gradients(self.weights, spikes, labels, self.config)
         for key, weights in self.weights.items():
-            self.adam[key].step(weights, grads[key] + l2_gradient(weights, self.optimiser.l2), lr)
+            grad = self.optimiser.learned(key, grads[key] + l2_gradient(weights, self.optimiser.l2))
+            self.adam[key].step(weights, grad, lr)
         return BatchResult(logits=readout.logits, loss=readout.loss)
 
     def predict(self, x: np.ndarray) -> np.ndarray:

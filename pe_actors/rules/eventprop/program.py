@@ -346,7 +346,8 @@ class EventPropProgram:
         """ADAM step of the own columns with batch-mean gradients (plus the L2 term), through the store."""
         if self.optimiser is None:
             raise RuntimeError("this PE was built without an optimiser")
-        self.store.apply({self.key: grads[self.key] + l2_gradient(self.w, self.optimiser.l2)}, lr)
+        grad = self.optimiser.learned(self.key, grads[self.key] + l2_gradient(self.w, self.optimiser.l2))
+        self.store.apply({self.key: grad}, lr)
         self.w = self.store.read()[self.key]
 
     def advance(self, seconds: float) -> None:
