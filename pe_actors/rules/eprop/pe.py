@@ -300,7 +300,11 @@ class PE:
 
     def apply_gradients(self, grads: dict[str, np.ndarray], lr: float) -> None:
         """Learning step of the own slice with batch-mean gradients ``grads`` (keys as :meth:`gradients`) + L2 of
-        the (shadow) weights, through the store: ADAM, and for device stores the programming of changed levels."""
+        the (shadow) weights, through the store: ADAM, and for device stores the programming of changed levels.
+
+        The forward pass's weights are read again by :meth:`advance`, which every engine calls after a learning
+        step, or at the next :meth:`begin_sample`: reading device weights here too would draw a read that device
+        time makes stale at once (a third of what PCM synapses cost on replay)."""
         if self.optimiser is None:
             raise RuntimeError("this PE was built without an optimiser")
         l2, shadow, n_in = self.optimiser.l2, self.store.shadow, self.config.n_in
@@ -310,7 +314,6 @@ class PE:
         grad[n_in:] = self.optimiser.learned("w_rec", grad[n_in:])
         grad_out = self.optimiser.learned("w_out", grads["w_out"] + l2_gradient(shadow["w_out"], l2))
         self.store.apply({"w": grad, "w_out": grad_out}, lr)
-        self.refresh_weights()
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of device time pass (the devices drift; float weights do not)."""
