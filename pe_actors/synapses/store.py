@@ -109,6 +109,44 @@ class NeuronStreams:
             out[name] = np.moveaxis(block, 0, len(lead) + axis)
         return out
 
+    def normals_where(
+        self, purpose: int, counter: int, extra: int, masks: list[tuple[str, np.ndarray]], lead: int
+    ) -> list[np.ndarray]:
+        """Per mask (an array's name and a boolean mask of its shape), draws of shape ``(lead, mask.sum())`` for
+        the devices it selects, in the order of ``arr[mask]``. Neuron j draws ``lead`` rows of as many normals as
+        the masks select among its devices, from the generator seeded with (seed, stream, purpose, counter, extra,
+        j), masks in the order given and each neuron's devices in array order: so any split of the neurons over PEs
+        draws the same numbers for a device, and a step that programs few devices draws few normals."""
+        n = len(self.layout.neurons)
+        # Each mask as (neurons, the neuron's devices): which of them it selects.
+        per_neuron = [
+            np.moveaxis(mask, self.layout.neuron_axis[name], 0).reshape(n, -1) for name, mask in masks
+        ]  # fmt: skip
+        counts = np.stack([m.sum(axis=1) for m in per_neuron], axis=1)  # (neurons, masks)
+        totals = counts.sum(axis=1)
+        draws = [
+            np.random.default_rng([self.seed, self.layout.stream, purpose, counter, extra, int(j)]).standard_normal(
+                (lead, int(total))
+            )
+            if total
+            else np.empty((lead, 0))
+            for j, total in zip(self.layout.neurons, totals, strict=True)
+        ]
+        flat = np.concatenate(draws, axis=1) if draws else np.empty((lead, 0))
+        starts = np.concatenate([[0], np.cumsum(totals)[:-1]]) + np.concatenate(
+            [np.zeros((n, 1), np.int64), np.cumsum(counts, axis=1)[:, :-1]], axis=1
+        ).T  # (masks, neurons): where each neuron's draws for each mask begin in ``flat``
+        out = []
+        for (name, mask), selected, begin in zip(masks, per_neuron, starts, strict=True):
+            rows, _ = np.nonzero(selected)
+            rank = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(selected.sum(axis=1))[:-1]])[rows]
+            in_neuron_order = flat[:, begin[rows] + rank]
+            # ``selected`` walks neuron-major; ``arr[mask]`` walks the array's own order.
+            axis = self.layout.neuron_axis[name]
+            order = np.moveaxis(np.arange(mask.size).reshape(mask.shape), axis, 0).reshape(n, -1)[selected]
+            out.append(in_neuron_order[:, np.argsort(order, kind="stable")])
+        return out
+
 
 def clock_key(clock: float) -> int:
     """A non-negative integer identifying a device time (its float64 bits), for seeding read noise."""

@@ -316,3 +316,38 @@ def test_device_time_cannot_run_backwards():
     for seconds in (-1.0, float("inf")):
         with pytest.raises(ValueError, match="device time can only advance"):
             engine.advance(seconds)
+
+
+def test_draws_for_selected_devices_do_not_depend_on_the_split_of_neurons():
+    """NeuronStreams.normals_where: a device gets the same draws whichever PE holds its neuron, each neuron's draws
+    come from its own stream in mask order, and a mask selecting nothing draws nothing."""
+    from pe_actors.synapses.store import Layout, NeuronStreams
+
+    rng = np.random.default_rng(0)
+    shapes = {"w": (7, 6), "w_out": (6, 3)}  # neurons on axis 1 of w and axis 0 of w_out
+    axes = {"w": 1, "w_out": 0}
+    masks = [("w", rng.random((7, 6)) < 0.3), ("w_out", rng.random((6, 3)) < 0.5), ("w", rng.random((7, 6)) < 0.2)]
+
+    def draws(neurons):
+        layout = Layout(axes, {}, np.array(neurons))
+        part = {n: tuple(len(neurons) if a == axes[n] else s for a, s in enumerate(shapes[n])) for n in shapes}
+        streams = NeuronStreams(5, layout, part)
+        cut = [(n, np.take(m, neurons, axis=axes[n])) for n, m in masks]
+        return cut, streams.normals_where(1, 4, 9, cut, 2)
+
+    whole_masks, whole = draws(list(range(6)))
+    for neurons in ([0, 1, 2], [3, 4, 5], [4], [5, 0]):
+        cut, part = draws(neurons)
+        for (name, mask), full, mine in zip(whole_masks, whole, part, strict=True):
+            # The whole store's draws of these neurons' selected devices, in the part's array order.
+            index = np.zeros(mask.shape, int) - 1
+            index[mask] = np.arange(mask.sum())
+            picked = np.take(index, neurons, axis=axes[name])
+            np.testing.assert_array_equal(mine, full[:, picked[picked >= 0]])
+    # Neuron 2's draws: its selected devices of each mask in turn, from its own generator.
+    _, single = draws([2])
+    expected = np.random.default_rng([5, 0, 1, 4, 9, 2]).standard_normal((2, sum(d.shape[1] for d in single)))
+    np.testing.assert_array_equal(np.concatenate(single, axis=1), expected)
+    empty = [("w", np.zeros((7, 1), bool)), ("w_out", np.zeros((1, 3), bool))]
+    streams = NeuronStreams(5, Layout(axes, {}, np.array([1])), {"w": (7, 1), "w_out": (1, 3)})
+    assert [d.shape for d in streams.normals_where(1, 4, 9, empty, 2)] == [(2, 0), (2, 0)]

@@ -38,22 +38,26 @@ class PCMStore(QuantisedStore):
         self.g_prog = {sign: {n: np.zeros(s) for n, s in shapes.items()} for sign in SIGNS}
         self.nu = {sign: {n: np.zeros(s) for n, s in shapes.items()} for sign in SIGNS}
         self.t_prog = {sign: {n: np.zeros(s) for n, s in shapes.items()} for sign in SIGNS}
-        self._draws: dict | None = None
+        self._writes: list[tuple[str, str, np.ndarray]] = []
         self._gains = None
         super().__init__(arrays, optimiser, config, layout, w_max)
 
     def _program(self, everywhere: bool = False) -> None:
-        # One draw per neuron stream for this learning step: (programming noise, drift exponent) x (G+, G-).
-        self._draws = self.streams.normals(PROGRAM, self.steps, clock_key(float(self.clock)), (2, 2))
+        # The level changes of this learning step first, then one draw per neuron stream for the devices it
+        # programs: (programming noise, drift exponent) for each, in the order the level changes were found.
+        self._writes: list[tuple[str, str, np.ndarray]] = []
         super()._program(everywhere)
-        self._draws = None
+        masks = [(name, changed) for _, name, changed in self._writes]
+        draws = self.streams.normals_where(PROGRAM, self.steps, clock_key(float(self.clock)), masks, 2)
+        for (sign, name, changed), (noise, drift) in zip(self._writes, draws, strict=True):
+            target = self.targets(sign, name)[changed]
+            self.g_prog[sign][name][changed] = self.model.program(target, noise)
+            self.nu[sign][name][changed] = self.model.drift_exponents(target, drift)
+            self.t_prog[sign][name][changed] = self.clock
+        self._writes = []
 
     def _write(self, sign: str, name: str, changed: np.ndarray) -> None:
-        draws = self._draws[name][:, SIGNS.index(sign)]
-        target = self.targets(sign, name)[changed]
-        self.g_prog[sign][name][changed] = self.model.program(target, draws[0][changed])
-        self.nu[sign][name][changed] = self.model.drift_exponents(target, draws[1][changed])
-        self.t_prog[sign][name][changed] = self.clock
+        self._writes.append((sign, name, changed.copy()))
 
     def device_weights(self) -> dict[str, np.ndarray]:
         """One read of every device at the current device time, as weights (float64, before compensation)."""
