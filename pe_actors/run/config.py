@@ -49,6 +49,8 @@ RESUME_OVERRIDABLE = frozenset(
 #: Settings that are not part of the recorded run config (where the run lives, not what it computes).
 NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
+#: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
+ADDED_LATER = {"augment": (), "augment_views": 0}
 
 
 class ConfigError(ValueError):
@@ -363,6 +365,9 @@ def resolve(
                     values.pop(name, None)
         return RunConfig(**values)
     values = dict(explicit)
+    for name, value in ADDED_LATER.items():
+        if name not in recorded and name not in explicit:
+            values[name] = value  # a run recorded before the setting existed trained without it
     for name, value in recorded.items():
         if name not in RunConfig.names():
             continue

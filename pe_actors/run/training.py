@@ -373,6 +373,15 @@ def _train_owned(
             f"classes ({names})",
             "sizes" if eventprop else "network",
         )
+    if checkpoint is not None:
+        trained_on = (checkpoint.meta.get("data_metadata") or {}).get("hash")
+        if trained_on is not None and dataset.metadata.get("hash") not in (None, trained_on):
+            raise ConfigError(
+                f"checkpoint {checkpoint.path} was trained on features with hash {trained_on[:12]}..., these data "
+                f"have {dataset.metadata['hash'][:12]}... (another --data, or a stand-in of another recipe); "
+                "resuming would continue on other data",
+                "resume",
+            )
     label = " (synthetic stand-in data)" if dataset.synthetic else ""
 
     out.mkdir(parents=True, exist_ok=True)

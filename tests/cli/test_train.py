@@ -92,6 +92,22 @@ def test_resume_from_the_command_line_matches_an_uninterrupted_run(standin, tmp_
     assert [r["epoch"] for r in epoch_records(split)] == [1, 2]
 
 
+def test_resume_on_features_of_another_hash_is_refused(standin, tmp_path):
+    """A checkpoint remembers the hash of the features it trained on: resuming on others (here the same folder
+    rebuilt from other inputs, as a stand-in of a newer recipe would be) is refused, naming --resume."""
+    import shutil
+
+    data = tmp_path / "features"
+    shutil.copytree(standin[0], data)
+    run_dir = tmp_path / "run"
+    assert run("train", "--engine", "replay", "--epochs", "1", "--data", data, "--out", run_dir, *TINY).exit_code == 0
+    metadata = json.loads((data / "metadata.json").read_text())
+    metadata["hash"] = "0" * 64
+    (data / "metadata.json").write_text(json.dumps(metadata))
+    resumed = run("train", "--resume", run_dir, "--epochs", "2", "--no-progress")
+    assert resumed.exit_code == 2 and "--resume" in resumed.output and "hash" in resumed.output, resumed.output
+
+
 def test_run_config_file_values_are_converted_and_flags_win(standin, tmp_path):
     data, _ = standin
     config = tmp_path / "run.toml"

@@ -85,6 +85,13 @@ def test_augment_setting_parses_names_and_none_and_records_them():
     assert resolve({"rule": "eventprop", "augment": "specaugment"}).augment == ("specaugment",)
 
 
+def test_a_run_recorded_before_augmentation_existed_resumes_without_it():
+    recorded = RunConfig(augment="none").recorded()
+    del recorded["augment"], recorded["augment_views"]
+    assert resolve({}, recorded=recorded).augment == ()
+    assert resolve({}, recorded=RunConfig().recorded()).augment == ("specaugment",)
+
+
 def test_augment_round_trips_through_a_run_config_file(tmp_path):
     from pe_actors.run.config import read_toml
 
