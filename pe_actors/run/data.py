@@ -82,6 +82,12 @@ def batch_augment(config: RunConfig, dataset: Dataset, echo: Callable[[str], Non
     if audio and views is None:
         echo(f"The data hold no augmented views: {', '.join(sorted(audio))} not applied (prepare them with "
              "`pe-actors data prepare --augment`)")  # fmt: skip
+    elif views is not None:
+        made = {name for name, value in (dataset.metadata.get("augment") or {}).items() if name in
+                AUDIO_AUGMENTATIONS and value is not None}  # fmt: skip
+        if made != audio:
+            echo(f"The data's {len(views)} augmented views were made with {', '.join(sorted(made)) or 'nothing'}; "
+                 f"--augment asks for {', '.join(sorted(audio))}: training on the views as they are")  # fmt: skip
     spec = SpecAugment() if "specaugment" in asked and speech else None
     if "specaugment" in asked and not speech:
         echo("SpecAugment not applied: the data are not speech features")
