@@ -84,10 +84,12 @@ def default_lr(network: Any) -> float:
     if rule_of(network).name != "eventprop":
         return EPROP_LR
     return EVENTPROP_LR if network.alpha_silent > 0 else EVENTPROP_LR_WITHOUT_VOLTAGE_TERM
+
+
 #: What learns and what guards the original task when the run does not say, per rule (docs/adaptation.md,
 #: "Forgetting"). E-prop: only the input weights learn and an original-task sample is rehearsed after every
-#: adaptation sample; measured over 5 models on a new speaker, this keeps the new-voice gain and holds forgetting
-#: under 3 points, where letting every weight learn forgets 6. EventProp: every layer learns, no rehearsal
+#: adaptation sample: on a new speaker this forgot 1.8 points on average over 5 models after 128 samples, where
+#: every weight learning forgot 5.8 (model 0) for about the same gain. EventProp: every layer learns, no rehearsal
 #: (measured on rotated Yin-Yang).
 ADAPT_DEFAULTS: dict[str, dict[str, Any]] = {
     "eprop": {"freeze": ("w_rec", "w_out"), "rehearse_every": 1},
@@ -102,19 +104,21 @@ def weight_names(network: Any) -> tuple[str, ...]:
     return tuple(rule(rule_of(network).name).init_params(network))
 
 
-def frozen_weights(config: AdaptRunConfig, network: Any) -> tuple[str, ...]:
-    """The weight arrays that do not learn: ``config.freeze`` ("none" or names), else the rule's default."""
-    if config.freeze is None:
-        return ADAPT_DEFAULTS[rule_of(network).name]["freeze"]
-    names = tuple(name.strip() for name in config.freeze.split(",") if name.strip() not in ("", "none"))
+def frozen_weights(config: AdaptRunConfig, network: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The weight arrays that do not learn (``config.freeze``: "none" or names, else the rule's default) and the
+    ones that do."""
     valid = weight_names(network)
+    if config.freeze is None:
+        names = ADAPT_DEFAULTS[rule_of(network).name]["freeze"]
+        return names, tuple(name for name in valid if name not in names)
+    names = tuple(name.strip() for name in config.freeze.split(",") if name.strip() not in ("", "none"))
     unknown = [name for name in names if name not in valid]
     if unknown:
         raise ConfigError(f"--freeze {config.freeze!r}: {unknown} are not weights of this network; choose from "
                           f"{list(valid)} or none", "freeze")  # fmt: skip
     if set(valid) <= set(names):
         raise ConfigError(f"--freeze {config.freeze!r} freezes every weight: nothing would learn", "freeze")
-    return names
+    return names, tuple(name for name in valid if name not in names)
 
 
 #: Adaptation samples when none are asked for (fewer when the new condition holds fewer).
@@ -382,7 +386,7 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
     defaults = ADAPT_DEFAULTS[spec.name]
     if config.rehearse_every is None:
         config = dataclasses.replace(config, rehearse_every=defaults["rehearse_every"])
-    frozen = frozen_weights(config, network)
+    frozen, learning = frozen_weights(config, network)
     pool, held_out, source_text = condition_samples(checkpoint, config, network, eventprop)
     rehearsal, original = original_samples(checkpoint, config, network, eventprop, echo)
     checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
@@ -419,7 +423,6 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
             if config.drift_before > 0:
                 engine.advance(config.drift_before)
             rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
-            learning = [name for name in weight_names(network) if name not in frozen]
             echo(
                 f"Adapting {checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {lr:g}, "
                 f"{describe_synapses(synapses)}; learning {', '.join(learning)}) with {config.samples} samples of "

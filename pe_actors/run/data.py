@@ -64,10 +64,9 @@ def load_dataset(
         if config.data is not None:
             raise ConfigError("give --data or --shd-dir, not both", "shd_dir")
         return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
-    views = config.augment_views if set(config.augment) & set(AUDIO_AUGMENTATIONS) else 0
     return load_splits(
         config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress,
-        augment=config.augment, views=views,
+        augment=config.augment, views=config.augment_views,
     )  # fmt: skip
 
 
@@ -115,10 +114,10 @@ def recorded_dataset(
 
 
 def recorded_views(recorded: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
-    """The audio augmentations and view count a recorded run config built its stand-in with, so that a later
-    reader opens the same feature directory (its clean splits are the same as without views)."""
-    augment = tuple(name for name in str(recorded.get("augment") or "").split(",") if name in AUDIO_AUGMENTATIONS)
-    return augment, int(recorded.get("augment_views") or 0) if augment else 0
+    """The augmentations and view count a recorded run config names, for :func:`load_splits` (which takes the
+    audio ones), so that a later reader opens the feature directory the run used (its clean splits are the same as
+    without views)."""
+    return tuple(str(recorded.get("augment") or "").split(",")), int(recorded.get("augment_views") or 0)
 
 
 def event_binning(rule: str, network: Any) -> tuple[float, int]:
@@ -168,7 +167,8 @@ def load_splits(
 ) -> Dataset:
     """The splits for a network of ``rule``: EventProp's Yin-Yang (read from ``data`` or generated, encoded with
     ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``
-    (with ``views`` augmented views of its training split through the audio augmentations in ``augment``);
+    (with ``views`` augmented views of its training split through the audio augmentations ``augment`` names,
+    if any);
     a ConfigError names ``data`` when they cannot be read. Building the stand-in shows progress bars when
     ``progress`` and standard error is a terminal (a redirected log gets none)."""
     eventprop = rule == "eventprop"
@@ -182,7 +182,7 @@ def load_splits(
             echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
             start = time.perf_counter()
             audio = tuple(name for name in augment if name in AUDIO_AUGMENTATIONS)
-            prepared = source("standin")(cache, standin_size, progress, audio, views if audio else 0)
+            prepared = source("standin")(cache, standin_size, progress, audio, views)
             echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
         else:
             prepared = source("prepared")(data)

@@ -133,14 +133,15 @@ class NeuronStreams:
             for j, total in zip(self.layout.neurons, totals, strict=True)
         ]
         flat = np.concatenate(draws, axis=1) if draws else np.empty((lead, 0))
-        starts = np.concatenate([[0], np.cumsum(totals)[:-1]]) + np.concatenate(
-            [np.zeros((n, 1), np.int64), np.cumsum(counts, axis=1)[:, :-1]], axis=1
-        ).T  # (masks, neurons): where each neuron's draws for each mask begin in ``flat``
+        # Where each neuron's draws for each mask begin in ``flat`` (neurons, masks), and where each mask's
+        # selected devices of each neuron begin in that mask's own neuron-major order (neurons, masks).
+        begin = (np.cumsum(totals) - totals)[:, None] + np.cumsum(counts, axis=1) - counts
+        first = np.cumsum(counts, axis=0) - counts
         out = []
-        for (name, mask), selected, begin in zip(masks, per_neuron, starts, strict=True):
+        for k, ((name, mask), selected) in enumerate(zip(masks, per_neuron, strict=True)):
             rows, _ = np.nonzero(selected)
-            rank = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(selected.sum(axis=1))[:-1]])[rows]
-            in_neuron_order = flat[:, begin[rows] + rank]
+            rank = np.arange(len(rows)) - first[rows, k]
+            in_neuron_order = flat[:, begin[rows, k] + rank]
             # ``selected`` walks neuron-major; ``arr[mask]`` walks the array's own order.
             axis = self.layout.neuron_axis[name]
             order = np.moveaxis(np.arange(mask.size).reshape(mask.shape), axis, 0).reshape(n, -1)[selected]

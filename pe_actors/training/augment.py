@@ -46,6 +46,9 @@ class BatchAugment:
         self.views = views
         self.spec = spec
         self.seed = seed
+        features = x_train.shape[2]
+        # Band masks span a group of ``bands`` values, repeated in every group (log-mel, deltas).
+        self._bands = spec.bands if spec is not None and spec.bands and features % spec.bands == 0 else features
         self._epoch: int | None = None
         self._choice: np.ndarray | None = None
         self._masks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -58,16 +61,15 @@ class BatchAugment:
 
     def _draw(self, epoch: int) -> None:
         """The epoch's view per sample and its mask starts and widths, for the whole split at once."""
-        n, steps, features = self.x_train.shape
+        n, steps, _ = self.x_train.shape
         rng = np.random.default_rng([self.seed, 50, epoch])
         self._choice = None if self.views is None else rng.integers(0, len(self.views) + 1, size=n)
         if self.spec is not None:
             spec = self.spec
-            bands = spec.bands if spec.bands and features % spec.bands == 0 else features
             t_width = rng.integers(0, spec.time_width + 1, size=(n, spec.time_masks))
             t_start = rng.integers(0, steps - t_width + 1)
             f_width = rng.integers(0, spec.freq_width + 1, size=(n, spec.freq_masks))
-            f_start = rng.integers(0, bands - f_width + 1)
+            f_start = rng.integers(0, self._bands - f_width + 1)
             self._masks = (t_start, t_width, f_start, f_width)
         self._epoch = epoch
 
@@ -85,14 +87,13 @@ class BatchAugment:
             x = np.stack(stacked) if stacked else self.x_train[index]
         if self._masks is None:
             return x
-        x = np.array(x, copy=True)
+        # x is a copy already (fancy indexing or stacking), so masking it leaves the split untouched.
         steps, features = x.shape[1:]
-        bands = self.spec.bands if self.spec.bands and features % self.spec.bands == 0 else features
         t = np.arange(steps)
-        f = np.arange(bands)
+        f = np.arange(self._bands)
         t_start, t_width, f_start, f_width = (part[index] for part in self._masks)
         time_masked = ((t >= t_start[..., None]) & (t < (t_start + t_width)[..., None])).any(axis=1)
         freq_masked = ((f >= f_start[..., None]) & (f < (f_start + f_width)[..., None])).any(axis=1)
         x[time_masked] = 0.0
-        x *= ~np.tile(freq_masked, features // bands)[:, None, :]
+        x *= ~np.tile(freq_masked, features // self._bands)[:, None, :]
         return x

@@ -310,8 +310,12 @@ class PE:
         l2, shadow, n_in = self.optimiser.l2, self.store.shadow, self.config.n_in
         grad = np.concatenate([grads["w_in"], grads["w_rec"]]) + l2_gradient(shadow["w"], l2)
         grad[self._diagonal] = 0.0
-        grad[:n_in] = self.optimiser.learned("w_in", grad[:n_in])
-        grad[n_in:] = self.optimiser.learned("w_rec", grad[n_in:])
+        # W_in and W_rec share one array (rows), so their freezing is by rows; see OptimiserConfig.learned.
+        frozen = self.optimiser.frozen
+        if "w_in" in frozen:
+            grad[:n_in] = 0.0
+        if "w_rec" in frozen:
+            grad[n_in:] = 0.0
         grad_out = self.optimiser.learned("w_out", grads["w_out"] + l2_gradient(shadow["w_out"], l2))
         self.store.apply({"w": grad, "w_out": grad_out}, lr)
 

@@ -57,7 +57,7 @@ class PCMStore(QuantisedStore):
         self._writes = []
 
     def _write(self, sign: str, name: str, changed: np.ndarray) -> None:
-        self._writes.append((sign, name, changed.copy()))
+        self._writes.append((sign, name, changed))
 
     def device_weights(self) -> dict[str, np.ndarray]:
         """One read of every device at the current device time, as weights (float64, before compensation)."""
