@@ -13,7 +13,10 @@ Engines (each does a full training step on a batch: forward, gradients, ADAM):
                       layer): what the off-chip engine would be without its compiled kernels;
 - ``in-process PEs``  the PE program on the in-process transport (``--pes`` PEs per layer, sub-batch = batch);
 - ``PE actors``       the PE program on Ray actors over shared memory (one group, sub-batch = batch); skipped with
-                      ``--no-actors``.
+                      ``--no-actors``;
+- ``layered, 1 PE per layer``, ``layered PEs``, ``layered PE actors``: the same PE program on the layered
+                      schedule (a round per layer, each PE running the off-chip engine's compiled loops on its
+                      slice) instead of the chip's pipelined one (a round per time step; the rows above).
 
 Each row is the best of repeated steps within a time budget. Prints samples/s and the ratio to torch BPTT,
 writes ``benchmarks/results/eventprop.json``.
@@ -104,11 +107,16 @@ def make_step(engine: str, params: dict, batch: int, pes: int, threads: int) -> 
     if engine == "numpy steps":
         model = make("eventprop", "inprocess", CONFIG, params, OPTIMISER, pes=1, sub_batch=batch)
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
-    if engine == "in-process PEs":
-        model = make("eventprop", "inprocess", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch)
+    schedule = "layered" if engine.startswith("layered") else "pipelined"
+    if engine in ("in-process PEs", "layered PEs", "layered, 1 PE per layer"):
+        n_pes = 1 if engine.endswith("1 PE per layer") else pes
+        model = make(
+            "eventprop", "inprocess", CONFIG, params, OPTIMISER, pes=n_pes, sub_batch=batch, schedule=schedule
+        )
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     # The engine starts a local Ray with the slots it needs and stops it with the actors.
-    model = make("eventprop", "actors", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch, record_metrics=False)
+    model = make("eventprop", "actors", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch, record_metrics=False,
+                 schedule=schedule)  # fmt: skip
     model.start()
     return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), model.close
 
@@ -153,7 +161,8 @@ def main() -> None:
     args = parser.parse_args()
     batches = [32] if args.quick else [int(b) for b in args.batches.split(",")]
     budget = 1.0 if args.quick else args.budget
-    engines = ["torch BPTT", "offchip", "numpy steps", "in-process PEs"] + ([] if args.no_actors else ["PE actors"])
+    engines = ["torch BPTT", "offchip", "numpy steps", "in-process PEs", "layered, 1 PE per layer", "layered PEs"]
+    engines += [] if args.no_actors else ["PE actors", "layered PE actors"]
     if torch is None:
         print("torch is not installed (pip install -e '.[bench]'): the torch BPTT baseline row is skipped")
         engines.remove("torch BPTT")
@@ -162,13 +171,16 @@ def main() -> None:
         for engine in engines:
             row = measure(engine, batch, budget, args.pes, args.torch_threads)
             rows.append(row)
-            print(f"batch {batch:4d}  {engine:<15} {row['samples_per_s']:10.1f} samples/s", flush=True)
-    print(f"\n{'batch':>5} {'engine':<15} {'samples/s':>11} {'x torch BPTT':>13}")
+            print(f"batch {batch:4d}  {engine:<23} {row['samples_per_s']:10.1f} samples/s", flush=True)
+    print(f"\n{'batch':>5} {'engine':<23} {'samples/s':>11} {'x torch BPTT':>13} {'x off-chip':>11}")
     for row in rows:
         base = next((r for r in rows if r["batch"] == row["batch"] and r["engine"] == "torch BPTT"), None)
+        offchip = next(r for r in rows if r["batch"] == row["batch"] and r["engine"] == "offchip")
         ratio = row["samples_per_s"] / base["samples_per_s"] if base else float("nan")
         row["ratio_to_torch_bptt"] = ratio
-        print(f"{row['batch']:5d} {row['engine']:<15} {row['samples_per_s']:11.1f} {ratio:13.2f}")
+        row["ratio_to_offchip"] = row["samples_per_s"] / offchip["samples_per_s"]
+        print(f"{row['batch']:5d} {row['engine']:<23} {row['samples_per_s']:11.1f} {ratio:13.2f} "
+              f"{row['ratio_to_offchip']:11.2f}")
     result = {
         "benchmark": "eventprop",
         "network": CONFIG.to_dict(),

@@ -138,8 +138,11 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
         base, label = (torch_lif, "torch BPTT") if torch_lif else (offchip, "off-chip")
         for engine, what in (
             ("offchip", "EventProp off-chip engine, yinyang, batch 32"),
-            ("in-process PEs", "EventProp PE programs in one process, batch 32"),
+            ("in-process PEs", "EventProp PE programs in one process (4 hidden, 3 output), batch 32"),
+            ("layered PEs", "the same, layered schedule (a round per layer)"),
+            ("layered, 1 PE per layer", "the same, layered schedule, 1 PE per layer"),
             ("PE actors", "EventProp on PE actors (4 hidden, 3 output), sub-batch 32"),
+            ("layered PE actors", "the same, layered schedule"),
         ):
             row = _row(r, engine=engine, batch=32)
             ratio = _ratio(row, base, label)

@@ -126,6 +126,13 @@ def _opt(*flags: str, **kwargs: Any):
     default="shm",
     help="Per-step spike exchange of the actors engine (shared-memory mailbox, or Ray's channels).",
 )
+@_opt(
+    "--schedule",
+    type=click.Choice(["pipelined", "layered"]),
+    default="pipelined",
+    help="How EventProp's PEs exchange packets: pipelined (a round per time step, as on the chip) or layered (a "
+    "round per layer carrying all T steps; the same learning, far fewer barriers). docs/eventprop.md.",
+)
 @_opt("--address", default=None, help="Ray cluster to join ('auto' or 'ray://HOST:PORT'); default: a local Ray.")
 @_opt(
     "--dashboard-port",

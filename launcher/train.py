@@ -64,6 +64,16 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     "own channels (groups spread over nodes).",
 )
 @_option(
+    "schedule",
+    "--schedule",
+    type=click.Choice(["pipelined", "layered"]),
+    default="pipelined",
+    help="How EventProp's PEs exchange packets: pipelined (a round per time step, layer l one step ahead of l - 1, "
+    "as on the chip) or layered (a round per layer carrying all T steps, run by the off-chip engine's compiled "
+    "loops on each PE's slice: the same gradients to float rounding, far fewer barriers). docs/eventprop.md, "
+    "'On the PEs'.",
+)
+@_option(
     "pes",
     "--pes",
     type=click.IntRange(min=1),

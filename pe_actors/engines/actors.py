@@ -75,6 +75,9 @@ class ActorEngine:
             ``ray://...``); None starts an embedded local Ray on 127.0.0.1 declaring the P x G ``pe`` slots. A Ray
             the engine started is shut down with it; a Ray the caller initialised is left alone.
         dashboard_port: the embedded local Ray's dashboard port (a free one when it is taken).
+        schedule: EventProp only: how the PEs exchange packets, ``pipelined`` (a round per time step, as on the
+            chip) or ``layered`` (a round per layer carrying all T steps; same gradients, far fewer barriers); see
+            :data:`pe_actors.rules.eventprop.config.SCHEDULES`. None: the rule's default.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ActorEngine:
         kernel: str = "auto",
         address: str | None = None,
         dashboard_port: int = 8265,
+        schedule: str | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
@@ -110,7 +114,7 @@ class ActorEngine:
         if kernel not in ("auto", *KERNELS):
             raise ValueError(f"kernel must be 'auto' or one of {list(KERNELS)}, got {kernel!r}")
         self.kernel = auto_kernel(sub_batch) if kernel == "auto" else kernel
-        self.spec = group_program(config, n_pes, synapses=synapses, kernel=self.kernel)
+        self.spec = group_program(config, n_pes, synapses=synapses, kernel=self.kernel, schedule=schedule)
         self.synapses = synapses
         self.n_pes, self.n_groups, self.sub_batch = self.spec.n_pes, n_groups, sub_batch
         self.transport = transport

@@ -29,6 +29,8 @@ class InProcessEngine(GroupEngine):
         synapses: where the PEs' weights live (docs/synapses.md).
         kernel: the e-prop PEs' per-synapse implementation (:data:`pe_actors.rules.eprop.pe.KERNELS`) or ``auto``:
             ``c`` where the install built it, else ``numba`` (the same numbers either way).
+        schedule: EventProp only: ``pipelined`` (a round per time step, as on the chip) or ``layered`` (a round
+            per layer; :data:`pe_actors.rules.eventprop.config.SCHEDULES`). None: the rule's default.
     """
 
     def __init__(
@@ -40,11 +42,13 @@ class InProcessEngine(GroupEngine):
         sub_batch: int | None = None,
         synapses: SynapseConfig = DIGITAL,
         kernel: str = "auto",
+        schedule: str | None = None,
     ) -> None:
         self.config = config
         if kernel == "auto":
             kernel = "c" if compiled_kernels_built() else "numba"
-        super().__init__(group_program(config, n_pes, synapses=synapses, kernel=kernel), params, optimiser, sub_batch)
+        group = group_program(config, n_pes, synapses=synapses, kernel=kernel, schedule=schedule)
+        super().__init__(group, params, optimiser, sub_batch)
 
     @property
     def pes(self) -> list:

@@ -99,14 +99,21 @@ def rule_of(network: Any) -> Rule:
 
 
 def group_program(
-    config: Any, n_pes: int | list[int], sizes: list[int] | None = None, synapses: Any = None, kernel: str = "numba"
+    config: Any,
+    n_pes: int | list[int],
+    sizes: list[int] | None = None,
+    synapses: Any = None,
+    kernel: str = "numba",
+    schedule: str | None = None,
 ) -> Any:
     """The group program (channels, phases, PE programs) of the rule whose network ``config`` describes: an
     e-prop :class:`~pe_actors.rules.eprop.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``),
     or an EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int for
     every layer, or a list of per-layer counts). ``synapses`` (a :class:`~pe_actors.synapses.SynapseConfig`, None:
     digital) says where the weights live. ``kernel`` is the e-prop PEs' per-synapse implementation
-    (:data:`pe_actors.rules.eprop.pe.KERNELS`)."""
+    (:data:`pe_actors.rules.eprop.pe.KERNELS`). ``schedule`` (None: the rule's only or default one) is how
+    EventProp's PEs exchange packets (:data:`pe_actors.rules.eventprop.config.SCHEDULES`); e-prop's recurrent
+    network needs every step's spikes, so it has no schedule to choose."""
     from pe_actors.synapses import DIGITAL
 
     synapses = synapses or DIGITAL
@@ -114,4 +121,8 @@ def group_program(
     kinds = {kind for backend in owner.backends if backend.name in PE_BACKENDS for kind in backend.synapses}
     if synapses.kind not in kinds:
         raise ValueError(f"the {owner.name} rule's PEs hold {sorted(kinds)} synapses, not {synapses.kind}")
-    return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel)
+    if schedule is None:
+        return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel)
+    if owner.name != "eventprop":
+        raise ValueError(f"the {owner.name} rule's PEs have one schedule; schedule applies to EventProp")
+    return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel, schedule=schedule)

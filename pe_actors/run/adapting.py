@@ -29,13 +29,14 @@ from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import backend_name, checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
-from pe_actors.rules import rule_of
+from pe_actors.rules import PE_BACKENDS, rule_of
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.run.config import (
     DEVICE_FIELDS,
     ENGINES,
     MAX_SEED,
     PCM_FIELDS,
+    SCHEDULES,
     ConfigError,
     RunConfig,
     Settings,
@@ -133,8 +134,8 @@ class AdaptRunConfig(Settings):
     (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
     ``lr``, ``rehearse_every``, ``freeze``, ``seed``; ``samples`` None: :data:`DEFAULT_SAMPLES`, or all the
     condition holds when fewer; ``rehearse_every`` and ``freeze`` None: the rule's :data:`ADAPT_DEFAULTS`); where
-    it runs (``engine``, ``pes``, ``transport``, ``address``,
-    ``dashboard_port``); the synapses (``synapses``, None: the checkpoint's, and the device settings;
+    it runs (``engine``, ``pes``, ``transport``, EventProp's ``schedule``, ``address``, ``dashboard_port``); the
+    synapses (``synapses``, None: the checkpoint's, and the device settings;
     ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
 
     checkpoint: Path = setting(default=None, kind="path", optional=True)
@@ -152,6 +153,7 @@ class AdaptRunConfig(Settings):
     engine: str = setting(default="actors", **choice(*ENGINES))
     pes: int = setting(default=12, **int_range(1))
     transport: str = setting(default="shm", **choice("shm", "ray"))
+    schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
     address: str | None = setting(default=None, kind="str", optional=True)
     dashboard_port: int = setting(default=8265, **int_range(1, 65535))
     synapses: str | None = setting(default=None, kind="choice", choices=("digital", "quantised", "pcm"), optional=True)
@@ -341,6 +343,13 @@ def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool
     if backend == "actors":
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
                        run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
+    if eventprop and backend in PE_BACKENDS:
+        options["schedule"] = config.schedule
+    elif config.schedule != "pipelined" and not eventprop:
+        raise ConfigError(
+            f"--schedule {config.schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes",
+            "schedule",
+        )
     engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
     if synapses.kind != "digital" and synapses == checkpoint_synapses(checkpoint.meta):
         engine.load_state(fresh_optimiser(state))

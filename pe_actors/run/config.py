@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pe_actors.rules.eventprop.config import SCHEDULES
 from pe_actors.training.augment import FEATURE_AUGMENTATIONS
 
 #: The largest seed a run config and checkpoint metadata can hold (a signed 64-bit integer).
@@ -43,14 +44,14 @@ DEVICE_FIELDS = ("bits", "g_max", "clip_sd", "sample_seconds")
 PCM_FIELDS = ("prog_noise", "drift", "read_noise", "drift_compensation")
 #: Settings a resumed run may change: they do not change the results beyond float rounding.
 RESUME_OVERRIDABLE = frozenset(
-    {"epochs", "engine", "transport", "pes", "address", "dashboard_port", "checkpoint_every", "keep_checkpoints",
-     "log_every", "progress", "monitor", "tensorboard"}
+    {"epochs", "engine", "transport", "schedule", "pes", "address", "dashboard_port", "checkpoint_every",
+     "keep_checkpoints", "log_every", "progress", "monitor", "tensorboard"}
 )  # fmt: skip
 #: Settings that are not part of the recorded run config (where the run lives, not what it computes).
 NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
 #: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
-ADDED_LATER = {"augment": (), "augment_views": 0}
+ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined"}
 
 
 class ConfigError(ValueError):
@@ -109,11 +110,12 @@ class RunConfig(Settings):
 
     The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
     ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``, ``loss_time``, ``alpha_silent``), where it runs (``engine``,
-    ``transport``, ``pes`` P, ``groups`` G, ``sub_batch`` k, ``address``, ``dashboard_port``), the optimiser
-    (``lr``, ``l2``, ``lr_decay``, ``decay_every``), the data (``data``, ``shd_dir``, ``cache``, ``standin_size``,
-    ``augment``, ``augment_views``, ``max_samples``), the synapses (``synapses``, ``bits``, ``prog_noise``,
-    ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``, ``clip_sd``, ``sample_seconds``) and the run
-    directory (``out``, ``resume``, ``checkpoint_every``, ``keep_checkpoints``, ``log_every``, ``progress``,
+    ``transport``, EventProp's ``schedule``, ``pes`` P, ``groups`` G, ``sub_batch`` k, ``address``,
+    ``dashboard_port``), the optimiser (``lr``, ``l2``, ``lr_decay``, ``decay_every``), the data (``data``,
+    ``shd_dir``, ``cache``, ``standin_size``, ``augment``, ``augment_views``, ``max_samples``), the synapses
+    (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``,
+    ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``, ``checkpoint_every``,
+    ``keep_checkpoints``, ``log_every``, ``progress``,
     ``monitor``, ``tensorboard``).
     """
 
@@ -121,6 +123,7 @@ class RunConfig(Settings):
     rule: str = setting(default="eprop", **choice(*RULES))
     engine: str = setting(default="actors", **choice(*ENGINES))
     transport: str = setting(default="shm", **choice("shm", "ray"))
+    schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
     pes: int = setting(default=12, **int_range(1))
     groups: int = setting(default=1, **int_range(1))
     sub_batch: int = setting(default=32, **int_range(1))

@@ -28,7 +28,7 @@ from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import backend_name, make
 from pe_actors.reports.curves import plot_histories
 from pe_actors.reports.figures import write_json
-from pe_actors.rules import rule
+from pe_actors.rules import PE_BACKENDS, rule
 from pe_actors.run import rundir
 from pe_actors.run.config import (
     DEVICE_FIELDS,
@@ -118,6 +118,11 @@ def check_rule_settings(config: RunConfig) -> None:
         raise ConfigError(
             f"--synapses {config.synapses} trains e-prop in the loop; the {config.rule} rule trains digital weights",
             "synapses",
+        )
+    if config.schedule != "pipelined" and not eventprop:
+        raise ConfigError(
+            f"--schedule {config.schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes",
+            "schedule",
         )
     if not eventprop:
         for name in EVENTPROP_FIELDS:
@@ -242,6 +247,8 @@ def build_engine(
     if backend == "actors":
         options.update(transport=config.transport, run_name=run_name, address=config.address,
                        dashboard_port=config.dashboard_port)  # fmt: skip
+    if rule_name == "eventprop" and backend in PE_BACKENDS:
+        options["schedule"] = config.schedule
     engine = start_engine(make(rule_name, backend, network, params, optimiser, **options), echo)
     monitor = None
     if config.monitor:

@@ -55,14 +55,16 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_pe_engine_equals_offchip_engine(tmp_path):
-    offchip, pes = tmp_path / "offchip", tmp_path / "pes"
+    offchip = tmp_path / "offchip"
     common = [*QUICK, "--epochs", "1", "--sub-batch", "8", "--max-samples", "64"]
     assert run("train", *common, "--out", offchip).exit_code == 0
-    result = run("train", *common, "--engine", "inprocess", "--pes", "2", "--out", pes)
-    assert result.exit_code == 0, result.output
-    a, b = final_state(offchip), final_state(pes)
-    for key in a:
-        np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    for schedule in ("pipelined", "layered"):
+        pes = tmp_path / schedule
+        result = run("train", *common, "--engine", "inprocess", "--pes", "2", "--schedule", schedule, "--out", pes)
+        assert result.exit_code == 0, result.output
+        a, b = final_state(offchip), final_state(pes)
+        for key in a:
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
 def test_finer_dt_and_other_sizes(tmp_path):
@@ -134,6 +136,7 @@ def test_a_collapsing_run_is_warned_about(tmp_path):
         (["--rule", "eventprop", "--init-mean", "1.0"], "EventPropConfig.init_mean needs one value per weight matrix"),
         (["--t-code", "20"], "--t-code is an EventProp option"),
         (["--rule", "eventprop", "--dt", "40"], "EventPropConfig.n_steps must be at least 2"),
+        (["--schedule", "layered"], "--schedule layered is EventProp's"),
     ],
 )
 def test_options_that_do_not_fit_the_rule_are_named(tmp_path, args, message):

@@ -1,5 +1,5 @@
-"""EventProp on PE actors: both transports against the off-chip engine, with 2 groups and an uneven split
-(5-12-3 on 3 PEs per group: two hidden PEs of 5 and 7 neurons and one output PE; 6 actors)."""
+"""EventProp on PE actors: both transports and both schedules against the off-chip engine, with 2 groups and an
+uneven split (5-12-3 on 3 PEs per group: two hidden PEs of 5 and 7 neurons and one output PE; 6 actors)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ CONFIG = pa.EventPropConfig(sizes=(5, 12, 3))
 OPTIMISER = pa.OptimiserConfig(lr=0.01)
 
 
-@pytest.mark.parametrize("transport", ["shm", "ray"])
-def test_eventprop_actors_equal_offchip_engine(transport):
+@pytest.mark.parametrize(
+    ("transport", "schedule"), [("shm", "pipelined"), ("ray", "pipelined"), ("shm", "layered"), ("ray", "layered")]
+)
+def test_eventprop_actors_equal_offchip_engine(transport, schedule):
     params = pa.init_eventprop_params(CONFIG, 4)
     offchip = OffchipEngine(CONFIG, params, OPTIMISER)
     engine = ActorEngine(
         CONFIG, params, OPTIMISER, n_pes=[[5, 7], 1], n_groups=2, sub_batch=2, transport=transport,
-        record_metrics=False,
+        record_metrics=False, schedule=schedule,
     )
     with engine:
         assert engine.n_pes == 3

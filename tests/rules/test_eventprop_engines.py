@@ -1,5 +1,6 @@
-"""EventProp engines agree: the off-chip engine, the PE program on in-process PEs, and the PE actors over both
-transports, for 1-3 PEs per layer, uneven splits, groups and sub-batches (float64, 1e-12)."""
+"""EventProp engines agree: the off-chip engine and the PE program on in-process PEs on both schedules (a round
+per time step, or a round per layer), for 1-3 PEs per layer, uneven splits and sub-batches (float64, 1e-12); the
+PE actors are tested in tests/engines/test_eventprop_actors.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
+from pe_actors.engines import make
+from pe_actors.rules.eventprop.config import SCHEDULES
 from pe_actors.rules.eventprop.encoding import encode
 from pe_actors.rules.eventprop.offchip import OffchipEngine
 from pe_actors.rules.eventprop.program import EventPropGroup, layer_splits
@@ -39,8 +42,9 @@ def assert_close(got, want, tol=1e-12):
         assert np.abs(np.asarray(got[key]) - want[key]).max() <= tol * scale, key
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("config", [TWO, THREE, SILENT], ids=["5-12-3", "5-9-7-3", "crossing-silent"])
-def test_pe_program_equals_offchip_gradients(config):
+def test_pe_program_equals_offchip_gradients(config, schedule):
     params = pa.init_eventprop_params(config, 0)
     spikes, labels = batch(config, 6, 0)
     reference, loss, first = pa.eventprop_gradients(params, spikes, labels, config)
@@ -50,7 +54,7 @@ def test_pe_program_equals_offchip_gradients(config):
     for n_pes in SPLITS[config]:
         for sub_batch in (None, 1, 4):
             grads, got_loss, got_first = pa.eventprop_gradients(
-                params, spikes, labels, config, engine="pes", n_pes=n_pes, sub_batch=sub_batch
+                params, spikes, labels, config, engine="pes", n_pes=n_pes, sub_batch=sub_batch, schedule=schedule
             )
             assert_close(grads, reference)
             assert got_loss == pytest.approx(loss, rel=1e-12)
@@ -80,11 +84,12 @@ def test_error_packets_are_sparse():
     assert max(sent) < 4 * config.sizes[1]
 
 
+@pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("config", [TWO, SILENT], ids=["5-12-3", "crossing-silent"])
-def test_in_process_training_equals_offchip_training(config):
+def test_in_process_training_equals_offchip_training(config, schedule):
     params = pa.init_eventprop_params(config, 2)
     offchip = OffchipEngine(config, params, OPTIMISER)
-    pes = GroupEngine(EventPropGroup(config, [3, 2]), params, OPTIMISER, sub_batch=3)
+    pes = GroupEngine(EventPropGroup(config, [3, 2], schedule), params, OPTIMISER, sub_batch=3)
     for seed in range(4):
         spikes, labels = batch(config, 7, seed)
         want = offchip.train_batch(spikes, labels, 0.01)
@@ -95,6 +100,61 @@ def test_in_process_training_equals_offchip_training(config):
     np.testing.assert_allclose(pes.predict(spikes), offchip.predict(spikes), rtol=1e-12)
     pes.load_state(offchip.state())
     assert_close(pes.state(), offchip.state(), tol=0)
+
+
+def test_layered_rounds_carry_the_pipelined_packets():
+    """The layered schedule posts, in one round per layer, exactly the spikes and the error events that the
+    pipelined schedule posts step by step (same (sample, step, neuron) entries, same values to float rounding),
+    in 2 L + 2 rounds instead of 2 T + 1."""
+    config = THREE
+    params = pa.init_eventprop_params(config, 1)
+    spikes, labels = batch(config, 5, 3)
+    posted = {}
+    for schedule in SCHEDULES:
+        group = EventPropGroup(config, 2, schedule)
+        engine = GroupEngine(group, params, None, None)
+        sent: dict[str, dict] = {}
+        for program in engine.programs:
+            original = program.step
+
+            def spy(phase, t, inbox, original=original, program=program):
+                outbox = original(phase, t, inbox)
+                for name, packet in outbox.items():
+                    events = sent.setdefault(name, {})
+                    if name.startswith("spikes"):
+                        raster = np.asarray(packet).reshape(len(spikes), -1, program.size)
+                        steps = [t] if schedule == "pipelined" else range(config.n_steps)
+                        for step_index, step in enumerate(steps):
+                            for sample, neuron in zip(*np.nonzero(raster[:, step_index]), strict=True):
+                                events[(sample, step, program.neurons.start + neuron)] = 1.0
+                    elif name.startswith("errors"):
+                        indices, values = packet
+                        width = config.sizes[program.layer - 1]
+                        for index, value in zip(indices, values, strict=True):
+                            rows, neuron = divmod(int(index), width)
+                            sample, step = (rows, t) if schedule == "pipelined" else divmod(rows, config.n_steps)
+                            events[(sample, step, neuron)] = events.get((sample, step, neuron), 0.0) + value
+                return outbox
+
+            program.step = spy
+        engine.gradients(spikes, labels)
+        posted[schedule] = sent
+        assert len(group.phases(True)) == (2 * config.n_layers + 2 if schedule == "layered" else 4)
+    pipelined, layered = posted["pipelined"], posted["layered"]
+    channels = {"spikes_1", "spikes_2", "first_spikes", "output_error", "errors_1", "errors_2"}
+    assert set(pipelined) == set(layered) == channels
+    for name in ("spikes_1", "spikes_2", "errors_1", "errors_2"):
+        assert pipelined[name], name
+        assert set(layered[name]) == set(pipelined[name]), name
+        for key, value in pipelined[name].items():
+            assert layered[name][key] == pytest.approx(value, rel=1e-12, abs=1e-15), (name, key)
+
+
+def test_bad_schedule_is_named():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        EventPropGroup(TWO, 1, "bulk")
+    with pytest.raises(TypeError, match="takes no option 'schedule'"):
+        make("eprop", "inprocess", pa.NetworkConfig(n_in=4, n_rec=6, n_out=2, n_steps=5), {}, schedule="layered")
 
 
 def test_bad_splits_name_the_layer():

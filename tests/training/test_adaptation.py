@@ -331,6 +331,7 @@ def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condit
         (["--engine", "replay", "--synapses", "pcm", "--read-noise", "nan"], "--read-noise"),
         (["--freeze", "w_in,w_hidden"], "--freeze 'w_in,w_hidden': ['w_hidden'] are not weights"),
         (["--freeze", "w_in,w_rec,w_out"], "freezes every weight"),
+        (["--schedule", "layered"], "--schedule layered is EventProp's"),
     ],
 )
 def test_adapt_bad_options_are_named(trained, condition, small_standin, extra, message):
@@ -393,6 +394,13 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
         out=tmp_path / "api",
     )  # fmt: skip
     assert again["curve"][-1]["new_condition_accuracy"] == pytest.approx(summary["curve"][-1]["new_condition_accuracy"])
+    layered = pe_actors.adapt(
+        checkpoint=trained, data=tmp_path / "rot", engine="inprocess", pes=2, schedule="layered", samples=6,
+        eval_every=3, progress=False, out=tmp_path / "layered",
+    )  # fmt: skip
+    assert [r["new_condition_accuracy"] for r in layered["curve"]] == pytest.approx(
+        [r["new_condition_accuracy"] for r in summary["curve"]]
+    )
     with pytest.raises(TypeError, match="unknown option 'epochs'"):
         pe_actors.adapt(checkpoint=trained, epochs=3)
     refused = CliRunner().invoke(cli, ["adapt", "--checkpoint", str(trained), "--gsc-dir", str(tmp_path / "rot")])

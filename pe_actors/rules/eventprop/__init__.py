@@ -14,12 +14,12 @@ RULE = Rule(
     init_params=Lazy("pe_actors.rules.eventprop.network", "init_eventprop_params"),
     group=Lazy("pe_actors.rules.eventprop.program", "eventprop_group"),
     backends=(
-        Backend(PE_BACKENDS[0], "the layers' PE programs in this process"),
+        Backend(PE_BACKENDS[0], "the layers' PE programs in this process", frozenset({"schedule"})),
         Backend(
             PE_BACKENDS[1],
             "one Ray actor per PE, P per layer",
             frozenset({"transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
-                       "start_timeout_s"}),  # fmt: skip
+                       "start_timeout_s", "schedule"}),  # fmt: skip
         ),
         Backend(
             "offchip",

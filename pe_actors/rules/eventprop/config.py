@@ -12,6 +12,11 @@ from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
 
+#: How the PEs of a group exchange packets (docs/eventprop.md, "On the PEs"): ``pipelined``, one round per time
+#: step with layer l one step ahead of layer l - 1, as on the chip; or ``layered``, one round per layer carrying the
+#: packets of all T steps.
+SCHEDULES = ("pipelined", "layered")
+
 
 def _positive_int(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:

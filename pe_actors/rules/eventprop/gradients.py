@@ -53,6 +53,7 @@ def eventprop_gradients(
     engine: str = "offchip",
     n_pes: int | list[int] = 1,
     sub_batch: int | None = None,
+    schedule: str = "pipelined",
 ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     """Exact EventProp gradients of the batch-mean time-to-first-spike loss (docs/eventprop.md).
 
@@ -64,6 +65,8 @@ def eventprop_gradients(
         engine: one of :data:`ENGINES`.
         n_pes: PEs per layer (an int for every layer, or one per layer) for the PE engine.
         sub_batch: samples a PE vectorises at once for the PE engine (None: the whole batch).
+        schedule: how the PEs exchange packets, ``pipelined`` (a round per time step, as on the chip) or
+            ``layered`` (a round per layer), for the PE engine; the same gradients to float rounding.
 
     Returns:
         (grads with the keys and shapes of ``params``, the batch-mean loss, the first-spike steps (batch, n_out)
@@ -84,7 +87,7 @@ def eventprop_gradients(
     if engine == "offchip":
         grads, readout = network.gradients(params, spikes, labels, config)
         return grads, float(readout.loss.mean()), readout.first
-    group = EventPropGroup(config, n_pes)
+    group = EventPropGroup(config, n_pes, schedule)
     engine_ = GroupEngine(group, params, None, sub_batch)
     slices, result = engine_.gradients(spikes, labels)
     first = np.concatenate([master["first"] for master in engine_.master_results])

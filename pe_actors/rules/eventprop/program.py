@@ -16,7 +16,13 @@ of layer l - 1 it received. Rounds (T steps):
                          for the neurons of layer l - 1 that spiked at step i) to layer l - 1, step the adjoints back
                          to i and accumulate the weight gradient
 
-so the backward pass is pipelined like the forward one: layer l works one step ahead of layer l - 1.
+so the backward pass is pipelined like the forward one: layer l works one step ahead of layer l - 1. This is the
+chip's schedule, ``pipelined``. The network is feed-forward, so the same packets can also move a layer at a time,
+schedule ``layered``: in round ``layer_l_forward`` the PEs of layer l run all T steps of their slice with the
+compiled kernels of the off-chip engine and post the spike packets of every step at once (a raster (k, T n));
+``first_spikes`` and ``loss`` as above; in round ``layer_l_backward`` (l = L..1) they run their adjoints back over
+all steps and post the error packets of every step as events (sample, step, neuron, value). The gradients are the
+same to float rounding; 2 L + 2 rounds replace 2 T + 1.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.core.partition import split_neurons
-from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.rules.eventprop.config import SCHEDULES, EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
 from pe_actors.rules.eventprop.loss import (
     check_labels,
@@ -72,10 +78,13 @@ def layer_splits(config: EventPropConfig, n_pes: int | list) -> list[list[slice]
 
 
 class EventPropGroup:
-    """One EventProp network replica on PEs: each layer split over PEs by neurons (see :func:`layer_splits`)."""
+    """One EventProp network replica on PEs: each layer split over PEs by neurons (see :func:`layer_splits`),
+    exchanging packets on the ``schedule`` of :data:`~pe_actors.rules.eventprop.config.SCHEDULES`."""
 
-    def __init__(self, config: EventPropConfig, n_pes: int | list = 1) -> None:
-        self.config = config
+    def __init__(self, config: EventPropConfig, n_pes: int | list = 1, schedule: str = "pipelined") -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+        self.config, self.schedule = config, schedule
         self.splits = layer_splits(config, n_pes)
         self.layer_of: list[int] = []
         self.neurons: list[slice] = []
@@ -97,9 +106,12 @@ class EventPropGroup:
             return tuple(self.neurons[p].stop - self.neurons[p].start for p in pes(layer))
 
         n_layers = config.n_layers
+        # A layered round carries all T steps of a packet: T times the values per sample.
+        steps = config.n_steps if schedule == "layered" else 1
         channels = []
         for layer in range(1, n_layers):
-            channels.append(Channel(f"spikes_{layer}", "spikes", pes(layer), pes(layer + 1), widths(layer)))
+            spike_widths = tuple(steps * w for w in widths(layer))
+            channels.append(Channel(f"spikes_{layer}", "spikes", pes(layer), pes(layer + 1), spike_widths))
         outputs = pes(n_layers)
         channels.append(
             Channel("first_spikes", "array", outputs, (self.master,), tuple(3 * w for w in widths(n_layers)))
@@ -108,27 +120,41 @@ class EventPropGroup:
         for layer in range(1, n_layers):
             senders = pes(layer + 1)
             channels.append(
-                Channel(f"errors_{layer}", "events", senders, pes(layer), (config.sizes[layer],) * len(senders))
+                Channel(f"errors_{layer}", "events", senders, pes(layer), (steps * config.sizes[layer],) * len(senders))
             )
         self.channels = tuple(channels)
 
     def phases(self, learning: bool) -> tuple[Phase, ...]:
-        """forward, first_spikes, then loss and backward (training) or output (inference)."""
-        n_steps, hidden = self.n_steps, range(1, self.config.n_layers)
-        head = (
-            Phase("forward", n_steps, tuple(f"spikes_{layer}" for layer in hidden)),
-            Phase("first_spikes", 1, ("first_spikes",), first=n_steps),
-        )
+        """forward, first_spikes, then loss and backward (training) or output (inference); forward and backward
+        are T and T - 1 rounds (``pipelined``) or one round per layer (``layered``)."""
+        n_steps, n_layers = self.n_steps, self.config.n_layers
+        hidden = range(1, n_layers)
+        if self.schedule == "pipelined":
+            forward = (Phase("forward", n_steps, tuple(f"spikes_{layer}" for layer in hidden)),)
+            backward = (Phase("backward", n_steps - 1, tuple(f"errors_{layer}" for layer in hidden), reverse=True),)
+        else:
+            forward = tuple(
+                Phase(f"layer_{layer}_forward", 1, (f"spikes_{layer}",) if layer < n_layers else ())
+                for layer in range(1, n_layers + 1)
+            )
+            backward = tuple(
+                Phase(f"layer_{layer}_backward", 1, (f"errors_{layer - 1}",) if layer > 1 else ())
+                for layer in range(n_layers, 0, -1)
+            )
+        head = (*forward, Phase("first_spikes", 1, ("first_spikes",), first=n_steps))
         if not learning:
             return (*head, Phase("output", 1))
-        backward = Phase("backward", n_steps - 1, tuple(f"errors_{layer}" for layer in hidden), reverse=True)
-        return (*head, Phase("loss", 1, ("output_error",)), backward)
+        return (*head, Phase("loss", 1, ("output_error",)), *backward)
 
     def make_program(
         self, pe: int, params: dict[str, np.ndarray], optimiser: OptimiserConfig | None, learning: bool = True
     ) -> EventPropProgram:
         """The program of PE ``pe``, holding its columns of its layer's weight matrix."""
-        return EventPropProgram(self.config, pe, self.layer_of[pe], self.neurons[pe], params, optimiser, self.master)
+        layer = self.layer_of[pe]
+        below = tuple(s.stop - s.start for s in self.splits[layer - 2]) if layer > 1 else ()
+        return EventPropProgram(
+            self.config, pe, layer, self.neurons[pe], params, optimiser, self.master, self.schedule, below
+        )
 
     def prepare(self, x: np.ndarray, labels: np.ndarray | None, dtype: np.dtype) -> tuple[np.ndarray, Any]:
         """The input raster checked (binary, shape) in the engine's dtype, and the labels checked."""
@@ -154,7 +180,7 @@ class EventPropGroup:
 
 
 class EventPropProgram:
-    """The program of one EventProp PE of layer ``layer`` owning neurons ``neurons`` of it."""
+    """The program of one EventProp PE of layer ``layer`` owning neurons ``neurons`` of it, on ``schedule``."""
 
     def __init__(
         self,
@@ -165,9 +191,13 @@ class EventPropProgram:
         params: dict[str, np.ndarray],
         optimiser: OptimiserConfig | None,
         master: int,
+        schedule: str = "pipelined",
+        below: tuple[int, ...] = (),
     ) -> None:
         self.config, self.index, self.layer, self.neurons = config, index, layer, neurons
-        self.master = master
+        #: ``below``: the neurons of each PE of layer l - 1, the senders of the spike packets this PE reads.
+        self.master, self.schedule, self.below = master, schedule, below
+        self._forward_round, self._backward_round = f"layer_{layer}_forward", f"layer_{layer}_backward"
         self.timer = no_timer
         self.key = f"w_{layer - 1}"
         self.optimiser = optimiser
@@ -195,19 +225,21 @@ class EventPropProgram:
         return self.store.writes
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
-        """Load sub-batch x (k, T, n_0) and zero the state and tapes."""
+        """Load sub-batch x (k, T, n_0) and zero the state and tapes (the layered rounds make them whole)."""
         k, n_steps, n, dt = len(x), self.config.n_steps, self.size, self.dtype
         self.k, self.labels = k, labels
         self.x = x if self.layer == 1 else None
-        self.s_prev = x if self.layer == 1 else np.zeros((k, n_steps, self.n_pre), dt)
-        self.current = np.zeros((k, n), dt)
-        self.voltage = np.zeros((k, n), dt)
-        self.i_tape = np.zeros((k, n_steps, n), dt)
-        self.v_tape = np.zeros((k, n_steps, n), dt)
-        self.s_tape = np.zeros((k, n_steps, n), dt)
         self.grad: np.ndarray | None = None
         self.first: np.ndarray | None = None
+        self.source = self.e_tape = None
         self._result = {}
+        self.s_prev = x if self.layer == 1 else None
+        self.current = self.voltage = self.i_tape = self.v_tape = self.s_tape = None
+        if self.schedule == "pipelined":
+            if self.layer > 1:
+                self.s_prev = np.zeros((k, n_steps, self.n_pre), dt)
+            self.current, self.voltage = np.zeros((k, n), dt), np.zeros((k, n), dt)
+            self.i_tape, self.v_tape, self.s_tape = (np.zeros((k, n_steps, n), dt) for _ in range(3))
 
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, Any]:
         """One round (see the module docstring)."""
@@ -223,6 +255,15 @@ class EventPropProgram:
         if phase == "backward":
             with self.timer("backward", t):
                 return self._backward(t, inbox)
+        if phase.startswith("layer_"):
+            if phase == self._forward_round:
+                with self.timer("forward", t):
+                    return self._forward_layer(inbox)
+            if phase == self._backward_round:
+                with self.timer("backward", t):
+                    return self._backward_layer(inbox)
+            if phase.endswith(("_forward", "_backward")):
+                return {}  # another layer's round
         raise ValueError(f"EventProp has no phase {phase!r}")
 
     def _forward(self, i: int, inbox: Inbox) -> dict[str, Any]:
@@ -232,6 +273,19 @@ class EventPropProgram:
             v_pre, spikes = forward_step(self.current, self.voltage, self.s_prev[:, i - 1], self.w, self.config)
             self.i_tape[:, i], self.v_tape[:, i], self.s_tape[:, i] = self.current, v_pre, spikes
         return {} if self.is_output else {f"spikes_{self.layer}": self.s_tape[:, i]}
+
+    def _forward_layer(self, inbox: Inbox) -> dict[str, Any]:
+        """The layered forward round: all T steps of the own slice (the equations of :func:`forward_step`, as the
+        off-chip engine's compiled loop), then the spike packets of every step at once."""
+        from pe_actors.rules.eventprop import kernels  # numba, loaded only by PEs on the layered schedule
+
+        k, n_steps = self.k, self.config.n_steps
+        if self.layer > 1:
+            raster = inbox.read(f"spikes_{self.layer - 1}")  # (k, T n_p) per sender, side by side in sender order
+            parts = np.split(raster, np.cumsum([n_steps * w for w in self.below])[:-1], axis=1)
+            self.s_prev = np.concatenate([part.reshape(k, n_steps, -1) for part in parts], axis=2)
+        self.i_tape, self.v_tape, self.s_tape = kernels.forward_layer(self.s_prev, self.w, self.config)
+        return {} if self.is_output else {f"spikes_{self.layer}": self.s_tape.reshape(k, -1)}
 
     def _first_spikes(self) -> dict[str, Any]:
         if not self.is_output:
@@ -263,20 +317,9 @@ class EventPropProgram:
             self.lam_v = np.zeros((self.k, self.size), self.dtype)
             self.lam_i = np.zeros((self.k, self.size), self.dtype)
             self.grad = np.zeros(self.w.shape, self.dtype)
-            self.e_tape = np.zeros((self.k, n_steps, self.size), self.dtype) if self.is_output else None
-            self.source = None
             if self.is_output:
-                # The master's errors enter at each spiking output's first spike step only; at a silent output
-                # what it sent is the voltage term's adjoint source, at the step of the highest Vpre.
-                values = inbox.read("output_error")[0][:, self.neurons]
-                first = self.first  # the own neurons' first spikes, from the first_spikes round
-                samples, neurons = np.nonzero(first < n_steps)
-                self.e_tape[samples, first[samples, neurons], neurons] = values[samples, neurons]
-                if c.alpha_silent:
-                    self.source = np.zeros((self.k, n_steps, self.size), self.dtype)
-                    samples, neurons = np.nonzero(first >= n_steps)
-                    steps = self.peak_steps[samples, neurons]
-                    self.source[samples, steps, neurons] = values[samples, neurons]
+                self._output_tapes(inbox)
+                if self.source is not None:
                     self.lam_v += self.source[:, n_steps - 1]
         if self.is_output:
             error_next = self.e_tape[:, i + 1]
@@ -300,14 +343,58 @@ class EventPropProgram:
         self.grad -= c.tau_syn * (self.s_prev[:, i].T @ self.lam_i)
         return out
 
-    def _received_errors(self, packets: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """e_l[i+1] of the own neurons: the sum, in sender order, of the partial error packets of layer l + 1."""
-        total = np.zeros((self.k, self.size), self.dtype)
-        n_layer = self.config.sizes[self.layer]
+    def _output_tapes(self, inbox: Inbox) -> None:
+        """The output PE's error tape e_L (k, T, own) and adjoint source tape (None without the voltage term)."""
+        n_steps = self.config.n_steps
+        self.e_tape = np.zeros((self.k, n_steps, self.size), self.dtype)
+        # The master's errors enter at each spiking output's first spike step only; at a silent output what it
+        # sent is the voltage term's adjoint source, at the step of the highest Vpre.
+        values = inbox.read("output_error")[0][:, self.neurons]
+        first = self.first  # the own neurons' first spikes, from the first_spikes round
+        samples, neurons = np.nonzero(first < n_steps)
+        self.e_tape[samples, first[samples, neurons], neurons] = values[samples, neurons]
+        if self.config.alpha_silent:
+            self.source = np.zeros((self.k, n_steps, self.size), self.dtype)
+            samples, neurons = np.nonzero(first >= n_steps)
+            steps = self.peak_steps[samples, neurons]
+            self.source[samples, steps, neurons] = values[samples, neurons]
+
+    def _backward_layer(self, inbox: Inbox) -> dict[str, Any]:
+        """The layered backward round: the adjoints of the own slice back over all steps and the weight gradient
+        (the equations of :func:`backward_step`, as the off-chip engine's compiled loop), then the own share of
+        the error packets e_{l-1} of every step, only where layer l - 1 spiked."""
+        from pe_actors.rules.eventprop import kernels
+
+        if self.is_output:
+            self._output_tapes(inbox)
+            error = self.e_tape
+        else:
+            error = self._received_errors(inbox.read(f"errors_{self.layer}"), (self.config.n_steps,))
+        tapes = (self.i_tape, self.v_tape, self.s_tape)
+        lower = self.layer > 1
+        self.grad, e_prev = kernels.backward_layer(self.s_prev, self.w, tapes, error, self.config, lower, self.source)
+        if not lower:
+            return {}
+        # Flat (sample, step, neuron) indices of the lower layer's spikes; the adjoints run from step T - 2 down,
+        # so spikes at step T - 1 receive no error.
+        flat = np.flatnonzero(self.s_prev != 0)  # a bool mask: nonzero of floats is several times slower
+        flat = flat[flat // self.n_pre % self.config.n_steps < self.config.n_steps - 1]
+        return {f"errors_{self.layer - 1}": (flat, e_prev.ravel()[flat])}
+
+    def _received_errors(
+        self, packets: list[tuple[np.ndarray, np.ndarray]], steps: tuple[int, ...] = ()
+    ) -> np.ndarray:
+        """The own neurons' errors e_l: the sum, in sender order, of the partial error packets of layer l + 1,
+        indexed by (sample, neuron) for one step (k, own), or by (sample, step, neuron) for all T steps of a
+        layered round (``steps`` = (T,): (k, T, own))."""
+        total = np.zeros((self.k, *steps, self.size), self.dtype)
+        flat_total = total.reshape(-1)
+        n_layer, start, stop = self.config.sizes[self.layer], self.neurons.start, self.neurons.stop
         for indices, values in packets:
-            samples, neurons = np.divmod(indices.astype(np.int64), n_layer)
-            own = (neurons >= self.neurons.start) & (neurons < self.neurons.stop)
-            np.add.at(total, (samples[own], neurons[own] - self.neurons.start), values[own])
+            rows, neurons = np.divmod(indices.astype(np.int64), n_layer)
+            own = (neurons >= start) & (neurons < stop)
+            # A sender posts each (sample, step, neuron) once, so plain fancy-index addition sums correctly.
+            flat_total[rows[own] * self.size + (neurons[own] - start)] += values[own]
         return total
 
     def _error_packet(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,14 +411,17 @@ class EventPropProgram:
         groups: dict[str, list[np.ndarray]] = {name: [] for name in MEMORY_CATEGORIES}
         store = self.store.arrays_by_category()
         groups["weights"], groups["adam"] = store["weights"], store["adam"]
-        if hasattr(self, "current"):
+        if getattr(self, "current", None) is not None:
             groups["neuron_state"] = [self.current, self.voltage]
+        if getattr(self, "s_tape", None) is not None:
             groups["tapes"] = [self.i_tape, self.v_tape, self.s_tape]
             if self.layer > 1:
                 groups["input_spikes"] = [self.s_prev]
         if self.grad is not None:
-            groups["adjoints"] = [self.lam_v, self.lam_i, self.grad] + ([self.e_tape] if self.is_output else [])
-            groups["adjoints"] += [] if self.source is None else [self.source]
+            # The layered rounds keep the adjoints inside the compiled loop: only the gradient and error tapes stay.
+            adjoints = [getattr(self, "lam_v", None), getattr(self, "lam_i", None), self.grad, self.e_tape,
+                        self.source]  # fmt: skip
+            groups["adjoints"] = [array for array in adjoints if array is not None]
         return groups
 
     def result(self) -> dict[str, Any]:
@@ -369,9 +459,11 @@ def eventprop_group(
     sizes: list[int] | None = None,
     synapses: Any = None,
     kernel: str | None = None,
+    schedule: str = "pipelined",
 ) -> EventPropGroup:
-    """The EventProp group program with ``n_pes`` PEs per layer (the rule's group factory; EventProp's PEs hold
-    digital weights, and their slices follow from ``n_pes``, so ``sizes`` must be None; ``kernel`` is e-prop's)."""
+    """The EventProp group program with ``n_pes`` PEs per layer exchanging packets on ``schedule`` (the rule's
+    group factory; EventProp's PEs hold digital weights, and their slices follow from ``n_pes``, so ``sizes`` must
+    be None; ``kernel`` is e-prop's)."""
     if sizes is not None:
         raise ValueError("EventProp splits each layer evenly over its PEs; give n_pes, not sizes")
-    return EventPropGroup(config, n_pes)
+    return EventPropGroup(config, n_pes, schedule)
