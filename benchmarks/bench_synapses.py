@@ -2,9 +2,9 @@
 and PCM synapses on the replay engine and on in-process PEs, as ratios to digital in one run.
 
 The PCM store adds, per learning step, the programming of changed devices and one noisy read of every device
-(two generators per neuron and per step), and with drift compensation its conductance sums; the forward and
-backward passes are unchanged. Each cell is the best of several timed steps after a warm-up step. Results go to
-``benchmarks/results/synapses.json``.
+(counter-based draws, docs/synapses.md "Noise streams"), and with drift compensation its conductance sums; the
+forward and backward passes are unchanged. Each cell is the best of several timed steps after a warm-up step.
+Results go to ``benchmarks/results/synapses.json``.
 
     .venv/bin/python benchmarks/bench_synapses.py [--quick]
 """

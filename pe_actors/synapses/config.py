@@ -28,7 +28,8 @@ class SynapseConfig:
         clip_sd: the clip range w_max of each matrix, in standard deviations of the weights the devices are
             first programmed with; W = (G+ - G-) w_max / g_max.
         sample_s: device time that passes per training sample (a GSC clip lasts 1 s).
-        seed: seeds the device noise streams (one per neuron, so every engine and PE split draws the same).
+        seed: seeds the device noise (each neuron's devices draw numbers of their own, so every engine and PE split
+            draws the same; docs/synapses.md, "Noise streams").
     """
 
     kind: str = "digital"

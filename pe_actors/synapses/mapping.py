@@ -13,9 +13,12 @@ import numpy as np
 def target_levels(w: np.ndarray, w_max: np.ndarray | float, levels: int) -> tuple[np.ndarray, np.ndarray]:
     """The levels (l+, l-) of the device pair nearest to the weights ``w`` clipped to [-w_max, w_max]:
     l+ = round(max(w, 0) / w_max (L - 1)), l- = round(max(-w, 0) / w_max (L - 1))."""
-    top = levels - 1
-    scaled = np.clip(np.asarray(w, np.float64) / w_max, -1.0, 1.0) * top
-    return np.rint(np.maximum(scaled, 0.0)).astype(np.int32), np.rint(np.maximum(-scaled, 0.0)).astype(np.int32)
+    scaled = np.asarray(w, np.float64) / w_max
+    np.clip(scaled, -1.0, 1.0, out=scaled)
+    scaled *= levels - 1
+    # Rounding half to even is odd-symmetric, so both levels come from one rounding of the signed value.
+    level = np.rint(scaled, out=scaled).astype(np.int32)
+    return np.maximum(level, 0), np.maximum(-level, 0)
 
 
 def level_conductance(level: np.ndarray, g_max: float, levels: int) -> np.ndarray:

@@ -79,13 +79,16 @@ class QuantisedStore(DigitalStore):
             np.clip(weights, -scale, scale, out=weights)
             for sign, target in zip(SIGNS, target_levels(weights, scale, levels), strict=True):
                 changed = self.present[name] & (everywhere | (target != self.levels[sign][name]))
-                self.levels[sign][name][changed] = target[changed]
-                self.device_writes[sign][name][changed] += 1
-                self._write(sign, name, changed)
+                # A learning step reprograms few devices: work on their flat indices, not on whole masks.
+                index = np.flatnonzero(changed)
+                self.levels[sign][name].reshape(-1)[index] = target.reshape(-1)[index]
+                self.device_writes[sign][name].reshape(-1)[index] += 1
+                self._write(sign, name, index)
         self._cache = None
 
-    def _write(self, sign: str, name: str, changed: np.ndarray) -> None:
-        """Hook: set the conductance of the devices ``changed`` of (sign, array) to their new level."""
+    def _write(self, sign: str, name: str, index: np.ndarray) -> None:
+        """Hook: set the conductance of the devices of (sign, array) at the flat indices ``index`` (ascending) to
+        their new level."""
 
     def _stepped(self) -> None:
         self._program()

@@ -9,6 +9,7 @@ neurons, and ``w_out``, their readout synapses). :meth:`SynapseStore.read` gives
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,80 +74,109 @@ class Layout:
     stream: int = 0
 
 
+#: Bits of a device's counter (see :class:`NeuronStreams`): its index among its neuron's devices, the neuron's
+#: global index, the selection it is drawn for, and the pair of rows of the draw.
+DEVICE_BITS, NEURON_BITS, MASK_BITS, ROW_BITS = 32, 20, 4, 8
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+#: Which uint32 half of a uint64 holds its high bits.
+_HIGH = 1 if sys.byteorder == "little" else 0
+
+
 class NeuronStreams:
-    """Standard normal draws for a PE's devices, from one generator per (purpose, counter, neuron)."""
+    """Standard normal draws for a PE's devices from a counter-based generator, so that each neuron's devices draw
+    numbers of their own whichever PE holds the neuron (docs/synapses.md, "Noise streams").
+
+    A draw is a function of (seed, stream, purpose, counter, extra) (hashed once per call into a 64-bit key) and
+    of the device's counter c: its neuron's global index j, its index d among the neuron's devices (the arrays in
+    order, each neuron's devices in array order), the selection it is drawn for and the pair of rows. SplitMix64
+    at position c + 1 of the stream that begins at the key, key + (c + 1) x golden, gives 64 random bits;
+    Box-Muller turns the top 24 of each 32-bit half into a radius and an angle, in float32, and gives rows 2i and
+    2i + 1 (the cosine and the sine; the tails end at 5.9 standard deviations). Drawing every device at once costs
+    a few vectorised passes instead of a generator seeded per neuron.
+    """
 
     def __init__(self, seed: int, layout: Layout, shapes: dict[str, tuple[int, ...]]) -> None:
         self.seed, self.layout, self.shapes = seed, layout, dict(shapes)
-        self.parts = []
+        neurons = np.asarray(layout.neurons, np.int64)
+        if len(neurons) and (neurons.min() < 0 or neurons.max() >= 2**NEURON_BITS):
+            raise ValueError(f"noise streams index neurons 0..{2**NEURON_BITS - 1}, got {neurons.max()}")
+        #: Per array, every device's (c + 1) x golden for c = (neuron << DEVICE_BITS) | index among the neuron's
+        #: devices; the selection and row bits add multiples of golden to it (they do not overlap these bits).
+        self.positions: dict[str, np.ndarray] = {}
+        offset = 0
         for name, shape in shapes.items():
             axis = layout.neuron_axis[name]
-            if shape[axis] != len(layout.neurons):
-                raise ValueError(
-                    f"array {name!r} has {shape[axis]} neurons on axis {axis}, the layout {len(layout.neurons)}"
-                )
-            self.parts.append((name, axis, int(np.prod(shape)) // shape[axis]))
-        self.per_neuron = sum(size for _, _, size in self.parts)
+            if shape[axis] != len(neurons):
+                raise ValueError(f"array {name!r} has {shape[axis]} neurons on axis {axis}, the layout {len(neurons)}")
+            rest = [n for i, n in enumerate(shape) if i != axis]
+            size = int(np.prod(rest, dtype=np.int64))
+            index = np.arange(offset, offset + size, dtype=np.uint64).reshape(1, *rest)
+            ids = (neurons.astype(np.uint64).reshape(-1, *[1] * len(rest)) << np.uint64(DEVICE_BITS)) | index
+            # The multiplication wraps modulo 2^64 by design.
+            self.positions[name] = np.ascontiguousarray(np.moveaxis((ids + np.uint64(1)) * np.uint64(_GOLDEN), 0, axis))
+            offset += size
+        if offset >= 2**DEVICE_BITS:
+            raise ValueError(f"noise streams index at most {2**DEVICE_BITS} devices per neuron, got {offset}")
+
+    def _key(self, purpose: int, counter: int, extra: int) -> int:
+        words = [self.seed, self.layout.stream, purpose, counter, extra]
+        return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0])
+
+    @staticmethod
+    def _draw(key: int, positions: np.ndarray, rows: int, selection: int = 0) -> np.ndarray:
+        """Normals (rows, *positions.shape) for devices at ``positions`` drawn for selection ``selection``."""
+        pairs = (rows + 1) // 2
+        if pairs > 2**ROW_BITS or selection >= 2**MASK_BITS:
+            raise ValueError(f"noise streams draw at most {2 ** (ROW_BITS + 1)} rows for {2**MASK_BITS} selections")
+        starts = [
+            (key + (((pair << MASK_BITS) | selection) << (DEVICE_BITS + NEURON_BITS)) * _GOLDEN) % 2**64
+            for pair in range(pairs)
+        ]
+        z = positions.reshape(1, -1) + np.array(starts, np.uint64).reshape(-1, 1)
+        # SplitMix64's output function (Steele, Lea and Flood 2014); the multiplications wrap modulo 2^64.
+        z ^= z >> np.uint64(30)
+        z *= _MIX1
+        z ^= z >> np.uint64(27)
+        z *= _MIX2
+        z ^= z >> np.uint64(31)
+        halves = z.reshape(-1).view(np.uint32).reshape(-1, 2)
+        u = ((halves[:, _HIGH] >> np.uint32(8)).astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-24)
+        angle = (halves[:, 1 - _HIGH] >> np.uint32(8)).astype(np.float32) * np.float32(2 * np.pi * 2.0**-24)
+        radius = np.sqrt(np.float32(-2.0) * np.log(u))
+        out = np.empty((pairs, 2, positions.size), np.float32)
+        np.multiply(radius.reshape(pairs, -1), np.cos(angle).reshape(pairs, -1), out=out[:, 0])
+        np.multiply(radius.reshape(pairs, -1), np.sin(angle).reshape(pairs, -1), out=out[:, 1])
+        return out.reshape(2 * pairs, *positions.shape)[:rows]
 
     def normals(self, purpose: int, counter: int, extra: int, lead: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """Per array, draws of shape ``lead + array shape``; neuron j's come from the generator seeded with
-        (seed, stream, purpose, counter, extra, j)."""
-        draws = np.stack(
-            [
-                np.random.default_rng([self.seed, self.layout.stream, purpose, counter, extra, int(j)]).standard_normal(
-                    (*lead, self.per_neuron)
-                )
-                for j in self.layout.neurons
-            ]
-        )
-        out, start = {}, 0
-        for name, axis, size in self.parts:
-            block = draws[..., start : start + size]
-            start += size
-            # block is (J, *lead, rest of the array): put the neuron axis where the array has it.
-            rest = [n for i, n in enumerate(self.shapes[name]) if i != axis]
-            block = block.reshape(len(self.layout.neurons), *lead, *rest)
-            out[name] = np.moveaxis(block, 0, len(lead) + axis)
-        return out
+        """Per array, float32 draws of shape ``lead + array shape`` (see the class docstring)."""
+        key, rows = self._key(purpose, counter, extra), int(np.prod(lead, dtype=np.int64))
+        return {
+            name: self._draw(key, positions, rows).reshape(*lead, *positions.shape)
+            for name, positions in self.positions.items()
+        }
 
     def normals_where(
-        self, purpose: int, counter: int, extra: int, masks: list[tuple[str, np.ndarray]], lead: int
+        self, purpose: int, counter: int, extra: int, selected: list[tuple[str, np.ndarray]], lead: int
     ) -> list[np.ndarray]:
-        """Per mask (an array's name and a boolean mask of its shape), draws of shape ``(lead, mask.sum())`` for
-        the devices it selects, in the order of ``arr[mask]``. Neuron j draws ``lead`` rows of as many normals as
-        the masks select among its devices, from the generator seeded with (seed, stream, purpose, counter, extra,
-        j), masks in the order given and each neuron's devices in array order: so any split of the neurons over PEs
-        draws the same numbers for a device, and a step that programs few devices draws few normals."""
-        n = len(self.layout.neurons)
-        # Each mask as (neurons, the neuron's devices): which of them it selects.
-        per_neuron = [
-            np.moveaxis(mask, self.layout.neuron_axis[name], 0).reshape(n, -1) for name, mask in masks
-        ]  # fmt: skip
-        counts = np.stack([m.sum(axis=1) for m in per_neuron], axis=1)  # (neurons, masks)
-        totals = counts.sum(axis=1)
-        draws = [
-            np.random.default_rng([self.seed, self.layout.stream, purpose, counter, extra, int(j)]).standard_normal(
-                (lead, int(total))
-            )
-            if total
-            else np.empty((lead, 0))
-            for j, total in zip(self.layout.neurons, totals, strict=True)
+        """Per selection (an array's name and flat indices into it), float32 draws of shape ``(lead, len(index))``
+        for the devices it selects, in the order of the indices; the k-th selection's draws are keyed by k as well,
+        so two selections of one array draw different numbers for a device they both hold."""
+        if len(selected) > 2**MASK_BITS:
+            raise ValueError(f"noise streams draw for at most {2**MASK_BITS} selections at once")
+        key = self._key(purpose, counter, extra)
+        # One pass for all selections (a learning step programs few devices, so a pass's fixed cost dominates):
+        # selection k's bits are k << (DEVICE_BITS + NEURON_BITS) of the counter, k times that many goldens here.
+        step = (_GOLDEN << (DEVICE_BITS + NEURON_BITS)) % 2**64
+        positions = [
+            self.positions[name].reshape(-1)[index] + np.uint64(k * step % 2**64)
+            for k, (name, index) in enumerate(selected)
         ]
-        flat = np.concatenate(draws, axis=1) if draws else np.empty((lead, 0))
-        # Where each neuron's draws for each mask begin in ``flat`` (neurons, masks), and where each mask's
-        # selected devices of each neuron begin in that mask's own neuron-major order (neurons, masks).
-        begin = (np.cumsum(totals) - totals)[:, None] + np.cumsum(counts, axis=1) - counts
-        first = np.cumsum(counts, axis=0) - counts
-        out = []
-        for k, ((name, mask), selected) in enumerate(zip(masks, per_neuron, strict=True)):
-            rows, _ = np.nonzero(selected)
-            rank = np.arange(len(rows)) - first[rows, k]
-            in_neuron_order = flat[:, begin[rows, k] + rank]
-            # ``selected`` walks neuron-major; ``arr[mask]`` walks the array's own order.
-            axis = self.layout.neuron_axis[name]
-            order = np.moveaxis(np.arange(mask.size).reshape(mask.shape), axis, 0).reshape(n, -1)[selected]
-            out.append(in_neuron_order[:, np.argsort(order, kind="stable")])
-        return out
+        if not positions:
+            return []
+        draws = self._draw(key, np.concatenate(positions), lead)
+        return np.split(draws, np.cumsum([len(p) for p in positions])[:-1], axis=1)
 
 
 def clock_key(clock: float) -> int:

@@ -117,7 +117,7 @@ def test_layered_rounds_carry_the_pipelined_packets():
         for program in engine.programs:
             original = program.step
 
-            def spy(phase, t, inbox, original=original, program=program):
+            def spy(phase, t, inbox, original=original, program=program, sent=sent, schedule=schedule):
                 outbox = original(phase, t, inbox)
                 for name, packet in outbox.items():
                     events = sent.setdefault(name, {})

@@ -319,8 +319,8 @@ def test_device_time_cannot_run_backwards():
 
 
 def test_draws_for_selected_devices_do_not_depend_on_the_split_of_neurons():
-    """NeuronStreams.normals_where: a device gets the same draws whichever PE holds its neuron, each neuron's draws
-    come from its own stream in mask order, and a mask selecting nothing draws nothing."""
+    """NeuronStreams.normals_where: a device gets the same draws whichever PE holds its neuron, two selections of
+    one array draw different numbers, and a selection of nothing draws nothing."""
     from pe_actors.synapses.store import Layout, NeuronStreams
 
     rng = np.random.default_rng(0)
@@ -333,7 +333,7 @@ def test_draws_for_selected_devices_do_not_depend_on_the_split_of_neurons():
         part = {n: tuple(len(neurons) if a == axes[n] else s for a, s in enumerate(shapes[n])) for n in shapes}
         streams = NeuronStreams(5, layout, part)
         cut = [(n, np.take(m, neurons, axis=axes[n])) for n, m in masks]
-        return cut, streams.normals_where(1, 4, 9, cut, 2)
+        return cut, streams.normals_where(1, 4, 9, [(n, np.flatnonzero(m)) for n, m in cut], 2)
 
     whole_masks, whole = draws(list(range(6)))
     for neurons in ([0, 1, 2], [3, 4, 5], [4], [5, 0]):
@@ -344,10 +344,31 @@ def test_draws_for_selected_devices_do_not_depend_on_the_split_of_neurons():
             index[mask] = np.arange(mask.sum())
             picked = np.take(index, neurons, axis=axes[name])
             np.testing.assert_array_equal(mine, full[:, picked[picked >= 0]])
-    # Neuron 2's draws: its selected devices of each mask in turn, from its own generator.
-    _, single = draws([2])
-    expected = np.random.default_rng([5, 0, 1, 4, 9, 2]).standard_normal((2, sum(d.shape[1] for d in single)))
-    np.testing.assert_array_equal(np.concatenate(single, axis=1), expected)
-    empty = [("w", np.zeros((7, 1), bool)), ("w_out", np.zeros((1, 3), bool))]
+    # The first and the third selection both hold some devices of w: each draws its own numbers for them.
+    both = whole_masks[0][1] & whole_masks[2][1]
+    assert both.any()
+    first = whole[0][:, both[whole_masks[0][1]]]
+    third = whole[2][:, both[whole_masks[2][1]]]
+    assert not np.any(first == third)
+    empty = [("w", np.zeros(0, np.int64)), ("w_out", np.zeros(0, np.int64))]
     streams = NeuronStreams(5, Layout(axes, {}, np.array([1])), {"w": (7, 1), "w_out": (1, 3)})
     assert [d.shape for d in streams.normals_where(1, 4, 9, empty, 2)] == [(2, 0), (2, 0)]
+
+
+def test_noise_streams_draw_standard_normals():
+    """The counter-based draws of 300,000 devices in two rows: mean 0 and variance 1 within their sampling error,
+    the normal's tail fractions, rows uncorrelated, and other keys (step, purpose) other numbers."""
+    from pe_actors.synapses.store import Layout, NeuronStreams
+
+    streams = NeuronStreams(3, Layout({"w": 1}, {}, np.arange(1000)), {"w": (300, 1000)})
+    z = streams.normals(2, 7, 11, (2,))["w"].astype(np.float64)
+    n = z[0].size
+    assert z.shape == (2, 300, 1000)
+    for row in z:
+        assert abs(row.mean()) < 5 / np.sqrt(n)
+        assert abs(row.var() - 1) < 5 * np.sqrt(2 / n)
+        assert abs(np.mean(np.abs(row) > 1.96) - 0.05) < 5 * np.sqrt(0.05 * 0.95 / n)
+        assert abs(np.mean(np.abs(row) > 3.0) - 0.0027) < 5 * np.sqrt(0.0027 / n)
+    assert abs(np.corrcoef(z[0].ravel(), z[1].ravel())[0, 1]) < 5 / np.sqrt(n)
+    for other in (streams.normals(2, 8, 11, (2,))["w"], streams.normals(1, 7, 11, (2,))["w"]):
+        assert abs(np.corrcoef(z.ravel(), other.ravel())[0, 1]) < 5 / np.sqrt(2 * n)

@@ -7,7 +7,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.synapses.config import SynapseConfig
-from pe_actors.synapses.mapping import pair_weight
+from pe_actors.synapses.mapping import level_conductance, pair_weight
 from pe_actors.synapses.pcm.model import PCMModel
 from pe_actors.synapses.quantised import SIGNS, QuantisedStore
 from pe_actors.synapses.store import PROGRAM, READ, Layout, NeuronStreams, clock_key
@@ -47,31 +47,45 @@ class PCMStore(QuantisedStore):
         # programs: (programming noise, drift exponent) for each, in the order the level changes were found.
         self._writes: list[tuple[str, str, np.ndarray]] = []
         super()._program(everywhere)
-        masks = [(name, changed) for _, name, changed in self._writes]
-        draws = self.streams.normals_where(PROGRAM, self.steps, clock_key(float(self.clock)), masks, 2)
-        for (sign, name, changed), (noise, drift) in zip(self._writes, draws, strict=True):
-            target = self.targets(sign, name)[changed]
-            self.g_prog[sign][name][changed] = self.model.program(target, noise)
-            self.nu[sign][name][changed] = self.model.drift_exponents(target, drift)
-            self.t_prog[sign][name][changed] = self.clock
+        selected = [(name, index) for _, name, index in self._writes]
+        noise, drift = np.concatenate(
+            self.streams.normals_where(PROGRAM, self.steps, clock_key(float(self.clock)), selected, 2), axis=1
+        )
+        # The model's formulas once over every programmed device, then back to their arrays.
+        levels = [self.levels[sign][name].reshape(-1)[index] for sign, name, index in self._writes]
+        target = level_conductance(np.concatenate(levels), self.config.g_max, self.config.levels)
+        g_prog, nu = self.model.program(target, noise), self.model.drift_exponents(target, drift)
+        start = 0
+        for sign, name, index in self._writes:
+            stop = start + len(index)
+            self.g_prog[sign][name].reshape(-1)[index] = g_prog[start:stop]
+            self.nu[sign][name].reshape(-1)[index] = nu[start:stop]
+            self.t_prog[sign][name].reshape(-1)[index] = self.clock
+            start = stop
         self._writes = []
 
-    def _write(self, sign: str, name: str, changed: np.ndarray) -> None:
-        self._writes.append((sign, name, changed))
+    def _write(self, sign: str, name: str, index: np.ndarray) -> None:
+        self._writes.append((sign, name, index))
 
     def device_weights(self) -> dict[str, np.ndarray]:
         """One read of every device at the current device time, as weights (float64, before compensation)."""
         draws = self.streams.normals(READ, self.steps, clock_key(float(self.clock)), (2,))
-        self._conductance_sums = {}
+        # Q_s depends on a device's target level only: look it up per level rather than raise each device's to
+        # the power 0.65.
+        g_max, levels = self.config.g_max, self.config.levels
+        q_of_level = self.model.read_q(level_conductance(np.arange(levels), g_max, levels))
+        self._reads = {}
         weights = {}
         for name in self.shadow:
             reads = []
             for s, sign in enumerate(SIGNS):
-                t = self.clock - self.t_prog[sign][name]
+                # Ages in float32, as the model's powers and logarithms take them.
+                t = (self.clock - self.t_prog[sign][name]).astype(np.float32)
                 g_t = self.model.conductance(self.g_prog[sign][name], self.nu[sign][name], t)
-                reads.append(self.model.read(g_t, t, draws[name][s], self.targets(sign, name)))
+                q_s = q_of_level[self.levels[sign][name]]
+                reads.append(self.model.read(g_t, t, draws[name][s], None, q_s))
             weights[name] = pair_weight(reads[0], reads[1], self.scale(name), self.config.g_max) * self.present[name]
-            self._conductance_sums[name] = (reads[0] + reads[1]) * self.present[name]
+            self._reads[name] = reads
         return weights
 
     def drift_sums(self) -> np.ndarray:
@@ -83,7 +97,8 @@ class PCMStore(QuantisedStore):
             # The same order of additions on both sides, so that devices that neither drift nor read noisily get
             # a gain of exactly 1.
             programmed = (self.g_prog["pos"][array] + self.g_prog["neg"][array]) * self.present[array]
-            sums.append((programmed[index].sum(), self._conductance_sums[array][index].sum()))
+            read = (self._reads[array][0] + self._reads[array][1]) * self.present[array]
+            sums.append((programmed[index].sum(), read[index].sum()))
         return np.array(sums, np.float64)
 
     def set_gains(self, sums: np.ndarray) -> None:
