@@ -6,8 +6,9 @@ Three parts, all measured in the same run on a local Ray:
    but the exchange (post bit-packed spikes of 10 neurons, barrier, read the group's spikes) through the runtime's
    mailbox; and for both transports, the full PE actors on a near-trivial network (4 inputs, 12 neurons), whose
    step adds the PE code's own per-step cost (about 50 us of numpy calls per PE);
-2. throughput: training samples/s of one group of P = 12 on the gsc network at k = 1 and 32 (shm transport), as a
-   ratio to the in-process engine running the same PE code with the same P and k;
+2. throughput: training samples/s of one group of P = 12 on the gsc network at k = 1 and 32, and of P = 2 at
+   k = 32 (shm transport), as a ratio to the in-process engine running the same PE code with the same P and k,
+   with where an actor's time per step goes (its program's step, posting, the barrier, context switches);
 3. groups: samples/s of G groups of 12 PEs (k = --groups-sub-batch), G = 1, 2, 4 by default, up to --max-groups
    (G = 20 is 240 actors: minutes of start-up and about 13 GB).
 
@@ -135,14 +136,16 @@ def exchange(n_pes: int, transport: str, n_steps: int, min_seconds: float) -> di
     }
 
 
-def throughput(sub_batch: int, min_seconds: float) -> dict:
-    """Samples/s of one group of 12 PE actors (shm) and of the in-process engine, gsc network, sub-batch k."""
+def throughput(n_pes: int, sub_batch: int, min_seconds: float) -> dict:
+    """Samples/s of one group of P PE actors (shm) and of the in-process engine, gsc network, sub-batch k, and
+    where an actor's time per step goes: its program's step, posting, the barrier, its context switches; beside
+    the in-process engine's time per PE step (its whole batch over P x T)."""
     params = pa.init_params(GSC, 0, np.float32)
     x, labels = data(GSC, sub_batch)
-    reference = make("eprop", "inprocess", GSC, params, pa.OptimiserConfig(), pes=12, sub_batch=sub_batch)
+    reference = make("eprop", "inprocess", GSC, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=sub_batch)
     in_process, _ = rate(reference, x, labels, min_seconds)
     engine = make(
-        "eprop", "actors", GSC, params, pa.OptimiserConfig(), pes=12, sub_batch=sub_batch, record_metrics=False
+        "eprop", "actors", GSC, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=sub_batch, record_metrics=False
     )
     try:
         engine.start()
@@ -150,13 +153,17 @@ def throughput(sub_batch: int, min_seconds: float) -> dict:
     finally:
         engine.shutdown()
     return {
-        "pes": 12,
+        "pes": n_pes,
         "sub_batch": sub_batch,
         "actors_samples_per_s": actors,
         "in_process_samples_per_s": in_process,
         "ratio": actors / in_process,
         "barrier_wait_ms": timing.get("barrier_wait_ms"),
         "step_ms": timing.get("step_ms"),
+        "compute_ms": timing.get("compute_ms"),
+        "post_ms": timing.get("post_ms"),
+        "switches_per_step": timing.get("switches_per_step"),
+        "in_process_pe_step_ms": 1e3 * sub_batch / in_process / (n_pes * GSC.n_steps),
     }
 
 
@@ -218,15 +225,20 @@ def main() -> None:
                     f"{n_pes:>3} {transport:>9} {bare:>8.3f} {row['step_ms']:>8.3f} {wait:>10.3f} "
                     f"{row['in_process_step_ms']:>10.3f} {row['step_ms'] / row['in_process_step_ms']:>6.2f}"
                 )
-        print("\n2. training samples/s, gsc network, P = 12 (shm) vs in-process engine (same PE code, same run)")
-        print(f"{'k':>4} {'actors':>8} {'in-proc':>8} {'ratio':>6} {'step ms':>8} {'barrier ms':>10}")
+        print("\n2. training samples/s, gsc network, P actors (shm) vs in-process engine (same PE code, same run);")
+        print("   per actor and step: step, its program's step (compute), posting, barrier (ms), context switches;")
+        print("   in-proc ms: the in-process engine's time per PE step")
+        print(f"{'P':>3} {'k':>4} {'actors':>8} {'in-proc':>8} {'ratio':>6} {'step':>7} {'compute':>8} {'post':>6} "
+              f"{'barrier':>8} {'switches':>8} {'in-proc ms':>10}")  # fmt: skip
         report["throughput"] = []
-        for sub_batch in (1, 32):
-            row = throughput(sub_batch, seconds)
+        for n_pes, sub_batch in ((12, 1), (12, 32), (2, 32)):
+            row = throughput(n_pes, sub_batch, seconds)
             report["throughput"].append(row)
             print(
-                f"{sub_batch:>4} {row['actors_samples_per_s']:>8.1f} {row['in_process_samples_per_s']:>8.1f} "
-                f"{row['ratio']:>6.2f} {row['step_ms']:>8.3f} {row['barrier_wait_ms']:>10.3f}"
+                f"{n_pes:>3} {sub_batch:>4} {row['actors_samples_per_s']:>8.1f} "
+                f"{row['in_process_samples_per_s']:>8.1f} {row['ratio']:>6.2f} {row['step_ms']:>7.3f} "
+                f"{row['compute_ms']:>8.3f} {row['post_ms']:>6.3f} {row['barrier_wait_ms']:>8.3f} "
+                f"{row['switches_per_step']:>8.2f} {row['in_process_pe_step_ms']:>10.3f}"
             )
         print(f"\n3. groups of 12 PEs (shm), k = {args.groups_sub_batch}: samples/s vs G (ratio to G = 1)")
         print(f"{'G':>3} {'actors':>6} {'start s':>8} {'samples/s':>9} {'x G=1':>6}")

@@ -521,6 +521,20 @@ class ActorEngine:
         self._failed.update(groups)
         raise PEGroupError("; ".join(dict.fromkeys(message for _, message in failures)), groups)
 
+    @staticmethod
+    def _phase_profile(stats: list[dict], steps: int) -> dict[str, float]:
+        """Where a PE's time per step goes over shared memory, averaged over the PEs (docs/runtime.md, "Where the
+        time goes"): its program's step (``compute_ms``), posting its packets (``post_ms``), and its context
+        switches (``switches_per_step``); the rest of ``step_ms`` is the barrier. Empty for the ray transport."""
+        if not stats or "compute_s" not in stats[0]:
+            return {}
+        n = len(stats) * steps
+        return {
+            "compute_ms": 1e3 * sum(s["compute_s"] for s in stats) / n,
+            "post_ms": 1e3 * sum(s["post_s"] for s in stats) / n,
+            "switches_per_step": sum(s["context_switches"] for s in stats) / n,
+        }
+
     def _record(self, stats: list[dict], n_samples: int, seconds: float, result: BatchResult, labels) -> None:
         steps = self.spec.n_steps
         per_group: dict[int, list[dict]] = {}
@@ -547,6 +561,7 @@ class ActorEngine:
         self.timing = {
             "step_ms": 1e3 * float(np.mean(loop)) / steps,
             "barrier_wait_ms": 1e3 * float(np.mean(wait)) / steps,
+            **self._phase_profile(stats, steps),
             "spikes_per_step": sum(s["spikes"] for s in stats) / (steps * n_samples),
             "samples_per_s": n_samples / seconds,
             "batch_s": seconds,

@@ -14,6 +14,7 @@ Two transports drive the program's rounds through the one step loop:
 from __future__ import annotations
 
 import os
+import resource
 import time
 from typing import Any
 
@@ -60,6 +61,13 @@ def pack_packet(kind: str, name: str, t: int, pe: int, packet: Any) -> bytes:
     if kind == "array":
         return pack_array(name, packet)
     return pack_events(name, *packet)
+
+
+def _context_switches() -> int:
+    """Context switches of this process so far, voluntary (it waited) and involuntary (it was preempted or
+    yielded): what sharing cores with its peers costs a PE."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 class PEActor:
@@ -140,7 +148,7 @@ class PEActor:
         """All rounds of a sub-batch over shared memory; returns the program's result and timing statistics."""
         if self.mailbox is None:
             raise RuntimeError(f"PE {self.index} of group {self.group} has no mailbox; the engine opens it at start-up")
-        start = time.perf_counter()
+        start, switches = time.perf_counter(), _context_switches()
         x, labels = self.spec.prepare(x, labels, self.dtype)
         transport = MailboxTransport(
             self.mailbox, self.program, self.index, len(x), self.barrier_timeout_s, self.generation
@@ -154,7 +162,10 @@ class PEActor:
         finally:
             self.generation = transport.generation
         result = self.program.result()
-        return result, self._stats(result, len(x), time.perf_counter() - start, transport.barrier_s)
+        stats = self._stats(result, len(x), time.perf_counter() - start, transport.barrier_s)
+        stats.update(compute_s=transport.compute_s, post_s=transport.post_s,
+                     context_switches=_context_switches() - switches)  # fmt: skip
+        return result, stats
 
     def _stats(self, result: dict, k: int, seconds: float, barrier_s: float) -> dict:
         return {

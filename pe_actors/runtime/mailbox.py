@@ -394,16 +394,21 @@ class MailboxTransport:
         self.mailbox, self.program, self.pe, self.k = mailbox, program, pe, k
         self.timeout_s = timeout_s
         self.generation = generation
-        self.barrier_s = 0.0
+        #: Seconds this PE spent in its program's steps (reading its inbox included), posting, and at barriers.
+        self.compute_s = self.post_s = self.barrier_s = 0.0
         self._inbox = MailboxInbox(self)
         self._posts = Posts(mailbox.channels)
 
     def run(self, pe: int, phase: Phase, t: int) -> None:
         """Run the PE's step on the previous round's packets and post its packets."""
+        start = time.perf_counter()
         outbox = self.program.step(phase.name, t, self._inbox)
+        computed = time.perf_counter()
         self._posts.check(outbox, phase, pe, t)
         for name, packet in outbox.items():
             self.mailbox.post(name, pe, self.generation & 1, packet)
+        self.compute_s += computed - start
+        self.post_s += time.perf_counter() - computed
 
     def sync(self, phase: Phase, t: int) -> None:
         """The group's barrier after the round."""
