@@ -372,3 +372,24 @@ def test_noise_streams_draw_standard_normals():
     assert abs(np.corrcoef(z[0].ravel(), z[1].ravel())[0, 1]) < 5 / np.sqrt(n)
     for other in (streams.normals(2, 8, 11, (2,))["w"], streams.normals(1, 7, 11, (2,))["w"]):
         assert abs(np.corrcoef(z.ravel(), other.ravel())[0, 1]) < 5 / np.sqrt(2 * n)
+
+
+def test_drift_and_read_noise_agree_with_float64_formulas_at_every_age():
+    """The model evaluates drift and read-noise growth in float32 for ages up to 1e30 s (within 1e-6 of the float64
+    formulas) and in float64 beyond, where float32 would overflow (finite, equal to the formulas)."""
+    from pe_actors.synapses.pcm.model import T0_S, T_READ_S, PCMModel
+
+    model = PCMModel()
+    rng = np.random.default_rng(1)
+    g, nu = rng.uniform(1, 25, 1000), rng.uniform(0.0, 0.1, 1000)
+    target = rng.uniform(0, 25, 1000)
+    for scale in (0.0, 1.0, 1e4, 1e8, 1e35, 1e200):
+        t = rng.uniform(0, 1, 1000) * scale
+        want_g = g * ((t + T0_S) / T0_S) ** (-nu)
+        q_s = np.minimum(0.2, 0.0088 / np.maximum(1e-3, target / model.g_max) ** 0.65)
+        want_sd = want_g * q_s * np.sqrt(np.log((t + T0_S + T_READ_S) / (2 * T_READ_S)))
+        got_g = model.conductance(g, nu, t)
+        got_sd = model.read_sd(want_g, t, target)
+        assert np.all(np.isfinite(got_g)) and np.all(np.isfinite(got_sd)), scale
+        np.testing.assert_allclose(got_g, want_g, rtol=1e-6, err_msg=f"ages up to {scale:g} s")
+        np.testing.assert_allclose(got_sd, want_sd, rtol=1e-6, err_msg=f"ages up to {scale:g} s")

@@ -27,6 +27,22 @@ def _normals(rng: np.random.Generator | np.ndarray, shape: tuple[int, ...]) -> n
     return draws
 
 
+#: Device ages (seconds) up to which the drift and read-noise powers and logarithms are evaluated in float32: their
+#: relative error, about 1e-7, lies far below every noise of the model, and float64 powers cost ten times more per
+#: device. Longer ages (far beyond any experiment) are evaluated in float64, where float32 would overflow.
+FLOAT32_AGES_S = 1e30
+
+
+def ages(t_s: np.ndarray | float) -> np.ndarray:
+    """Device ages (seconds since programming) clipped at 0, in float32 where they all fit
+    (:data:`FLOAT32_AGES_S`), else in float64; float32 ages are taken as they are."""
+    t = np.asarray(t_s)
+    if t.dtype == np.float32:
+        return np.maximum(t, np.float32(0.0))
+    t = np.maximum(t.astype(np.float64, copy=False), 0.0)
+    return t.astype(np.float32) if t.size == 0 or t.max() < FLOAT32_AGES_S else t
+
+
 class PCMModel:
     """PCM devices with conductances in [0, ``g_max``] uS; each noise has a scale (1: the model, 0: off).
 
@@ -78,13 +94,10 @@ class PCMModel:
         mu, sigma = self.drift_moments(target_us)
         return self.drift_scale * np.abs(mu + sigma * _normals(rng, mu.shape))
 
-    # The powers and logarithms below are evaluated in float32 (relative error about 1e-7, far below every noise
-    # of the model) and the conductances stay float64: float64 powers cost ten times more per device.
-
     def conductance(self, g_prog: np.ndarray, nu: np.ndarray, t_s: np.ndarray | float) -> np.ndarray:
         """Drifted conductance g(t) = g_prog ((t + t0) / t0)^(-nu), t seconds since programming (t0 = 20 s)."""
-        t = np.maximum(np.asarray(t_s, np.float32), np.float32(0.0))
-        factor = ((t + np.float32(T0_S)) / np.float32(T0_S)) ** (-np.asarray(nu, np.float32))
+        t = ages(t_s)
+        factor = ((t + t.dtype.type(T0_S)) / t.dtype.type(T0_S)) ** (-np.asarray(nu, t.dtype))
         return np.asarray(g_prog, np.float64) * factor
 
     def read_q(self, target_us: np.ndarray) -> np.ndarray:
@@ -98,9 +111,10 @@ class PCMModel:
         """Standard deviation of one read, read_scale g(t) Q_s sqrt(ln((t + t0 + t_read) / (2 t_read))), with
         Q_s of :meth:`read_q` for the programmed target (``q_s``: those values when the caller has them)."""
         q_s = self.read_q(target_us) if q_s is None else q_s
-        t = np.maximum(np.asarray(t_s, np.float32), np.float32(0.0))
-        growth = np.sqrt(np.log((t + np.float32(T0_S + T_READ_S)) / np.float32(2 * T_READ_S)))
-        growth *= np.float32(self.read_scale)
+        t = ages(t_s)
+        scalar = t.dtype.type
+        growth = np.sqrt(np.log((t + scalar(T0_S + T_READ_S)) / scalar(2 * T_READ_S)))
+        growth *= scalar(self.read_scale)
         growth *= q_s
         return np.asarray(g_t, np.float64) * growth
 

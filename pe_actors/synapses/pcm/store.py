@@ -8,7 +8,7 @@ import numpy as np
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.synapses.config import SynapseConfig
 from pe_actors.synapses.mapping import level_conductance, pair_weight
-from pe_actors.synapses.pcm.model import PCMModel
+from pe_actors.synapses.pcm.model import PCMModel, ages
 from pe_actors.synapses.quantised import SIGNS, QuantisedStore
 from pe_actors.synapses.store import PROGRAM, READ, Layout, NeuronStreams, clock_key
 
@@ -79,8 +79,7 @@ class PCMStore(QuantisedStore):
         for name in self.shadow:
             reads = []
             for s, sign in enumerate(SIGNS):
-                # Ages in float32, as the model's powers and logarithms take them.
-                t = (self.clock - self.t_prog[sign][name]).astype(np.float32)
+                t = ages(self.clock - self.t_prog[sign][name])
                 g_t = self.model.conductance(self.g_prog[sign][name], self.nu[sign][name], t)
                 q_s = q_of_level[self.levels[sign][name]]
                 reads.append(self.model.read(g_t, t, draws[name][s], None, q_s))
