@@ -35,10 +35,10 @@ FLOAT32_AGES_S = 1e30
 
 def ages(t_s: np.ndarray | float) -> np.ndarray:
     """Device ages (seconds since programming) clipped at 0, in float32 where they all fit
-    (:data:`FLOAT32_AGES_S`), else in float64; float32 ages are taken as they are."""
+    (:data:`FLOAT32_AGES_S`), else in float64; float32 ages are taken as they are (what this returned before)."""
     t = np.asarray(t_s)
     if t.dtype == np.float32:
-        return np.maximum(t, np.float32(0.0))
+        return t
     t = np.maximum(t.astype(np.float64, copy=False), 0.0)
     return t.astype(np.float32) if t.size == 0 or t.max() < FLOAT32_AGES_S else t
 
@@ -97,8 +97,9 @@ class PCMModel:
     def conductance(self, g_prog: np.ndarray, nu: np.ndarray, t_s: np.ndarray | float) -> np.ndarray:
         """Drifted conductance g(t) = g_prog ((t + t0) / t0)^(-nu), t seconds since programming (t0 = 20 s)."""
         t = ages(t_s)
-        factor = ((t + t.dtype.type(T0_S)) / t.dtype.type(T0_S)) ** (-np.asarray(nu, t.dtype))
-        return np.asarray(g_prog, np.float64) * factor
+        factor = np.asarray(t * t.dtype.type(1 / T0_S))
+        factor += t.dtype.type(1.0)
+        return np.asarray(g_prog, np.float64) * factor ** -np.asarray(nu, t.dtype)
 
     def read_q(self, target_us: np.ndarray) -> np.ndarray:
         """The 1/f noise amplitude Q_s = min(0.2, 0.0088 / max(1e-3, x)^0.65), x = g_T / g_max (float32)."""
@@ -113,9 +114,13 @@ class PCMModel:
         q_s = self.read_q(target_us) if q_s is None else q_s
         t = ages(t_s)
         scalar = t.dtype.type
-        growth = np.sqrt(np.log((t + scalar(T0_S + T_READ_S)) / scalar(2 * T_READ_S)))
+        growth = np.asarray(t + scalar(T0_S + T_READ_S))
+        growth *= scalar(1 / (2 * T_READ_S))
+        np.log(growth, out=growth)
+        np.sqrt(growth, out=growth)
         growth *= scalar(self.read_scale)
-        growth *= q_s
+        # In place where there is an age per device (the stores); a single age broadcasts.
+        growth = np.multiply(growth, q_s, out=growth if growth.shape == np.shape(q_s) else None)
         return np.asarray(g_t, np.float64) * growth
 
     def read(
