@@ -77,16 +77,23 @@ def _backward_layer(
                 lam_v[j] = source[k, n_steps - 1, j]
         lam_i = np.zeros(n, grad.dtype)
         diff = np.zeros(n, grad.dtype)
+        # The presynaptic neurons that spiked at step i, found once for both loops over them below.
+        active = np.empty(n_pre, np.int64)
         for i in range(n_steps - 2, -1, -1):
+            n_active = 0
+            for p in range(n_pre):
+                if s_prev[k, i, p] != 0:
+                    active[n_active] = p
+                    n_active += 1
             for j in range(n):
                 diff[j] = lam_v[j] - lam_i[j]
             if want_prev:
-                for p in range(n_pre):
-                    if s_prev[k, i, p] != 0:
-                        total = grad.dtype.type(0.0)
-                        for j in range(n):
-                            total += diff[j] * w[p, j]
-                        e_prev[k, i, p] = total
+                for q in range(n_active):
+                    p = active[q]
+                    total = grad.dtype.type(0.0)
+                    for j in range(n):
+                        total += diff[j] * w[p, j]
+                    e_prev[k, i, p] = total
             for j in range(n):
                 jump = grad.dtype.type(0.0)
                 if spikes[k, i + 1, j] != 0:
@@ -95,10 +102,10 @@ def _backward_layer(
                 lam_v[j] = b * lam_v[j] + jump
                 if has_source:
                     lam_v[j] += source[k, i, j]
-            for p in range(n_pre):
-                if s_prev[k, i, p] != 0:
-                    for j in range(n):
-                        grad[p, j] -= tau_syn * lam_i[j]
+            for q in range(n_active):
+                p = active[q]
+                for j in range(n):
+                    grad[p, j] -= tau_syn * lam_i[j]
 
 
 def backward_layer(
