@@ -40,6 +40,7 @@ from pe_actors.run.config import (
     ConfigError,
     RunConfig,
     Settings,
+    check_schedule,
     choice,
     float_range,
     int_range,
@@ -343,13 +344,9 @@ def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool
     if backend == "actors":
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
                        run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
+    check_schedule(config.schedule, eventprop)
     if eventprop and backend in PE_BACKENDS:
         options["schedule"] = config.schedule
-    elif config.schedule != "pipelined" and not eventprop:
-        raise ConfigError(
-            f"--schedule {config.schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes",
-            "schedule",
-        )
     engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
     if synapses.kind != "digital" and synapses == checkpoint_synapses(checkpoint.meta):
         engine.load_state(fresh_optimiser(state))

@@ -387,6 +387,14 @@ def resolve(
     return RunConfig(**values)
 
 
+def check_schedule(schedule: str, eventprop: bool) -> None:
+    """A packet schedule other than the chip's is EventProp's alone: for e-prop a ConfigError naming it."""
+    if schedule != "pipelined" and not eventprop:
+        raise ConfigError(
+            f"--schedule {schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes", "schedule"
+        )
+
+
 def flag(name: str) -> str:
     """The command line's option for setting ``name`` (``--sub-batch``)."""
     return "--" + name.replace("_", "-")

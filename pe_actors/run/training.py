@@ -36,6 +36,7 @@ from pe_actors.run.config import (
     PCM_FIELDS,
     ConfigError,
     RunConfig,
+    check_schedule,
     flag,
     plain,
     resolve,
@@ -119,11 +120,7 @@ def check_rule_settings(config: RunConfig) -> None:
             f"--synapses {config.synapses} trains e-prop in the loop; the {config.rule} rule trains digital weights",
             "synapses",
         )
-    if config.schedule != "pipelined" and not eventprop:
-        raise ConfigError(
-            f"--schedule {config.schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes",
-            "schedule",
-        )
+    check_schedule(config.schedule, eventprop)
     if not eventprop:
         for name in EVENTPROP_FIELDS:
             if getattr(config, name) is not None:

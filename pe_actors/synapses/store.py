@@ -83,6 +83,12 @@ _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _HIGH = 1 if sys.byteorder == "little" else 0
 
 
+def _field_offset(pair: int = 0, selection: int = 0) -> int:
+    """What a counter's row pair and selection add to a device's position, (bits) x golden mod 2^64: their bits lie
+    above the neuron and device bits, so they add to the counter."""
+    return ((((pair << MASK_BITS) | selection) << (DEVICE_BITS + NEURON_BITS)) * _GOLDEN) % 2**64
+
+
 class NeuronStreams:
     """Standard normal draws for a PE's devices from a counter-based generator, so that each neuron's devices draw
     numbers of their own whichever PE holds the neuron (docs/synapses.md, "Noise streams").
@@ -124,15 +130,12 @@ class NeuronStreams:
         return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0])
 
     @staticmethod
-    def _draw(key: int, positions: np.ndarray, rows: int, selection: int = 0) -> np.ndarray:
-        """Normals (rows, *positions.shape) for devices at ``positions`` drawn for selection ``selection``."""
+    def _draw(key: int, positions: np.ndarray, rows: int) -> np.ndarray:
+        """Normals (rows, *positions.shape) for devices at ``positions`` (their selection's offset included)."""
         pairs = (rows + 1) // 2
-        if pairs > 2**ROW_BITS or selection >= 2**MASK_BITS:
-            raise ValueError(f"noise streams draw at most {2 ** (ROW_BITS + 1)} rows for {2**MASK_BITS} selections")
-        starts = [
-            (key + (((pair << MASK_BITS) | selection) << (DEVICE_BITS + NEURON_BITS)) * _GOLDEN) % 2**64
-            for pair in range(pairs)
-        ]
+        if pairs > 2**ROW_BITS:
+            raise ValueError(f"noise streams draw at most {2 ** (ROW_BITS + 1)} rows")
+        starts = [(key + _field_offset(pair=pair)) % 2**64 for pair in range(pairs)]
         z = positions.reshape(1, -1) + np.array(starts, np.uint64).reshape(-1, 1)
         # SplitMix64's output function (Steele, Lea and Flood 2014); the multiplications wrap modulo 2^64.
         z ^= z >> np.uint64(30)
@@ -166,11 +169,9 @@ class NeuronStreams:
         if len(selected) > 2**MASK_BITS:
             raise ValueError(f"noise streams draw for at most {2**MASK_BITS} selections at once")
         key = self._key(purpose, counter, extra)
-        # One pass for all selections (a learning step programs few devices, so a pass's fixed cost dominates):
-        # selection k's bits are k << (DEVICE_BITS + NEURON_BITS) of the counter, k times that many goldens here.
-        step = (_GOLDEN << (DEVICE_BITS + NEURON_BITS)) % 2**64
+        # One pass for all selections (a learning step programs few devices, so a pass's fixed cost dominates).
         positions = [
-            self.positions[name].reshape(-1)[index] + np.uint64(k * step % 2**64)
+            self.positions[name].reshape(-1)[index] + np.uint64(_field_offset(selection=k))
             for k, (name, index) in enumerate(selected)
         ]
         if not positions:
