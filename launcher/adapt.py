@@ -7,11 +7,13 @@ A thin adapter: it parses the options into a :class:`pe_actors.run.adapting.Adap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pe_actors.rules import Rule, rule, rule_names
 from pe_actors.run import adapting
 from pe_actors.run.config import MAX_SEED
 from pe_actors_launcher.options import FiniteFloatRange, existing_dir, library_errors
@@ -20,6 +22,11 @@ from pe_actors_launcher.synapse_options import synapse_options
 
 def _opt(*flags: str, **kwargs: Any):
     return click.option(*flags, show_default=True, **kwargs)
+
+
+def _per_rule(what: Callable[[Rule], str]) -> str:
+    """A default that depends on the checkpoint's rule, as ``--help`` states it: "e-prop 1, EventProp 0"."""
+    return ", ".join(f"{rule(name).title} {what(rule(name))}" for name in rule_names())
 
 
 @click.command("adapt")
@@ -90,26 +97,24 @@ def _opt(*flags: str, **kwargs: Any):
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
     default=None,
-    help="ADAM learning rate, constant while adapting; ADAM starts fresh [default: e-prop "
-    f"{adapting.EPROP_LR}, EventProp {adapting.EVENTPROP_LR} ({adapting.EVENTPROP_LR_WITHOUT_VOLTAGE_TERM} "
-    "for a network trained without the voltage term, --alpha-silent 0)].",
+    help="ADAM learning rate, constant while adapting; ADAM starts fresh [default: "
+    f"{_per_rule(lambda r: r.adaptation.lr_text)}].",
 )
 @_opt(
     "--rehearse-every",
     type=click.IntRange(min=0),
     default=None,
     help="Rehearsal against forgetting: after every K adaptation samples, one more learning step on a sample of "
-    "the original task's training split (held by the host, not in a PE's SRAM). 0: never. [default: e-prop "
-    f"{adapting.ADAPT_DEFAULTS['eprop']['rehearse_every']}, EventProp "
-    f"{adapting.ADAPT_DEFAULTS['eventprop']['rehearse_every']}]",
+    "the original task's training split (held by the host, not in a PE's SRAM). 0: never. [default: "
+    f"{_per_rule(lambda r: str(r.adaptation.rehearse_every))}]",
 )
 @_opt(
     "--freeze",
     default=None,
     help="Weights that do not learn while adapting, comma-separated, or none: e-prop w_in, w_rec, w_out; "
-    "EventProp w_0 (input to first layer), w_1, ... [default: e-prop "
-    f"{','.join(adapting.ADAPT_DEFAULTS['eprop']['freeze'])} (only the input weights learn: the new voice is "
-    "in the input, and the original task forgets least), EventProp none]. docs/adaptation.md, 'Forgetting'.",
+    "EventProp w_0 (input to first layer), w_1, ... [default: "
+    f"{_per_rule(lambda r: ','.join(r.adaptation.frozen) or 'none')}; e-prop's only input weights learning: the "
+    "new voice is in the input, and the original task forgets least]. docs/adaptation.md, 'Forgetting'.",
 )
 @_opt(
     "--engine",

@@ -70,14 +70,14 @@ def load_samples(
     if data is not None and gsc_dir is not None:
         raise click.UsageError("give --data DIR (prepared features) or --gsc-dir DIR (raw GSC folder), not both")
     from pe_actors.run.config import ConfigError
-    from pe_actors.run.data import feature_metadata, source
+    from pe_actors.run.data import READERS, feature_metadata, source
 
     try:
         if data is not None:
             prepared = source("prepared")(data)
             x, labels = prepared.splits[split]
             return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
-        x, labels = source("gsc_folder")(gsc_dir, feature_metadata(meta), skip_bad=True, progress=True)
+        x, labels = source("gsc_folder", READERS)(gsc_dir, feature_metadata(meta), skip_bad=True, progress=True)
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint=f"--{(error.field or 'data').replace('_', '-')}") from None
     except (FileNotFoundError, ValueError) as error:

@@ -122,7 +122,7 @@ def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]
     ``train`` checks against the available memory before it allocates anything."""
     from pe_actors.studies.memory import run_memory_estimate
 
-    parts = run_memory_estimate(rule, config, batch, np.dtype(dtype).itemsize, yinyang_rasters=rule == "eventprop")
+    parts = run_memory_estimate(rule, config, batch, np.dtype(dtype).itemsize, generated=True)
     detail = ", ".join(f"{name} {size / 2**20:.1f}" for name, size in parts.items())
     click.echo(f"A training run at batch {batch} needs about {sum(parts.values()) / 2**20:.1f} MiB on the host "
                f"({detail} MiB), the estimate train checks before it starts")  # fmt: skip
@@ -131,8 +131,8 @@ def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]
 
 def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out_dir) -> None:
     """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
-    from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
-    from pe_actors.studies.memory import eventprop_pe_memory
+    from pe_actors.rules.eventprop.memory import MEMORY_CATEGORIES
+    from pe_actors.rules.eventprop.memory import pe_memory as eventprop_pe_memory
     from pe_actors_datasets.yinyang import yinyang
 
     config = yinyang_network(dt)

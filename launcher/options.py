@@ -98,28 +98,6 @@ def library_errors() -> Iterator[None]:
         raise click.Abort() from None
 
 
-def command_args(command: click.Command, options: dict[str, Any]) -> list[str]:
-    """The command-line arguments of ``command`` that set ``options`` (parameter names as keys): ``--name value``,
-    ``--flag``/``--no-flag`` for boolean flags, lists joined by commas; None values are left out. An unknown name
-    raises a TypeError listing the valid ones."""
-    params = {param.name: param for param in command.params}
-    args: list[str] = []
-    for name, value in options.items():
-        if name not in params:
-            raise TypeError(f"unknown option {name!r}; valid options are {sorted(params)}")
-        param = params[name]
-        if value is None:
-            continue
-        if getattr(param, "is_flag", False) and param.secondary_opts:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
-        elif getattr(param, "is_flag", False):
-            if value:
-                args.append(param.opts[0])
-        else:
-            args += [param.opts[0], ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
-    return args
-
-
 class FiniteFloatRange(click.FloatRange):
     """A float range that also refuses NaN and infinities (a NaN passes every comparison of a plain range)."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from pe_actors.synapses import KINDS
+from pe_actors.synapses import kind_names, synapse_kind
 from pe_actors_launcher.options import FiniteFloatRange
 
 
@@ -16,13 +16,12 @@ def synapse_options(command: Callable) -> Callable:
     options = [
         click.option(
             "--synapses",
-            type=click.Choice(KINDS),
+            type=click.Choice(kind_names()),
             default="digital",
             show_default=True,
-            help="Where the weights live: digital (float arrays, ADAM), quantised (each weight a differential "
-            "pair of ideal devices with 2^bits levels) or pcm (pairs of phase-change-memory devices with "
-            "programming noise, drift and read noise); device synapses train in the loop, ADAM acting on a "
-            "float shadow. E-prop only.",
+            help="Where the weights live: "
+            + "; ".join(f"{name} ({synapse_kind(name).description})" for name in kind_names())
+            + ". Device synapses train in the loop, ADAM acting on a float shadow. E-prop only.",
         ),
         click.option(
             "--bits",

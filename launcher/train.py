@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from pe_actors.rules.eprop.config import NETWORKS
-from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+from pe_actors.rules import rule, rule_names, run_rule_names
 from pe_actors.run import training
-from pe_actors.run.config import AUGMENTATIONS, DEFAULT_AUGMENT, ENGINES, MAX_SEED, RULES, RunConfig, resolve
+from pe_actors.run.config import AUGMENTATIONS, DEFAULT_AUGMENT, MAX_SEED, RunConfig, engine_names, resolve
+from pe_actors.run.data import source_names
 from pe_actors_launcher.options import FiniteFloatRange, config_option, existing_dir, library_errors
 from pe_actors_launcher.synapse_options import synapse_options
 
@@ -33,23 +33,25 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
 @_option(
     "network",
     "--network",
-    type=click.Choice(sorted({**NETWORKS, **EVENTPROP_NETWORKS})),
+    type=click.Choice(sorted({network for name in rule_names() for network in rule(name).networks.resolve()})),
     default="gsc",
     help="Network to train: gsc (e-prop and BPTT) or yinyang (EventProp; the default with --rule eventprop).",
 )
 @_option(
     "rule",
     "--rule",
-    type=click.Choice(RULES),
+    type=click.Choice(run_rule_names()),
     default="eprop",
-    help="Learning rule: eprop (online, on the PEs), bptt (the reference BPTT trainer of the same network, same "
-    "ADAM/L2; ignores --engine, --pes, --transport) or eventprop (exact adjoint gradients of a feed-forward LIF "
-    "network on Yin-Yang; options left at their defaults then take configs/yinyang-eventprop.toml's values).",
+    help="Learning rule: " + "; ".join(
+        f"{name} ({rule(name).description})" + "".join(
+            f"; {alias}: its {backend} engine (ignores --engine)" for alias, backend in rule(name).aliases.items()
+        ) for name in rule_names()
+    ) + ". A rule's run starts from its defaults (EventProp: configs/yinyang-eventprop.toml's values).",
 )
 @_option(
     "engine",
     "--engine",
-    type=click.Choice(ENGINES),
+    type=click.Choice(engine_names()),
     default="actors",
     help="actors: one Ray actor per PE; inprocess: the same PE programs in this process; offchip: the rule's fast "
     "off-chip engine (e-prop: replay, exact gradients from a stored forward pass; EventProp: the vectorised "
@@ -130,6 +132,15 @@ def _option(name: str, *flags: str, **kwargs: Any) -> Callable:
     callback=existing_dir,
     help="Prepared feature directory (pe-actors data prepare). Default: the offline synthetic stand-in, "
     "synthesised once into --cache.",
+)
+@_option(
+    "source",
+    "--source",
+    type=click.Choice(source_names()),
+    default=None,
+    help="The data source to read (the entry points pe_actors.data; a package adds its own), with --data as its "
+    "folder if it reads one. Default: the rule's (e-prop: prepared features from --data, else the stand-in; "
+    "EventProp: Yin-Yang).",
 )
 @_option(
     "shd_dir",
@@ -325,8 +336,9 @@ def train(ctx: click.Context, **options: Any) -> None:
         for name, value in options.items()
         if name != "config_file" and source(name) not in (click.core.ParameterSource.DEFAULT, None)
     }
-    if options["rule"] == "bptt" and source("engine") == click.core.ParameterSource.COMMANDLINE:
-        click.echo("Note: --rule bptt trains with the reference BPTT engine; --engine is ignored.")
+    if options["rule"] in rule(options["rule"]).aliases and source("engine") == click.core.ParameterSource.COMMANDLINE:
+        backend = rule(options["rule"]).aliases[options["rule"]]
+        click.echo(f"Note: --rule {options['rule']} trains on the {backend} engine; --engine is ignored.")
     with library_errors():
         config = resolve(given) if options["resume"] is None else RunConfig(**(given | {"resume": options["resume"]}))
         training.train(config, callbacks=(ctx.obj or {}).get("callbacks", ()), echo=click.echo, given=given)

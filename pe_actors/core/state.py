@@ -23,17 +23,18 @@ def load_slice(own: dict[str, np.ndarray], state: dict[str, np.ndarray], set_ste
             target[...] = value
 
 
-def check_weight_shapes(state: dict[str, np.ndarray], params: dict[str, np.ndarray], where: str) -> None:
-    """Raise a ValueError naming ``where`` when ``state`` lacks a weight matrix of ``params`` or holds it (or its
-    ADAM moments) in another shape, for example a checkpoint of another network size."""
-    for key, value in params.items():
+def check_weight_shapes(state: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], where: str) -> None:
+    """Raise a ValueError naming ``where`` when ``state`` lacks a weight matrix of ``shapes`` (a rule's
+    ``weight_shapes(network)``) or holds it (or its ADAM moments) in another shape, for example a checkpoint of
+    another network size."""
+    for key, shape in shapes.items():
         for name in (key, f"m_{key}", f"v_{key}"):
             if name not in state:
                 if name == key:
                     raise ValueError(f"{where} lacks the weights {key!r}")
                 continue
-            if np.shape(state[name]) != np.shape(value):
+            if np.shape(state[name]) != tuple(shape):
                 raise ValueError(
                     f"{where} holds {name!r} of shape {tuple(np.shape(state[name]))}, but the network needs "
-                    f"{tuple(np.shape(value))} (was it trained with other sizes?)"
+                    f"{tuple(shape)} (was it trained with other sizes?)"
                 )

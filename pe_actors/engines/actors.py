@@ -29,7 +29,6 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from pe_actors.core.engine import BatchResult, sub_batches, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
-from pe_actors.rules.eprop.pe import KERNELS, auto_kernel
 from pe_actors.runtime.actor import PEActor
 from pe_actors.runtime.cluster import PE_PROCESS_VARIABLE, PE_RESOURCE, PEGroupError, check_pe_resources, start_ray
 from pe_actors.runtime.mailbox import mailbox_path, remove_stale_mailboxes, unlink_mailbox
@@ -111,10 +110,10 @@ class ActorEngine:
             raise ValueError(f"run_name must be 1-64 characters of letters, digits, '_', '.', '-', got {run_name!r}")
         self.config = config
         self.optimiser = optimiser
-        if kernel not in ("auto", *KERNELS):
-            raise ValueError(f"kernel must be 'auto' or one of {list(KERNELS)}, got {kernel!r}")
-        self.kernel = auto_kernel(sub_batch) if kernel == "auto" else kernel
-        self.spec = group_program(config, n_pes, synapses=synapses, kernel=self.kernel, schedule=schedule)
+        self.spec = group_program(
+            config, n_pes, synapses=synapses, kernel=kernel, schedule=schedule, sub_batch=sub_batch
+        )
+        self.kernel = getattr(self.spec, "kernel", None)
         self.synapses = synapses
         self.n_pes, self.n_groups, self.sub_batch = self.spec.n_pes, n_groups, sub_batch
         self.transport = transport
@@ -131,7 +130,7 @@ class ActorEngine:
         self.updates = 0
         #: Device writes of one replica so far (as of the last learning step or :meth:`advance`; None for float
         #: weights).
-        self.writes: int | None = None if synapses.kind == "digital" else 0
+        self.writes: int | None = 0 if synapses.devices else None
         self.timing: dict[str, float] = {}
         self.pe_timing: list[dict[str, float]] = []
         self.startup: dict[str, float] = {}

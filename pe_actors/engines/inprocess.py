@@ -10,7 +10,6 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
-from pe_actors.rules.eprop.pe import compiled_kernels_built
 from pe_actors.runtime.group import GroupEngine
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
@@ -45,9 +44,7 @@ class InProcessEngine(GroupEngine):
         schedule: str | None = None,
     ) -> None:
         self.config = config
-        if kernel == "auto":
-            kernel = "c" if compiled_kernels_built() else "numba"
-        group = group_program(config, n_pes, synapses=synapses, kernel=kernel, schedule=schedule)
+        group = group_program(config, n_pes, synapses=synapses, kernel=kernel, schedule=schedule, sub_batch=sub_batch)
         super().__init__(group, params, optimiser, sub_batch)
 
     @property

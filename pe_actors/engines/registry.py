@@ -20,15 +20,13 @@ from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
 from pe_actors.core.engine import Engine, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
-from pe_actors.rules import PE_BACKENDS, RULE_NAMES, Rule, rule
+from pe_actors.rules import PE_BACKENDS, Rule, rule, rule_names
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
 #: Options every backend takes: where the network runs, which never changes results beyond float rounding. The
 #: off-chip engines hold the whole network in one process and ignore them; the in-process group runs the
 #: sub-batches of a mini-batch one after the other, standing in for the G groups.
 PLACEMENT = {"pes": 12, "groups": 1, "sub_batch": 32}
-#: Rule names checkpoints record that train another rule's network: BPTT checkpoints hold an e-prop network.
-CHECKPOINT_RULES = {"bptt": ("eprop", "bptt")}
 
 
 def make(
@@ -42,7 +40,7 @@ def make(
     """The engine of rule ``rule_name`` on ``backend`` holding ``network`` with initial weights ``params``.
 
     Args:
-        rule_name: a rule of :data:`pe_actors.rules.RULE_NAMES` (``eprop``, ``eventprop``).
+        rule_name: a registered rule (:func:`pe_actors.rules.rule_names`: ``eprop``, ``eventprop``, plug-ins).
         backend: one of the rule's backends (:func:`table`): ``inprocess`` and ``actors`` host its PE program;
             e-prop also runs on ``replay`` and ``bptt``, EventProp on ``offchip``.
         network: the rule's network description (e-prop ``NetworkConfig``, EventProp ``EventPropConfig``).
@@ -67,9 +65,10 @@ def make(
     synapses = options.pop("synapses", DIGITAL)
     if not isinstance(synapses, SynapseConfig):
         raise TypeError(f"synapses must be a SynapseConfig, got {type(synapses).__name__}")
-    if synapses.kind not in chosen.synapses:
+    if not chosen.holds(synapses.kind):
         raise ValueError(
-            f"the {spec.name} rule's {backend} backend holds {list(chosen.synapses)} synapses, not {synapses.kind}"
+            f"the {spec.name} rule's {backend} backend holds {list(chosen.synapse_kinds())} synapses, not "
+            f"{synapses.kind}"
         )
     if "synapses" in chosen.options:
         options["synapses"] = synapses
@@ -105,18 +104,12 @@ def make(
     )
 
 
-def backend_name(rule_name: str, name: str) -> str:
-    """The backend ``name`` of rule ``rule_name``, where ``offchip`` names the rule's fast off-chip engine whatever
-    it is called (e-prop: ``replay``), as the command line's ``--engine offchip`` does."""
-    return rule(rule_name).offchip if name == "offchip" else name
-
-
 def checkpoint_network(checkpoint_meta: dict[str, Any], where: str = "checkpoint") -> tuple[Rule, Any]:
-    """The rule and network description a checkpoint's metadata records (a ValueError naming ``where``)."""
-    recorded = checkpoint_meta.get("rule", "eprop")
-    name = CHECKPOINT_RULES.get(recorded, (recorded, None))[0]
+    """The rule and network description a checkpoint's metadata records, by the rule's name or an alias (a BPTT
+    checkpoint holds an e-prop network); a ValueError naming ``where`` otherwise. Checkpoints written before rules
+    were recorded hold e-prop networks."""
     try:
-        spec = rule(name)
+        spec = rule(checkpoint_meta.get("rule", "eprop"))
         return spec, spec.network_type.resolve().from_dict(checkpoint_meta["network"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{where} records no network of a known rule: {error}") from None
@@ -157,7 +150,7 @@ def from_state(
 ) -> Engine:
     """The engine of :func:`make` holding a full ``state`` (weights, and the optimiser moments and device state it
     holds); a state of another network size is a ValueError naming ``where``."""
-    check_weight_shapes(state, rule(rule_name).init_params(network), where)
+    check_weight_shapes(state, rule(rule_name).weight_shapes(network), where)
     engine = make(rule_name, backend, network, weights_only(state), optimiser, **options)
     engine.load_state(state)
     return engine
@@ -178,7 +171,7 @@ def checkpoint_synapses(meta: dict[str, Any], where: str = "checkpoint") -> Syna
 def table() -> list[dict[str, Any]]:
     """Every (rule, backend) pair with where it runs, the synapses it holds and the options it takes."""
     rows = []
-    for name in RULE_NAMES:
+    for name in rule_names():
         spec = rule(name)
         for backend in spec.backends:
             rows.append(
@@ -187,7 +180,7 @@ def table() -> list[dict[str, Any]]:
                     "backend": backend.name,
                     "runs": "PE programs" if backend.name in PE_BACKENDS else "off-chip",
                     "description": backend.description,
-                    "synapses": list(backend.synapses),
+                    "synapses": list(backend.synapse_kinds()),
                     "options": sorted(set(PLACEMENT) | backend.options | {"synapses"}),
                 }
             )

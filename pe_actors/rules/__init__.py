@@ -1,23 +1,36 @@
 """The learning rules, side by side: e-prop (:mod:`pe_actors.rules.eprop`) and EventProp
-(:mod:`pe_actors.rules.eventprop`). Each rule declares, beside its numerics, a :class:`Rule`: its network
-description, its named networks, its initial weights, its PE program and the backends it runs on (its own
-off-chip engines, and the runtime's in-process group and PE actors, which host its program). The engine registry
-(:mod:`pe_actors.engines.registry`) builds engines from these declarations.
+(:mod:`pe_actors.rules.eventprop`), and the registry that finds them and any a plug-in adds. Each rule declares,
+beside its numerics, a :class:`Rule` that answers every question the layers above ask about it: its network
+description and named networks, how a run's settings build its network, the settings only it takes, its recipes
+and run defaults, its default data and input encoding, its initial weights and their shapes, its PE program and
+the backends it runs on, its adaptation defaults, its memory per PE and how much of a trained network is silent.
+Nothing above this package compares a rule's name. The engine registry (:mod:`pe_actors.engines.registry`) builds
+engines from these declarations.
 
+A rule is found by name (:func:`rule`): the built-in ones, those of the entry points ``pe_actors.rules`` (a
+package outside the project declares ``name = "package.module:RULE"``), and those given to :func:`register`.
 Everything is imported on first use, so that a PE actor loads only the program it runs.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-#: The rules, by the name runs and checkpoints record.
+from pe_actors.core.plugins import entry_point_table
+
+#: The rules of the project, by the name runs and checkpoints record.
 RULE_NAMES = ("eprop", "eventprop")
 #: Backends every rule with a PE program has: the runtime hosts the program (in this process, or one Ray actor per
 #: PE); the others are a rule's own off-chip engines.
 PE_BACKENDS = ("inprocess", "actors")
+#: The entry-point group through which an installed package adds rules.
+ENTRY_POINTS = "pe_actors.rules"
+#: A backend's synapses that are every registered synapse kind (:func:`pe_actors.synapses.kind_names`).
+ANY_SYNAPSES = ("*",)
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class Backend:
     """One way to run a rule: ``build`` (None for the PE backends, which the registry builds around the rule's
     group program) takes ``(network, params, optimiser, **options)``; ``options`` names what it takes besides the
     placement (``pes``, ``groups``, ``sub_batch``, which never change results); ``synapses`` the synapse kinds it
-    can hold."""
+    can hold (:data:`ANY_SYNAPSES`: every registered kind)."""
 
     name: str
     description: str
@@ -49,27 +62,107 @@ class Backend:
     synapses: tuple[str, ...] = ("digital",)
     build: Lazy | None = None
 
+    def holds(self, kind: str) -> bool:
+        """True when this backend can hold synapses of ``kind``."""
+        return self.synapses == ANY_SYNAPSES or kind in self.synapses
+
+    def synapse_kinds(self) -> tuple[str, ...]:
+        """The synapse kinds this backend holds, by name."""
+        if self.synapses != ANY_SYNAPSES:
+            return self.synapses
+        from pe_actors.synapses import kind_names
+
+        return kind_names()
+
+
+@dataclass(frozen=True)
+class DataDefaults:
+    """Where a rule's runs take their data when the run names none, and how data reach its network.
+
+    Attributes:
+        source: the data source (entry point ``pe_actors.data``) of a run without ``data``.
+        folder: the data source that reads a run's ``data`` folder.
+        description: how a run names its default data in messages ("the stand-in").
+        encode: ``encode(features, network) -> inputs``, the input code the rule's network reads the sources'
+            features through (EventProp's latency code); None: the features are the input.
+        event_binning: ``event_binning(network) -> (bin_ms, steps)``, how event data (SHD) are binned for it.
+    """
+
+    source: str
+    folder: str
+    description: str
+    event_binning: Lazy
+    encode: Lazy | None = None
+
+
+@dataclass(frozen=True)
+class AdaptationDefaults:
+    """What learns and what guards the original task when an adaptation run does not say (docs/adaptation.md):
+    the weight arrays left ``frozen``, an original-task sample rehearsed after every ``rehearse_every`` adaptation
+    samples (0: none) and the batch-1 learning rate ``lr(network)`` (``lr_text`` states it for ``--help``)."""
+
+    frozen: tuple[str, ...]
+    rehearse_every: int
+    lr: Lazy
+    #: The learning rate as ``--help`` states it.
+    lr_text: str = ""
+
 
 @dataclass(frozen=True)
 class Rule:
-    """What a learning rule declares: its name, its network description type and named networks, its initial
-    weights ``init_params(network, seed, dtype)``, its group program ``group(network, n_pes, synapses, kernel)``,
-    its backends, ``offchip``, the backend that evaluates a trained network fastest, and ``silence`` (None when
-    the rule has none), ``silence(params, x, labels, network) -> {name: fraction}``: how much of a trained network
-    has fallen silent, which a run reports after every epoch."""
+    """What a learning rule declares (see the module docstring).
+
+    Attributes:
+        name, title, description: how runs and checkpoints name it, how messages name it ("EventProp"), and what
+            ``--help`` says of it.
+        network_type, networks: its network description type and its named networks.
+        network_of: ``network_of(config) -> network``: the network a run's settings (a
+            :class:`~pe_actors.run.config.RunConfig` or any object with its attributes) describe; a
+            :class:`~pe_actors.core.settings.ConfigError` names the setting that does not fit.
+        settings: the run settings only this rule takes (another rule's run refuses them by name).
+        recipes: ``{name: settings}``, the rule's named recipes.
+        run_defaults: ``run_defaults(explicit) -> settings`` that a run of this rule starts from, under the
+            settings given ``explicit``-ly; None: the run configuration's own defaults.
+        aliases: other names a run may give this rule, each choosing one of its backends (e-prop's ``bptt``).
+        init_params, weight_shapes: initial weights ``init_params(network, seed, dtype)`` and their shapes
+            ``weight_shapes(network) -> {name: shape}``, known without drawing any.
+        group: its group program ``group(network, n_pes, sizes, synapses, kernel[, schedule])``.
+        backends: where it runs; ``offchip`` the backend that evaluates a trained network fastest.
+        data: its :class:`DataDefaults`; ``adaptation`` its :class:`AdaptationDefaults`.
+        memory: ``memory(network, pes, synapses, dtype) -> rows``, the bytes each PE allocates while learning at
+            batch 1 (dicts with ``label``, ``total_bytes`` and ``bytes_by_category``), and ``memory_categories``
+            the categories in the order reports draw them; ``run_memory(network, batch, itemsize, generated)
+            -> {part: bytes}`` the working set of a training run, estimated before anything is allocated.
+        silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
+            much of a trained network has fallen silent, which a run reports after every epoch.
+    """
 
     name: str
+    title: str
     description: str
     network_type: Lazy
     networks: Lazy
+    network_of: Lazy
     init_params: Lazy
+    weight_shapes: Lazy
     group: Lazy
     backends: tuple[Backend, ...]
     offchip: str
+    recipes: Lazy
+    data: DataDefaults
+    adaptation: AdaptationDefaults
+    memory: Lazy
+    memory_categories: Lazy
+    run_memory: Lazy
+    settings: tuple[str, ...] = ()
+    run_defaults: Lazy | None = None
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
 
     def backend(self, name: str) -> Backend:
-        """The backend called ``name``; a ValueError lists this rule's backends otherwise."""
+        """The backend called ``name`` (``offchip``: :attr:`offchip`); a ValueError lists this rule's backends
+        otherwise."""
+        name = self.offchip if name == "offchip" else name
         for backend in self.backends:
             if backend.name == name:
                 return backend
@@ -81,18 +174,87 @@ class Rule:
         """The names of this rule's backends."""
         return tuple(b.name for b in self.backends)
 
+    def pe_synapses(self) -> tuple[str, ...]:
+        """The synapse kinds this rule's PE programs hold."""
+        kinds = [k for b in self.backends if b.name in PE_BACKENDS for k in b.synapse_kinds()]
+        return tuple(dict.fromkeys(kinds))
+
+    def option_phrase(self) -> str:
+        """"an e-prop option", "an EventProp option": how messages name a setting only this rule takes."""
+        article = "an" if self.title[:1].lower() in "aeiou" else "a"
+        return f"{article} {self.title} option"
+
+    def takes(self, option: str, backend: str) -> bool:
+        """True when ``backend`` of this rule takes ``option`` (``schedule``, ``kernel``, ...)."""
+        return option in self.backend(backend).options
+
+
+_REGISTERED: dict[str, Rule] = {}
+
+
+def register(rule: Rule) -> Rule:
+    """Add ``rule`` to the registry (for rules defined in a session or a test; an installed package declares an
+    entry point ``pe_actors.rules`` instead); a ValueError when its name or an alias is taken by another rule."""
+    taken = set(rule_names()) | {alias for name in rule_names() for alias in _find(name).aliases}
+    clash = sorted(({rule.name} | set(rule.aliases)) & taken)
+    if clash and _REGISTERED.get(rule.name) is not rule:
+        raise ValueError(f"cannot register rule {rule.name!r}: {clash} already name a rule")
+    _REGISTERED[rule.name] = rule
+    return rule
+
+
+def _entry_points() -> dict[str, Any]:
+    return entry_point_table(ENTRY_POINTS)
+
+
+def rule_names() -> tuple[str, ...]:
+    """Every rule's name: the project's, the entry points', the registered ones."""
+    return tuple(dict.fromkeys([*RULE_NAMES, *_entry_points(), *_REGISTERED]))
+
+
+def run_rule_names() -> tuple[str, ...]:
+    """The names a run may give its rule: every rule's name and alias (``bptt``)."""
+    return tuple(dict.fromkeys(n for name in rule_names() for n in (name, *_find(name).aliases)))
+
+
+def _find(name: str) -> Rule:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name in RULE_NAMES:
+        return importlib.import_module(f"pe_actors.rules.{name}").RULE
+    points = _entry_points()
+    if name in points:
+        found = points[name].load()
+        if not isinstance(found, Rule):
+            raise TypeError(f"entry point {ENTRY_POINTS}:{name} is a {type(found).__name__}, not a Rule")
+        return found
+    raise ValueError(f"unknown learning rule {name!r}; the rules are {list(run_rule_names())}")
+
 
 def rule(name: str) -> Rule:
-    """The rule called ``name`` (one of :data:`RULE_NAMES`); a ValueError lists the rules otherwise."""
-    if name not in RULE_NAMES:
-        raise ValueError(f"unknown learning rule {name!r}; the rules are {list(RULE_NAMES)}")
-    return importlib.import_module(f"pe_actors.rules.{name}").RULE
+    """The rule called ``name`` or having it as an alias (``bptt``: e-prop); a ValueError lists the rules
+    otherwise."""
+    if name in rule_names():
+        return _find(name)
+    for candidate in rule_names():
+        if name in _find(candidate).aliases:
+            return _find(candidate)
+    raise ValueError(f"unknown learning rule {name!r}; the rules are {list(run_rule_names())}")
+
+
+def rule_and_backend(name: str, engine: str) -> tuple[Rule, str]:
+    """The rule a run names ``name`` and the backend it runs on: an alias chooses its own (``bptt``), ``engine``
+    is one of the rule's backends or ``offchip`` (the rule's fast off-chip engine); a ValueError lists them."""
+    found = rule(name)
+    if name in found.aliases:
+        return found, found.aliases[name]
+    return found, found.backend(engine).name
 
 
 def rule_of(network: Any) -> Rule:
     """The rule whose network description ``network`` is; a TypeError otherwise."""
-    for name in RULE_NAMES:
-        candidate = rule(name)
+    for name in rule_names():
+        candidate = _find(name)
         if isinstance(network, candidate.network_type.resolve()):
             return candidate
     raise TypeError(f"no learning rule takes a network description of type {type(network).__name__}")
@@ -105,24 +267,28 @@ def group_program(
     synapses: Any = None,
     kernel: str = "numba",
     schedule: str | None = None,
+    sub_batch: int | None = None,
 ) -> Any:
     """The group program (channels, phases, PE programs) of the rule whose network ``config`` describes: an
     e-prop :class:`~pe_actors.rules.eprop.config.NetworkConfig` on ``n_pes`` PEs (optionally with explicit ``sizes``),
     or an EventProp :class:`~pe_actors.rules.eventprop.config.EventPropConfig` with ``n_pes`` PEs per layer (one int for
     every layer, or a list of per-layer counts). ``synapses`` (a :class:`~pe_actors.synapses.SynapseConfig`, None:
-    digital) says where the weights live. ``kernel`` is the e-prop PEs' per-synapse implementation
-    (:data:`pe_actors.rules.eprop.pe.KERNELS`). ``schedule`` (None: the rule's only or default one) is how
-    EventProp's PEs exchange packets (:data:`pe_actors.rules.eventprop.config.SCHEDULES`); e-prop's recurrent
-    network needs every step's spikes, so it has no schedule to choose."""
+    digital) says where the weights live. ``kernel`` is the per-synapse implementation of a rule whose PEs take one
+    (e-prop: :data:`pe_actors.rules.eprop.pe.KERNELS`, or ``auto``, chosen for PEs running ``sub_batch`` samples).
+    ``schedule`` (None: the rule's only or default one) is how the PEs
+    of a rule whose backends take a ``schedule`` exchange packets (EventProp:
+    :data:`pe_actors.rules.eventprop.config.SCHEDULES`); a rule without one (e-prop's recurrent network needs every
+    step's spikes) refuses it."""
     from pe_actors.synapses import DIGITAL
 
     synapses = synapses or DIGITAL
     owner = rule_of(config)
-    kinds = {kind for backend in owner.backends if backend.name in PE_BACKENDS for kind in backend.synapses}
+    kinds = owner.pe_synapses()
     if synapses.kind not in kinds:
         raise ValueError(f"the {owner.name} rule's PEs hold {sorted(kinds)} synapses, not {synapses.kind}")
-    if schedule is None:
-        return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel)
-    if owner.name != "eventprop":
-        raise ValueError(f"the {owner.name} rule's PEs have one schedule; schedule applies to EventProp")
-    return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel, schedule=schedule)
+    options: dict[str, Any] = {"sub_batch": sub_batch} if owner.takes("kernel", PE_BACKENDS[0]) else {}
+    if schedule is not None:
+        if not owner.takes("schedule", PE_BACKENDS[0]):
+            raise ValueError(f"the {owner.name} rule's PEs have one schedule; schedule applies to other rules")
+        options["schedule"] = schedule
+    return owner.group(config, n_pes, sizes=sizes, synapses=synapses, kernel=kernel, **options)

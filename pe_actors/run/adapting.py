@@ -26,14 +26,13 @@ from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
-from pe_actors.engines.registry import backend_name, checkpoint_network, checkpoint_synapses, make
+from pe_actors.engines.registry import checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors.rules import PE_BACKENDS, rule_of
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.run.config import (
     DEVICE_FIELDS,
-    ENGINES,
     MAX_SEED,
     PCM_FIELDS,
     SCHEDULES,
@@ -42,11 +41,12 @@ from pe_actors.run.config import (
     Settings,
     check_schedule,
     choice,
+    engine_names,
     float_range,
     int_range,
     setting,
 )
-from pe_actors.run.data import feature_metadata, load_splits, recorded_views, source
+from pe_actors.run.data import READERS, feature_metadata, load_splits, recorded_views, source
 from pe_actors.run.rundir import owned as rundir_owned
 from pe_actors.run.rundir import run_dir_of, unique_run_name
 from pe_actors.run.training import (
@@ -58,60 +58,25 @@ from pe_actors.run.training import (
     start_engine,
     synapses_of_run,
 )
-from pe_actors.synapses import SynapseConfig
+from pe_actors.synapses import SynapseConfig, kind_names
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
 from pe_actors.training.adaptation import adapt as adapt_online
 from pe_actors.training.trainer import NonFiniteError
 
-#: EventProp's batch-1 learning rate, measured on Yin-Yang rotated by 30 degrees in 300 samples with the
-#: yinyang-eventprop models of seeds 0-2: 0.001 gains 6 points on the rotation, 0.003 gains 12 (the most), 0.01
-#: gains 9 and forgets most of the original task (docs/adaptation.md). It is stable because the loss's voltage
-#: term keeps every label output spiking, so no single-sample step silences an output for good. E-prop's is the
-#: chip recipe's.
-EVENTPROP_LR = 0.003
-#: The batch-1 learning rate of an EventProp network trained without the voltage term (alpha_silent 0, the paper's
-#: loss): above 0.0005 its label outputs fall silent under single-sample steps and never learn again.
-EVENTPROP_LR_WITHOUT_VOLTAGE_TERM = 0.0003
-
-
-#: E-prop's batch-1 learning rate while only the input weights learn, with rehearsal (:data:`ADAPT_DEFAULTS`):
-#: measured on the new speaker with 5 models, 0.001 (the chip recipe's) reaches 85.5 % after 128 samples, 0.0015
-#: 86.8 % with 0.9 points of forgetting, 0.002 87.2 % with 2.0 (docs/adaptation.md, "Forgetting").
-EPROP_LR = 0.0015
-
 
 def default_lr(network: Any) -> float:
-    """The adaptation learning rate when none is given: e-prop's :data:`EPROP_LR`; for EventProp
-    :data:`EVENTPROP_LR`, or :data:`EVENTPROP_LR_WITHOUT_VOLTAGE_TERM` for a network without the voltage term."""
-    if rule_of(network).name != "eventprop":
-        return EPROP_LR
-    return EVENTPROP_LR if network.alpha_silent > 0 else EVENTPROP_LR_WITHOUT_VOLTAGE_TERM
-
-
-#: What learns and what guards the original task when the run does not say, per rule (docs/adaptation.md,
-#: "Forgetting"). E-prop: only the input weights learn and an original-task sample is rehearsed after every
-#: adaptation sample: on a new speaker this forgot 1.8 points on average over 5 models after 128 samples, where
-#: every weight learning forgot 5.8 (model 0) for about the same gain. EventProp: every layer learns, no rehearsal
-#: (measured on rotated Yin-Yang).
-ADAPT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "eprop": {"freeze": ("w_rec", "w_out"), "rehearse_every": 1},
-    "eventprop": {"freeze": (), "rehearse_every": 0},
-}
-
-
-def weight_names(network: Any) -> tuple[str, ...]:
-    """The names of ``network``'s weight arrays, which ``freeze`` picks from."""
-    from pe_actors.rules import rule
-
-    return tuple(rule(rule_of(network).name).init_params(network))
+    """The adaptation learning rate when none is given: the rule's (``Rule.adaptation.lr``; e-prop 0.0015, EventProp
+    0.003, or 0.0003 for a network trained without the loss's voltage term; docs/adaptation.md)."""
+    return rule_of(network).adaptation.lr(network)
 
 
 def frozen_weights(config: AdaptRunConfig, network: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The weight arrays that do not learn (``config.freeze``: "none" or names, else the rule's default) and the
     ones that do."""
-    valid = weight_names(network)
+    spec = rule_of(network)
+    valid = tuple(spec.weight_shapes(network))
     if config.freeze is None:
-        names = ADAPT_DEFAULTS[rule_of(network).name]["freeze"]
+        names = spec.adaptation.frozen
         return names, tuple(name for name in valid if name not in names)
     names = tuple(name.strip() for name in config.freeze.split(",") if name.strip() not in ("", "none"))
     unknown = [name for name in names if name not in valid]
@@ -134,7 +99,7 @@ class AdaptRunConfig(Settings):
     condition as a GSC-layout folder (``gsc_dir``, optionally ``adapt_list`` and ``per_class``) or features
     (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
     ``lr``, ``rehearse_every``, ``freeze``, ``seed``; ``samples`` None: :data:`DEFAULT_SAMPLES`, or all the
-    condition holds when fewer; ``rehearse_every`` and ``freeze`` None: the rule's :data:`ADAPT_DEFAULTS`); where
+    condition holds when fewer; ``rehearse_every`` and ``freeze`` None: the rule's ``adaptation`` defaults); where
     it runs (``engine``, ``pes``, ``transport``, EventProp's ``schedule``, ``address``, ``dashboard_port``); the
     synapses (``synapses``, None: the checkpoint's, and the device settings;
     ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
@@ -151,13 +116,13 @@ class AdaptRunConfig(Settings):
     lr: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
     rehearse_every: int | None = setting(default=None, **int_range(0, optional=True))
     freeze: str | None = setting(default=None, kind="str", optional=True)
-    engine: str = setting(default="actors", **choice(*ENGINES))
+    engine: str = setting(default="actors", **choice(engine_names))
     pes: int = setting(default=12, **int_range(1))
     transport: str = setting(default="shm", **choice("shm", "ray"))
     schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
     address: str | None = setting(default=None, kind="str", optional=True)
     dashboard_port: int = setting(default=8265, **int_range(1, 65535))
-    synapses: str | None = setting(default=None, kind="choice", choices=("digital", "quantised", "pcm"), optional=True)
+    synapses: str | None = setting(default=None, **choice(kind_names, optional=True))
     bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
     prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
     drift: float | None = setting(default=None, **float_range(0, optional=True))
@@ -190,32 +155,27 @@ class AdaptRunConfig(Settings):
         return cls(**values)
 
 
-def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool) -> tuple:
-    """The new condition's adaptation pool and evaluation set, and where they came from (a folder's clips are
-    featurised on ``workers`` threads, with a progress bar if ``progress`` and a terminal shows it)."""
+def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any) -> tuple:
+    """The new condition's adaptation pool and evaluation set, and where they came from: the train and test splits
+    of ``data`` read by the rule's folder source (through its input code), or the clips of a GSC-layout folder
+    featurised as the checkpoint's features were (on ``workers`` threads, with a progress bar if ``progress`` and
+    a terminal shows it)."""
     if (config.gsc_dir is None) == (config.data is None):
         raise ConfigError("give exactly one of --gsc-dir DIR (a GSC-layout folder) or --data DIR (features)")
-    if eventprop:
-        if config.gsc_dir is not None:
-            raise ConfigError(
-                "an EventProp checkpoint adapts on Yin-Yang data (pe-actors data yinyang --rotate ...), not on a "
-                "GSC folder",
-                "gsc_dir",
-            )
-        splits = load_splits("eventprop", network, config.data, echo=lambda _: None).splits
-        return splits.train, splits.test, f"{config.data} (train split: adaptation, test split: evaluation)"
+    spec = rule_of(network)
     if config.data is not None:
         if config.adapt_list is not None:
             raise ConfigError("--adapt-list selects clips of a --gsc-dir folder", "adapt_list")
-        try:
-            prepared = source("prepared")(config.data)
-        except (FileNotFoundError, ValueError) as error:
-            raise ConfigError(str(error), "data") from None
-        pool = tuple(np.asarray(a) for a in prepared.splits["train"])
-        held_out = tuple(np.asarray(a) for a in prepared.splits["test"])
+        splits = load_splits(spec.name, network, config.data, echo=lambda _: None).splits
+        pool = tuple(np.asarray(a) for a in splits.train)
+        held_out = tuple(np.asarray(a) for a in splits.test)
         return pool, held_out, f"{config.data} (train split: adaptation, test split: evaluation)"
-    metadata = feature_metadata(checkpoint.meta)
-    featurise = source("gsc_folder")
+    try:
+        metadata = feature_metadata(checkpoint.meta)
+    except ConfigError as error:
+        raise ConfigError(f"{error}; a checkpoint of the {spec.title} rule on {spec.data.description} adapts on "
+                          f"data its source reads ({spec.data.folder}: --data DIR)", "gsc_dir") from None
+    featurise = source("gsc_folder", READERS)
     try:
         common = {"workers": config.workers, "progress": config.progress}
         pool = featurise(config.gsc_dir, metadata, split="train", clip_list=config.adapt_list,
@@ -230,24 +190,21 @@ def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eve
     return pool, held_out, f"{config.gsc_dir} (adaptation: {what}; evaluation: testing_list.txt)"
 
 
-def original_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool, echo: Echo) -> tuple:
+def original_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, echo: Echo) -> tuple:
     """The original task's training and test sets: ``original_data`` or the data the checkpoint was trained on."""
     recorded = checkpoint.meta.get("run_config", {})
     data = config.original_data if config.original_data is not None else recorded.get("data")
     data = Path(data) if data is not None else None
     cache = Path(recorded.get("cache") or config.cache) if config.original_data is None else config.cache
+    standin_size = recorded.get("standin_size") or "default"
+    augment, views = recorded_views(recorded) if data is None else ((), 0)
+    named = recorded.get("source") if config.original_data is None else None
     try:
-        if eventprop:
-            splits = load_splits("eventprop", network, data, echo=lambda _: None).splits
-        else:
-            standin_size = recorded.get("standin_size") or "default"
-            augment, views = recorded_views(recorded) if data is None else ((), 0)
-            splits = load_splits("eprop", network, data, cache, standin_size, lambda line: echo(line, err=True),
-                                 augment=augment, views=views).splits  # fmt: skip
+        splits = load_splits(rule_of(network).name, network, data, cache, standin_size,
+                             lambda line: echo(line, err=True), augment=augment, views=views, source_name=named,
+                             seed=int(recorded.get("seed", 0))).splits  # fmt: skip
     except ConfigError as error:
         raise ConfigError(str(error), "original_data") from None
-    if eventprop:
-        return splits.train, splits.test
     return tuple(tuple(np.asarray(a) for a in getattr(splits, split)) for split in ("train", "test"))
 
 
@@ -265,29 +222,11 @@ def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
     return save_figure(fig, path)
 
 
-def _memory_rows(network: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
-    if eventprop:
-        from pe_actors.studies.memory import eventprop_pe_memory
-
-        # Any sample fills the PEs' arrays: their shapes, not the spikes, set the bytes.
-        features = np.full((1, network.n_in - 1), 0.5)
-        rows = eventprop_pe_memory(network, features, np.zeros(1, np.int64), n_pes=pes, dtype=dtype)
-        return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
-    from pe_actors.studies.memory import pe_memory
-
-    return [entry.as_row() for entry in pe_memory(network, pes, 1, dtype, synapses)]
-
-
-def report_memory(
-    network: Any, eventprop: bool, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path, echo: Echo
-) -> dict:
-    """Bytes each PE holds while learning at batch 1 in ``dtype`` (read from the arrays a PE program allocates),
-    against a PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
-    if eventprop:
-        from pe_actors.rules.eventprop.program import MEMORY_CATEGORIES
-    else:
-        from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES
-    rows = _memory_rows(network, eventprop, pes, synapses, dtype)
+def report_memory(network: Any, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path, echo: Echo) -> dict:
+    """Bytes each PE holds while learning at batch 1 in ``dtype`` (the rule's ``memory``, read from the arrays a PE
+    program allocates), against a PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
+    spec = rule_of(network)
+    rows = spec.memory(network, pes, synapses, dtype)
     for row in rows:
         # A crossbar holds the device state in its devices; the rest is what the PE keeps in SRAM.
         row["sram_bytes"] = row["total_bytes"] - row["bytes_by_category"].get("devices", 0)
@@ -303,20 +242,23 @@ def report_memory(
     report = {"pes": pes, "sub_batch": 1, "dtype": np.dtype(dtype).name, "pe_sram_bytes": PE_SRAM_BYTES}
     report["per_pe"] = rows
     write_json(out_dir / "memory.json", report)
-    plot_pe_memory(rows, MEMORY_CATEGORIES, out_dir / "memory.png", f"memory per PE while adapting, P = {pes}, k = 1")
+    title = f"memory per PE while adapting, P = {pes}, k = 1"
+    plot_pe_memory(rows, spec.memory_categories.resolve(), out_dir / "memory.png", title)
     return report
 
 
-def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, eventprop: bool) -> SynapseConfig:
-    """Where the adapting weights live: the checkpoint's synapses, or ``synapses`` (with the device settings)."""
-    if eventprop and config.synapses not in (None, "digital"):
-        raise ConfigError("EventProp adapts digital weights", "synapses")
+def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, network: Any) -> SynapseConfig:
+    """Where the adapting weights live: the checkpoint's synapses, or ``synapses`` (with the device settings); a
+    kind the rule's PEs do not hold is a ConfigError."""
+    spec = rule_of(network)
+    if config.synapses is not None and config.synapses not in spec.pe_synapses():
+        raise ConfigError(f"{spec.title} adapts {' or '.join(spec.pe_synapses())} weights", "synapses")
     recorded = checkpoint_synapses(checkpoint.meta, f"checkpoint {checkpoint.path}")
     settings = {name: getattr(config, name) for name in (*DEVICE_FIELDS, *PCM_FIELDS)}
     kind = config.synapses
     if kind is None:
         device = [name for name in DEVICE_FIELDS + PCM_FIELDS if settings[name] is not None]
-        if device and recorded.kind == "digital":
+        if device and not recorded.devices:
             raise ConfigError(f"--{device[0].replace('_', '-')} needs --synapses quantised or pcm", device[0])
         if not device:
             return recorded
@@ -324,42 +266,40 @@ def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, eventprop: bool) 
     return synapses_of_run(RunConfig(synapses=kind, seed=config.seed, **settings))
 
 
-def place(checkpoint: Any, config: AdaptRunConfig, network: Any, eventprop: bool, synapses: SynapseConfig,
-          lr: float, echo: Echo, frozen: tuple[str, ...] = ()) -> Any:  # fmt: skip
+def place(checkpoint: Any, config: AdaptRunConfig, network: Any, synapses: SynapseConfig, lr: float, echo: Echo,
+          frozen: tuple[str, ...] = ()) -> Any:  # fmt: skip
     """The started engine holding the checkpoint's network on ``synapses`` with a fresh ADAM that leaves the
     weights ``frozen`` as they are."""
-    from pe_actors.rules import rule
-
-    rule_name = "eventprop" if eventprop else "eprop"
+    spec = rule_of(network)
     state = checkpoint.engine_state
     try:
-        check_weight_shapes(state, rule(rule_name).init_params(network), f"checkpoint {checkpoint.path}")
+        check_weight_shapes(state, spec.weight_shapes(network), f"checkpoint {checkpoint.path}")
     except ValueError as error:
         raise ConfigError(str(error), "checkpoint") from None
     recorded = checkpoint.meta.get("optimiser", {})
     l2 = float(recorded.get("l2", OptimiserConfig.l2))
     optimiser = OptimiserConfig(lr=lr, l2=l2, lr_decay=1.0, frozen=frozen)
-    backend = backend_name(rule_name, config.engine)
+    backend = spec.backend(config.engine).name
     options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": synapses}
-    if backend == "actors":
+    if backend == PE_BACKENDS[1]:
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
                        run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
-    check_schedule(config.schedule, eventprop)
-    if eventprop and backend in PE_BACKENDS:
+    check_schedule(config.schedule, spec.name)
+    if spec.takes("schedule", backend):
         options["schedule"] = config.schedule
-    engine = start_engine(make(rule_name, backend, network, weights_only(state), optimiser, **options), echo)
-    if synapses.kind != "digital" and synapses == checkpoint_synapses(checkpoint.meta):
+    engine = start_engine(make(spec.name, backend, network, weights_only(state), optimiser, **options), echo)
+    if synapses.devices and synapses == checkpoint_synapses(checkpoint.meta):
         engine.load_state(fresh_optimiser(state))
     return engine
 
 
-def reader(engine: Any, config: AdaptRunConfig, network: Any, eventprop: bool, synapses: SynapseConfig) -> Any:
+def reader(engine: Any, config: AdaptRunConfig, network: Any, synapses: SynapseConfig) -> Any:
     """A function returning an off-chip engine loaded with ``engine``'s current weights (and devices), which
     predicts what the PEs predict for many samples at once; None when ``engine`` is off-chip already."""
-    if config.engine in ("offchip", "replay"):
+    spec = rule_of(network)
+    if spec.backend(config.engine).name not in PE_BACKENDS:
         return None
-    rule_name = "eventprop" if eventprop else "eprop"
-    copy = make(rule_name, backend_name(rule_name, "offchip"), network, weights_only(engine.state()), synapses=synapses)
+    copy = make(spec.name, spec.offchip, network, weights_only(engine.state()), synapses=synapses)
 
     def read() -> Any:
         copy.load_state(engine.state())
@@ -377,24 +317,29 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
         spec, network = checkpoint_network(checkpoint.meta, f"checkpoint {checkpoint.path}")
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(str(error), "checkpoint") from None
-    eventprop = spec.name == "eventprop"
-    if checkpoint.meta.get("rule") == "bptt":
-        echo("The checkpoint was trained with BPTT; its weights adapt with e-prop on the PEs", err=True)
-    synapses = adapting_synapses(config, checkpoint, eventprop)
+    recorded_rule = checkpoint.meta.get("rule", spec.name)
+    if recorded_rule in spec.aliases:
+        echo(f"The checkpoint was trained with {recorded_rule} ({spec.aliases[recorded_rule]}); its weights adapt "
+             f"with {spec.title} on the PEs", err=True)  # fmt: skip
+    synapses = adapting_synapses(config, checkpoint, network)
     if config.drift_before > 0 and synapses.kind != "pcm":
         raise ConfigError("drift needs --synapses pcm (or a pcm checkpoint)", "drift_before")
-    if eventprop and config.engine == "replay":
-        raise ConfigError("replay is e-prop's off-chip engine; EventProp's is offchip", "engine")
+    try:
+        spec.backend(config.engine)
+    except ValueError as error:
+        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
+                          "it for any rule)", "engine") from None  # fmt: skip
     if config.per_class is not None and config.adapt_list is None:
         raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
-    if not eventprop and config.pes > network.n_rec:
-        raise ConfigError(f"{config.pes} PEs exceed the {network.n_rec} recurrent neurons", "pes")
-    defaults = ADAPT_DEFAULTS[spec.name]
+    try:
+        spec.group(network, config.pes)
+    except ValueError as error:
+        raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
     if config.rehearse_every is None:
-        config = dataclasses.replace(config, rehearse_every=defaults["rehearse_every"])
+        config = dataclasses.replace(config, rehearse_every=spec.adaptation.rehearse_every)
     frozen, learning = frozen_weights(config, network)
-    pool, held_out, source_text = condition_samples(checkpoint, config, network, eventprop)
-    rehearsal, original = original_samples(checkpoint, config, network, eventprop, echo)
+    pool, held_out, source_text = condition_samples(checkpoint, config, network)
+    rehearsal, original = original_samples(checkpoint, config, network, echo)
     checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
     if config.rehearse_every:
         checked.append(("original training (rehearsal)", rehearsal))
@@ -423,8 +368,8 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
         raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory", "out")
     with rundir_owned(out_dir):
         dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
-        memory = report_memory(network, eventprop, config.pes, synapses, dtype, out_dir, echo)
-        engine = place(checkpoint, config, network, eventprop, synapses, lr, echo, frozen)
+        memory = report_memory(network, config.pes, synapses, dtype, out_dir, echo)
+        engine = place(checkpoint, config, network, synapses, lr, echo, frozen)
         with engine:
             if config.drift_before > 0:
                 engine.advance(config.drift_before)
@@ -457,7 +402,7 @@ def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
                     pool,
                     {NEW: held_out, ORIGINAL: original},
                     online,
-                    reader=reader(engine, config, network, eventprop, synapses),
+                    reader=reader(engine, config, network, synapses),
                     on_point=on_point,
                     # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
                     progress=config.progress and sys.stderr.isatty(),
@@ -493,7 +438,7 @@ def write_results(
     """Write adaptation.csv/.json/.png and the adapted checkpoint; returns the JSON's content."""
     write_csv(out_dir / "adaptation.csv", result.curve)
     condition = Path(config.gsc_dir or config.data).name
-    where = "digital synapses" if synapses.kind == "digital" else f"{synapses.bits}-bit {synapses.kind} synapses"
+    where = f"{synapses.bits}-bit {synapses.kind} synapses" if synapses.devices else f"{synapses.kind} synapses"
     if config.drift_before:
         where += f" after {config.drift_before:g} s of drift"
     title = (

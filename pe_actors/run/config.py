@@ -11,27 +11,45 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pe_actors.core.settings import (
+    ConfigError,
+    Settings,
+    checked,
+    choice,
+    flag,
+    float_range,
+    int_range,
+    names,
+    plain,
+    setting,
+)
+from pe_actors.rules import rule, rule_names, run_rule_names
 from pe_actors.rules.eventprop.config import SCHEDULES
+from pe_actors.synapses import kind_names, synapse_kind
+from pe_actors.synapses.kinds import DEVICE_SETTINGS, PCM_SETTINGS
 from pe_actors.training.augment import FEATURE_AUGMENTATIONS
 
 #: The largest seed a run config and checkpoint metadata can hold (a signed 64-bit integer).
 MAX_SEED = 2**63 - 1
-RULES = ("eprop", "bptt", "eventprop")
-ENGINES = ("actors", "inprocess", "offchip", "replay")
-#: Settings that only EventProp networks take.
-EVENTPROP_FIELDS = (
-    "dt", "tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "sizes", "t_code", "init_mean", "init_std"
-)  # fmt: skip
-#: EventProp settings of the Yin-Yang recipes that belong to the yinyang network's input (its latency code, its
-#: initial scales), which a run of another network does not take from the recipe.
-YINYANG_ONLY = ("t_code", "init_mean", "init_std")
+
+
+def engine_names() -> tuple[str, ...]:
+    """The engines a run may name: every rule's backends, and ``offchip`` for any rule's fast off-chip engine."""
+    names = [b for name in rule_names() for b in rule(name).backend_names]
+    return tuple(sorted({*names, "offchip"}))
+
+
+def rule_settings() -> tuple[str, ...]:
+    """The run settings that some rule alone takes (EventProp's network and loss settings)."""
+    return tuple(dict.fromkeys(n for name in rule_names() for n in rule(name).settings))
+
+
 #: The augmentations of speech training data: the audio ones a data set is prepared with
 #: (``pe_actors_datasets.augment.AUDIO_AUGMENTATIONS``), then the feature masks applied while training.
 AUDIO_AUGMENTATIONS = ("speed", "pitch", "reverb", "noise", "shift")
@@ -39,9 +57,12 @@ AUGMENTATIONS = (*AUDIO_AUGMENTATIONS, *FEATURE_AUGMENTATIONS)
 #: The augmentations a speech run takes by default: SpecAugment narrowed the leave-voice-out gap from 13.4 to 8.5
 #: points over 5 seeds; the audio augmentations did not narrow it further (docs/data.md, "Augmentation").
 DEFAULT_AUGMENT = ("specaugment",)
-#: Settings that only device synapses take (quantised or pcm), and the ones only pcm takes.
-DEVICE_FIELDS = ("bits", "g_max", "clip_sd", "sample_seconds")
-PCM_FIELDS = ("prog_noise", "drift", "read_noise", "drift_compensation")
+#: The run settings of the synapses' device settings (:class:`~pe_actors.synapses.SynapseConfig`'s
+#: ``sample_s`` is the run's ``sample_seconds``), which each synapse kind takes or refuses.
+SYNAPSE_SETTINGS = {name: name for name in DEVICE_SETTINGS + PCM_SETTINGS} | {"sample_s": "sample_seconds"}
+#: The run settings of device synapses (quantised or pcm), and the ones only pcm takes.
+DEVICE_FIELDS = tuple(SYNAPSE_SETTINGS[name] for name in DEVICE_SETTINGS)
+PCM_FIELDS = tuple(SYNAPSE_SETTINGS[name] for name in PCM_SETTINGS)
 #: Settings a resumed run may change: they do not change the results beyond float rounding.
 RESUME_OVERRIDABLE = frozenset(
     {"epochs", "engine", "transport", "schedule", "pes", "address", "dashboard_port", "checkpoint_every",
@@ -51,57 +72,7 @@ RESUME_OVERRIDABLE = frozenset(
 NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
 #: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
-ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined"}
-
-
-class ConfigError(ValueError):
-    """A setting of a run that cannot be used; ``field`` names it (``sub_batch``), or is None for a whole file."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def int_range(low: int | None = None, high: int | None = None, optional: bool = False) -> Any:
-    """The metadata of an integer setting in [low, high] (None: unbounded; ``optional``: None allowed)."""
-    return {"kind": "int", "low": low, "high": high, "optional": optional}
-
-
-def float_range(
-    low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False
-) -> Any:
-    """The metadata of a finite number setting in [low, high] (or (low, high] with ``low_open``)."""
-    return {"kind": "float", "low": low, "high": high, "low_open": low_open, "optional": optional}
-
-
-def choice(*choices: str, optional: bool = False) -> Any:
-    """The metadata of a setting that is one of ``choices`` (``optional``: None allowed)."""
-    return {"kind": "choice", "choices": choices, "optional": optional}
-
-
-def names(*choices: str) -> Any:
-    """The metadata of a setting that is a set of ``choices``: a comma-separated string ("none" or "" for no
-    choice) or a sequence, held as a tuple in the order of ``choices``."""
-    return {"kind": "names", "choices": choices, "optional": False}
-
-
-def setting(**kind: Any) -> Any:
-    """A dataclass field with ``default`` and the validation metadata ``kind`` (see :func:`checked`)."""
-    return field(default=kind.pop("default"), metadata=kind)
-
-
-class Settings:
-    """A frozen dataclass of validated settings: each field's value is checked against its metadata (see
-    :func:`checked`) and converted (paths, tuples) when the object is made."""
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The names of every setting."""
-        return tuple(spec.name for spec in fields(cls))
+ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None}
 
 
 @dataclass(frozen=True)
@@ -120,8 +91,8 @@ class RunConfig(Settings):
     """
 
     network: str = setting(default="gsc", kind="str")
-    rule: str = setting(default="eprop", **choice(*RULES))
-    engine: str = setting(default="actors", **choice(*ENGINES))
+    rule: str = setting(default="eprop", **choice(run_rule_names))
+    engine: str = setting(default="actors", **choice(engine_names))
     transport: str = setting(default="shm", **choice("shm", "ray"))
     schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
     pes: int = setting(default=12, **int_range(1))
@@ -136,6 +107,7 @@ class RunConfig(Settings):
     decay_every: int = setting(default=6, **int_range(1))
     seed: int = setting(default=0, **int_range(0, MAX_SEED))
     data: Path | None = setting(default=None, kind="path", optional=True)
+    source: str | None = setting(default=None, kind="str", optional=True)
     shd_dir: Path | None = setting(default=None, kind="path", optional=True)
     cache: Path = setting(default=Path("cache/standin"), kind="path")
     standin_size: str = setting(default="default", **choice("default", "small"))
@@ -157,7 +129,7 @@ class RunConfig(Settings):
     alpha_reg: float | None = setting(default=None, **float_range(0, optional=True))
     loss_time: str | None = setting(default=None, **choice("step", "crossing", optional=True))
     alpha_silent: float | None = setting(default=None, **float_range(0, optional=True))
-    synapses: str = setting(default="digital", **choice("digital", "quantised", "pcm"))
+    synapses: str = setting(default="digital", **choice(kind_names))
     bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
     prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
     drift: float | None = setting(default=None, **float_range(0, optional=True))
@@ -181,83 +153,15 @@ class RunConfig(Settings):
     def recorded(self) -> dict[str, Any]:
         """The settings a run records (``run-config.toml``, checkpoints): what it computes, as TOML holds them
         (paths as strings, lists as "5,120,3")."""
-        return {spec.name: plain(getattr(self, spec.name)) for spec in fields(self) if spec.name not in NOT_RECORDED}
+        # A setting added later is left out at None, so that runs record what they recorded before it existed.
+        return {
+            spec.name: plain(getattr(self, spec.name)) for spec in fields(self) if spec.name not in NOT_RECORDED
+            and not (spec.name in ADDED_LATER and getattr(self, spec.name) is None)
+        }
 
     def to_toml(self, path: Path | str, header: str = "") -> Path:
         """Write :meth:`recorded` as a flat TOML run config that :func:`read_toml` and ``--config`` read back."""
         return write_toml(Path(path), self.recorded(), header)
-
-
-def plain(value: Any) -> Any:
-    """A setting as msgpack and TOML hold it (paths as strings, layer sizes as "5,120,3")."""
-    if isinstance(value, tuple):
-        return ",".join(map(str, value)) or "none"
-    return str(value) if isinstance(value, Path) else value
-
-
-def checked(spec: dataclasses.Field, value: Any) -> Any:
-    """``value`` converted to the setting's type (paths, tuples), or a ConfigError/TypeError naming it."""
-    meta, name = spec.metadata, spec.name
-    if value is None:
-        if meta.get("optional"):
-            return None
-        raise TypeError(f"{name} must not be None")
-    kind = meta["kind"]
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-        if (meta["low"] is not None and value < meta["low"]) or (meta["high"] is not None and value > meta["high"]):
-            raise ConfigError(f"{name} must lie in [{meta['low']}, {meta['high'] or 'inf'}], got {value!r}", name)
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-        value = float(value)
-        low, high = meta["low"], meta["high"]
-        below = low is not None and (value <= low if meta["low_open"] else value < low)
-        if not math.isfinite(value) or below or (high is not None and value > high):
-            bounds = f"{'(' if meta['low_open'] else '['}{low}, {high if high is not None else 'inf'}]"
-            raise ConfigError(f"{name} must be a finite number in {bounds}, got {value!r}", name)
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
-        return value
-    if kind == "path":
-        if not isinstance(value, (str, Path)):
-            raise TypeError(f"{name} must be a path, got {value!r} ({type(value).__name__})")
-        return Path(value)
-    if kind in ("ints", "floats"):
-        return _numbers(name, value, int if kind == "ints" else float)
-    if kind == "names":
-        parts = value.split(",") if isinstance(value, str) else value
-        if isinstance(parts, (str, bytes)) or not all(isinstance(part, str) for part in parts):
-            raise TypeError(f"{name} must be a comma-separated string or a list of strings, got {value!r}")
-        chosen = {part.strip() for part in parts} - {"", "none"}
-        unknown = sorted(chosen - set(meta["choices"]))
-        if unknown:
-            raise ConfigError(f"{name}: unknown {unknown}; choose from {list(meta['choices'])} or none", name)
-        return tuple(c for c in meta["choices"] if c in chosen)
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
-    if kind == "choice" and value not in meta["choices"]:
-        raise ConfigError(f"{name} must be one of {list(meta['choices'])}, got {value!r}", name)
-    return value
-
-
-def _numbers(name: str, value: Any, kind: type) -> tuple:
-    """A comma-separated string or a sequence of numbers as a tuple (layer sizes: at least two, positive)."""
-    parts = value.split(",") if isinstance(value, str) else value
-    try:
-        numbers = tuple(kind(part) for part in parts)
-    except (TypeError, ValueError):
-        what = "integers" if kind is int else "numbers"
-        raise ConfigError(f"{name}: {value!r} is not a comma-separated list of {what}", name) from None
-    if kind is int and (len(numbers) < 2 or min(numbers) < 1):
-        raise ConfigError(f"{name}: {value!r} needs at least two positive layer sizes", name)
-    if kind is float and not all(math.isfinite(n) for n in numbers):
-        raise ConfigError(f"{name}: {value!r} holds a number that is not finite", name)
-    return numbers
 
 
 def read_toml(path: Path | str, valid: set[str] | None = None) -> dict[str, Any]:
@@ -305,8 +209,7 @@ def write_toml(path: Path, values: Mapping[str, Any], header: str = "") -> Path:
 
 
 def recipe(name: str) -> dict[str, Any]:
-    """The settings of the recipe ``name`` (:data:`pe_actors.rules.eprop.recipes.RECIPES`,
-    :data:`pe_actors.rules.eventprop.recipes.RECIPES`); a ConfigError lists the recipes otherwise."""
+    """The settings of the recipe ``name`` (every rule's ``recipes``); a ConfigError lists the recipes otherwise."""
     recipes = all_recipes()
     if name not in recipes:
         raise ConfigError(f"no recipe {name!r}; the recipes are {sorted(recipes)}", "config")
@@ -315,10 +218,7 @@ def recipe(name: str) -> dict[str, Any]:
 
 def all_recipes() -> dict[str, Mapping[str, Any]]:
     """Every rule's recipes by name."""
-    from pe_actors.rules.eprop.recipes import RECIPES as EPROP
-    from pe_actors.rules.eventprop.recipes import RECIPES as EVENTPROP
-
-    return {**EPROP, **EVENTPROP}
+    return {key: value for name in rule_names() for key, value in rule(name).recipes.resolve().items()}
 
 
 def settings_of(config: str | Path | Mapping[str, Any] | RunConfig | None) -> dict[str, Any]:
@@ -342,7 +242,8 @@ def resolve(
     given: Mapping[str, Any], config: Any = None, recorded: Mapping[str, Any] | None = None
 ) -> RunConfig:
     """The run configuration of settings ``given`` explicitly over ``config`` (a recipe name, TOML file, mapping or
-    RunConfig): the defaults, for ``rule="eventprop"`` the EventProp recipe, then ``config``, then ``given``.
+    RunConfig): the defaults, then the chosen rule's run defaults (EventProp: its Yin-Yang recipe), then
+    ``config``, then ``given``.
 
     With ``recorded`` (a resumed run's recorded settings) those settings hold, except that a setting given
     explicitly (or by ``config``) may differ only where :data:`RESUME_OVERRIDABLE` allows; a ConfigError names
@@ -354,18 +255,13 @@ def resolve(
     explicit = {**settings_of(config), **given}
     if recorded is None:
         values: dict[str, Any] = {}
-        if explicit.get("rule") == "eventprop":
-            values.update(recipe("yinyang-eventprop"))
+        name = explicit.get("rule", RunConfig.rule)
+        if name in run_rule_names() and rule(name).run_defaults is not None:
+            values.update(rule(name).run_defaults(explicit))
         if explicit.get("shd_dir") is not None:
             values["network"] = "shd"  # event data take the network sized for them unless another is named
-        if explicit.get("rule") == "eventprop" or explicit.get("shd_dir") is not None:
             values["augment"] = ()  # the augmentations are speech's; spike data train as they are unless asked
         values.update(explicit)
-        if values.get("rule") == "eventprop" and values.get("network") != "yinyang":
-            # The recipe's input code and initial scales are Yin-Yang's: another network keeps its own.
-            for name in YINYANG_ONLY:
-                if name not in explicit:
-                    values.pop(name, None)
         return RunConfig(**values)
     values = dict(explicit)
     for name, value in ADDED_LATER.items():
@@ -387,17 +283,23 @@ def resolve(
     return RunConfig(**values)
 
 
-def check_schedule(schedule: str, eventprop: bool) -> None:
-    """A packet schedule other than the chip's is EventProp's alone: for e-prop a ConfigError naming it."""
-    if schedule != "pipelined" and not eventprop:
-        raise ConfigError(
-            f"--schedule {schedule} is EventProp's: e-prop's recurrent PEs need every step's spikes", "schedule"
-        )
+def check_schedule(schedule: str, rule_name: str) -> None:
+    """A packet schedule other than the chip's belongs to the rules whose PEs take one (EventProp's layered
+    rounds); for another rule a ConfigError naming it."""
+    if schedule == "pipelined" or any(rule(rule_name).takes("schedule", b) for b in rule(rule_name).backend_names):
+        return
+    owners = [rule(name).title for name in rule_names()
+              if any(rule(name).takes("schedule", b) for b in rule(name).backend_names)]  # fmt: skip
+    raise ConfigError(
+        f"--schedule {schedule} is {' or '.join(owners)}'s: the {rule(rule_name).title} rule's PEs exchange every "
+        "step's spikes",
+        "schedule",
+    )
 
 
-def flag(name: str) -> str:
-    """The command line's option for setting ``name`` (``--sub-batch``)."""
-    return "--" + name.replace("_", "-")
+def synapse_settings(kind: str) -> tuple[str, ...]:
+    """The run settings synapses of ``kind`` take (:data:`SYNAPSE_SETTINGS` of the kind's own)."""
+    return tuple(SYNAPSE_SETTINGS[name] for name in synapse_kind(kind).settings)
 
 
 def field_named(name: str) -> dataclasses.Field:

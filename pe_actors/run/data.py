@@ -1,11 +1,14 @@
 """The data entry point of a run: the splits a network trains, validates and tests on.
 
 Data come from one of: numpy arrays the caller passes (``(x, labels)``, split here into train, validation and test,
-or a mapping of the three splits), a prepared feature directory (``data``), the offline synthetic stand-in of
-Speech Commands (no ``data``), or Yin-Yang (EventProp; generated with the published seeds, or read from
-``data``), encoded with the network's latency code. The last three are data sources found through the entry
-points ``pe_actors.data`` (the ``pe_actors_datasets`` package declares them), so the library never imports a data
-package.
+or a mapping of the three splits), the Spiking Heidelberg Digits (``shd_dir``), or a data source: the one the run
+names (``source``), else the rule's (``Rule.data``: e-prop reads prepared features from ``data`` or builds the
+offline stand-in of Speech Commands; EventProp reads or generates Yin-Yang), whose features reach the network
+through the rule's input code (EventProp's latency code). Data sources are found by name through the entry points
+``pe_actors.data`` (the ``pe_actors_datasets`` package declares the project's), so the library never imports a data
+package; a source is called ``source(data, cache=..., size=..., progress=..., augment=..., views=..., seed=...)``
+and returns an object with ``splits`` ({split: (features, labels)}), ``class_names``, ``synthetic`` and
+``metadata`` (and optionally ``train_views``).
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pe_actors.core.plugins import entry_point_table
+from pe_actors.rules import rule
 from pe_actors.run.config import AUDIO_AUGMENTATIONS, ConfigError, RunConfig
 from pe_actors.training.augment import BatchAugment, SpecAugment
 from pe_actors.training.trainer import SPLITS, Splits
 
+#: The entry-point groups of the data sources (one call) and of the readers of raw clips and event files.
+SOURCES, READERS = "pe_actors.data", "pe_actors.readers"
 #: Fractions of a caller's single (x, labels) array pair that become the validation and the test split.
 HELD_OUT = {"validation": 0.1, "test": 0.1}
 
@@ -41,16 +47,23 @@ class Dataset:
     train_views: np.ndarray | None = None
 
 
-def source(name: str) -> Callable[..., Any]:
-    """The data source ``name`` of the entry points ``pe_actors.data``; a ConfigError names what is missing."""
-    found = {point.name: point for point in entry_points(group="pe_actors.data")}
+def source(name: str, group: str = "") -> Callable[..., Any]:
+    """The data source ``name`` of the entry points ``pe_actors.data`` (or the reader of ``pe_actors.readers``
+    when ``group`` is :data:`READERS`); a ConfigError lists the installed ones otherwise."""
+    group = group or SOURCES
+    found = entry_point_table(group)
     if name not in found:
         raise ConfigError(
-            f"no data source {name!r} is installed (the pe_actors_datasets package of pe-actors provides "
-            f"{['prepared', 'standin', 'yinyang']}); pass the data as arrays instead",
-            "data",
+            f"no data source {name!r} is installed; the installed sources are {sorted(found)} (entry points "
+            f"{group}); pass the data as arrays instead",
+            "source",
         )
     return found[name].load()
+
+
+def source_names() -> tuple[str, ...]:
+    """The installed data sources' names."""
+    return tuple(sorted(entry_point_table(SOURCES)))
 
 
 def load_dataset(
@@ -66,7 +79,7 @@ def load_dataset(
         return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
     return load_splits(
         config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress,
-        augment=config.augment, views=config.augment_views,
+        augment=config.augment, views=config.augment_views, source_name=config.source, seed=config.seed,
     )  # fmt: skip
 
 
@@ -101,16 +114,20 @@ def recorded_dataset(
     """The data a checkpoint's run config records, and where they are: its prepared features, SHD folder or
     Yin-Yang folder, or the generated Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
     recorded = checkpoint_meta.get("run_config") or {}
-    rule = "eventprop" if checkpoint_meta.get("rule") == "eventprop" else "eprop"
+    rule_name = checkpoint_meta.get("rule", "eprop")
     cache = Path(recorded.get("cache") or "cache/standin")
     if recorded.get("shd_dir"):
         where = recorded["shd_dir"]
-        return load_shd(rule, network, Path(where), cache, int(recorded.get("seed", 0)), echo), where
+        return load_shd(rule_name, network, Path(where), cache, int(recorded.get("seed", 0)), echo), where
     data = Path(recorded["data"]) if recorded.get("data") else None
-    where = str(data) if data else "Yin-Yang (published seeds)" if rule == "eventprop" else "the stand-in"
+    named = recorded.get("source")
+    where = str(data) if data else named or rule(rule_name).data.description
     size = recorded.get("standin_size") or "default"
     augment, views = recorded_views(recorded)
-    return load_splits(rule, network, data, cache, size, echo, augment=augment, views=views), where
+    seed = int(recorded.get("seed", 0))
+    dataset = load_splits(rule_name, network, data, cache, size, echo, augment=augment, views=views,
+                          source_name=named, seed=seed)  # fmt: skip
+    return dataset, where
 
 
 def recorded_views(recorded: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
@@ -120,21 +137,15 @@ def recorded_views(recorded: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
     return tuple(str(recorded.get("augment") or "").split(",")), int(recorded.get("augment_views") or 0)
 
 
-def event_binning(rule: str, network: Any) -> tuple[float, int]:
-    """(bin in ms, steps) of event data for ``network``: EventProp's dt and T; e-prop's T steps over 1 s."""
-    if rule == "eventprop":
-        return float(network.dt), int(network.n_steps)
-    return 1000.0 / network.n_steps, int(network.n_steps)
-
-
-def load_shd(rule: str, network: Any, shd_dir: Path, cache: Path, seed: int = 0,
+def load_shd(rule_name: str, network: Any, shd_dir: Path, cache: Path, seed: int = 0,
              echo: Callable[[str], None] = print) -> Dataset:  # fmt: skip
-    """The Spiking Heidelberg Digits in ``shd_dir`` binned for ``network`` (:func:`event_binning`), a validation
-    split carved from training by ``seed``, cached in ``cache``; a ConfigError names ``shd_dir``."""
-    bin_ms, n_steps = event_binning(rule, network)
+    """The Spiking Heidelberg Digits in ``shd_dir`` binned for ``network`` (its rule's ``data.event_binning``:
+    e-prop's T steps over 1 s, EventProp's dt), a validation split carved from training by ``seed``, cached in
+    ``cache``; a ConfigError names ``shd_dir``."""
+    bin_ms, n_steps = rule(rule_name).data.event_binning(network)
     echo(f"SHD from {shd_dir}: {n_steps} bins of {bin_ms:g} ms, cached in {cache}")
     try:
-        prepared = source("shd")(shd_dir, cache, bin_ms, n_steps, seed)
+        prepared = source("shd", READERS)(shd_dir, cache, bin_ms, n_steps, seed)
     except (FileNotFoundError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
@@ -154,7 +165,7 @@ def fit_network(network: Any, dataset: Dataset) -> Any:
 
 
 def load_splits(
-    rule: str,
+    rule_name: str,
     network: Any,
     data: Path | None = None,
     cache: Path = Path("cache/standin"),
@@ -164,41 +175,37 @@ def load_splits(
     *,
     augment: tuple[str, ...] = (),
     views: int = 0,
+    source_name: str | None = None,
+    seed: int = 0,
 ) -> Dataset:
-    """The splits for a network of ``rule``: EventProp's Yin-Yang (read from ``data`` or generated, encoded with
-    ``network``'s latency code), else the prepared features in ``data`` or the stand-in built once in ``cache``
-    (with ``views`` augmented views of its training split through the audio augmentations ``augment`` names,
-    if any);
-    a ConfigError names ``data`` when they cannot be read. Building the stand-in shows progress bars when
-    ``progress`` and standard error is a terminal (a redirected log gets none)."""
-    eventprop = rule == "eventprop"
+    """The splits for a network of rule ``rule_name`` from the data source ``source_name`` (None: the rule's,
+    ``Rule.data``: its folder source for ``data``, else its default source), through the rule's input code.
+    ``cache``, ``standin_size``, ``progress``, ``augment``, ``views`` and ``seed`` go to the source (the stand-in
+    is built once in ``cache``, with ``views`` augmented views of its training split through the audio
+    augmentations ``augment`` names, and shows progress bars when ``progress`` and standard error is a terminal).
+    A ConfigError names ``data`` when they cannot be read."""
+    spec = rule(rule_name)
+    name = source_name or (spec.data.folder if data is not None else spec.data.source)
+    if data is None and source_name is None:
+        echo(f"No --data: {spec.data.description} (data source {name!r}, cache {cache})")
+    reader = source(name)
+    start = time.perf_counter()
     try:
-        if eventprop:
-            if data is None:
-                echo("No --data: generating Yin-Yang offline with the published seeds (train 5000, validation 1000, "
-                     "test 1000)")  # fmt: skip
-            prepared = source("yinyang")(data)
-        elif data is None:
-            echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
-            start = time.perf_counter()
-            audio = tuple(name for name in augment if name in AUDIO_AUGMENTATIONS)
-            prepared = source("standin")(cache, standin_size, progress, audio, views)
-            echo(f"Stand-in features ready in {cache} ({time.perf_counter() - start:.0f} s)")
-        else:
-            prepared = source("prepared")(data)
+        prepared = reader(data, cache=cache, size=standin_size, progress=progress, augment=augment, views=views,
+                          seed=seed)  # fmt: skip
     except (FileNotFoundError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(str(error), "data") from None
+    if data is None and source_name is None:
+        echo(f"Data ready ({time.perf_counter() - start:.0f} s)")
     splits = dict(prepared.splits)
-    if eventprop:
-        from pe_actors.rules.eventprop.encoding import encode
-
+    if spec.data.encode is not None:
         for split, (features, labels) in prepared.splits.items():
             try:
-                splits[split] = (encode(features, network, np.uint8), np.asarray(labels))
+                splits[split] = (spec.data.encode(features, network), np.asarray(labels))
             except ValueError as error:
-                raise ConfigError(f"{data or 'Yin-Yang'} {split} split: {error}", "data") from None
+                raise ConfigError(f"{data or name} {split} split: {error}", "data") from None
     metadata = json.loads(json.dumps(prepared.metadata, default=str))
     views = getattr(prepared, "train_views", None)
     return Dataset(Splits.from_dict(splits), list(prepared.class_names), bool(prepared.synthetic), metadata, views)

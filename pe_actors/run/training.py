@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +24,25 @@ from pe_actors.core.checkpoint import latest_checkpoint, load_checkpoint, resolv
 from pe_actors.core.checks import require_memory
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
-from pe_actors.engines.registry import backend_name, make
+from pe_actors.engines.registry import make
 from pe_actors.reports.curves import plot_histories
 from pe_actors.reports.figures import write_json
-from pe_actors.rules import PE_BACKENDS, rule
+from pe_actors.rules import PE_BACKENDS, rule, rule_and_backend, rule_names
 from pe_actors.run import rundir
 from pe_actors.run.config import (
     DEVICE_FIELDS,
-    EVENTPROP_FIELDS,
     PCM_FIELDS,
+    SYNAPSE_SETTINGS,
     ConfigError,
     RunConfig,
     check_schedule,
     flag,
-    plain,
     resolve,
+    rule_settings,
+    synapse_settings,
 )
 from pe_actors.run.data import Dataset, batch_augment, fit_network, load_dataset
-from pe_actors.synapses import SynapseConfig
+from pe_actors.synapses import SynapseConfig, kind_names
 from pe_actors.training.silence import SilenceGuard
 from pe_actors.training.tensorboard import TensorBoardLog
 from pe_actors.training.trainer import (
@@ -52,7 +52,6 @@ from pe_actors.training.trainer import (
     ProgressBar,
     Recovered,
     Recovery,
-    Splits,
     TrainConfig,
     Trainer,
     TrainState,
@@ -73,72 +72,50 @@ def print_line(message: str, err: bool = False) -> None:
 
 
 def network_of(config: RunConfig) -> Any:
-    """The network description ``config`` names: e-prop's (for ``eprop`` and ``bptt``), or EventProp's with
-    ``sizes``, ``dt`` (same trial length) and the loss constants applied; a ConfigError names what does not fit."""
-    if config.rule != "eventprop":
-        from pe_actors.rules.eprop.config import network_config
-
-        network = network_config(config.network)
-        if config.pes > network.n_rec:
-            raise ConfigError(f"--pes {config.pes} exceeds the {network.n_rec} recurrent neurons", "pes")
-        return network
-    network = rule("eventprop").networks.resolve()[config.network]
-    names = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "t_code", "init_mean", "init_std")
-    changes: dict[str, Any] = {key: getattr(config, key) for key in names if getattr(config, key) is not None}
-    if config.sizes is not None:
-        changes["sizes"] = config.sizes
-        n = len(config.sizes) - 1
-        for name in ("init_mean", "init_std"):
-            scale = changes.get(name, getattr(network, name))
-            if n != 2 and len(scale) == 2:
-                # A pair (into the hidden layer, into the output layer) at another depth: every matrix into a
-                # hidden layer takes the first, the output matrix the second.
-                changes[name] = (*(scale[0],) * (n - 1), scale[-1])
-    given = " ".join(f"{flag(key)} {plain(getattr(config, key))}" for key in EVENTPROP_FIELDS
-                     if getattr(config, key) is not None)  # fmt: skip
-    try:
-        network = replace(network, **changes)
-        return network.with_dt(config.dt) if config.dt is not None else network
-    except ValueError as error:
-        raise ConfigError(f"network {config.network} with {given}: {error}") from None
+    """The network description ``config`` names, built by its rule (``Rule.network_of``: e-prop's named network,
+    EventProp's with ``sizes``, ``dt`` and the loss constants applied); a ConfigError names what does not fit."""
+    return rule(config.rule).network_of(config)
 
 
 def check_rule_settings(config: RunConfig) -> None:
-    """Settings that the chosen rule cannot take are ConfigErrors naming the setting."""
-    eventprop = config.rule == "eventprop"
-    networks = rule("eventprop" if eventprop else "eprop").networks.resolve()
+    """Settings that the chosen rule cannot take are ConfigErrors naming the setting: a network, engine or
+    synapse kind it does not have, a setting of another rule, a schedule its PEs do not take."""
+    spec = rule(config.rule)
+    networks = spec.networks.resolve()
     if config.network not in networks:
         raise ConfigError(
             f"the {config.rule} rule trains the network(s) {sorted(networks)}, not {config.network!r}", "network"
         )
-    if eventprop and config.engine == "replay":
-        raise ConfigError("replay is e-prop's off-chip engine; EventProp's is offchip", "engine")
-    if config.monitor and (config.engine != "actors" or config.rule == "bptt"):
+    try:
+        _, backend = rule_and_backend(config.rule, config.engine)
+    except ValueError as error:
+        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
+                          "it for any rule)", "engine") from None  # fmt: skip
+    if config.monitor and backend != PE_BACKENDS[1]:
         raise ConfigError("--monitor watches the PE actors' Ray metrics; use it with --engine actors", "monitor")
-    if config.synapses != "digital" and config.rule != "eprop":
+    if not spec.backend(backend).holds(config.synapses):
+        kinds = " or ".join(spec.backend(backend).synapse_kinds())
         raise ConfigError(
-            f"--synapses {config.synapses} trains e-prop in the loop; the {config.rule} rule trains digital weights",
+            f"--synapses {config.synapses} needs another engine or rule; the {config.rule} rule trains {kinds} "
+            f"weights on {backend}",
             "synapses",
         )
-    check_schedule(config.schedule, eventprop)
-    if not eventprop:
-        for name in EVENTPROP_FIELDS:
-            if getattr(config, name) is not None:
-                raise ConfigError(f"{flag(name)} is an EventProp option; give it with --rule eventprop", name)
+    check_schedule(config.schedule, config.rule)
+    for name in rule_settings():
+        if name not in spec.settings and getattr(config, name) is not None:
+            owner = next(rule(n) for n in rule_names() if name in rule(n).settings)
+            raise ConfigError(f"{flag(name)} is {owner.option_phrase()}; give it with --rule {owner.name}", name)
 
 
 def synapses_of_run(config: RunConfig) -> SynapseConfig:
     """Where the weights of the run live; a device setting given for synapses that do not take it is a ConfigError
     naming it."""
-    allowed = {"digital": (), "quantised": DEVICE_FIELDS, "pcm": DEVICE_FIELDS + PCM_FIELDS}[config.synapses]
+    allowed = synapse_settings(config.synapses)
     for name in DEVICE_FIELDS + PCM_FIELDS:
         if getattr(config, name) is not None and name not in allowed:
-            takes = "pcm" if name in PCM_FIELDS else "quantised or pcm"
-            raise ConfigError(f"{flag(name)} applies to --synapses {takes}, not {config.synapses}", name)
-    fields = {"bits": "bits", "prog_noise": "prog_noise", "drift": "drift", "read_noise": "read_noise",
-              "g_max": "g_max", "drift_compensation": "drift_compensation", "clip_sd": "clip_sd",
-              "sample_s": "sample_seconds"}  # fmt: skip
-    given = {key: getattr(config, name) for key, name in fields.items() if getattr(config, name) is not None}
+            takers = " or ".join(kind for kind in kind_names() if name in synapse_settings(kind))
+            raise ConfigError(f"{flag(name)} applies to --synapses {takers}, not {config.synapses}", name)
+    given = {key: getattr(config, name) for key, name in SYNAPSE_SETTINGS.items() if getattr(config, name) is not None}
     try:
         return SynapseConfig(kind=config.synapses, seed=config.seed, **given)
     except ValueError as error:
@@ -147,10 +124,10 @@ def synapses_of_run(config: RunConfig) -> SynapseConfig:
 
 def describe_synapses(config: SynapseConfig) -> str:
     """One line naming the synapses, for the start of a run."""
-    if config.kind == "digital":
-        return "digital synapses"
+    if not config.devices:
+        return f"{config.kind} synapses"
     text = f"{config.kind} synapses, {config.bits} bits per device, g_max {config.g_max:g} uS"
-    if config.kind == "pcm":
+    if "drift" in synapse_settings(config.kind):
         text += (
             f", noise scales programming {config.prog_noise:g} / drift {config.drift:g} / read {config.read_noise:g}"
             f", drift compensation {'on' if config.drift_compensation else 'off'}"
@@ -236,17 +213,16 @@ def build_engine(
 ) -> tuple[Any, Callable[[], None]]:  # fmt: skip
     """The started engine ``config`` asks for (from the registry) and a function that releases it with the
     Prometheus server of ``monitor``."""
-    rule_name = "eventprop" if config.rule == "eventprop" else "eprop"
-    backend = "bptt" if config.rule == "bptt" else backend_name(rule_name, config.engine)
+    spec, backend = rule_and_backend(config.rule, config.engine)
     options: dict[str, Any] = {
         "pes": config.pes, "groups": config.groups, "sub_batch": config.sub_batch, "synapses": synapses
     }  # fmt: skip
-    if backend == "actors":
+    if backend == PE_BACKENDS[1]:
         options.update(transport=config.transport, run_name=run_name, address=config.address,
                        dashboard_port=config.dashboard_port)  # fmt: skip
-    if rule_name == "eventprop" and backend in PE_BACKENDS:
+    if spec.takes("schedule", backend):
         options["schedule"] = config.schedule
-    engine = start_engine(make(rule_name, backend, network, params, optimiser, **options), echo)
+    engine = start_engine(make(spec.name, backend, network, params, optimiser, **options), echo)
     monitor = None
     if config.monitor:
         from pe_actors.runtime.monitor import PrometheusMonitor
@@ -268,23 +244,18 @@ def build_engine(
 
 def check_memory(config: RunConfig, network: Any, batch: int) -> None:
     """Refuse, before anything is allocated, a run whose engine working set (for EventProp also its encoded
-    Yin-Yang rasters) does not fit the available memory (:func:`pe_actors.studies.memory.run_memory_estimate`,
-    which ``pe-actors memory`` reports too); a ConfigError names the setting that sizes it."""
-    from pe_actors.studies.memory import run_memory_estimate
-
-    generated = config.rule == "eventprop" and config.data is None and config.shd_dir is None
-    parts = run_memory_estimate(config.rule, network, batch, np.dtype(config.dtype).itemsize, generated)
-    field = ("dt" if config.dt is not None else "sizes") if config.rule == "eventprop" else "sub_batch"
+    Yin-Yang rasters) does not fit the available memory (the rule's ``run_memory``, which ``pe-actors memory``
+    reports too); a ConfigError names the setting that sizes it."""
+    spec = rule(config.rule)
+    generated = config.data is None and config.shd_dir is None and config.source is None
+    parts = spec.run_memory(network, batch, np.dtype(config.dtype).itemsize, generated)
+    # The setting that sizes it: the rule's own that is given (EventProp's dt, sizes), else the sub-batch.
+    field = next((name for name in ("dt", "sizes") if name in spec.settings and getattr(config, name) is not None),
+                 "sizes" if "sizes" in spec.settings else "sub_batch")  # fmt: skip
     try:
         require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
     except MemoryError as error:
         raise ConfigError(str(error), field) from None
-
-
-def trainer_samples(data: Splits, config: TrainConfig) -> int:
-    """Training samples per epoch: the train split, or ``max_samples`` of it."""
-    n = len(data.train[0])
-    return n if config.max_samples is None else min(n, config.max_samples)
 
 
 def resumed(config: RunConfig, given: dict[str, Any] | None = None) -> tuple[RunConfig, Any]:
@@ -336,7 +307,7 @@ def _train_owned(
     callbacks: Sequence[Callback], echo: Echo,
 ) -> rundir.Run:  # fmt: skip
     """The training run of :func:`train` once it owns its run directory ``out``."""
-    eventprop = config.rule == "eventprop"
+    spec = rule(config.rule)
     checkpoints = out / rundir.CHECKPOINTS
     if checkpoint is None and checkpoints.is_dir() and any(checkpoints.iterdir()):
         raise ConfigError(
@@ -365,8 +336,8 @@ def _train_owned(
     try:
         dataset.splits.check(network.n_steps, network.n_in, network.n_out)
     except ValueError as error:
-        where = config.data or config.shd_dir or (
-            "arrays" if data is not None else "Yin-Yang" if eventprop else "the stand-in"
+        where = config.data or config.shd_dir or config.source or (
+            "arrays" if data is not None else spec.data.description
         )
         raise ConfigError(f"{where}: {error}", "data") from None
     if len(dataset.class_names) != network.n_out:
@@ -375,7 +346,7 @@ def _train_owned(
         raise ConfigError(
             f"the network's output layer has {network.n_out} neurons but the data have {len(dataset.class_names)} "
             f"classes ({names})",
-            "sizes" if eventprop else "network",
+            "sizes" if "sizes" in spec.settings else "network",
         )
     if checkpoint is not None:
         trained_on = (checkpoint.meta.get("data_metadata") or {}).get("hash")
@@ -392,20 +363,22 @@ def _train_owned(
     recorded = config.recorded()
     config.to_toml(out / rundir.RUN_CONFIG, "Run config of this run; reuse it with pe-actors train --config FILE")
     dtype = np.dtype(config.dtype).type
-    params = rule("eventprop" if eventprop else "eprop").init_params(network, seed=config.seed, dtype=dtype)
+    params = spec.init_params(network, seed=config.seed, dtype=dtype)
     if checkpoint is not None:
         try:
-            check_weight_shapes(checkpoint.engine_state, params, f"checkpoint {checkpoint.path}")
+            check_weight_shapes(checkpoint.engine_state, spec.weight_shapes(network), f"checkpoint {checkpoint.path}")
         except ValueError as error:
             raise ConfigError(str(error), "resume") from None
     run_name = rundir.unique_run_name(out)
     engine, release = build_engine(config, network, params, optimiser, run_name, synapses, echo)
     try:
-        engine_name = "bptt" if config.rule == "bptt" else config.engine
+        engine_name = rule_and_backend(config.rule, config.engine)[1] if config.rule in spec.aliases else config.engine
+        n = len(dataset.splits.train[0])
+        train_samples = n if train_config.max_samples is None else min(n, train_config.max_samples)
         echo(
             f"Training {config.network} with {config.rule} on the {engine_name} engine: "
             f"P = {config.pes}, G = {config.groups}, k = {config.sub_batch}, batch "
-            f"{train_config.batch_size}, {trainer_samples(dataset.splits, train_config)} training samples per "
+            f"{train_config.batch_size}, {train_samples} training samples per "
             f"epoch{label}; {describe_synapses(synapses)}; run directory {out}"
         )
         augment = batch_augment(config, dataset, echo)
@@ -420,7 +393,7 @@ def _train_owned(
             "data_metadata": dataset.metadata,
             "augmentation": augment.describe() if augment is not None else None,
         }
-        measure = rule("eventprop" if eventprop else "eprop").silence
+        measure = spec.silence
         run_callbacks = [
             # First, so that the epoch's line, metrics and checkpoint hold what it measured.
             *([SilenceGuard(lambda p, x, y: measure(p, x, y, network), echo)] if measure else []),
@@ -432,7 +405,7 @@ def _train_owned(
         ]
         stop = StopRequest()
         run_callbacks.append(stop)  # last: the other callbacks have finished the batch when it stops the run
-        recovery = ActorRecovery(checkpoints, echo) if engine_name == "actors" else None
+        recovery = ActorRecovery(checkpoints, echo) if engine_name == PE_BACKENDS[1] else None
         trainer = Trainer(engine, dataset.splits, optimiser, train_config, run_callbacks, recovery, augment)
         state: TrainState | None = None
         if checkpoint is not None:

@@ -6,7 +6,7 @@ Two transports drive the program's rounds through the one step loop:
 - ``shm``: :meth:`PEActor.run` runs all rounds of a sub-batch itself, exchanging packets with the group's PEs
   through the node's shared-memory mailbox (:class:`~pe_actors.runtime.mailbox.MailboxTransport`). The driver is
   not in the per-step loop.
-- ``ray``: the driver runs the loop (:class:`~pe_actors.engines.actors.RayCallTransport`) and submits
+- ``ray``: the driver runs the loop (:class:`~pe_actors.runtime.ray_transport.RayCallTransport`) and submits
   :meth:`PEActor.ray_round` per round with the packets posted to this PE in the previous round as arguments
   (Ray resolves them actor to actor); :meth:`PEActor.ray_result` collects the result.
 """

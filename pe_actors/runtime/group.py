@@ -90,7 +90,7 @@ class GroupEngine(InProcessLifecycle):
     @property
     def writes(self) -> int | None:
         """Device writes of the replica so far (None for float weights)."""
-        if self.group.synapses.kind == "digital":
+        if not self.group.synapses.devices:
             return None
         return sum(program.writes for program in self.programs)
 

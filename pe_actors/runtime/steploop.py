@@ -3,7 +3,7 @@
 :func:`step_loop` drives PE programs through the rounds of their phases over any transport: the in-process lists
 below (all PEs of a group in one process), the node's shared-memory mailbox (one PE per actor process,
 :class:`pe_actors.runtime.mailbox.MailboxTransport`) or Ray actor calls submitted by the driver
-(:class:`pe_actors.engines.actors.RayCallTransport`). The profiler times this same loop (the programs' named
+(:class:`pe_actors.runtime.ray_transport.RayCallTransport`). The profiler times this same loop (the programs' named
 sections, :mod:`pe_actors.studies.profiling`). Nothing here imports Ray.
 """
 

@@ -11,76 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.core.partition import split_neurons
+from pe_actors.rules import rule
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
-from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
-from pe_actors.rules.eventprop.config import EventPropConfig
-from pe_actors.synapses import DIGITAL, SynapseConfig
+from pe_actors.rules.eprop.memory import MEMORY_CATEGORIES, PEMemory, pe_memory, synapse_floats
 
 PAPER_FLOAT_BYTES = 4
-
-
-@dataclass(frozen=True)
-class PEMemory:
-    """Bytes one PE allocates, by category, and its per-synapse floats."""
-
-    index: int
-    neurons: int
-    synapses: int
-    bytes_by_category: dict[str, int]
-    floats_per_synapse: float
-
-    @property
-    def total(self) -> int:
-        """All bytes of this PE."""
-        return sum(self.bytes_by_category.values())
-
-    def as_row(self) -> dict:
-        """The PE as a row of a memory report (memory.json and its bar chart)."""
-        return {
-            "pe": self.index,
-            "label": f"PE {self.index}",
-            "neurons": self.neurons,
-            "bytes_by_category": self.bytes_by_category,
-            "total_bytes": self.total,
-        }
-
-
-def synapse_floats(pe: PE) -> float:
-    """Numbers held per synapse i -> j of the PE's input and recurrent synapses: the arrays whose trailing
-    shape is (n_pre, |J|) (W, two ADAM moments, ea and the accumulator for each sample), divided by n_pre |J|."""
-    trailing = pe.w.shape
-    per_synapse = [
-        array for arrays in pe.arrays_by_category().values() for array in arrays if array.shape[-2:] == trailing
-    ]
-    return sum(array.size for array in per_synapse) / pe.w.size
-
-
-def pe_memory(
-    config: NetworkConfig,
-    n_pes: int = 1,
-    sub_batch: int = 1,
-    dtype: type = np.float32,
-    synapses: SynapseConfig = DIGITAL,
-) -> list[PEMemory]:
-    """Memory of each PE of a group training with ``sub_batch`` samples per PE on ``synapses`` (state allocated
-    for real)."""
-    params = init_params(config, 0, dtype)
-    pes = [
-        PE(config, neurons, params, OptimiserConfig(), synapses=synapses)
-        for neurons in split_neurons(config.n_rec, n_pes)
-    ]
-    x = np.zeros((sub_batch, config.n_steps, config.n_in), dtype)
-    report = []
-    for index, pe in enumerate(pes):
-        pe.begin_sample(x)
-        by_category = {
-            name: int(sum(array.nbytes for array in arrays)) for name, arrays in pe.arrays_by_category().items()
-        }
-        report.append(PEMemory(index, pe.size, pe.w.size, by_category, synapse_floats(pe)))
-    return report
 
 
 def paper_table1_floats(n_in: int, n_rec: int, n_out: int, n_steps: int, n_own: int | None = None) -> dict[str, int]:
@@ -175,6 +111,14 @@ def crossover_steps(eprop: MemoryLine, bptt: MemoryLine) -> float | None:
     return max((eprop.intercept - bptt.intercept) / slope, 0.0)
 
 
+def run_memory_estimate(rule_name: str, network: Any, batch: int, itemsize: int, generated: bool = False) \
+        -> dict[str, float]:  # fmt: skip
+    """Bytes a training run of rule ``rule_name`` needs by part, estimated before anything is allocated (the rule's
+    ``run_memory``: e-prop's stored forward pass, EventProp's tapes and adjoints, and the weights with ADAM
+    moments; ``generated``: with the input data the run generates up front)."""
+    return rule(rule_name).run_memory(network, batch, itemsize, generated)
+
+
 __all__ = [
     "MEMORY_CATEGORIES",
     "PAPER_FLOAT_BYTES",
@@ -188,71 +132,6 @@ __all__ = [
     "paper_table1_floats",
     "paper_table6_floats",
     "pe_memory",
+    "run_memory_estimate",
     "synapse_floats",
 ]
-
-
-def eventprop_pe_memory(
-    config: EventPropConfig,
-    features: np.ndarray,
-    labels: np.ndarray,
-    n_pes: int | list = 1,
-    dtype: type = np.float32,
-) -> list[dict]:
-    """Bytes each EventProp PE holds while training the sub-batch (``features``, ``labels``) (Yin-Yang features
-    before the latency code, for example :func:`pe_actors_datasets.yinyang`), by category (weights, ADAM moments,
-    neuron state, the forward tapes of I, Vpre and spikes, the received spikes of the layer below, and the adjoints
-    with the weight gradient), read from the arrays the PE program really allocates after that sub-batch."""
-    from pe_actors.rules.eventprop.encoding import encode
-    from pe_actors.rules.eventprop.network import init_eventprop_params
-    from pe_actors.rules.eventprop.program import EventPropGroup
-    from pe_actors.runtime.group import run_group
-
-    group = EventPropGroup(config, n_pes)
-    params = init_eventprop_params(config, 0, dtype)
-    programs = [group.make_program(p, params, OptimiserConfig(l2=0.0)) for p in range(group.n_pes)]
-    run_group(group, programs, encode(features, config, dtype), labels)
-    report = []
-    for pe, program in enumerate(programs):
-        by_category = {
-            name: int(sum(a.nbytes for a in arrays)) for name, arrays in program.arrays_by_category().items()
-        }
-        report.append(
-            {
-                "pe": pe,
-                "layer": program.layer,
-                "neurons": program.size,
-                "synapses": int(program.w.size),
-                "bytes_by_category": by_category,
-                "total_bytes": sum(by_category.values()),
-            }
-        )
-    return report
-
-
-#: Yin-Yang's generated points (train, validation, test), whose rasters EventProp encodes up front.
-YINYANG_POINTS = 7000
-
-
-def run_memory_estimate(rule: str, network: Any, batch: int, itemsize: int, yinyang_rasters: bool = False)\
-        -> dict[str, float]:  # fmt: skip
-    """Bytes a training run needs by part, estimated before anything is allocated: EventProp's forward tapes
-    (I, Vpre, s) and backward adjoints and error per neuron, step and sample, its weights with ADAM moments and
-    (``yinyang_rasters``) the encoded Yin-Yang rasters; e-prop's stored forward pass (presynaptic activity, spikes
-    and pseudo-derivatives per step and sample) and its weights with ADAM moments."""
-    if rule == "eventprop":
-        neurons = sum(network.sizes[1:])
-        weights = sum(a * b for a, b in zip(network.sizes[:-1], network.sizes[1:], strict=False))
-        parts = {
-            "tapes": 6.0 * batch * network.n_steps * neurons * itemsize,
-            "weights and ADAM": 4.0 * weights * itemsize,
-        }
-        if yinyang_rasters:
-            parts["input rasters"] = float(YINYANG_POINTS * network.n_steps * network.n_in)  # uint8
-        return parts
-    pre = network.n_in + network.n_rec
-    return {
-        "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
-        "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
-    }
-

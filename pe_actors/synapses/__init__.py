@@ -7,6 +7,7 @@ import numpy as np
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.synapses.config import DIGITAL, KINDS, SynapseConfig
 from pe_actors.synapses.digital import DigitalStore
+from pe_actors.synapses.kinds import SynapseKind, kind_names, register_kind, synapse_kind
 from pe_actors.synapses.mapping import clip_range
 from pe_actors.synapses.pcm import PCMModel
 from pe_actors.synapses.pcm.store import PCMStore
@@ -22,9 +23,13 @@ __all__ = [
     "PCMStore",
     "QuantisedStore",
     "SynapseConfig",
+    "SynapseKind",
     "SynapseStore",
     "clip_range",
+    "kind_names",
     "make_store",
+    "register_kind",
+    "synapse_kind",
 ]
 
 
@@ -35,11 +40,11 @@ def make_store(
     layout: Layout | None = None,
     w_max: dict[str, float] | None = None,
 ) -> SynapseStore:
-    """The store ``config.kind`` names over ``arrays``; device stores need the ``layout`` and each matrix's clip
-    range ``w_max``."""
-    if config.kind == "digital":
-        return DigitalStore(arrays, optimiser)
+    """The store of the kind ``config.kind`` names (:func:`synapse_kind`) over ``arrays``; stores of devices need
+    the ``layout`` and each matrix's clip range ``w_max``."""
+    kind = synapse_kind(config.kind)
+    if not kind.devices:
+        return kind.store_class()(arrays, optimiser)
     if layout is None or w_max is None:
         raise ValueError(f"a {config.kind} synapse store needs the arrays' layout and clip ranges")
-    cls = QuantisedStore if config.kind == "quantised" else PCMStore
-    return cls(arrays, optimiser, config, layout, w_max)
+    return kind.store_class()(arrays, optimiser, config, layout, w_max)

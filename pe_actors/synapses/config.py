@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
+from pe_actors.synapses.kinds import kind_names, synapse_kind
 
 #: The synapse stores: float arrays (``digital``), noise-free quantised device pairs (``quantised``), and
 #: phase-change-memory device pairs with programming noise, drift and read noise (``pcm``).
@@ -18,7 +19,7 @@ class SynapseConfig:
     """Settings of the synapse store every PE reaches its weights through (docs/synapses.md).
 
     Attributes:
-        kind: one of :data:`KINDS`.
+        kind: a registered synapse kind (:func:`pe_actors.synapses.kinds.kind_names`).
         bits: device precision; each device of a differential pair takes one of 2^bits conductance levels in
             [0, g_max] (``quantised`` and ``pcm``).
         prog_noise, drift, read_noise: scales of the PCM programming noise, drift exponents and 1/f read noise
@@ -44,8 +45,8 @@ class SynapseConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"SynapseConfig.kind must be one of {list(KINDS)}, got {self.kind!r}")
+        if self.kind not in kind_names():
+            raise ValueError(f"SynapseConfig.kind must be one of {list(kind_names())}, got {self.kind!r}")
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 1 <= self.bits <= 16:
             raise ValueError(f"SynapseConfig.bits must be an integer in [1, 16], got {self.bits!r}")
         for name in ("prog_noise", "drift", "read_noise", "sample_s"):
@@ -67,9 +68,14 @@ class SynapseConfig:
         return 2**self.bits
 
     @property
+    def devices(self) -> bool:
+        """True when the weights live in devices (every kind but ``digital``)."""
+        return synapse_kind(self.kind).devices
+
+    @property
     def compensating(self) -> bool:
-        """True when reads are drift-compensated (a PCM store with ``drift_compensation``)."""
-        return self.kind == "pcm" and self.drift_compensation
+        """True when reads are drift-compensated (``drift_compensation`` on a kind that takes it, PCM)."""
+        return self.drift_compensation and "drift_compensation" in synapse_kind(self.kind).settings
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for run configs and checkpoint metadata."""

@@ -130,7 +130,7 @@ def test_a_collapsing_run_is_warned_about(tmp_path):
         (["--rule", "eventprop", "--alpha-silent", "-1"], "--alpha-silent"),
         (["--alpha-silent", "1"], "--alpha-silent is an EventProp option"),
         (["--rule", "eventprop", "--network", "gsc"], "trains the network(s) ['shd', 'yinyang']"),
-        (["--rule", "eventprop", "--engine", "replay"], "EventProp's is offchip"),
+        (["--rule", "eventprop", "--engine", "replay"], "EventProp's off-chip engine is offchip"),
         (["--dt", "0.5"], "--dt is an EventProp option"),
         (["--rule", "eventprop", "--sizes", "5,x,3"], "comma-separated list of integers"),
         (["--rule", "eventprop", "--init-mean", "1.0"], "EventPropConfig.init_mean needs one value per weight matrix"),

@@ -100,7 +100,7 @@ def test_the_table_lists_each_rules_declared_backends():
 def test_bad_pairs_options_and_networks_are_named():
     network = NETWORKS["eprop"]
     params = rule("eprop").init_params(network)
-    with pytest.raises(ValueError, match=r"unknown learning rule 'hebb'; the rules are \['eprop', 'eventprop'\]"):
+    with pytest.raises(ValueError, match=r"unknown learning rule 'hebb'; the rules are \['eprop', 'bptt', 'eventp"):
         make("hebb", "inprocess", network, params)
     with pytest.raises(ValueError, match=r"eventprop rule runs on the backends \['inprocess', 'actors', 'offchip'\]"):
         make("eventprop", "replay", NETWORKS["eventprop"], {})

@@ -188,7 +188,7 @@ def test_memory_reports_the_estimate_train_checks(tmp_path):
     assert result.exit_code == 0, result.output
     assert "A training run at batch 32 needs about" in result.output
     reported = json.loads((tmp_path / "memory.json").read_text())["host_run_bytes"]
-    assert reported == run_memory_estimate("eventprop", EVENTPROP_NETWORKS["yinyang"], 32, 8, yinyang_rasters=True)
+    assert reported == run_memory_estimate("eventprop", EVENTPROP_NETWORKS["yinyang"], 32, 8, generated=True)
 
 
 def test_evaluate_defaults_to_the_data_the_checkpoint_records(tmp_path, small_standin):

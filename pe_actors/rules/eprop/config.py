@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
+from pe_actors.core.settings import ConfigError
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,20 @@ def network_config(name: str) -> NetworkConfig:
         return NETWORKS[name]
     except KeyError:
         raise ValueError(f"unknown network {name!r}; valid names are {sorted(NETWORKS)}") from None
+
+
+def run_network(settings: Any) -> NetworkConfig:
+    """The network a run's settings name (``settings.network``); a ConfigError names ``pes`` when a group would
+    have more PEs than recurrent neurons."""
+    network = network_config(settings.network)
+    if settings.pes > network.n_rec:
+        raise ConfigError(f"--pes {settings.pes} exceeds the {network.n_rec} recurrent neurons", "pes")
+    return network
+
+
+def event_binning(network: NetworkConfig) -> tuple[float, int]:
+    """(bin in ms, steps) of event data for ``network``: its T steps over 1 s."""
+    return 1000.0 / network.n_steps, int(network.n_steps)
 
 
 def infer_config(params: dict, n_steps: int, base: NetworkConfig | None = None) -> NetworkConfig:

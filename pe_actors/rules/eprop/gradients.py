@@ -35,6 +35,13 @@ def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type 
     return {key: value.astype(dtype) for key, value in params.items()}
 
 
+def weight_shapes(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
+    """The shapes of the weights :func:`init_params` draws: w_in (n_in, n_rec), w_rec (n_rec, n_rec), w_out
+    (n_rec, n_out)."""
+    return {"w_in": (config.n_in, config.n_rec), "w_rec": (config.n_rec, config.n_rec),
+            "w_out": (config.n_rec, config.n_out)}  # fmt: skip
+
+
 def _prepare(params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkConfig | None):
     x = np.asarray(x)
     if x.ndim != 3:

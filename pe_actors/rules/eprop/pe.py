@@ -120,7 +120,7 @@ class PE:
             "w": np.concatenate([params["w_in"][:, neurons], params["w_rec"][:, neurons]]).astype(self.dtype),
             "w_out": np.array(params["w_out"][neurons], dtype=self.dtype),
         }
-        if synapses.kind == "digital":
+        if not synapses.devices:
             return make_store(synapses, arrays, self.optimiser)
         present = np.ones(arrays["w"].shape, bool)
         present[self._diagonal] = False

@@ -19,7 +19,7 @@ from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.master import reduce_outputs
-from pe_actors.rules.eprop.pe import PE
+from pe_actors.rules.eprop.pe import KERNELS, PE, auto_kernel
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
@@ -33,8 +33,10 @@ class EpropGroup:
         config: the network.
         n_pes: PEs per group, P.
         sizes: an explicit uneven split (neurons per PE), or None for the even one.
-        kernel: the PEs' per-synapse implementation (see :data:`pe_actors.rules.eprop.pe.KERNELS`).
+        kernel: the PEs' per-synapse implementation (see :data:`pe_actors.rules.eprop.pe.KERNELS`), or ``auto``:
+            the one policy of :func:`~pe_actors.rules.eprop.pe.auto_kernel` for PEs running ``sub_batch`` samples.
         synapses: where the PEs' weights live (docs/synapses.md).
+        sub_batch: the samples each PE vectorises (None: many), which ``auto`` chooses the kernel for.
     """
 
     master = MASTER
@@ -46,14 +48,17 @@ class EpropGroup:
         sizes: list[int] | None = None,
         kernel: str = "numba",
         synapses: SynapseConfig = DIGITAL,
+        sub_batch: int | None = None,
     ) -> None:
+        if kernel not in ("auto", *KERNELS):
+            raise ValueError(f"kernel must be 'auto' or one of {list(KERNELS)}, got {kernel!r}")
         self.config = config
         self.synapses = synapses
         #: Device seconds per training sample (the engines advance the stores after every learning step).
         self.sample_s = synapses.sample_s
         self.neurons = split_neurons(config.n_rec, n_pes, sizes)
         self.n_pes, self.n_out, self.n_steps = n_pes, config.n_out, config.n_steps
-        self.kernel = kernel
+        self.kernel = auto_kernel(sub_batch) if kernel == "auto" else kernel
         everyone = tuple(range(n_pes))
         widths = tuple(n.stop - n.start for n in self.neurons)
         self.channels = (
@@ -130,7 +135,7 @@ class EpropProgram:
         self.config, self.index = pe.config, index
         self.timer = no_timer
         self.pe, self.inference = pe, inference
-        self._channels = ("drift",) if pe.store.kind == "pcm" and pe.store.config.compensating else ()
+        self._channels = ("drift",) if getattr(pe.store, "config", DIGITAL).compensating else ()
         self._active = pe
         self._labels: np.ndarray | None = None
         self._result: dict[str, Any] = {}

@@ -221,7 +221,7 @@ class ReplayEngine(InProcessLifecycle):
     @property
     def writes(self) -> int | None:
         """Device writes so far (None for float weights)."""
-        return None if self.synapses.kind == "digital" else self._holder.store.writes
+        return self._holder.store.writes if self.synapses.devices else None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Time-averaged readout ybar (n, n_out) without learning."""

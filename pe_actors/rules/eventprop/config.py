@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
+from pe_actors.core.settings import ConfigError, flag, plain
 
 #: How the PEs of a group exchange packets (docs/eventprop.md, "On the PEs"): ``pipelined``, one round per time
 #: step with layer l one step ahead of layer l - 1, as on the chip; or ``layered``, one round per layer carrying the
@@ -159,3 +160,41 @@ EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {
     "yinyang": EventPropConfig(),
     "shd": EventPropConfig(sizes=(700, 128, 20), dt=2.0, n_steps=500, init_mean=(0.05, 0.1), init_std=(0.1, 0.2)),
 }
+
+
+#: The run settings only EventProp takes: the network's time step, layer sizes and input code, its initial weight
+#: scales, and the loss constants (docs/eventprop.md).
+SETTINGS = (
+    "dt", "tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "sizes", "t_code", "init_mean", "init_std"
+)  # fmt: skip
+#: The settings of :data:`SETTINGS` that change the named network's fields as they are.
+_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "t_code", "init_mean", "init_std")
+
+
+def run_network(settings: Any) -> EventPropConfig:
+    """The network a run's settings describe: the named network (``settings.network``) with the given
+    :data:`SETTINGS` applied, ``dt`` keeping the trial length; initial scales given as a pair (into the hidden
+    layer, into the output layer) apply to a network of any depth. A ConfigError names what does not fit."""
+    network = EVENTPROP_NETWORKS[settings.network]
+    changes: dict[str, Any] = {key: getattr(settings, key) for key in _NETWORK_FIELDS
+                               if getattr(settings, key) is not None}  # fmt: skip
+    if settings.sizes is not None:
+        changes["sizes"] = settings.sizes
+        n = len(settings.sizes) - 1
+        for name in ("init_mean", "init_std"):
+            scale = changes.get(name, getattr(network, name))
+            if n != 2 and len(scale) == 2:
+                # A pair at another depth: every matrix into a hidden layer takes the first, the output the second.
+                changes[name] = (*(scale[0],) * (n - 1), scale[-1])
+    given = " ".join(f"{flag(key)} {plain(getattr(settings, key))}" for key in SETTINGS
+                     if getattr(settings, key) is not None)  # fmt: skip
+    try:
+        network = replace(network, **changes)
+        return network.with_dt(settings.dt) if settings.dt is not None else network
+    except ValueError as error:
+        raise ConfigError(f"network {settings.network} with {given}: {error}") from None
+
+
+def event_binning(network: EventPropConfig) -> tuple[float, int]:
+    """(bin in ms, steps) of event data for ``network``: its dt and T."""
+    return float(network.dt), int(network.n_steps)

@@ -36,3 +36,8 @@ def encode(features: np.ndarray, config: EventPropConfig, dtype: type = np.float
     samples = np.repeat(np.arange(len(steps)), config.n_in)
     raster[samples, steps.ravel(), np.tile(np.arange(config.n_in), len(steps))] = 1
     return raster
+
+
+def encode_inputs(features: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """The uint8 input rasters of ``features`` (the data sources' Yin-Yang points) a run trains on."""
+    return encode(features, config, np.uint8)

@@ -33,6 +33,11 @@ def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, 
     }
 
 
+def weight_shapes(config: EventPropConfig) -> dict[str, tuple[int, ...]]:
+    """The shapes of the weights :func:`init_eventprop_params` draws: ``w_l`` (n_l, n_{l+1})."""
+    return {key: (config.sizes[layer], config.sizes[layer + 1]) for layer, key in enumerate(config.weight_keys())}
+
+
 def check_params(params: Params, config: EventPropConfig) -> Params:
     """``params`` as same-dtype float arrays of the configured shapes; a ValueError names a wrong key or shape."""
     keys = config.weight_keys()

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 _YINYANG = {
     "rule": "eventprop", "network": "yinyang", "engine": "offchip", "transport": "shm", "pes": 4, "groups": 1,
@@ -25,3 +27,36 @@ YINYANG_FINE = MappingProxyType({
 })  # fmt: skip
 
 RECIPES = {"yinyang-eventprop": YINYANG, "yinyang-eventprop-fine": YINYANG_FINE}
+
+#: The recipe's settings that belong to the yinyang network's input (its latency code, its initial scales), which a
+#: run of another network does not take from the recipe.
+YINYANG_ONLY = ("t_code", "init_mean", "init_std")
+
+
+def run_defaults(explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """What an EventProp run starts from under the settings given ``explicit``-ly: the Yin-Yang recipe
+    :data:`YINYANG` (without its input code and initial scales for another network) and no augmentation (the
+    augmentations are speech's; spike data train as they are unless asked)."""
+    defaults: dict[str, Any] = {**YINYANG, "augment": ()}
+    if explicit.get("shd_dir") is not None:
+        defaults["network"] = "shd"
+    if explicit.get("network", defaults["network"]) != "yinyang":
+        for name in YINYANG_ONLY:
+            defaults.pop(name)
+    return defaults
+
+
+#: EventProp's batch-1 learning rate, measured on Yin-Yang rotated by 30 degrees in 300 samples with the
+#: yinyang-eventprop models of seeds 0-2: 0.001 gains 6 points on the rotation, 0.003 gains 12 (the most), 0.01
+#: gains 9 and forgets most of the original task (docs/adaptation.md). It is stable because the loss's voltage
+#: term keeps every label output spiking, so no single-sample step silences an output for good.
+ADAPT_LR = 0.003
+#: The batch-1 learning rate of a network trained without the voltage term (alpha_silent 0, the paper's loss):
+#: above 0.0005 its label outputs fall silent under single-sample steps and never learn again.
+ADAPT_LR_WITHOUT_VOLTAGE_TERM = 0.0003
+
+
+def adapt_lr(network: Any) -> float:
+    """The adaptation learning rate when none is given: :data:`ADAPT_LR`, or
+    :data:`ADAPT_LR_WITHOUT_VOLTAGE_TERM` for a network trained without the voltage term."""
+    return ADAPT_LR if network.alpha_silent > 0 else ADAPT_LR_WITHOUT_VOLTAGE_TERM

@@ -1,0 +1,148 @@
+"""Declared settings: a frozen dataclass whose fields carry their default, range and help, validated when it is
+made, and the error that names a bad one. The run configuration (:mod:`pe_actors.run.config`) and each rule's own
+settings are declared with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting of a run that cannot be used; ``field`` names it (``sub_batch``), or is None for a whole file."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def int_range(low: int | None = None, high: int | None = None, optional: bool = False) -> Any:
+    """The metadata of an integer setting in [low, high] (None: unbounded; ``optional``: None allowed)."""
+    return {"kind": "int", "low": low, "high": high, "optional": optional}
+
+
+def float_range(
+    low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False
+) -> Any:
+    """The metadata of a finite number setting in [low, high] (or (low, high] with ``low_open``)."""
+    return {"kind": "float", "low": low, "high": high, "low_open": low_open, "optional": optional}
+
+
+def choice(*choices: str | Callable[[], tuple[str, ...]], optional: bool = False) -> Any:
+    """The metadata of a setting that is one of ``choices`` (``optional``: None allowed); a single callable gives
+    them when a value is checked (the names of a registry, which plug-ins extend)."""
+    given: Any = choices[0] if len(choices) == 1 and callable(choices[0]) else choices
+    return {"kind": "choice", "choices": given, "optional": optional}
+
+
+def choices_of(meta: Any) -> tuple[str, ...]:
+    """The choices a setting's metadata names now (a registry's names are looked up)."""
+    choices = meta["choices"]
+    return tuple(choices() if callable(choices) else choices)
+
+
+def names(*choices: str) -> Any:
+    """The metadata of a setting that is a set of ``choices``: a comma-separated string ("none" or "" for no
+    choice) or a sequence, held as a tuple in the order of ``choices``."""
+    return {"kind": "names", "choices": choices, "optional": False}
+
+
+def setting(**kind: Any) -> Any:
+    """A dataclass field with ``default`` and the validation metadata ``kind`` (see :func:`checked`)."""
+    return field(default=kind.pop("default"), metadata=kind)
+
+
+class Settings:
+    """A frozen dataclass of validated settings: each field's value is checked against its metadata (see
+    :func:`checked`) and converted (paths, tuples) when the object is made."""
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            object.__setattr__(self, spec.name, checked(spec, getattr(self, spec.name)))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(spec.name for spec in fields(cls))
+
+
+def plain(value: Any) -> Any:
+    """A setting as msgpack and TOML hold it (paths as strings, layer sizes as "5,120,3")."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value) if isinstance(value, Path) else value
+
+
+def checked(spec: dataclasses.Field, value: Any) -> Any:
+    """``value`` converted to the setting's type (paths, tuples), or a ConfigError/TypeError naming it."""
+    meta, name = spec.metadata, spec.name
+    if value is None:
+        if meta.get("optional"):
+            return None
+        raise TypeError(f"{name} must not be None")
+    kind = meta["kind"]
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        if (meta["low"] is not None and value < meta["low"]) or (meta["high"] is not None and value > meta["high"]):
+            raise ConfigError(f"{name} must lie in [{meta['low']}, {meta['high'] or 'inf'}], got {value!r}", name)
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        value = float(value)
+        low, high = meta["low"], meta["high"]
+        below = low is not None and (value <= low if meta["low_open"] else value < low)
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            bounds = f"{'(' if meta['low_open'] else '['}{low}, {high if high is not None else 'inf'}]"
+            raise ConfigError(f"{name} must be a finite number in {bounds}, got {value!r}", name)
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+        return value
+    if kind == "path":
+        if not isinstance(value, (str, Path)):
+            raise TypeError(f"{name} must be a path, got {value!r} ({type(value).__name__})")
+        return Path(value)
+    if kind in ("ints", "floats"):
+        return _numbers(name, value, int if kind == "ints" else float)
+    if kind == "names":
+        parts = value.split(",") if isinstance(value, str) else value
+        if isinstance(parts, (str, bytes)) or not all(isinstance(part, str) for part in parts):
+            raise TypeError(f"{name} must be a comma-separated string or a list of strings, got {value!r}")
+        chosen = {part.strip() for part in parts} - {"", "none"}
+        unknown = sorted(chosen - set(meta["choices"]))
+        if unknown:
+            raise ConfigError(f"{name}: unknown {unknown}; choose from {list(meta['choices'])} or none", name)
+        return tuple(c for c in meta["choices"] if c in chosen)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    if kind == "choice" and value not in choices_of(meta):
+        raise ConfigError(f"{name} must be one of {list(choices_of(meta))}, got {value!r}", name)
+    return value
+
+
+def _numbers(name: str, value: Any, kind: type) -> tuple:
+    """A comma-separated string or a sequence of numbers as a tuple (layer sizes: at least two, positive)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = tuple(kind(part) for part in parts)
+    except (TypeError, ValueError):
+        what = "integers" if kind is int else "numbers"
+        raise ConfigError(f"{name}: {value!r} is not a comma-separated list of {what}", name) from None
+    if kind is int and (len(numbers) < 2 or min(numbers) < 1):
+        raise ConfigError(f"{name}: {value!r} needs at least two positive layer sizes", name)
+    if kind is float and not all(math.isfinite(n) for n in numbers):
+        raise ConfigError(f"{name}: {value!r} holds a number that is not finite", name)
+    return numbers
+
+
+def flag(name: str) -> str:
+    """The command line's option for setting ``name`` (``--sub-batch``)."""
+    return "--" + name.replace("_", "-")

@@ -1,0 +1,94 @@
+"""Memory per e-prop PE: bytes read from the arrays a PE really allocates (docs/studies.md, "Memory per PE"),
+and the working set a training run needs, estimated before anything is allocated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.partition import split_neurons
+from pe_actors.rules.eprop.config import NetworkConfig
+from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
+from pe_actors.synapses import DIGITAL, SynapseConfig
+
+__all__ = ["MEMORY_CATEGORIES", "PEMemory", "memory_rows", "pe_memory", "run_memory", "synapse_floats"]
+
+
+@dataclass(frozen=True)
+class PEMemory:
+    """Bytes one PE allocates, by category, and its per-synapse floats."""
+
+    index: int
+    neurons: int
+    synapses: int
+    bytes_by_category: dict[str, int]
+    floats_per_synapse: float
+
+    @property
+    def total(self) -> int:
+        """All bytes of this PE."""
+        return sum(self.bytes_by_category.values())
+
+    def as_row(self) -> dict:
+        """The PE as a row of a memory report (memory.json and its bar chart)."""
+        return {
+            "pe": self.index,
+            "label": f"PE {self.index}",
+            "neurons": self.neurons,
+            "bytes_by_category": self.bytes_by_category,
+            "total_bytes": self.total,
+        }
+
+
+def synapse_floats(pe: PE) -> float:
+    """Numbers held per synapse i -> j of the PE's input and recurrent synapses: the arrays whose trailing
+    shape is (n_pre, |J|) (W, two ADAM moments, ea and the accumulator for each sample), divided by n_pre |J|."""
+    trailing = pe.w.shape
+    per_synapse = [
+        array for arrays in pe.arrays_by_category().values() for array in arrays if array.shape[-2:] == trailing
+    ]
+    return sum(array.size for array in per_synapse) / pe.w.size
+
+
+def pe_memory(
+    config: NetworkConfig,
+    n_pes: int = 1,
+    sub_batch: int = 1,
+    dtype: type = np.float32,
+    synapses: SynapseConfig = DIGITAL,
+) -> list[PEMemory]:
+    """Memory of each PE of a group training with ``sub_batch`` samples per PE on ``synapses`` (state allocated
+    for real)."""
+    params = init_params(config, 0, dtype)
+    pes = [
+        PE(config, neurons, params, OptimiserConfig(), synapses=synapses)
+        for neurons in split_neurons(config.n_rec, n_pes)
+    ]
+    x = np.zeros((sub_batch, config.n_steps, config.n_in), dtype)
+    report = []
+    for index, pe in enumerate(pes):
+        pe.begin_sample(x)
+        by_category = {
+            name: int(sum(array.nbytes for array in arrays)) for name, arrays in pe.arrays_by_category().items()
+        }
+        report.append(PEMemory(index, pe.size, pe.w.size, by_category, synapse_floats(pe)))
+    return report
+
+
+def memory_rows(network: NetworkConfig, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
+    """The rows of a memory report (memory.json and its bar chart) of each PE learning at batch 1."""
+    return [entry.as_row() for entry in pe_memory(network, pes, 1, dtype, synapses)]
+
+
+def run_memory(network: NetworkConfig, batch: int, itemsize: int, generated: bool = False) -> dict[str, float]:
+    """Bytes a training run needs by part: the stored forward pass of the replay engine and BPTT (presynaptic
+    activity, spikes and pseudo-derivatives per step and sample) and the weights with ADAM moments. ``generated``
+    (data the run generates up front) adds nothing: e-prop's data are read as they are."""
+    pre = network.n_in + network.n_rec
+    return {
+        "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
+        "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
+    }
