@@ -187,4 +187,4 @@ def adapt_command(ctx: click.Context, **options: Any) -> None:
     if source("synapses") == click.core.ParameterSource.DEFAULT:
         options["synapses"] = None  # the checkpoint's synapses
     with library_errors():
-        adapting.adapt(adapting.AdaptRunConfig(**options), echo=click.echo)
+        adapting.adapt(adapting.AdaptRunConfig(**options))

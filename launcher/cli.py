@@ -2,11 +2,15 @@
 
 import click
 
+from pe_actors.core.logs import to_streams
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pe-actors")
 def cli() -> None:
     """Train spiking RNNs with e-prop, one Ray actor per SpiNNaker 2 processing element."""
+    # The library logs its lines; a command prints them, progress on stdout and warnings on stderr.
+    to_streams()
 
 
 from pe_actors_launcher.memory import memory  # noqa: E402

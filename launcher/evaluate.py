@@ -17,13 +17,13 @@ from typing import Any
 import click
 import numpy as np
 
-from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.core.checkpoint import ModelRecord, load_checkpoint, resolve_checkpoint
 from pe_actors.core.checks import require_finite
 from pe_actors.engines.registry import checkpoint_synapses, from_checkpoint
 from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eventprop.config import EventPropConfig
-from pe_actors.run.training import describe_synapses
+from pe_actors.run.plan import describe_synapses
 from pe_actors.training.trainer import evaluate as evaluate_engine
 from pe_actors_launcher.options import FiniteFloatRange, existing_dir
 from pe_actors_launcher.plots import prepare_out
@@ -77,7 +77,8 @@ def load_samples(
             prepared = source("prepared")(data)
             x, labels = prepared.splits[split]
             return np.asarray(x), labels, bool(prepared.synthetic), f"{data} ({split} split)"
-        x, labels = source("gsc_folder", READERS)(gsc_dir, feature_metadata(meta), skip_bad=True, progress=True)
+        x, labels = source("gsc_folder", READERS)(gsc_dir, feature_metadata(ModelRecord.from_meta(meta)), skip_bad=True,
+                                                 progress=True)  # fmt: skip
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint=f"--{(error.field or 'data').replace('_', '-')}") from None
     except (FileNotFoundError, ValueError) as error:
@@ -91,7 +92,7 @@ def recorded_samples(meta: dict[str, Any], config: Any, split: str) -> tuple[np.
     from pe_actors.run.data import recorded_dataset
 
     try:
-        dataset, where = recorded_dataset(meta, config, lambda line: click.echo(line, err=True))
+        dataset, where = recorded_dataset(ModelRecord.from_meta(meta), config)
     except ConfigError as error:
         raise click.BadParameter(f"the checkpoint's data: {error}; give --data or --gsc-dir") from None
     x, labels = getattr(dataset.splits, split)
@@ -110,7 +111,7 @@ def load_yinyang_samples(
     from pe_actors.run.data import load_splits
 
     try:
-        x, labels = getattr(load_splits("eventprop", config, data, echo=lambda _: None).splits, split)
+        x, labels = getattr(load_splits("eventprop", config, data).splits, split)
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--data") from None
     return x, labels, False, f"{data or 'Yin-Yang generated with the published seeds'} ({split} split)"

@@ -56,7 +56,7 @@ def run_training(settings: dict[str, Any]) -> None:
 
     with library_errors():
         config = resolve(settings) if settings.get("resume") is None else RunConfig(**settings)
-        training.train(config, echo=click.echo, given=settings)
+        training.train(config, given=settings)
 
 
 def train_or_reuse(out: Path, settings: dict[str, Any], echo: Any) -> dict:
@@ -350,7 +350,7 @@ def drift(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
     try:
-        x, labels = getattr(load_splits("eprop", models[0][1], data, cache, standin_size, click.echo).splits, split)
+        x, labels = getattr(load_splits("eprop", models[0][1], data, cache=cache, size=standin_size).splits, split)
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--data") from None
     click.echo(f"{len(models)} model(s); {len(labels)} {split} samples, {repeats} reads per point")

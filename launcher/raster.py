@@ -297,9 +297,9 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
         from pe_actors.run.config import ConfigError
         from pe_actors.run.data import recorded_dataset
 
-        meta = read_checkpoint(resolve_checkpoint(checkpoint, prefer="best")).meta
+        record = read_checkpoint(resolve_checkpoint(checkpoint, prefer="best")).record
         try:
-            dataset, where = recorded_dataset(meta, config, lambda line: click.echo(line, err=True))
+            dataset, where = recorded_dataset(record, config)
         except ConfigError as error:
             raise click.BadParameter(f"the checkpoint's data: {error}; give --data", param_hint="--data") from None
         features, labels = getattr(dataset.splits, split)

@@ -341,4 +341,4 @@ def train(ctx: click.Context, **options: Any) -> None:
         click.echo(f"Note: --rule {options['rule']} trains on the {backend} engine; --engine is ignored.")
     with library_errors():
         config = resolve(given) if options["resume"] is None else RunConfig(**(given | {"resume": options["resume"]}))
-        training.train(config, callbacks=(ctx.obj or {}).get("callbacks", ()), echo=click.echo, given=given)
+        training.train(config, callbacks=(ctx.obj or {}).get("callbacks", ()), given=given)

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from pe_actors.core.logs import quiet
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.run.config import ConfigError, RunConfig, resolve, write_toml
 from pe_actors_launcher.options import standin_options
@@ -106,7 +107,8 @@ def run_trial(sampled: dict[str, Any], base: dict[str, Any]) -> None:
 
     out = Path(tune.get_context().get_trial_dir()) / "run"
     config = resolve({**base, **sampled, "progress": False, "out": out})
-    training.train(config, callbacks=[Report()], echo=lambda *_, **__: None)
+    with quiet():  # Ray Tune reports the trials
+        training.train(config, callbacks=[Report()])
 
 
 def plot_trials(rows: list[dict], space: dict[str, Any], path: Path, title: str) -> Path:

@@ -45,11 +45,10 @@ def voice_of_clips(folder: Path) -> list[str]:
 def evaluate_run(run: Path, voices: Path, voice_names: list[str]) -> dict[str, float]:
     """Test and leave-voice-out accuracy (in all and per voice) of ``run``'s best-validation checkpoint."""
     model = pa.load(run)
-    meta = model.checkpoint.meta
-    dataset, _ = recorded_dataset(meta, model.config, echo=lambda _: None)
+    dataset, _ = recorded_dataset(model.record, model.config)
     x, labels = dataset.splits.test
     row = {"test": float(model.evaluate(x, labels)["accuracy"])}
-    x, labels = featurize_folder(voices, meta["data_metadata"], progress=False)
+    x, labels = featurize_folder(voices, model.record.data_metadata, progress=False)
     right = model.predict(x).argmax(axis=1) == labels
     row["leave_voice_out"] = float(right.mean())
     for name in sorted(set(voice_names)):

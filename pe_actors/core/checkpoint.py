@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,76 @@ SECTIONS = ("engine", "trainer")
 
 
 @dataclass(frozen=True)
+class ModelRecord:
+    """What a checkpoint records of the model it holds, written the same way by training, adaptation and NIR
+    import (the keys of the checkpoint's metadata beside the trainer's position):
+
+    Attributes:
+        rule: the rule (or alias, ``bptt``) that trained it; checkpoints that predate the field hold e-prop.
+        network: the rule's network description as a plain dict (``to_dict``).
+        optimiser: the learning rate, L2 and decay it trained with.
+        synapses: where its weights live (:meth:`pe_actors.synapses.SynapseConfig.to_dict`); None: digital.
+        class_names: the names of its outputs' classes.
+        synthetic: whether it trained on synthetic data (its accuracies are labelled so).
+        data_metadata: what the data source recorded (feature parameters, normalisation, hash).
+        run_config: the settings of the run that wrote it (a flat mapping, as ``run-config.toml`` holds them).
+        augmentation: the augmentations it trained with.
+        adaptation: for an adapted model, what it adapted on and how.
+        imported_from_nir: for an imported model, what the NIR graph recorded.
+    """
+
+    rule: str = "eprop"
+    network: dict[str, Any] = field(default_factory=dict)
+    optimiser: dict[str, Any] = field(default_factory=dict)
+    synapses: dict[str, Any] | None = None
+    class_names: list[str] = field(default_factory=list)
+    synthetic: bool = False
+    data_metadata: dict[str, Any] | None = None
+    run_config: dict[str, Any] | None = None
+    augmentation: dict[str, Any] | None = None
+    adaptation: dict[str, Any] | None = None
+    imported_from_nir: dict[str, Any] | None = None
+
+    #: The fields of the record (the other metadata keys are the trainer's and the format's).
+    KEYS = ("rule", "network", "optimiser", "synapses", "class_names", "synthetic", "data_metadata", "run_config",
+            "augmentation", "adaptation", "imported_from_nir")  # fmt: skip
+
+    def to_meta(self) -> dict[str, Any]:
+        """The record as checkpoint metadata; fields at None are left out, as the writers always did."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], where: str = "checkpoint") -> ModelRecord:
+        """The record in checkpoint metadata ``meta``; a ValueError names ``where`` and the field of a wrong type."""
+        values = {key: meta[key] for key in cls.KEYS if key in meta}
+        kinds = {"rule": str, "network": dict, "optimiser": dict, "class_names": list, "synthetic": bool}
+        for key, kind in kinds.items():
+            if key in values and not isinstance(values[key], kind):
+                raise ValueError(f"{where}: its {key} is a {type(values[key]).__name__}, not a {kind.__name__}")
+        for key in ("synapses", "data_metadata", "run_config", "augmentation", "adaptation", "imported_from_nir"):
+            if values.get(key) is not None and not isinstance(values[key], dict):
+                raise ValueError(f"{where}: its {key} is a {type(values[key]).__name__}, not a table")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ModelRecord:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class Checkpoint:
-    """A loaded checkpoint: where it lives, the engine state, the trainer's arrays and the metadata."""
+    """A loaded checkpoint: where it lives, the engine state, the trainer's arrays and the metadata (its model's
+    part typed as :attr:`record`)."""
 
     path: Path
     engine_state: dict[str, np.ndarray]
     trainer_arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
+
+    @property
+    def record(self) -> ModelRecord:
+        """What the checkpoint records of its model; a ValueError names the checkpoint when it is malformed."""
+        return ModelRecord.from_meta(self.meta, f"checkpoint {self.path}")
 
 
 def _crc(array: np.ndarray) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
+from pe_actors.core.checkpoint import Checkpoint, ModelRecord, load_checkpoint, resolve_checkpoint
 from pe_actors.core.engine import Engine, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
@@ -104,13 +104,15 @@ def make(
     )
 
 
-def checkpoint_network(checkpoint_meta: dict[str, Any], where: str = "checkpoint") -> tuple[Rule, Any]:
-    """The rule and network description a checkpoint's metadata records, by the rule's name or an alias (a BPTT
-    checkpoint holds an e-prop network); a ValueError naming ``where`` otherwise. Checkpoints written before rules
-    were recorded hold e-prop networks."""
+def checkpoint_network(checkpoint_meta: dict[str, Any] | ModelRecord, where: str = "checkpoint") -> tuple[Rule, Any]:
+    """The rule and network description a checkpoint records (its metadata or its :class:`ModelRecord`), by the
+    rule's name or an alias (a BPTT checkpoint holds an e-prop network); a ValueError naming ``where`` otherwise."""
     try:
-        spec = rule(checkpoint_meta.get("rule", "eprop"))
-        return spec, spec.network_type.resolve().from_dict(checkpoint_meta["network"])
+        record = checkpoint_meta if isinstance(checkpoint_meta, ModelRecord) else ModelRecord.from_meta(
+            checkpoint_meta, where
+        )
+        spec = rule(record.rule)
+        return spec, spec.network_type.resolve().from_dict(record.network)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{where} records no network of a known rule: {error}") from None
 
@@ -123,19 +125,25 @@ def from_checkpoint(
     **options: Any,
 ) -> Engine:
     """The engine holding the state of a checkpoint (or of a run directory's ``prefer`` checkpoint: its
-    best-validation one by default), on ``backend`` (default: the rule's fast off-chip engine, e-prop's replay,
-    EventProp's vectorised engine), with the synapses the checkpoint records (its devices as they were left).
-    ``optimiser`` defaults to the recorded learning-rate, L2 and decay settings; ``options`` as for :func:`make`.
-    """
-    checkpoint = load_checkpoint(resolve_checkpoint(path, prefer=prefer))
-    meta = checkpoint.meta
-    spec, network = checkpoint_network(meta, f"checkpoint {checkpoint.path}")
-    backend = backend or spec.offchip
+    best-validation one by default); see :func:`from_loaded`."""
+    return from_loaded(load_checkpoint(resolve_checkpoint(path, prefer=prefer)), backend, optimiser, **options)
+
+
+def from_loaded(
+    checkpoint: Checkpoint, backend: str | None = None, optimiser: OptimiserConfig | None = None, **options: Any
+) -> Engine:
+    """The engine holding the state of an already loaded ``checkpoint``, on ``backend`` (default: the rule's fast
+    off-chip engine, e-prop's replay, EventProp's vectorised engine), with the synapses the checkpoint records (its
+    devices as they were left). ``optimiser`` defaults to the recorded learning-rate, L2 and decay settings;
+    ``options`` as for :func:`make`."""
+    where = f"checkpoint {checkpoint.path}"
+    record = checkpoint.record
+    spec, network = checkpoint_network(record, where)
     if optimiser is None:
-        recorded = meta.get("optimiser") or {}
+        recorded = record.optimiser
         optimiser = OptimiserConfig(**{k: recorded[k] for k in ("lr", "l2", "lr_decay") if k in recorded})
-    options.setdefault("synapses", checkpoint_synapses(meta, f"checkpoint {checkpoint.path}"))
-    return from_state(spec.name, backend, network, checkpoint.engine_state, optimiser, f"checkpoint {checkpoint.path}",
+    options.setdefault("synapses", checkpoint_synapses(record, where))
+    return from_state(spec.name, backend or spec.offchip, network, checkpoint.engine_state, optimiser, where,
                       **options)  # fmt: skip
 
 
@@ -156,10 +164,10 @@ def from_state(
     return engine
 
 
-def checkpoint_synapses(meta: dict[str, Any], where: str = "checkpoint") -> SynapseConfig:
-    """The synapses a checkpoint's metadata records (digital when it records none); malformed settings are a
-    ValueError naming ``where``."""
-    recorded = meta.get("synapses")
+def checkpoint_synapses(meta: dict[str, Any] | ModelRecord, where: str = "checkpoint") -> SynapseConfig:
+    """The synapses a checkpoint records (its metadata or its :class:`ModelRecord`; digital when it records
+    none); malformed settings are a ValueError naming ``where``."""
+    recorded = meta.synapses if isinstance(meta, ModelRecord) else meta.get("synapses")
     if recorded is None:
         return DIGITAL
     try:

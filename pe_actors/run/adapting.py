@@ -1,18 +1,18 @@
 """An adaptation run: a trained network keeps learning online at batch 1 on a new condition (docs/adaptation.md).
 
-:func:`adapt` loads a checkpoint of any engine, the new condition's adaptation and evaluation samples and the
-original task's test set, places the network on the PE actors (or another backend) with a fresh ADAM, hands them
-to :func:`pe_actors.training.adaptation.adapt`, and writes the curves (``adaptation.csv``, ``.json``, ``.png``),
-the memory per PE (``memory.json``, ``.png``) and the adapted checkpoint. ``pe-actors adapt`` and
-``pe_actors.adapt`` are its callers.
+:func:`adapt` works in plain steps: :func:`prepare` reads the checkpoint and checks the settings against its rule
+and synapses (an :class:`Adapting`), :func:`samples` reads the new condition's adaptation and evaluation samples
+and the original task's, then within a :class:`~pe_actors.run.context.RunContext` the memory per PE is reported
+(``memory.json``, ``.png``), the network is placed on the PE actors (or another backend) with a fresh ADAM and
+handed to :func:`pe_actors.training.adaptation.adapt`, and the curves (``adaptation.csv``, ``.json``, ``.png``)
+and the adapted checkpoint are written. ``pe-actors adapt`` and ``pe_actors.adapt`` are its callers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import signal
+import json
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,15 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from pe_actors.core.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import weights_only
+from pe_actors.core.logs import log
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
-from pe_actors.rules import PE_BACKENDS, rule_of
+from pe_actors.rules import PE_BACKENDS, Rule, rule_of
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.run.config import (
     DEVICE_FIELDS,
@@ -45,19 +46,12 @@ from pe_actors.run.config import (
     float_range,
     int_range,
     setting,
+    synapse_settings,
 )
+from pe_actors.run.context import RunContext, RunError
 from pe_actors.run.data import READERS, feature_metadata, load_splits, recorded_views, source
-from pe_actors.run.rundir import owned as rundir_owned
-from pe_actors.run.rundir import run_dir_of, unique_run_name
-from pe_actors.run.training import (
-    Echo,
-    RunError,
-    StopRequest,
-    describe_synapses,
-    print_line,
-    start_engine,
-    synapses_of_run,
-)
+from pe_actors.run.plan import describe_synapses, synapses_of_run
+from pe_actors.run.rundir import RunDir, run_dir_of, unique_run_name
 from pe_actors.synapses import SynapseConfig, kind_names
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
 from pe_actors.training.adaptation import adapt as adapt_online
@@ -155,7 +149,7 @@ class AdaptRunConfig(Settings):
         return cls(**values)
 
 
-def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any) -> tuple:
+def condition_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: Any) -> tuple:
     """The new condition's adaptation pool and evaluation set, and where they came from: the train and test splits
     of ``data`` read by the rule's folder source (through its input code), or the clips of a GSC-layout folder
     featurised as the checkpoint's features were (on ``workers`` threads, with a progress bar if ``progress`` and
@@ -166,12 +160,12 @@ def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any) -> 
     if config.data is not None:
         if config.adapt_list is not None:
             raise ConfigError("--adapt-list selects clips of a --gsc-dir folder", "adapt_list")
-        splits = load_splits(spec.name, network, config.data, echo=lambda _: None).splits
+        splits = load_splits(spec.name, network, config.data).splits
         pool = tuple(np.asarray(a) for a in splits.train)
         held_out = tuple(np.asarray(a) for a in splits.test)
         return pool, held_out, f"{config.data} (train split: adaptation, test split: evaluation)"
     try:
-        metadata = feature_metadata(checkpoint.meta)
+        metadata = feature_metadata(checkpoint.record)
     except ConfigError as error:
         raise ConfigError(f"{error}; a checkpoint of the {spec.title} rule on {spec.data.description} adapts on "
                           f"data its source reads ({spec.data.folder}: --data DIR)", "gsc_dir") from None
@@ -190,22 +184,179 @@ def condition_samples(checkpoint: Any, config: AdaptRunConfig, network: Any) -> 
     return pool, held_out, f"{config.gsc_dir} (adaptation: {what}; evaluation: testing_list.txt)"
 
 
-def original_samples(checkpoint: Any, config: AdaptRunConfig, network: Any, echo: Echo) -> tuple:
+def original_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: Any) -> tuple:
     """The original task's training and test sets: ``original_data`` or the data the checkpoint was trained on."""
-    recorded = checkpoint.meta.get("run_config", {})
+    recorded = checkpoint.record.run_config or {}
     data = config.original_data if config.original_data is not None else recorded.get("data")
     data = Path(data) if data is not None else None
     cache = Path(recorded.get("cache") or config.cache) if config.original_data is None else config.cache
-    standin_size = recorded.get("standin_size") or "default"
     augment, views = recorded_views(recorded) if data is None else ((), 0)
     named = recorded.get("source") if config.original_data is None else None
     try:
-        splits = load_splits(rule_of(network).name, network, data, cache, standin_size,
-                             lambda line: echo(line, err=True), augment=augment, views=views, source_name=named,
-                             seed=int(recorded.get("seed", 0))).splits  # fmt: skip
+        splits = load_splits(rule_of(network).name, network, data, cache=cache,
+                             size=recorded.get("standin_size") or "default", augment=augment, views=views,
+                             source_name=named, seed=int(recorded.get("seed", 0))).splits  # fmt: skip
     except ConfigError as error:
         raise ConfigError(str(error), "original_data") from None
     return tuple(tuple(np.asarray(a) for a in getattr(splits, split)) for split in ("train", "test"))
+
+
+@dataclass(frozen=True)
+class Adapting:
+    """What an adaptation works with once its settings are checked: its ``config`` (with the rule's defaults
+    filled in), the ``checkpoint``, its rule ``spec`` and ``network``, the ``synapses`` the weights adapt on, the
+    weights left ``frozen`` and ``learning``, and the learning rate ``lr``."""
+
+    config: AdaptRunConfig
+    checkpoint: Checkpoint
+    spec: Rule
+    network: Any
+    synapses: SynapseConfig
+    frozen: tuple[str, ...]
+    learning: tuple[str, ...]
+    lr: float
+
+
+def prepare(config: AdaptRunConfig) -> Adapting:
+    """Read the checkpoint and check ``config`` against its rule, network and synapses; a ConfigError names the
+    setting that does not fit."""
+    try:
+        checkpoint = load_checkpoint(resolve_checkpoint(config.checkpoint, prefer="best"))
+        spec, network = checkpoint_network(checkpoint.record, f"checkpoint {checkpoint.path}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(str(error), "checkpoint") from None
+    recorded_rule = checkpoint.record.rule
+    if recorded_rule in spec.aliases:
+        log.warning(f"The checkpoint was trained with {recorded_rule} ({spec.aliases[recorded_rule]}); its weights "
+                    f"adapt with {spec.title} on the PEs")  # fmt: skip
+    synapses = adapting_synapses(config, checkpoint, network)
+    if config.drift_before > 0 and "drift" not in synapse_settings(synapses.kind):
+        raise ConfigError("drift needs --synapses pcm (or a pcm checkpoint)", "drift_before")
+    try:
+        spec.backend(config.engine)
+    except ValueError as error:
+        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
+                          "it for any rule)", "engine") from None  # fmt: skip
+    if config.per_class is not None and config.adapt_list is None:
+        raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
+    try:
+        spec.group(network, config.pes)
+    except ValueError as error:
+        raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
+    check_schedule(config.schedule, spec.name)
+    if config.rehearse_every is None:
+        config = dataclasses.replace(config, rehearse_every=spec.adaptation.rehearse_every)
+    frozen, learning = frozen_weights(config, network)
+    lr = config.lr or default_lr(network)
+    return Adapting(config, checkpoint, spec, network, synapses, frozen, learning, lr)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The samples of an adaptation: the new condition's ``pool`` and ``held_out`` evaluation set, the original
+    task's training split (``rehearsal``) and test split (``original``), and a description of their ``source``."""
+
+    pool: tuple[np.ndarray, np.ndarray]
+    held_out: tuple[np.ndarray, np.ndarray]
+    rehearsal: tuple[np.ndarray, np.ndarray]
+    original: tuple[np.ndarray, np.ndarray]
+    source: str
+
+
+def samples(adapting: Adapting) -> tuple[Samples, Adapting]:
+    """The samples of ``adapting``, checked against its network, and ``adapting`` with the number of adaptation
+    samples filled in when none was asked for (:data:`DEFAULT_SAMPLES`, or all the condition holds)."""
+    config, network = adapting.config, adapting.network
+    pool, held_out, source_text = condition_samples(adapting.checkpoint, config, network)
+    rehearsal, original = original_samples(adapting.checkpoint, config, network)
+    checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
+    if config.rehearse_every:
+        checked.append(("original training (rehearsal)", rehearsal))
+    for name, (x, labels) in checked:
+        if x.ndim != 3 or x.shape[1:] != (network.n_steps, network.n_in):
+            raise ConfigError(
+                f"{source_text}: {name} samples have shape {x.shape}; the network needs "
+                f"(N, {network.n_steps}, {network.n_in})"
+            )
+        try:
+            require_finite(x, f"{source_text}, {name} samples")
+            check_labels(labels, network.n_out)
+        except ValueError as error:
+            raise ConfigError(str(error), "gsc_dir" if config.gsc_dir else "data") from None
+    if config.samples is not None and config.samples > len(pool[0]):
+        raise ConfigError(f"{config.samples} adaptation samples asked for, but {source_text} holds {len(pool[0])}",
+                          "samples")  # fmt: skip
+    if config.samples is None:
+        count = min(DEFAULT_SAMPLES, len(pool[0]))
+        log.info(f"Found {len(pool[0])} adaptation samples in {source_text}; adapting on {count}")
+        adapting = dataclasses.replace(adapting, config=dataclasses.replace(config, samples=count))
+    return Samples(pool, held_out, rehearsal, original, source_text), adapting
+
+
+def adapt(config: AdaptRunConfig) -> dict:
+    """Adapt as ``config`` says; returns what ``adaptation.json`` holds (the curve of accuracy on the new condition
+    and the original task at every evaluation point, the sample order and the settings). Bad settings or data
+    raise a ConfigError naming the setting; a run that cannot finish a RunError; Ctrl-C or SIGTERM end it at the
+    next sample boundary with KeyboardInterrupt, after the curve and the adapted checkpoint so far are written."""
+    adapting = prepare(config)
+    data, adapting = samples(adapting)
+    out = Path(adapting.config.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} exists and is not a directory", "out")
+    with RunContext(out) as context:
+        recorded = adapting.checkpoint.record.run_config or {}
+        dtype = np.dtype(recorded.get("dtype") or "float32").type
+        memory = report_memory(adapting.network, adapting.config.pes, adapting.synapses, dtype, context.rundir)
+        engine = context.start(place(adapting))
+        if adapting.config.drift_before > 0:
+            engine.advance(adapting.config.drift_before)
+        result, wall = learn(engine, adapting, data, context)
+        state = engine.state()
+        context.release()
+        summary = write_results(context.rundir, adapting, result, state, data.source, memory, wall)
+    first, last = result.curve[0], result.curve[-1]
+    log.info(
+        f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
+        f"after {last['samples']} samples; original task {100 * first[f'{ORIGINAL}_accuracy']:.2f} % -> "
+        f"{100 * last[f'{ORIGINAL}_accuracy']:.2f} %"
+    )
+    if result.stopped:
+        log.warning(f"Interrupted after {last['samples']} of {adapting.config.samples} samples; the curve and the "
+                    f"adapted checkpoint so far are in {out}")  # fmt: skip
+        raise KeyboardInterrupt
+    return summary
+
+
+def learn(engine: Any, adapting: Adapting, data: Samples, context: RunContext) -> tuple[Adaptation, float]:
+    """The online learning of :func:`pe_actors.training.adaptation.adapt` on ``engine``, stoppable by signals at
+    sample boundaries; its result and the seconds it took."""
+    config = adapting.config
+    rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
+    log.info(
+        f"Adapting {adapting.checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {adapting.lr:g}, "
+        f"{describe_synapses(adapting.synapses)}; learning {', '.join(adapting.learning)}) with {config.samples} "
+        f"samples of {data.source}" + (rehearsing if config.rehearse_every else "")
+    )
+
+    def on_point(record: dict) -> None:
+        if record["samples"] == 0 or record["samples"] % 100 == 0:
+            log.info(f"after {record['samples']:>4} samples: new condition {100 * record[f'{NEW}_accuracy']:6.2f} %, "
+                     f"original task {100 * record[f'{ORIGINAL}_accuracy']:6.2f} %")  # fmt: skip
+
+    online = AdaptConfig(config.samples, config.eval_every, adapting.lr, config.seed, config.rehearse_every)
+    start = time.perf_counter()
+    with context.stoppable() as stop:
+        try:
+            result = adapt_online(
+                engine, data.pool, {NEW: data.held_out, ORIGINAL: data.original}, online,
+                reader=reader(engine, config, adapting.network, adapting.synapses), on_point=on_point,
+                # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
+                progress=config.progress and sys.stderr.isatty(),
+                rehearsal=data.rehearsal if config.rehearse_every else None, stop=lambda: stop.requested,
+            )  # fmt: skip
+        except NonFiniteError as error:
+            raise RunError(f"{error}; nothing was written to {context.rundir.checkpoints}") from None
+    return result, time.perf_counter() - start
 
 
 def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
@@ -222,7 +373,7 @@ def plot_adaptation(curve: list[dict], path: Path, title: str) -> Path:
     return save_figure(fig, path)
 
 
-def report_memory(network: Any, pes: int, synapses: SynapseConfig, dtype: type, out_dir: Path, echo: Echo) -> dict:
+def report_memory(network: Any, pes: int, synapses: SynapseConfig, dtype: type, rundir: RunDir) -> dict:
     """Bytes each PE holds while learning at batch 1 in ``dtype`` (the rule's ``memory``, read from the arrays a PE
     program allocates), against a PE's 128 KB of SRAM: printed, and written as memory.json and memory.png."""
     spec = rule_of(network)
@@ -234,16 +385,16 @@ def report_memory(network: Any, pes: int, synapses: SynapseConfig, dtype: type, 
     verdict = "fits in" if largest["sram_bytes"] <= PE_SRAM_BYTES else "does NOT fit in"
     devices = largest["bytes_by_category"].get("devices", 0)
     crossbar = f"; without the device state a crossbar holds, {largest['sram_bytes'] / 1024:.1f} KB" if devices else ""
-    echo(
+    log.info(
         f"Memory per PE while adapting at batch 1: largest {largest['label']} {largest['total_bytes'] / 1024:.1f} KB "
         f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in largest['bytes_by_category'].items() if v)}){crossbar}, "
         f"which {verdict} a PE's 128 KB of SRAM"
     )
     report = {"pes": pes, "sub_batch": 1, "dtype": np.dtype(dtype).name, "pe_sram_bytes": PE_SRAM_BYTES}
     report["per_pe"] = rows
-    write_json(out_dir / "memory.json", report)
+    write_json(rundir.memory_json, report)
     title = f"memory per PE while adapting, P = {pes}, k = 1"
-    plot_pe_memory(rows, spec.memory_categories.resolve(), out_dir / "memory.png", title)
+    plot_pe_memory(rows, spec.memory_categories.resolve(), rundir.memory_png, title)
     return report
 
 
@@ -253,7 +404,7 @@ def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, network: Any) -> 
     spec = rule_of(network)
     if config.synapses is not None and config.synapses not in spec.pe_synapses():
         raise ConfigError(f"{spec.title} adapts {' or '.join(spec.pe_synapses())} weights", "synapses")
-    recorded = checkpoint_synapses(checkpoint.meta, f"checkpoint {checkpoint.path}")
+    recorded = checkpoint_synapses(checkpoint.record, f"checkpoint {checkpoint.path}")
     settings = {name: getattr(config, name) for name in (*DEVICE_FIELDS, *PCM_FIELDS)}
     kind = config.synapses
     if kind is None:
@@ -266,29 +417,26 @@ def adapting_synapses(config: AdaptRunConfig, checkpoint: Any, network: Any) -> 
     return synapses_of_run(RunConfig(synapses=kind, seed=config.seed, **settings))
 
 
-def place(checkpoint: Any, config: AdaptRunConfig, network: Any, synapses: SynapseConfig, lr: float, echo: Echo,
-          frozen: tuple[str, ...] = ()) -> Any:  # fmt: skip
-    """The started engine holding the checkpoint's network on ``synapses`` with a fresh ADAM that leaves the
-    weights ``frozen`` as they are."""
-    spec = rule_of(network)
+def place(adapting: Adapting) -> Any:
+    """The engine holding the checkpoint's network on the adaptation's synapses with a fresh ADAM that leaves the
+    frozen weights as they are (to be started)."""
+    config, spec, network, checkpoint = adapting.config, adapting.spec, adapting.network, adapting.checkpoint
     state = checkpoint.engine_state
     try:
         check_weight_shapes(state, spec.weight_shapes(network), f"checkpoint {checkpoint.path}")
     except ValueError as error:
         raise ConfigError(str(error), "checkpoint") from None
-    recorded = checkpoint.meta.get("optimiser", {})
-    l2 = float(recorded.get("l2", OptimiserConfig.l2))
-    optimiser = OptimiserConfig(lr=lr, l2=l2, lr_decay=1.0, frozen=frozen)
+    l2 = float(checkpoint.record.optimiser.get("l2", OptimiserConfig.l2))
+    optimiser = OptimiserConfig(lr=adapting.lr, l2=l2, lr_decay=1.0, frozen=adapting.frozen)
     backend = spec.backend(config.engine).name
-    options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": synapses}
+    options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": adapting.synapses}
     if backend == PE_BACKENDS[1]:
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
                        run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
-    check_schedule(config.schedule, spec.name)
     if spec.takes("schedule", backend):
         options["schedule"] = config.schedule
-    engine = start_engine(make(spec.name, backend, network, weights_only(state), optimiser, **options), echo)
-    if synapses.devices and synapses == checkpoint_synapses(checkpoint.meta):
+    engine = make(spec.name, backend, network, weights_only(state), optimiser, **options)
+    if adapting.synapses.devices and adapting.synapses == checkpoint_synapses(checkpoint.record):
         engine.load_state(fresh_optimiser(state))
     return engine
 
@@ -308,135 +456,11 @@ def reader(engine: Any, config: AdaptRunConfig, network: Any, synapses: SynapseC
     return read
 
 
-def adapt(config: AdaptRunConfig, echo: Echo = print_line) -> dict:
-    """Adapt as ``config`` says; returns what ``adaptation.json`` holds (the curve of accuracy on the new condition
-    and the original task at every evaluation point, the sample order and the settings). Bad settings or data
-    raise a ConfigError naming the setting; a run that cannot finish a RunError."""
-    try:
-        checkpoint = load_checkpoint(resolve_checkpoint(config.checkpoint, prefer="best"))
-        spec, network = checkpoint_network(checkpoint.meta, f"checkpoint {checkpoint.path}")
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(str(error), "checkpoint") from None
-    recorded_rule = checkpoint.meta.get("rule", spec.name)
-    if recorded_rule in spec.aliases:
-        echo(f"The checkpoint was trained with {recorded_rule} ({spec.aliases[recorded_rule]}); its weights adapt "
-             f"with {spec.title} on the PEs", err=True)  # fmt: skip
-    synapses = adapting_synapses(config, checkpoint, network)
-    if config.drift_before > 0 and synapses.kind != "pcm":
-        raise ConfigError("drift needs --synapses pcm (or a pcm checkpoint)", "drift_before")
-    try:
-        spec.backend(config.engine)
-    except ValueError as error:
-        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
-                          "it for any rule)", "engine") from None  # fmt: skip
-    if config.per_class is not None and config.adapt_list is None:
-        raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
-    try:
-        spec.group(network, config.pes)
-    except ValueError as error:
-        raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
-    if config.rehearse_every is None:
-        config = dataclasses.replace(config, rehearse_every=spec.adaptation.rehearse_every)
-    frozen, learning = frozen_weights(config, network)
-    pool, held_out, source_text = condition_samples(checkpoint, config, network)
-    rehearsal, original = original_samples(checkpoint, config, network, echo)
-    checked = [("adaptation", pool), ("evaluation", held_out), ("original test", original)]
-    if config.rehearse_every:
-        checked.append(("original training (rehearsal)", rehearsal))
-    for name, (x, labels) in checked:
-        if x.ndim != 3 or x.shape[1:] != (network.n_steps, network.n_in):
-            raise ConfigError(
-                f"{source_text}: {name} samples have shape {x.shape}; the network needs "
-                f"(N, {network.n_steps}, {network.n_in})"
-            )
-        try:
-            require_finite(x, f"{source_text}, {name} samples")
-            check_labels(labels, network.n_out)
-        except ValueError as error:
-            raise ConfigError(str(error), "gsc_dir" if config.gsc_dir else "data") from None
-    if config.samples is not None and config.samples > len(pool[0]):
-        raise ConfigError(f"{config.samples} adaptation samples asked for, but {source_text} holds {len(pool[0])}",
-                          "samples")  # fmt: skip
-    if config.samples is None:
-        samples = min(DEFAULT_SAMPLES, len(pool[0]))
-        echo(f"Found {len(pool[0])} adaptation samples in {source_text}; adapting on {samples}")
-        config = dataclasses.replace(config, samples=samples)
-    lr = config.lr or default_lr(network)
-    online = AdaptConfig(config.samples, config.eval_every, lr, config.seed, config.rehearse_every)
-    out_dir = Path(config.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory", "out")
-    with rundir_owned(out_dir):
-        dtype = np.dtype(checkpoint.meta.get("run_config", {}).get("dtype") or "float32").type
-        memory = report_memory(network, config.pes, synapses, dtype, out_dir, echo)
-        engine = place(checkpoint, config, network, synapses, lr, echo, frozen)
-        with engine:
-            if config.drift_before > 0:
-                engine.advance(config.drift_before)
-            rehearsing = f", rehearsing an original-task sample after every {config.rehearse_every}"
-            echo(
-                f"Adapting {checkpoint.path} on {config.engine} ({config.pes} PEs, batch 1, lr {lr:g}, "
-                f"{describe_synapses(synapses)}; learning {', '.join(learning)}) with {config.samples} samples of "
-                f"{source_text}" + (rehearsing if config.rehearse_every else "")
-            )
-            start = time.perf_counter()
-
-            def on_point(record: dict) -> None:
-                if record["samples"] == 0 or record["samples"] % 100 == 0:
-                    echo(
-                        f"after {record['samples']:>4} samples: new condition "
-                        f"{100 * record[f'{NEW}_accuracy']:6.2f} %, original task "
-                        f"{100 * record[f'{ORIGINAL}_accuracy']:6.2f} %",
-                        err=True,
-                    )
-
-            # SIGTERM and Ctrl-C end the adaptation at the next sample boundary, with the curve and the adapted
-            # checkpoint so far written; installed after Ray started, they replace its C++ signal dump.
-            stop = StopRequest()
-            main = threading.current_thread() is threading.main_thread()
-            signals = (signal.SIGTERM, signal.SIGINT) if main else ()
-            previous = {sig: signal.signal(sig, stop.handler) for sig in signals}
-            try:
-                result = adapt_online(
-                    engine,
-                    pool,
-                    {NEW: held_out, ORIGINAL: original},
-                    online,
-                    reader=reader(engine, config, network, synapses),
-                    on_point=on_point,
-                    # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
-                    progress=config.progress and sys.stderr.isatty(),
-                    rehearsal=rehearsal if config.rehearse_every else None,
-                    stop=lambda: stop.requested,
-                )
-            except NonFiniteError as error:
-                raise RunError(f"{error}; nothing was written to {out_dir / 'checkpoints'}") from None
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-            wall = time.perf_counter() - start
-            state = engine.state()
-        summary = write_results(out_dir, checkpoint, result, state, config, synapses, lr, source_text, memory, wall,
-                                echo, frozen)  # fmt: skip
-        first, last = result.curve[0], result.curve[-1]
-        echo(
-            f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
-            f"after {last['samples']} samples; original task {100 * first[f'{ORIGINAL}_accuracy']:.2f} % -> "
-            f"{100 * last[f'{ORIGINAL}_accuracy']:.2f} %"
-        )
-    if result.stopped:
-        echo(f"Interrupted after {last['samples']} of {config.samples} samples; the curve and the adapted "
-             f"checkpoint so far are in {config.out}", err=True)  # fmt: skip
-        raise KeyboardInterrupt
-    return summary
-
-
-def write_results(
-    out_dir: Path, checkpoint: Any, result: Adaptation, state: dict, config: AdaptRunConfig, synapses: SynapseConfig,
-    lr: float, source_text: str, memory: dict, wall: float, echo: Echo, frozen: tuple[str, ...] = (),
-) -> dict:  # fmt: skip
+def write_results(rundir: RunDir, adapting: Adapting, result: Adaptation, state: dict, source_text: str,
+                  memory: dict, wall: float) -> dict:  # fmt: skip
     """Write adaptation.csv/.json/.png and the adapted checkpoint; returns the JSON's content."""
-    write_csv(out_dir / "adaptation.csv", result.curve)
+    config, synapses, checkpoint, lr = adapting.config, adapting.synapses, adapting.checkpoint, adapting.lr
+    write_csv(rundir.adaptation_csv, result.curve)
     condition = Path(config.gsc_dir or config.data).name
     where = f"{synapses.bits}-bit {synapses.kind} synapses" if synapses.devices else f"{synapses.kind} synapses"
     if config.drift_before:
@@ -445,48 +469,23 @@ def write_results(
         f"{run_dir_of(checkpoint.path).name} adapting to {condition}\n{config.engine}, {config.pes} PEs, "
         f"batch 1, lr {lr:g}, {where}"
     )
-    plot_adaptation(result.curve, out_dir / "adaptation.png", title)
+    plot_adaptation(result.curve, rundir.adaptation_png, title)
     summary = {
-        "checkpoint": checkpoint.path,
-        "source": source_text,
-        "engine": config.engine,
-        "pes": config.pes,
-        "lr": lr,
-        "samples": config.samples,
-        "eval_every": config.eval_every,
-        "seed": config.seed,
-        "drift_before_s": config.drift_before,
-        "rehearse_every": config.rehearse_every,
-        "frozen": list(frozen),
-        "synapses": synapses.to_dict(),
-        "seconds": wall,
-        "largest_pe_bytes": max(row["total_bytes"] for row in memory["per_pe"]),
-        "curve": result.curve,
+        "checkpoint": checkpoint.path, "source": source_text, "engine": config.engine, "pes": config.pes, "lr": lr,
+        "samples": config.samples, "eval_every": config.eval_every, "seed": config.seed,
+        "drift_before_s": config.drift_before, "rehearse_every": config.rehearse_every,
+        "frozen": list(adapting.frozen), "synapses": synapses.to_dict(), "seconds": wall,
+        "largest_pe_bytes": max(row["total_bytes"] for row in memory["per_pe"]), "curve": result.curve,
         "order": result.order,
-    }
-    write_json(out_dir / "adaptation.json", summary)
+    }  # fmt: skip
+    write_json(rundir.adaptation_json, summary)
     last = result.curve[-1]
-    keep = ("rule", "network", "optimiser", "class_names", "synthetic", "data_metadata", "run_config")
-    meta = {key: checkpoint.meta[key] for key in keep if key in checkpoint.meta}
-    meta.update(
-        {
-            "synapses": synapses.to_dict(),
-            "validation_accuracy": last[f"{NEW}_accuracy"],
-            "adaptation": {
-                "from_checkpoint": str(checkpoint.path),
-                "source": source_text,
-                "samples": last["samples"],
-                "lr": lr,
-                "seed": config.seed,
-                "rehearse_every": config.rehearse_every,
-                "frozen": list(frozen),
-                "new_condition_accuracy": last[f"{NEW}_accuracy"],
-                "original_task_accuracy": last[f"{ORIGINAL}_accuracy"],
-            },
-        }
-    )
-    path = save_checkpoint(out_dir / "checkpoints", f"adapted-n{last['samples']:06d}", state, {}, meta)
-    echo(f"Wrote {out_dir / 'adaptation.png'}, adaptation.csv, adaptation.json, memory.png and {path}")
-    import json
-
-    return json.loads((out_dir / "adaptation.json").read_text())
+    record = checkpoint.record.replace(synapses=synapses.to_dict(), adaptation={
+        "from_checkpoint": str(checkpoint.path), "source": source_text, "samples": last["samples"], "lr": lr,
+        "seed": config.seed, "rehearse_every": config.rehearse_every, "frozen": list(adapting.frozen),
+        "new_condition_accuracy": last[f"{NEW}_accuracy"], "original_task_accuracy": last[f"{ORIGINAL}_accuracy"],
+    })  # fmt: skip
+    meta = {**record.to_meta(), "validation_accuracy": last[f"{NEW}_accuracy"]}
+    path = save_checkpoint(rundir.checkpoints, f"adapted-n{last['samples']:06d}", state, {}, meta)
+    log.info(f"Wrote {rundir.adaptation_png}, adaptation.csv, adaptation.json, memory.png and {path}")
+    return json.loads(rundir.adaptation_json.read_text())

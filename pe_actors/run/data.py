@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.core.checkpoint import ModelRecord
+from pe_actors.core.logs import log
 from pe_actors.core.plugins import entry_point_table
 from pe_actors.rules import rule
 from pe_actors.run.config import AUDIO_AUGMENTATIONS, ConfigError, RunConfig
@@ -66,9 +68,7 @@ def source_names() -> tuple[str, ...]:
     return tuple(sorted(entry_point_table(SOURCES)))
 
 
-def load_dataset(
-    config: RunConfig, network: Any, data: Any = None, echo: Callable[[str], None] = print
-) -> Dataset:
+def load_dataset(config: RunConfig, network: Any, data: Any = None) -> Dataset:
     """The splits of the run ``config`` for ``network``: ``data`` when the caller passes arrays, else from the
     configured source (see the module docstring); a ConfigError names ``data`` when they do not fit."""
     if data is not None:
@@ -76,14 +76,14 @@ def load_dataset(
     if config.shd_dir is not None:
         if config.data is not None:
             raise ConfigError("give --data or --shd-dir, not both", "shd_dir")
-        return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed, echo)
+        return load_shd(config.rule, network, config.shd_dir, config.cache, config.seed)
     return load_splits(
-        config.rule, network, config.data, config.cache, config.standin_size, echo, config.progress,
+        config.rule, network, config.data, cache=config.cache, size=config.standin_size, progress=config.progress,
         augment=config.augment, views=config.augment_views, source_name=config.source, seed=config.seed,
     )  # fmt: skip
 
 
-def batch_augment(config: RunConfig, dataset: Dataset, echo: Callable[[str], None] = print) -> BatchAugment | None:
+def batch_augment(config: RunConfig, dataset: Dataset) -> BatchAugment | None:
     """How the run builds its training batches from ``dataset`` (``pe_actors.training.augment``): the augmented
     views the data hold, and SpecAugment's masks if ``config.augment`` names it and the data are speech features;
     None when neither applies. Says which of the requested augmentations the data cannot take."""
@@ -92,40 +92,39 @@ def batch_augment(config: RunConfig, dataset: Dataset, echo: Callable[[str], Non
     audio = asked & set(AUDIO_AUGMENTATIONS)
     views = dataset.train_views if audio else None
     if audio and views is None:
-        echo(f"The data hold no augmented views: {', '.join(sorted(audio))} not applied (prepare them with "
+        log.info(f"The data hold no augmented views: {', '.join(sorted(audio))} not applied (prepare them with "
              "`pe-actors data prepare --augment`)")  # fmt: skip
     elif views is not None:
         made = {name for name, value in (dataset.metadata.get("augment") or {}).items() if name in
                 AUDIO_AUGMENTATIONS and value is not None}  # fmt: skip
         if made != audio:
-            echo(f"The data's {len(views)} augmented views were made with {', '.join(sorted(made)) or 'nothing'}; "
+            log.info(f"The data's {len(views)} augmented views were made with {', '.join(sorted(made)) or 'nothing'}; "
                  f"--augment asks for {', '.join(sorted(audio))}: training on the views as they are")  # fmt: skip
     spec = SpecAugment() if "specaugment" in asked and speech else None
     if "specaugment" in asked and not speech:
-        echo("SpecAugment not applied: the data are not speech features")
+        log.info("SpecAugment not applied: the data are not speech features")
     if views is None and spec is None:
         return None
     return BatchAugment(dataset.splits.train[0], views, spec, config.seed)
 
 
-def recorded_dataset(
-    checkpoint_meta: dict[str, Any], network: Any, echo: Callable[[str], None] = print
-) -> tuple[Dataset, str]:
-    """The data a checkpoint's run config records, and where they are: its prepared features, SHD folder or
-    Yin-Yang folder, or the generated Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
-    recorded = checkpoint_meta.get("run_config") or {}
-    rule_name = checkpoint_meta.get("rule", "eprop")
+def recorded_dataset(record: ModelRecord, network: Any) -> tuple[Dataset, str]:
+    """The data a checkpoint's run config records (``record``, :class:`~pe_actors.core.checkpoint.ModelRecord`),
+    and where they are: its prepared features, SHD folder, data source or Yin-Yang folder, or the generated
+    Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
+    recorded = record.run_config or {}
+    rule_name = record.rule
     cache = Path(recorded.get("cache") or "cache/standin")
     if recorded.get("shd_dir"):
         where = recorded["shd_dir"]
-        return load_shd(rule_name, network, Path(where), cache, int(recorded.get("seed", 0)), echo), where
+        return load_shd(rule_name, network, Path(where), cache, int(recorded.get("seed", 0))), where
     data = Path(recorded["data"]) if recorded.get("data") else None
     named = recorded.get("source")
     where = str(data) if data else named or rule(rule_name).data.description
     size = recorded.get("standin_size") or "default"
     augment, views = recorded_views(recorded)
     seed = int(recorded.get("seed", 0))
-    dataset = load_splits(rule_name, network, data, cache, size, echo, augment=augment, views=views,
+    dataset = load_splits(rule_name, network, data, cache=cache, size=size, augment=augment, views=views,
                           source_name=named, seed=seed)  # fmt: skip
     return dataset, where
 
@@ -137,13 +136,12 @@ def recorded_views(recorded: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
     return tuple(str(recorded.get("augment") or "").split(",")), int(recorded.get("augment_views") or 0)
 
 
-def load_shd(rule_name: str, network: Any, shd_dir: Path, cache: Path, seed: int = 0,
-             echo: Callable[[str], None] = print) -> Dataset:  # fmt: skip
+def load_shd(rule_name: str, network: Any, shd_dir: Path, cache: Path, seed: int = 0) -> Dataset:
     """The Spiking Heidelberg Digits in ``shd_dir`` binned for ``network`` (its rule's ``data.event_binning``:
     e-prop's T steps over 1 s, EventProp's dt), a validation split carved from training by ``seed``, cached in
     ``cache``; a ConfigError names ``shd_dir``."""
     bin_ms, n_steps = rule(rule_name).data.event_binning(network)
-    echo(f"SHD from {shd_dir}: {n_steps} bins of {bin_ms:g} ms, cached in {cache}")
+    log.info(f"SHD from {shd_dir}: {n_steps} bins of {bin_ms:g} ms, cached in {cache}")
     try:
         prepared = source("shd", READERS)(shd_dir, cache, bin_ms, n_steps, seed)
     except (FileNotFoundError, ValueError) as error:
@@ -168,11 +166,10 @@ def load_splits(
     rule_name: str,
     network: Any,
     data: Path | None = None,
-    cache: Path = Path("cache/standin"),
-    standin_size: str = "default",
-    echo: Callable[[str], None] = print,
-    progress: bool = True,
     *,
+    cache: Path = Path("cache/standin"),
+    size: str = "default",
+    progress: bool = True,
     augment: tuple[str, ...] = (),
     views: int = 0,
     source_name: str | None = None,
@@ -180,25 +177,25 @@ def load_splits(
 ) -> Dataset:
     """The splits for a network of rule ``rule_name`` from the data source ``source_name`` (None: the rule's,
     ``Rule.data``: its folder source for ``data``, else its default source), through the rule's input code.
-    ``cache``, ``standin_size``, ``progress``, ``augment``, ``views`` and ``seed`` go to the source (the stand-in
+    ``cache``, ``size``, ``progress``, ``augment``, ``views`` and ``seed`` go to the source (the stand-in
     is built once in ``cache``, with ``views`` augmented views of its training split through the audio
     augmentations ``augment`` names, and shows progress bars when ``progress`` and standard error is a terminal).
     A ConfigError names ``data`` when they cannot be read."""
     spec = rule(rule_name)
     name = source_name or (spec.data.folder if data is not None else spec.data.source)
     if data is None and source_name is None:
-        echo(f"No --data: {spec.data.description} (data source {name!r}, cache {cache})")
+        log.info(f"No --data: {spec.data.description} (data source {name!r}, cache {cache})")
     reader = source(name)
     start = time.perf_counter()
     try:
-        prepared = reader(data, cache=cache, size=standin_size, progress=progress, augment=augment, views=views,
+        prepared = reader(data, cache=cache, size=size, progress=progress, augment=augment, views=views,
                           seed=seed)  # fmt: skip
     except (FileNotFoundError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(str(error), "data") from None
     if data is None and source_name is None:
-        echo(f"Data ready ({time.perf_counter() - start:.0f} s)")
+        log.info(f"Data ready ({time.perf_counter() - start:.0f} s)")
     splits = dict(prepared.splits)
     if spec.data.encode is not None:
         for split, (features, labels) in prepared.splits.items():
@@ -248,10 +245,10 @@ def _pair(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     return x, labels
 
 
-def feature_metadata(checkpoint_meta: dict[str, Any]) -> dict[str, Any]:
-    """The feature parameters and training normalisation a checkpoint stores to featurise a raw folder with; a
-    ConfigError names ``gsc_dir`` when it stores none."""
-    metadata = checkpoint_meta.get("data_metadata")
+def feature_metadata(record: ModelRecord) -> dict[str, Any]:
+    """The feature parameters and training normalisation a checkpoint stores (``record``) to featurise a raw
+    folder with; a ConfigError names ``gsc_dir`` when it stores none."""
+    metadata = record.data_metadata
     if not isinstance(metadata, dict) or "feature_params" not in metadata:
         raise ConfigError(
             "the checkpoint stores no feature parameters and normalisation to featurise a raw folder with; "

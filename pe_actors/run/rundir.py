@@ -1,12 +1,18 @@
-"""The run directory, a public format: what a training run writes and what :class:`Run` reads back.
+"""The run directory, a public format: what a training or adaptation run writes, known by name only here
+(:class:`RunDir`), and what :class:`Run` reads back.
 
     RUN/run-config.toml    the run's settings (``pe-actors train --config`` and ``pe_actors.train(config=...)``
                            read it back)
     RUN/metrics.jsonl      one JSON record per --log-every batches and per epoch (``kind``: batch or epoch)
-    RUN/checkpoints/       ckpt-e<epoch>-s<samples> directories (the latest few and the best by validation)
+    RUN/checkpoints/       ckpt-e<epoch>-s<samples> directories (the latest few and the best by validation); an
+                           adaptation's ckpt-adapted-n<samples>
     RUN/curves.json        the epoch records; curves.png draws them
     RUN/summary.json       the last and the best-validation epoch, whether the data are synthetic, the seconds
                            spent and the run config
+    RUN/adaptation.json    an adaptation's curve, sample order and settings; adaptation.csv and .png beside it
+    RUN/memory.json        the bytes per PE of an adaptation; memory.png draws them
+    RUN/evaluation/        what ``pe-actors evaluate`` writes of the run's best checkpoint
+    RUN/tensorboard/       TensorBoard event files (``--tensorboard``); RUN/prometheus/ the ``--monitor`` data
     RUN/.lock              the pid of the live process that owns the run (an exclusive lock while it runs)
 
 A run's result is its best-validation epoch (the latest on ties): that epoch's checkpoint is kept, and
@@ -42,6 +48,48 @@ DEFAULT_OUT = Path("runs/train")
 LOCK = ".lock"
 
 
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory (see the module docstring): the paths of its files, its lock and its checkpoints."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: Path | str) -> RunDir:
+        """The run directory holding ``checkpoint`` (``RUN/checkpoints/ckpt-...``)."""
+        return cls(run_dir_of(Path(checkpoint)))
+
+    run_config = property(lambda self: self.path / RUN_CONFIG, doc="run-config.toml")
+    metrics = property(lambda self: self.path / METRICS, doc="metrics.jsonl")
+    checkpoints = property(lambda self: self.path / CHECKPOINTS, doc="checkpoints/")
+    curves_json = property(lambda self: self.path / CURVES_JSON, doc="curves.json")
+    curves_png = property(lambda self: self.path / CURVES_PNG, doc="curves.png")
+    summary = property(lambda self: self.path / SUMMARY, doc="summary.json")
+    adaptation_json = property(lambda self: self.path / "adaptation.json", doc="adaptation.json")
+    adaptation_csv = property(lambda self: self.path / "adaptation.csv", doc="adaptation.csv")
+    adaptation_png = property(lambda self: self.path / "adaptation.png", doc="adaptation.png")
+    memory_json = property(lambda self: self.path / "memory.json", doc="memory.json")
+    memory_png = property(lambda self: self.path / "memory.png", doc="memory.png")
+    evaluation = property(lambda self: self.path / "evaluation", doc="evaluation/")
+    tensorboard = property(lambda self: self.path / "tensorboard", doc="tensorboard/")
+    prometheus = property(lambda self: self.path / "prometheus", doc="prometheus/")
+
+    def has_checkpoints(self) -> bool:
+        """True when the directory already holds checkpoints (a run would continue them, not start afresh)."""
+        return self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+
+    def owned(self) -> Any:
+        """Own the directory for a block (see :func:`owned`)."""
+        return owned(self.path)
+
+    def read(self) -> Run:
+        """The finished run in the directory."""
+        return Run.read(self.path)
+
+
 class RunDirectoryBusyError(ConfigError):
     """The run directory is owned by another live process; ``pid`` names it (a usage error of ``out``)."""
 
@@ -70,7 +118,7 @@ class Run:
 
     def model(self) -> Any:
         """The run's best-validation model, a :class:`pe_actors.api.Model` (see :func:`pe_actors.load`)."""
-        from pe_actors.api import load
+        from pe_actors.run.model import load
 
         return load(self.path)
 

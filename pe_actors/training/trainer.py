@@ -10,8 +10,6 @@ batches an uninterrupted run takes and ends with the same weights.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,15 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from pe_actors.core.checkpoint import (
     Checkpoint,
     load_checkpoint,
-    prune_checkpoints,
     rng_from_meta,
     rng_to_meta,
-    save_checkpoint,
 )
 from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import Engine
@@ -401,162 +396,13 @@ class Trainer:
         return state
 
 
-class MetricsLog(Callback):
-    """Appends JSON lines to ``path``: a ``batch`` record every ``log_every`` batches (means since the last one,
-    samples/s, the unix ``time``, on PE actors ``pe_timing``: each PE's step and barrier-wait ms of the last batch,
-    and with device synapses the device writes per learning step and so far) and an ``epoch`` record with train,
-    validation and test loss and accuracy, the ``time`` (and the device writes so far).
+def __getattr__(name: str) -> Any:
+    # The callbacks moved to pe_actors.training.callbacks; their old import path still works.
+    if name in ("MetricsLog", "CheckpointCallback", "ProgressBar"):
+        from pe_actors.training import callbacks
 
-    On a resumed run, records past the checkpoint's sample count (written after it by the interrupted run) are
-    dropped first, so the file reads as one uninterrupted run.
-    """
-
-    def __init__(self, path: Path | str, log_every: int = 10) -> None:
-        self.path = Path(path)
-        self.log_every = log_every
-        self._reset()
-
-    def _reset(self) -> None:
-        self.batches = 0
-        self.loss = self.correct = self.count = self.seconds = 0.0
-
-    def _write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            kept = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    # A killed run can leave a partial last line: it is dropped like the records past the checkpoint.
-                    continue
-                if isinstance(record, dict) and record.get("global_samples", 0) <= state.global_samples:
-                    kept.append(line)
-            self.path.write_text("".join(line + "\n" for line in kept))
-        self._reset()
-        # Device writes when the current window of batches began (None: the engine has no device synapses).
-        self.window_writes = getattr(trainer.engine, "writes", None)
-
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
-        self.batches += 1
-        self.loss += batch.loss * batch.size
-        self.correct += batch.correct
-        self.count += batch.size
-        self.seconds += batch.seconds
-        if self.batches % self.log_every == 0:
-            record = {
-                "kind": "batch",
-                "epoch": batch.epoch + 1,
-                "global_samples": state.global_samples,
-                "lr": batch.lr,
-                "loss": self.loss / self.count,
-                "accuracy": self.correct / self.count,
-                "samples_per_s": self.count / self.seconds if self.seconds > 0 else None,
-            }
-            record["time"] = time.time()
-            pe_timing = getattr(trainer.engine, "pe_timing", None)
-            if pe_timing:
-                record["pe_timing"] = pe_timing
-            if batch.writes is not None and self.window_writes is not None:
-                record["writes_per_step"] = (batch.writes - self.window_writes) / self.batches
-                record["device_writes"] = batch.writes
-            self._write(record)
-            self._reset()
-            self.window_writes = batch.writes
-
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
-        writes = getattr(trainer.engine, "writes", None)
-        extra = {"time": time.time(), **({} if writes is None else {"device_writes": writes})}
-        self._write({"kind": "epoch", **record, **extra})
-        self._reset()
-        self.window_writes = writes
-
-
-class CheckpointCallback(Callback):
-    """Writes a checkpoint (see :mod:`pe_actors.core.checkpoint`) every ``every`` training samples (at the first
-    batch boundary past each multiple) and at each epoch end, then keeps the ``keep_last`` newest and the best by
-    validation accuracy. ``meta`` (the run config, network, class names, ...) is stored in every checkpoint."""
-
-    def __init__(self, root: Path | str, every: int | None, keep_last: int = 3, meta: dict[str, Any] | None = None):
-        if every is not None and (not isinstance(every, int) or every < 1):
-            raise ValueError(f"checkpoint interval must be a positive number of samples or None, got {every!r}")
-        self.root = Path(root)
-        self.every = every
-        self.keep_last = keep_last
-        self.meta = dict(meta or {})
-        self.last: Path | None = None
-
-    def save(self, trainer: Trainer, state: TrainState, validation_accuracy: float | None = None) -> Path:
-        """Write a checkpoint of the engine and ``state`` now, named ``ckpt-e<epochs done>-s<samples trained>``."""
-        meta = {**self.meta, **state.to_meta(), "validation_accuracy": validation_accuracy}
-        arrays = {} if state.order is None else {"order": np.asarray(state.order, dtype=np.int64)}
-        name = f"e{state.epoch:03d}-s{state.global_samples:010d}"
-        self.last = save_checkpoint(self.root, name, trainer.engine.state(), arrays, meta)
-        prune_checkpoints(self.root, self.keep_last)
-        return self.last
-
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
-        self._next = self._following(state.global_samples)
-
-    def _following(self, samples: int) -> int | None:
-        return None if self.every is None else (samples // self.every + 1) * self.every
-
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
-        if self._next is not None and state.global_samples >= self._next and state.position < len(state.order):
-            self.save(trainer, state)
-            self._next = self._following(state.global_samples)
-
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
-        self.save(trainer, state, validation_accuracy=record["validation_accuracy"])
-        self._next = self._following(state.global_samples)
-
-
-class ProgressBar(Callback):
-    """A tqdm bar per epoch with samples/s and the running loss and accuracy of the epoch (a widget in Jupyter),
-    and one line per finished epoch. ``disable`` hides the bars, not the lines; so does a stderr that is not a
-    terminal (a redirected log), where a bar would only write carriage-return lines."""
-
-    def __init__(self, disable: bool = False) -> None:
-        interactive = sys.stderr.isatty() or "notebook" in tqdm.__module__
-        self.disable = disable or not interactive
-        self.bar = None
-
-    def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
-        self._close()
-        self.bar = tqdm(
-            total=len(state.order),
-            initial=state.position,
-            desc=f"epoch {state.epoch + 1}/{trainer.config.epochs}",
-            unit="sample",
-            disable=self.disable,
-            dynamic_ncols=True,
-        )
-
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
-        count = max(state.sums["count"], 1)
-        self.bar.set_postfix(loss=f"{state.sums['loss'] / count:.3f}", acc=f"{state.sums['correct'] / count:.3f}")
-        self.bar.update(batch.size)
-
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
-        self._close()
-        silence = record.get("silence") or {}
-        tqdm.write(
-            f"epoch {record['epoch']}: train acc {record['train_accuracy']:.3f} loss {record['train_loss']:.3f}"
-            f" | validation acc {record['validation_accuracy']:.3f} | test acc {record['test_accuracy']:.3f}"
-            + "".join(f" | {name.replace('_', ' ')} {100 * value:.1f} %" for name, value in silence.items())
-        )
-
-    def _close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def on_train_end(self, trainer: Trainer, state: TrainState) -> None:
-        self._close()
+        return getattr(callbacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def resume_state(trainer: Trainer, path: Path | str) -> TrainState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import numpy as np
@@ -340,8 +341,15 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
                 killed_at.append(time.monotonic())
 
     messages = []
+
+    class Messages(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append((time.monotonic(), record.getMessage()))
+
+    handler = Messages()
+    logging.getLogger("pe_actors").addHandler(handler)
     try:
-        recovery = ActorRecovery(tmp_path / "checkpoints", lambda text: messages.append((time.monotonic(), text)))
+        recovery = ActorRecovery(tmp_path / "checkpoints")
         state = Trainer(engine, data, OPTIMISER, config, [Kill()], recovery).fit()
         assert len(messages) == 1
         recovered_at, text = messages[0]
@@ -352,6 +360,7 @@ def test_killed_pe_actor_mid_epoch_is_rebuilt_and_training_ends_like_an_uninterr
         assert_states_close(engine.state(), reference.engine.state(), atol=1e-5)
         assert [h["test_accuracy"] for h in state.history] == [h["test_accuracy"] for h in reference_state.history]
     finally:
+        logging.getLogger("pe_actors").removeHandler(handler)
         engine.shutdown()
         if started:
             ray.shutdown()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.core.logs import log
 from pe_actors.training.trainer import Callback, Trainer, TrainState
 
 #: Fractions above which the guard warns, unless they are falling: samples whose label output is silent, hidden
@@ -26,17 +27,16 @@ _MEANING = {
 
 
 class SilenceGuard(Callback):
-    """Adds ``silence`` (``measure(params, x, labels)``: name -> fraction) to each epoch's record and echoes a
+    """Adds ``silence`` (``measure(params, x, labels)``: name -> fraction) to each epoch's record and logs a
     warning when a fraction is above its limit in :data:`LIMITS` and has not fallen since the previous epoch (or,
     after the first epoch, since the start), and a line when it is back below its limit."""
 
     def __init__(
         self,
         measure: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], dict[str, float]],
-        echo: Callable[..., None],
         limits: dict[str, float] | None = None,
     ) -> None:
-        self.measure, self.echo = measure, echo
+        self.measure = measure
         self.limits = dict(LIMITS if limits is None else limits)
         self.previous: dict[str, float] = {}
         self.warned: set[str] = set()
@@ -57,12 +57,11 @@ class SilenceGuard(Callback):
                 continue
             if value > limit and (before is None or value >= before) and name not in self.warned:
                 self.warned.add(name)
-                self.echo(
+                log.warning(
                     f"warning: epoch {record['epoch']}: {100 * value:.1f} % {_MEANING[name]}, and not falling; "
-                    'see docs/eventprop.md, "Silent outputs and dead neurons"',
-                    err=True,
+                    'see docs/eventprop.md, "Silent outputs and dead neurons"'
                 )
             elif value <= limit and name in self.warned:
                 self.warned.discard(name)
-                self.echo(f"epoch {record['epoch']}: {name.replace('_', ' ')} back to {100 * value:.1f} %", err=True)
+                log.warning(f"epoch {record['epoch']}: {name.replace('_', ' ')} back to {100 * value:.1f} %")
         self.previous = silence
