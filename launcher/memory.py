@@ -231,7 +231,7 @@ def memory(
         return
     if dt is not None:
         raise click.BadParameter("--dt is an EventProp option; give it with --rule eventprop", param_hint="--dt")
-    config = resolve_network(network, n_in, n_rec, n_out, steps)
+    config = resolve_network("eprop", network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     report = pe_memory(config, pes, sub_batch, np.dtype(dtype).type)

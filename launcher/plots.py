@@ -36,12 +36,12 @@ def prepare_out(out_dir: Path) -> Path:
 
 def network_options(command: Any) -> Any:
     """Decorate a report command with ``--network`` and the size overrides ``--n-in/--n-rec/--n-out/--steps``."""
-    from pe_actors.rules.eprop.config import NETWORKS
+    from pe_actors.rules import rule, rule_names
 
     options = [
         click.option(
             "--network",
-            type=click.Choice(sorted(NETWORKS)),
+            type=click.Choice(sorted({name for r in rule_names() for name in rule(r).networks.resolve()})),
             default="gsc",
             show_default=True,
             help="Network whose sizes and constants to start from.",
@@ -87,12 +87,22 @@ def yinyang_network(dt: float | None):
     return config.with_dt(dt) if dt is not None else config
 
 
-def resolve_network(network: str, n_in: int | None, n_rec: int | None, n_out: int | None, steps: int | None):
-    """The NetworkConfig named ``network`` with the given sizes replaced; a click.BadParameter on bad values."""
-    from pe_actors.rules.eprop.config import network_config
+def resolve_network(rule_name: str, network: str, n_in: int | None, n_rec: int | None, n_out: int | None,
+                    steps: int | None):  # fmt: skip
+    """The network of rule ``rule_name`` named ``network`` with the given sizes replaced (a network description
+    with ``with_sizes``); a click.BadParameter on bad values."""
+    from pe_actors.rules import rule
 
-    sizes = {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}
+    networks = rule(rule_name).networks.resolve()
+    if network not in networks:
+        raise click.BadParameter(f"the {rule_name} rule has the networks {sorted(networks)}", param_hint="--network")
+    sizes = {key: value for key, value in {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}.items()
+             if value is not None}  # fmt: skip
+    if not sizes:
+        return networks[network]
+    if not hasattr(networks[network], "with_sizes"):
+        raise click.BadParameter(f"the {rule_name} rule's networks take no size options", param_hint="--n-rec")
     try:
-        return network_config(network).with_sizes(**{key: value for key, value in sizes.items() if value is not None})
+        return networks[network].with_sizes(**sizes)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error

@@ -133,6 +133,9 @@ class Rule:
             batch 1 (dicts with ``label``, ``total_bytes`` and ``bytes_by_category``), and ``memory_categories``
             the categories in the order reports draw them; ``run_memory(network, batch, itemsize, generated)
             -> {part: bytes}`` the working set of a training run, estimated before anything is allocated.
+        record: ``record(params, x, network) -> (populations, logits)``: the network run on inputs ``x`` (batch,
+            T, n_in), every population by name with its recorded variables (``spikes``, ``v``, ...), each (batch,
+            T, neurons), and the class scores; ``example_input(network, seed)`` one typical input (1, T, n_in).
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
             much of a trained network has fallen silent, which a run reports after every epoch.
     """
@@ -154,6 +157,8 @@ class Rule:
     memory: Lazy
     memory_categories: Lazy
     run_memory: Lazy
+    record: Lazy
+    example_input: Lazy
     settings: tuple[str, ...] = ()
     run_defaults: Lazy | None = None
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))

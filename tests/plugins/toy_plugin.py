@@ -195,6 +195,15 @@ def run_memory(network: ToyNetwork, batch: int, itemsize: int, generated: bool =
     return {"weights and ADAM": 3.0 * network.n_in * network.n_out * itemsize}
 
 
+def record_populations(params: dict, x: np.ndarray, network: ToyNetwork) -> tuple[dict, np.ndarray]:
+    u = np.stack([filtered(x, network.kappa)[:, t] @ params["w_out"] for t in range(network.n_steps)], axis=1)
+    return {"readout": {"v": u}}, u.mean(axis=1)
+
+
+def example_input(network: ToyNetwork, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((1, network.n_steps, network.n_in)) < 0.1).astype(np.float32)
+
+
 def event_binning(network: ToyNetwork) -> tuple[float, int]:
     return 1000.0 / network.n_steps, network.n_steps
 
@@ -231,6 +240,8 @@ RULE = Rule(
     memory=Lazy(HERE, "memory_rows"),
     memory_categories=Lazy(HERE, "MEMORY_CATEGORIES"),
     run_memory=Lazy(HERE, "run_memory"),
+    record=Lazy(HERE, "record_populations"),
+    example_input=Lazy(HERE, "example_input"),
     aliases=MappingProxyType({}),
 )
 RECIPES = {"toy-delta": MappingProxyType({"rule": "delta", "network": "toy", "epochs": 3})}

@@ -251,11 +251,13 @@ def test_raster_command_fresh_weights(tmp_path):
     invoke(["raster", *TINY, "--seed", "3", "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "raster.json").read_text())
     assert (tmp_path / "raster.png").stat().st_size > 0
-    assert len(summary["spikes_per_neuron"]) == 8 and len(summary["spikes_per_step"]) == 12
-    assert summary["total_spikes"] == sum(summary["spikes_per_neuron"]) == sum(summary["spikes_per_step"])
+    recurrent = summary["populations"]["recurrent"]
+    assert len(recurrent["spikes_per_neuron"]) == 8 and len(recurrent["spikes_per_step"]) == 12
+    assert recurrent["total_spikes"] == sum(recurrent["spikes_per_neuron"]) == sum(recurrent["spikes_per_step"])
     assert sum(summary["probabilities"]) == pytest.approx(1.0)
     assert summary["predicted"] == int(np.argmax(summary["logits"])) and summary["label"] is None
-    assert [n for first, stop in summary["neurons_by_pe"] for n in range(first, stop)] == list(range(8))
+    layout = summary["neurons_by_pe"]["recurrent"]
+    assert [n for first, stop in layout for n in range(first, stop)] == list(range(8))
 
 
 def test_raster_command_from_checkpoint_and_data(tmp_path):
@@ -271,7 +273,7 @@ def test_raster_command_from_checkpoint_and_data(tmp_path):
     result = invoke([*args, "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "raster.json").read_text())
     assert summary["label"] == 4 % 3 and summary["label_name"] == CLASS_NAMES[1]
-    assert summary["total_spikes"] > 0 and summary["predicted_name"] in CLASS_NAMES
+    assert summary["populations"]["recurrent"]["total_spikes"] > 0 and summary["predicted_name"] in CLASS_NAMES
     assert "checkpoint" in summary["source"] and "predicted" in result.output
 
 
@@ -351,8 +353,10 @@ def test_eventprop_raster_and_memory_commands(tmp_path):
     result = CliRunner().invoke(cli, ["raster", "--rule", "eventprop", "--index", "2", "--out", raster_dir])
     assert result.exit_code == 0, result.output
     summary = json.loads((raster_dir / "raster.json").read_text())
-    assert summary["label"] in ("yin", "yang", "dot") and len(summary["spikes_per_layer"]) == 3
-    assert summary["spikes_per_layer"][0] == 5  # four features and the bias, one spike each
+    # The rule's example input: four latency-coded features and the bias, one spike each, without a label.
+    assert summary["label"] is None and list(summary["populations"]) == ["layer 1", "output"]
+    assert summary["rule"] == "eventprop" and summary["step_ms"] == 1.0
+    assert len(summary["populations"]["output"]["first_spike_ms"]) == 3
     assert (raster_dir / "raster.png").is_file()
     result = CliRunner().invoke(cli, ["memory", "--rule", "eventprop", "--pes", "3", "--out", memory_dir])
     assert result.exit_code == 0, result.output

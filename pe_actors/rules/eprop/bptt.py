@@ -70,3 +70,24 @@ def bptt_backward(
         grad_rec += (1.0 - c.alpha) * z_prev.T @ g_v
     np.fill_diagonal(grad_rec, 0.0)
     return {"w_in": grad_in, "w_rec": grad_rec, "w_out": grad_out}
+
+
+def record_populations(params: dict[str, np.ndarray], x: np.ndarray, config: NetworkConfig) -> tuple[dict, np.ndarray]:
+    """The populations of the network on inputs ``x`` (batch, T, n_in), each variable (batch, T, neurons):
+    ``recurrent`` (``spikes`` z, membrane ``v``, adaptive ``threshold``) and ``readout`` (its leaky output
+    ``v``, y^t = zbar^t W_out), with the class scores (the readout's mean over T, docs/eprop.md); the forward pass
+    of :func:`bptt_forward`, step by step."""
+    dtype = np.result_type(params["w_in"], np.float32)
+    weights = {key: np.asarray(value, dtype) for key, value in params.items()}
+    trace = bptt_forward(weights, np.asarray(x, dtype), config)
+    batch_first = {name: np.swapaxes(trace[name], 0, 1) for name in ("z", "v", "threshold", "zbar")}
+    populations = {
+        "recurrent": {"spikes": batch_first["z"], "v": batch_first["v"], "threshold": batch_first["threshold"]},
+        "readout": {"v": batch_first["zbar"] @ weights["w_out"]},
+    }
+    return populations, trace["logits"]
+
+
+def example_input(config: NetworkConfig, seed: int = 0) -> np.ndarray:
+    """One standard normal input (1, T, n_in) (no label)."""
+    return np.random.default_rng(seed).standard_normal((1, config.n_steps, config.n_in)).astype(np.float32)

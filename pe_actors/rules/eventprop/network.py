@@ -116,6 +116,24 @@ def forward(params: Params, spikes: np.ndarray, config: EventPropConfig) -> list
     return tapes
 
 
+def record_populations(params: Params, spikes: np.ndarray, config: EventPropConfig) -> tuple[dict, np.ndarray]:
+    """The populations of the network on input rasters ``spikes`` (batch, T, n_0), each variable (batch, T,
+    neurons): every LIF layer (``layer 1`` ... and ``output``) with its ``spikes``, synaptic current ``i`` and
+    membrane voltage ``v`` before the reset, and the class scores of the output's first spikes."""
+    dtype = np.result_type(*params.values(), np.float64)
+    tapes = forward({k: np.asarray(v, dtype) for k, v in params.items()}, np.asarray(spikes, dtype), config)
+    names = [f"layer {layer}" for layer in range(1, len(tapes))] + ["output"]
+    populations = {name: {"spikes": s, "i": i, "v": v} for name, (i, v, s) in zip(names, tapes, strict=True)}
+    return populations, read_output(tapes[-1][2], tapes[-1][1], None, config).logits
+
+
+def example_input(config: EventPropConfig, seed: int = 0) -> np.ndarray:
+    """One input raster (1, T, n_0) of uniformly random features through the latency code (no label)."""
+    from pe_actors.rules.eventprop.encoding import encode
+
+    return encode(np.random.default_rng(seed).random((1, config.n_in - 1)), config)
+
+
 def gradients(
     params: Params, spikes: np.ndarray, labels: np.ndarray, config: EventPropConfig, batch_size: int | None = None
 ) -> tuple[Params, Readout]:
