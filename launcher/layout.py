@@ -8,49 +8,23 @@ from pathlib import Path
 import click
 
 from pe_actors.reports.figures import pyplot, save_figure, write_json
+from pe_actors.rules import group_program, rule, rule_names
 from pe_actors_launcher.plots import out_option, prepare_out
 
 #: Groups drawn in full; further groups are replicas of the first and are summarised.
 GROUPS_DRAWN = 3
 
 
-def pe_layout(rule: str, pes: int, groups: int) -> dict:
-    """Per PE of one group: its layer, neurons, synapses (input and recurrent onto its neurons plus its readout
-    synapses for e-prop; the columns of its layer's matrix for EventProp) and whether it is the master; the
-    group's channels in words."""
-    from pe_actors.rules import group_program
-
-    if rule == "eventprop":
-        from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
-
-        config = EVENTPROP_NETWORKS["yinyang"]
-        group = group_program(config, pes)
-        rows = []
-        for p, (layer, part) in enumerate(zip(group.layer_of, group.neurons, strict=True)):
-            size = part.stop - part.start
-            rows.append({"pe": p, "layer": layer, "neurons": [part.start, part.stop],
-                         "synapses": config.sizes[layer - 1] * size, "master": p == group.master})  # fmt: skip
-        channels = [f"{c.name}: PEs {list(c.senders)} -> {list(c.receivers)} ({c.kind})" for c in group.channels]
-        network = "-".join(map(str, config.sizes))
-    else:
-        from pe_actors.rules.eprop.config import NETWORKS
-
-        config = NETWORKS["gsc"]
-        group = group_program(config, pes)
-        rows = []
-        for p, part in enumerate(group.neurons):
-            size = part.stop - part.start
-            synapses = config.n_pre * size - size + size * config.n_out  # no self-connection
-            rows.append({"pe": p, "layer": 1, "neurons": [part.start, part.stop], "synapses": synapses,
-                         "master": p == group.master})  # fmt: skip
-        channels = [
-            "spikes: every PE -> every PE, each step",
-            f"partials: every PE -> master PE {group.master}, after the last step",
-            f"error: master PE {group.master} -> every PE",
-        ]
-        network = f"{config.n_in}/{config.n_rec}/{config.n_out}"
-    return {"rule": rule, "network": network, "pes": group.n_pes, "groups": groups, "per_pe": rows,
-            "channels": channels, "actors": group.n_pes * groups}  # fmt: skip
+def pe_layout(rule_name: str, pes: int, groups: int) -> dict:
+    """Per PE of one group of the rule's first network: its layer, neurons, synapses and whether it is the master
+    (the group program's ``pe_layout``), and the group's channels in words."""
+    spec = rule(rule_name)
+    config = next(iter(spec.networks.resolve().values()))
+    group = group_program(config, pes)
+    channels = [f"{c.name}: PEs {list(c.senders)} -> {list(c.receivers)} ({c.kind})" for c in group.channels]
+    sizes = getattr(config, "sizes", None) or (config.n_in, config.n_rec, config.n_out)
+    return {"rule": rule_name, "network": "-".join(map(str, sizes)), "pes": group.n_pes, "groups": groups,
+            "per_pe": group.pe_layout(), "channels": channels, "actors": group.n_pes * groups}  # fmt: skip
 
 
 def plot_layout(layout: dict, path: Path) -> Path:
@@ -70,7 +44,7 @@ def plot_layout(layout: dict, path: Path) -> Path:
                                        edgecolor=edge, linewidth=2.2 if row["master"] else 0.8))  # fmt: skip
             first, stop = row["neurons"]
             text = f"PE {x}\nn {first}-{stop - 1}\n{row['synapses']:,} syn"
-            if layout["rule"] == "eventprop":
+            if len({r["layer"] for r in rows}) > 1:
                 text += f"\nlayer {row['layer']}"
             ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7)
         ax.text(-0.1, y + 0.5, f"group {g}", ha="right", va="center", fontsize=8)
@@ -93,11 +67,11 @@ def plot_layout(layout: dict, path: Path) -> Path:
 @click.command("layout")
 @click.option(
     "--rule",
-    type=click.Choice(["eprop", "eventprop"]),
+    type=click.Choice(rule_names()),
     default="eprop",
     show_default=True,
-    help="e-prop: the gsc network's recurrent neurons split over the PEs; EventProp: each layer of the yinyang "
-    "network split over its PEs.",
+    help="The rule whose first network to lay out (e-prop: the gsc network's recurrent neurons split over the PEs; "
+    "EventProp: each layer of the yinyang network split over its PEs).",
 )
 @click.option(
     "--pes",

@@ -9,6 +9,7 @@ import numpy as np
 
 from pe_actors.reports.figures import pyplot, save_figure, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
+from pe_actors.rules import rule as rule_named
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
@@ -17,17 +18,17 @@ from pe_actors.studies.memory import (
     crossover_steps,
     eprop_memory_line,
     paper_memory_lines,
-    paper_table1_floats,
     paper_table6_floats,
     pe_memory,
 )
+from pe_actors.synapses import DIGITAL
 from pe_actors_launcher.plots import (
     network_options,
     out_option,
     prepare_out,
     resolve_network,
+    rule_network,
     rule_options,
-    yinyang_network,
 )
 
 
@@ -129,35 +130,29 @@ def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]
     return parts
 
 
-def eventprop_memory(pes: int, sub_batch: int, dtype: str, dt: float | None, out_dir) -> None:
-    """The ``--rule eventprop`` branch: bytes per PE of the yinyang network, against a PE's 128 KB of SRAM."""
-    from pe_actors.rules.eventprop.memory import MEMORY_CATEGORIES
-    from pe_actors.rules.eventprop.memory import pe_memory as eventprop_pe_memory
-    from pe_actors_datasets.yinyang import yinyang
-
-    config = yinyang_network(dt)
-    report = eventprop_pe_memory(config, *yinyang(sub_batch, 0), n_pes=pes, dtype=np.dtype(dtype).type)
-    click.echo(
-        f"EventProp {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, up to {pes} PEs "
-        f"per layer, k = {sub_batch}, {dtype}; KB per PE while training (a SpiNNaker 2 PE has 128 KB of SRAM)"
-    )
-    click.echo(
-        f"{'PE':<4}{'layer':>6}{'neurons':>8}" + "".join(f"{n:>13}" for n in MEMORY_CATEGORIES) + f"{'total':>9}"
-    )
-    for entry in report:
-        cells = "".join(f"{entry['bytes_by_category'].get(n, 0) / 1024:13.2f}" for n in MEMORY_CATEGORIES)
-        click.echo(f"{entry['pe']:<4}{entry['layer']:>6}{entry['neurons']:>8}{cells}{entry['total_bytes'] / 1024:9.2f}")
-    largest = max(entry["total_bytes"] for entry in report)
+def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, out_dir) -> None:
+    """The memory of a rule without a paper count to compare with: bytes per PE of its network by category (the
+    rule's ``memory``), against a PE's 128 KB of SRAM."""
+    spec = rule_named(rule_name)
+    categories = spec.memory_categories.resolve()
+    rows = spec.memory(config, pes, DIGITAL, np.dtype(dtype).type, sub_batch)
+    sizes = "-".join(map(str, getattr(config, "sizes", None) or (config.n_in, config.n_out)))
+    click.echo(f"{spec.title} {sizes}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, {dtype}; KB per PE while "
+               "training (a SpiNNaker 2 PE has 128 KB of SRAM)")  # fmt: skip
+    click.echo(f"{'PE':<18}" + "".join(f"{n:>13}" for n in categories) + f"{'total':>9}")
+    for row in rows:
+        cells = "".join(f"{row['bytes_by_category'].get(n, 0) / 1024:13.2f}" for n in categories)
+        click.echo(f"{row['label']:<18}{cells}{row['total_bytes'] / 1024:9.2f}")
+    largest = max(row["total_bytes"] for row in rows)
     verdict = "fits" if largest <= PE_SRAM_BYTES else "does NOT fit"
     click.echo(f"largest PE {largest / 1024:.2f} KB: {verdict} in 128 KB of SRAM")
     out_dir = prepare_out(out_dir)
-    host = host_estimate("eventprop", config, sub_batch, dtype)
-    summary = {"rule": "eventprop", "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype,
+    host = host_estimate(rule_name, config, sub_batch, dtype)
+    summary = {"rule": rule_name, "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype,
                "host_run_bytes": host}  # fmt: skip
-    write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": report})
-    rows = [{**entry, "label": f"PE {entry['pe']} (layer {entry['layer']})"} for entry in report]
-    title = f"EventProp {'-'.join(map(str, config.sizes))}, k = {sub_batch}, {dtype}"
-    plot_pe_memory(rows, MEMORY_CATEGORIES, out_dir / "memory.png", title)
+    write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": rows})
+    title = f"{spec.title} {sizes}, k = {sub_batch}, {dtype}"
+    plot_pe_memory(rows, categories, out_dir / "memory.png", title)
     click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
 
 
@@ -224,19 +219,18 @@ def memory(
     E-prop vs BPTT memory against the number of time steps, ours and the paper's, and where BPTT overtakes.
     With --rule eventprop: bytes per PE of the yinyang network by category, against a PE's 128 KB of SRAM.
     """
-    if rule == "eventprop":
+    spec = rule_named(rule)
+    if spec.paper_memory is None:
         if plot:
-            raise click.UsageError("--plot compares e-prop with BPTT; leave it out with --rule eventprop")
-        eventprop_memory(pes, sub_batch, dtype, dt, out_dir)
+            raise click.UsageError(f"--plot compares a rule with its paper's BPTT count; the {rule} rule has none")
+        rows_memory(rule, rule_network(rule, network, dt, pes), pes, sub_batch, dtype, out_dir)
         return
-    if dt is not None:
-        raise click.BadParameter("--dt is an EventProp option; give it with --rule eventprop", param_hint="--dt")
-    config = resolve_network("eprop", network, n_in, n_rec, n_out, steps)
+    config = resolve_network(rule, network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     report = pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
     largest = max(report, key=lambda entry: entry.total)
-    paper = paper_table1_floats(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
+    paper = spec.paper_memory(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, "
         f"k = {sub_batch}, {dtype}; largest PE: PE {largest.index} with {largest.neurons} neurons"
@@ -262,10 +256,10 @@ def memory(
         f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
         f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
     )
-    host = host_estimate("eprop", config, sub_batch, dtype)
+    host = host_estimate(rule, config, sub_batch, dtype)
     out_dir = prepare_out(out_dir)
     per_pe = [entry.as_row() for entry in report]
-    summary = {"rule": "eprop", "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype,
+    summary = {"rule": rule, "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype,
                "host_run_bytes": host}  # fmt: skip
     paper_bytes = {name: paper[name] * PAPER_FLOAT_BYTES for name in paper}
     write_json(

@@ -57,6 +57,8 @@ def network_options(command: Any) -> Any:
 
 
 def rule_options(what: str) -> Any:
+    from pe_actors.rules import rule_names
+
     """Decorate a report command with ``--rule eprop|eventprop`` and EventProp's ``--dt``; ``what`` says what the
     command reports for EventProp (the end of the --rule help)."""
 
@@ -69,7 +71,7 @@ def rule_options(what: str) -> Any:
         )(command)
         return click.option(
             "--rule",
-            type=click.Choice(["eprop", "eventprop"]),
+            type=click.Choice(rule_names()),
             default="eprop",
             show_default=True,
             help=f"eprop: the network of --network; eventprop: the yinyang network, {what} (--pes is then PEs per "
@@ -79,12 +81,21 @@ def rule_options(what: str) -> Any:
     return decorate
 
 
-def yinyang_network(dt: float | None):
-    """The ``yinyang`` EventProp network, at time step ``dt`` when given (the trial keeps its length)."""
-    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+def rule_network(rule_name: str, network: str, dt: float | None, pes: int) -> Any:
+    """The network ``network`` of rule ``rule_name`` (its first when it has none of that name) as a run builds it
+    (``Rule.network_of``), with the rule's ``dt`` if given; a click.BadParameter names what does not fit."""
+    from pe_actors.rules import rule
+    from pe_actors.run.config import ConfigError, resolve
+    from pe_actors.run.plan import check_rule_settings
 
-    config = EVENTPROP_NETWORKS["yinyang"]
-    return config.with_dt(dt) if dt is not None else config
+    networks = rule(rule_name).networks.resolve()
+    name = network if network in networks else next(iter(networks))
+    try:
+        config = resolve({"rule": rule_name, "network": name, "dt": dt, "pes": pes})
+        check_rule_settings(config)
+        return rule(rule_name).network_of(config)
+    except (ConfigError, TypeError) as error:
+        raise click.BadParameter(str(error), param_hint=f"--{getattr(error, 'field', None) or 'rule'}") from None
 
 
 def resolve_network(rule_name: str, network: str, n_in: int | None, n_rec: int | None, n_out: int | None,

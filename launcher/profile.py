@@ -24,8 +24,8 @@ from pe_actors_launcher.plots import (
     out_option,
     prepare_out,
     resolve_network,
+    rule_network,
     rule_options,
-    yinyang_network,
 )
 
 
@@ -128,7 +128,7 @@ def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, s
     """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
     from pe_actors_datasets.yinyang import yinyang
 
-    config = yinyang_network(dt)
+    config = rule_network("eventprop", "yinyang", dt, pes)
     features, labels = yinyang(sub_batch * (warmup + batches), 1000 + seed)
     summary = profile_eventprop(
         config, features, labels, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed

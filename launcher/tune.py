@@ -27,7 +27,10 @@ import click
 
 from pe_actors.core.logs import quiet
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
+from pe_actors.rules import run_rule_names
 from pe_actors.run.config import ConfigError, RunConfig, resolve, write_toml
+from pe_actors.run.data import load_dataset
+from pe_actors.run.plan import plan
 from pe_actors_launcher.options import standin_options
 from pe_actors_launcher.plots import prepare_out
 
@@ -52,9 +55,9 @@ def read_space(path: Path, valid: set[str]) -> tuple[str, dict[str, Any], dict[s
     unknown = sorted(set(raw) - {"rule", "space", "fixed"})
     if unknown:
         raise _bad(f"{path}: unknown top-level key(s) {unknown}; use rule, [space], [fixed]")
-    rule = raw.get("rule", "eprop")
-    if rule not in ("eprop", "eventprop"):
-        raise _bad(f"{path}: rule must be eprop or eventprop, got {rule!r}")
+    rule = raw.get("rule", RunConfig.rule)
+    if rule not in run_rule_names():
+        raise _bad(f"{path}: rule must be one of {list(run_rule_names())}, got {rule!r}")
     tables = {}
     for table in ("space", "fixed"):
         entries = {key.replace("-", "_"): value for key, value in raw.get(table, {}).items()}
@@ -183,23 +186,20 @@ def tune(
         out_dir = prepare_out(out_dir).resolve()
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    base: dict[str, Any] = {"rule": rule, "engine": "replay" if rule == "eprop" else "offchip", **fixed}
-    # The [fixed] values are checked like every run's settings, before Ray or any trial starts.
+    # Paths absolute, as trials run in directories of their own.
+    base: dict[str, Any] = {"rule": rule, "engine": "offchip", **fixed}
+    if data is not None:
+        base["data"] = str(Path(data).resolve())
+    else:
+        base.update(cache=str(Path(cache).resolve()), standin_size=standin_size)
+    # The [fixed] values are checked like every run's settings, before Ray or any trial starts; the rule's data
+    # are made once here (the stand-in is synthesised into the cache), not in every trial.
     try:
-        resolve(base)
+        run_plan = plan(resolve(base))
+        load_dataset(run_plan.config, run_plan.network)
     except (ConfigError, TypeError) as error:
         raise click.BadParameter(f"{space_path} [fixed]: {error}", param_hint="--space") from None
-    if rule == "eprop":
-        # Build the stand-in once here, not in every trial; paths absolute, as trials run in their own directory.
-        if data is None:
-            from pe_actors_datasets import ensure_standin
-
-            click.echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
-            data = ensure_standin(cache, size=standin_size)
-        base["data"] = str(Path(data).resolve())
-    elif data is not None:
-        base["data"] = str(Path(data).resolve())
-    epochs = int(fixed.get("epochs", 8 if rule == "eprop" else 100))
+    epochs = run_plan.config.epochs
     from pe_actors.runtime.cluster import start_ray
 
     start_ray(None, num_pe_slots=1)

@@ -132,7 +132,9 @@ class Rule:
         memory: ``memory(network, pes, synapses, dtype) -> rows``, the bytes each PE allocates while learning at
             batch 1 (dicts with ``label``, ``total_bytes`` and ``bytes_by_category``), and ``memory_categories``
             the categories in the order reports draw them; ``run_memory(network, batch, itemsize, generated)
-            -> {part: bytes}`` the working set of a training run, estimated before anything is allocated.
+            -> {part: bytes}`` the working set of a training run, estimated before anything is allocated;
+            ``paper_memory(n_in, n_rec, n_out, n_steps, n_own) -> {category: 32-bit words}`` (None: none) the count
+            of one PE's memory in the rule's paper, which ``pe-actors memory`` prints beside the measured bytes.
         record: ``record(params, x, network) -> (populations, logits)``: the network run on inputs ``x`` (batch,
             T, n_in), every population by name with its recorded variables (``spikes``, ``v``, ...), each (batch,
             T, neurons), and the class scores; ``example_input(network, seed)`` one typical input (1, T, n_in).
@@ -161,6 +163,7 @@ class Rule:
     example_input: Lazy
     settings: tuple[str, ...] = ()
     run_defaults: Lazy | None = None
+    paper_memory: Lazy | None = None
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
 

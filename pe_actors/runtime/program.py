@@ -185,3 +185,8 @@ class GroupProgram(Protocol):
     def scatter_state(self, state: dict[str, np.ndarray], pe: int) -> dict[str, np.ndarray]:
         """The slice of a full-matrix state that PE ``pe`` holds."""
         ...
+
+    def pe_layout(self) -> list[dict[str, Any]]:
+        """Per PE: ``pe``, the ``layer`` of the population it holds a slice of, its ``neurons`` [first, stop),
+        its ``synapses`` and whether it is the ``master`` (``pe-actors layout`` draws them)."""
+        ...

@@ -14,38 +14,15 @@ import numpy as np
 from pe_actors.rules import rule
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
-from pe_actors.rules.eprop.memory import MEMORY_CATEGORIES, PEMemory, pe_memory, synapse_floats
-
-PAPER_FLOAT_BYTES = 4
-
-
-def paper_table1_floats(n_in: int, n_rec: int, n_out: int, n_steps: int, n_own: int | None = None) -> dict[str, int]:
-    """The paper's Table 1 count of one PE's large variables, in 32-bit words, by our categories.
-
-    Per PE owning ``n_own`` of the n_rec neurons (default all): the input buffer T n_in; four eligibility arrays
-    each for the input and recurrent synapses; the learning signals; weights, gradients and two ADAM moments of
-    the input, recurrent and output synapses. 80/20/12, T = 100 on one PE gives 24,980.
-    """
-    own = n_rec if n_own is None else n_own
-    synapses = n_in * own + n_rec * own + own * n_out
-    return {
-        "weights": synapses,
-        "adam": 2 * synapses,
-        "devices": 0,
-        "eligibility": 4 * (n_in + n_rec) * own,
-        "accumulators": synapses + own,
-        "neuron_state": 0,
-        "input_buffer": n_steps * n_in,
-    }
-
-
-def paper_table6_floats(n_in: int, n_rec: int, n_out: int, n_steps: int) -> tuple[int, int]:
-    """The paper's Table 6 totals in 32-bit words: (E-prop, BPTT).
-
-    E-prop = 2 Nout + Nin + 6 Nrec + 7 Nin Nrec + 7 Nrec^2 + 4 Nrec Nout;  BPTT = E-prop + T (Nout + Nin + 3 Nrec).
-    """
-    eprop = 2 * n_out + n_in + 6 * n_rec + 7 * n_in * n_rec + 7 * n_rec**2 + 4 * n_rec * n_out
-    return eprop, eprop + n_steps * (n_out + n_in + 3 * n_rec)
+from pe_actors.rules.eprop.memory import (
+    MEMORY_CATEGORIES,
+    PAPER_FLOAT_BYTES,
+    PEMemory,
+    paper_table1_floats,
+    paper_table6_floats,
+    pe_memory,
+    synapse_floats,
+)
 
 
 def bptt_bytes_per_step(config: NetworkConfig, batch: int = 1, dtype: type = np.float32) -> int:

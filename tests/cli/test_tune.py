@@ -54,7 +54,7 @@ def test_a_two_trial_search_writes_the_table_and_a_run_config_train_accepts(tmp_
         ('[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nout = "x"', "[fixed] key 'out': the trial sets it"),
         ('[space]\nlr = { loguniform = [0, 1] }', "loguniform needs 0 < a < b"),
         ("[fixed]\nepochs = 2", "the [space] table is empty"),
-        ('rule = "bptt"\n[space]\nlr = { uniform = [0.1, 1] }', "rule must be eprop or eventprop"),
+        ('rule = "hebb"\n[space]\nlr = { uniform = [0.1, 1] }', "rule must be one of ['eprop', 'bptt', 'eventprop'"),
         # [fixed] values are checked like train's options, before Ray starts.
         ('[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nepochs = "many"', "[fixed]: epochs must be an integer"),
         ("[space]\nlr = { uniform = [0.1, 1] }\n[fixed]\nepochs = 0", "[fixed]: epochs must lie in"),

@@ -171,6 +171,10 @@ class DeltaGroup:
     def make_program(self, pe: int, params: dict, optimiser: Any, learning: bool = True) -> DeltaPE:
         return DeltaPE(pe, self, self.slices[pe], params, optimiser)
 
+    def pe_layout(self) -> list[dict]:
+        return [{"pe": p, "layer": 1, "neurons": [s.start, s.stop], "synapses": self.network.n_in * (s.stop - s.start),
+                 "master": p == self.master} for p, s in enumerate(self.slices)]  # fmt: skip
+
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {key: np.concatenate([s[key] for s in states], axis=-1) if np.ndim(states[0][key]) == 2
                 else states[0][key] for key in states[0]}  # fmt: skip
@@ -180,7 +184,7 @@ class DeltaGroup:
         return {key: value[:, own] if np.ndim(value) == 2 else value for key, value in state.items()}
 
 
-def memory_rows(network: ToyNetwork, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
+def memory_rows(network: ToyNetwork, pes: int, synapses: SynapseConfig, dtype: type, sub_batch: int = 1) -> list[dict]:
     group = DeltaGroup(network, pes, synapses=synapses)
     rows = []
     for pe in range(pes):

@@ -14,7 +14,20 @@ from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
 from pe_actors.synapses import DIGITAL, SynapseConfig
 
-__all__ = ["MEMORY_CATEGORIES", "PEMemory", "memory_rows", "pe_memory", "run_memory", "synapse_floats"]
+__all__ = [
+    "MEMORY_CATEGORIES",
+    "PAPER_FLOAT_BYTES",
+    "PEMemory",
+    "memory_rows",
+    "paper_table1_floats",
+    "paper_table6_floats",
+    "pe_memory",
+    "run_memory",
+    "synapse_floats",
+]
+
+#: The paper counts 32-bit words.
+PAPER_FLOAT_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,11 @@ def pe_memory(
     return report
 
 
-def memory_rows(network: NetworkConfig, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
-    """The rows of a memory report (memory.json and its bar chart) of each PE learning at batch 1."""
-    return [entry.as_row() for entry in pe_memory(network, pes, 1, dtype, synapses)]
+def memory_rows(
+    network: NetworkConfig, pes: int, synapses: SynapseConfig, dtype: type, sub_batch: int = 1
+) -> list[dict]:
+    """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples."""
+    return [entry.as_row() for entry in pe_memory(network, pes, sub_batch, dtype, synapses)]
 
 
 def run_memory(network: NetworkConfig, batch: int, itemsize: int, generated: bool = False) -> dict[str, float]:
@@ -92,3 +107,32 @@ def run_memory(network: NetworkConfig, batch: int, itemsize: int, generated: boo
         "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
         "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
     }
+
+
+def paper_table1_floats(n_in: int, n_rec: int, n_out: int, n_steps: int, n_own: int | None = None) -> dict[str, int]:
+    """The paper's Table 1 count of one PE's large variables, in 32-bit words, by our categories.
+
+    Per PE owning ``n_own`` of the n_rec neurons (default all): the input buffer T n_in; four eligibility arrays
+    each for the input and recurrent synapses; the learning signals; weights, gradients and two ADAM moments of
+    the input, recurrent and output synapses. 80/20/12, T = 100 on one PE gives 24,980.
+    """
+    own = n_rec if n_own is None else n_own
+    synapses = n_in * own + n_rec * own + own * n_out
+    return {
+        "weights": synapses,
+        "adam": 2 * synapses,
+        "devices": 0,
+        "eligibility": 4 * (n_in + n_rec) * own,
+        "accumulators": synapses + own,
+        "neuron_state": 0,
+        "input_buffer": n_steps * n_in,
+    }
+
+
+def paper_table6_floats(n_in: int, n_rec: int, n_out: int, n_steps: int) -> tuple[int, int]:
+    """The paper's Table 6 totals in 32-bit words: (E-prop, BPTT).
+
+    E-prop = 2 Nout + Nin + 6 Nrec + 7 Nin Nrec + 7 Nrec^2 + 4 Nrec Nout;  BPTT = E-prop + T (Nout + Nin + 3 Nrec).
+    """
+    eprop = 2 * n_out + n_in + 6 * n_rec + 7 * n_in * n_rec + 7 * n_rec**2 + 4 * n_rec * n_out
+    return eprop, eprop + n_steps * (n_out + n_in + 3 * n_rec)

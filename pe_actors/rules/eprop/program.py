@@ -97,6 +97,18 @@ class EpropGroup:
         require_finite(x, "x")
         return x, labels
 
+    def pe_layout(self) -> list[dict]:
+        """Per PE: its population's layer (1, the recurrent one), its neurons [first, stop), its synapses (the
+        input and recurrent synapses onto its neurons, without self-connections, and their readout synapses) and
+        whether it is the master."""
+        c = self.config
+        rows = []
+        for p, part in enumerate(self.neurons):
+            size = part.stop - part.start
+            rows.append({"pe": p, "layer": 1, "neurons": [part.start, part.stop],
+                         "synapses": c.n_pre * size - size + size * c.n_out, "master": p == self.master})  # fmt: skip
+        return rows
+
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Full matrices from the PEs' slices (see :func:`gather_state`)."""
         return gather_state(states)

@@ -51,11 +51,13 @@ def pe_memory(
     return report
 
 
-def memory_rows(network: EventPropConfig, pes: int, synapses: SynapseConfig, dtype: type) -> list[dict]:
-    """The rows of a memory report (memory.json and its bar chart) of each PE learning at batch 1 (any sample
-    fills the PEs' arrays: their shapes, not the spikes, set the bytes)."""
-    features = np.full((1, network.n_in - 1), 0.5)
-    rows = pe_memory(network, features, np.zeros(1, np.int64), n_pes=pes, dtype=dtype)
+def memory_rows(
+    network: EventPropConfig, pes: int, synapses: SynapseConfig, dtype: type, sub_batch: int = 1
+) -> list[dict]:
+    """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples (any
+    samples fill the PEs' arrays: their shapes, not the spikes, set the bytes)."""
+    features = np.full((sub_batch, network.n_in - 1), 0.5)
+    rows = pe_memory(network, features, np.zeros(sub_batch, np.int64), n_pes=pes, dtype=dtype)
     return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
 
 

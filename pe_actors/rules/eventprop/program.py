@@ -161,6 +161,14 @@ class EventPropGroup:
         x = check_spikes(x, self.config, dtype)
         return x, (None if labels is None else check_labels(labels, self.n_out, len(x)))
 
+    def pe_layout(self) -> list[dict]:
+        """Per PE: its layer, its neurons [first, stop) in the layer, its synapses (the columns of the layer's
+        weight matrix onto its neurons) and whether it is the master."""
+        sizes = self.config.sizes
+        return [{"pe": p, "layer": layer, "neurons": [part.start, part.stop],
+                 "synapses": sizes[layer - 1] * (part.stop - part.start), "master": p == self.master}
+                for p, (layer, part) in enumerate(zip(self.layer_of, self.neurons, strict=True))]  # fmt: skip
+
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Full matrices from the PEs' column slices, in PE order (the PEs of a layer are consecutive)."""
         full: dict[str, list[np.ndarray]] = {}
