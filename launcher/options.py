@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from pe_actors.run.config import ConfigError, all_recipes, flag, plain, read_toml, recipe
+from pe_actors.run.config import ConfigError, all_recipes, flag, read_toml, recipe
 from pe_actors.run.training import RunError
 
 
@@ -27,8 +27,8 @@ def config_values(value: str, valid: set[str]) -> tuple[str, dict[str, Any]]:
     usage errors naming the file."""
     name = value[: -len(".toml")] if value.endswith(".toml") else value
     if not Path(value).is_file() and name in all_recipes():
-        # As a TOML file holds them (layer sizes and initial scales as "1.5,0.1"), for click to parse.
-        return f"recipe {name}", {key: plain(value) for key, value in recipe(name).items()}
+        # The recipe's values as they are: each option's type takes its setting's values (a tuple of scales too).
+        return f"recipe {name}", recipe(name)
     if not Path(value).is_file():
         raise click.BadParameter(
             f"no run-config file {value!r}; give a TOML file or one of {sorted(all_recipes())}", param_hint="--config"

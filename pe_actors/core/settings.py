@@ -53,8 +53,47 @@ def names(*choices: str) -> Any:
 
 
 def setting(**kind: Any) -> Any:
-    """A dataclass field with ``default`` and the validation metadata ``kind`` (see :func:`checked`)."""
+    """A dataclass field with ``default`` and the metadata ``kind``: how the value is checked (see
+    :func:`checked`) and its ``help`` (a text, or a function giving it when asked: the names of a registry), from
+    which the command line's option is made."""
     return field(default=kind.pop("default"), metadata=kind)
+
+
+def help_of(spec: dataclasses.Field) -> str:
+    """The help text of a setting."""
+    text = spec.metadata.get("help", "")
+    return text() if callable(text) else text
+
+
+def compose(
+    name: str,
+    base: type,
+    sections: list[type | tuple[type, tuple[str, ...]]],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    module: str | None = None,
+) -> type:
+    """A frozen :class:`Settings` dataclass ``name`` with the fields of the ``sections`` side by side, each declared
+    once there (a section given as ``(section, names)`` contributes just those; ``overrides``: per setting, a
+    ``default`` and metadata that differ here), and the methods and docstring of ``base``. A setting declared by
+    two sections is a TypeError."""
+    specs: list[tuple[str, Any, Any]] = []
+    for item in sections:
+        section, only = item if isinstance(item, tuple) else (item, None)
+        for spec in fields(section):
+            if only is not None and spec.name not in only:
+                continue
+            if any(spec.name == taken for taken, _, _ in specs):
+                raise TypeError(f"setting {spec.name!r} is declared twice ({section.__name__} and another section)")
+            meta, default = dict(spec.metadata), spec.default
+            if overrides and spec.name in overrides:
+                change = dict(overrides[spec.name])
+                default = change.pop("default", default)
+                meta.update(change)
+            specs.append((spec.name, spec.type, field(default=default, metadata=meta)))
+    cls = dataclasses.make_dataclass(name, specs, bases=(base, Settings), frozen=True)
+    cls.__doc__ = base.__doc__
+    cls.__module__ = module or base.__module__
+    return cls
 
 
 class Settings:
@@ -117,10 +156,11 @@ def checked(spec: dataclasses.Field, value: Any) -> Any:
         if isinstance(parts, (str, bytes)) or not all(isinstance(part, str) for part in parts):
             raise TypeError(f"{name} must be a comma-separated string or a list of strings, got {value!r}")
         chosen = {part.strip() for part in parts} - {"", "none"}
-        unknown = sorted(chosen - set(meta["choices"]))
+        options = choices_of(meta)
+        unknown = sorted(chosen - set(options))
         if unknown:
-            raise ConfigError(f"{name}: unknown {unknown}; choose from {list(meta['choices'])} or none", name)
-        return tuple(c for c in meta["choices"] if c in chosen)
+            raise ConfigError(f"{name}: unknown {unknown}; choose from {list(options)} or none", name)
+        return tuple(c for c in options if c in chosen)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
     if kind == "choice" and value not in choices_of(meta):

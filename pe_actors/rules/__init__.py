@@ -119,7 +119,9 @@ class Rule:
         network_of: ``network_of(config) -> network``: the network a run's settings (a
             :class:`~pe_actors.run.config.RunConfig` or any object with its attributes) describe; a
             :class:`~pe_actors.core.settings.ConfigError` names the setting that does not fit.
-        settings: the run settings only this rule takes (another rule's run refuses them by name).
+        settings: the section of run settings only this rule takes, a frozen
+            :class:`~pe_actors.core.settings.Settings` dataclass (each setting with its default, range and help;
+            another rule's run refuses them by name); None: none.
         recipes: ``{name: settings}``, the rule's named recipes.
         run_defaults: ``run_defaults(explicit) -> settings`` that a run of this rule starts from, under the
             settings given ``explicit``-ly; None: the run configuration's own defaults.
@@ -161,7 +163,7 @@ class Rule:
     run_memory: Lazy
     record: Lazy
     example_input: Lazy
-    settings: tuple[str, ...] = ()
+    settings: type | None = None
     run_defaults: Lazy | None = None
     paper_memory: Lazy | None = None
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -186,6 +188,11 @@ class Rule:
         """The synapse kinds this rule's PE programs hold."""
         kinds = [k for b in self.backends if b.name in PE_BACKENDS for k in b.synapse_kinds()]
         return tuple(dict.fromkeys(kinds))
+
+    @property
+    def setting_names(self) -> tuple[str, ...]:
+        """The names of the settings only this rule takes."""
+        return () if self.settings is None else self.settings.names()
 
     def option_phrase(self) -> str:
         """"an e-prop option", "an EventProp option": how messages name a setting only this rule takes."""

@@ -26,23 +26,24 @@ from pe_actors.core.checks import require_finite
 from pe_actors.core.engine import weights_only
 from pe_actors.core.logs import log
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.settings import compose
 from pe_actors.core.state import check_weight_shapes
 from pe_actors.engines.registry import checkpoint_network, checkpoint_synapses, make
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
-from pe_actors.rules import PE_BACKENDS, Rule, rule_of
+from pe_actors.rules import PE_BACKENDS, Rule, rule, rule_names, rule_of
 from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.run.config import (
     DEVICE_FIELDS,
+    HELP_SYNAPSES,
     MAX_SEED,
     PCM_FIELDS,
-    SCHEDULES,
     ConfigError,
+    Placement,
     RunConfig,
     Settings,
+    SynapseSettings,
     check_schedule,
-    choice,
-    engine_names,
     float_range,
     int_range,
     setting,
@@ -52,7 +53,7 @@ from pe_actors.run.context import RunContext, RunError
 from pe_actors.run.data import READERS, feature_metadata, load_splits, recorded_views, source
 from pe_actors.run.plan import describe_synapses, synapses_of_run
 from pe_actors.run.rundir import RunDir, run_dir_of, unique_run_name
-from pe_actors.synapses import SynapseConfig, kind_names
+from pe_actors.synapses import SynapseConfig
 from pe_actors.training.adaptation import Adaptation, AdaptConfig, fresh_optimiser
 from pe_actors.training.adaptation import adapt as adapt_online
 from pe_actors.training.trainer import NonFiniteError
@@ -87,8 +88,122 @@ DEFAULT_SAMPLES = 300
 NEW, ORIGINAL = "new_condition", "original_task"
 
 
+def _help_lr() -> str:
+    return "ADAM learning rate, constant while adapting; ADAM starts fresh [default: " + ", ".join(
+        f"{rule(name).title} {rule(name).adaptation.lr_text}" for name in rule_names()) + "]."  # fmt: skip
+
+
+def _help_rehearse_every() -> str:
+    return ("Rehearsal against forgetting: after every K adaptation samples, one more learning step on a sample of "
+            "the original task's training split (held by the host, not in a PE's SRAM). 0: never. [default: "
+            + ", ".join(f"{rule(n).title} {rule(n).adaptation.rehearse_every}" for n in rule_names()) + "]")
+
+
+def _help_freeze() -> str:
+    return ("Weights that do not learn while adapting, comma-separated, or none: e-prop w_in, w_rec, w_out; "
+            "EventProp w_0 (input to first layer), w_1, ... [default: " + ", ".join(
+                f"{rule(n).title} {','.join(rule(n).adaptation.frozen) or 'none'}" for n in rule_names())
+            + "; e-prop's only input weights learning: the new voice is in the input, and the original task "
+            "forgets least]. docs/adaptation.md, 'Forgetting'.")  # fmt: skip
+
+
 @dataclass(frozen=True)
-class AdaptRunConfig(Settings):
+class AdaptSettings(Settings):
+    """The settings only an adaptation run has: the trained network, the new condition and the original task,
+    how it learns, and where it writes."""
+
+    checkpoint: Path = setting(
+        default=None, kind="path", folder="exists", optional=True,
+        help=(
+            'The trained network: a checkpoint directory, or a run directory (its best checkpoint by '
+            'validation), from any engine.'
+        ),
+    )
+    gsc_dir: Path | None = setting(
+        default=None, kind="path", folder="existing", optional=True,
+        help=(
+            'The new condition as a GSC-layout folder (pe-actors data synth --condition): adaptation samples '
+            'are the clips in neither validation_list.txt nor testing_list.txt (or --adapt-list), evaluation '
+            "clips testing_list.txt; featurised with the checkpoint's feature parameters and normalisation."
+        ),
+    )
+    data: Path | None = setting(
+        default=None, kind="path", folder="existing", optional=True,
+        help=(
+            'The new condition as features instead: prepared GSC features (their train split adapts, their '
+            'test split evaluates), or for an EventProp checkpoint a Yin-Yang directory (pe-actors data '
+            'yinyang --rotate).'
+        ),
+    )
+    adapt_list: Path | None = setting(
+        default=None, kind="path", folder="file", optional=True,
+        help=(
+            'With --gsc-dir: a file of clip paths (relative to the folder) to adapt on instead of the '
+            'training clips, the first --per-class of each class in list order.'
+        ),
+    )
+    per_class: int | None = setting(
+        default=None, **int_range(1, optional=True),
+        help=(
+            'With --adapt-list: clips taken per class [default: all listed].'
+        ),
+    )
+    original_data: Path | None = setting(
+        default=None, kind="path", folder="existing", optional=True,
+        help=(
+            "The original task's data, whose test split measures forgetting [default: the data the checkpoint "
+            'was trained on: its --data, else the offline stand-in (EventProp: Yin-Yang with the published '
+            'seeds)].'
+        ),
+    )
+    cache: Path = setting(
+        default=Path("cache/standin"), kind="path", folder="any",
+        help=(
+            'Where the offline stand-in is cached when the original task is the stand-in.'
+        ),
+    )
+    samples: int | None = setting(
+        default=None, **int_range(1, optional=True),
+        help=(
+            'Adaptation samples: learning steps at batch 1, drawn without replacement in an order seeded by '
+            '--seed [default: 300, or all the new condition holds when it holds fewer].'
+        ),
+    )
+    eval_every: int = setting(
+        default=10, **int_range(1),
+        help=(
+            "Adaptation samples between evaluations on the new condition's held-out samples and the original "
+            'test set (also before the first and after the last).'
+        ),
+    )
+    lr: float | None = setting(default=None, **float_range(0, low_open=True, optional=True), help=_help_lr)
+    rehearse_every: int | None = setting(default=None, **int_range(0, optional=True), help=_help_rehearse_every)
+    freeze: str | None = setting(default=None, kind="str", optional=True, help=_help_freeze)
+    drift_before: float = setting(
+        default=0.0, **float_range(0),
+        help=(
+            'Seconds of device time (drift) between placing the network on its synapses and the first '
+            'adaptation sample; for pcm synapses.'
+        ),
+    )
+    seed: int = setting(
+        default=0, **int_range(0, MAX_SEED),
+        help=(
+            "Seed of the order of the adaptation samples (and of new devices' noise)."
+        ),
+    )
+    out: Path = setting(
+        default=Path("runs/adapt"), kind="path", folder="any",
+        help=(
+            'Directory for adaptation.csv/.json/.png, memory.json/.png and checkpoints/ (the adapted '
+            'network).'
+        ),
+    )
+    workers: int = setting(default=2, **int_range(1), help='Threads featurising a --gsc-dir folder.')
+    progress: bool = setting(default=True, kind="bool", help='Show the progress bars.')
+
+
+class AdaptRunConfigBase:
     """Every setting of an adaptation run (``pe-actors adapt --help`` explains each): the ``checkpoint``; the new
     condition as a GSC-layout folder (``gsc_dir``, optionally ``adapt_list`` and ``per_class``) or features
     (``data``); the original task (``original_data``, ``cache``); the learning (``samples``, ``eval_every``,
@@ -98,39 +213,6 @@ class AdaptRunConfig(Settings):
     synapses (``synapses``, None: the checkpoint's, and the device settings;
     ``drift_before``); and the output (``out``, ``workers``, ``progress``)."""
 
-    checkpoint: Path = setting(default=None, kind="path", optional=True)
-    gsc_dir: Path | None = setting(default=None, kind="path", optional=True)
-    data: Path | None = setting(default=None, kind="path", optional=True)
-    adapt_list: Path | None = setting(default=None, kind="path", optional=True)
-    per_class: int | None = setting(default=None, **int_range(1, optional=True))
-    original_data: Path | None = setting(default=None, kind="path", optional=True)
-    cache: Path = setting(default=Path("cache/standin"), kind="path")
-    samples: int | None = setting(default=None, **int_range(1, optional=True))
-    eval_every: int = setting(default=10, **int_range(1))
-    lr: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    rehearse_every: int | None = setting(default=None, **int_range(0, optional=True))
-    freeze: str | None = setting(default=None, kind="str", optional=True)
-    engine: str = setting(default="actors", **choice(engine_names))
-    pes: int = setting(default=12, **int_range(1))
-    transport: str = setting(default="shm", **choice("shm", "ray"))
-    schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
-    address: str | None = setting(default=None, kind="str", optional=True)
-    dashboard_port: int = setting(default=8265, **int_range(1, 65535))
-    synapses: str | None = setting(default=None, **choice(kind_names, optional=True))
-    bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
-    prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
-    drift: float | None = setting(default=None, **float_range(0, optional=True))
-    read_noise: float | None = setting(default=None, **float_range(0, optional=True))
-    g_max: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    drift_compensation: bool | None = setting(default=None, kind="bool", optional=True)
-    clip_sd: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    sample_seconds: float | None = setting(default=None, **float_range(0, optional=True))
-    drift_before: float = setting(default=0.0, **float_range(0))
-    seed: int = setting(default=0, **int_range(0, MAX_SEED))
-    out: Path = setting(default=Path("runs/adapt"), kind="path")
-    workers: int = setting(default=2, **int_range(1))
-    progress: bool = setting(default=True, kind="bool")
-
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.checkpoint is None:
@@ -138,7 +220,7 @@ class AdaptRunConfig(Settings):
                               "checkpoint")  # fmt: skip
 
     @classmethod
-    def of(cls, config: AdaptRunConfig | Mapping[str, Any] | None = None, **given: Any) -> AdaptRunConfig:
+    def of(cls, config: Any[str, Any] | None = None, **given: Any) -> Any:
         """``config`` (a mapping or an AdaptRunConfig) with the settings ``given`` over it; an unknown setting is
         a TypeError naming it."""
         base = {} if config is None else dict(config) if isinstance(config, Mapping) else dataclasses.asdict(config)
@@ -147,6 +229,24 @@ class AdaptRunConfig(Settings):
         if unknown:
             raise TypeError(f"unknown option {unknown[0]!r}; valid options are {sorted(cls.names())}")
         return cls(**values)
+
+
+
+
+#: Every setting of an adaptation run: its own (:class:`AdaptSettings`), where the PEs run and where the weights
+#: live, declared once in the training run's sections (:mod:`pe_actors.run.config`).
+AdaptRunConfig = compose(
+    "AdaptRunConfig",
+    AdaptRunConfigBase,
+    [AdaptSettings, (Placement, ("engine", "pes", "transport", "schedule", "address", "dashboard_port")),
+     SynapseSettings],
+    overrides={
+        "synapses": {"default": None, "optional": True, "help": lambda: HELP_SYNAPSES() + " [default: the "
+                     "checkpoint's]"},
+        "pes": {"help": "PEs per group (EventProp: per layer)."},
+    },
+    module=__name__,
+)  # fmt: skip
 
 
 def condition_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: Any) -> tuple:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -22,6 +23,7 @@ from pe_actors.core.settings import (
     Settings,
     checked,
     choice,
+    compose,
     flag,
     float_range,
     int_range,
@@ -47,7 +49,7 @@ def engine_names() -> tuple[str, ...]:
 
 def rule_settings() -> tuple[str, ...]:
     """The run settings that some rule alone takes (EventProp's network and loss settings)."""
-    return tuple(dict.fromkeys(n for name in rule_names() for n in rule(name).settings))
+    return tuple(dict.fromkeys(n for name in rule_names() for n in rule(name).setting_names))
 
 
 #: The augmentations of speech training data: the audio ones a data set is prepared with
@@ -75,75 +77,315 @@ PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
 ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None}
 
 
+def _help_rule() -> str:
+    def aliases(name: str) -> str:
+        return "".join(f"; {alias}: its {backend} engine (ignores --engine)"
+                       for alias, backend in rule(name).aliases.items())  # fmt: skip
+
+    return "Learning rule: " + "; ".join(
+        f"{name} ({rule(name).description}){aliases(name)}" for name in rule_names()
+    ) + ". A rule's run starts from its run defaults (EventProp: the yinyang-eventprop recipe)."
+
+
+def _help_network() -> str:
+    return "Network to train: " + "; ".join(
+        f"{', '.join(rule(name).networks.resolve())} ({rule(name).title})" for name in rule_names()
+    ) + ". The default with a rule's run defaults is the rule's (EventProp: yinyang)."
+
+
+def _help_engine() -> str:
+    backends: dict[str, list[str]] = {}
+    described: dict[str, str] = {}
+    for name in rule_names():
+        for backend in rule(name).backends:
+            backends.setdefault(backend.name, []).append(rule(name).title)
+            described.setdefault(backend.name, backend.description)
+    return "Where the network runs: " + "; ".join(
+        f"{name}: {described[name]} ({', '.join(titles)})" for name, titles in backends.items()
+    ) + "; offchip: the rule's fast off-chip engine, whatever it is called."
+
+
+def network_names() -> tuple[str, ...]:
+    """Every rule's named networks."""
+    return tuple(sorted({network for name in rule_names() for network in rule(name).networks.resolve()}))
+
+
+def _help_source() -> str:
+    return ("The data source to read (the entry points pe_actors.data; a package adds its own), with --data as its "
+            "folder if it reads one. Default: the rule's (" + "; ".join(
+                f"{rule(name).title}: {rule(name).data.source}, or {rule(name).data.folder} for --data"
+                for name in rule_names()) + ").")  # fmt: skip
+
+
+def _help_synapses() -> str:
+    return ("Where the weights live: " + "; ".join(f"{name} ({synapse_kind(name).description})" for name in
+            kind_names()) + ". Device synapses train in the loop, ADAM acting on a float shadow.")  # fmt: skip
+
+
+HELP_RULE, HELP_NETWORK, HELP_ENGINE, HELP_SOURCE, HELP_SYNAPSES = (
+    _help_rule, _help_network, _help_engine, _help_source, _help_synapses
+)
+
+
 @dataclass(frozen=True)
-class RunConfig(Settings):
-    """Every setting of a training run (``pe-actors train --help`` explains each).
+class RunSettings(Settings):
+    """The settings of the network and rule, the seed, the epochs and the float type."""
 
-    The network and rule (``network``, ``rule``, EventProp's ``dt``, ``sizes``, ``t_code``, ``init_mean``,
-    ``init_std``, ``tau0``, ``tau1``, ``alpha_reg``, ``loss_time``, ``alpha_silent``), where it runs (``engine``,
-    ``transport``, EventProp's ``schedule``, ``pes`` P, ``groups`` G, ``sub_batch`` k, ``address``,
-    ``dashboard_port``), the optimiser (``lr``, ``l2``, ``lr_decay``, ``decay_every``), the data (``data``,
-    ``shd_dir``, ``cache``, ``standin_size``, ``augment``, ``augment_views``, ``max_samples``), the synapses
-    (``synapses``, ``bits``, ``prog_noise``, ``drift``, ``read_noise``, ``g_max``, ``drift_compensation``,
-    ``clip_sd``, ``sample_seconds``) and the run directory (``out``, ``resume``, ``checkpoint_every``,
-    ``keep_checkpoints``, ``log_every``, ``progress``,
-    ``monitor``, ``tensorboard``).
-    """
+    network: str = setting(default="gsc", **choice(network_names), help=HELP_NETWORK)
+    rule: str = setting(default="eprop", **choice(run_rule_names), help=HELP_RULE)
+    seed: int = setting(default=0, **int_range(0, MAX_SEED), help='Seed of the initial weights and shuffling.')
+    epochs: int = setting(default=8, **int_range(1), help='Epochs to train (in total, if resumed).')
+    dtype: str = setting(
+        default="float32", **choice("float32", "float64"),
+        help=(
+            'Floating-point type of weights and state (the chip uses float32).'
+        ),
+    )
 
-    network: str = setting(default="gsc", kind="str")
-    rule: str = setting(default="eprop", **choice(run_rule_names))
-    engine: str = setting(default="actors", **choice(engine_names))
-    transport: str = setting(default="shm", **choice("shm", "ray"))
-    schedule: str = setting(default="pipelined", **choice(*SCHEDULES))
-    pes: int = setting(default=12, **int_range(1))
-    groups: int = setting(default=1, **int_range(1))
-    sub_batch: int = setting(default=32, **int_range(1))
-    address: str | None = setting(default=None, kind="str", optional=True)
-    dashboard_port: int = setting(default=8265, **int_range(1, 65535))
-    epochs: int = setting(default=8, **int_range(1))
-    lr: float = setting(default=0.01, **float_range(0, low_open=True))
-    l2: float = setting(default=0.05e-5, **float_range(0))
-    lr_decay: float = setting(default=0.3, **float_range(0, 1, low_open=True))
-    decay_every: int = setting(default=6, **int_range(1))
-    seed: int = setting(default=0, **int_range(0, MAX_SEED))
-    data: Path | None = setting(default=None, kind="path", optional=True)
-    source: str | None = setting(default=None, kind="str", optional=True)
-    shd_dir: Path | None = setting(default=None, kind="path", optional=True)
-    cache: Path = setting(default=Path("cache/standin"), kind="path")
-    standin_size: str = setting(default="default", **choice("default", "small"))
-    augment: tuple[str, ...] = setting(default=DEFAULT_AUGMENT, **names(*AUGMENTATIONS))
-    augment_views: int = setting(default=4, **int_range(0, 64))
-    out: Path | None = setting(default=None, kind="path", optional=True)
-    checkpoint_every: int = setting(default=1000, **int_range(0))
-    keep_checkpoints: int = setting(default=3, **int_range(1))
-    resume: Path | None = setting(default=None, kind="path", optional=True)
-    dtype: str = setting(default="float32", **choice("float32", "float64"))
-    max_samples: int | None = setting(default=None, **int_range(1, optional=True))
-    dt: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    sizes: tuple[int, ...] | None = setting(default=None, kind="ints", optional=True)
-    t_code: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    init_mean: tuple[float, ...] | None = setting(default=None, kind="floats", optional=True)
-    init_std: tuple[float, ...] | None = setting(default=None, kind="floats", optional=True)
-    tau0: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    tau1: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    alpha_reg: float | None = setting(default=None, **float_range(0, optional=True))
-    loss_time: str | None = setting(default=None, **choice("step", "crossing", optional=True))
-    alpha_silent: float | None = setting(default=None, **float_range(0, optional=True))
-    synapses: str = setting(default="digital", **choice(kind_names))
-    bits: int | None = setting(default=None, **int_range(1, 16, optional=True))
-    prog_noise: float | None = setting(default=None, **float_range(0, optional=True))
-    drift: float | None = setting(default=None, **float_range(0, optional=True))
-    read_noise: float | None = setting(default=None, **float_range(0, optional=True))
-    g_max: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    drift_compensation: bool | None = setting(default=None, kind="bool", optional=True)
-    clip_sd: float | None = setting(default=None, **float_range(0, low_open=True, optional=True))
-    sample_seconds: float | None = setting(default=None, **float_range(0, optional=True))
-    monitor: bool = setting(default=False, kind="bool")
-    tensorboard: bool = setting(default=False, kind="bool")
-    log_every: int = setting(default=10, **int_range(1))
-    progress: bool = setting(default=True, kind="bool")
 
-    def replace(self, **changes: Any) -> RunConfig:
+@dataclass(frozen=True)
+class Placement(Settings):
+    """The settings of where the PEs run."""
+
+    engine: str = setting(default="actors", **choice(engine_names), help=HELP_ENGINE)
+    transport: str = setting(
+        default="shm", **choice("shm", "ray"),
+        help=(
+            'Per-step spike exchange of the actors engine: a shared-memory mailbox per group (one node) or '
+            "Ray's own channels (groups spread over nodes)."
+        ),
+    )
+    schedule: str = setting(
+        default="pipelined", **choice(*SCHEDULES),
+        help=(
+            "How EventProp's PEs exchange packets: pipelined (a round per time step, layer l one step ahead "
+            'of l - 1, as on the chip) or layered (a round per layer carrying all T steps, run by the '
+            "off-chip engine's compiled loops on each PE's slice: the same gradients to float rounding, far "
+            "fewer barriers). docs/eventprop.md, 'On the PEs'."
+        ),
+    )
+    pes: int = setting(
+        default=12, **int_range(1),
+        help=(
+            'PEs per group, P (the e-prop paper: 12); for EventProp, PEs per layer (at most one per neuron).'
+        ),
+    )
+    groups: int = setting(default=1, **int_range(1), help='Groups G (network replicas) per batch.')
+    sub_batch: int = setting(default=32, **int_range(1), help='Samples each PE vectorises, k; the mini-batch is G x k.')
+    address: str | None = setting(
+        default=None, kind="str", optional=True,
+        help=(
+            "Ray cluster to join: 'auto' or 'ray://HOST:PORT'. Default: start an embedded local Ray "
+            '(dashboard on 127.0.0.1).'
+        ),
+    )
+    dashboard_port: int = setting(
+        default=8265, **int_range(1, 65535),
+        help=(
+            "Port of the embedded local Ray's dashboard on 127.0.0.1 (a free one is picked if it is taken)."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OptimiserSettings(Settings):
+    """The settings of the learning rate, its schedule and L2."""
+
+    lr: float = setting(default=0.01, **float_range(0, low_open=True), help='ADAM learning rate.')
+    l2: float = setting(default=0.05e-5, **float_range(0), help='L2 coefficient: loss + l2 sum W^2.')
+    lr_decay: float = setting(
+        default=0.3, **float_range(0, 1, low_open=True),
+        help=(
+            'Factor applied to the learning rate every --decay-every epochs.'
+        ),
+    )
+    decay_every: int = setting(default=6, **int_range(1), help='Epochs between learning-rate decays.')
+
+
+@dataclass(frozen=True)
+class DataSettings(Settings):
+    """The settings of the data."""
+
+    data: Path | None = setting(
+        default=None, kind="path", folder="existing", optional=True,
+        help=(
+            'Prepared feature directory (pe-actors data prepare). Default: the offline synthetic stand-in, '
+            'synthesised once into --cache.'
+        ),
+    )
+    source: str | None = setting(default=None, kind="str", optional=True, help=HELP_SOURCE)
+    shd_dir: Path | None = setting(
+        default=None, kind="path", folder="existing", optional=True,
+        help=(
+            "The Spiking Heidelberg Digits: a folder with the release's shd_train.h5 and shd_test.h5, binned "
+            "into rasters at the network's step (EventProp: its dt and T; e-prop: T steps over 1 s), a "
+            'validation split carved from training, cached in --cache; the network (default: shd) takes its '
+            'input and output sizes from the data.'
+        ),
+    )
+    cache: Path = setting(
+        default=Path("cache/standin"), kind="path", folder="any",
+        help=(
+            "Where the offline stand-in's audio and features are built once and reused (without --data)."
+        ),
+    )
+    standin_size: str = setting(
+        default="default", **choice("default", "small"),
+        help=(
+            'Size of the offline stand-in (small: a few speakers, for tests).'
+        ),
+    )
+    augment: tuple[str, ...] = setting(
+        default=DEFAULT_AUGMENT, **names(*AUGMENTATIONS),
+        help=(
+            "Augmentations of speech training data, comma-separated, or none (docs/data.md, 'Augmentation'), "
+            'of speed, pitch, reverb, noise, shift, specaugment: speed (resampling by 0.9-1.1), pitch (+-2 '
+            'semitones), reverb (16 simulated rooms, RT60 0.2-0.8 s), noise (a background crop at 0-20 dB '
+            'SNR), shift (+-0.1 s): the audio ones, made once per training clip as --augment-views views when '
+            'the stand-in is built; specaugment: two time masks of up to 10 frames and two band masks of up '
+            'to 6 mel bands per sample while training. Each epoch shows each clip clean or as one of its '
+            'views, drawn by --seed. EventProp and SHD runs train on their spikes unaugmented unless this is '
+            'given.'
+        ),
+    )
+    augment_views: int = setting(
+        default=4, **int_range(0, 64),
+        help=(
+            'Augmented views of every training clip built with the stand-in (0: none, only specaugment '
+            'applies).'
+        ),
+    )
+    max_samples: int | None = setting(
+        default=None, **int_range(1, optional=True),
+        help=(
+            'Train on at most N samples per epoch (a fresh random subset each epoch), for quick runs.'
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SynapseSettings(Settings):
+    """The settings of where the weights live."""
+
+    synapses: str = setting(default="digital", **choice(kind_names), help=HELP_SYNAPSES)
+    bits: int | None = setting(
+        default=None, **int_range(1, 16, optional=True),
+        help=(
+            'Levels per device of quantised or pcm synapses, 2^bits [default: 4].'
+        ),
+    )
+    prog_noise: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'pcm: scale of the programming noise (1: the device model, 0: off) [default: 1].'
+        ),
+    )
+    drift: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'pcm: scale of the drift exponents (1: the device model, 0: no drift) [default: 1].'
+        ),
+    )
+    read_noise: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'pcm: scale of the 1/f read noise (1: the device model, 0: off) [default: 1].'
+        ),
+    )
+    g_max: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'Largest device conductance in uS [default: 25].'
+        ),
+    )
+    drift_compensation: bool | None = setting(
+        default=None, kind="bool", optional=True,
+        help=(
+            "pcm: scale each matrix's read by its programmed over its read conductance sum [default: off]."
+        ),
+    )
+    clip_sd: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'Clip range w_max of each matrix in standard deviations of its initial weights [default: 10; '
+            "e-prop's trained weights grow to 2-5 times their initial spread]."
+        ),
+    )
+    sample_seconds: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'Device time per training sample in seconds (a GSC clip lasts 1 s) [default: 1].'
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OutputSettings(Settings):
+    """The settings of the run directory and what the run shows."""
+
+    out: Path | None = setting(
+        default=None, kind="path", folder="any", optional=True,
+        help=(
+            'Run directory: run-config.toml, metrics.jsonl, checkpoints/, curves.png, summary.json. Default: '
+            "runs/train, or the resumed run's directory."
+        ),
+    )
+    resume: Path | None = setting(
+        default=None, kind="path", folder="exists", optional=True,
+        help=(
+            'Continue a run from a run directory (its latest checkpoint) or a checkpoint directory; the run '
+            'config comes from the checkpoint, and the run ends with the weights of an uninterrupted run.'
+        ),
+    )
+    checkpoint_every: int = setting(
+        default=1000, **int_range(0),
+        help=(
+            'Write a checkpoint every N training samples (0: only at epoch ends, which always get one).'
+        ),
+    )
+    keep_checkpoints: int = setting(
+        default=3, **int_range(1),
+        help=(
+            'Keep this many newest checkpoints (plus the best by validation accuracy).'
+        ),
+    )
+    log_every: int = setting(default=10, **int_range(1), help='Batches per metrics.jsonl line.')
+    progress: bool = setting(default=True, kind="bool", help='Show the progress bar.')
+    monitor: bool = setting(
+        default=False, kind="bool",
+        help=(
+            'With --engine actors: start a Prometheus server on 127.0.0.1 (the Debian package prometheus) '
+            "that scrapes Ray's metrics, the ray_pe_* ones among them, with the configuration Ray writes; "
+            'prints its URL; stops with the run (its data stay in RUN/prometheus).'
+        ),
+    )
+    tensorboard: bool = setting(
+        default=False, kind="bool",
+        help=(
+            'Write TensorBoard event files into RUN/tensorboard: loss, accuracy and samples/s per batch, each '
+            "PE's step latency and barrier wait (actors), and the epochs' train/validation/test loss and "
+            'accuracy.'
+        ),
+    )
+
+
+#: The sections of a run's configuration by the name its TOML table has, in the order ``--help`` lists them; each
+#: rule with settings of its own adds a section named after it (EventProp: ``eventprop``).
+SECTIONS: dict[str, type[Settings]] = {
+    "run": RunSettings, "placement": Placement, "optimiser": OptimiserSettings, "data": DataSettings,
+    "synapses": SynapseSettings, "output": OutputSettings,
+}  # fmt: skip
+
+
+def rule_sections() -> dict[str, type[Settings]]:
+    """The sections of the rules that declare settings of their own, by rule name."""
+    return {name: rule(name).settings for name in rule_names() if rule(name).settings is not None}
+
+
+class RunSettingsMethods:
+    """What a composed run configuration can do besides holding its settings (see :data:`RunConfig`)."""
+
+    def replace(self, **changes: Any) -> Any:
         """A copy with ``changes`` (validated like the constructor)."""
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
@@ -160,32 +402,72 @@ class RunConfig(Settings):
         }
 
     def to_toml(self, path: Path | str, header: str = "") -> Path:
-        """Write :meth:`recorded` as a flat TOML run config that :func:`read_toml` and ``--config`` read back."""
-        return write_toml(Path(path), self.recorded(), header)
+        """Write :meth:`recorded` as a TOML run config of sections that :func:`read_toml` and ``--config`` read
+        back."""
+        return write_toml(Path(path), self.recorded(), header, sections=True)
+
+    def section(self, name: str) -> Settings:
+        """The settings of section ``name`` (:data:`SECTIONS`, or a rule's name) as their own object."""
+        cls = {**SECTIONS, **rule_sections()}[name]
+        return cls(**{key: getattr(self, key) for key in cls.names()})
+
+    @classmethod
+    def section_of(cls, name: str) -> str:
+        """The section that declares setting ``name``."""
+        return next(section for section, declared in {**SECTIONS, **rule_sections()}.items()
+                    if name in declared.names())  # fmt: skip
+
+
+#: Every setting of a training run, composed of the sections (:data:`SECTIONS` and the rules' own), each setting
+#: declared once with its default, range and help: a frozen dataclass validated when it is made, whose fields are
+#: the sections' settings side by side (``config.pes``, ``config.lr``, EventProp's ``config.dt``), so that a run
+#: config is one flat mapping in Python, in checkpoints and on the command line, and a TOML file of sections.
+RunConfig = compose("RunConfig", RunSettingsMethods, [*SECTIONS.values(), *rule_sections().values()])
 
 
 def read_toml(path: Path | str, valid: set[str] | None = None) -> dict[str, Any]:
-    """The flat TOML run config at ``path`` as ``{setting: value}``; keys may use dashes or underscores. A
-    ConfigError names the file for unreadable TOML, nested tables or keys outside ``valid`` (default: every
-    :class:`RunConfig` setting)."""
+    """The TOML run config at ``path`` as ``{setting: value}``: tables named after the sections (``[placement]``,
+    ``[eventprop]``; :data:`SECTIONS`) or the flat keys of files written before sections existed, or both; keys may
+    use dashes or underscores. A ConfigError names the file for unreadable TOML, a table that is no section, a key
+    in the wrong section or keys outside ``valid`` (default: every :data:`RunConfig` setting)."""
     path = Path(path)
     valid = set(RunConfig.names()) if valid is None else valid
     try:
         raw = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read run config {path}: {error}") from None
-    values = {}
-    for key, value in raw.items():
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values "
-                              "are allowed")  # fmt: skip
-        values[key.replace("-", "_")] = value
+    values = flatten(raw, path)
     unknown = sorted(set(values) - valid)
     if unknown:
         keys = ", ".join(name.replace("_", "-") for name in sorted(valid))
         raise ConfigError(
             f"run config {path}: unknown key(s) {[k.replace('_', '-') for k in unknown]}; valid keys: {keys}"
         )
+    return values
+
+
+def flatten(raw: Mapping[str, Any], path: Path | str) -> dict[str, Any]:
+    """The settings of a TOML run config's tables (sections) and top-level keys, by their names with underscores;
+    a ConfigError names the file and the table or key that does not belong where it is."""
+    sections = {**SECTIONS, **rule_sections()}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if isinstance(value, dict) and name in sections:
+            for inner, setting_value in value.items():
+                inner_name = inner.replace("-", "_")
+                if inner_name not in sections[name].names():
+                    raise ConfigError(f"run config {path}: [{key}] has no setting {inner!r}; it holds "
+                                      f"{[n.replace('_', '-') for n in sections[name].names()]}")  # fmt: skip
+                if isinstance(setting_value, (dict, list)):
+                    raise ConfigError(f"run config {path}: [{key}] {inner} holds a {type(setting_value).__name__}; "
+                                      "only plain values are allowed")  # fmt: skip
+                values[inner_name] = setting_value
+        elif isinstance(value, (dict, list)):
+            raise ConfigError(f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values and "
+                              f"the sections {sorted(sections)} are allowed")  # fmt: skip
+        else:
+            values[name] = value
     return values
 
 
@@ -200,11 +482,21 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a run config")
 
 
-def write_toml(path: Path, values: Mapping[str, Any], header: str = "") -> Path:
-    """Write ``values`` as a flat TOML run config; None values are left out."""
+def write_toml(path: Path, values: Mapping[str, Any], header: str = "", sections: bool = False) -> Path:
+    """Write ``values`` as a TOML run config (None values are left out): flat keys, or with ``sections`` a table
+    per section (:data:`SECTIONS` and the rules' own) holding its settings; written atomically."""
     lines = [f"# {line}" for line in header.splitlines()]
-    lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in values.items() if value is not None]
-    path.write_text("\n".join(lines) + "\n")
+    given = {key: value for key, value in values.items() if value is not None}
+    if not sections:
+        lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in given.items()]
+    else:
+        for name, section in {**SECTIONS, **rule_sections()}.items():
+            entries = [f"{key.replace('_', '-')} = {toml_value(given[key])}" for key in section.names() if key in given]
+            if entries:
+                lines += ["", f"[{name}]", *entries]
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text("\n".join(lines) + "\n")
+    os.replace(temporary, path)
     return path
 
 

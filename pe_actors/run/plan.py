@@ -90,7 +90,7 @@ class Plan:
             raise ConfigError(
                 f"the network's output layer has {network.n_out} neurons but the data have {len(class_names)} "
                 f"classes ({names})",
-                "sizes" if "sizes" in self.rule.settings else "network",
+                "sizes" if "sizes" in self.rule.setting_names else "network",
             )
         return replace(self, network=network)
 
@@ -172,8 +172,8 @@ def check_rule_settings(config: RunConfig) -> None:
         )
     check_schedule(config.schedule, config.rule)
     for name in rule_settings():
-        if name not in spec.settings and getattr(config, name) is not None:
-            owner = next(rule(n) for n in rule_names() if name in rule(n).settings)
+        if name not in spec.setting_names and getattr(config, name) is not None:
+            owner = next(rule(n) for n in rule_names() if name in rule(n).setting_names)
             raise ConfigError(f"{flag(name)} is {owner.option_phrase()}; give it with --rule {owner.name}", name)
 
 

@@ -118,8 +118,8 @@ def check_memory(run_plan: Plan) -> None:
     generated = config.data is None and config.shd_dir is None and config.source is None
     parts = spec.run_memory(network, batch, np.dtype(config.dtype).itemsize, generated)
     # The setting that sizes it: the rule's own that is given (EventProp's dt, sizes), else the sub-batch.
-    field = next((name for name in ("dt", "sizes") if name in spec.settings and getattr(config, name) is not None),
-                 "sizes" if "sizes" in spec.settings else "sub_batch")  # fmt: skip
+    field = next((name for name in ("dt", "sizes") if name in spec.setting_names and getattr(config, name) is not None),
+                 "sizes" if "sizes" in spec.setting_names else "sub_batch")  # fmt: skip
     try:
         require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
     except MemoryError as error:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pe_actors.core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from pe_actors.run.config import read_toml
 from pe_actors_launcher.cli import cli
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -55,8 +56,9 @@ def test_train_inprocess_end_to_end(standin, tmp_path):
     assert json.loads((out / "curves.json").read_text())[-1]["epoch"] == 2
     summary = json.loads((out / "summary.json").read_text())
     assert summary["synthetic"] is True and summary["final"]["test_accuracy"] == records[-1]["test_accuracy"]
-    recorded = tomllib.loads((out / "run-config.toml").read_text())
-    assert recorded["engine"] == "inprocess" and recorded["sub-batch"] == 4 and recorded["max-samples"] == 8
+    recorded = tomllib.loads((out / "run-config.toml").read_text())  # a table per section
+    assert recorded["placement"]["engine"] == "inprocess" and recorded["placement"]["sub-batch"] == 4
+    assert recorded["data"]["max-samples"] == 8
     # One rule everywhere: the run's result is its best-validation epoch (the latest on ties), which train prints
     # last and evaluate picks.
     best = max(reversed(records), key=lambda r: r["validation_accuracy"])
@@ -115,8 +117,8 @@ def test_run_config_file_values_are_converted_and_flags_win(standin, tmp_path):
     out = tmp_path / "run"
     result = run("train", "--config", config, "--sub-batch", "4", "--out", out, "--no-progress")
     assert result.exit_code == 0, result.output
-    recorded = tomllib.loads((out / "run-config.toml").read_text())
-    assert recorded["engine"] == "replay" and recorded["epochs"] == 1 and recorded["sub-batch"] == 4
+    recorded = read_toml(out / "run-config.toml")
+    assert recorded["engine"] == "replay" and recorded["epochs"] == 1 and recorded["sub_batch"] == 4
     assert recorded["lr"] == 1.0
     reuse = run("train", "--config", out / "run-config.toml", "--out", tmp_path / "again", "--no-progress")
     assert reuse.exit_code == 0, reuse.output

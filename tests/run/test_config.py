@@ -53,6 +53,13 @@ def test_toml_round_trip_and_the_eventprop_recipe_under_given_settings(tmp_path)
     (tmp_path / "bad.toml").write_text("epochs = [1, 2]\n")
     with pytest.raises(ConfigError, match="only plain values"):
         read_toml(tmp_path / "bad.toml")
+    # Sections: the file a run writes, a mix of sections and flat keys of files written before them.
+    assert "[placement]" in path.read_text() and "[eventprop]" in path.read_text()
+    (tmp_path / "mixed.toml").write_text("epochs = 2\n[placement]\nsub-batch = 4\n[eventprop]\ndt = 0.5\n")
+    assert read_toml(tmp_path / "mixed.toml") == {"epochs": 2, "sub_batch": 4, "dt": 0.5}
+    (tmp_path / "wrong.toml").write_text("[placement]\nlr = 0.1\n")
+    with pytest.raises(ConfigError, match=r"\[placement\] has no setting 'lr'"):
+        read_toml(tmp_path / "wrong.toml")
 
 
 def test_a_resumed_run_keeps_what_changes_results():

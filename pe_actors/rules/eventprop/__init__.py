@@ -6,7 +6,7 @@ defaults and memory per PE."""
 from __future__ import annotations
 
 from pe_actors.rules import PE_BACKENDS, AdaptationDefaults, Backend, DataDefaults, Lazy, Rule
-from pe_actors.rules.eventprop.config import SETTINGS
+from pe_actors.rules.eventprop.config import EventPropSettings
 
 _CONFIG = "pe_actors.rules.eventprop.config"
 _RECIPES = "pe_actors.rules.eventprop.recipes"
@@ -40,7 +40,7 @@ RULE = Rule(
     offchip="offchip",
     recipes=Lazy(_RECIPES, "RECIPES"),
     run_defaults=Lazy(_RECIPES, "run_defaults"),
-    settings=SETTINGS,
+    settings=EventPropSettings,
     data=DataDefaults(
         source="yinyang",
         folder="yinyang",

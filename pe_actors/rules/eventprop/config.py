@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
-from pe_actors.core.settings import ConfigError, flag, plain
+from pe_actors.core.settings import ConfigError, Settings, choice, flag, float_range, plain, setting
 
 #: How the PEs of a group exchange packets (docs/eventprop.md, "On the PEs"): ``pipelined``, one round per time
 #: step with layer l one step ahead of layer l - 1, as on the chip; or ``layered``, one round per layer carrying the
@@ -162,11 +162,82 @@ EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {
 }
 
 
-#: The run settings only EventProp takes: the network's time step, layer sizes and input code, its initial weight
-#: scales, and the loss constants (docs/eventprop.md).
-SETTINGS = (
-    "dt", "tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "sizes", "t_code", "init_mean", "init_std"
-)  # fmt: skip
+@dataclass(frozen=True)
+class EventPropSettings(Settings):
+    """EventProp's own settings of a run: the network's time step, layer sizes and input code, its initial weight
+    scales, and the loss constants (docs/eventprop.md); None keeps the named network's own."""
+
+    dt: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'EventProp: time step in ms (the chip: 1); the trial keeps its length, so T grows as dt shrinks.'
+        ),
+    )
+    sizes: tuple[int, ...] | None = setting(
+        default=None, kind="ints", optional=True,
+        help=(
+            'EventProp: layer sizes, input first, e.g. 5,120,3 (the yinyang network) or 5,64,64,3.'
+        ),
+    )
+    t_code: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'EventProp: ms, latest input spike of the latency code (a feature v spikes at v t_code; the '
+            'recipes: 27 at dt 1 ms, 25 at dt 0.25 ms; the network alone: 15).'
+        ),
+    )
+    init_mean: tuple[float, ...] | None = setting(
+        default=None, kind="floats", optional=True,
+        help=(
+            "EventProp: mean of each weight matrix's initial normal distribution in units of theta, one per "
+            "matrix, e.g. 1.5,0.1 (the recipes'; the yinyang network alone: 1.5,0.5)."
+        ),
+    )
+    init_std: tuple[float, ...] | None = setting(
+        default=None, kind="floats", optional=True,
+        help=(
+            "EventProp: standard deviation of each weight matrix's initial distribution, e.g. 0.8,0.2 (the "
+            "recipes'; the yinyang network alone: 0.8,0.4)."
+        ),
+    )
+    tau0: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'EventProp: ms, temperature of the first-spike-time softmax (network default 0.5).'
+        ),
+    )
+    tau1: float | None = setting(
+        default=None, **float_range(0, low_open=True, optional=True),
+        help=(
+            'EventProp: ms, time constant of the early-spike regulariser (network default 6.4).'
+        ),
+    )
+    alpha_reg: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'EventProp: weight of the regulariser alpha (exp(t_label / tau1) - 1) (network default 3e-3).'
+        ),
+    )
+    loss_time: str | None = setting(
+        default=None, **choice("step", "crossing", optional=True),
+        help=(
+            "EventProp: the output times the loss compares: 'step' (the first spike step, the paper's) or "
+            "'crossing' (the threshold crossing interpolated within it, the times the prediction ranks; the "
+            "recipes')."
+        ),
+    )
+    alpha_silent: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'EventProp: weight of the voltage term alpha_silent (theta - max Vpre) of a label output that '
+            'stays silent, which gives it a gradient towards spiking (the recipes: 1; the network alone: 0, '
+            'off).'
+        ),
+    )
+
+
+#: The names of EventProp's own settings.
+SETTINGS = EventPropSettings.names()
 #: The settings of :data:`SETTINGS` that change the named network's fields as they are.
 _NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "t_code", "init_mean", "init_std")
 
