@@ -116,7 +116,7 @@ def make_step(engine: str, params: dict, batch: int, pes: int, threads: int) -> 
         return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), lambda: None
     # The engine starts a local Ray with the slots it needs and stops it with the actors.
     model = make("eventprop", "actors", CONFIG, params, OPTIMISER, pes=pes, sub_batch=batch, record_metrics=False,
-                 schedule=schedule)  # fmt: skip
+                 schedule=schedule)
     model.start()
     return lambda x, y: model.train_batch(x, y, OPTIMISER.lr), model.close
 

@@ -116,7 +116,7 @@ def exchange(n_pes: int, transport: str, n_steps: int, min_seconds: float) -> di
     params = pa.init_params(config, 0, np.float32)
     x, labels = data(config, 1)
     engine = make("eprop", "actors", config, params, pa.OptimiserConfig(), pes=n_pes, sub_batch=1, transport=transport,
-                  record_metrics=False)  # fmt: skip
+                  record_metrics=False)
     try:
         engine.start()
         samples_per_s, timing = rate(engine, x, labels, min_seconds)
@@ -242,7 +242,7 @@ def main() -> None:
         print("   per actor and step: step, its program's step (compute), posting, barrier (ms), context switches;")
         print("   in-proc ms: the in-process engine's time per PE step")
         print(f"{'P':>3} {'k':>4} {'actors':>8} {'in-proc':>8} {'ratio':>6} {'step':>7} {'compute':>8} {'post':>6} "
-              f"{'barrier':>8} {'switches':>8} {'in-proc ms':>10}")  # fmt: skip
+              f"{'barrier':>8} {'switches':>8} {'in-proc ms':>10}")
         report["throughput"] = []
         for n_pes, sub_batch in ((12, 1), (12, 32), (2, 32)):
             row = throughput(n_pes, sub_batch, seconds)

@@ -74,7 +74,7 @@ def run(groups: int, pes: int, batches: int) -> dict:
 
     config = pa.NetworkConfig()
     engine = make("eprop", "actors", config, pa.init_params(config), pa.OptimiserConfig(), pes=pes, groups=groups,
-                  sub_batch=1, record_metrics=False, start_timeout_s=1800)  # fmt: skip
+                  sub_batch=1, record_metrics=False, start_timeout_s=1800)
     engine.start()
     rng = np.random.default_rng(0)
     x = (rng.random((groups, config.n_steps, config.n_in)) * 2).astype(np.float32)
@@ -126,7 +126,7 @@ def memory_by_sub_batch(pes: int, sub_batches: list[int], kernels: list[str], ba
     for kernel in kernels:
         for k in sub_batches:
             engine = make("eprop", "actors", config, pa.init_params(config), pa.OptimiserConfig(), pes=pes,
-                          sub_batch=k, kernel=kernel, record_metrics=False)  # fmt: skip
+                          sub_batch=k, kernel=kernel, record_metrics=False)
             engine.start()
             x = (rng.random((k, config.n_steps, config.n_in)) * 2).astype(np.float32)
             labels = rng.integers(0, config.n_out, k)
@@ -138,10 +138,10 @@ def memory_by_sub_batch(pes: int, sub_batches: list[int], kernels: list[str], ba
                 seconds.append(time.perf_counter() - start)
             memory = actor_private_mb(engine)
             row = {"kernel": kernel, "sub_batch": k, "pes": pes, "private_mb_per_actor": float(np.mean(memory)),
-                   "private_mb_max": float(np.max(memory)), "samples_per_s": k / float(np.median(seconds))}  # fmt: skip
+                   "private_mb_max": float(np.max(memory)), "samples_per_s": k / float(np.median(seconds))}
             rows.append(row)
             print(f"{kernel:>7}{k:>5}{row['private_mb_per_actor']:>10.1f}{row['private_mb_max']:>8.1f}"
-                  f"{row['samples_per_s']:>11.1f}", flush=True)  # fmt: skip
+                  f"{row['samples_per_s']:>11.1f}", flush=True)
             engine.shutdown()
     return rows
 
@@ -199,17 +199,17 @@ def fit(rows: list[dict], cores: int, steps: int) -> dict:
     s1, s2 = _non_negative(step_features(rho), parts[:, 0])
     r1, r3, rh = _non_negative(rest_features(groups * rho, hosts), parts[:, 1])
     model = {"s1_s": float(s1), "s2_s": float(s2), "r1_s": float(r1), "r3_s": float(r3), "rh_s": float(rh),
-             "steps": steps, "fitted_on_actors": [r["actors"] for r in rows]}  # fmt: skip
+             "steps": steps, "fitted_on_actors": [r["actors"] for r in rows]}
     model["residuals"] = {
         f"{r['nodes']}x{r['actors']}": predict(model, r["groups"], r["actors"] / cores, r["nodes"]) / r["batch_s"] - 1
         for r in rows
-    }  # fmt: skip
+    }
     groups_1200 = CLUSTER_NODES * CLUSTER_CORES // rows[0]["pes"]
     batch_1200 = predict(model, groups_1200, 1.0, CLUSTER_NODES)
     model["cluster_1200"] = {
         "groups": groups_1200, "pes": rows[0]["pes"], "actors_per_core": 1.0, "batch_s": batch_1200,
         "samples_per_s": groups_1200 / batch_1200, "step_ms": 1e3 * (s1 + s2), "rest_s": batch_1200 - steps * (s1 + s2),
-    }  # fmt: skip
+    }
     return model
 
 
@@ -229,16 +229,16 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
     for row in node_rows:
         predicted = predict(model, row["groups"], row["actors"] / cores, row["nodes"])
         model["node_checks"].append({"nodes": row["nodes"], "groups": row["groups"], "actors": row["actors"],
-                                     "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted})  # fmt: skip
+                                     "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted})
         print(f"check on {row['nodes']} nodes, G = {row['groups']}: measured {row['batch_s']:.2f} s, predicted "
-              f"{predicted:.2f} s ({100 * (predicted / row['batch_s'] - 1):+.0f} %)")  # fmt: skip
+              f"{predicted:.2f} s ({100 * (predicted / row['batch_s'] - 1):+.0f} %)")
     largest = rows[-1]
     without = fit(rows[:-1], cores, STEPS)
     predicted = predict(without, largest["groups"], largest["actors"] / cores)
     model["leave_largest_out"] = {"actors": largest["actors"], "measured_batch_s": largest["batch_s"],
-                                  "predicted_batch_s": predicted}  # fmt: skip
+                                  "predicted_batch_s": predicted}
     print(f"fitted without the {largest['actors']}-actor run, the model predicts it at {predicted:.2f} s against "
-          f"{largest['batch_s']:.2f} s measured ({100 * (predicted / largest['batch_s'] - 1):+.0f} %)")  # fmt: skip
+          f"{largest['batch_s']:.2f} s measured ({100 * (predicted / largest['batch_s'] - 1):+.0f} %)")
     if node_rows:
         everything = rows + node_rows
         combined = fit(everything, cores, STEPS)
@@ -252,7 +252,7 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
             error = predicted / row["batch_s"] - 1
             model["held_out"].append({"hosts": row["nodes"], "groups": row["groups"], "actors": row["actors"],
                                       "measured_batch_s": row["batch_s"], "predicted_batch_s": predicted,
-                                      "error": error})  # fmt: skip
+                                      "error": error})
             print(f"held out: {row['nodes']} host(s), G = {row['groups']} ({row['actors']} actors): measured "
                   f"{row['batch_s']:.2f} s, predicted {predicted:.2f} s by the other runs ({100 * error:+.0f} %)")
     cluster = model["cluster_1200"]
@@ -261,7 +261,7 @@ def checks(rows: list[dict], node_rows: list[dict], cores: int, floor_ms: float)
     print(f"cluster.yaml, {cluster['groups']} groups x {cluster['pes']} PEs on {CLUSTER_NODES} x {CLUSTER_CORES} "
           f"cores: {cluster['batch_s']:.2f} s per batch of {cluster['groups']} ({STEPS} steps x "
           f"{cluster['step_ms']:.3f} ms + {cluster['rest_s']:.2f} s), "
-          f"{cluster['samples_per_s']:.0f} samples/s")  # fmt: skip
+          f"{cluster['samples_per_s']:.0f} samples/s")
     return model
 
 
@@ -299,7 +299,7 @@ def run_on_testbed(hosts: int, counts: list[int], pes: int, batches: int) -> lis
     with testbed.TestBed(hosts=hosts, pe_per_host=slots, dashboard=False) as bed, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         argv = [sys.executable, str(Path(__file__).resolve()), "--address", bed.head_address, "--rows-out", str(out),
-                "--groups", ",".join(map(str, counts)), "--pes", str(pes), "--batches", str(batches)]  # fmt: skip
+                "--groups", ",".join(map(str, counts)), "--pes", str(pes), "--batches", str(batches)]
         done = bed.run(0, argv, capture=False, stdout=subprocess.DEVNULL)
         if done.returncode != 0:
             raise SystemExit(f"the run on the test bed of {hosts} hosts failed (exit {done.returncode})")
@@ -342,7 +342,7 @@ def main() -> None:
 
         start_ray(None, num_pe_slots=args.pes, dashboard_port=0)
         rows = memory_by_sub_batch(args.pes, [int(k) for k in args.memory_sub_batches.split(",")],
-                                   args.kernels.split(","), args.batches)  # fmt: skip
+                                   args.kernels.split(","), args.batches)
         MEMORY_RESULTS.parent.mkdir(parents=True, exist_ok=True)
         MEMORY_RESULTS.write_text(json.dumps({"pes": args.pes, "rows": rows}, indent=1))
         print(f"wrote {MEMORY_RESULTS}")
@@ -376,7 +376,7 @@ def measure(args: argparse.Namespace, floor: float, cores: int) -> tuple[list[di
     print(f"compute floor: {floor:.3f} ms per PE step at P = {args.pes}, sub-batch 1, in-process")
     start_ray(None, num_pe_slots=max(counts) * args.pes, dashboard_port=0)
     print(f"{'nodes':>5}{'G':>4}{'actors':>8}{'start s/actor':>15}{'samples/s':>11}{'MB/actor':>10}"
-          f"{'refs/batch':>12}{'(before)':>10}{'KB/batch':>10}{'step ms':>9}{'rest s':>8}")  # fmt: skip
+          f"{'refs/batch':>12}{'(before)':>10}{'KB/batch':>10}{'step ms':>9}{'rest s':>8}")
     rows = []
     for groups in counts:
         row = run(groups, args.pes, args.batches)

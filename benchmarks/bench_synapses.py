@@ -72,7 +72,7 @@ def main() -> None:
         base = rates["digital"]
         for store, rate in rates.items():
             rows.append({"engine": engine_name, "batch": batch, "synapses": store, "samples_per_s": rate,
-                         "ratio_to_digital": rate / base})  # fmt: skip
+                         "ratio_to_digital": rate / base})
             print(f"{engine_name:<20}{batch:>6}  {store:<24}{rate:>9.0f} samples/s  ({rate / base:.2f}x digital)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))

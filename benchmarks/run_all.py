@@ -69,7 +69,7 @@ def run(name: str, quick: bool) -> bool:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("w") as out:
         code = subprocess.call([sys.executable, str(HERE / script), *(brief if quick else full)], stdout=out,
-                               stderr=subprocess.STDOUT, env=env)  # fmt: skip
+                               stderr=subprocess.STDOUT, env=env)
     print(f"{'done' if code == 0 else f'FAILED (exit {code}, see {log})'} in {time.perf_counter() - start:.0f} s")
     return code == 0
 
@@ -118,7 +118,7 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
              _ratio(_row(r, engine="numba PE", batch=64), base, label), "engines"),
             ("plain torch BPTT, batch 64, 1 thread", _rate(torch_bptt), "baseline" if torch_bptt else "-", "engines"),
             ("the numpy reference PE, batch 64", _rate(numpy_pe), _ratio(numpy_pe, base, label), "engines"),
-        ]  # fmt: skip
+        ]
     else:
         missing.append("engines")
     synapses = _load("synapses")
@@ -157,7 +157,7 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
         group = max(r, key=lambda row: (row["pes"], row["sub_batch"]))
         one = _row(r, pes=1, sub_batch=group["sub_batch"])
         rows.append((f"e-prop, {group['pes']} PEs in one process, sub-batch {group['sub_batch']}", _rate(group),
-                     _ratio(group, one, "one PE at the same sub-batch"), "inprocess"))  # fmt: skip
+                     _ratio(group, one, "one PE at the same sub-batch"), "inprocess"))
     else:
         missing.append("inprocess")
     exchange = _load("exchange")
@@ -165,7 +165,7 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
         for row in sorted(exchange["throughput"], key=lambda r: (-r["pes"], r["sub_batch"])):
             rows.append((f"e-prop, {row['pes']} PE actors on shared memory, sub-batch {row['sub_batch']}",
                          f"{row['actors_samples_per_s']:,.1f}", f"{row['ratio']:.2f}x the same PEs in one process",
-                         "exchange"))  # fmt: skip
+                         "exchange"))
     else:
         missing.append("exchange")
     return rows, missing
@@ -218,7 +218,7 @@ def main() -> None:
     (RESULTS / "performance.json").write_text(json.dumps(
         {"machine": machine(), "quick": args.quick, "rows": [dict(zip(("what", "samples_per_s", "ratio", "benchmark"),
                                                                      row, strict=True)) for row in rows],
-         "missing": missing}, indent=2))  # fmt: skip
+         "missing": missing}, indent=2))
     print(text)
     if not args.no_readme:
         write_readme(text)

@@ -482,7 +482,7 @@ def _featurise_views(
     _featurise_into(
         root, jobs, params=params, strict=False, skip_bad=False, workers=workers, progress=progress,
         transforms=transforms, desc="augmented views",
-    )  # fmt: skip
+    )
     return out
 
 

@@ -51,7 +51,7 @@ def read_shd(path: Path | str) -> tuple[list[np.ndarray], list[np.ndarray], np.n
 
 
 def check_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], labels: np.ndarray, n_channels: int,
-                 where: str) -> None:  # fmt: skip
+                 where: str) -> None:
     """A ValueError naming ``where`` and the sample for events pe-actors cannot bin."""
     for sample, (t, u) in enumerate(zip(times, units, strict=True)):
         if len(t) == 0:
@@ -67,7 +67,7 @@ def check_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], label
 
 
 def bin_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], n_channels: int, bin_s: float,
-               n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
+               n_steps: int) -> tuple[np.ndarray, int]:
     """Binary rasters float32 (N, n_steps, n_channels) of the events, and how many fell after the last step."""
     rasters = np.zeros((len(times), n_steps, n_channels), np.float32)
     dropped = 0
@@ -135,7 +135,7 @@ def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: 
     splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
     metadata = {"dataset": "shd", "source": str(folder), "input_hash": digest, **settings,
                 "n_channels": SHD_CHANNELS, "events_after_last_step": dropped,
-                "class_names": [str(k) for k in range(classes)]}  # fmt: skip
+                "class_names": [str(k) for k in range(classes)]}
     return write_event_cache(out, splits, metadata)
 
 
@@ -161,7 +161,7 @@ def tonic_rasters(
             raise ValueError(f"sample {index}: events need the fields t and x (tonic's layout), got {names}")
     polarities = max((int(np.max(e["p"])) + 1 for e in samples if "p" in e.dtype.names and len(e)), default=1)
     channels = [np.asarray(e["x"], np.int64) * polarities + (np.asarray(e["p"], np.int64) if polarities > 1 else 0)
-                for e in samples]  # fmt: skip
+                for e in samples]
     n_channels = (sensor_size * polarities) if sensor_size else max(int(c.max()) + 1 for c in channels if len(c))
     times = [np.asarray(e["t"], np.float64) * time_unit_s for e in samples]
     check_events(times, channels, labels, n_channels, "tonic-style dataset")

@@ -47,10 +47,10 @@ SYNTH_FORMAT = 2
 UNKNOWN_WORDS: tuple[str, ...] = (
     "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
     "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
-)  # fmt: skip
+)
 ESPEAK_ACCENTS: tuple[str, ...] = (
     "en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
-)  # fmt: skip
+)
 FLITE_TRAIN_VOICES: tuple[str, ...] = ("kal", "kal16", "awb", "rms")
 #: Accents and the flite voice no stand-in speaker has: the leave-voice-out set speaks with them.
 HELD_OUT_ACCENTS: tuple[str, ...] = ("en-029", "en-us-nyc")
@@ -91,7 +91,7 @@ SIZES: dict[str, SizeSpec] = {
         speakers=14, flite_speakers=4, unknown_per_speaker=2, background_seconds=6.0,
         validation_fraction=0.2, test_fraction=0.2,
     ),
-}  # fmt: skip
+}
 SNR_DB = (10.0, 30.0)
 WARP = (0.85, 1.3)
 OFFSET_JITTER_S = 0.12
@@ -215,7 +215,7 @@ def make_speakers(size: SizeSpec, *, seed: int, variants: list[str]) -> list[Spe
     n_val = max(1, round(size.validation_fraction * size.speakers))
     n_test = max(1, round(size.test_fraction * size.speakers))
     split = {int(i): "validation" if rank < n_val else "test" if rank < n_val + n_test else "train"
-             for rank, i in enumerate(order)}  # fmt: skip
+             for rank, i in enumerate(order)}
     return [
         draw_speaker(rng, engine, voice, hashlib.sha1(f"synth:{seed}:{i}".encode()).hexdigest()[:8], split[i])
         for i, (engine, voice) in enumerate(voices)

@@ -78,7 +78,7 @@ def data() -> None:
 def prepare(
     gsc_dir: Path, out: Path, skip_bad: bool, strict: bool, unknown_fraction: float, seed: int, workers: int,
     augment: str, views: int, no_progress: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Featurise every split once into memory-mappable arrays plus metadata.json (log-mel + delta, 100 x 80)."""
     names = [name.strip() for name in augment.split(",") if name.strip() not in ("", "none")]
     try:

@@ -24,7 +24,7 @@ def pe_layout(rule_name: str, pes: int, groups: int) -> dict:
     channels = [f"{c.name}: PEs {list(c.senders)} -> {list(c.receivers)} ({c.kind})" for c in group.channels]
     sizes = getattr(config, "sizes", None) or (config.n_in, config.n_rec, config.n_out)
     return {"rule": rule_name, "network": "-".join(map(str, sizes)), "pes": group.n_pes, "groups": groups,
-            "per_pe": group.pe_layout(), "channels": channels, "actors": group.n_pes * groups}  # fmt: skip
+            "per_pe": group.pe_layout(), "channels": channels, "actors": group.n_pes * groups}
 
 
 def plot_layout(layout: dict, path: Path) -> Path:
@@ -41,7 +41,7 @@ def plot_layout(layout: dict, path: Path) -> Path:
             x = row["pe"]
             edge = "tab:red" if row["master"] else "black"
             ax.add_patch(plt.Rectangle((x + 0.05, y + 0.1), 0.9, 0.8, facecolor=palette((row["layer"] - 1) % 9),
-                                       edgecolor=edge, linewidth=2.2 if row["master"] else 0.8))  # fmt: skip
+                                       edgecolor=edge, linewidth=2.2 if row["master"] else 0.8))
             first, stop = row["neurons"]
             text = f"PE {x}\nn {first}-{stop - 1}\n{row['synapses']:,} syn"
             if len({r["layer"] for r in rows}) > 1:
@@ -50,7 +50,7 @@ def plot_layout(layout: dict, path: Path) -> Path:
         ax.text(-0.1, y + 0.5, f"group {g}", ha="right", va="center", fontsize=8)
     if layout["groups"] > drawn:
         ax.text(len(rows) / 2, -0.35, f"... and {layout['groups'] - drawn} more groups, replicas of group 0",
-                ha="center", fontsize=8)  # fmt: skip
+                ha="center", fontsize=8)
     ax.set_xlim(-1.2, len(rows) + 0.1)
     ax.set_ylim(-0.6 - 0.15 * len(layout["channels"]), drawn + 0.1)
     for k, channel in enumerate(layout["channels"]):

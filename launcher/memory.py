@@ -90,7 +90,7 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     steps = np.asarray(report["steps"])
     styles = {"ours_eprop": ("tab:blue", "-"), "ours_bptt": ("tab:red", "-"),
-              "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}  # fmt: skip
+              "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}
     for ax, (name, panel) in zip(axes, report["panels"].items(), strict=True):
         for key, values in panel["bytes"].items():
             source, rule = key.split("_")
@@ -105,7 +105,7 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
                 at = (line["intercept"] + line["slope_per_step"] * crossing) / 1024
                 ax.plot([crossing], [at], marker, color="black", fillstyle="none", markersize=9)
                 ax.annotate(f"{source}: T = {crossing:.0f}", (crossing, at), textcoords="offset points",
-                            xytext=(6, -14 if source == "ours" else 6), fontsize=8)  # fmt: skip
+                            xytext=(6, -14 if source == "ours" else 6), fontsize=8)
         ax.set_xlabel("time steps T")
         ax.set_ylabel("memory [KB]")
         title = "same network" if name == "same" else "E-prop vs smaller BPTT network"
@@ -126,7 +126,7 @@ def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]
     parts = run_memory_estimate(rule, config, batch, np.dtype(dtype).itemsize, generated=True)
     detail = ", ".join(f"{name} {size / 2**20:.1f}" for name, size in parts.items())
     click.echo(f"A training run at batch {batch} needs about {sum(parts.values()) / 2**20:.1f} MiB on the host "
-               f"({detail} MiB), the estimate train checks before it starts")  # fmt: skip
+               f"({detail} MiB), the estimate train checks before it starts")
     return parts
 
 
@@ -138,7 +138,7 @@ def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, ou
     rows = spec.memory(config, pes, DIGITAL, np.dtype(dtype).type, sub_batch)
     sizes = "-".join(map(str, getattr(config, "sizes", None) or (config.n_in, config.n_out)))
     click.echo(f"{spec.title} {sizes}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, {dtype}; KB per PE while "
-               "training (a SpiNNaker 2 PE has 128 KB of SRAM)")  # fmt: skip
+               "training (a SpiNNaker 2 PE has 128 KB of SRAM)")
     click.echo(f"{'PE':<18}" + "".join(f"{n:>13}" for n in categories) + f"{'total':>9}")
     for row in rows:
         cells = "".join(f"{row['bytes_by_category'].get(n, 0) / 1024:13.2f}" for n in categories)
@@ -149,7 +149,7 @@ def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, ou
     out_dir = prepare_out(out_dir)
     host = host_estimate(rule_name, config, sub_batch, dtype)
     summary = {"rule": rule_name, "network": config.to_dict(), "sub_batch": sub_batch, "dtype": dtype,
-               "host_run_bytes": host}  # fmt: skip
+               "host_run_bytes": host}
     write_json(out_dir / "memory.json", {**summary, "pe_sram_bytes": PE_SRAM_BYTES, "per_pe": rows})
     title = f"{spec.title} {sizes}, k = {sub_batch}, {dtype}"
     plot_pe_memory(rows, categories, out_dir / "memory.png", title)
@@ -211,7 +211,7 @@ def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, ou
 def memory(
     rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype, plot, eprop_neurons, bptt_neurons, max_steps,
     out_dir,
-) -> None:  # fmt: skip
+) -> None:
     """Bytes each PE allocates, by category, read from the arrays a PE really holds.
 
     Printed next to the paper's Table 1 count for the same sizes and slice (its 80/20/12 network on one PE:
@@ -260,7 +260,7 @@ def memory(
     out_dir = prepare_out(out_dir)
     per_pe = [entry.as_row() for entry in report]
     summary = {"rule": rule, "network": config.to_dict(), "pes": pes, "sub_batch": sub_batch, "dtype": dtype,
-               "host_run_bytes": host}  # fmt: skip
+               "host_run_bytes": host}
     paper_bytes = {name: paper[name] * PAPER_FLOAT_BYTES for name in paper}
     write_json(
         out_dir / "memory.json",

@@ -274,7 +274,7 @@ def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
         points = [r for r in rows if r["compensation"] == compensation and r["seconds"] > 0]
         spread = [100 * (r["accuracy_sd"] if r["n"] > 1 else r["read_sd"]) for r in points]
         ax.errorbar([r["seconds"] for r in points], [100 * r["accuracy"] for r in points], yerr=spread, fmt=style,
-                    capsize=3, label=name)  # fmt: skip
+                    capsize=3, label=name)
     start = next((r for r in rows if r["seconds"] == 0 and not r["compensation"]), None)
     if start is not None:
         ax.axhline(100 * start["accuracy"], color="black", linewidth=1, label=f"0 s ({100 * start['accuracy']:.1f} %)")

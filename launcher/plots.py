@@ -99,7 +99,7 @@ def rule_network(rule_name: str, network: str, dt: float | None, pes: int) -> An
 
 
 def resolve_network(rule_name: str, network: str, n_in: int | None, n_rec: int | None, n_out: int | None,
-                    steps: int | None):  # fmt: skip
+                    steps: int | None):
     """The network of rule ``rule_name`` named ``network`` with the given sizes replaced (a network description
     with ``with_sizes``); a click.BadParameter on bad values."""
     from pe_actors.rules import rule
@@ -108,7 +108,7 @@ def resolve_network(rule_name: str, network: str, n_in: int | None, n_rec: int |
     if network not in networks:
         raise click.BadParameter(f"the {rule_name} rule has the networks {sorted(networks)}", param_hint="--network")
     sizes = {key: value for key, value in {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "n_steps": steps}.items()
-             if value is not None}  # fmt: skip
+             if value is not None}
     if not sizes:
         return networks[network]
     if not hasattr(networks[network], "with_sizes"):

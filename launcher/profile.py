@@ -60,7 +60,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     fig, (ax_bar, ax_budget) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [2.2, 1]})
     positions = np.arange(len(names))
     ax_bar.barh(positions, mean, xerr=[low, high], color="tab:blue", capsize=3,
-                label=f"{profile.statistic} over steps (error bars: PE range)")  # fmt: skip
+                label=f"{profile.statistic} over steps (error bars: PE range)")
     other = "median" if profile.statistic == "mean" else "mean"
     marks = np.array([summary[name][f"{other}_s_per_step"] for name in names]) * 1e6
     ax_bar.plot(marks, positions, "k|", markersize=14, label=f"{other} over steps")
@@ -90,7 +90,7 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
         # The actors' step split into compute and the wait at the barrier.
         wait = actors["barrier_wait_s_per_step"] * 1e3
         ax_budget.bar([2], [wait], bottom=[values[2] - wait], color="none", edgecolor="black", hatch="//",
-                      label=f"barrier wait {wait:.3g} ms")  # fmt: skip
+                      label=f"barrier wait {wait:.3g} ms")
         ax_budget.legend(fontsize=7, loc="upper left")
     for position, (bar, value) in enumerate(zip(bars, values, strict=True)):
         ax_budget.text(position, bar.get_height(), f"{value:.3g}", ha="center", va="bottom", fontsize=8)
@@ -213,13 +213,13 @@ def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, s
     "--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float type."
 )
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Real-time budget per step in ms (the chip: 10 ms per step).")  # fmt: skip
+              help="Real-time budget per step in ms (the chip: 10 ms per step).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
 @out_option()
 def profile(
     rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data,
     split, dtype, budget_ms, seed, out_dir,
-) -> None:  # fmt: skip
+) -> None:
     """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
     synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
 

@@ -85,6 +85,6 @@ def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, in
     plot_raster(result, out_dir / "raster.png")
     verdict = "" if result.label is None else f", label {summary['label_name']}"
     spikes = "; ".join(f"{name} {p['total_spikes']} spikes ({p['silent_neurons']} silent neurons)"
-                       for name, p in summary["populations"].items())  # fmt: skip
+                       for name, p in summary["populations"].items())
     click.echo(f"{result.sample}: predicted {summary['predicted_name']}{verdict}; {spikes}")
     click.echo(f"wrote {out_dir / 'raster.png'} and {out_dir / 'raster.json'}")

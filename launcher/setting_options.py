@@ -58,10 +58,10 @@ def option(spec: Field, default: Any = MISSING, required: bool = False) -> Calla
         if default is False:
             return click.option(flag, spec.name, is_flag=True, default=False, help=text)
         return click.option(f"{flag}/--no-{flag[2:]}", spec.name, default=default, show_default=default is not None,
-                            help=text)  # fmt: skip
+                            help=text)
     callback = existing_dir if spec.metadata.get("folder") == "existing" else None
     return click.option(flag, spec.name, type=click_type(spec), default=default, show_default=default is not None,
-                        callback=callback, required=required, help=text)  # fmt: skip
+                        callback=callback, required=required, help=text)
 
 
 def setting_options(settings: type, names: Iterable[str] | None = None, required: Iterable[str] = ()) -> Callable:

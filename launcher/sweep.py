@@ -37,14 +37,14 @@ def plot_sweep(rows: list[dict], title: str, path: Path) -> Path:
         ours = sorted((row for row in rows if row["inputs"] == variant), key=lambda row: row["params"])
         if ours:
             ax.plot([row["params"] for row in ours], [100 * row["test_accuracy"] for row in ours],
-                    marker=_MARKERS[variant], color=_COLORS[variant], label=f"{variant} ours")  # fmt: skip
+                    marker=_MARKERS[variant], color=_COLORS[variant], label=f"{variant} ours")
             for row in ours:
                 ax.annotate(str(row["n_rec"]), (row["params"], 100 * row["test_accuracy"]), fontsize=7,
-                            textcoords="offset points", xytext=(4, 4))  # fmt: skip
+                            textcoords="offset points", xytext=(4, 4))
         paper = [row for row in PAPER_TABLE4 if row.variant == variant]
         ax.plot([trainable_params(40 * INPUT_VARIANTS[variant], row.n_rec, 12) for row in paper],
                 [row.test for row in paper], marker=_MARKERS[variant], color=_COLORS[variant], linestyle=":",
-                fillstyle="none", label=f"{variant} paper (GSC)")  # fmt: skip
+                fillstyle="none", label=f"{variant} paper (GSC)")
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("test accuracy at best validation [%]")
@@ -61,34 +61,34 @@ def plot_sweep(rows: list[dict], title: str, path: Path) -> Path:
     help="Prepared features (80 per frame: 40 log-mels, 40 deltas); default: the offline stand-in.",
 )
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("cache/standin"),
-              show_default=True, help="Where the stand-in is synthesised once when --data is not given.")  # fmt: skip
+              show_default=True, help="Where the stand-in is synthesised once when --data is not given.")
 @click.option("--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
-              help="Size of the stand-in when --data is not given.")  # fmt: skip
+              help="Size of the stand-in when --data is not given.")
 @click.option("--rows", default="paper", show_default=True,
               help="'paper' (the 11 rows of Table 4) or comma-separated VARIANT:N_REC, e.g. '40x1:40,40x3:360'; "
-              "VARIANT is 40x1 (log-mels), 40x2 (+ deltas) or 40x3 (+ second-order deltas).")  # fmt: skip
+              "VARIANT is 40x1 (log-mels), 40x2 (+ deltas) or 40x3 (+ second-order deltas).")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs per row.")
 @click.option("--max-samples", type=click.IntRange(min=1),
-              help="At most this many training samples per epoch (a fresh random subset each epoch).")  # fmt: skip
+              help="At most this many training samples per epoch (a fresh random subset each epoch).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Samples per ADAM step.")  # fmt: skip
+              help="Samples per ADAM step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-              help="Learning rate.")  # fmt: skip
+              help="Learning rate.")
 @click.option("--l2", type=click.FloatRange(min=0), default=10e-5, show_default=True,
-              help="L2 coefficient (the paper's Table 4 used 10e-5).")  # fmt: skip
+              help="L2 coefficient (the paper's Table 4 used 10e-5).")
 @click.option("--lr-decay", type=click.FloatRange(min=0, max=1, min_open=True), default=0.3, show_default=True,
-              help="Learning-rate factor every --decay-every epochs.")  # fmt: skip
+              help="Learning-rate factor every --decay-every epochs.")
 @click.option("--decay-every", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Epochs between learning-rate decays.")  # fmt: skip
+              help="Epochs between learning-rate decays.")
 @click.option("--engine", type=click.Choice(list(SWEEP_ENGINES)), default="auto", show_default=True,
-              help="replay (exact e-prop gradients), inprocess (the PEs), auto (replay if available).")  # fmt: skip
+              help="replay (exact e-prop gradients), inprocess (the PEs), auto (replay if available).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the weights and the sample order (the same for every row).")  # fmt: skip
+              help="Seed of the weights and the sample order (the same for every row).")
 @out_option()
 def sweep(
     data, cache, standin_size, rows, epochs, max_samples, batch_size, lr, l2, lr_decay, decay_every, engine, seed,
     out_dir,
-) -> None:  # fmt: skip
+) -> None:
     """The network-size study of the paper's Table 4: for every row, train a fresh network with e-prop and report
     its trainable parameters (N_in N_rec + N_rec^2 - N_rec + N_rec N_out) and accuracy next to the paper's.
 
@@ -141,7 +141,7 @@ def sweep(
                 "decay_every": decay_every,
                 "max_samples": max_samples,
                 "seed": seed,
-            },  # fmt: skip
+            },
             "rows": results,
             "paper_note": "paper columns: its Table 4 on real GSC (TensorFlow, batch 100, L2 10e-5)",
         },

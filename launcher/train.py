@@ -44,7 +44,7 @@ def train(ctx: click.Context, **options: Any) -> None:
     aliases = rule(options["rule"]).aliases
     if options["rule"] in aliases and source("engine") == click.core.ParameterSource.COMMANDLINE:
         click.echo(f"Note: --rule {options['rule']} trains on the {aliases[options['rule']]} engine; --engine is "
-                   "ignored.")  # fmt: skip
+                   "ignored.")
     with library_errors():
         config = resolve(given) if options["resume"] is None else RunConfig(**(given | {"resume": options["resume"]}))
         training.train(config, callbacks=(ctx.obj or {}).get("callbacks", ()), given=given)

@@ -12,7 +12,9 @@ import importlib
 from typing import Any
 
 _SOURCES = {
+    "EPROP_NETWORKS": "pe_actors.rules.eprop.config",
     "EVENTPROP_NETWORKS": "pe_actors.rules.eventprop.config",
+    "EpropConfig": "pe_actors.rules.eprop.config",
     "EventPropConfig": "pe_actors.rules.eventprop.config",
     "InProcessEngine": "pe_actors.engines.inprocess",
     "Model": "pe_actors.run.model",
@@ -34,6 +36,7 @@ _SOURCES = {
     "eventprop_gradients": "pe_actors.rules.eventprop.gradients",
     "from_nir": "pe_actors.interop.nir",
     "to_nir": "pe_actors.interop.nir",
+    "init_eprop_params": "pe_actors.rules.eprop.gradients",
     "init_eventprop_params": "pe_actors.rules.eventprop.network",
     "init_params": "pe_actors.rules.eprop.gradients",
     "learning_rate": "pe_actors.core.optimiser",
@@ -45,8 +48,10 @@ _SOURCES = {
 }
 
 __all__ = [
+    "EPROP_NETWORKS",
     "EVENTPROP_NETWORKS",
     "NETWORKS",
+    "EpropConfig",
     "EventPropConfig",
     "InProcessEngine",
     "Model",
@@ -65,6 +70,7 @@ __all__ = [
     "eventprop_gradients",
     "eprop_gradients",
     "from_nir",
+    "init_eprop_params",
     "init_eventprop_params",
     "init_params",
     "learning_rate",

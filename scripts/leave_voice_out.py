@@ -79,12 +79,12 @@ def main(seeds: str, settings: tuple[str, ...], epochs: int, cache: Path, runs: 
             run = runs / f"{setting.replace(',', '+')}-s{seed}"
             if not (run / "summary.json").is_file():
                 pa.train(engine="replay", epochs=epochs, seed=seed, augment=setting, cache=cache, out=run,
-                         progress=False)  # fmt: skip
+                         progress=False)
             row = {"augment": setting, "seed": seed, "epochs": epochs, **evaluate_run(run, voices, voice_names)}
             row["gap"] = row["test"] - row["leave_voice_out"]
             rows.append(row)
             click.echo(f"{setting:24s} seed {seed}: test {100 * row['test']:.1f} %, leave-voice-out "
-                       f"{100 * row['leave_voice_out']:.1f} %, gap {100 * row['gap']:.1f} points")  # fmt: skip
+                       f"{100 * row['leave_voice_out']:.1f} %, gap {100 * row['gap']:.1f} points")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -101,7 +101,7 @@ def main(seeds: str, settings: tuple[str, ...], epochs: int, cache: Path, runs: 
         summary.append(entry)
         click.echo(f"{setting}: test {entry['test mean']:.1f} +- {entry['test sd']:.1f} %, leave-voice-out "
                    f"{entry['leave_voice_out mean']:.1f} +- {entry['leave_voice_out sd']:.1f} %, gap "
-                   f"{entry['gap mean']:.1f} points (largest {entry['largest gap']:.1f})")  # fmt: skip
+                   f"{entry['gap mean']:.1f} points (largest {entry['largest gap']:.1f})")
     with open(out.with_name(out.stem + "-summary.csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(summary[0]))
         writer.writeheader()

@@ -114,7 +114,7 @@ class TestBed:
     def __init__(
         self, hosts: int = 3, pe_per_host: int = 6, head_pe: int | None = None, cpus_per_host: int = 1,
         dashboard: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not 1 <= hosts <= 200:
             raise ValueError(f"hosts must be 1-200, got {hosts}")
         self.hosts = [Host(i) for i in range(hosts)]
@@ -174,7 +174,7 @@ class TestBed:
         holder = subprocess.Popen(
             ["ip", "netns", "exec", host.name, "unshare", "--mount", "--propagation", "private", "sh", "-c", setup],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if holder.poll() is not None:
@@ -189,10 +189,10 @@ class TestBed:
         ray = str(self.venv_bin / "ray")
         pe = self.head_pe if head else self.pe_per_host
         argv = [ray, "start", "--node-ip-address", host.ip, "--num-cpus", str(self.cpus_per_host),
-                "--resources", json.dumps({"pe": pe}), "--disable-usage-stats"]  # fmt: skip
+                "--resources", json.dumps({"pe": pe}), "--disable-usage-stats"]
         if head:
             argv += ["--head", "--port", str(HEAD_PORT), "--include-dashboard", str(self.dashboard).lower(),
-                     "--dashboard-host", "0.0.0.0", "--dashboard-port", str(DASHBOARD_PORT)]  # fmt: skip
+                     "--dashboard-host", "0.0.0.0", "--dashboard-port", str(DASHBOARD_PORT)]
         else:
             argv += ["--address", self.head_address]
         done = self.run(host.index, argv, timeout=180)
@@ -215,7 +215,7 @@ class TestBed:
     def wait_for_nodes(self, count: int, timeout_s: float = 120.0) -> None:
         """Wait until the head counts ``count`` live nodes."""
         probe = "import ray, json; ray.init(address='auto', log_to_driver=False); " \
-                "print(json.dumps(sum(1 for n in ray.nodes() if n['Alive'])))"  # fmt: skip
+                "print(json.dumps(sum(1 for n in ray.nodes() if n['Alive'])))"
         deadline = time.monotonic() + timeout_s
         alive = 0
         while time.monotonic() < deadline:
@@ -262,7 +262,7 @@ class TestBed:
             "hosts": [{"index": h.index, "holder": h.holder} for h in self.hosts], "head": self.head_address,
             "pe_per_host": self.pe_per_host, "head_pe": self.head_pe, "cpus_per_host": self.cpus_per_host,
             "dashboard": self.dashboard,
-        }  # fmt: skip
+        }
         STATE.write_text(json.dumps(state))
 
     @classmethod
@@ -272,7 +272,7 @@ class TestBed:
         bed = cls(
             hosts=len(state["hosts"]), pe_per_host=state["pe_per_host"], head_pe=state["head_pe"],
             cpus_per_host=state["cpus_per_host"], dashboard=state["dashboard"],
-        )  # fmt: skip
+        )
         for host, saved in zip(bed.hosts, state["hosts"], strict=True):
             host.holder = saved["holder"]
         return bed

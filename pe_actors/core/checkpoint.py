@@ -69,7 +69,7 @@ class ModelRecord:
 
     #: The fields of the record (the other metadata keys are the trainer's and the format's).
     KEYS = ("rule", "network", "optimiser", "synapses", "class_names", "synthetic", "data_metadata", "run_config",
-            "augmentation", "adaptation", "imported_from_nir")  # fmt: skip
+            "augmentation", "adaptation", "imported_from_nir")
 
     def to_meta(self) -> dict[str, Any]:
         """The record as checkpoint metadata; fields at None are left out, as the writers always did."""
@@ -161,7 +161,7 @@ def save_checkpoint(
                 _write_array(current, array)
                 records[f"{section}/{key}"] = {
                     "shape": list(array.shape), "dtype": array.dtype.str, "crc32": _crc(array)
-                }  # fmt: skip
+                }
         body = msgpack.packb({"arrays": records, **meta}, use_bin_type=True)
         payload = {"format": FORMAT, "version": VERSION, "crc32": zlib.crc32(body), "body": body}
         current = tmp / META_FILE

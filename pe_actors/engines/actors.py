@@ -181,7 +181,7 @@ class ActorEngine:
         seconds = time.perf_counter() - begin
         #: How long the actors took to start (placement groups ready to mailboxes open), in all and per actor.
         self.startup = {"actors": self.n_groups * self.n_pes, "seconds": seconds,
-                        "seconds_per_actor": seconds / (self.n_groups * self.n_pes)}  # fmt: skip
+                        "seconds_per_actor": seconds / (self.n_groups * self.n_pes)}
         if self.record_metrics:
             from pe_actors.runtime.metrics import RunMetrics
 

@@ -144,7 +144,7 @@ def from_loaded(
         optimiser = OptimiserConfig(**{k: recorded[k] for k in ("lr", "l2", "lr_decay") if k in recorded})
     options.setdefault("synapses", checkpoint_synapses(record, where))
     return from_state(spec.name, backend or spec.offchip, network, checkpoint.engine_state, optimiser, where,
-                      **options)  # fmt: skip
+                      **options)
 
 
 def from_state(

@@ -76,7 +76,7 @@ class ImportedNetwork:
         engine = self.engine()
         names = class_names or [str(k) for k in range(self.network.n_out)]
         meta = {"rule": self.rule, "network": self.network.to_dict(), "optimiser": {}, "class_names": names,
-                "synthetic": False, "imported_from_nir": self.metadata}  # fmt: skip
+                "synthetic": False, "imported_from_nir": self.metadata}
         return save_checkpoint(Path(path) / "checkpoints", "imported", engine.state(), {}, meta)
 
 
@@ -137,7 +137,7 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
 
 def _metadata(rule: str, network: Any, dt: float, extra: dict[str, Any], **more: Any) -> dict[str, str]:
     record = {"format": 1, "rule": rule, "network": network.to_dict(), "dt_s": dt,
-              "discretisation": "forward Euler at dt_s; input spikes are counts per step", **extra, **more}  # fmt: skip
+              "discretisation": "forward Euler at dt_s; input spikes are counts per step", **extra, **more}
     return {METADATA_KEY: json.dumps(record, default=str)}
 
 
@@ -155,7 +155,7 @@ def _eventprop_graph(network: EventPropConfig, params: dict[str, np.ndarray], dt
             tau_syn=np.full(n, tau_syn), tau_mem=np.full(n, tau_mem), r=np.full(n, tau_mem / dt),
             v_leak=np.zeros(n), v_threshold=np.full(n, float(network.theta)), v_reset=np.zeros(n),
             w_in=np.full(n, (1.0 - b) * tau_syn / dt),
-        )  # fmt: skip
+        )
         edges += [(previous, f"w_{layer - 1}"), (f"w_{layer - 1}", f"lif_{layer}")]
         previous = f"lif_{layer}"
     nodes["output"] = nir.Output(output_type={"output": np.array([network.n_out])})
@@ -163,7 +163,7 @@ def _eventprop_graph(network: EventPropConfig, params: dict[str, np.ndarray], dt
     code = "latency: feature v spikes at step round(v t_code / dt); a bias at step 0"
     metadata = _metadata("eventprop", network, dt, extra, n_steps=network.n_steps, t_code_ms=network.t_code,
                          input_code=code, delay="one step per layer", tau_syn_ms=network.tau_syn,
-                         tau_mem_ms=network.tau_mem)  # fmt: skip
+                         tau_mem_ms=network.tau_mem)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
@@ -174,18 +174,18 @@ def _eprop_graph(network: NetworkConfig, params: dict[str, np.ndarray], dt: floa
         "input": nir.Input(input_type={"input": np.array([network.n_in])}),
         "w_in": nir.Linear(weight=np.asarray(params["w_in"], np.float64).T),
         "rec": nir.LIF(tau=np.full(n, tau_rec), r=np.ones(n), v_leak=np.zeros(n),
-                       v_threshold=np.full(n, float(network.b0)), v_reset=np.zeros(n)),  # fmt: skip
+                       v_threshold=np.full(n, float(network.b0)), v_reset=np.zeros(n)),
         "w_rec": nir.Linear(weight=np.asarray(params["w_rec"], np.float64).T),
         "w_out": nir.Linear(weight=np.asarray(params["w_out"], np.float64).T),
         "readout": nir.LI(tau=np.full(network.n_out, tau_out), r=np.full(network.n_out, tau_out / dt),
-                          v_leak=np.zeros(network.n_out)),  # fmt: skip
+                          v_leak=np.zeros(network.n_out)),
         "output": nir.Output(output_type={"output": np.array([network.n_out])}),
     }
     edges = [("input", "w_in"), ("w_in", "rec"), ("rec", "w_rec"), ("w_rec", "rec"), ("rec", "w_out"),
-             ("w_out", "readout"), ("readout", "output")]  # fmt: skip
+             ("w_out", "readout"), ("readout", "output")]
     approximation = (f"ALIF written as LIF at the baseline threshold b0 = {network.b0:g}: the adaptation (beta "
                      f"{network.beta:g}, tau_a {network.tau_a:g} steps) and the reset by subtraction are not in the "
-                     "nodes; the class scores are the readout's mean over T steps")  # fmt: skip
+                     "nodes; the class scores are the readout's mean over T steps")
     metadata = _metadata("eprop", network, dt, extra, n_steps=network.n_steps, approximation=approximation)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
@@ -197,7 +197,7 @@ def write_nir(graph: Any, path: Path | str) -> Path:
 
 
 def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_code_ms: float | None = None)\
-        -> ImportedNetwork:  # fmt: skip
+        -> ImportedNetwork:
     """The network of a NIR graph (or of a ``.nir`` file): a chain of Linear (or bias-free Affine) and CubaLIF
     nodes becomes an EventProp network; a graph pe-actors wrote keeps its network from its metadata.
 
@@ -227,7 +227,7 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
         # The weights travel as float64; a network pe-actors wrote comes back in the dtype it was trained in.
         dtype = np.dtype(recorded["dtype"])
         imported = ImportedNetwork(imported.rule, imported.network,
-                                   {k: v.astype(dtype) for k, v in imported.params.items()}, recorded)  # fmt: skip
+                                   {k: v.astype(dtype) for k, v in imported.params.items()}, recorded)
     return imported
 
 
@@ -265,12 +265,12 @@ def _uniform(node_name: str, node: Any, field_name: str) -> float:
     values = np.unique(np.asarray(getattr(node, field_name), np.float64))
     if values.size != 1:
         raise NIRError(f"node {node_name!r}: {field_name} differs between neurons ({values[:4]}...); pe-actors "
-                       "layers share one value")  # fmt: skip
+                       "layers share one value")
     return float(values[0])
 
 
 def _eventprop_network(graph: Any, dt: float, recorded: dict, n_steps: int | None, t_code_ms: float | None)\
-        -> ImportedNetwork:  # fmt: skip
+        -> ImportedNetwork:
     chain = _chain(graph)
     sizes, weights, neurons = [], [], []
     pending = None
@@ -305,17 +305,17 @@ def _eventprop_network(graph: Any, dt: float, recorded: dict, n_steps: int | Non
         v_reset = _uniform(name, node, "v_reset") if node.v_reset is not None else 0.0
         if values["v_leak"] != 0 or v_reset != 0:
             raise NIRError(f"node {name!r}: v_leak {values['v_leak']:g} and v_reset {v_reset:g}; pe-actors' LIF "
-                           "rests at 0 and resets to 0")  # fmt: skip
+                           "rests at 0 and resets to 0")
         a, b = 1.0 - dt / values["tau_syn"], 1.0 - dt / values["tau_mem"]
         if not (0 < a < 1 and 0 < b < 1):
             raise NIRError(f"node {name!r}: tau_syn {values['tau_syn']:g} s and tau_mem {values['tau_mem']:g} s "
-                           f"are not longer than the step dt {dt:g} s")  # fmt: skip
+                           f"are not longer than the step dt {dt:g} s")
         shared = (a, b, values["v_threshold"])
         if first is None:
             first = shared
         elif not np.allclose(shared, first, rtol=1e-12, atol=0):
             raise NIRError(f"node {name!r}: its time constants or threshold differ from the first layer's; "
-                           "pe-actors layers share them")  # fmt: skip
+                           "pe-actors layers share them")
         # The input scale of the Euler step, (dt/tau_mem) r (dt/tau_syn) w_in, against pe-actors' (1 - b).
         gain = (dt / values["tau_mem"]) * values["r"] * (dt / values["tau_syn"]) * values["w_in"]
         params[f"w_{layer}"] = weight.T * (gain / (1.0 - b))
@@ -330,7 +330,7 @@ def _eventprop_network(graph: Any, dt: float, recorded: dict, n_steps: int | Non
     try:
         network = EventPropConfig(sizes=tuple(sizes), dt=dt_ms, n_steps=steps, tau_syn=-dt_ms / math.log(a),
                                   tau_mem=-dt_ms / math.log(b), theta=theta, t_code=code,
-                                  init_mean=(0.0,) * len(weights), init_std=(1.0,) * len(weights))  # fmt: skip
+                                  init_mean=(0.0,) * len(weights), init_std=(1.0,) * len(weights))
     except ValueError as error:
         raise NIRError(f"the graph's network does not fit pe-actors' EventProp: {error}") from None
     recorded_network = recorded.get("network")
@@ -349,7 +349,7 @@ def _eprop_network(graph: Any, recorded: dict) -> ImportedNetwork:
     except (KeyError, TypeError, ValueError) as error:
         raise NIRError(f"the graph's e-prop network cannot be restored from its metadata and nodes: {error}") from None
     expected = {"w_in": (network.n_in, network.n_rec), "w_rec": (network.n_rec, network.n_rec),
-                "w_out": (network.n_rec, network.n_out)}  # fmt: skip
+                "w_out": (network.n_rec, network.n_out)}
     for key, shape in expected.items():
         if params[key].shape != shape:
             raise NIRError(f"node {key!r}: weight of shape {params[key].T.shape}, the network needs {shape[::-1]}")

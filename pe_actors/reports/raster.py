@@ -16,10 +16,10 @@ def plot_raster(raster: Any, path: Path) -> Path:
     sim, summary = raster.simulation, raster.summary()
     plt = pyplot()
     panels = [("input", None, sim.x[0])] + [(name, var, values[var][0]) for name, values in sim.populations.items()
-                                             for var in (("spikes",) if "spikes" in values else ("v",))]  # fmt: skip
+                                             for var in (("spikes",) if "spikes" in values else ("v",))]
     heights = [1.2 if var != "spikes" else 2.2 for _, var, _ in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.5 * sum(heights)), sharex=True,
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
     times = np.arange(sim.x.shape[1]) * sim.step_ms
     colours = plt.get_cmap("tab10")
     for ax, (name, var, values) in zip(axes[:, 0], panels, strict=True):
@@ -32,7 +32,7 @@ def plot_raster(raster: Any, path: Path) -> Path:
             ax.set_ylabel(f"{name}\nspikes", fontsize=8)
         elif var is None:
             ax.imshow(values.T, aspect="auto", origin="lower", cmap="viridis",
-                      extent=(times[0], times[-1] + sim.step_ms, -0.5, values.shape[1] - 0.5))  # fmt: skip
+                      extent=(times[0], times[-1] + sim.step_ms, -0.5, values.shape[1] - 0.5))
             ax.set_ylabel("input", fontsize=8)
         else:
             for k in range(values.shape[1]):
@@ -44,5 +44,5 @@ def plot_raster(raster: Any, path: Path) -> Path:
     axes[-1, 0].set_xlabel("time (ms)")
     verdict = "" if raster.label is None else f", label {summary['label_name']}"
     axes[0, 0].set_title(f"{raster.sample}; {raster.source}\npredicted {summary['predicted_name']}{verdict}; "
-                         "spiking neurons coloured by the PE that holds them", fontsize=8)  # fmt: skip
+                         "spiking neurons coloured by the PE that holds them", fontsize=8)
     return save_figure(fig, path)

@@ -77,7 +77,7 @@ def frozen_weights(config: AdaptRunConfig, network: Any) -> tuple[tuple[str, ...
     unknown = [name for name in names if name not in valid]
     if unknown:
         raise ConfigError(f"--freeze {config.freeze!r}: {unknown} are not weights of this network; choose from "
-                          f"{list(valid)} or none", "freeze")  # fmt: skip
+                          f"{list(valid)} or none", "freeze")
     if set(valid) <= set(names):
         raise ConfigError(f"--freeze {config.freeze!r} freezes every weight: nothing would learn", "freeze")
     return names, tuple(name for name in valid if name not in names)
@@ -90,7 +90,7 @@ NEW, ORIGINAL = "new_condition", "original_task"
 
 def _help_lr() -> str:
     return "ADAM learning rate, constant while adapting; ADAM starts fresh [default: " + ", ".join(
-        f"{rule(name).title} {rule(name).adaptation.lr_text}" for name in rule_names()) + "]."  # fmt: skip
+        f"{rule(name).title} {rule(name).adaptation.lr_text}" for name in rule_names()) + "]."
 
 
 def _help_rehearse_every() -> str:
@@ -104,7 +104,7 @@ def _help_freeze() -> str:
             "EventProp w_0 (input to first layer), w_1, ... [default: " + ", ".join(
                 f"{rule(n).title} {','.join(rule(n).adaptation.frozen) or 'none'}" for n in rule_names())
             + "; e-prop's only input weights learning: the new voice is in the input, and the original task "
-            "forgets least]. docs/adaptation.md, 'Forgetting'.")  # fmt: skip
+            "forgets least]. docs/adaptation.md, 'Forgetting'.")
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ class AdaptRunConfigBase:
         super().__post_init__()
         if self.checkpoint is None:
             raise ConfigError("checkpoint is required: the run or checkpoint directory of a trained network",
-                              "checkpoint")  # fmt: skip
+                              "checkpoint")
 
     @classmethod
     def of(cls, config: Any[str, Any] | None = None, **given: Any) -> Any:
@@ -246,7 +246,7 @@ AdaptRunConfig = compose(
         "pes": {"help": "PEs per group (EventProp: per layer)."},
     },
     module=__name__,
-)  # fmt: skip
+)
 
 
 def condition_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: Any) -> tuple:
@@ -273,7 +273,7 @@ def condition_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: A
     try:
         common = {"workers": config.workers, "progress": config.progress}
         pool = featurise(config.gsc_dir, metadata, split="train", clip_list=config.adapt_list,
-                         per_class=config.per_class, **common)  # fmt: skip
+                         per_class=config.per_class, **common)
         held_out = featurise(config.gsc_dir, metadata, split="test", **common)
     except (FileNotFoundError, ValueError) as error:
         listed = config.adapt_list is not None and str(config.adapt_list) in str(error)
@@ -295,7 +295,7 @@ def original_samples(checkpoint: Checkpoint, config: AdaptRunConfig, network: An
     try:
         splits = load_splits(rule_of(network).name, network, data, cache=cache,
                              size=recorded.get("standin_size") or "default", augment=augment, views=views,
-                             source_name=named, seed=int(recorded.get("seed", 0))).splits  # fmt: skip
+                             source_name=named, seed=int(recorded.get("seed", 0))).splits
     except ConfigError as error:
         raise ConfigError(str(error), "original_data") from None
     return tuple(tuple(np.asarray(a) for a in getattr(splits, split)) for split in ("train", "test"))
@@ -328,7 +328,7 @@ def prepare(config: AdaptRunConfig) -> Adapting:
     recorded_rule = checkpoint.record.rule
     if recorded_rule in spec.aliases:
         log.warning(f"The checkpoint was trained with {recorded_rule} ({spec.aliases[recorded_rule]}); its weights "
-                    f"adapt with {spec.title} on the PEs")  # fmt: skip
+                    f"adapt with {spec.title} on the PEs")
     synapses = adapting_synapses(config, checkpoint, network)
     if config.drift_before > 0 and "drift" not in synapse_settings(synapses.kind):
         raise ConfigError("drift needs --synapses pcm (or a pcm checkpoint)", "drift_before")
@@ -336,7 +336,7 @@ def prepare(config: AdaptRunConfig) -> Adapting:
         spec.backend(config.engine)
     except ValueError as error:
         raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
-                          "it for any rule)", "engine") from None  # fmt: skip
+                          "it for any rule)", "engine") from None
     if config.per_class is not None and config.adapt_list is None:
         raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
     try:
@@ -385,7 +385,7 @@ def samples(adapting: Adapting) -> tuple[Samples, Adapting]:
             raise ConfigError(str(error), "gsc_dir" if config.gsc_dir else "data") from None
     if config.samples is not None and config.samples > len(pool[0]):
         raise ConfigError(f"{config.samples} adaptation samples asked for, but {source_text} holds {len(pool[0])}",
-                          "samples")  # fmt: skip
+                          "samples")
     if config.samples is None:
         count = min(DEFAULT_SAMPLES, len(pool[0]))
         log.info(f"Found {len(pool[0])} adaptation samples in {source_text}; adapting on {count}")
@@ -422,7 +422,7 @@ def adapt(config: AdaptRunConfig) -> dict:
     )
     if result.stopped:
         log.warning(f"Interrupted after {last['samples']} of {adapting.config.samples} samples; the curve and the "
-                    f"adapted checkpoint so far are in {out}")  # fmt: skip
+                    f"adapted checkpoint so far are in {out}")
         raise KeyboardInterrupt
     return summary
 
@@ -441,7 +441,7 @@ def learn(engine: Any, adapting: Adapting, data: Samples, context: RunContext) -
     def on_point(record: dict) -> None:
         if record["samples"] == 0 or record["samples"] % 100 == 0:
             log.info(f"after {record['samples']:>4} samples: new condition {100 * record[f'{NEW}_accuracy']:6.2f} %, "
-                     f"original task {100 * record[f'{ORIGINAL}_accuracy']:6.2f} %")  # fmt: skip
+                     f"original task {100 * record[f'{ORIGINAL}_accuracy']:6.2f} %")
 
     online = AdaptConfig(config.samples, config.eval_every, adapting.lr, config.seed, config.rehearse_every)
     start = time.perf_counter()
@@ -453,7 +453,7 @@ def learn(engine: Any, adapting: Adapting, data: Samples, context: RunContext) -
                 # A bar only where a terminal shows it; a redirected log would get carriage-return lines.
                 progress=config.progress and sys.stderr.isatty(),
                 rehearsal=data.rehearsal if config.rehearse_every else None, stop=lambda: stop.requested,
-            )  # fmt: skip
+            )
         except NonFiniteError as error:
             raise RunError(f"{error}; nothing was written to {context.rundir.checkpoints}") from None
     return result, time.perf_counter() - start
@@ -532,7 +532,7 @@ def place(adapting: Adapting) -> Any:
     options: dict[str, Any] = {"pes": config.pes, "groups": 1, "sub_batch": 1, "synapses": adapting.synapses}
     if backend == PE_BACKENDS[1]:
         options.update(transport=config.transport, address=config.address, dashboard_port=config.dashboard_port,
-                       run_name=unique_run_name(config.out, prefix="adapt-"))  # fmt: skip
+                       run_name=unique_run_name(config.out, prefix="adapt-"))
     if spec.takes("schedule", backend):
         options["schedule"] = config.schedule
     engine = make(spec.name, backend, network, weights_only(state), optimiser, **options)
@@ -557,7 +557,7 @@ def reader(engine: Any, config: AdaptRunConfig, network: Any, synapses: SynapseC
 
 
 def write_results(rundir: RunDir, adapting: Adapting, result: Adaptation, state: dict, source_text: str,
-                  memory: dict, wall: float) -> dict:  # fmt: skip
+                  memory: dict, wall: float) -> dict:
     """Write adaptation.csv/.json/.png and the adapted checkpoint; returns the JSON's content."""
     config, synapses, checkpoint, lr = adapting.config, adapting.synapses, adapting.checkpoint, adapting.lr
     write_csv(rundir.adaptation_csv, result.curve)
@@ -577,14 +577,14 @@ def write_results(rundir: RunDir, adapting: Adapting, result: Adaptation, state:
         "frozen": list(adapting.frozen), "synapses": synapses.to_dict(), "seconds": wall,
         "largest_pe_bytes": max(row["total_bytes"] for row in memory["per_pe"]), "curve": result.curve,
         "order": result.order,
-    }  # fmt: skip
+    }
     write_json(rundir.adaptation_json, summary)
     last = result.curve[-1]
     record = checkpoint.record.replace(synapses=synapses.to_dict(), adaptation={
         "from_checkpoint": str(checkpoint.path), "source": source_text, "samples": last["samples"], "lr": lr,
         "seed": config.seed, "rehearse_every": config.rehearse_every, "frozen": list(adapting.frozen),
         "new_condition_accuracy": last[f"{NEW}_accuracy"], "original_task_accuracy": last[f"{ORIGINAL}_accuracy"],
-    })  # fmt: skip
+    })
     meta = {**record.to_meta(), "validation_accuracy": last[f"{NEW}_accuracy"]}
     path = save_checkpoint(rundir.checkpoints, f"adapted-n{last['samples']:06d}", state, {}, meta)
     log.info(f"Wrote {rundir.adaptation_png}, adaptation.csv, adaptation.json, memory.png and {path}")

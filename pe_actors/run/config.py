@@ -69,7 +69,7 @@ PCM_FIELDS = tuple(SYNAPSE_SETTINGS[name] for name in PCM_SETTINGS)
 RESUME_OVERRIDABLE = frozenset(
     {"epochs", "engine", "transport", "schedule", "pes", "address", "dashboard_port", "checkpoint_every",
      "keep_checkpoints", "log_every", "progress", "monitor", "tensorboard"}
-)  # fmt: skip
+)
 #: Settings that are not part of the recorded run config (where the run lives, not what it computes).
 NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
@@ -80,7 +80,7 @@ ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "sour
 def _help_rule() -> str:
     def aliases(name: str) -> str:
         return "".join(f"; {alias}: its {backend} engine (ignores --engine)"
-                       for alias, backend in rule(name).aliases.items())  # fmt: skip
+                       for alias, backend in rule(name).aliases.items())
 
     return "Learning rule: " + "; ".join(
         f"{name} ({rule(name).description}){aliases(name)}" for name in rule_names()
@@ -114,12 +114,12 @@ def _help_source() -> str:
     return ("The data source to read (the entry points pe_actors.data; a package adds its own), with --data as its "
             "folder if it reads one. Default: the rule's (" + "; ".join(
                 f"{rule(name).title}: {rule(name).data.source}, or {rule(name).data.folder} for --data"
-                for name in rule_names()) + ").")  # fmt: skip
+                for name in rule_names()) + ").")
 
 
 def _help_synapses() -> str:
     return ("Where the weights live: " + "; ".join(f"{name} ({synapse_kind(name).description})" for name in
-            kind_names()) + ". Device synapses train in the loop, ADAM acting on a float shadow.")  # fmt: skip
+            kind_names()) + ". Device synapses train in the loop, ADAM acting on a float shadow.")
 
 
 HELP_RULE, HELP_NETWORK, HELP_ENGINE, HELP_SOURCE, HELP_SYNAPSES = (
@@ -374,7 +374,7 @@ class OutputSettings(Settings):
 SECTIONS: dict[str, type[Settings]] = {
     "run": RunSettings, "placement": Placement, "optimiser": OptimiserSettings, "data": DataSettings,
     "synapses": SynapseSettings, "output": OutputSettings,
-}  # fmt: skip
+}
 
 
 def rule_sections() -> dict[str, type[Settings]]:
@@ -415,7 +415,7 @@ class RunSettingsMethods:
     def section_of(cls, name: str) -> str:
         """The section that declares setting ``name``."""
         return next(section for section, declared in {**SECTIONS, **rule_sections()}.items()
-                    if name in declared.names())  # fmt: skip
+                    if name in declared.names())
 
 
 #: Every setting of a training run, composed of the sections (:data:`SECTIONS` and the rules' own), each setting
@@ -458,14 +458,14 @@ def flatten(raw: Mapping[str, Any], path: Path | str) -> dict[str, Any]:
                 inner_name = inner.replace("-", "_")
                 if inner_name not in sections[name].names():
                     raise ConfigError(f"run config {path}: [{key}] has no setting {inner!r}; it holds "
-                                      f"{[n.replace('_', '-') for n in sections[name].names()]}")  # fmt: skip
+                                      f"{[n.replace('_', '-') for n in sections[name].names()]}")
                 if isinstance(setting_value, (dict, list)):
                     raise ConfigError(f"run config {path}: [{key}] {inner} holds a {type(setting_value).__name__}; "
-                                      "only plain values are allowed")  # fmt: skip
+                                      "only plain values are allowed")
                 values[inner_name] = setting_value
         elif isinstance(value, (dict, list)):
             raise ConfigError(f"run config {path}: key {key!r} holds a {type(value).__name__}; only plain values and "
-                              f"the sections {sorted(sections)} are allowed")  # fmt: skip
+                              f"the sections {sorted(sections)} are allowed")
         else:
             values[name] = value
     return values
@@ -527,7 +527,7 @@ def settings_of(config: str | Path | Mapping[str, Any] | RunConfig | None) -> di
     if path.is_file():
         return read_toml(path)
     raise ConfigError(f"no run-config file or recipe {str(config)!r}; give a TOML file or one of "
-                      f"{sorted(all_recipes())}", "config")  # fmt: skip
+                      f"{sorted(all_recipes())}", "config")
 
 
 def resolve(
@@ -581,7 +581,7 @@ def check_schedule(schedule: str, rule_name: str) -> None:
     if schedule == "pipelined" or any(rule(rule_name).takes("schedule", b) for b in rule(rule_name).backend_names):
         return
     owners = [rule(name).title for name in rule_names()
-              if any(rule(name).takes("schedule", b) for b in rule(name).backend_names)]  # fmt: skip
+              if any(rule(name).takes("schedule", b) for b in rule(name).backend_names)]
     raise ConfigError(
         f"--schedule {schedule} is {' or '.join(owners)}'s: the {rule(rule_name).title} rule's PEs exchange every "
         "step's spikes",

@@ -80,7 +80,7 @@ def load_dataset(config: RunConfig, network: Any, data: Any = None) -> Dataset:
     return load_splits(
         config.rule, network, config.data, cache=config.cache, size=config.standin_size, progress=config.progress,
         augment=config.augment, views=config.augment_views, source_name=config.source, seed=config.seed,
-    )  # fmt: skip
+    )
 
 
 def batch_augment(config: RunConfig, dataset: Dataset) -> BatchAugment | None:
@@ -93,13 +93,13 @@ def batch_augment(config: RunConfig, dataset: Dataset) -> BatchAugment | None:
     views = dataset.train_views if audio else None
     if audio and views is None:
         log.info(f"The data hold no augmented views: {', '.join(sorted(audio))} not applied (prepare them with "
-             "`pe-actors data prepare --augment`)")  # fmt: skip
+             "`pe-actors data prepare --augment`)")
     elif views is not None:
         made = {name for name, value in (dataset.metadata.get("augment") or {}).items() if name in
-                AUDIO_AUGMENTATIONS and value is not None}  # fmt: skip
+                AUDIO_AUGMENTATIONS and value is not None}
         if made != audio:
             log.info(f"The data's {len(views)} augmented views were made with {', '.join(sorted(made)) or 'nothing'}; "
-                 f"--augment asks for {', '.join(sorted(audio))}: training on the views as they are")  # fmt: skip
+                 f"--augment asks for {', '.join(sorted(audio))}: training on the views as they are")
     spec = SpecAugment() if "specaugment" in asked and speech else None
     if "specaugment" in asked and not speech:
         log.info("SpecAugment not applied: the data are not speech features")
@@ -125,7 +125,7 @@ def recorded_dataset(record: ModelRecord, network: Any) -> tuple[Dataset, str]:
     augment, views = recorded_views(recorded)
     seed = int(recorded.get("seed", 0))
     dataset = load_splits(rule_name, network, data, cache=cache, size=size, augment=augment, views=views,
-                          source_name=named, seed=seed)  # fmt: skip
+                          source_name=named, seed=seed)
     return dataset, where
 
 
@@ -189,7 +189,7 @@ def load_splits(
     start = time.perf_counter()
     try:
         prepared = reader(data, cache=cache, size=size, progress=progress, augment=augment, views=views,
-                          seed=seed)  # fmt: skip
+                          seed=seed)
     except (FileNotFoundError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
@@ -217,7 +217,7 @@ def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
         missing = [name for name in SPLITS if name not in data]
         if missing:
             raise ConfigError(f"data lacks the split(s) {missing}; give {list(SPLITS)} or one (x, labels) pair",
-                              "data")  # fmt: skip
+                              "data")
         splits = {name: _pair(data[name], f"data[{name!r}]") for name in SPLITS}
     else:
         x, labels = _pair(data, "data")
@@ -225,7 +225,7 @@ def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
         held = [int(round(HELD_OUT[name] * len(x))) for name in ("validation", "test")]
         if len(x) - sum(held) < 1 or min(held) < 1:
             raise ConfigError(f"data holds {len(x)} samples: too few to hold out a validation and a test split",
-                              "data")  # fmt: skip
+                              "data")
         parts = {"validation": order[: held[0]], "test": order[held[0] : sum(held)], "train": order[sum(held) :]}
         splits = {name: (x[rows], labels[rows]) for name, rows in parts.items()}
     names = [str(c) for c in range(n_out)]

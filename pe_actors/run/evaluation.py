@@ -42,7 +42,7 @@ class Evaluation:
             "synapses": self.model.synapses.to_dict(), "after_s": self.after_s,
             "per_class_recall": dict(zip(self.class_names, self.recall.tolist(), strict=True)),
             "class_names": self.class_names, "confusion_matrix": self.confusion.tolist(),
-        }  # fmt: skip
+        }
 
 
 def samples_of(model: Model, data: Path | None, gsc_dir: Path | None, split: str) -> tuple:
@@ -54,7 +54,7 @@ def samples_of(model: Model, data: Path | None, gsc_dir: Path | None, split: str
     if gsc_dir is not None:
         try:
             x, labels = source("gsc_folder", READERS)(gsc_dir, feature_metadata(model.record), skip_bad=True,
-                                                       progress=True)  # fmt: skip
+                                                       progress=True)
         except (FileNotFoundError, ValueError) as error:
             raise ConfigError(str(error), "gsc_dir") from None
         return x, labels, False, f"{gsc_dir} (raw GSC-layout folder)"
@@ -73,7 +73,7 @@ def samples_of(model: Model, data: Path | None, gsc_dir: Path | None, split: str
 def evaluate(
     model: Model | Path | str, data: Path | None = None, gsc_dir: Path | None = None, split: str = "test",
     after: float = 0.0,
-) -> Evaluation:  # fmt: skip
+) -> Evaluation:
     """The :class:`Evaluation` of ``model`` (a :class:`~pe_actors.run.model.Model`, or a run or checkpoint
     directory) on ``split`` of ``data``, on a GSC-layout ``gsc_dir``, or on the data its checkpoint records, read
     from its devices ``after`` seconds of drift after the checkpoint. A ConfigError names the option that does not
@@ -87,14 +87,14 @@ def evaluate(
     network = model.config
     if x.ndim != 3 or x.shape[1:] != (network.n_steps, network.n_in):
         raise ConfigError(f"{where}: features have shape {x.shape}; the network needs (N, {network.n_steps}, "
-                          f"{network.n_in})", "data")  # fmt: skip
+                          f"{network.n_in})", "data")
     try:
         require_finite(x, where)
     except ValueError as error:
         raise ConfigError(str(error), "data") from None
     if after > 0 and "drift" not in synapse_settings(model.synapses.kind):
         log.warning(f"Note: checkpoint {model.path} holds {model.synapses.kind} synapses, which do not drift; "
-                    "--after changes nothing")  # fmt: skip
+                    "--after changes nothing")
     try:
         model.engine.advance(after)
     except ValueError as error:
@@ -103,8 +103,8 @@ def evaluate(
     if not np.isfinite(result["loss"]):
         # Device time so long that the drift model's conductances are no longer numbers: no accuracy to report.
         raise ConfigError(f"{after:g} s of drift take the devices' conductances beyond what float64 holds; give a "
-                          "shorter time", "after")  # fmt: skip
+                          "shorter time", "after")
     matrix = confusion_matrix(labels, result["predictions"], network.n_out)
     synthetic = bool(synthetic or (data is None and gsc_dir is None and model.record.synthetic))
     return Evaluation(model, where, synthetic, int(len(labels)), float(result["accuracy"]), float(result["loss"]),
-                      after, list(map(str, model.class_names)), per_class_recall(matrix), matrix)  # fmt: skip
+                      after, list(map(str, model.class_names)), per_class_recall(matrix), matrix)

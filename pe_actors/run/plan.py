@@ -61,10 +61,10 @@ class Plan:
         """The options of :func:`pe_actors.engines.make` for this run (the actors' Ray namespace ``run_name``)."""
         config = self.config
         options: dict[str, Any] = {"pes": config.pes, "groups": config.groups, "sub_batch": config.sub_batch,
-                                   "synapses": self.synapses}  # fmt: skip
+                                   "synapses": self.synapses}
         if self.on_actors:
             options.update(transport=config.transport, run_name=run_name, address=config.address,
-                           dashboard_port=config.dashboard_port)  # fmt: skip
+                           dashboard_port=config.dashboard_port)
         if self.rule.takes("schedule", self.backend):
             options["schedule"] = config.schedule
         return options
@@ -135,10 +135,10 @@ def plan(config: RunConfig) -> Plan:
     spec, backend = rule_and_backend(config.rule, config.engine)
     try:
         optimiser = OptimiserConfig(lr=config.lr, l2=config.l2, lr_decay=config.lr_decay,
-                                    decay_every=config.decay_every)  # fmt: skip
+                                    decay_every=config.decay_every)
         network = spec.network_of(config)
         train = TrainConfig(epochs=config.epochs, batch_size=config.groups * config.sub_batch, seed=config.seed,
-                            max_samples=config.max_samples, log_every=config.log_every)  # fmt: skip
+                            max_samples=config.max_samples, log_every=config.log_every)
     except ValueError as error:
         if isinstance(error, ConfigError):
             raise
@@ -160,7 +160,7 @@ def check_rule_settings(config: RunConfig) -> None:
         _, backend = rule_and_backend(config.rule, config.engine)
     except ValueError as error:
         raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
-                          "it for any rule)", "engine") from None  # fmt: skip
+                          "it for any rule)", "engine") from None
     if config.monitor and backend != PE_BACKENDS[1]:
         raise ConfigError("--monitor watches the PE actors' Ray metrics; use it with --engine actors", "monitor")
     if not spec.backend(backend).holds(config.synapses):

@@ -44,7 +44,7 @@ class Simulation:
 def simulate(
     network: Any, x: np.ndarray, params: dict[str, np.ndarray] | None = None, record: Sequence[str] | None = None,
     seed: int = 0,
-) -> Simulation:  # fmt: skip
+) -> Simulation:
     """Run ``network`` on inputs ``x`` (batch, steps, inputs) and record its populations.
 
     ``network``: a trained :class:`~pe_actors.run.model.Model` (``pe_actors.load``), or a network description of
@@ -62,7 +62,7 @@ def simulate(
     populations, logits = spec.record(params, x, network)
     if record is not None:
         populations = {name: {var: values[var] for var in record if var in values}
-                       for name, values in populations.items()}  # fmt: skip
+                       for name, values in populations.items()}
     return Simulation(network, spec, x, populations, np.asarray(logits))
 
 
@@ -99,20 +99,20 @@ class Raster:
                 "silent_neurons": int((spikes.sum(axis=0) == 0).sum()),
                 "mean_rate_hz": float(spikes.mean() * spikes.shape[0] / seconds) if seconds else 0.0,
                 "first_spike_ms": [None if f is None else f * sim.step_ms for f in first],
-            }  # fmt: skip
+            }
         return {
             "sample": self.sample, "source": self.source, "rule": sim.rule.name, "network": sim.network.to_dict(),
             "step_ms": sim.step_ms, "populations": populations, "neurons_by_pe": self.neurons_by_pe,
             "logits": logits.tolist(), "probabilities": probabilities.tolist(), "predicted": predicted,
             "predicted_name": self.class_names[predicted], "label": self.label,
             "label_name": None if self.label is None else self.class_names[self.label],
-        }  # fmt: skip
+        }
 
 
 def raster(
     network: Any, data: Path | None = None, split: str = "test", index: int = 0, seed: int = 0,
     pes: int | None = None,
-) -> Raster:  # fmt: skip
+) -> Raster:
     """Sample ``index`` of a network's data through it (:func:`simulate`): ``network`` a
     :class:`~pe_actors.run.model.Model` or a network description (fresh weights from ``seed``). The sample comes
     from ``data`` (read by the rule's folder source), else from the data a model's checkpoint records, else it is

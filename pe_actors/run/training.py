@@ -60,16 +60,16 @@ def train(
 
 
 def _train(run_plan: Plan, checkpoint: Checkpoint | None, context: RunContext, data: Any,
-           callbacks: Sequence[Callback]) -> Run:  # fmt: skip
+           callbacks: Sequence[Callback]) -> Run:
     """The steps of :func:`train` once the run owns its directory."""
     config, rundir = run_plan.config, context.rundir
     if checkpoint is None and rundir.has_checkpoints():
         raise ConfigError(f"run directory {rundir.path} already holds checkpoints; continue it with --resume "
-                          f"{rundir.path} or choose another --out", "out")  # fmt: skip
+                          f"{rundir.path} or choose another --out", "out")
     check_memory(run_plan)
     dataset = load_dataset(config, run_plan.network, data)
     run_plan = run_plan.fit(dataset.splits, dataset.class_names, data_origin(run_plan, data),
-                            event_data=config.shd_dir is not None)  # fmt: skip
+                            event_data=config.shd_dir is not None)
     if checkpoint is not None:
         check_resumable(checkpoint, dataset, run_plan)
     config.to_toml(rundir.run_config, "Run config of this run; reuse it with pe-actors train --config FILE")
@@ -119,7 +119,7 @@ def check_memory(run_plan: Plan) -> None:
     parts = spec.run_memory(network, batch, np.dtype(config.dtype).itemsize, generated)
     # The setting that sizes it: the rule's own that is given (EventProp's dt, sizes), else the sub-batch.
     field = next((name for name in ("dt", "sizes") if name in spec.setting_names and getattr(config, name) is not None),
-                 "sizes" if "sizes" in spec.setting_names else "sub_batch")  # fmt: skip
+                 "sizes" if "sizes" in spec.setting_names else "sub_batch")
     try:
         require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
     except MemoryError as error:
@@ -161,7 +161,7 @@ def own_callbacks(run_plan: Plan, rundir: RunDir, record: Any) -> list[Callback]
         ProgressBar(disable=not config.progress),
         MetricsLog(rundir.metrics, config.log_every),
         CheckpointCallback(rundir.checkpoints, config.checkpoint_every or None, config.keep_checkpoints,
-                           record.to_meta()),  # fmt: skip
+                           record.to_meta()),
         *([TensorBoardLog(rundir.tensorboard)] if config.tensorboard else []),
     ]
 
@@ -193,7 +193,7 @@ def fit(trainer: Trainer, checkpoint: Checkpoint | None, context: RunContext) ->
             last = latest_checkpoint(checkpoints)
             kept = f"continue from {last} with --resume {context.path}" if last else "no checkpoint was written"
             raise RunError(f"cannot write {error.filename or 'the run directory'}: {error.strerror or error}; "
-                           f"{kept}") from None  # fmt: skip
+                           f"{kept}") from None
     return state, time.perf_counter() - start
 
 
@@ -209,7 +209,7 @@ def finish(run_plan: Plan, dataset: Dataset, state: TrainState, seconds: float, 
     plot_histories({rundir.path.name: state.history}, rundir.curves_png, title)
     write_json(rundir.curves_json, state.history)
     write_json(rundir.summary, {"final": final, "best_validation": best, "synthetic": dataset.synthetic,
-                                "seconds": seconds, "run_config": config.recorded()})  # fmt: skip
+                                "seconds": seconds, "run_config": config.recorded()})
     log.info(
         f"Last epoch {final['epoch']}: test accuracy {100 * final['test_accuracy']:.2f} % "
         f"(validation {100 * final['validation_accuracy']:.2f} %); curves in {rundir.curves_png}"

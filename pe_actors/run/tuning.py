@@ -147,7 +147,7 @@ def trial_base(rule: str, fixed: dict[str, Any], data: Path | None, cache: Path,
 
 
 def run_search(base: dict[str, Any], space: dict[str, Any], trials: int, scheduler: str, concurrent: int,
-               seed: int, out: Path) -> Any:  # fmt: skip
+               seed: int, out: Path) -> Any:
     """Ray Tune's results of ``trials`` trials of ``space`` over ``base`` (on a local Ray of its own)."""
     from pe_actors.runtime.cluster import start_ray
 
@@ -167,7 +167,7 @@ def run_search(base: dict[str, Any], space: dict[str, Any], trials: int, schedul
         param_space=search_space(space),
         tune_config=ray_tune.TuneConfig(metric=METRIC, mode="max", num_samples=trials, scheduler=chosen,
                                         max_concurrent_trials=concurrent,
-                                        search_alg=BasicVariantGenerator(random_state=seed)),  # fmt: skip
+                                        search_alg=BasicVariantGenerator(random_state=seed)),
         run_config=ray_tune.RunConfig(name="trials", storage_path=str(out), verbose=1),
     )
     try:
@@ -182,11 +182,11 @@ def trial_row(index: int, result: Any) -> dict[str, Any]:
     history = result.metrics_dataframe
     row = {"trial": index, **result.config, METRIC: float("nan"), "test_accuracy": float("nan"),
            "best_epoch": None, "epochs": 0, "status": "failed" if result.error is not None else "finished",
-           "error": "" if result.error is None else str(result.error).strip().splitlines()[-1]}  # fmt: skip
+           "error": "" if result.error is None else str(result.error).strip().splitlines()[-1]}
     if history is not None and not history.empty:
         best = history.iloc[::-1].loc[history[METRIC].iloc[::-1].idxmax()]
         row |= {METRIC: float(best[METRIC]), "test_accuracy": float(best["test_accuracy"]),
-                "best_epoch": int(best["epoch"]), "epochs": int(history["epoch"].max())}  # fmt: skip
+                "best_epoch": int(best["epoch"]), "epochs": int(history["epoch"].max())}
     elif result.error is None:
         row |= {"status": "failed", "error": "reported no epoch"}
     return row
@@ -195,7 +195,7 @@ def trial_row(index: int, result: Any) -> dict[str, Any]:
 def tune(
     space_path: Path | str, trials: int = 8, scheduler: str = "asha", concurrent: int = 2, data: Path | None = None,
     cache: Path = Path("cache/standin"), standin_size: str = "default", seed: int = 0, out: Path = Path("runs/tune"),
-) -> Search:  # fmt: skip
+) -> Search:
     """Search the settings of ``space_path`` with Ray Tune (``scheduler``: asha or fifo) over ``trials`` trials,
     ``concurrent`` at once, on the rule's off-chip engine, and write the files of the module docstring into
     ``out``. Bad files or settings are a ConfigError naming ``space``; a search whose every trial failed is a
@@ -213,7 +213,7 @@ def tune(
     finished = [row for row in rows if row["status"] == "finished"]
     if len(finished) < len(rows):
         log.warning(f"{len(rows) - len(finished)} of {len(rows)} trials failed; the first: "
-                    f"{next(r['error'] for r in rows if r['error'])}")  # fmt: skip
+                    f"{next(r['error'] for r in rows if r['error'])}")
     if not finished:
         raise RunError(f"every trial failed; the first error: {rows[0]['error']}")
     best = max(finished, key=lambda row: row[METRIC])
@@ -224,5 +224,5 @@ def tune(
     write_toml(out / "best.toml", {key: value for key, value in chosen.items() if key != "data"},
                header=f"Best of {len(rows)} trials of pe-actors tune --space {space_path} (validation accuracy "
                f"{100 * best[METRIC]:.2f} % at epoch {best['best_epoch']}); train it with pe-actors train --config "
-               "FILE")  # fmt: skip
+               "FILE")
     return Search(rule, space, fixed, rows, best, out)

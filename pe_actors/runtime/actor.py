@@ -164,7 +164,7 @@ class PEActor:
         result = self.program.result()
         stats = self._stats(result, len(x), time.perf_counter() - start, transport.barrier_s)
         stats.update(compute_s=transport.compute_s, post_s=transport.post_s,
-                     context_switches=_context_switches() - switches)  # fmt: skip
+                     context_switches=_context_switches() - switches)
         return result, stats
 
     def _stats(self, result: dict, k: int, seconds: float, barrier_s: float) -> dict:

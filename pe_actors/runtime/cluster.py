@@ -107,7 +107,7 @@ def start_ray(
             context = ray.init(
                 address=address, job_config=job, log_to_driver=False, logging_level=logging.WARNING,
                 runtime_env={"worker_process_setup_hook": SETUP_HOOK},
-            )  # fmt: skip
+            )
         url = context.dashboard_url or ""
     else:
         url = _dashboard_url()

@@ -300,7 +300,7 @@ def measure_inprocess(samples: int, pes: int, seed: int = 0) -> Usage:
     x = rng.standard_normal((samples + 1, config.n_steps, config.n_in)).astype(np.float32)
     labels = rng.integers(0, config.n_out, samples + 1)
     engine = make("eprop", "inprocess", config, init_params(config, seed), OptimiserConfig(lr=0.001), pes=pes,
-                  sub_batch=None)  # fmt: skip
+                  sub_batch=None)
     engine.train_batch(x[:1], labels[:1], 0.001)
     with UsageMeter() as meter:
         for index in range(1, samples + 1):

@@ -89,7 +89,7 @@ def crossover_steps(eprop: MemoryLine, bptt: MemoryLine) -> float | None:
 
 
 def run_memory_estimate(rule_name: str, network: Any, batch: int, itemsize: int, generated: bool = False) \
-        -> dict[str, float]:  # fmt: skip
+        -> dict[str, float]:
     """Bytes a training run of rule ``rule_name`` needs by part, estimated before anything is allocated (the rule's
     ``run_memory``: e-prop's stored forward pass, EventProp's tapes and adjoints, and the weights with ADAM
     moments; ``generated``: with the input data the run generates up front)."""

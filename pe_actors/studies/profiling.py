@@ -466,7 +466,7 @@ def measure_actors(
     # A Ray this process already runs (for example a test's) is reused and left running; else the engine starts
     # a local one and stops it with the actors.
     engine = make("eprop", "actors", config, init_params(config, seed, dtype), OptimiserConfig(lr=0.001),
-                  pes=n_pes, sub_batch=sub_batch, record_metrics=False)  # fmt: skip
+                  pes=n_pes, sub_batch=sub_batch, record_metrics=False)
     timings = []
     with engine:
         for batch in range(warmup + batches):

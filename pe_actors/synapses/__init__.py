@@ -12,10 +12,11 @@ from pe_actors.synapses.mapping import clip_range
 from pe_actors.synapses.pcm import PCMModel
 from pe_actors.synapses.pcm.store import PCMStore
 from pe_actors.synapses.quantised import QuantisedStore
-from pe_actors.synapses.store import Layout, SynapseStore
+from pe_actors.synapses.store import DriftCompensated, Layout, SynapseStore
 
 __all__ = [
     "DIGITAL",
+    "DriftCompensated",
     "KINDS",
     "DigitalStore",
     "Layout",

@@ -47,7 +47,7 @@ class SynapseKind:
 
 _BUILTIN = (
     SynapseKind("digital", "float arrays, the weights themselves", "pe_actors.synapses.digital:DigitalStore",
-                devices=False, settings=()),  # fmt: skip
+                devices=False, settings=()),
     SynapseKind(
         "quantised",
         "noise-free differential pairs of devices with 2^bits levels",

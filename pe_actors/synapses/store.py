@@ -20,36 +20,75 @@ PROGRAM, READ = 1, 2
 
 
 class SynapseStore(Protocol):
-    """Where a PE's weights live (see the module docstring)."""
+    """Where a PE's weights live: the interface a synapse kind implements (its class is named by a
+    :class:`~pe_actors.synapses.kinds.SynapseKind`). A PE reaches its weights only through it: it reads them for
+    the forward pass, hands it the gradients of a learning step, lets device time pass, and saves and restores it.
 
+    The arrays are named like the PE's weight arrays (for e-prop ``w``, the input and recurrent synapses onto the
+    PE's neurons, and ``w_out``, their readout synapses); a store of devices receives their
+    :class:`Layout` (which axis is the neuron, which blocks are matrices, which synapses exist) and each matrix's
+    clip range, and draws its noise per neuron so that every split of the neurons over PEs reads the same weights
+    (:class:`NeuronStreams`). A store that also compensates drift answers :class:`DriftCompensated`.
+    """
+
+    #: The kind's name (``digital``, ``quantised``, ``pcm``, or a plug-in's).
     kind: str
     #: The high-precision weights learning acts on (for the digital store, the weights themselves).
     shadow: dict[str, np.ndarray]
 
-    def read(self) -> dict[str, np.ndarray]: ...
+    def read(self) -> dict[str, np.ndarray]:
+        """The weights the forward pass uses now, by array name (a device store reads its devices: programming
+        noise, drift and read noise included)."""
+        ...
 
-    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None: ...
+    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
+        """One learning step with the gradients ``grads`` (by array name, L2 included) at rate ``lr``: ADAM on the
+        shadow, then (for devices) programming the devices whose level changes."""
+        ...
 
-    def advance(self, seconds: float) -> None: ...
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of device time pass (drift); a ValueError for a negative or non-finite time."""
+        ...
 
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int:
+        """Learning steps taken (the ADAM step count)."""
+        ...
 
     @steps.setter
     def steps(self, n: int) -> None: ...
 
     @property
-    def writes(self) -> int: ...
+    def writes(self) -> int:
+        """Device writes so far (0 for a store without devices)."""
+        ...
 
-    def drift_sums(self) -> np.ndarray: ...
+    def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
+        """The store's arrays by memory category (``weights``, ``adam``, ``devices``), for the memory reports."""
+        ...
 
-    def set_gains(self, sums: np.ndarray) -> None: ...
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything a checkpoint keeps of the store: shadow weights, ADAM moments and step count, device state."""
+        ...
 
-    def arrays_by_category(self) -> dict[str, list[np.ndarray]]: ...
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` returned (a slice of a full state, for the PE's own neurons)."""
+        ...
 
-    def state_dict(self) -> dict[str, np.ndarray]: ...
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None: ...
+class DriftCompensated(Protocol):
+    """A store that compensates drift globally (docs/synapses.md, "Drift compensation"): every PE reports the
+    programmed and the read conductance sums of each matrix, the group adds them up, and each PE scales its reads
+    by their ratio. The stores of the project answer it (the digital and quantised ones with nothing to
+    compensate)."""
+
+    def drift_sums(self) -> np.ndarray:
+        """Per matrix of the layout, (programmed, read) conductance sums over the PE's devices, shape (M, 2)."""
+        ...
+
+    def set_gains(self, sums: np.ndarray) -> None:
+        """Set each matrix's read gain from the group's summed :meth:`drift_sums`."""
+        ...
 
 
 @dataclass(frozen=True)

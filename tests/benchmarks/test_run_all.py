@@ -33,11 +33,11 @@ def test_the_table_holds_the_measured_rates_and_ratios(run_all):
         {"engine": "numpy PE", "batch": 64, "samples_per_s": 100.0},
         {"engine": "numba PE", "batch": 64, "samples_per_s": 1500.0},
         {"engine": "c PE", "batch": 64, "samples_per_s": 1800.0},
-    ], "matmul_floor": [{"batch": 64, "samples_per_s": 12000.0}]})  # fmt: skip
+    ], "matmul_floor": [{"batch": 64, "samples_per_s": 12000.0}]})
     write(run_all, "synapses", {"rows": [
         {"engine": "replay", "synapses": "digital", "batch": 64, "samples_per_s": 8000.0},
         {"engine": "replay", "synapses": "pcm 4 bit", "batch": 64, "samples_per_s": 2000.0},
-    ]})  # fmt: skip
+    ]})
     text = run_all.table(quick=True)
     assert "| e-prop replay engine, batch 64 (both cores) | 9,000 | 9.00x torch BPTT | `bench_engines.py` |" in text
     assert "0.75x of it reached by replay" in text

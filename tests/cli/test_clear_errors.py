@@ -82,7 +82,7 @@ def test_resume_or_evaluate_of_a_checkpoint_of_another_size_is_a_clear_error(tmp
     assert result.exit_code == 2, result.output
     assert "holds 'w_0' of shape (5, 16), but the network needs (5, 120)" in result.output
     result = run("train", "--resume", tmp_path / "odd" / "ckpt-x", "--epochs", "2", "--engine", "inprocess",
-                 "--out", tmp_path / "again")  # fmt: skip
+                 "--out", tmp_path / "again")
     assert result.exit_code == 2 and "holds 'w_0' of shape (5, 16)" in result.output, result.output
 
 
@@ -110,7 +110,7 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_resume_hint(tmp_path):
     script = Path(sys.executable).parent / "pe-actors"  # the console script pip installed beside the interpreter
     command = [str(script), "train", *QUICK[:-2], "--epochs", "500", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+                               cwd=Path(__file__).resolve().parents[2])
     deadline = time.monotonic() + 60
     while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)

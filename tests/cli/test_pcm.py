@@ -107,7 +107,7 @@ def test_pcm_sweep_and_drift_reports(standin, tmp_path):
     assert again.exit_code == 0 and again.output.count("reusing the finished run") == 6
     models = [out / "runs" / f"seed{s}" / "pcm-2bit" for s in (0, 1)]
     drift = run("pcm", "drift", "--checkpoint", models[0], "--checkpoint", models[1], "--data", standin,
-                "--repeats", "2", "--out", tmp_path / "drift")  # fmt: skip
+                "--repeats", "2", "--out", tmp_path / "drift")
     assert drift.exit_code == 0, drift.output
     table = list(csv.DictReader((tmp_path / "drift" / "pcm-drift.csv").open()))
     assert len(table) == 12 and {r["time"] for r in table} >= {"1 s", "1 day", "1 month"}

@@ -84,7 +84,7 @@ def test_diverging_trials_end_as_failed_and_the_search_goes_on(tmp_path, small_s
     space.write_text(DIVERGING)
     out = tmp_path / "tune"
     result = run("tune", "--space", space, "--trials", "4", "--scheduler", "fifo", "--data", small_standin[0],
-                 "--out", out)  # fmt: skip
+                 "--out", out)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "tune.csv").open()))
     assert len(rows) == 4 and {row["status"] for row in rows} == {"failed", "finished"}

@@ -163,7 +163,7 @@ def test_every_single_byte_corruption_loads_identically_or_raises_a_clear_error(
     path = save_checkpoint(
         tmp_path, "fuzz", {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "adam_n": np.array(3)},
         {"order": np.arange(4)}, {"epoch": 1, "position": 8, "rng": "state"},
-    )  # fmt: skip
+    )
     reference = load_checkpoint(path)
     files = sorted(p for p in path.rglob("*") if p.is_file())
     outcomes = {"identical": 0, "error": 0}

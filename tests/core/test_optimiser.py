@@ -96,7 +96,7 @@ def test_surrogate_is_the_multi_gaussian():
     [("n_rec", 0), ("n_in", 2.5), ("n_steps", -1), ("tau_m", 0.0), ("tau_a", float("nan")), ("beta", -1.0)],
 )
 def test_network_config_validation_names_the_field(field, value):
-    with pytest.raises(ValueError, match=f"NetworkConfig.{field}"):
+    with pytest.raises(ValueError, match=f"EpropConfig.{field}"):
         pa.NetworkConfig(**{field: value})
 
 
@@ -112,7 +112,7 @@ def test_decay_factors_derived_from_time_constants():
     assert config.rho == pytest.approx(math.exp(-1 / 150))
     assert config.kappa == pytest.approx(math.exp(-1 / 10))
     assert pa.NetworkConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match="unknown NetworkConfig field"):
+    with pytest.raises(ValueError, match="unknown EpropConfig field"):
         pa.NetworkConfig.from_dict({"n_hidden": 3})
     with pytest.raises(ValueError, match="valid names"):
         pa.network_config("mnist")

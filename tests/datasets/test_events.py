@@ -117,12 +117,12 @@ def test_eprop_and_eventprop_train_on_an_shd_layout_folder(shd_dir, tmp_path):
     import pe_actors as pa
 
     eprop = pa.train(shd_dir=shd_dir, engine="replay", epochs=4, sub_batch=16, cache=tmp_path / "cache",
-                     out=tmp_path / "eprop", progress=False)  # fmt: skip
+                     out=tmp_path / "eprop", progress=False)
     network = pa.load(eprop.path).config
     assert (network.n_in, network.n_out, network.n_steps) == (700, 4, 100)
     assert eprop.best["test_accuracy"] > 0.5  # four classes, each its own band of channels
     eventprop = pa.train(rule="eventprop", shd_dir=shd_dir, sizes="700,32,20", dt=10.0, epochs=3, lr=0.01,
-                         cache=tmp_path / "cache", out=tmp_path / "eventprop", progress=False)  # fmt: skip
+                         cache=tmp_path / "cache", out=tmp_path / "eventprop", progress=False)
     model = pa.load(eventprop.path)
     assert model.config.sizes == (700, 32, 4) and model.config.n_steps == 100
     assert eventprop.best["test_accuracy"] > 0.5
@@ -136,7 +136,7 @@ def test_train_command_takes_an_shd_folder(shd_dir, tmp_path):
     from pe_actors_launcher.cli import cli
 
     args = ["train", "--shd-dir", str(shd_dir), "--engine", "replay", "--epochs", "1", "--sub-batch", "16",
-            "--cache", str(tmp_path / "cache"), "--no-progress", "--out", str(tmp_path / "run")]  # fmt: skip
+            "--cache", str(tmp_path / "cache"), "--no-progress", "--out", str(tmp_path / "run")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "SHD from" in result.output and result.output.strip().splitlines()[-1].startswith("Test accuracy:")

@@ -104,7 +104,7 @@ def test_preparing_with_workers_runs_from_a_script_read_on_standard_input(small_
     done = subprocess.run(
         [sys.executable, "-", str(small_standin[1]), str(out)],
         input=PREPARE_FROM_STDIN, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "prepared"
     ours, theirs = load_prepared(out), load_prepared(small_standin[0])

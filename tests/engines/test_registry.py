@@ -106,7 +106,7 @@ def test_bad_pairs_options_and_networks_are_named():
         make("eventprop", "replay", NETWORKS["eventprop"], {})
     with pytest.raises(TypeError, match="replay backend takes no option 'transport'"):
         make("eprop", "replay", network, params, transport="shm")
-    with pytest.raises(TypeError, match="eventprop rule trains a EventPropConfig, got a NetworkConfig"):
+    with pytest.raises(TypeError, match="eventprop rule trains a EventPropConfig, got a EpropConfig"):
         make("eventprop", "offchip", network, params)
     pcm = SynapseConfig(kind="pcm", bits=4)
     with pytest.raises(ValueError, match=r"bptt backend holds \['digital'\] synapses, not pcm"):

@@ -29,7 +29,7 @@ def test_eventprop_round_trip_through_a_file_keeps_network_weights_and_predictio
     graph = nir.read(path)
     assert [type(graph.nodes[k]).__name__ for k in ("w_0", "lif_1", "w_1", "lif_2")] == [
         "Linear", "CubaLIF", "Linear", "CubaLIF",
-    ]  # fmt: skip
+    ]
     np.testing.assert_allclose(graph.nodes["lif_1"].v_threshold, NETWORK.theta)
     back = from_nir(path)
     assert back.rule == "eventprop" and back.network == NETWORK
@@ -55,7 +55,7 @@ def test_a_foreign_cubalif_chain_imports_under_the_euler_convention():
             "output": nir.Output(output_type={"output": np.array([n])}),
         },
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
-    )  # fmt: skip
+    )
     with pytest.raises(NIRError, match="records no time step; give dt="):
         from_nir(graph)
     imported = from_nir(graph, dt=dt, n_steps=40)
@@ -68,7 +68,7 @@ def test_a_foreign_cubalif_chain_imports_under_the_euler_convention():
 def test_what_pe_actors_cannot_represent_is_named():
     n = 3
     lif = dict(tau_syn=np.full(n, 1e-3), tau_mem=np.full(n, 2e-3), r=np.full(n, 20.0), v_leak=np.zeros(n),
-               v_threshold=np.full(n, 1.0), v_reset=np.zeros(n), w_in=np.full(n, 10.0))  # fmt: skip
+               v_threshold=np.full(n, 1.0), v_reset=np.zeros(n), w_in=np.full(n, 10.0))
 
     def graph(**changes):
         nodes = {
@@ -145,7 +145,7 @@ def snntorch_net(weights: list[np.ndarray], alpha: float, beta: float, threshold
         n = weight.shape[0]
         neuron = snn.Synaptic(alpha=torch.full((n,), alpha), beta=torch.full((n,), beta),
                               threshold=torch.full((n,), threshold), reset_mechanism="zero", reset_delay=False,
-                              init_hidden=True)  # fmt: skip
+                              init_hidden=True)
         layers += [linear, neuron]
     return torch.nn.Sequential(*layers)
 
@@ -232,7 +232,7 @@ def test_export_command_writes_a_graph_and_names_what_it_refuses(tmp_path):
 
     run = tmp_path / "yy"
     trained = CliRunner().invoke(cli, ["train", "--rule", "eventprop", "--epochs", "1", "--max-samples", "64",
-                                       "--no-progress", "--out", str(run)])  # fmt: skip
+                                       "--no-progress", "--out", str(run)])
     assert trained.exit_code == 0, trained.output
     result = CliRunner().invoke(cli, ["export", "--checkpoint", str(run), "--out", str(tmp_path / "yy.nir")])
     assert result.exit_code == 0, result.output
@@ -254,6 +254,6 @@ def test_an_imported_network_adapts_from_its_saved_checkpoint(tmp_path):
     checkpoint = imported.save(tmp_path / "imported", class_names=["yin", "yang", "dot"])
     write_yinyang(tmp_path / "rotated", rotate_deg=20.0)
     result = pa.adapt(checkpoint=checkpoint, data=tmp_path / "rotated", engine="inprocess", pes=2, samples=6,
-                      eval_every=3, out=tmp_path / "adapted", progress=False)  # fmt: skip
+                      eval_every=3, out=tmp_path / "adapted", progress=False)
     assert [point["samples"] for point in result["curve"]] == [0, 3, 6]
     assert pa.load(tmp_path / "adapted").config == NETWORK

@@ -104,7 +104,7 @@ def test_a_fourth_synapse_kind_trains_e_prop_and_reads_its_stuck_devices(plugin:
     import toy_plugin as toy
 
     run = pa.train(engine="replay", source="toyspikes", synapses="stuck", bits=4, epochs=1, max_samples=64,
-                   sub_batch=32, out=plugin / "stuck", progress=False)  # fmt: skip
+                   sub_batch=32, out=plugin / "stuck", progress=False)
     state = pa.load(run.path).state
     assert any(key.startswith("dev") or "level" in key for key in state), sorted(state)
     from pe_actors.engines.registry import from_checkpoint
@@ -124,14 +124,14 @@ def test_the_plugins_train_from_the_command_line(plugin: Path, tmp_path: Path) -
     help_text = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True, check=True).stdout
     assert "delta" in help_text and "stuck" in help_text and "toyspikes" in help_text
     done = subprocess.run([*cli, "--rule", "delta", "--epochs", "2", "--out", str(tmp_path / "cli-delta")], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Test accuracy:" in done.stdout
     done = subprocess.run(
         [*cli, "--source", "toyspikes", "--engine", "replay", "--synapses", "stuck", "--epochs", "1",
          "--max-samples", "32", "--out", str(tmp_path / "cli-stuck")],
         env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert "stuck synapses, 4 bits per device" in done.stdout
     done = subprocess.run([*cli, "--rule", "hebb"], env=env, capture_output=True, text=True)

@@ -145,7 +145,7 @@ class DeltaGroup:
     sample_s = 1.0
 
     def __init__(self, network: ToyNetwork, n_pes: int, sizes: Any = None, synapses: SynapseConfig = DIGITAL,
-                 kernel: str = "numba") -> None:  # fmt: skip
+                 kernel: str = "numba") -> None:
         if not 1 <= n_pes <= network.n_out:
             raise ValueError(f"n_pes must lie in [1, {network.n_out}], got {n_pes}")
         self.network, self.n_pes, self.synapses = network, n_pes, synapses
@@ -173,11 +173,11 @@ class DeltaGroup:
 
     def pe_layout(self) -> list[dict]:
         return [{"pe": p, "layer": 1, "neurons": [s.start, s.stop], "synapses": self.network.n_in * (s.stop - s.start),
-                 "master": p == self.master} for p, s in enumerate(self.slices)]  # fmt: skip
+                 "master": p == self.master} for p, s in enumerate(self.slices)]
 
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {key: np.concatenate([s[key] for s in states], axis=-1) if np.ndim(states[0][key]) == 2
-                else states[0][key] for key in states[0]}  # fmt: skip
+                else states[0][key] for key in states[0]}
 
     def scatter_state(self, state: dict[str, np.ndarray], pe: int) -> dict[str, np.ndarray]:
         own = self.slices[pe]
@@ -191,7 +191,7 @@ def memory_rows(network: ToyNetwork, pes: int, synapses: SynapseConfig, dtype: t
         program = group.make_program(pe, init_params(network, 0, dtype), OptimiserConfig())
         by_category = {k: int(sum(a.nbytes for a in v)) for k, v in program.arrays_by_category().items()}
         rows.append({"pe": pe, "label": f"PE {pe}", "bytes_by_category": by_category,
-                     "total_bytes": sum(by_category.values())})  # fmt: skip
+                     "total_bytes": sum(by_category.values())})
     return rows
 
 
@@ -233,13 +233,13 @@ RULE = Rule(
     backends=(
         Backend(PE_BACKENDS[0], "the PE programs in this process", synapses=("digital",)),
         Backend(PE_BACKENDS[1], "one Ray actor per PE", frozenset({"transport", "run_name", "address",
-                                                                  "dashboard_port"})),  # fmt: skip
+                                                                  "dashboard_port"})),
     ),
     offchip=PE_BACKENDS[0],
     recipes=Lazy(HERE, "RECIPES"),
     run_defaults=Lazy(HERE, "run_defaults"),
     data=DataDefaults(source="toyspikes", folder="toyspikes", description="toy spike rasters",
-                      event_binning=Lazy(HERE, "event_binning")),  # fmt: skip
+                      event_binning=Lazy(HERE, "event_binning")),
     adaptation=AdaptationDefaults(frozen=(), rehearse_every=0, lr=Lazy(HERE, "adapt_lr"), lr_text="0.01"),
     memory=Lazy(HERE, "memory_rows"),
     memory_categories=Lazy(HERE, "MEMORY_CATEGORIES"),
@@ -267,7 +267,7 @@ class StuckStore(QuantisedStore):
         for name, array in arrays.items():
             axis = layout.neuron_axis[name]
             columns = [np.random.default_rng([config.seed, int(n)]).random(array.shape[1 - axis]) >= STUCK_FRACTION
-                       for n in layout.neurons]  # fmt: skip
+                       for n in layout.neurons]
             self.working[name] = np.stack(columns, axis=axis)
 
     def read(self) -> dict[str, np.ndarray]:
@@ -291,4 +291,4 @@ def toyspikes(path: Any = None, *, seed: int = 0, **options: Any) -> SimpleNames
             rates[labels == c, :, 6 * c : 6 * c + 6] = 0.3
         splits[split] = ((rng.random((n, STEPS, CHANNELS)) < rates).astype(np.float32), labels)
     return SimpleNamespace(splits=splits, class_names=[f"class{c}" for c in range(CLASSES)], synthetic=True,
-                           metadata={"dataset": "toyspikes", "source": "generated"})  # fmt: skip
+                           metadata={"dataset": "toyspikes", "source": "generated"})

@@ -21,7 +21,7 @@ def test_train_returns_the_run_and_load_gives_its_best_model(standin, tmp_path):
     run = pa.train(
         data=features, engine="inprocess", pes=2, sub_batch=4, epochs=2, max_samples=8, out=tmp_path / "run",
         progress=False, synapses="quantised", bits=4,
-    )  # fmt: skip
+    )
     assert isinstance(run, pa.Run) and [r["epoch"] for r in run.history] == [1, 2]
     assert run.best["validation_accuracy"] == max(r["validation_accuracy"] for r in run.history)
     model = pa.load(run.path)

@@ -101,7 +101,7 @@ def test_train_runs_from_a_script_read_on_standard_input(small_standin, tmp_path
     done = subprocess.run(
         [sys.executable, "-", str(cache), str(tmp_path / "run")],
         input=TRAIN_FROM_STDIN, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "trained 1"
 

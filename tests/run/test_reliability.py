@@ -102,18 +102,18 @@ def test_evaluate_refuses_drift_that_overflows_and_says_when_nothing_drifts(tmp_
 
     run = CliRunner().invoke(cli, ["train", "--engine", "replay", "--synapses", "pcm", "--bits", "4", "--epochs",
                                    "1", "--max-samples", "16", "--data", str(small_standin[0]), "--no-progress",
-                                   "--out", str(tmp_path / "pcm")])  # fmt: skip
+                                   "--out", str(tmp_path / "pcm")])
     assert run.exit_code == 0, run.output
     evaluate = ["evaluate", "--data", str(small_standin[0]), "--checkpoint"]
     result = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "pcm"), "--after", "1.7e308", "--out",
-                                      str(tmp_path / "e")])  # fmt: skip
+                                      str(tmp_path / "e")])
     assert result.exit_code == 2 and "--after" in result.output and "beyond what float64 holds" in result.output
     digital = CliRunner().invoke(cli, ["train", "--engine", "replay", "--epochs", "1", "--max-samples", "16",
                                        "--data", str(small_standin[0]), "--no-progress", "--out",
-                                       str(tmp_path / "digital")])  # fmt: skip
+                                       str(tmp_path / "digital")])
     assert digital.exit_code == 0, digital.output
     noted = CliRunner().invoke(cli, [*evaluate, str(tmp_path / "digital"), "--after", "86400", "--out",
-                                     str(tmp_path / "e2")])  # fmt: skip
+                                     str(tmp_path / "e2")])
     assert noted.exit_code == 0 and "holds digital synapses, which do not drift" in noted.output
 
 
@@ -154,11 +154,11 @@ def test_adapt_stops_at_a_sample_boundary_on_sigterm_and_keeps_what_it_learned(t
     features = str(small_standin[0])
     trained = subprocess.run([cli, "train", "--engine", "replay", "--epochs", "1", "--max-samples", "32", "--data",
                               features, "--no-progress", "--out", str(tmp_path / "run")],
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+                             capture_output=True, text=True, timeout=300)
     assert trained.returncode == 0, trained.stderr
     out = tmp_path / "adapt"
     args = [cli, "adapt", "--checkpoint", str(tmp_path / "run"), "--data", features, "--engine", "actors", "--pes",
-            "3", "--samples", "100", "--eval-every", "50", "--no-progress", "--out", str(out)]  # fmt: skip
+            "3", "--samples", "100", "--eval-every", "50", "--no-progress", "--out", str(out)]
     adapt = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in adapt.stdout:
         if line.startswith("Adapting "):
@@ -184,7 +184,7 @@ def test_memory_reports_the_estimate_train_checks(tmp_path):
     from pe_actors_launcher.cli import cli
 
     result = CliRunner().invoke(cli, ["memory", "--rule", "eventprop", "--sub-batch", "32", "--dtype", "float64",
-                                      "--out", str(tmp_path)])  # fmt: skip
+                                      "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "A training run at batch 32 needs about" in result.output
     reported = json.loads((tmp_path / "memory.json").read_text())["host_run_bytes"]
@@ -200,11 +200,11 @@ def test_evaluate_defaults_to_the_data_the_checkpoint_records(tmp_path, small_st
 
     run = tmp_path / "run"
     args = ["train", "--engine", "replay", "--epochs", "1", "--max-samples", "16", "--data", str(small_standin[0]),
-            "--no-progress", "--out", str(run)]  # fmt: skip
+            "--no-progress", "--out", str(run)]
     trained = CliRunner().invoke(cli, args)
     assert trained.exit_code == 0, trained.output
     given = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(run), "--data", str(small_standin[0]), "--out",
-                                     str(tmp_path / "given")])  # fmt: skip
+                                     str(tmp_path / "given")])
     recorded = CliRunner().invoke(cli, ["evaluate", "--checkpoint", str(run), "--out", str(tmp_path / "recorded")])
     assert given.exit_code == 0 and recorded.exit_code == 0, recorded.output
     assert "as the checkpoint records" in recorded.output
@@ -221,7 +221,7 @@ def test_building_the_stand_in_into_a_log_shows_no_bars(tmp_path, capfd):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
     run = pa.train(engine="replay", epochs=1, max_samples=16, standin_size="small", cache=tmp_path / "cache",
-                   out=tmp_path / "run", progress=False)  # fmt: skip
+                   out=tmp_path / "run", progress=False)
     assert run.final["epoch"] == 1
     captured = capfd.readouterr()
     assert "synth:" not in captured.err and "features:" not in captured.err and "clip/s" not in captured.err
@@ -229,8 +229,8 @@ def test_building_the_stand_in_into_a_log_shows_no_bars(tmp_path, capfd):
 
 def test_adapt_uses_what_the_condition_holds_when_it_holds_fewer_than_the_default(tmp_path, small_standin):
     run = pa.train(engine="replay", epochs=1, max_samples=16, data=small_standin[0], out=tmp_path / "run",
-                   progress=False)  # fmt: skip
+                   progress=False)
     result = pa.adapt(checkpoint=run.path, data=small_standin[0], engine="replay", eval_every=50,
-                      out=tmp_path / "adapt", progress=False)  # fmt: skip
+                      out=tmp_path / "adapt", progress=False)
     held = len(np.load(Path(small_standin[0]) / "train_labels.npy"))
     assert held < 300 and result["samples"] == held and result["curve"][-1]["samples"] == held

@@ -57,7 +57,7 @@ def test_pe_actor_processes_leave_out_pyarrow_and_pydantic_and_other_workers_kee
 
     config = pa.NetworkConfig(n_in=4, n_rec=6, n_out=2, n_steps=5)
     with make("eprop", "actors", config, pa.init_params(config), pa.OptimiserConfig(), pes=2, sub_batch=2,
-              record_metrics=False) as engine:  # fmt: skip
+              record_metrics=False) as engine:
         engine.train_batch(np.ones((2, 5, 4)), np.array([0, 1]), 1e-3)  # arrays in and out: the serializers ran
         loaded = ray.get([actor.__ray_call__.remote(loaded_in, UNUSED_IN_PE) for actor in engine.groups[0]])
     assert loaded == [[False, False], [False, False]]

@@ -57,7 +57,7 @@ def test_a_running_ray_start_cluster_is_not_joined(short_temp):
         [ray_cli, "start", "--head", "--block", "--port", "0", "--num-cpus", "1", "--resources", '{"stranger": 1}',
          "--include-dashboard", "false", "--disable-usage-stats"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 120
         while not (short_temp / "ray" / "ray_current_cluster").is_file() and time.monotonic() < deadline:

@@ -268,7 +268,7 @@ def test_mailboxes_of_dead_runs_are_found_and_removed(tmp_path, mailbox_file):
             "[Channel('s', 'spikes', (0, 1), (0, 1), (2, 2))], 1, np.float32)"
         )],
         check=True,
-    )  # fmt: skip
+    )
     assert child.returncode == 0 and dead_path.exists() and pipe_path(dead_path, 1).exists()
     removed = remove_stale_mailboxes()
     assert dead_path in removed and not dead_path.exists() and not pipe_path(dead_path, 1).exists()

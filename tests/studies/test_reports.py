@@ -294,7 +294,7 @@ def test_second_order_delta_of_a_ramp_is_its_slope():
 def test_input_variants():
     rng = np.random.default_rng(0)
     splits = {name: (rng.standard_normal((n, 7, 80)).astype(np.float32), np.zeros(n, np.int64))
-              for name, n in (("train", 20), ("validation", 5), ("test", 5))}  # fmt: skip
+              for name, n in (("train", 20), ("validation", 5), ("test", 5))}
     assert input_splits(splits, "40x1")["test"][0].shape == (5, 7, 40)
     assert input_splits(splits, "40x2")["test"][0] is splits["test"][0]
     train = input_splits(splits, "40x3")["train"][0]

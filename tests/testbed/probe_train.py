@@ -37,7 +37,7 @@ class Hosts(Callback):
 
         ips = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
         return {g: [ips.get(engine._node_of(g, p), "dead") for p in range(len(engine.groups[g]))]
-                for g in range(engine.n_groups)}  # fmt: skip
+                for g in range(engine.n_groups)}
 
     def on_train_begin(self, trainer, state) -> None:
         self.before = self.placement(trainer.engine)
@@ -77,9 +77,9 @@ def dashboard_view(engine, patience_s: float = 60.0) -> dict:
     deadline = time.monotonic() + patience_s
     while True:
         nodes = {n["raylet"]["nodeId"]: n["raylet"]["nodeManagerAddress"] for n in get("/nodes?view=summary")["summary"]
-                 if n["raylet"].get("state") == "ALIVE"}  # fmt: skip
+                 if n["raylet"].get("state") == "ALIVE"}
         actors = [a for a in get("/api/v0/actors?limit=10000&detail=1")["result"]["result"]
-                  if a["ray_namespace"] == engine.namespace and a["state"] == "ALIVE"]  # fmt: skip
+                  if a["ray_namespace"] == engine.namespace and a["state"] == "ALIVE"]
         if len(actors) == expected or time.monotonic() > deadline:
             break
         time.sleep(1.0)

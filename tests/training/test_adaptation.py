@@ -176,7 +176,7 @@ def trained(small_standin, tmp_path_factory):
     result = run(
         "train", "--data", small_standin[0], "--engine", "replay", "--sub-batch", "8", "--epochs", "2",
         "--no-progress", "--out", out,
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -237,7 +237,7 @@ def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, 
         "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
         "--engine", "inprocess", "--pes", "3", "--samples", "20", "--eval-every", "10", "--lr", "0.003",
         "--rehearse-every", "5", "--no-progress", "--out", out,
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Adapted: new condition ") and "after 20 samples; original task" in last
@@ -280,7 +280,7 @@ def test_adapt_by_default_learns_only_the_input_weights_and_rehearses(trained, c
     base = [
         "adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
         "--engine", "inprocess", "--pes", "3", "--samples", "6", "--eval-every", "3", "--no-progress",
-    ]  # fmt: skip
+    ]
     result = run(*base, "--out", tmp_path / "default")
     assert result.exit_code == 0, result.output
     assert "learning w_in)" in result.output and "rehearsing an original-task sample after every 1" in result.output
@@ -307,7 +307,7 @@ def test_adapt_on_pcm_devices_after_drift_and_from_an_adapt_list(trained, condit
         "--original-data", small_standin[0], "--engine", "inprocess", "--pes", "2", "--samples", "4",
         "--eval-every", "2", "--synapses", "pcm", "--bits", "4", "--drift-before", "86400", "--no-progress",
         "--out", tmp_path / "pcm",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "the first 2 per class of" in result.output and "pcm synapses, 4 bits" in result.output
     summary = json.loads((tmp_path / "pcm" / "adaptation.json").read_text())
@@ -374,7 +374,7 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
     result = run(
         "adapt", "--checkpoint", trained, "--data", tmp_path / "rot", "--engine", "inprocess", "--pes", "2",
         "--samples", "6", "--eval-every", "3", "--no-progress", "--out", out,
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "L1 PE" in result.output and result.output.strip().splitlines()[-1].startswith("Adapted: new condition")
     summary = json.loads((out / "adaptation.json").read_text())
@@ -392,12 +392,12 @@ def test_eventprop_adapts_to_rotated_yinyang_on_the_pes(tmp_path):
     again = pe_actors.adapt(
         checkpoint=trained, data=tmp_path / "rot", engine="offchip", samples=6, eval_every=3, progress=False,
         out=tmp_path / "api",
-    )  # fmt: skip
+    )
     assert again["curve"][-1]["new_condition_accuracy"] == pytest.approx(summary["curve"][-1]["new_condition_accuracy"])
     layered = pe_actors.adapt(
         checkpoint=trained, data=tmp_path / "rot", engine="inprocess", pes=2, schedule="layered", samples=6,
         eval_every=3, progress=False, out=tmp_path / "layered",
-    )  # fmt: skip
+    )
     assert [r["new_condition_accuracy"] for r in layered["curve"]] == pytest.approx(
         [r["new_condition_accuracy"] for r in summary["curve"]]
     )

@@ -19,7 +19,7 @@ from pe_actors.rules import (
 _ACTORS = frozenset(
     {"kernel", "synapses", "transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
      "start_timeout_s"}
-)  # fmt: skip
+)
 _CONFIG = "pe_actors.rules.eprop.config"
 _RECIPES = "pe_actors.rules.eprop.recipes"
 _MEMORY = "pe_actors.rules.eprop.memory"
@@ -30,10 +30,10 @@ RULE = Rule(
     name="eprop",
     title="e-prop",
     description="e-prop: online eligibility traces and a broadcast learning signal (ALIF recurrent network)",
-    network_type=Lazy(_CONFIG, "NetworkConfig"),
-    networks=Lazy(_CONFIG, "NETWORKS"),
+    network_type=Lazy(_CONFIG, "EpropConfig"),
+    networks=Lazy(_CONFIG, "EPROP_NETWORKS"),
     network_of=Lazy(_CONFIG, "run_network"),
-    init_params=Lazy("pe_actors.rules.eprop.gradients", "init_params"),
+    init_params=Lazy("pe_actors.rules.eprop.gradients", "init_eprop_params"),
     weight_shapes=Lazy("pe_actors.rules.eprop.gradients", "weight_shapes"),
     group=Lazy("pe_actors.rules.eprop.program", "EpropGroup"),
     backends=(

@@ -15,7 +15,7 @@ from pe_actors.core.settings import ConfigError
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class EpropConfig:
     """Sizes and constants of the ALIF SRNN of docs/eprop.md (defaults: the ``gsc`` network).
 
     Time constants are in time steps: ``alpha = exp(-1/tau_m)``, ``rho = exp(-1/tau_a)``,
@@ -36,15 +36,15 @@ class NetworkConfig:
         for name in ("n_in", "n_rec", "n_out", "n_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"NetworkConfig.{name} must be a positive integer, got {value!r}")
+                raise ValueError(f"EpropConfig.{name} must be a positive integer, got {value!r}")
         for name in ("tau_m", "tau_a", "tau_out"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"NetworkConfig.{name} must be a positive time constant in steps, got {value!r}")
+                raise ValueError(f"EpropConfig.{name} must be a positive time constant in steps, got {value!r}")
         for name in ("b0", "beta"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"NetworkConfig.{name} must be a finite number >= 0, got {value!r}")
+                raise ValueError(f"EpropConfig.{name} must be a finite number >= 0, got {value!r}")
 
     @property
     def alpha(self) -> float:
@@ -71,32 +71,36 @@ class NetworkConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> NetworkConfig:
+    def from_dict(cls, values: dict[str, Any]) -> EpropConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise a ValueError that lists the valid ones."""
         return from_plain_dict(cls, values)
 
-    def with_sizes(self, **sizes: int) -> NetworkConfig:
+    def with_sizes(self, **sizes: int) -> EpropConfig:
         """A copy with other sizes (or constants)."""
         return replace(self, **sizes)
 
 
 #: ``gsc``: keyword spotting on 80 speech features; ``shd``: the Spiking Heidelberg Digits' 700 channels binned into
 #: 100 steps of 10 ms, 20 classes (the sizes follow the data: a run sets n_in and n_out from it).
-NETWORKS: dict[str, NetworkConfig] = {
-    "gsc": NetworkConfig(),
-    "shd": NetworkConfig(n_in=700, n_rec=128, n_out=20, n_steps=100),
+EPROP_NETWORKS: dict[str, EpropConfig] = {
+    "gsc": EpropConfig(),
+    "shd": EpropConfig(n_in=700, n_rec=128, n_out=20, n_steps=100),
 }
 
+#: The names e-prop's network description and networks had before the rules stood side by side (still read).
+NetworkConfig = EpropConfig
+NETWORKS = EPROP_NETWORKS
 
-def network_config(name: str) -> NetworkConfig:
-    """The named network configuration; the valid names are the keys of :data:`NETWORKS`."""
+
+def network_config(name: str) -> EpropConfig:
+    """The named network configuration; the valid names are the keys of :data:`EPROP_NETWORKS`."""
     try:
-        return NETWORKS[name]
+        return EPROP_NETWORKS[name]
     except KeyError:
-        raise ValueError(f"unknown network {name!r}; valid names are {sorted(NETWORKS)}") from None
+        raise ValueError(f"unknown network {name!r}; valid names are {sorted(EPROP_NETWORKS)}") from None
 
 
-def run_network(settings: Any) -> NetworkConfig:
+def run_network(settings: Any) -> EpropConfig:
     """The network a run's settings name (``settings.network``); a ConfigError names ``pes`` when a group would
     have more PEs than recurrent neurons."""
     network = network_config(settings.network)
@@ -105,12 +109,12 @@ def run_network(settings: Any) -> NetworkConfig:
     return network
 
 
-def event_binning(network: NetworkConfig) -> tuple[float, int]:
+def event_binning(network: EpropConfig) -> tuple[float, int]:
     """(bin in ms, steps) of event data for ``network``: its T steps over 1 s."""
     return 1000.0 / network.n_steps, int(network.n_steps)
 
 
-def infer_config(params: dict, n_steps: int, base: NetworkConfig | None = None) -> NetworkConfig:
+def infer_config(params: dict, n_steps: int, base: EpropConfig | None = None) -> EpropConfig:
     """The configuration whose sizes match ``params`` and ``n_steps``; constants from ``base`` (default gsc).
 
     When ``base`` is given its sizes must agree with the arrays, otherwise a ValueError names the mismatch.
@@ -126,7 +130,7 @@ def infer_config(params: dict, n_steps: int, base: NetworkConfig | None = None) 
         )
     sizes = {"n_in": n_in, "n_rec": n_rec, "n_out": params["w_out"].shape[1], "n_steps": n_steps}
     if base is None:
-        return NetworkConfig(**sizes)
+        return EpropConfig(**sizes)
     for key, value in sizes.items():
         if getattr(base, key) != value:
             raise ValueError(f"config.{key} = {getattr(base, key)} but the arrays imply {value}")

@@ -21,7 +21,7 @@ Grads = dict[str, np.ndarray]
 ENGINES = ("online", "replay")
 
 
-def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
+def init_eprop_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
     """Initial weights W ~ N(0, 1) / sqrt(fan_in) for w_in (n_in, n_rec), w_rec (n_rec, n_rec) with a zero
     diagonal, and w_out (n_rec, n_out) (docs/eprop.md)."""
     c = config or NetworkConfig()
@@ -35,11 +35,15 @@ def init_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type 
     return {key: value.astype(dtype) for key, value in params.items()}
 
 
+#: The name e-prop's initial weights had before the rules stood side by side (still read).
+init_params = init_eprop_params
+
+
 def weight_shapes(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
     """The shapes of the weights :func:`init_params` draws: w_in (n_in, n_rec), w_rec (n_rec, n_rec), w_out
     (n_rec, n_out)."""
     return {"w_in": (config.n_in, config.n_rec), "w_rec": (config.n_rec, config.n_rec),
-            "w_out": (config.n_rec, config.n_out)}  # fmt: skip
+            "w_out": (config.n_rec, config.n_out)}
 
 
 def _prepare(params: Grads, x: np.ndarray, labels: np.ndarray, config: NetworkConfig | None):

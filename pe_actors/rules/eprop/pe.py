@@ -145,7 +145,8 @@ class PE:
         self.w, self.w_out = weights["w"], weights["w_out"]
 
     def compensate(self, sums: np.ndarray) -> None:
-        """Drift compensation from the summed :meth:`SynapseStore.drift_sums` of every PE (docs/synapses.md)."""
+        """Drift compensation from the summed :meth:`~pe_actors.synapses.DriftCompensated.drift_sums` of every PE
+        (docs/synapses.md)."""
         self.store.set_gains(sums)
         self.refresh_weights()
 

@@ -106,7 +106,7 @@ class EpropGroup:
         for p, part in enumerate(self.neurons):
             size = part.stop - part.start
             rows.append({"pe": p, "layer": 1, "neurons": [part.start, part.stop],
-                         "synapses": c.n_pre * size - size + size * c.n_out, "master": p == self.master})  # fmt: skip
+                         "synapses": c.n_pre * size - size + size * c.n_out, "master": p == self.master})
         return rows
 
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 _GSC = {"network": "gsc", "rule": "eprop", "engine": "actors", "pes": 12, "groups": 1, "l2": 0.05e-5,
-        "lr_decay": 0.3, "decay_every": 6, "seed": 0}  # fmt: skip
+        "lr_decay": 0.3, "decay_every": 6, "seed": 0}
 
 #: The main job: 12 PE actors, batch 32, 8 epochs (``pe-actors train`` with its defaults).
 MAIN = MappingProxyType({**_GSC, "transport": "shm", "sub_batch": 32, "epochs": 8, "lr": 0.01})

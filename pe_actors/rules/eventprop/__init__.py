@@ -29,7 +29,7 @@ RULE = Rule(
             PE_BACKENDS[1],
             "one Ray actor per PE, P per layer",
             frozenset({"transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
-                       "start_timeout_s", "schedule"}),  # fmt: skip
+                       "start_timeout_s", "schedule"}),
         ),
         Backend(
             "offchip",

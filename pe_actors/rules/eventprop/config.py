@@ -248,7 +248,7 @@ def run_network(settings: Any) -> EventPropConfig:
     layer, into the output layer) apply to a network of any depth. A ConfigError names what does not fit."""
     network = EVENTPROP_NETWORKS[settings.network]
     changes: dict[str, Any] = {key: getattr(settings, key) for key in _NETWORK_FIELDS
-                               if getattr(settings, key) is not None}  # fmt: skip
+                               if getattr(settings, key) is not None}
     if settings.sizes is not None:
         changes["sizes"] = settings.sizes
         n = len(settings.sizes) - 1
@@ -258,7 +258,7 @@ def run_network(settings: Any) -> EventPropConfig:
                 # A pair at another depth: every matrix into a hidden layer takes the first, the output the second.
                 changes[name] = (*(scale[0],) * (n - 1), scale[-1])
     given = " ".join(f"{flag(key)} {plain(getattr(settings, key))}" for key in SETTINGS
-                     if getattr(settings, key) is not None)  # fmt: skip
+                     if getattr(settings, key) is not None)
     try:
         network = replace(network, **changes)
         return network.with_dt(settings.dt) if settings.dt is not None else network

@@ -163,7 +163,7 @@ def output_tapes(
     label output's step of highest Vpre."""
     n, n_steps = readout.first.shape[0], config.n_steps
     values = output_errors(readout.first, loss_times(readout.first, readout.fractions, config), labels, config,
-                           batch_size)  # fmt: skip
+                           batch_size)
     error = np.zeros((n, n_steps, config.n_out), dtype)
     samples, outputs = np.nonzero(readout.first < n_steps)
     error[samples, readout.first[samples, outputs], outputs] = values[samples, outputs]

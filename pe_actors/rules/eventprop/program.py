@@ -167,7 +167,7 @@ class EventPropGroup:
         sizes = self.config.sizes
         return [{"pe": p, "layer": layer, "neurons": [part.start, part.stop],
                  "synapses": sizes[layer - 1] * (part.stop - part.start), "master": p == self.master}
-                for p, (layer, part) in enumerate(zip(self.layer_of, self.neurons, strict=True))]  # fmt: skip
+                for p, (layer, part) in enumerate(zip(self.layer_of, self.neurons, strict=True))]
 
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Full matrices from the PEs' column slices, in PE order (the PEs of a layer are consecutive)."""
@@ -428,7 +428,7 @@ class EventPropProgram:
         if self.grad is not None:
             # The layered rounds keep the adjoints inside the compiled loop: only the gradient and error tapes stay.
             adjoints = [getattr(self, "lam_v", None), getattr(self, "lam_i", None), self.grad, self.e_tape,
-                        self.source]  # fmt: skip
+                        self.source]
             groups["adjoints"] = [array for array in adjoints if array is not None]
         return groups
 
