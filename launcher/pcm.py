@@ -1,29 +1,22 @@
 """``pe-actors pcm``: the phase-change-memory reports (docs/synapses.md, "Results").
 
-``pcm sweep`` trains the main recipe once in float32 and then with quantised and PCM synapses at each bit width,
-each run a normal run directory made by ``pe-actors train`` (so every row can be rerun, evaluated or resumed on
-its own; a finished run is reused, an interrupted one resumed); ``pcm drift`` reads a PCM-trained model after
-1 s to 1 month of drift, with and without global drift compensation.
+``pcm sweep`` and ``pcm drift`` parse their options, call :func:`pe_actors.run.pcm.sweep` and
+:func:`pe_actors.run.pcm.drift` (every row of the sweep a normal run directory, reused when finished and resumed
+when interrupted) and print their tables.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
-from pe_actors.run.config import RunConfig
-from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summarise, writes_over_training
-from pe_actors.training.trainer import best_epoch
+from pe_actors.run.pcm import DRIFT_TIMES, SWEEP_BITS
+from pe_actors.run.pcm import drift as pcm_drift
+from pe_actors.run.pcm import sweep as pcm_sweep
 from pe_actors_launcher.options import FiniteFloatRange, library_errors, standin_options
 from pe_actors_launcher.plots import prepare_out
-
-#: The device options ``pcm sweep`` passes on to every device run, and the ones it passes on to PCM runs only.
-#: The device settings of quantised and pcm synapses (the others are pcm's only).
-DEVICE_OPTIONS = ("g_max", "clip_sd", "sample_seconds")
 
 
 def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -47,102 +40,6 @@ def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise click.BadParameter(f"seeds must be distinct integers >= 0, got {value!r}", ctx, param)
     return seeds
-
-
-def run_training(settings: dict[str, Any]) -> None:
-    """A training run of the library with ``settings`` (train's options); its errors are this command's."""
-    from pe_actors.run import training
-    from pe_actors.run.config import resolve
-
-    with library_errors():
-        config = resolve(settings) if settings.get("resume") is None else RunConfig(**settings)
-        training.train(config, given=settings)
-
-
-def train_or_reuse(out: Path, settings: dict[str, Any], echo: Any) -> dict:
-    """The summary of the run in ``out``: reused when finished with the same ``settings`` (train's options),
-    resumed when it was interrupted, trained otherwise."""
-    from pe_actors.run.config import flag, plain
-
-    summary = out / "summary.json"
-    if summary.is_file():
-        finished = json.loads(summary.read_text())
-        recorded = finished.get("run_config", {})
-        for key, value in settings.items():
-            if key in recorded and str(recorded[key]) != str(plain(value)):
-                raise click.BadParameter(
-                    f"{out} holds a finished run with {flag(key)} {recorded[key]}, not {plain(value)}; remove it or "
-                    "choose another --out",
-                    param_hint="--out",
-                )
-        echo(f"  reusing the finished run {out}")
-        return finished
-    progress = {"progress": settings.get("progress", True)}
-    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
-        echo(f"  resuming the interrupted run {out}")
-        run_training({"resume": out, **progress})
-    else:
-        run_training({**settings, "out": out})
-    return json.loads(summary.read_text())
-
-
-def sweep_row(kind: str, bits: int, seed: int, summary: dict, out: Path) -> dict:
-    from pe_actors.rules.eprop.config import network_config
-
-    final = summary["final"]
-    best = best_epoch(json.loads((out / "curves.json").read_text()))
-    config = network_config(summary["run_config"].get("network", "gsc"))
-    points = writes_over_training(out / "metrics.jsonl", config) if kind != "digital" else []
-    return {
-        "synapses": kind,
-        "bits": bits,
-        "seed": seed,
-        "test_accuracy": best["test_accuracy"],
-        "validation_accuracy": best["validation_accuracy"],
-        "best_validation_epoch": best["epoch"],
-        "last_epoch_test_accuracy": final["test_accuracy"],
-        "writes_per_synapse": points[-1][1] if points else None,
-        "run": str(out),
-    }
-
-
-def plot_sweep(rows: list[dict], runs: dict[str, Path], path: Path, title: str) -> Path:
-    """Left: test accuracy against bits per device (mean and standard deviation over the seeds), quantised and PCM,
-    float32 as a line. Right: device writes per synapse over training of each PCM run of ``runs``."""
-    from pe_actors.rules.eprop.config import network_config
-
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    float_rows = [row for row in rows if row["synapses"] == "digital"]
-    widths = sorted({row["bits"] for row in rows if row["synapses"] != "digital"}, reverse=True)
-    for kind, style in (("quantised", "s--"), ("pcm", "o-")):
-        ours = sorted((r for r in rows if r["synapses"] == kind), key=lambda r: -r["bits"])
-        if ours:
-            where = [widths.index(r["bits"]) for r in ours]
-            accuracy = [100 * r["test_accuracy"] for r in ours]
-            spread = [100 * r["test_accuracy_sd"] for r in ours]
-            left.errorbar(where, accuracy, yerr=spread, fmt=style, capsize=3, label=kind)
-    if float_rows:
-        reference = 100 * float_rows[0]["test_accuracy"]
-        left.axhline(reference, color="black", linewidth=1, label=f"float32 ({reference:.1f} %)")
-        left.axhline(reference - 2, color="grey", linewidth=0.8, linestyle=":", label="float32 - 2 points")
-    left.set_xticks(range(len(widths)), [str(b) for b in widths])
-    left.set(xlabel="bits per device", ylabel="test accuracy [%]")
-    left.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    left.set_title(title, fontsize=9)
-    config = network_config("gsc")
-    for name, run in runs.items():
-        if not name.startswith("pcm"):
-            continue
-        points = writes_over_training(run / "metrics.jsonl", config)
-        if points:
-            right.plot([p[0] for p in points], [p[1] for p in points], label=name)
-    right.set(xlabel="training samples", ylabel="device writes per synapse (both devices)")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8)
-    right.set_title("writes per synapse over training (first programming included)", fontsize=9)
-    return save_figure(fig, path)
 
 
 @click.group("pcm")
@@ -221,71 +118,20 @@ def sweep(
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    common: dict[str, Any] = {"engine": engine, "cache": cache, "standin_size": standin_size}
-    for name, value in (("epochs", epochs), ("max_samples", max_samples), ("data", data)):
-        if value is not None:
-            common[name] = value
-    device_settings: dict[str, dict[str, Any]] = {"quantised": {}, "pcm": {}}
-    for name, value in devices.items():
-        if value is None:
-            continue
-        for kind in ("quantised", "pcm") if name in DEVICE_OPTIONS else ("pcm",):
-            device_settings[kind][name] = value
-    plan = [("digital", 32)] if 32 in bits else []
-    for kind in ("quantised", "pcm") if kinds == "both" else (kinds,):
-        plan += [(kind, b) for b in bits if b != 32]
-    rows, runs = [], {}
-    jobs = [(seed, kind, width) for seed in seeds for kind, width in plan]
-    for index, (seed, kind, width) in enumerate(jobs, start=1):
-        name = "float32" if kind == "digital" else f"{kind}-{width}bit"
-        click.echo(f"[{index}/{len(jobs)}] {name}, seed {seed}")
-        settings = {**common, "seed": seed}
-        if kind != "digital":
-            settings |= {"synapses": kind, "bits": width, **device_settings[kind]}
-        run = out_dir / "runs" / f"seed{seed}" / name
-        summary = train_or_reuse(run, {**settings, "progress": progress}, click.echo)
-        rows.append(sweep_row(kind, width, seed, summary, run))
-        if seed == seeds[0]:
-            runs[name] = run
-    table = summarise(rows)
-    stem = out_dir / "pcm-sweep"
-    write_csv(stem.with_suffix(".csv"), table)
-    write_csv(out_dir / "pcm-sweep-runs.csv", rows)
-    write_json(stem.with_suffix(".json"), {"table": table, "runs": rows, "engine": engine, "devices": devices})
-    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds"
-    plot_sweep(table, runs, stem.with_suffix(".png"), f"main recipe, {seeds_text}, {engine} engine")
+    common: dict[str, Any] = {"engine": engine, "cache": cache, "standin_size": standin_size, "progress": progress}
+    common |= {name: value for name, value in (("epochs", epochs), ("max_samples", max_samples), ("data", data))
+               if value is not None}  # fmt: skip
+    with library_errors():
+        study = pcm_sweep(out_dir, bits, ("quantised", "pcm") if kinds == "both" else (kinds,), seeds, common, devices)
     click.echo(f"{'synapses':<10}{'bits':>5}{'test % (best val)':>18}{'last epoch %':>16}{'writes/synapse':>16}")
-    for row in table:
+    for row in study.table:
         writes = "-" if row["writes_per_synapse"] is None else f"{row['writes_per_synapse']:.1f}"
         click.echo(
             f"{row['synapses']:<10}{row['bits']:>5}{100 * row['test_accuracy']:>11.2f} ± "
             f"{100 * row['test_accuracy_sd']:<4.2f}{100 * row['last_epoch_test_accuracy']:>9.2f} ± "
             f"{100 * row['last_epoch_test_accuracy_sd']:<4.2f}{writes:>14}"
         )
-    click.echo(f"Sweep in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")
-
-
-def plot_drift(rows: list[dict], path: Path, title: str) -> Path:
-    """Accuracy against time since the end of training (log axis), without and with drift compensation (error bars:
-    the spread over models, or over reads for one model); the models as training left them (0 s) as a line."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for compensation, style, name in ((False, "o-", "no compensation"), (True, "s-", "global drift compensation")):
-        points = [r for r in rows if r["compensation"] == compensation and r["seconds"] > 0]
-        spread = [100 * (r["accuracy_sd"] if r["n"] > 1 else r["read_sd"]) for r in points]
-        ax.errorbar([r["seconds"] for r in points], [100 * r["accuracy"] for r in points], yerr=spread, fmt=style,
-                    capsize=3, label=name)
-    start = next((r for r in rows if r["seconds"] == 0 and not r["compensation"]), None)
-    if start is not None:
-        ax.axhline(100 * start["accuracy"], color="black", linewidth=1, label=f"0 s ({100 * start['accuracy']:.1f} %)")
-    ax.set_xscale("log")
-    ticks = [r for r in rows if r["seconds"] > 0 and not r["compensation"]]
-    ax.set_xticks([r["seconds"] for r in ticks], [r["time"] for r in ticks])
-    ax.set(xlabel="time since the end of training", ylabel="test accuracy [%]")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    return save_figure(fig, path)
+    click.echo(f"Sweep in {study.stem.with_suffix('.png')}, {study.stem.with_suffix('.csv')}")
 
 
 @pcm.command("drift")
@@ -328,53 +174,23 @@ def drift(
 ) -> None:
     """Accuracy of PCM-trained models 0 s, 1 s, 1 min, 1 h, 1 day and 1 month after training, without and with
     global drift compensation; PNG, CSV (the mean over models; pcm-drift-models.csv: every model) and JSON."""
-    from pe_actors.core.checkpoint import load_checkpoint, resolve_checkpoint
-    from pe_actors.engines.registry import checkpoint_synapses
-    from pe_actors.rules.eprop.config import NetworkConfig
-    from pe_actors.run.config import ConfigError
-    from pe_actors.run.data import load_splits
-
-    models = []
-    for path in checkpoint_paths:
-        try:
-            checkpoint = load_checkpoint(resolve_checkpoint(path, prefer="best"))
-            config = NetworkConfig.from_dict(checkpoint.meta["network"])
-            synapses = checkpoint_synapses(checkpoint.meta, f"checkpoint {checkpoint.path}")
-            if synapses.kind != "pcm":
-                raise ValueError(f"checkpoint {checkpoint.path} was trained with {synapses.kind} synapses, not pcm")
-        except (ValueError, KeyError, TypeError) as error:
-            raise click.BadParameter(str(error), param_hint="--checkpoint") from None
-        models.append((checkpoint, config, synapses))
     try:
         out_dir = prepare_out(out_dir)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--out") from None
-    try:
-        x, labels = getattr(load_splits("eprop", models[0][1], data, cache=cache, size=standin_size).splits, split)
-    except ConfigError as error:
-        raise click.BadParameter(str(error), param_hint="--data") from None
-    click.echo(f"{len(models)} model(s); {len(labels)} {split} samples, {repeats} reads per point")
-    rows = []
-    with click.progressbar(length=2 * len(DRIFT_TIMES) * len(models), label="reading the devices") as bar:
-        for checkpoint, config, synapses in models:
-            state = checkpoint.engine_state
-            points = drift_study(config, state, synapses, x, labels, DRIFT_TIMES, repeats, lambda: bar.update(1))
-            rows += [{"model": str(checkpoint.path), **row} for row in points]
-    table = summarise(rows, keys=("time", "compensation"))
-    stem = out_dir / "pcm-drift"
-    write_csv(stem.with_suffix(".csv"), table)
-    write_csv(out_dir / "pcm-drift-models.csv", rows)
-    write_json(stem.with_suffix(".json"), {"table": table, "models": rows, "synapses": models[0][2].to_dict()})
-    bits = sorted({m[2].bits for m in models})
-    plot_drift(table, stem.with_suffix(".png"), f"{len(models)} model(s), {'/'.join(map(str, bits))}-bit PCM")
-    across = len(models) > 1
+    with click.progressbar(length=2 * len(DRIFT_TIMES) * len(checkpoint_paths), label="reading the devices") as bar:
+        with library_errors():
+            study = pcm_drift(checkpoint_paths, out_dir, data, cache, standin_size, split, repeats,
+                              lambda: bar.update(1))
+    across = len(checkpoint_paths) > 1
     over = "models" if across else "reads"
     click.echo(f"{'time':<9}{'no compensation %':>19}{'compensated %':>17}   (± over {over})")
+    spread = "accuracy_sd" if across else "read_sd"
     for label, _ in DRIFT_TIMES:
-        plain, compensated = (next(r for r in table if r["time"] == label and r["compensation"] == c) for c in (0, 1))
-        spread = "accuracy_sd" if across else "read_sd"
+        rows = (next(r for r in study.table if r["time"] == label and r["compensation"] == c) for c in (0, 1))
+        plain, compensated = rows
         click.echo(
             f"{label:<9}{100 * plain['accuracy']:>12.2f} ± {100 * plain[spread]:<4.2f}"
             f"{100 * compensated['accuracy']:>10.2f} ± {100 * compensated[spread]:.2f}"
         )
-    click.echo(f"Drift in {stem.with_suffix('.png')}, {stem.with_suffix('.csv')}")
+    click.echo(f"Drift in {study.stem.with_suffix('.png')}, {study.stem.with_suffix('.csv')}")
