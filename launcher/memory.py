@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import numpy as np
 
-from pe_actors.reports.figures import pyplot, save_figure, write_json
-from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
+from pe_actors.reports.figures import write_json
+from pe_actors.reports.memory import PE_SRAM_BYTES, plot_memory_vs_steps, plot_pe_memory
 from pe_actors.rules import rule as rule_named
-from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
-    bptt_memory_line,
-    crossover_steps,
-    eprop_memory_line,
-    paper_memory_lines,
+    memory_vs_steps,
     paper_table6_floats,
     pe_memory,
 )
@@ -34,88 +28,6 @@ from pe_actors_launcher.plots import (
 
 def _kb(n_bytes: float) -> str:
     return f"{n_bytes / 1024:10.2f}"
-
-
-def memory_vs_steps(
-    config: NetworkConfig,
-    n_pes: int,
-    sub_batch: int,
-    dtype: type,
-    eprop_neurons: int,
-    bptt_neurons: int,
-    max_steps: int,
-) -> dict:
-    """E-prop and BPTT memory against T (the paper's Table 6 and Figure 7), ours and the paper's formulas:
-    panel ``same`` for the configured network, panel ``crossover`` for e-prop with ``eprop_neurons`` against
-    BPTT with ``bptt_neurons`` (the paper: 360 against 256, crossing at about 600 steps)."""
-    steps = np.unique(np.linspace(1, max_steps, 200).astype(int))
-    panels = {}
-    for name, eprop_rec, bptt_rec in (
-        ("same", config.n_rec, config.n_rec),
-        ("crossover", eprop_neurons, bptt_neurons),
-    ):
-        ours_eprop = eprop_memory_line(config.with_sizes(n_rec=eprop_rec), min(n_pes, eprop_rec), sub_batch, dtype)
-        ours_bptt = bptt_memory_line(config.with_sizes(n_rec=bptt_rec), min(n_pes, bptt_rec), sub_batch, dtype)
-        paper_eprop, _ = paper_memory_lines(config.n_in, eprop_rec, config.n_out)
-        _, paper_bptt = paper_memory_lines(config.n_in, bptt_rec, config.n_out)
-        lines = {"ours_eprop": ours_eprop, "ours_bptt": ours_bptt, "paper_eprop": paper_eprop, "paper_bptt": paper_bptt}
-        panels[name] = {
-            "eprop_neurons": eprop_rec,
-            "bptt_neurons": bptt_rec,
-            "lines_bytes": {
-                key: {"intercept": line.intercept, "slope_per_step": line.slope} for key, line in lines.items()
-            },
-            "bytes": {key: line.at(steps) for key, line in lines.items()},
-            "crossover_steps": {
-                "ours": crossover_steps(ours_eprop, ours_bptt),
-                "paper": crossover_steps(paper_eprop, paper_bptt),
-            },
-        }
-    return {
-        "network": config.to_dict(),
-        "pes": n_pes,
-        "sub_batch": sub_batch,
-        "dtype": np.dtype(dtype).name,
-        "steps": steps,
-        "panels": panels,
-        "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.rules.eprop.bptt stores "
-        "per step); paper = its Table 6 in 32-bit words",
-    }
-
-
-def plot_memory_vs_steps(report: dict, path: Path) -> Path:
-    """Two panels like the paper's Figure 7: the configured network, and e-prop against a smaller BPTT network
-    with the crossover points marked."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    steps = np.asarray(report["steps"])
-    styles = {"ours_eprop": ("tab:blue", "-"), "ours_bptt": ("tab:red", "-"),
-              "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}
-    for ax, (name, panel) in zip(axes, report["panels"].items(), strict=True):
-        for key, values in panel["bytes"].items():
-            source, rule = key.split("_")
-            neurons = panel[f"{rule}_neurons"]
-            color, style = styles[key]
-            label = f"{'E-prop' if rule == 'eprop' else 'BPTT'} {neurons} neurons ({source})"
-            ax.plot(steps, np.asarray(values) / 1024, style, color=color, label=label)
-        for source, marker in (("ours", "o"), ("paper", "s")):
-            crossing = panel["crossover_steps"][source]
-            if crossing and crossing <= steps[-1]:
-                line = panel["lines_bytes"][f"{source}_eprop"]
-                at = (line["intercept"] + line["slope_per_step"] * crossing) / 1024
-                ax.plot([crossing], [at], marker, color="black", fillstyle="none", markersize=9)
-                ax.annotate(f"{source}: T = {crossing:.0f}", (crossing, at), textcoords="offset points",
-                            xytext=(6, -14 if source == "ours" else 6), fontsize=8)
-        ax.set_xlabel("time steps T")
-        ax.set_ylabel("memory [KB]")
-        title = "same network" if name == "same" else "E-prop vs smaller BPTT network"
-        ax.set_title(f"{title}: {panel['eprop_neurons']} vs {panel['bptt_neurons']} neurons", fontsize=10)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    return save_figure(fig, path)
-
-
-#: SRAM of one SpiNNaker 2 PE.
 
 
 def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]:

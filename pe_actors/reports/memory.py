@@ -32,3 +32,38 @@ def plot_pe_memory(rows: list[dict], categories: tuple[str, ...], path: Path, ti
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)
+
+
+def plot_memory_vs_steps(report: dict, path: Path) -> Path:
+    """Two panels like the paper's Figure 7: the configured network, and e-prop against a smaller BPTT network
+    with the crossover points marked."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    steps = np.asarray(report["steps"])
+    styles = {"ours_eprop": ("tab:blue", "-"), "ours_bptt": ("tab:red", "-"),
+              "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}
+    for ax, (name, panel) in zip(axes, report["panels"].items(), strict=True):
+        for key, values in panel["bytes"].items():
+            source, rule = key.split("_")
+            neurons = panel[f"{rule}_neurons"]
+            color, style = styles[key]
+            label = f"{'E-prop' if rule == 'eprop' else 'BPTT'} {neurons} neurons ({source})"
+            ax.plot(steps, np.asarray(values) / 1024, style, color=color, label=label)
+        for source, marker in (("ours", "o"), ("paper", "s")):
+            crossing = panel["crossover_steps"][source]
+            if crossing and crossing <= steps[-1]:
+                line = panel["lines_bytes"][f"{source}_eprop"]
+                at = (line["intercept"] + line["slope_per_step"] * crossing) / 1024
+                ax.plot([crossing], [at], marker, color="black", fillstyle="none", markersize=9)
+                ax.annotate(f"{source}: T = {crossing:.0f}", (crossing, at), textcoords="offset points",
+                            xytext=(6, -14 if source == "ours" else 6), fontsize=8)
+        ax.set_xlabel("time steps T")
+        ax.set_ylabel("memory [KB]")
+        title = "same network" if name == "same" else "E-prop vs smaller BPTT network"
+        ax.set_title(f"{title}: {panel['eprop_neurons']} vs {panel['bptt_neurons']} neurons", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+#: SRAM of one SpiNNaker 2 PE.

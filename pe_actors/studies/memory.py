@@ -88,6 +88,53 @@ def crossover_steps(eprop: MemoryLine, bptt: MemoryLine) -> float | None:
     return max((eprop.intercept - bptt.intercept) / slope, 0.0)
 
 
+def memory_vs_steps(
+    config: NetworkConfig,
+    n_pes: int,
+    sub_batch: int,
+    dtype: type,
+    eprop_neurons: int,
+    bptt_neurons: int,
+    max_steps: int,
+) -> dict:
+    """E-prop and BPTT memory against T (the paper's Table 6 and Figure 7), ours and the paper's formulas:
+    panel ``same`` for the configured network, panel ``crossover`` for e-prop with ``eprop_neurons`` against
+    BPTT with ``bptt_neurons`` (the paper: 360 against 256, crossing at about 600 steps)."""
+    steps = np.unique(np.linspace(1, max_steps, 200).astype(int))
+    panels = {}
+    for name, eprop_rec, bptt_rec in (
+        ("same", config.n_rec, config.n_rec),
+        ("crossover", eprop_neurons, bptt_neurons),
+    ):
+        ours_eprop = eprop_memory_line(config.with_sizes(n_rec=eprop_rec), min(n_pes, eprop_rec), sub_batch, dtype)
+        ours_bptt = bptt_memory_line(config.with_sizes(n_rec=bptt_rec), min(n_pes, bptt_rec), sub_batch, dtype)
+        paper_eprop, _ = paper_memory_lines(config.n_in, eprop_rec, config.n_out)
+        _, paper_bptt = paper_memory_lines(config.n_in, bptt_rec, config.n_out)
+        lines = {"ours_eprop": ours_eprop, "ours_bptt": ours_bptt, "paper_eprop": paper_eprop, "paper_bptt": paper_bptt}
+        panels[name] = {
+            "eprop_neurons": eprop_rec,
+            "bptt_neurons": bptt_rec,
+            "lines_bytes": {
+                key: {"intercept": line.intercept, "slope_per_step": line.slope} for key, line in lines.items()
+            },
+            "bytes": {key: line.at(steps) for key, line in lines.items()},
+            "crossover_steps": {
+                "ours": crossover_steps(ours_eprop, ours_bptt),
+                "paper": crossover_steps(paper_eprop, paper_bptt),
+            },
+        }
+    return {
+        "network": config.to_dict(),
+        "pes": n_pes,
+        "sub_batch": sub_batch,
+        "dtype": np.dtype(dtype).name,
+        "steps": steps,
+        "panels": panels,
+        "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.rules.eprop.bptt stores "
+        "per step); paper = its Table 6 in 32-bit words",
+    }
+
+
 def run_memory_estimate(rule_name: str, network: Any, batch: int, itemsize: int, generated: bool = False) \
         -> dict[str, float]:
     """Bytes a training run of rule ``rule_name`` needs by part, estimated before anything is allocated (the rule's
@@ -104,6 +151,7 @@ __all__ = [
     "bptt_bytes_per_step",
     "bptt_memory_line",
     "crossover_steps",
+    "memory_vs_steps",
     "eprop_memory_line",
     "paper_memory_lines",
     "paper_table1_floats",
