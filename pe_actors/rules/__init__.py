@@ -140,6 +140,8 @@ class Rule:
         record: ``record(params, x, network) -> (populations, logits)``: the network run on inputs ``x`` (batch,
             T, n_in), every population by name with its recorded variables (``spikes``, ``v``, ...), each (batch,
             T, neurons), and the class scores; ``example_input(network, seed)`` one typical input (1, T, n_in).
+        nir: its :class:`~pe_actors.core.nirgraph.NIRForm` (None: its networks have none), how ``to_nir`` and
+            ``from_nir`` write and read them.
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
             much of a trained network has fallen silent, which a run reports after every epoch.
     """
@@ -166,6 +168,7 @@ class Rule:
     settings: type | None = None
     run_defaults: Lazy | None = None
     paper_memory: Lazy | None = None
+    nir: Lazy | None = None
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
 

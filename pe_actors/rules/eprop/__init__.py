@@ -69,6 +69,7 @@ RULE = Rule(
     memory=Lazy(_MEMORY, "memory_rows"),
     memory_categories=Lazy(_MEMORY, "MEMORY_CATEGORIES"),
     run_memory=Lazy(_MEMORY, "run_memory"),
+    nir=Lazy("pe_actors.rules.eprop.nir", "FORM"),
     paper_memory=Lazy(_MEMORY, "paper_table1_floats"),
     record=Lazy("pe_actors.rules.eprop.bptt", "record_populations"),
     example_input=Lazy("pe_actors.rules.eprop.bptt", "example_input"),

@@ -58,6 +58,7 @@ RULE = Rule(
     memory=Lazy(_MEMORY, "memory_rows"),
     memory_categories=Lazy(_MEMORY, "MEMORY_CATEGORIES"),
     run_memory=Lazy(_MEMORY, "run_memory"),
+    nir=Lazy("pe_actors.rules.eventprop.nir", "FORM"),
     record=Lazy("pe_actors.rules.eventprop.network", "record_populations"),
     example_input=Lazy("pe_actors.rules.eventprop.network", "example_input"),
     silence=Lazy("pe_actors.rules.eventprop.network", "silence"),
