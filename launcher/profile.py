@@ -10,14 +10,14 @@ import click
 import numpy as np
 
 from pe_actors.reports.figures import write_json
-from pe_actors.reports.profile import plot_eventprop_profile, plot_profile
+from pe_actors.reports.profile import plot_profile, plot_programs_profile
+from pe_actors.rules import rule as rule_named
 from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
-    EVENTPROP_PROGRAMS,
     STATISTICS,
     measure_actors,
-    profile_eventprop,
     profile_inprocess,
+    profile_programs,
 )
 from pe_actors_launcher.plots import (
     network_options,
@@ -45,35 +45,29 @@ def load_samples(data: Path, split: str, network: Any) -> tuple[np.ndarray, np.n
     return x, labels
 
 
-def run_eventprop_profile(pes: int, sub_batch: int, batches: int, warmup: int, seed: int, dt: float | None, out_dir):
-    """The ``--rule eventprop`` branch: profile, print, write profile.json and profile.png."""
-    from pe_actors_datasets.yinyang import yinyang
-
-    config = rule_network("eventprop", "yinyang", dt, pes)
-    features, labels = yinyang(sub_batch * (warmup + batches), 1000 + seed)
-    summary = profile_eventprop(
-        config, features, labels, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, seed=seed
-    )
+def run_programs_profile(rule_name: str, network: Any, pes: int, sub_batch: int, batches: int, warmup: int,
+                         seed: int, out_dir: Path) -> None:
+    """The profile of a rule whose PEs take no per-synapse kernel (EventProp, a plug-in): the time per PE of each
+    section of its programs on its example inputs; printed, and written as profile.json and profile.png."""
+    spec = rule_named(rule_name)
+    count = sub_batch * (warmup + batches)
+    x = np.concatenate([spec.example_input(network, seed + k) for k in range(count)])
+    labels = np.random.default_rng(seed).integers(0, network.n_out, count)
+    summary = profile_programs(network, x, labels, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup,
+                               seed=seed)
     out_dir = prepare_out(out_dir)
     write_json(out_dir / "profile.json", summary)
-    plot_eventprop_profile(summary, out_dir / "profile.png")
-    click.echo(
-        f"EventProp yinyang {'-'.join(map(str, config.sizes))}, dt {config.dt:g} ms, T = {config.n_steps}, "
-        f"{summary['n_pes']} PEs, k = {sub_batch}, {batches} timed sub-batches (in-process; us per step of the trial)"
-    )
-    click.echo(
-        f"{'PE':<4}{'layer':>6}{'neurons':>10}"
-        + "".join(f"{name:>15}" for name in EVENTPROP_PROGRAMS)
-        + f"{'step':>10}"
-    )
+    plot_programs_profile(summary, out_dir / "profile.png")
+    sections = summary["sections"]
+    click.echo(f"{spec.title} {rule_name}, T = {network.n_steps}, {summary['n_pes']} PEs, k = {sub_batch}, {batches} "
+               "timed sub-batches on the rule's example inputs (in-process; us per step of the trial)")
+    click.echo(f"{'PE':<4}{'layer':>6}{'neurons':>10}" + "".join(f"{name:>15}" for name in sections) + f"{'step':>10}")
     for entry in summary["per_pe"]:
-        times = "".join(f"{entry['programs_s_per_step'][name] * 1e6:15.2f}" for name in EVENTPROP_PROGRAMS)
+        times = "".join(f"{entry['programs_s_per_step'][name] * 1e6:15.2f}" for name in sections)
         click.echo(f"{entry['pe']:<4}{entry['layer']:>6}{entry['neurons']:>10}{times}{entry['step_s'] * 1e6:10.2f}")
     verdict = "fits" if summary["fits_real_time"] else "does NOT fit"
-    click.echo(
-        f"slowest PE {summary['step_s'] * 1e3:.4f} ms per step: {verdict} the real-time budget of "
-        f"{summary['budget_s'] * 1e3:g} ms"
-    )
+    click.echo(f"slowest PE {summary['step_s'] * 1e3:.4f} ms per step: {verdict} the real-time budget of "
+               f"{summary['budget_s'] * 1e3:g} ms")
     click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")
 
 
@@ -145,17 +139,21 @@ def profile(
     synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
 
     Writes profile.png and profile.json into --out. The sync wait of the in-process group is the measured spike
-    gather plus the barrier wait the PEs would see running side by side (from their measured times). With
-    --rule eventprop: the time per PE of EventProp's four programs on the yinyang network.
+    gather plus the barrier wait the PEs would see running side by side (from their measured times). A rule whose
+    PEs take no per-synapse kernel (--rule eventprop) gets the time per PE of each section of its programs (for
+    EventProp: forward, loss, backward, weight update) on its example inputs.
     """
-    if rule == "eventprop":
+    if not rule_named(rule).takes("kernel", "inprocess"):
+        # A rule whose PEs take no per-synapse kernel: the time of each section of its programs.
         if actors or data is not None:
-            raise click.UsageError("--actors and --data profile e-prop; leave them out with --rule eventprop")
-        run_eventprop_profile(pes, sub_batch, batches, warmup, seed, dt, out_dir)
+            raise click.UsageError(f"--actors and --data belong to the per-function profile; the {rule} rule's is "
+                                   "per program section")
+        network = rule_network(rule, network, dt, pes)
+        run_programs_profile(rule, network, pes, sub_batch, batches, warmup, seed, out_dir)
         return
     if dt is not None:
-        raise click.BadParameter("--dt is an EventProp option; give it with --rule eventprop", param_hint="--dt")
-    config = resolve_network("eprop", network, n_in, n_rec, n_out, steps)
+        rule_network(rule, network, dt, pes)  # refuses a setting of another rule, naming it
+    config = resolve_network(rule, network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     x = labels = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pe_actors.reports.figures import pyplot, save_figure
-from pe_actors.studies.profiling import EVENTPROP_PROGRAMS, PROFILE_FUNCTIONS, Profile
+from pe_actors.studies.profiling import PROFILE_FUNCTIONS, Profile
 
 
 def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Path:
@@ -66,20 +66,20 @@ def plot_profile(profile: Profile, path: Path, actors: dict | None = None) -> Pa
     return save_figure(fig, path)
 
 
-def plot_eventprop_profile(summary: dict, path: Path) -> Path:
-    """Stacked bars: microseconds per step of each program for every PE, with the real-time budget."""
+def plot_programs_profile(summary: dict, path: Path) -> Path:
+    """Stacked bars: microseconds per step of each section of the PE programs for every PE (the summary of
+    :func:`pe_actors.studies.profiling.profile_programs`), with the real-time budget."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(summary["per_pe"]) + 3), 4.5))
     labels = [f"L{e['layer']} {e['neurons']}" for e in summary["per_pe"]]
     bottom = np.zeros(len(labels))
-    for name in EVENTPROP_PROGRAMS:
+    for name in summary["sections"]:
         values = np.array([e["programs_s_per_step"][name] for e in summary["per_pe"]]) * 1e6
         ax.bar(labels, values, bottom=bottom, label=name)
         bottom += values
     ax.set(ylabel="us per step of the trial", xlabel="PE (layer, neurons)")
-    c = summary["network"]
     ax.set_title(
-        f"EventProp {'-'.join(map(str, c['sizes']))}, dt {c['dt']:g} ms, k = {summary['sub_batch']}: slowest PE "
+        f"{summary['rule']}, {summary['n_pes']} PEs, k = {summary['sub_batch']}: slowest PE "
         f"{summary['step_s'] * 1e6:.1f} us per step (budget {summary['budget_s'] * 1e3:g} ms)",
         fontsize=9,
     )

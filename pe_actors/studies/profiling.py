@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,6 @@ from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.program import EpropGroup
-from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.runtime.group import run_group
 from pe_actors.runtime.program import GroupProgram, no_timer
 
@@ -352,9 +352,9 @@ def profile_inprocess(
 EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
 
 
-def profile_eventprop(
-    config: EventPropConfig,
-    features: np.ndarray,
+def profile_programs(
+    network: Any,
+    x: np.ndarray,
     labels: np.ndarray,
     n_pes: int | list = 1,
     sub_batch: int = 1,
@@ -363,68 +363,69 @@ def profile_eventprop(
     seed: int = 0,
     lr: float = 0.005,
 ) -> dict:
-    """Wall time per PE of EventProp's four programs (forward, loss, backward, weight update) on a group of
-    in-process PEs, per step of the trial (each program's total over a sub-batch divided by T), on the samples
-    (``features`` before the latency code, ``labels``; at least ``sub_batch`` x (``warmup`` + ``batches``) of
-    them, for example Yin-Yang's); the real-time budget of a step is dt. Returns a JSON-ready summary with one
-    entry per PE."""
-    from pe_actors.rules.eventprop.encoding import encode
-    from pe_actors.rules.eventprop.network import init_eventprop_params
-    from pe_actors.rules.eventprop.program import EventPropGroup
+    """Wall time per PE of every named section of any rule's PE programs (the sections their timers record: e-prop's
+    functions, EventProp's forward, loss and backward programs) and of its weight update, on a group of in-process
+    PEs, per step of the trial (each section's total over a sub-batch divided by T), on the inputs ``x`` and
+    ``labels`` (at least ``sub_batch`` x (``warmup`` + ``batches``) samples); the real-time budget of a step is its
+    length (the rule's event binning: e-prop 10 ms, EventProp dt). Returns a JSON-ready summary, one entry per PE."""
+    from pe_actors.rules import group_program, rule_of
 
     for name, value, low in (("sub_batch", sub_batch, 1), ("batches", batches, 1), ("warmup", warmup, 0)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    group = EventPropGroup(config, n_pes)
-    params = init_eventprop_params(config, seed)
+    spec = rule_of(network)
+    group = group_program(network, n_pes)
+    params = spec.init_params(network, seed=seed)
     programs = [group.make_program(p, params, OptimiserConfig(lr=lr, l2=0.0)) for p in range(group.n_pes)]
     needed = sub_batch * (warmup + batches)
-    if len(features) < needed or len(labels) < needed:
+    if len(x) < needed or len(labels) < needed:
         raise ValueError(f"profiling {warmup} + {batches} sub-batches of {sub_batch} needs {needed} samples")
-    spikes = encode(features[:needed], config)
-    totals = np.zeros((group.n_pes, len(EVENTPROP_PROGRAMS)))
+    sections: list[str] = []
+    totals: dict[str, np.ndarray] = {}
     with _single_blas_thread():
         for batch in range(warmup + batches):
             rows = slice(batch * sub_batch, (batch + 1) * sub_batch)
-            times, apply_s = run_timed(group, programs, spikes[rows], labels[rows], lr)
+            times, apply_s = run_timed(group, programs, x[rows], labels[rows], lr)
             if batch < warmup:
                 continue
-            for column, name in enumerate(EVENTPROP_PROGRAMS[:3]):
-                totals[:, column] += times.total(name, group.n_pes)
-            totals[:, 3] += apply_s
-    per_step = totals / (batches * config.n_steps)
-    budget_s = config.dt / 1e3
+            for _, section, _, _ in times.records:
+                if section not in sections:
+                    sections.append(section)
+            for section in sections:
+                totals[section] = totals.get(section, 0.0) + times.total(section, group.n_pes)
+            totals["weight_update"] = totals.get("weight_update", 0.0) + apply_s
+    names = [*sections, "weight_update"]
+    per_step = {name: np.asarray(totals[name]) / (batches * network.n_steps) for name in names}
+    budget_s = spec.data.event_binning(network)[0] / 1e3
     pes = []
-    for pe in range(group.n_pes):
-        neurons = group.neurons[pe]
-        step_s = float(per_step[pe].sum())
-        pes.append(
-            {
-                "pe": pe,
-                "layer": group.layer_of[pe],
-                "neurons": f"{neurons.start}-{neurons.stop - 1}",
-                "programs_s_per_step": dict(zip(EVENTPROP_PROGRAMS, map(float, per_step[pe]), strict=True)),
-                "step_s": step_s,
-                "fits_real_time": step_s <= budget_s,
-            }
-        )
+    for row in group.pe_layout():
+        pe = row["pe"]
+        step_s = float(sum(per_step[name][pe] for name in names))
+        first, stop = row["neurons"]
+        pes.append({"pe": pe, "layer": row["layer"], "neurons": f"{first}-{stop - 1}",
+                    "programs_s_per_step": {name: float(per_step[name][pe]) for name in names},
+                    "step_s": step_s, "fits_real_time": step_s <= budget_s})
     slowest = max(entry["step_s"] for entry in pes)
     return {
-        "rule": "eventprop",
-        "network": config.to_dict(),
-        "n_pes": group.n_pes,
-        "sub_batch": sub_batch,
-        "batches": batches,
-        "budget_s": budget_s,
-        "per_pe": pes,
-        "step_s": slowest,
+        "rule": spec.name, "network": network.to_dict(), "n_pes": group.n_pes, "sub_batch": sub_batch,
+        "batches": batches, "budget_s": budget_s, "sections": names, "per_pe": pes, "step_s": slowest,
         "fits_real_time": slowest <= budget_s,
         "notes": [
-            "in-process PEs on the step loop; each program's time over a sub-batch divided by T",
+            "in-process PEs on the step loop; each section's time over a sub-batch divided by T",
             "the slowest PE sets the step of the group (every round ends at a barrier)",
-            "budget: real time, one step of dt per step",
+            "budget: real time, one step of the network's step length per step",
         ],
     }
+
+
+def profile_eventprop(
+    config: Any, features: np.ndarray, labels: np.ndarray, n_pes: int | list = 1, sub_batch: int = 1,
+    batches: int = 3, warmup: int = 1, seed: int = 0, lr: float = 0.005,
+) -> dict:
+    """:func:`profile_programs` of an EventProp network on Yin-Yang ``features`` before the latency code."""
+    from pe_actors.rules.eventprop.encoding import encode
+
+    return profile_programs(config, encode(features, config), labels, n_pes, sub_batch, batches, warmup, seed, lr)
 
 
 __all__ = [
@@ -435,6 +436,7 @@ __all__ = [
     "Profile",
     "profile_eventprop",
     "profile_inprocess",
+    "profile_programs",
 ]
 
 
