@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 import numpy as np
 
@@ -66,6 +69,57 @@ def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, ou
     title = f"{spec.title} {sizes}, k = {sub_batch}, {dtype}"
     plot_pe_memory(rows, categories, out_dir / "memory.png", title)
     click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
+
+
+def print_paper_comparison(spec: Any, config: Any, report: list, pes: int, sub_batch: int, dtype: str) -> dict:
+    """The largest PE's bytes by category beside the rule's paper's count (e-prop: Table 1) and the whole group's,
+    and the paper's Table 6 totals; returns the paper's count in words."""
+    largest = max(report, key=lambda entry: entry.total)
+    paper = spec.paper_memory(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
+    click.echo(
+        f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, "
+        f"k = {sub_batch}, {dtype}; largest PE: PE {largest.index} with {largest.neurons} neurons"
+    )
+    click.echo(f"{'category':<14}{'ours KB':>10}{'paper KB':>10}{'ratio':>8}{'group KB':>11}")
+    for name in MEMORY_CATEGORIES:
+        ours = largest.bytes_by_category[name]
+        theirs = paper[name] * PAPER_FLOAT_BYTES
+        ratio = f"{ours / theirs:8.2f}" if theirs else f"{'-':>8}"
+        group = sum(entry.bytes_by_category[name] for entry in report)
+        click.echo(f"{name:<14}{_kb(ours)}{_kb(theirs)}{ratio}{_kb(group)}")
+    ours_total = largest.total
+    paper_total = sum(paper.values()) * PAPER_FLOAT_BYTES
+    group_total = sum(entry.total for entry in report)
+    click.echo(f"{'total':<14}{_kb(ours_total)}{_kb(paper_total)}{ours_total / paper_total:8.2f}{_kb(group_total)}")
+    click.echo(
+        f"Floats per input/recurrent synapse on a PE: {largest.floats_per_synapse:g} "
+        f"(W, 2 ADAM moments, and per sample ea + accumulator; the paper's layout needs 7)"
+    )
+    eprop, bptt = paper_table6_floats(config.n_in, config.n_rec, config.n_out, config.n_steps)
+    click.echo(
+        f"Paper Table 6 for the whole network: E-prop {_kb(eprop * PAPER_FLOAT_BYTES).strip()} KB, "
+        f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
+        f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
+    )
+    return paper
+
+
+def print_memory_vs_steps(config: Any, pes: int, sub_batch: int, dtype: str, eprop_neurons: int, bptt_neurons: int,
+                          max_steps: int, out_dir: Path) -> None:
+    """e-prop against BPTT memory over T (memory_vs_steps.json and .png) and where BPTT overtakes."""
+    report = memory_vs_steps(config, pes, sub_batch, np.dtype(dtype).type, eprop_neurons, bptt_neurons, max_steps)
+    write_json(out_dir / "memory_vs_steps.json", report)
+    plot_memory_vs_steps(report, out_dir / "memory_vs_steps.png")
+    for panel in report["panels"].values():
+        text = {
+            key: "never" if value is None else ("from T = 1" if value == 0 else f"T = {value:.0f}")
+            for key, value in panel["crossover_steps"].items()
+        }
+        click.echo(
+            f"E-prop {panel['eprop_neurons']} vs BPTT {panel['bptt_neurons']} neurons: BPTT needs more memory "
+            f"beyond ours {text['ours']}, paper {text['paper']}"
+        )
+    click.echo(f"wrote {out_dir / 'memory_vs_steps.png'} and {out_dir / 'memory_vs_steps.json'}")
 
 
 @click.command("memory")
@@ -141,33 +195,7 @@ def memory(
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     report = pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
-    largest = max(report, key=lambda entry: entry.total)
-    paper = spec.paper_memory(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
-    click.echo(
-        f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, "
-        f"k = {sub_batch}, {dtype}; largest PE: PE {largest.index} with {largest.neurons} neurons"
-    )
-    click.echo(f"{'category':<14}{'ours KB':>10}{'paper KB':>10}{'ratio':>8}{'group KB':>11}")
-    for name in MEMORY_CATEGORIES:
-        ours = largest.bytes_by_category[name]
-        theirs = paper[name] * PAPER_FLOAT_BYTES
-        ratio = f"{ours / theirs:8.2f}" if theirs else f"{'-':>8}"
-        group = sum(entry.bytes_by_category[name] for entry in report)
-        click.echo(f"{name:<14}{_kb(ours)}{_kb(theirs)}{ratio}{_kb(group)}")
-    ours_total = largest.total
-    paper_total = sum(paper.values()) * PAPER_FLOAT_BYTES
-    group_total = sum(entry.total for entry in report)
-    click.echo(f"{'total':<14}{_kb(ours_total)}{_kb(paper_total)}{ours_total / paper_total:8.2f}{_kb(group_total)}")
-    click.echo(
-        f"Floats per input/recurrent synapse on a PE: {largest.floats_per_synapse:g} "
-        f"(W, 2 ADAM moments, and per sample ea + accumulator; the paper's layout needs 7)"
-    )
-    eprop, bptt = paper_table6_floats(config.n_in, config.n_rec, config.n_out, config.n_steps)
-    click.echo(
-        f"Paper Table 6 for the whole network: E-prop {_kb(eprop * PAPER_FLOAT_BYTES).strip()} KB, "
-        f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
-        f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
-    )
+    paper = print_paper_comparison(spec, config, report, pes, sub_batch, dtype)
     host = host_estimate(rule, config, sub_batch, dtype)
     out_dir = prepare_out(out_dir)
     per_pe = [entry.as_row() for entry in report]
@@ -182,16 +210,4 @@ def memory(
     plot_pe_memory(per_pe, MEMORY_CATEGORIES, out_dir / "memory.png", title)
     click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
     if plot:
-        report = memory_vs_steps(config, pes, sub_batch, np.dtype(dtype).type, eprop_neurons, bptt_neurons, max_steps)
-        write_json(out_dir / "memory_vs_steps.json", report)
-        plot_memory_vs_steps(report, out_dir / "memory_vs_steps.png")
-        for panel in report["panels"].values():
-            text = {
-                key: "never" if value is None else ("from T = 1" if value == 0 else f"T = {value:.0f}")
-                for key, value in panel["crossover_steps"].items()
-            }
-            click.echo(
-                f"E-prop {panel['eprop_neurons']} vs BPTT {panel['bptt_neurons']} neurons: BPTT needs more memory "
-                f"beyond ours {text['ours']}, paper {text['paper']}"
-            )
-        click.echo(f"wrote {out_dir / 'memory_vs_steps.png'} and {out_dir / 'memory_vs_steps.json'}")
+        print_memory_vs_steps(config, pes, sub_batch, dtype, eprop_neurons, bptt_neurons, max_steps, out_dir)

@@ -71,6 +71,34 @@ def run_programs_profile(rule_name: str, network: Any, pes: int, sub_batch: int,
     click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")
 
 
+def print_function_profile(result: Any, summary: dict, budget_ms: float, actor_timing: dict | None) -> None:
+    """The per-function table, the real-time verdicts and the timing noise of an e-prop profile."""
+    click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
+    for name, entry in summary["functions"].items():
+        click.echo(
+            f"{name:<24}{entry['mean_s_per_step'] * 1e6:10.2f}{entry['share']:8.1%}"
+            f"{entry['median_s_per_step'] * 1e6:11.2f}"
+            f"{entry['min_pe_s_per_step'] * 1e6:10.2f}{entry['max_pe_s_per_step'] * 1e6:10.2f}"
+        )
+    verdict = "fits" if result.fits_real_time else "does NOT fit"
+    click.echo(
+        f"{result.statistic} step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
+        f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
+        f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
+    )
+    if actor_timing is not None:
+        click.echo(
+            f"Ray actors (shm): step {actor_timing['step_s'] * 1e3:.4f} ms, of which barrier wait "
+            f"{actor_timing['barrier_wait_s_per_step'] * 1e3:.4f} ms ({actor_timing['sync_share']:.0%}); "
+            f"{actor_timing['samples_per_s']:.1f} samples/s; "
+            f"{'fits' if actor_timing['fits_real_time'] else 'does NOT fit'} the budget"
+        )
+    click.echo(
+        f"timing noise: waiting each step for that step's slowest PE would add "
+        f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"
+    )
+
+
 @click.command("profile")
 @rule_options("per PE and program (forward, loss, backward, weight update)")
 @network_options
@@ -135,24 +163,19 @@ def profile(
     rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data,
     split, dtype, budget_ms, seed, out_dir,
 ) -> None:
-    """Wall time per PE function and step (send_input, synapse_preprocess, neuron_update, sync wait, eprop,
-    synapse_process_spike, weight_update), as in the paper's Figure 6, and whether a step fits the budget.
+    """Wall time per PE function and step, as in the paper's Figure 6, and whether a step fits the budget.
 
     Writes profile.png and profile.json into --out. The sync wait of the in-process group is the measured spike
-    gather plus the barrier wait the PEs would see running side by side (from their measured times). A rule whose
-    PEs take no per-synapse kernel (--rule eventprop) gets the time per PE of each section of its programs (for
-    EventProp: forward, loss, backward, weight update) on its example inputs.
+    gather plus the barrier wait the PEs would see side by side. A rule whose PEs take no per-synapse kernel
+    (--rule eventprop) gets the time per PE of each section of its programs on its example inputs.
     """
     if not rule_named(rule).takes("kernel", "inprocess"):
         # A rule whose PEs take no per-synapse kernel: the time of each section of its programs.
         if actors or data is not None:
-            raise click.UsageError(f"--actors and --data belong to the per-function profile; the {rule} rule's is "
-                                   "per program section")
-        network = rule_network(rule, network, dt, pes)
-        run_programs_profile(rule, network, pes, sub_batch, batches, warmup, seed, out_dir)
-        return
-    if dt is not None:
-        rule_network(rule, network, dt, pes)  # refuses a setting of another rule, naming it
+            raise click.UsageError(f"--actors and --data belong to e-prop's per-function profile, not {rule}'s")
+        return run_programs_profile(rule, rule_network(rule, network, dt, pes), pes, sub_batch, batches, warmup,
+                                    seed, out_dir)
+    rule_network(rule, network, dt, pes)  # refuses a setting of another rule and more PEs than neurons, naming them
     config = resolve_network(rule, network, n_in, n_rec, n_out, steps)
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
@@ -160,56 +183,19 @@ def profile(
     if data is not None:
         x, labels = load_samples(data, split, config)
     out_dir = prepare_out(out_dir)
-    result = profile_inprocess(
-        config,
-        n_pes=pes,
-        sub_batch=sub_batch,
-        batches=batches,
-        warmup=warmup,
-        x=x,
-        labels=labels,
-        dtype=np.dtype(dtype).type,
-        seed=seed,
-        budget_s=budget_ms / 1e3,
-        kernel=kernel,
-        statistic=statistic,
-    )
+    result = profile_inprocess(config, n_pes=pes, sub_batch=sub_batch, batches=batches, warmup=warmup, x=x,
+                               labels=labels, dtype=np.dtype(dtype).type, seed=seed, budget_s=budget_ms / 1e3,
+                               kernel=kernel, statistic=statistic)
     summary = result.to_dict()
     summary["inputs"] = str(data) if data is not None else "standard normal (synthetic)"
-    actor_timing = None
-    if actors:
-        actor_timing = measure_actors(
-            config, pes, sub_batch, batches, warmup, seed, np.dtype(dtype).type, budget_ms / 1e3, x, labels
-        )
-        summary["actors"] = actor_timing
+    actor_timing = measure_actors(config, pes, sub_batch, batches, warmup, seed, np.dtype(dtype).type,
+                                  budget_ms / 1e3, x, labels) if actors else None
+    summary |= {"actors": actor_timing} if actors else {}
     write_json(out_dir / "profile.json", summary)
     plot_profile(result, out_dir / "profile.png", actor_timing)
     click.echo(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
         f"{dtype}, {batches} timed sub-batches (in-process, {kernel} kernels; shares of the {statistic} step)"
     )
-    click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
-    for name, entry in summary["functions"].items():
-        click.echo(
-            f"{name:<24}{entry['mean_s_per_step'] * 1e6:10.2f}{entry['share']:8.1%}"
-            f"{entry['median_s_per_step'] * 1e6:11.2f}"
-            f"{entry['min_pe_s_per_step'] * 1e6:10.2f}{entry['max_pe_s_per_step'] * 1e6:10.2f}"
-        )
-    verdict = "fits" if result.fits_real_time else "does NOT fit"
-    click.echo(
-        f"{statistic} step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
-        f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
-        f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
-    )
-    if actor_timing is not None:
-        click.echo(
-            f"Ray actors (shm): step {actor_timing['step_s'] * 1e3:.4f} ms, of which barrier wait "
-            f"{actor_timing['barrier_wait_s_per_step'] * 1e3:.4f} ms ({actor_timing['sync_share']:.0%}); "
-            f"{actor_timing['samples_per_s']:.1f} samples/s; "
-            f"{'fits' if actor_timing['fits_real_time'] else 'does NOT fit'} the budget"
-        )
-    click.echo(
-        f"timing noise: waiting each step for that step's slowest PE would add "
-        f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"
-    )
+    print_function_profile(result, summary, budget_ms, actor_timing)
     click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")

@@ -7,12 +7,10 @@ from pathlib import Path
 import click
 
 from pe_actors.core.optimiser import OptimiserConfig
-from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
-from pe_actors.studies.sweep import INPUT_VARIANTS, PAPER_TABLE4, SWEEP_ENGINES, parse_rows, run_sweep, trainable_params
+from pe_actors.reports.figures import write_csv, write_json
+from pe_actors.reports.sweep import plot_sweep
+from pe_actors.studies.sweep import SWEEP_ENGINES, parse_rows, run_sweep
 from pe_actors_launcher.plots import out_option, prepare_out
-
-_MARKERS = {"40x1": "o", "40x2": "s", "40x3": "^"}
-_COLORS = {"40x1": "tab:blue", "40x2": "tab:orange", "40x3": "tab:green"}
 
 
 def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
@@ -26,32 +24,6 @@ def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
         return datasets.load_prepared(data)
     except (OSError, ValueError) as error:
         raise click.BadParameter(f"cannot read prepared features from {str(data)!r}: {error}") from error
-
-
-def plot_sweep(rows: list[dict], title: str, path: Path) -> Path:
-    """Test accuracy (at the best validation epoch) against trainable parameters per input variant, ours filled
-    and the paper's Table 4 hollow."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for variant in INPUT_VARIANTS:
-        ours = sorted((row for row in rows if row["inputs"] == variant), key=lambda row: row["params"])
-        if ours:
-            ax.plot([row["params"] for row in ours], [100 * row["test_accuracy"] for row in ours],
-                    marker=_MARKERS[variant], color=_COLORS[variant], label=f"{variant} ours")
-            for row in ours:
-                ax.annotate(str(row["n_rec"]), (row["params"], 100 * row["test_accuracy"]), fontsize=7,
-                            textcoords="offset points", xytext=(4, 4))
-        paper = [row for row in PAPER_TABLE4 if row.variant == variant]
-        ax.plot([trainable_params(40 * INPUT_VARIANTS[variant], row.n_rec, 12) for row in paper],
-                [row.test for row in paper], marker=_MARKERS[variant], color=_COLORS[variant], linestyle=":",
-                fillstyle="none", label=f"{variant} paper (GSC)")
-    ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters")
-    ax.set_ylabel("test accuracy at best validation [%]")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    return save_figure(fig, path)
 
 
 @click.command("sweep")
@@ -108,46 +80,38 @@ def sweep(
     click.echo(
         f"{'inputs':<8}{'N_rec':>6}{'params':>9}{'train %':>9}{'valid %':>9}{'test %':>8}{'paper test %':>14}{'s':>8}"
     )
-
-    def report(row: dict) -> None:
-        paper = "-" if row["paper_test"] is None else f"{row['paper_test']:.2f}"
-        click.echo(
-            f"{row['inputs']:<8}{row['n_rec']:>6}{row['params']:>9}{100 * row['train_accuracy']:9.2f}"
-            f"{100 * row['best_validation_accuracy']:9.2f}{100 * row['test_accuracy']:8.2f}{paper:>14}"
-            f"{row['seconds']:8.1f}"
-        )
-
     try:
         results = run_sweep(
-            prepared.splits, selected, optimiser, epochs, batch_size, max_samples, seed, engine, report=report
+            prepared.splits, selected, optimiser, epochs, batch_size, max_samples, seed, engine, report=print_row
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     out_dir = prepare_out(out_dir)
-    for row in results:
-        row["synthetic"] = bool(prepared.synthetic)
-    write_csv(out_dir / "sweep.csv", results)
-    write_json(
-        out_dir / "sweep.json",
-        {
-            "data": label,
-            "synthetic": bool(prepared.synthetic),
-            "settings": {
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "lr": lr,
-                "l2": l2,
-                "lr_decay": lr_decay,
-                "decay_every": decay_every,
-                "max_samples": max_samples,
-                "seed": seed,
-            },
-            "rows": results,
-            "paper_note": "paper columns: its Table 4 on real GSC (TensorFlow, batch 100, L2 10e-5)",
-        },
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "l2": l2, "lr_decay": lr_decay,
+                "decay_every": decay_every, "max_samples": max_samples, "seed": seed}
+    write_report(results, settings, label, bool(prepared.synthetic), out_dir)
+
+
+def print_row(row: dict) -> None:
+    """One trained row of the study, as it finishes."""
+    paper = "-" if row["paper_test"] is None else f"{row['paper_test']:.2f}"
+    click.echo(
+        f"{row['inputs']:<8}{row['n_rec']:>6}{row['params']:>9}{100 * row['train_accuracy']:9.2f}"
+        f"{100 * row['best_validation_accuracy']:9.2f}{100 * row['test_accuracy']:8.2f}{paper:>14}"
+        f"{row['seconds']:8.1f}"
     )
-    title = f"Table 4 sweep on {label}: {epochs} epoch(s), batch {batch_size}" + (
-        " (SYNTHETIC data; paper: real GSC)" if prepared.synthetic else ""
+
+
+def write_report(results: list[dict], settings: dict, label: str, synthetic: bool, out_dir: Path) -> None:
+    """sweep.csv, sweep.json and sweep.png of the rows ``results`` trained with ``settings`` on data ``label``."""
+    for row in results:
+        row["synthetic"] = synthetic
+    write_csv(out_dir / "sweep.csv", results)
+    write_json(out_dir / "sweep.json", {"data": label, "synthetic": synthetic, "settings": settings, "rows": results,
+                                        "paper_note": "paper columns: its Table 4 on real GSC (TensorFlow, batch "
+                                        "100, L2 10e-5)"})
+    title = f"Table 4 sweep on {label}: {settings['epochs']} epoch(s), batch {settings['batch_size']}" + (
+        " (SYNTHETIC data; paper: real GSC)" if synthetic else ""
     )
     plot_sweep(results, title, out_dir / "sweep.png")
     click.echo(f"wrote {out_dir / 'sweep.png'}, {out_dir / 'sweep.csv'} and {out_dir / 'sweep.json'}")
