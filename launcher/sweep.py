@@ -14,14 +14,14 @@ from pe_actors_launcher.plots import out_option, prepare_out
 
 
 def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
-    """Prepared features from ``data``, or the offline stand-in synthesised once into ``cache``."""
-    import pe_actors_datasets as datasets
+    """Prepared features from ``data``, or the offline stand-in synthesised once into ``cache`` (the data sources
+    of the library's one data entry point)."""
+    from pe_actors.run.data import source
 
     if data is None:
         click.echo(f"No --data: using the offline synthetic stand-in ({standin_size}) cached in {cache}")
-        data = datasets.ensure_standin(cache, size=standin_size)
     try:
-        return datasets.load_prepared(data)
+        return source("prepared" if data is not None else "standin")(data, cache=cache, size=standin_size)
     except (OSError, ValueError) as error:
         raise click.BadParameter(f"cannot read prepared features from {str(data)!r}: {error}") from error
 
