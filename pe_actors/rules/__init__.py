@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pe_actors.core.plugins import entry_point_table
+from pe_actors.core.plugins import Registry
 
 #: The rules of the project, by the name runs and checkpoints record.
 RULE_NAMES = ("eprop", "eventprop")
@@ -207,27 +207,27 @@ class Rule:
         return option in self.backend(backend).options
 
 
-_REGISTERED: dict[str, Rule] = {}
+def _builtin(name: str) -> Any:
+    return lambda: importlib.import_module(f"pe_actors.rules.{name}").RULE
+
+
+#: Every rule: the project's (imported on first use), the entry points', the registered ones.
+RULES: Registry[Rule] = Registry("learning rule", ENTRY_POINTS, Rule, {name: _builtin(name) for name in RULE_NAMES})
 
 
 def register(rule: Rule) -> Rule:
     """Add ``rule`` to the registry (for rules defined in a session or a test; an installed package declares an
     entry point ``pe_actors.rules`` instead); a ValueError when its name or an alias is taken by another rule."""
-    taken = set(rule_names()) | {alias for name in rule_names() for alias in _find(name).aliases}
+    taken = {alias for name in rule_names() for alias in _find(name).aliases}
     clash = sorted(({rule.name} | set(rule.aliases)) & taken)
-    if clash and _REGISTERED.get(rule.name) is not rule:
+    if clash:
         raise ValueError(f"cannot register rule {rule.name!r}: {clash} already name a rule")
-    _REGISTERED[rule.name] = rule
-    return rule
-
-
-def _entry_points() -> dict[str, Any]:
-    return entry_point_table(ENTRY_POINTS)
+    return RULES.register(rule.name, rule)
 
 
 def rule_names() -> tuple[str, ...]:
     """Every rule's name: the project's, the entry points', the registered ones."""
-    return tuple(dict.fromkeys([*RULE_NAMES, *_entry_points(), *_REGISTERED]))
+    return RULES.names()
 
 
 def run_rule_names() -> tuple[str, ...]:
@@ -236,17 +236,10 @@ def run_rule_names() -> tuple[str, ...]:
 
 
 def _find(name: str) -> Rule:
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name in RULE_NAMES:
-        return importlib.import_module(f"pe_actors.rules.{name}").RULE
-    points = _entry_points()
-    if name in points:
-        found = points[name].load()
-        if not isinstance(found, Rule):
-            raise TypeError(f"entry point {ENTRY_POINTS}:{name} is a {type(found).__name__}, not a Rule")
-        return found
-    raise ValueError(f"unknown learning rule {name!r}; the rules are {list(run_rule_names())}")
+    try:
+        return RULES.get(name)
+    except ValueError:
+        raise ValueError(f"unknown learning rule {name!r}; the rules are {list(run_rule_names())}") from None
 
 
 def rule(name: str) -> Rule:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pe_actors.core.plugins import entry_point_table
+from pe_actors.core.plugins import Registry
 
 #: The entry-point group through which an installed package adds synapse kinds.
 ENTRY_POINTS = "pe_actors.synapses"
@@ -62,34 +62,22 @@ _BUILTIN = (
 )
 #: The project's kinds, by name.
 BUILTIN_KINDS = tuple(kind.name for kind in _BUILTIN)
-_REGISTERED: dict[str, SynapseKind] = {kind.name: kind for kind in _BUILTIN}
+#: Every synapse kind: the project's, the entry points', the registered ones.
+KINDS_REGISTRY: Registry[SynapseKind] = Registry(
+    "synapse kind", ENTRY_POINTS, SynapseKind, {kind.name: (lambda kind=kind: kind) for kind in _BUILTIN}
+)
 
 
 def register_kind(kind: SynapseKind) -> SynapseKind:
     """Add ``kind`` to the registry; a ValueError when another kind has its name."""
-    if kind.name in kind_names() and synapse_kind(kind.name) is not kind:
-        raise ValueError(f"cannot register synapse kind {kind.name!r}: the name is taken")
-    _REGISTERED[kind.name] = kind
-    return kind
-
-
-def _entry_points() -> dict[str, Any]:
-    return entry_point_table(ENTRY_POINTS)
+    return KINDS_REGISTRY.register(kind.name, kind)
 
 
 def kind_names() -> tuple[str, ...]:
     """Every synapse kind's name: the project's, the entry points', the registered ones."""
-    return tuple(dict.fromkeys([*BUILTIN_KINDS, *_entry_points(), *_REGISTERED]))
+    return KINDS_REGISTRY.names()
 
 
 def synapse_kind(name: str) -> SynapseKind:
     """The synapse kind called ``name``; a ValueError lists the kinds otherwise."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    points = _entry_points()
-    if name in points:
-        found = points[name].load()
-        if not isinstance(found, SynapseKind):
-            raise TypeError(f"entry point {ENTRY_POINTS}:{name} is a {type(found).__name__}, not a SynapseKind")
-        return found
-    raise ValueError(f"unknown synapse kind {name!r}; the kinds are {list(kind_names())}")
+    return KINDS_REGISTRY.get(name)
