@@ -34,6 +34,10 @@ def plot_pe_memory(rows: list[dict], categories: tuple[str, ...], path: Path, ti
     return save_figure(fig, path)
 
 
+#: How the memory-against-T panels name the two ways of learning they compare.
+METHODS = {"eprop": "E-prop", "bptt": "BPTT"}
+
+
 def plot_memory_vs_steps(report: dict, path: Path) -> Path:
     """Two panels like the paper's Figure 7: the configured network, and e-prop against a smaller BPTT network
     with the crossover points marked."""
@@ -44,10 +48,10 @@ def plot_memory_vs_steps(report: dict, path: Path) -> Path:
               "paper_eprop": ("tab:blue", "--"), "paper_bptt": ("tab:red", "--")}
     for ax, (name, panel) in zip(axes, report["panels"].items(), strict=True):
         for key, values in panel["bytes"].items():
-            source, rule = key.split("_")
-            neurons = panel[f"{rule}_neurons"]
+            source, method = key.split("_")
+            neurons = panel[f"{method}_neurons"]
             color, style = styles[key]
-            label = f"{'E-prop' if rule == 'eprop' else 'BPTT'} {neurons} neurons ({source})"
+            label = f"{METHODS[method]} {neurons} neurons ({source})"
             ax.plot(steps, np.asarray(values) / 1024, style, color=color, label=label)
         for source, marker in (("ours", "o"), ("paper", "s")):
             crossing = panel["crossover_steps"][source]
