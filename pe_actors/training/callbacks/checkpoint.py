@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.core.checkpoint import prune_checkpoints, save_checkpoint
-from pe_actors.training.trainer import BatchRecord, Callback, Trainer, TrainState
+from pe_actors.training.state import BatchRecord, Callback, Training, TrainState
 
 
 class CheckpointCallback(Callback):
@@ -25,7 +25,7 @@ class CheckpointCallback(Callback):
         self.meta = dict(meta or {})
         self.last: Path | None = None
 
-    def save(self, trainer: Trainer, state: TrainState, validation_accuracy: float | None = None) -> Path:
+    def save(self, trainer: Training, state: TrainState, validation_accuracy: float | None = None) -> Path:
         """Write a checkpoint of the engine and ``state`` now, named ``ckpt-e<epochs done>-s<samples trained>``."""
         meta = {**self.meta, **state.to_meta(), "validation_accuracy": validation_accuracy}
         arrays = {} if state.order is None else {"order": np.asarray(state.order, dtype=np.int64)}
@@ -34,17 +34,17 @@ class CheckpointCallback(Callback):
         prune_checkpoints(self.root, self.keep_last)
         return self.last
 
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_begin(self, trainer: Training, state: TrainState) -> None:
         self._next = self._following(state.global_samples)
 
     def _following(self, samples: int) -> int | None:
         return None if self.every is None else (samples // self.every + 1) * self.every
 
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+    def on_batch_end(self, trainer: Training, state: TrainState, batch: BatchRecord) -> None:
         if self._next is not None and state.global_samples >= self._next and state.position < len(state.order):
             self.save(trainer, state)
             self._next = self._following(state.global_samples)
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         self.save(trainer, state, validation_accuracy=record["validation_accuracy"])
         self._next = self._following(state.global_samples)

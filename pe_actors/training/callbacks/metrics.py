@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pe_actors.training.trainer import BatchRecord, Callback, Trainer, TrainState
+from pe_actors.training.state import BatchRecord, Callback, Training, TrainState
 
 
 class MetricsLog(Callback):
@@ -33,7 +33,7 @@ class MetricsLog(Callback):
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_begin(self, trainer: Training, state: TrainState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             kept = []
@@ -50,7 +50,7 @@ class MetricsLog(Callback):
         # Device writes when the current window of batches began (None: the engine has no device synapses).
         self.window_writes = getattr(trainer.engine, "writes", None)
 
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+    def on_batch_end(self, trainer: Training, state: TrainState, batch: BatchRecord) -> None:
         self.batches += 1
         self.loss += batch.loss * batch.size
         self.correct += batch.correct
@@ -77,7 +77,7 @@ class MetricsLog(Callback):
             self._reset()
             self.window_writes = batch.writes
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         writes = getattr(trainer.engine, "writes", None)
         extra = {"time": time.time(), **({} if writes is None else {"device_writes": writes})}
         self._write({"kind": "epoch", **record, **extra})

@@ -8,7 +8,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pe_actors.core.logs import log
-from pe_actors.training.trainer import BatchRecord, Callback, Trainer, TrainState
+from pe_actors.training.state import BatchRecord, Callback, Training, TrainState
 
 
 class ProgressBar(Callback):
@@ -22,7 +22,7 @@ class ProgressBar(Callback):
         self.disable = disable or not interactive
         self.bar = None
 
-    def on_epoch_begin(self, trainer: Trainer, state: TrainState) -> None:
+    def on_epoch_begin(self, trainer: Training, state: TrainState) -> None:
         self._close()
         self.bar = tqdm(
             total=len(state.order),
@@ -33,12 +33,12 @@ class ProgressBar(Callback):
             dynamic_ncols=True,
         )
 
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+    def on_batch_end(self, trainer: Training, state: TrainState, batch: BatchRecord) -> None:
         count = max(state.sums["count"], 1)
         self.bar.set_postfix(loss=f"{state.sums['loss'] / count:.3f}", acc=f"{state.sums['correct'] / count:.3f}")
         self.bar.update(batch.size)
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         self._close()
         silence = record.get("silence") or {}
         log.info(
@@ -52,5 +52,5 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
 
-    def on_train_end(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_end(self, trainer: Training, state: TrainState) -> None:
         self._close()

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.core.logs import log
-from pe_actors.training.trainer import Callback, Trainer, TrainState
+from pe_actors.training.state import Callback, Training, TrainState
 
 #: Fractions above which the guard warns, unless they are falling: samples whose label output is silent, hidden
 #: neurons that never spike. A recipe that starts with weak output weights begins with many silent label outputs,
@@ -41,14 +41,14 @@ class SilenceGuard(Callback):
         self.previous: dict[str, float] = {}
         self.warned: set[str] = set()
 
-    def _silence(self, trainer: Trainer) -> dict[str, float]:
+    def _silence(self, trainer: Training) -> dict[str, float]:
         x, labels = trainer.data.validation
         return self.measure(trainer.engine.params(), x, labels)
 
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_begin(self, trainer: Training, state: TrainState) -> None:
         self.previous = self._silence(trainer)
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         silence = self._silence(trainer)
         record["silence"] = silence
         for name, limit in self.limits.items():

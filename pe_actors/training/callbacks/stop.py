@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pe_actors.training.trainer import Callback, Trainer, TrainState
+from pe_actors.training.state import Callback, Training, TrainState
 
 
 class StopRequest(Callback):
@@ -22,10 +22,10 @@ class StopRequest(Callback):
             raise KeyboardInterrupt
         self.requested = True
 
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: Any) -> None:
+    def on_batch_end(self, trainer: Training, state: TrainState, batch: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         if self.requested:
             raise KeyboardInterrupt

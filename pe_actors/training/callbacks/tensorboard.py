@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pe_actors.training.trainer import BatchRecord, Callback, Trainer, TrainState
+from pe_actors.training.state import BatchRecord, Callback, Training, TrainState
 
 
 class TensorBoardLog(Callback):
@@ -17,13 +17,13 @@ class TensorBoardLog(Callback):
         self.path = Path(path)
         self.writer = None
 
-    def on_train_begin(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_begin(self, trainer: Training, state: TrainState) -> None:
         from tensorboardX import SummaryWriter
 
         if self.writer is None:
             self.writer = SummaryWriter(str(self.path), flush_secs=10)
 
-    def on_batch_end(self, trainer: Trainer, state: TrainState, batch: BatchRecord) -> None:
+    def on_batch_end(self, trainer: Training, state: TrainState, batch: BatchRecord) -> None:
         step = state.global_samples
         self.writer.add_scalar("batch/loss", batch.loss, step)
         self.writer.add_scalar("batch/accuracy", batch.correct / batch.size, step)
@@ -34,13 +34,13 @@ class TensorBoardLog(Callback):
             self.writer.add_scalar(f"pe_step_ms/{name}", pe["step_ms"], step)
             self.writer.add_scalar(f"pe_barrier_wait_ms/{name}", pe["barrier_wait_ms"], step)
 
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Training, state: TrainState, record: dict[str, Any]) -> None:
         for split in ("train", "validation", "test"):
             for quantity in ("loss", "accuracy"):
                 self.writer.add_scalar(f"epoch/{split}_{quantity}", record[f"{split}_{quantity}"], state.global_samples)
         self.writer.flush()
 
-    def on_train_end(self, trainer: Trainer, state: TrainState) -> None:
+    def on_train_end(self, trainer: Training, state: TrainState) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
