@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pe_actors.interop.nir import NIRError, to_nir, write_nir
+from pe_actors.run.model import load
 from pe_actors_launcher.options import FiniteFloatRange
 
 
@@ -40,7 +41,7 @@ def export(checkpoint: Path, out: Path, dt: float | None, approximate: bool) -> 
     """Write a trained network as a NIR graph: EventProp as Linear and CubaLIF layers, e-prop (with --approximate)
     as a LIF cycle and a leaky-integrator readout."""
     try:
-        graph = to_nir(checkpoint, dt=dt, approximate=approximate)
+        graph = to_nir(load(checkpoint), dt=dt, approximate=approximate)
     except NIRError as error:
         hint = "--approximate" if "ALIF" in str(error) else "--checkpoint"
         raise click.BadParameter(str(error), param_hint=hint) from None
