@@ -140,6 +140,8 @@ class Rule:
         record: ``record(params, x, network) -> (populations, logits)``: the network run on inputs ``x`` (batch,
             T, n_in), every population by name with its recorded variables (``spikes``, ``v``, ...), each (batch,
             T, neurons), and the class scores; ``example_input(network, seed)`` one typical input (1, T, n_in).
+        schedules: how its PEs may exchange packets (the first: the chip's, a round per time step; EventProp also
+            ``layered``), which the backends that take a ``schedule`` choose from.
         nir: its :class:`~pe_actors.core.nirgraph.NIRForm` (None: its networks have none), how ``to_nir`` and
             ``from_nir`` write and read them.
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
@@ -169,6 +171,7 @@ class Rule:
     run_defaults: Lazy | None = None
     paper_memory: Lazy | None = None
     nir: Lazy | None = None
+    schedules: tuple[str, ...] = ("pipelined",)
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
 

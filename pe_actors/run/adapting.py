@@ -23,6 +23,7 @@ import numpy as np
 
 from pe_actors.core.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.core.checks import require_finite
+from pe_actors.core.classify import check_labels
 from pe_actors.core.engine import weights_only
 from pe_actors.core.logs import log
 from pe_actors.core.optimiser import OptimiserConfig
@@ -32,7 +33,6 @@ from pe_actors.engines.registry import checkpoint_network, checkpoint_synapses, 
 from pe_actors.reports.figures import pyplot, save_figure, write_csv, write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_pe_memory
 from pe_actors.rules import PE_BACKENDS, Rule, rule, rule_names, rule_of
-from pe_actors.rules.eprop.readout import check_labels
 from pe_actors.run.config import (
     DEVICE_FIELDS,
     HELP_SYNAPSES,

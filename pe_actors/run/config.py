@@ -32,7 +32,6 @@ from pe_actors.core.settings import (
     setting,
 )
 from pe_actors.rules import rule, rule_names, run_rule_names
-from pe_actors.rules.eventprop.config import SCHEDULES
 from pe_actors.synapses import kind_names, synapse_kind
 from pe_actors.synapses.kinds import DEVICE_SETTINGS, PCM_SETTINGS
 from pe_actors.training.augment import FEATURE_AUGMENTATIONS
@@ -45,6 +44,11 @@ def engine_names() -> tuple[str, ...]:
     """The engines a run may name: every rule's backends, and ``offchip`` for any rule's fast off-chip engine."""
     names = [b for name in rule_names() for b in rule(name).backend_names]
     return tuple(sorted({*names, "offchip"}))
+
+
+def schedule_names() -> tuple[str, ...]:
+    """Every rule's packet schedules (the chip's per-step one first)."""
+    return tuple(dict.fromkeys(s for name in rule_names() for s in rule(name).schedules))
 
 
 def rule_settings() -> tuple[str, ...]:
@@ -156,7 +160,7 @@ class Placement(Settings):
         ),
     )
     schedule: str = setting(
-        default="pipelined", **choice(*SCHEDULES),
+        default="pipelined", **choice(schedule_names),
         help=(
             "How EventProp's PEs exchange packets: pipelined (a round per time step, layer l one step ahead "
             'of l - 1, as on the chip) or layered (a round per layer carrying all T steps, run by the '

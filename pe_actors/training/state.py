@@ -11,8 +11,8 @@ import numpy as np
 
 from pe_actors.core.checkpoint import Checkpoint, rng_from_meta, rng_to_meta
 from pe_actors.core.checks import require_finite
+from pe_actors.core.classify import check_labels
 from pe_actors.core.engine import Engine
-from pe_actors.rules.eprop.readout import check_labels
 
 SPLITS = ("train", "validation", "test")
 

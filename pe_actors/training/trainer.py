@@ -22,9 +22,9 @@ from pe_actors.core.checkpoint import (
     Checkpoint,
     load_checkpoint,
 )
+from pe_actors.core.classify import cross_entropy
 from pe_actors.core.engine import Engine
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
-from pe_actors.rules.eprop.readout import cross_entropy
 from pe_actors.training.augment import BatchAugment
 from pe_actors.training.callbacks import CheckpointCallback, MetricsLog, ProgressBar
 from pe_actors.training.state import (

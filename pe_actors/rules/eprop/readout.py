@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.core.classify import check_labels, cross_entropy, softmax
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the row maximum for stability."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-sample cross-entropy -log softmax(ybar)[label] of the time-averaged readout ybar."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_z = np.log(np.exp(shifted).sum(axis=-1))
-    return log_z - shifted[np.arange(len(labels)), labels]
+__all__ = ["check_labels", "cross_entropy", "filter_weights", "output_error", "softmax"]
 
 
 def output_error(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -34,14 +24,3 @@ def filter_weights(kappa: float, n_steps: int) -> np.ndarray:
     """
     remaining = n_steps - np.arange(n_steps)
     return (1.0 - kappa**remaining) / (1.0 - kappa)
-
-
-def check_labels(labels: np.ndarray, n_out: int) -> np.ndarray:
-    """Labels as an int64 vector in [0, n_out); a ValueError quotes the offending values."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer array, got shape {labels.shape} dtype {labels.dtype}")
-    bad = labels[(labels < 0) | (labels >= n_out)]
-    if bad.size:
-        raise ValueError(f"labels must lie in [0, {n_out}); got {bad[:5].tolist()}")
-    return labels.astype(np.int64)

@@ -6,7 +6,7 @@ defaults and memory per PE."""
 from __future__ import annotations
 
 from pe_actors.rules import PE_BACKENDS, AdaptationDefaults, Backend, DataDefaults, Lazy, Rule
-from pe_actors.rules.eventprop.config import EventPropSettings
+from pe_actors.rules.eventprop.config import SCHEDULES, EventPropSettings
 
 _CONFIG = "pe_actors.rules.eventprop.config"
 _RECIPES = "pe_actors.rules.eventprop.recipes"
@@ -41,6 +41,7 @@ RULE = Rule(
     recipes=Lazy(_RECIPES, "RECIPES"),
     run_defaults=Lazy(_RECIPES, "run_defaults"),
     settings=EventPropSettings,
+    schedules=SCHEDULES,
     data=DataDefaults(
         source="yinyang",
         folder="yinyang",
