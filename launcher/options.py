@@ -110,34 +110,12 @@ class FiniteFloatRange(click.FloatRange):
 
 
 def standin_options(command: Any) -> Any:
-    """``--data DIR`` (prepared features), ``--cache DIR`` and ``--standin-size`` (the offline stand-in built
-    without --data), for the commands that read Speech Commands features."""
-    for option in reversed(
-        [
-            click.option(
-                "--data",
-                type=click.Path(path_type=Path),
-                callback=existing_dir,
-                help="Prepared features (default: the offline stand-in).",
-            ),
-            click.option(
-                "--cache",
-                type=click.Path(file_okay=False, path_type=Path),
-                default=Path("cache/standin"),
-                show_default=True,
-                help="Where the offline stand-in is built once (without --data).",
-            ),
-            click.option(
-                "--standin-size",
-                type=click.Choice(["default", "small"]),
-                default="default",
-                show_default=True,
-                help="Size of the offline stand-in.",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+    """``--data DIR``, ``--cache DIR`` and ``--standin-size`` as a run declares them (the offline stand-in is built
+    into the cache without --data), for the commands that read Speech Commands features."""
+    from pe_actors.run.config import RunConfig
+    from pe_actors_launcher.setting_options import setting_options
+
+    return setting_options(RunConfig, names=("data", "cache", "standin_size"))(command)
 
 
 def existing_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

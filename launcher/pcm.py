@@ -12,11 +12,13 @@ from typing import Any
 
 import click
 
+from pe_actors.run.config import RunConfig, field_named
 from pe_actors.run.pcm import DRIFT_TIMES, SWEEP_BITS
 from pe_actors.run.pcm import drift as pcm_drift
 from pe_actors.run.pcm import sweep as pcm_sweep
-from pe_actors_launcher.options import FiniteFloatRange, library_errors, standin_options
+from pe_actors_launcher.options import library_errors, standin_options
 from pe_actors_launcher.plots import prepare_out
+from pe_actors_launcher.setting_options import option, setting_options
 
 
 def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -69,7 +71,6 @@ def pcm() -> None:
     show_default=True,
     help="Engine of every run (replay: e-prop's off-chip engine, the same device reads and gradients as the PEs).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run [default: the recipe's].")
 @click.option(
     "--seeds",
     default="0",
@@ -77,17 +78,11 @@ def pcm() -> None:
     callback=parse_seeds,
     help="Seeds to train every row with (comma-separated); the table gives the mean and standard deviation.",
 )
-@click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Training samples per epoch.")
 @standin_options
-@click.option("--prog-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: programming-noise scale.")
-@click.option("--drift", type=FiniteFloatRange(min=0), default=None, help="pcm: drift-exponent scale.")
-@click.option("--read-noise", type=FiniteFloatRange(min=0), default=None, help="pcm: read-noise scale.")
-@click.option("--g-max", type=FiniteFloatRange(min=0, min_open=True), default=None, help="g_max in uS.")
-@click.option("--clip-sd", type=FiniteFloatRange(min=0, min_open=True), default=None, help="Clip range in initial sd.")
-@click.option(
-    "--sample-seconds", type=FiniteFloatRange(min=0), default=None, help="Device seconds per training sample."
-)
-@click.option("--progress/--no-progress", default=True, help="Show each run's progress bars.")
+# The settings every run of the sweep takes, as a run declares them; epochs None: the recipe's.
+@setting_options(RunConfig, names=("max_samples", "prog_noise", "drift", "read_noise", "g_max", "clip_sd",
+                                   "sample_seconds", "progress"))
+@option(field_named("epochs"), default=None)
 @click.option(
     "--out",
     "out_dir",
