@@ -15,7 +15,7 @@ from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
     memory_vs_steps,
-    paper_table6_floats,
+    paper_comparison,
     pe_memory,
 )
 from pe_actors.synapses import DIGITAL
@@ -27,10 +27,6 @@ from pe_actors_launcher.plots import (
     rule_network,
     rule_options,
 )
-
-
-def _kb(n_bytes: float) -> str:
-    return f"{n_bytes / 1024:10.2f}"
 
 
 def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]:
@@ -69,39 +65,6 @@ def rows_memory(rule_name: str, config, pes: int, sub_batch: int, dtype: str, ou
     title = f"{spec.title} {sizes}, k = {sub_batch}, {dtype}"
     plot_pe_memory(rows, categories, out_dir / "memory.png", title)
     click.echo(f"wrote {out_dir / 'memory.json'} and {out_dir / 'memory.png'}")
-
-
-def print_paper_comparison(spec: Any, config: Any, report: list, pes: int, sub_batch: int, dtype: str) -> dict:
-    """The largest PE's bytes by category beside the rule's paper's count (e-prop: Table 1) and the whole group's,
-    and the paper's Table 6 totals; returns the paper's count in words."""
-    largest = max(report, key=lambda entry: entry.total)
-    paper = spec.paper_memory(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
-    click.echo(
-        f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, "
-        f"k = {sub_batch}, {dtype}; largest PE: PE {largest.index} with {largest.neurons} neurons"
-    )
-    click.echo(f"{'category':<14}{'ours KB':>10}{'paper KB':>10}{'ratio':>8}{'group KB':>11}")
-    for name in MEMORY_CATEGORIES:
-        ours = largest.bytes_by_category[name]
-        theirs = paper[name] * PAPER_FLOAT_BYTES
-        ratio = f"{ours / theirs:8.2f}" if theirs else f"{'-':>8}"
-        group = sum(entry.bytes_by_category[name] for entry in report)
-        click.echo(f"{name:<14}{_kb(ours)}{_kb(theirs)}{ratio}{_kb(group)}")
-    ours_total = largest.total
-    paper_total = sum(paper.values()) * PAPER_FLOAT_BYTES
-    group_total = sum(entry.total for entry in report)
-    click.echo(f"{'total':<14}{_kb(ours_total)}{_kb(paper_total)}{ours_total / paper_total:8.2f}{_kb(group_total)}")
-    click.echo(
-        f"Floats per input/recurrent synapse on a PE: {largest.floats_per_synapse:g} "
-        f"(W, 2 ADAM moments, and per sample ea + accumulator; the paper's layout needs 7)"
-    )
-    eprop, bptt = paper_table6_floats(config.n_in, config.n_rec, config.n_out, config.n_steps)
-    click.echo(
-        f"Paper Table 6 for the whole network: E-prop {_kb(eprop * PAPER_FLOAT_BYTES).strip()} KB, "
-        f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
-        f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
-    )
-    return paper
 
 
 def print_memory_vs_steps(config: Any, pes: int, sub_batch: int, dtype: str, eprop_neurons: int, bptt_neurons: int,
@@ -195,7 +158,9 @@ def memory(
     if pes > config.n_rec:
         raise click.BadParameter(f"--pes {pes} exceeds the {config.n_rec} recurrent neurons", param_hint="--pes")
     report = pe_memory(config, pes, sub_batch, np.dtype(dtype).type)
-    paper = print_paper_comparison(spec, config, report, pes, sub_batch, dtype)
+    largest = max(report, key=lambda entry: entry.total)
+    paper = spec.paper_memory(config.n_in, config.n_rec, config.n_out, config.n_steps, largest.neurons)
+    click.echo("\n".join(paper_comparison(paper, config, report, pes, sub_batch, dtype)))
     host = host_estimate(rule, config, sub_batch, dtype)
     out_dir = prepare_out(out_dir)
     per_pe = [entry.as_row() for entry in report]

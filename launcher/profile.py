@@ -15,6 +15,7 @@ from pe_actors.rules import rule as rule_named
 from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
     STATISTICS,
+    function_profile_lines,
     measure_actors,
     profile_inprocess,
     profile_programs,
@@ -69,34 +70,6 @@ def run_programs_profile(rule_name: str, network: Any, pes: int, sub_batch: int,
     click.echo(f"slowest PE {summary['step_s'] * 1e3:.4f} ms per step: {verdict} the real-time budget of "
                f"{summary['budget_s'] * 1e3:g} ms")
     click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")
-
-
-def print_function_profile(result: Any, summary: dict, budget_ms: float, actor_timing: dict | None) -> None:
-    """The per-function table, the real-time verdicts and the timing noise of an e-prop profile."""
-    click.echo(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
-    for name, entry in summary["functions"].items():
-        click.echo(
-            f"{name:<24}{entry['mean_s_per_step'] * 1e6:10.2f}{entry['share']:8.1%}"
-            f"{entry['median_s_per_step'] * 1e6:11.2f}"
-            f"{entry['min_pe_s_per_step'] * 1e6:10.2f}{entry['max_pe_s_per_step'] * 1e6:10.2f}"
-        )
-    verdict = "fits" if result.fits_real_time else "does NOT fit"
-    click.echo(
-        f"{result.statistic} step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
-        f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
-        f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
-    )
-    if actor_timing is not None:
-        click.echo(
-            f"Ray actors (shm): step {actor_timing['step_s'] * 1e3:.4f} ms, of which barrier wait "
-            f"{actor_timing['barrier_wait_s_per_step'] * 1e3:.4f} ms ({actor_timing['sync_share']:.0%}); "
-            f"{actor_timing['samples_per_s']:.1f} samples/s; "
-            f"{'fits' if actor_timing['fits_real_time'] else 'does NOT fit'} the budget"
-        )
-    click.echo(
-        f"timing noise: waiting each step for that step's slowest PE would add "
-        f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"
-    )
 
 
 @click.command("profile")
@@ -197,5 +170,5 @@ def profile(
         f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, k = {sub_batch}, "
         f"{dtype}, {batches} timed sub-batches (in-process, {kernel} kernels; shares of the {statistic} step)"
     )
-    print_function_profile(result, summary, budget_ms, actor_timing)
+    click.echo("\n".join(function_profile_lines(result, summary, budget_ms, actor_timing)))
     click.echo(f"wrote {out_dir / 'profile.png'} and {out_dir / 'profile.json'}")

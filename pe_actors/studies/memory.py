@@ -135,6 +135,44 @@ def memory_vs_steps(
     }
 
 
+def _kb(n_bytes: float) -> str:
+    return f"{n_bytes / 1024:10.2f}"
+
+
+def paper_comparison(paper: dict, config: Any, report: list, pes: int, sub_batch: int, dtype: str) -> list[str]:
+    """The lines of a report of the bytes per PE (``report``, :func:`pe_memory`): the largest PE's by category
+    beside the paper's Table 1 count ``paper`` (32-bit words) and the whole group's, and the paper's Table 6
+    totals."""
+    largest = max(report, key=lambda entry: entry.total)
+    lines = []
+    lines.append(
+        f"Network {config.n_in}/{config.n_rec}/{config.n_out}, T = {config.n_steps}, P = {pes}, "
+        f"k = {sub_batch}, {dtype}; largest PE: PE {largest.index} with {largest.neurons} neurons"
+    )
+    lines.append(f"{'category':<14}{'ours KB':>10}{'paper KB':>10}{'ratio':>8}{'group KB':>11}")
+    for name in MEMORY_CATEGORIES:
+        ours = largest.bytes_by_category[name]
+        theirs = paper[name] * PAPER_FLOAT_BYTES
+        ratio = f"{ours / theirs:8.2f}" if theirs else f"{'-':>8}"
+        group = sum(entry.bytes_by_category[name] for entry in report)
+        lines.append(f"{name:<14}{_kb(ours)}{_kb(theirs)}{ratio}{_kb(group)}")
+    ours_total = largest.total
+    paper_total = sum(paper.values()) * PAPER_FLOAT_BYTES
+    group_total = sum(entry.total for entry in report)
+    lines.append(f"{'total':<14}{_kb(ours_total)}{_kb(paper_total)}{ours_total / paper_total:8.2f}{_kb(group_total)}")
+    lines.append(
+        f"Floats per input/recurrent synapse on a PE: {largest.floats_per_synapse:g} "
+        f"(W, 2 ADAM moments, and per sample ea + accumulator; the paper's layout needs 7)"
+    )
+    eprop, bptt = paper_table6_floats(config.n_in, config.n_rec, config.n_out, config.n_steps)
+    lines.append(
+        f"Paper Table 6 for the whole network: E-prop {_kb(eprop * PAPER_FLOAT_BYTES).strip()} KB, "
+        f"BPTT {_kb(bptt * PAPER_FLOAT_BYTES).strip()} KB; ours, whole group: {_kb(group_total).strip()} KB "
+        f"(ratio to paper E-prop {group_total / (eprop * PAPER_FLOAT_BYTES):.2f})"
+    )
+    return lines
+
+
 def run_memory_estimate(rule_name: str, network: Any, batch: int, itemsize: int, generated: bool = False) \
         -> dict[str, float]:
     """Bytes a training run of rule ``rule_name`` needs by part, estimated before anything is allocated (the rule's
@@ -153,6 +191,7 @@ __all__ = [
     "crossover_steps",
     "memory_vs_steps",
     "eprop_memory_line",
+    "paper_comparison",
     "paper_memory_lines",
     "paper_table1_floats",
     "paper_table6_floats",

@@ -352,6 +352,37 @@ def profile_inprocess(
 EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
 
 
+def function_profile_lines(result: Profile, summary: dict, budget_ms: float, actor_timing: dict | None) -> list[str]:
+    """The lines of an e-prop profile's report: the per-function table, the real-time verdicts (and the actors'),
+    and the timing noise."""
+    lines = []
+    lines.append(f"{'function':<24}{'mean us':>10}{'share':>8}{'median us':>11}{'min PE':>10}{'max PE':>10}")
+    for name, entry in summary["functions"].items():
+        lines.append(
+            f"{name:<24}{entry['mean_s_per_step'] * 1e6:10.2f}{entry['share']:8.1%}"
+            f"{entry['median_s_per_step'] * 1e6:11.2f}"
+            f"{entry['min_pe_s_per_step'] * 1e6:10.2f}{entry['max_pe_s_per_step'] * 1e6:10.2f}"
+        )
+    verdict = "fits" if result.fits_real_time else "does NOT fit"
+    lines.append(
+        f"{result.statistic} step {result.step_s * 1e3:.4f} ms per PE: {verdict} the {budget_ms:g} ms budget "
+        f"({summary['real_time_factor']:.1f}x real time); last step with the whole weight update "
+        f"{result.last_step_s * 1e3:.4f} ms ({'fits' if result.last_step_fits else 'does NOT fit'})"
+    )
+    if actor_timing is not None:
+        lines.append(
+            f"Ray actors (shm): step {actor_timing['step_s'] * 1e3:.4f} ms, of which barrier wait "
+            f"{actor_timing['barrier_wait_s_per_step'] * 1e3:.4f} ms ({actor_timing['sync_share']:.0%}); "
+            f"{actor_timing['samples_per_s']:.1f} samples/s; "
+            f"{'fits' if actor_timing['fits_real_time'] else 'does NOT fit'} the budget"
+        )
+    lines.append(
+        f"timing noise: waiting each step for that step's slowest PE would add "
+        f"{summary['jitter_s_per_step'] * 1e6:.1f} us per step (not included above)"
+    )
+    return lines
+
+
 def profile_programs(
     network: Any,
     x: np.ndarray,
@@ -437,6 +468,7 @@ __all__ = [
     "profile_eventprop",
     "profile_inprocess",
     "profile_programs",
+    "function_profile_lines",
 ]
 
 
