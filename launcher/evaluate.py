@@ -16,51 +16,17 @@ import numpy as np
 
 from pe_actors.reports.confusion import plot_confusion
 from pe_actors.reports.figures import write_json
+from pe_actors.run.evaluation import EvaluateSettings
 from pe_actors.run.evaluation import evaluate as evaluate_model
 from pe_actors.run.plan import describe_synapses
 from pe_actors.run.rundir import RunDir
-from pe_actors_launcher.options import FiniteFloatRange, existing_dir, library_errors
+from pe_actors_launcher.options import library_errors
 from pe_actors_launcher.plots import prepare_out
+from pe_actors_launcher.setting_options import setting_options
 
 
 @click.command("evaluate")
-@click.option(
-    "--checkpoint",
-    "checkpoint_path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="A checkpoint directory, or a run directory (its best checkpoint by validation accuracy).",
-)
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    callback=existing_dir,
-    help="The data to evaluate on (see --split), read by the checkpoint's rule's data source: prepared features, "
-    "or a Yin-Yang directory (pe-actors data yinyang). Default (without --gsc-dir): the data the checkpoint was "
-    "trained on.",
-)
-@click.option(
-    "--gsc-dir",
-    type=click.Path(path_type=Path),
-    callback=existing_dir,
-    help="Raw GSC-layout folder (for example your own recordings): its test list, or every clip when it has no "
-    "lists, featurised with the checkpoint's feature parameters and normalisation.",
-)
-@click.option(
-    "--split",
-    type=click.Choice(["test", "validation", "train"]),
-    default="test",
-    show_default=True,
-    help="Split of --data to evaluate.",
-)
-@click.option(
-    "--after",
-    type=FiniteFloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds of device time (drift) after the checkpoint before the devices are read; for a checkpoint "
-    "trained with --synapses pcm (float and quantised weights do not drift).",
-)
+@setting_options(EvaluateSettings, required=("checkpoint",))
 @click.option(
     "--out",
     "out_dir",
@@ -69,11 +35,11 @@ from pe_actors_launcher.plots import prepare_out
     help="Directory for evaluation.json and confusion.png. Default: RUN/evaluation beside the checkpoints.",
 )
 def evaluate(
-    checkpoint_path: Path, data: Path | None, gsc_dir: Path | None, split: str, after: float, out_dir: Path | None
+    checkpoint: Path, data: Path | None, gsc_dir: Path | None, split: str, after: float, out_dir: Path | None
 ) -> None:
     """Accuracy, per-class recall and confusion matrix of a trained network, as text, JSON and PNG."""
     with library_errors():
-        result = evaluate_model(checkpoint_path, data, gsc_dir, split, after)
+        result = evaluate_model(checkpoint, data, gsc_dir, split, after)
     path = result.model.path
     out_dir = prepare_out(out_dir or RunDir.of_checkpoint(path).evaluation)
     label = " (synthetic stand-in data)" if result.synthetic else ""

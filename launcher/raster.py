@@ -3,61 +3,27 @@ or fresh weights (:func:`pe_actors.run.simulate.raster`, drawn by :mod:`pe_actor
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from pe_actors.core.settings import ConfigError
 from pe_actors.reports.figures import write_json
 from pe_actors.reports.raster import plot_raster
 from pe_actors.rules import rule as rule_of_name
-from pe_actors.rules import rule_names
 from pe_actors.run.config import RunConfig
 from pe_actors.run.model import load
+from pe_actors.run.simulate import RasterSettings
 from pe_actors.run.simulate import raster as raster_of
 from pe_actors_launcher.plots import network_options, out_option, prepare_out, resolve_network
+from pe_actors_launcher.setting_options import setting_options
 
 #: The rule of fresh weights when none is named: a run's.
 DEFAULT_RULE = RunConfig.rule
 
 
 @click.command("raster")
-@click.option(
-    "--rule",
-    type=click.Choice(rule_names()),
-    default=None,
-    help="The rule of fresh weights (default eprop); a --checkpoint says its own rule.",
-)
-@click.option(
-    "--checkpoint",
-    type=click.Path(exists=True, path_type=Path),
-    help="Checkpoint directory, or a run directory (its best checkpoint); default: fresh weights from --seed.",
-)
+@setting_options(RasterSettings, names=("rule", "checkpoint"))
 @network_options
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The data to take the sample from, read by the rule's data source (default: the data the checkpoint "
-    "records, or the rule's example input without a label for fresh weights).",
-)
-@click.option(
-    "--split",
-    type=click.Choice(["train", "validation", "test"]),
-    default="test",
-    show_default=True,
-    help="Split of the data.",
-)
-@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Sample index in --split.")
-@click.option(
-    "--pes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="PEs a population is split over; its neurons are coloured by the PE that holds them [default: 12, at most "
-    "one per neuron].",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of fresh weights and inputs."
-)
+@setting_options(RasterSettings, names=("data", "split", "index", "pes", "seed"))
 @out_option()
 def raster(rule, checkpoint, network, n_in, n_rec, n_out, steps, data, split, index, pes, seed, out_dir) -> None:
     """Spikes and voltages of one sample: its input, every population of the network over time, and the

@@ -7,31 +7,16 @@ from pathlib import Path
 
 import click
 
-from pe_actors.run.tuning import METRIC
+from pe_actors.run.tuning import METRIC, SearchSettings
 from pe_actors.run.tuning import tune as run_tune
 from pe_actors_launcher.options import library_errors, standin_options
+from pe_actors_launcher.setting_options import setting_options
 
 
 @click.command("tune")
-@click.option(
-    "--space",
-    "space_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Search-space TOML: [space] options sampled per trial, [fixed] options shared, optional rule = ... "
-    "(see configs/tune/).",
-)
-@click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True, help="Trials to sample.")
-@click.option(
-    "--scheduler",
-    type=click.Choice(["asha", "fifo"]),
-    default="asha",
-    show_default=True,
-    help="asha stops weak trials early at epochs 1, 2, 4, ... (reduction factor 2); fifo runs every trial out.",
-)
-@click.option("--concurrent", type=click.IntRange(min=1), default=2, show_default=True, help="Trials running at once.")
+@setting_options(SearchSettings, names=("space", "trials", "scheduler", "concurrent"), required=("space",))
 @standin_options
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the search.")
+@setting_options(SearchSettings, names=("seed",))
 @click.option(
     "--out",
     "out_dir",
@@ -41,7 +26,7 @@ from pe_actors_launcher.options import library_errors, standin_options
     help="Report directory: tune.csv, tune.json, tune.png, best.toml, and the trials under trials/.",
 )
 def tune(
-    space_path: Path,
+    space: Path,
     trials: int,
     scheduler: str,
     concurrent: int,
@@ -54,7 +39,7 @@ def tune(
     """Search hyper-parameters with Ray Tune (ASHA by default) on the rule's off-chip engine; writes a table, a
     PNG and the best trial's options as a run config."""
     with library_errors():
-        search = run_tune(space_path, trials, scheduler, concurrent, data, cache, standin_size, seed, out_dir)
+        search = run_tune(space, trials, scheduler, concurrent, data, cache, standin_size, seed, out_dir)
     space, best = search.space, search.best
     click.echo(
         f"{'trial':<6}" + "".join(f"{key:>14}" for key in space) + f"{'best val %':>12}{'test %':>9}{'epochs':>8}"

@@ -11,10 +11,32 @@ import numpy as np
 
 from pe_actors.core.checks import require_finite
 from pe_actors.core.logs import log
+from pe_actors.core.settings import Settings, choice, float_range, setting
 from pe_actors.reports.confusion import confusion_matrix, per_class_recall
 from pe_actors.run.config import ConfigError, synapse_settings
 from pe_actors.run.data import READERS, feature_metadata, load_splits, recorded_dataset, source
 from pe_actors.run.model import Model, load
+
+
+@dataclass(frozen=True)
+class EvaluateSettings(Settings):
+    """What to evaluate and on what (``pe-actors evaluate``'s options)."""
+
+    checkpoint: Path | None = setting(default=None, kind="path", folder="exists", optional=True,
+                                      help="A checkpoint directory, or a run directory (its best checkpoint by "
+                                      "validation accuracy).")
+    data: Path | None = setting(default=None, kind="path", folder="existing", optional=True,
+                                help="The data to evaluate on (see --split), read by the checkpoint's rule's data "
+                                "source: prepared features, or a Yin-Yang directory (pe-actors data yinyang). "
+                                "Default (without --gsc-dir): the data the checkpoint was trained on.")
+    gsc_dir: Path | None = setting(default=None, kind="path", folder="existing", optional=True,
+                                   help="Raw GSC-layout folder (for example your own recordings): its test list, or "
+                                   "every clip when it has no lists, featurised with the checkpoint's feature "
+                                   "parameters and normalisation.")
+    split: str = setting(default="test", **choice("test", "validation", "train"), help="Split of --data to evaluate.")
+    after: float = setting(default=0.0, **float_range(0), help="Seconds of device time (drift) after the checkpoint "
+                           "before the devices are read; for a checkpoint trained with --synapses pcm (float and "
+                           "quantised weights do not drift).")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import numpy as np
 
 from pe_actors.core.engine import weights_only
 from pe_actors.core.partition import split_neurons
-from pe_actors.rules import Rule, rule_of
+from pe_actors.core.settings import Settings, choice, int_range, setting
+from pe_actors.rules import Rule, rule_names, rule_of
 from pe_actors.run.config import ConfigError
 from pe_actors.run.data import load_splits, recorded_dataset
 from pe_actors.run.model import Model
@@ -107,6 +108,27 @@ class Raster:
             "predicted_name": self.class_names[predicted], "label": self.label,
             "label_name": None if self.label is None else self.class_names[self.label],
         }
+
+
+@dataclass(frozen=True)
+class RasterSettings(Settings):
+    """Which sample of which network a raster shows (``pe-actors raster``'s options besides the network's)."""
+
+    rule: str | None = setting(default=None, **choice(rule_names, optional=True),
+                               help="The rule of fresh weights (default eprop); a --checkpoint says its own rule.")
+    checkpoint: Path | None = setting(default=None, kind="path", folder="exists", optional=True,
+                                      help="Checkpoint directory, or a run directory (its best checkpoint); default: "
+                                      "fresh weights from --seed.")
+    data: Path | None = setting(default=None, kind="path", folder="existing", optional=True,
+                                help="The data to take the sample from, read by the rule's data source (default: "
+                                "the data the checkpoint records, or the rule's example input without a label for "
+                                "fresh weights).")
+    split: str = setting(default="test", **choice("train", "validation", "test"), help="Split of the data.")
+    index: int = setting(default=0, **int_range(0), help="Sample index in --split.")
+    pes: int | None = setting(default=None, **int_range(1, optional=True),
+                              help="PEs a population is split over; its neurons are coloured by the PE that holds "
+                              "them [default: 12, at most one per neuron].")
+    seed: int = setting(default=0, **int_range(0), help="Seed of fresh weights and inputs.")
 
 
 def raster(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pe_actors.core.logs import log, quiet
+from pe_actors.core.settings import Settings, choice, int_range, setting
 from pe_actors.reports.figures import write_csv, write_json
 from pe_actors.reports.tuning import plot_trials
 from pe_actors.rules import run_rule_names
@@ -113,6 +114,20 @@ def run_trial(sampled: dict[str, Any], base: dict[str, Any]) -> None:
     config = resolve({**base, **sampled, "progress": False, "out": out})
     with quiet():  # Ray Tune reports the trials
         training.train(config, callbacks=[Report()])
+
+
+@dataclass(frozen=True)
+class SearchSettings(Settings):
+    """How a search runs (``pe-actors tune``'s options besides the data and the report directory)."""
+
+    space: Path | None = setting(default=None, kind="path", folder="file", optional=True,
+                                 help="Search-space TOML: [space] options sampled per trial, [fixed] options shared, "
+                                 "optional rule = ... (see configs/tune/).")
+    trials: int = setting(default=8, **int_range(1), help="Trials to sample.")
+    scheduler: str = setting(default="asha", **choice("asha", "fifo"), help="asha stops weak trials early at epochs "
+                             "1, 2, 4, ... (reduction factor 2); fifo runs every trial out.")
+    concurrent: int = setting(default=2, **int_range(1), help="Trials running at once.")
+    seed: int = setting(default=0, **int_range(0), help="Seed of the search.")
 
 
 @dataclass(frozen=True)
