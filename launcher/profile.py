@@ -12,9 +12,8 @@ import numpy as np
 from pe_actors.reports.figures import write_json
 from pe_actors.reports.profile import plot_profile, plot_programs_profile
 from pe_actors.rules import rule as rule_named
-from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.studies.profiling import (
-    STATISTICS,
+    ProfileSettings,
     function_profile_lines,
     measure_actors,
     profile_inprocess,
@@ -28,6 +27,7 @@ from pe_actors_launcher.plots import (
     rule_network,
     rule_options,
 )
+from pe_actors_launcher.setting_options import setting_options
 
 
 def load_samples(data: Path, split: str, network: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -75,62 +75,7 @@ def run_programs_profile(rule_name: str, network: Any, pes: int, sub_batch: int,
 @click.command("profile")
 @rule_options("per PE and program (forward, loss, backward, weight update)")
 @network_options
-@click.option(
-    "--pes", type=click.IntRange(min=1), default=12, show_default=True, help="PEs per group, P (the paper: 12)."
-)
-@click.option(
-    "--sub-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Samples each PE vectorises, k."
-)
-@click.option(
-    "--batches",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Timed sub-batches (each T steps and one weight update).",
-)
-@click.option(
-    "--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Untimed sub-batches run first."
-)
-@click.option(
-    "--actors",
-    is_flag=True,
-    help="Also run the same batches on the Ray PE-actor runtime (embedded local Ray, shared-memory transport) and "
-    "report its step time and barrier wait (it does not time individual functions).",
-)
-@click.option(
-    "--kernel",
-    type=click.Choice(list(KERNELS)),
-    default="numba",
-    show_default=True,
-    help="The PEs' implementation of the per-synapse updates: c (the loops compiled at install), numba (the same "
-    "loops compiled at first use) or numpy (whole-array expressions); all give the same numbers.",
-)
-@click.option(
-    "--statistic",
-    type=click.Choice(list(STATISTICS)),
-    default="mean",
-    show_default=True,
-    help="Statistic over steps for the step time, the shares and the budget check (median resists preemption "
-    "by other processes on a busy machine).",
-)
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Prepared features to feed (default: standard normal inputs, like normalised features).",
-)
-@click.option(
-    "--split",
-    type=click.Choice(["train", "validation", "test"]),
-    default="train",
-    show_default=True,
-    help="Split of --data to take samples from.",
-)
-@click.option(
-    "--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float type."
-)
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Real-time budget per step in ms (the chip: 10 ms per step).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of weights and inputs.")
+@setting_options(ProfileSettings)
 @out_option()
 def profile(
     rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, batches, warmup, actors, kernel, statistic, data,

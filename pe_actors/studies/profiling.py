@@ -22,13 +22,16 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.core.settings import Settings, choice, float_range, int_range, setting
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
+from pe_actors.rules.eprop.pe import KERNELS
 from pe_actors.rules.eprop.program import EpropGroup
 from pe_actors.runtime.group import run_group
 from pe_actors.runtime.program import GroupProgram, no_timer
@@ -350,6 +353,34 @@ def profile_inprocess(
 
 #: EventProp's four programs, as on the chip: their share of a PE's time per step.
 EVENTPROP_PROGRAMS = ("forward", "loss", "backward", "weight_update")
+
+
+@dataclass(frozen=True)
+class ProfileSettings(Settings):
+    """How a profile runs (``pe-actors profile``'s options besides the rule and the network)."""
+
+    pes: int = setting(default=12, **int_range(1), help="PEs per group, P (the paper: 12).")
+    sub_batch: int = setting(default=1, **int_range(1), help="Samples each PE vectorises, k.")
+    batches: int = setting(default=3, **int_range(1), help="Timed sub-batches (each T steps and one weight update).")
+    warmup: int = setting(default=1, **int_range(0), help="Untimed sub-batches run first.")
+    actors: bool = setting(default=False, kind="bool", help="Also run the same batches on the Ray PE-actor runtime "
+                           "(embedded local Ray, shared-memory transport) and report its step time and barrier wait "
+                           "(it does not time individual functions).")
+    kernel: str = setting(default="numba", **choice(*KERNELS), help="The PEs' implementation of the per-synapse "
+                          "updates: c (the loops compiled at install), numba (the same loops compiled at first use) "
+                          "or numpy (whole-array expressions); all give the same numbers.")
+    statistic: str = setting(default="mean", **choice(*STATISTICS), help="Statistic over steps for the step time, "
+                             "the shares and the budget check (median resists preemption by other processes on a busy "
+                             "machine).")
+    data: Path | None = setting(default=None, kind="path", folder="exists", optional=True,
+                                help="Prepared features to feed (default: standard normal inputs, like normalised "
+                                "features).")
+    split: str = setting(default="train", **choice("train", "validation", "test"),
+                         help="Split of --data to take samples from.")
+    dtype: str = setting(default="float32", **choice("float32", "float64"), help="Float type.")
+    budget_ms: float = setting(default=10.0, **float_range(0, low_open=True),
+                               help="Real-time budget per step in ms (the chip: 10 ms per step).")
+    seed: int = setting(default=0, **int_range(0), help="Seed of weights and inputs.")
 
 
 def function_profile_lines(result: Profile, summary: dict, budget_ms: float, actor_timing: dict | None) -> list[str]:
