@@ -14,6 +14,7 @@ from pe_actors.rules import rule as rule_named
 from pe_actors.studies.memory import (
     MEMORY_CATEGORIES,
     PAPER_FLOAT_BYTES,
+    MemorySettings,
     memory_vs_steps,
     paper_comparison,
     pe_memory,
@@ -27,6 +28,7 @@ from pe_actors_launcher.plots import (
     rule_network,
     rule_options,
 )
+from pe_actors_launcher.setting_options import setting_options
 
 
 def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]:
@@ -88,54 +90,7 @@ def print_memory_vs_steps(config: Any, pes: int, sub_batch: int, dtype: str, epr
 @click.command("memory")
 @rule_options("bytes per PE against 128 KB of SRAM; no --plot")
 @network_options
-@click.option(
-    "--pes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="PEs per group, P; each owns a slice of the recurrent neurons.",
-)
-@click.option(
-    "--sub-batch",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Samples each PE vectorises, k (each adds its own eligibility and accumulator).",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64"]),
-    default="float32",
-    show_default=True,
-    help="Floating-point type of the PE's arrays (the chip uses float32).",
-)
-@click.option(
-    "--plot",
-    is_flag=True,
-    help="Also write E-prop vs BPTT memory against T (Table 6, Figure 7) with the crossover point: "
-    "memory_vs_steps.png and .json in --out.",
-)
-@click.option(
-    "--eprop-neurons",
-    type=click.IntRange(min=1),
-    default=360,
-    show_default=True,
-    help="With --plot: recurrent neurons of the e-prop network compared against BPTT (the paper: 360).",
-)
-@click.option(
-    "--bptt-neurons",
-    type=click.IntRange(min=1),
-    default=256,
-    show_default=True,
-    help="With --plot: recurrent neurons of the BPTT network (the paper: 256).",
-)
-@click.option(
-    "--max-steps",
-    type=click.IntRange(min=2),
-    default=1000,
-    show_default=True,
-    help="With --plot: largest number of time steps on the x axis.",
-)
+@setting_options(MemorySettings)
 @out_option()
 def memory(
     rule, dt, network, n_in, n_rec, n_out, steps, pes, sub_batch, dtype, plot, eprop_neurons, bptt_neurons, max_steps,

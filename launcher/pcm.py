@@ -13,35 +13,12 @@ from typing import Any
 import click
 
 from pe_actors.run.config import RunConfig, field_named
-from pe_actors.run.pcm import DRIFT_TIMES, SWEEP_BITS
+from pe_actors.run.pcm import DRIFT_TIMES, DriftSettings, SweepSettings
 from pe_actors.run.pcm import drift as pcm_drift
 from pe_actors.run.pcm import sweep as pcm_sweep
 from pe_actors_launcher.options import library_errors, standin_options
 from pe_actors_launcher.plots import prepare_out
 from pe_actors_launcher.setting_options import option, setting_options
-
-
-def parse_bits(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """``--bits 32,8,4`` as a tuple; 32 means float32, the others lie in 1..16."""
-    try:
-        bits = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", ctx, param) from None
-    bad = [b for b in bits if b != 32 and not 1 <= b <= 16]
-    if bad or not bits:
-        raise click.BadParameter(f"bit widths must be 32 (float32) or lie in 1..16, got {value!r}", ctx, param)
-    return bits
-
-
-def parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """``--seeds 0,1,2`` as a tuple of distinct non-negative integers."""
-    try:
-        seeds = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", ctx, param) from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise click.BadParameter(f"seeds must be distinct integers >= 0, got {value!r}", ctx, param)
-    return seeds
 
 
 @click.group("pcm")
@@ -50,34 +27,7 @@ def pcm() -> None:
 
 
 @pcm.command("sweep")
-@click.option(
-    "--bits",
-    default=",".join(map(str, SWEEP_BITS)),
-    show_default=True,
-    callback=parse_bits,
-    help="Bit widths per device to train; 32 is the float32 network (digital synapses).",
-)
-@click.option(
-    "--kinds",
-    type=click.Choice(["quantised", "pcm", "both"]),
-    default="both",
-    show_default=True,
-    help="Device synapses to sweep: ideal quantised devices, PCM devices, or both.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["replay", "inprocess", "actors"]),
-    default="replay",
-    show_default=True,
-    help="Engine of every run (replay: e-prop's off-chip engine, the same device reads and gradients as the PEs).",
-)
-@click.option(
-    "--seeds",
-    default="0",
-    show_default=True,
-    callback=parse_seeds,
-    help="Seeds to train every row with (comma-separated); the table gives the mean and standard deviation.",
-)
+@setting_options(SweepSettings)
 @standin_options
 # The settings every run of the sweep takes, as a run declares them; epochs None: the recipe's.
 @setting_options(RunConfig, names=("max_samples", "prog_noise", "drift", "read_noise", "g_max", "clip_sd",
@@ -140,16 +90,7 @@ def sweep(
     "a checkpoint directory; repeat it for several models (for example one per seed), averaged in the table.",
 )
 @standin_options
-@click.option(
-    "--split", type=click.Choice(["test", "validation"]), default="test", show_default=True, help="Split to score."
-)
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Reads per point (read noise drawn afresh); the table gives their mean and standard deviation.",
-)
+@setting_options(DriftSettings)
 @click.option(
     "--out",
     "out_dir",

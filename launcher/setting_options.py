@@ -21,7 +21,9 @@ class SettingType(click.ParamType):
 
     def __init__(self, spec: Field) -> None:
         self.spec = spec
-        self.name = {"ints": "N,N,...", "floats": "X,X,...", "names": "NAME,..."}.get(spec.metadata["kind"], "TEXT")
+        self.name = {"ints": "N,N,...", "floats": "X,X,...", "names": "NAME,...", "intlist": "N,..."}.get(
+            spec.metadata["kind"], "TEXT"
+        )
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
@@ -44,7 +46,7 @@ def click_type(spec: Field) -> Any:
         folder = meta.get("folder")
         existing, files = folder in ("exists", "file"), folder not in ("any", "exists")
         return click.Path(path_type=Path, exists=existing, file_okay=files, dir_okay=folder != "file")
-    if kind in ("ints", "floats", "names"):
+    if kind in ("ints", "floats", "names", "intlist"):
         return SettingType(spec)
     return click.STRING
 

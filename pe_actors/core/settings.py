@@ -46,6 +46,14 @@ def choices_of(meta: Any) -> tuple[str, ...]:
     return tuple(choices() if callable(choices) else choices)
 
 
+def int_list(
+    low: int | None = None, high: int | None = None, also: tuple[int, ...] = (), distinct: bool = False
+) -> Any:
+    """The metadata of a setting that is a non-empty list of integers, each in [low, high] or one of ``also``
+    (``distinct``: no two equal): a comma-separated string or a sequence, held as a tuple."""
+    return {"kind": "intlist", "low": low, "high": high, "also": also, "distinct": distinct, "optional": False}
+
+
 def names(*choices: str) -> Any:
     """The metadata of a setting that is a set of ``choices``: a comma-separated string ("none" or "" for no
     choice) or a sequence, held as a tuple in the order of ``choices``."""
@@ -151,6 +159,8 @@ def checked(spec: dataclasses.Field, value: Any) -> Any:
         return Path(value)
     if kind in ("ints", "floats"):
         return _numbers(name, value, int if kind == "ints" else float)
+    if kind == "intlist":
+        return _int_list(name, value, meta)
     if kind == "names":
         parts = value.split(",") if isinstance(value, str) else value
         if isinstance(parts, (str, bytes)) or not all(isinstance(part, str) for part in parts):
@@ -166,6 +176,22 @@ def checked(spec: dataclasses.Field, value: Any) -> Any:
     if kind == "choice" and value not in choices_of(meta):
         raise ConfigError(f"{name} must be one of {list(choices_of(meta))}, got {value!r}", name)
     return value
+
+
+def _int_list(name: str, value: Any, meta: Any) -> tuple[int, ...]:
+    """A comma-separated string or a sequence as a checked tuple of integers (see :func:`int_list`)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        numbers = tuple(int(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a comma-separated list of integers", name) from None
+    low, high, also = meta["low"], meta["high"], meta["also"]
+    bad = [n for n in numbers if n not in also and ((low is not None and n < low) or (high is not None and n > high))]
+    if not numbers or bad or (meta["distinct"] and len(set(numbers)) != len(numbers)):
+        allowed = f"[{low}, {high if high is not None else 'inf'}]" + (f" or {list(also)}" if also else "")
+        distinct = " and distinct" if meta["distinct"] else ""
+        raise ConfigError(f"{name}: {value!r} must be integers in {allowed}{distinct}", name)
+    return numbers
 
 
 def _numbers(name: str, value: Any, kind: type) -> tuple:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pe_actors.core.logs import log
-from pe_actors.core.settings import ConfigError, flag, plain
+from pe_actors.core.settings import ConfigError, Settings, choice, flag, int_list, int_range, plain, setting
 from pe_actors.reports.figures import write_csv, write_json
 from pe_actors.reports.pcm import plot_drift, plot_sweep
 from pe_actors.run.config import RunConfig, resolve, synapse_settings
@@ -24,6 +24,30 @@ from pe_actors.studies.pcm import DRIFT_TIMES, SWEEP_BITS, drift_study, summaris
 from pe_actors.training.trainer import best_epoch
 
 __all__ = ["DRIFT_TIMES", "SWEEP_BITS", "Study", "drift", "sweep"]
+
+
+@dataclass(frozen=True)
+class SweepSettings(Settings):
+    """What the precision sweep trains (``pe-actors pcm sweep``'s own options; a run's settings besides)."""
+
+    bits: tuple[int, ...] = setting(default=SWEEP_BITS, **int_list(1, 16, also=(32,)),
+                                    help="Bit widths per device to train; 32 is the float32 network (digital "
+                                    "synapses).")
+    kinds: str = setting(default="both", **choice("quantised", "pcm", "both"),
+                         help="Device synapses to sweep: ideal quantised devices, PCM devices, or both.")
+    engine: str = setting(default="replay", **choice("replay", "inprocess", "actors"), help="Engine of every run "
+                          "(replay: e-prop's off-chip engine, the same device reads and gradients as the PEs).")
+    seeds: tuple[int, ...] = setting(default=(0,), **int_list(0, distinct=True), help="Seeds to train every row "
+                                     "with (comma-separated); the table gives the mean and standard deviation.")
+
+
+@dataclass(frozen=True)
+class DriftSettings(Settings):
+    """How the drift study reads its models (``pe-actors pcm drift``'s options besides the models and the data)."""
+
+    split: str = setting(default="test", **choice("test", "validation"), help="Split to score.")
+    repeats: int = setting(default=3, **int_range(1), help="Reads per point (read noise drawn afresh); the table gives "
+                           "their mean and standard deviation.")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.core.settings import Settings, choice, int_range, setting
 from pe_actors.rules import rule
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
@@ -133,6 +134,25 @@ def memory_vs_steps(
         "note": "ours = bytes of the arrays the PEs allocate (BPTT: plus what pe_actors.rules.eprop.bptt stores "
         "per step); paper = its Table 6 in 32-bit words",
     }
+
+
+@dataclass(frozen=True)
+class MemorySettings(Settings):
+    """What the memory report counts (``pe-actors memory``'s options besides the rule and the network)."""
+
+    pes: int = setting(default=1, **int_range(1), help="PEs per group, P; each owns a slice of the recurrent neurons.")
+    sub_batch: int = setting(default=1, **int_range(1), help="Samples each PE vectorises, k (each adds its own "
+                             "eligibility and accumulator).")
+    dtype: str = setting(default="float32", **choice("float32", "float64"),
+                         help="Floating-point type of the PE's arrays (the chip uses float32).")
+    plot: bool = setting(default=False, kind="bool", help="Also write E-prop vs BPTT memory against T (Table 6, "
+                         "Figure 7) with the crossover point: memory_vs_steps.png and .json in --out.")
+    eprop_neurons: int = setting(default=360, **int_range(1), help="With --plot: recurrent neurons of the e-prop "
+                                 "network compared against BPTT (the paper: 360).")
+    bptt_neurons: int = setting(default=256, **int_range(1),
+                                help="With --plot: recurrent neurons of the BPTT network (the paper: 256).")
+    max_steps: int = setting(default=1000, **int_range(2), help="With --plot: largest number of time steps on the x "
+                             "axis.")
 
 
 def _kb(n_bytes: float) -> str:
