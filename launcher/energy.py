@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
 from pe_actors.reports.energy import plot_energy
 from pe_actors.reports.figures import write_csv, write_json
 from pe_actors.studies.energy import (
-    DEFAULT_CPU_WATTS_PER_CORE,
-    PAPER_EPOCHS,
-    PAPER_TRAIN_SAMPLES,
     ChipEnergyModel,
+    EnergySettings,
     energy_report,
     measure_inprocess,
     usage_from_metrics,
 )
 from pe_actors_launcher.plots import out_option, prepare_out
+from pe_actors_launcher.setting_options import setting_options
 
 
 def _duration(seconds: float) -> str:
@@ -29,37 +25,11 @@ def _duration(seconds: float) -> str:
 
 
 @click.command("energy")
-@click.option("--uw-per-mhz", type=click.FloatRange(min=0, min_open=True), default=21.59, show_default=True,
-              help="Power efficiency of one active SpiNNaker 2 core in uW/MHz (CoreMark, the paper).")
-@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
-              help="Clock frequency of the cores in MHz.")
-@click.option("--cores", type=click.IntRange(min=1), default=12, show_default=True,
-              help="Active cores (PEs) per sample: 12 in the paper.")
-@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Duration of one time step in real time, in ms.")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Time steps per sample (100 x 10 ms = 1 s of audio).")
-@click.option("--samples-per-epoch", type=click.IntRange(min=1), default=PAPER_TRAIN_SAMPLES, show_default=True,
-              help="Training samples per epoch (the paper's estimate assumes 70,375 GSC files).")
-@click.option("--epochs", type=click.IntRange(min=1), default=PAPER_EPOCHS, show_default=True,
-              help="Training epochs.")
-@click.option("--cpu-watts-per-core", type=click.FloatRange(min=0, min_open=True),
-              default=DEFAULT_CPU_WATTS_PER_CORE, show_default=True,
-              help="Assumed power of one busy CPU core in W, for the CPU-energy proxy of our run.")
-@click.option("--run", "run_dir", type=click.Path(exists=True, path_type=Path),
-              help="A training run directory (or its metrics.jsonl) whose measured throughput to use instead of "
-              "a short in-process measurement.")
-@click.option("--busy-cores", type=click.FloatRange(min=0, min_open=True), default=float(os.cpu_count() or 1),
-              show_default=True,
-              help="With --run and no CPU times logged: cores assumed busy (CPU s = wall s x this).")
-@click.option("--measure", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Without --run: samples to train (gsc, batch 1, in-process) for our side; 0 skips it.")
-@click.option("--pes", type=click.IntRange(min=1, max=120), default=1, show_default=True,
-              help="PEs of the in-process group measured with --measure.")
+@setting_options(EnergySettings)
 @out_option()
 def energy(
-    uw_per_mhz, clock_mhz, cores, step_ms, steps, samples_per_epoch, epochs, cpu_watts_per_core, run_dir,
-    busy_cores, measure, pes, out_dir,
+    uw_per_mhz, clock_mhz, cores, step_ms, steps, samples_per_epoch, epochs, cpu_watts_per_core, run, busy_cores,
+    measure, pes, out_dir,
 ) -> None:
     """Energy ESTIMATES for a whole training: the paper's SpiNNaker 2 model (21.59 uW/MHz per active core, real
     time: 26 mW, 586 h and 54.7 kJ for 30 epochs of 70,375 samples), the paper's V100 (646.4 kJ), and our run's
@@ -70,12 +40,12 @@ def energy(
     model = ChipEnergyModel(uw_per_mhz=uw_per_mhz, clock_mhz=clock_mhz, n_cores=cores, step_s=step_ms / 1e3,
                             n_steps=steps)
     measured, label = None, ""
-    if run_dir is not None:
+    if run is not None:
         try:
-            measured = usage_from_metrics(run_dir, busy_cores)
+            measured = usage_from_metrics(run, busy_cores)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--run") from error
-        label = f"pe-actors run {run_dir}"
+        label = f"pe-actors run {run}"
     elif measure:
         measured = measure_inprocess(measure, pes)
         label = f"pe-actors in-process P = {pes}, batch 1"

@@ -9,28 +9,13 @@ import click
 
 from pe_actors.reports.figures import write_json
 from pe_actors.reports.layout import plot_layout
-from pe_actors.rules import rule_names
-from pe_actors.studies.layout import pe_layout
+from pe_actors.studies.layout import LayoutSettings, pe_layout
 from pe_actors_launcher.plots import out_option, prepare_out
+from pe_actors_launcher.setting_options import setting_options
 
 
 @click.command("layout")
-@click.option(
-    "--rule",
-    type=click.Choice(rule_names()),
-    default="eprop",
-    show_default=True,
-    help="The rule whose first network to lay out (e-prop: the gsc network's recurrent neurons split over the PEs; "
-    "EventProp: each layer of the yinyang network split over its PEs).",
-)
-@click.option(
-    "--pes",
-    type=click.IntRange(min=1),
-    default=12,
-    show_default=True,
-    help="PEs per group, P (EventProp: PEs per layer, at most one per neuron).",
-)
-@click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True, help="Groups G (replicas).")
+@setting_options(LayoutSettings)
 @out_option()
 def layout(rule: str, pes: int, groups: int, out_dir: Path) -> None:
     """Draw the PE layout: which PE holds which neurons and synapses, the groups, the master and the channels."""

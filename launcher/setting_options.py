@@ -44,7 +44,7 @@ def click_type(spec: Field) -> Any:
         return click.Choice(choices_of(meta))
     if kind == "path":
         folder = meta.get("folder")
-        existing, files = folder in ("exists", "file"), folder not in ("any", "exists")
+        existing, files = folder in ("exists", "file", "file_or_dir"), folder not in ("any", "exists")
         return click.Path(path_type=Path, exists=existing, file_okay=files, dir_okay=folder != "file")
     if kind in ("ints", "floats", "names", "intlist"):
         return SettingType(spec)

@@ -9,8 +9,11 @@ import click
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.reports.figures import write_csv, write_json
 from pe_actors.reports.sweep import plot_sweep
+from pe_actors.run.config import RunConfig, field_named
 from pe_actors.studies.sweep import SWEEP_ENGINES, parse_rows, run_sweep
+from pe_actors_launcher.options import standin_options
 from pe_actors_launcher.plots import out_option, prepare_out
+from pe_actors_launcher.setting_options import option, setting_options
 
 
 def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
@@ -27,35 +30,18 @@ def load_sweep_data(data: Path | None, cache: Path, standin_size: str):
 
 
 @click.command("sweep")
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Prepared features (80 per frame: 40 log-mels, 40 deltas); default: the offline stand-in.",
-)
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("cache/standin"),
-              show_default=True, help="Where the stand-in is synthesised once when --data is not given.")
-@click.option("--standin-size", type=click.Choice(["default", "small"]), default="default", show_default=True,
-              help="Size of the stand-in when --data is not given.")
+@standin_options
 @click.option("--rows", default="paper", show_default=True,
               help="'paper' (the 11 rows of Table 4) or comma-separated VARIANT:N_REC, e.g. '40x1:40,40x3:360'; "
               "VARIANT is 40x1 (log-mels), 40x2 (+ deltas) or 40x3 (+ second-order deltas).")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs per row.")
-@click.option("--max-samples", type=click.IntRange(min=1),
-              help="At most this many training samples per epoch (a fresh random subset each epoch).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Samples per ADAM step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-              help="Learning rate.")
-@click.option("--l2", type=click.FloatRange(min=0), default=10e-5, show_default=True,
-              help="L2 coefficient (the paper's Table 4 used 10e-5).")
-@click.option("--lr-decay", type=click.FloatRange(min=0, max=1, min_open=True), default=0.3, show_default=True,
-              help="Learning-rate factor every --decay-every epochs.")
-@click.option("--decay-every", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Epochs between learning-rate decays.")
+@option(field_named("epochs"), default=10)
+@setting_options(RunConfig, names=("max_samples", "lr"))
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples per ADAM step.")
+@option(field_named("l2"), default=10e-5)
+@setting_options(RunConfig, names=("lr_decay", "decay_every"))
 @click.option("--engine", type=click.Choice(list(SWEEP_ENGINES)), default="auto", show_default=True,
               help="replay (exact e-prop gradients), inprocess (the PEs), auto (replay if available).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the weights and the sample order (the same for every row).")
+@setting_options(RunConfig, names=("seed",))
 @out_option()
 def sweep(
     data, cache, standin_size, rows, epochs, max_samples, batch_size, lr, l2, lr_decay, decay_every, engine, seed,

@@ -13,12 +13,15 @@ measured CPU seconds by an assumed power per busy core, a parameter the caller s
 from __future__ import annotations
 
 import json
+import os
 import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from pe_actors.core.settings import Settings, float_range, int_range, setting
 
 #: Training files per epoch the paper's energy estimate assumes ("30 epochs with 70,375 1-s GSC audio files").
 PAPER_TRAIN_SAMPLES = 70_375
@@ -27,6 +30,34 @@ PAPER_EPOCHS = 30
 #: Assumed power of one busy CPU core of the host, in watts, for the CPU-energy proxy (a stated assumption,
 #: typical of a server core under load; pass your own).
 DEFAULT_CPU_WATTS_PER_CORE = 10.0
+
+
+@dataclass(frozen=True)
+class EnergySettings(Settings):
+    """The assumptions and the measurement of an energy estimate (``pe-actors energy``'s options)."""
+
+    uw_per_mhz: float = setting(default=21.59, **float_range(0, low_open=True), help="Power efficiency of one active "
+                                "SpiNNaker 2 core in uW/MHz (CoreMark, the paper).")
+    clock_mhz: float = setting(default=100.0, **float_range(0, low_open=True), help="Clock frequency of the cores "
+                               "in MHz.")
+    cores: int = setting(default=12, **int_range(1), help="Active cores (PEs) per sample: 12 in the paper.")
+    step_ms: float = setting(default=10.0, **float_range(0, low_open=True),
+                             help="Duration of one time step in real time, in ms.")
+    steps: int = setting(default=100, **int_range(1), help="Time steps per sample (100 x 10 ms = 1 s of audio).")
+    samples_per_epoch: int = setting(default=PAPER_TRAIN_SAMPLES, **int_range(1), help="Training samples per epoch "
+                                     "(the paper's estimate assumes 70,375 GSC files).")
+    epochs: int = setting(default=PAPER_EPOCHS, **int_range(1), help="Training epochs.")
+    cpu_watts_per_core: float = setting(default=DEFAULT_CPU_WATTS_PER_CORE, **float_range(0, low_open=True),
+                                        help="Assumed power of one busy CPU core in W, for the CPU-energy proxy of "
+                                        "our run.")
+    run: Path | None = setting(default=None, kind="path", folder="file_or_dir", optional=True, help="A training run "
+                               "directory (or its metrics.jsonl) whose measured throughput to use instead of a short "
+                               "in-process measurement.")
+    busy_cores: float = setting(default=float(os.cpu_count() or 1), **float_range(0, low_open=True), help="With "
+                                "--run and no CPU times logged: cores assumed busy (CPU s = wall s x this).")
+    measure: int = setting(default=20, **int_range(0), help="Without --run: samples to train (gsc, batch 1, "
+                           "in-process) for our side; 0 skips it.")
+    pes: int = setting(default=1, **int_range(1, 120), help="PEs of the in-process group measured with --measure.")
 
 
 @dataclass(frozen=True)

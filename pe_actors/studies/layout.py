@@ -3,7 +3,22 @@
 
 from __future__ import annotations
 
-from pe_actors.rules import group_program, rule
+from dataclasses import dataclass
+
+from pe_actors.core.settings import Settings, choice, int_range, setting
+from pe_actors.rules import group_program, rule, rule_names
+
+
+@dataclass(frozen=True)
+class LayoutSettings(Settings):
+    """Which layout to draw (``pe-actors layout``'s options)."""
+
+    rule: str = setting(default="eprop", **choice(rule_names), help="The rule whose first network to lay out (e-prop: "
+                        "the gsc network's recurrent neurons split over the PEs; EventProp: each layer of the yinyang "
+                        "network split over its PEs).")
+    pes: int = setting(default=12, **int_range(1), help="PEs per group, P (EventProp: PEs per layer, at most one per "
+                       "neuron).")
+    groups: int = setting(default=1, **int_range(1), help="Groups G (replicas).")
 
 
 def pe_layout(rule_name: str, pes: int, groups: int) -> dict:
