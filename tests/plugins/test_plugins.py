@@ -61,7 +61,7 @@ def test_the_registries_find_the_plugins_and_refuse_unknown_names(plugin: Path) 
     assert "toyspikes" in source_names()
     with pytest.raises(ValueError, match=r"unknown learning rule 'hebb'; the rules are \['eprop', 'bptt', 'eventp"):
         rule("hebb")
-    with pytest.raises(ValueError, match=r"unknown synapse kind 'rram'; the synapse kinds are \['digital', 'quantised', "):
+    with pytest.raises(ValueError, match=r"unknown synapse kind 'rram'; the synapse kinds are \['digital', 'quant"):
         synapse_kind("rram")
     with pytest.raises(ConfigError, match="no data source 'mnist'.*'toyspikes'"):
         source("mnist")
