@@ -27,6 +27,7 @@ under ``pe_actors``, as JSON.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,16 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
 
 
 def write_nir(graph: Any, path: Path | str) -> Path:
-    """Write ``graph`` to ``path`` (HDF5, as ``nir.write`` does) and return the path."""
-    nir_module().write(Path(path), graph)
-    return Path(path)
+    """Write ``graph`` to ``path`` (HDF5, as ``nir.write`` does) and return the path; written beside it first and
+    renamed into place, so that a failed write (a full disk) leaves a previous file as it was."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        nir_module().write(temporary, graph)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
 def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_code_ms: float | None = None)\

@@ -404,6 +404,9 @@ def adapt(config: AdaptRunConfig) -> dict:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} exists and is not a directory", "out")
     with RunContext(out) as context:
+        if context.rundir.adaptation_json.exists() or context.rundir.has_checkpoints():
+            # Another adaptation's curves and checkpoint would be replaced while pe_actors.load still found its.
+            raise ConfigError(f"{out} already holds a run or an adaptation; choose another --out", "out")
         recorded = adapting.checkpoint.record.run_config or {}
         dtype = np.dtype(recorded.get("dtype") or "float32").type
         memory = report_memory(adapting.network, adapting.config.pes, adapting.synapses, dtype, context.rundir)

@@ -3,6 +3,8 @@ errors for what pe-actors cannot represent."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -257,3 +259,22 @@ def test_an_imported_network_adapts_from_its_saved_checkpoint(tmp_path):
                       eval_every=3, out=tmp_path / "adapted", progress=False)
     assert [point["samples"] for point in result["curve"]] == [0, 3, 6]
     assert pa.load(tmp_path / "adapted").config == NETWORK
+
+
+def test_a_failed_write_leaves_the_previous_graph_as_it_was(tmp_path, monkeypatch):
+    import pe_actors.interop.nir as interop
+
+    graph = to_nir(ImportedNetwork("eventprop", NETWORK, init_eventprop_params(NETWORK, 0)))
+    path = write_nir(graph, tmp_path / "n.nir")
+    before = path.read_bytes()
+
+    class FullDisk:
+        def write(self, target, graph):
+            Path(target).write_bytes(b"partial")
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(interop, "nir_module", lambda: FullDisk())
+    with pytest.raises(OSError, match="No space left"):
+        write_nir(to_nir(ImportedNetwork("eventprop", NETWORK, init_eventprop_params(NETWORK, 1))), path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["n.nir"]
+

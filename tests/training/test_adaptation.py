@@ -274,6 +274,12 @@ def test_adapt_command_end_to_end_and_the_adapted_checkpoint_evaluates(trained, 
     assert evaluated.exit_code == 0, evaluated.output
     accuracy = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["accuracy"]
     assert accuracy == pytest.approx(float(rows[-1]["new_condition_accuracy"]), abs=1e-12)
+    # A second adaptation into the same --out is refused before it learns: the first's files stay as they are.
+    written = (out / "adaptation.json").read_bytes()
+    again = run("adapt", "--checkpoint", trained, "--gsc-dir", condition, "--original-data", small_standin[0],
+                "--engine", "replay", "--samples", "2", "--no-progress", "--out", out)
+    assert again.exit_code == 2 and "already holds a run or an adaptation" in again.output
+    assert (out / "adaptation.json").read_bytes() == written
 
 
 def test_adapt_by_default_learns_only_the_input_weights_and_rehearses(trained, condition, small_standin, tmp_path):
