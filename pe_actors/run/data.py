@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.core.checkpoint import ModelRecord
+from pe_actors.core.checks import first_non_finite
 from pe_actors.core.logs import log
 from pe_actors.core.plugins import entry_point_table
 from pe_actors.rules import rule
@@ -219,8 +220,15 @@ def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
             raise ConfigError(f"data lacks the split(s) {missing}; give {list(SPLITS)} or one (x, labels) pair",
                               "data")
         splits = {name: _pair(data[name], f"data[{name!r}]") for name in SPLITS}
+        empty = [name for name in SPLITS if len(splits[name][0]) == 0]
+        if empty:
+            raise ConfigError(f"data[{empty[0]!r}] holds no sample; every split needs at least one", "data")
     else:
         x, labels = _pair(data, "data")
+        # Named by the caller's index, before the shuffle that holds out validation and test.
+        index = first_non_finite(x)
+        if index is not None:
+            raise ConfigError(f"data: x[{index}] holds NaN or Inf", "data")
         order = np.random.default_rng(seed).permutation(len(x))
         held = [int(round(HELD_OUT[name] * len(x))) for name in ("validation", "test")]
         if len(x) - sum(held) < 1 or min(held) < 1:
@@ -228,6 +236,8 @@ def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
                               "data")
         parts = {"validation": order[: held[0]], "test": order[held[0] : sum(held)], "train": order[sum(held) :]}
         splits = {name: (x[rows], labels[rows]) for name, rows in parts.items()}
+    if len(np.unique(splits["train"][1])) < 2:
+        raise ConfigError("data: the training labels hold one class only; a classifier needs at least two", "data")
     names = [str(c) for c in range(n_out)]
     metadata = {"dataset": "arrays", "source": "arrays passed by the caller"}
     return Dataset(Splits.from_dict(splits), names, False, metadata)

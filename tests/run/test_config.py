@@ -84,6 +84,16 @@ def test_train_on_the_callers_arrays_holds_out_validation_and_test(tmp_path):
         pa.train(data={"train": (x, labels)}, engine="replay", out=tmp_path / "bad", progress=False)
     with pytest.raises(ConfigError, match="features have shape"):
         pa.train(data=(x[:, :, :5], labels), engine="replay", out=tmp_path / "bad", progress=False)
+    # Untrusted arrays: a NaN named by the caller's index (not the shuffled one), an empty split, a single class.
+    poisoned = x.copy()
+    poisoned[3, 7, 2] = np.nan
+    with pytest.raises(ConfigError, match=r"data: x\[3\] holds NaN or Inf"):
+        pa.train(data=(poisoned, labels), engine="replay", out=tmp_path / "bad", progress=False)
+    splits = {"train": (x[:40], labels[:40]), "validation": (x[:0], labels[:0]), "test": (x[40:], labels[40:])}
+    with pytest.raises(ConfigError, match=r"data\['validation'\] holds no sample"):
+        pa.train(data=splits, engine="replay", out=tmp_path / "bad", progress=False)
+    with pytest.raises(ConfigError, match="one class only"):
+        pa.train(data=(x, np.zeros(60, np.int64)), engine="replay", out=tmp_path / "bad", progress=False)
 
 
 TRAIN_FROM_STDIN = """
