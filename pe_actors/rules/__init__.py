@@ -176,14 +176,15 @@ class Rule:
     silence: Lazy | None = None
 
     def backend(self, name: str) -> Backend:
-        """The backend called ``name`` (``offchip``: :attr:`offchip`); a ValueError lists this rule's backends
-        otherwise."""
+        """The backend called ``name`` (``offchip``: :attr:`offchip`); a ValueError lists this rule's backends and
+        names its off-chip engine otherwise."""
         name = self.offchip if name == "offchip" else name
         for backend in self.backends:
             if backend.name == name:
                 return backend
         valid = [b.name for b in self.backends]
-        raise ValueError(f"the {self.name} rule runs on the backends {valid}, not {name!r}")
+        raise ValueError(f"the {self.name} rule runs on the backends {valid}, not {name!r}; {self.title}'s off-chip "
+                         f"engine is {self.offchip} (--engine offchip names it for any rule)")
 
     @property
     def backend_names(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,23 +88,28 @@ DEFAULT_SAMPLES = 300
 NEW, ORIGINAL = "new_condition", "original_task"
 
 
+def _per_rule(value: Callable[[Rule], str]) -> str:
+    """A default that depends on the checkpoint's rule, as ``--help`` states it: "e-prop 1, EventProp 0"."""
+    return ", ".join(f"{rule(name).title} {value(rule(name))}" for name in rule_names())
+
+
 def _help_lr() -> str:
-    return "ADAM learning rate, constant while adapting; ADAM starts fresh [default: " + ", ".join(
-        f"{rule(name).title} {rule(name).adaptation.lr_text}" for name in rule_names()) + "]."
+    return ("ADAM learning rate, constant while adapting; ADAM starts fresh [default: "
+            f"{_per_rule(lambda r: r.adaptation.lr_text)}].")
 
 
 def _help_rehearse_every() -> str:
     return ("Rehearsal against forgetting: after every K adaptation samples, one more learning step on a sample of "
             "the original task's training split (held by the host, not in a PE's SRAM). 0: never. [default: "
-            + ", ".join(f"{rule(n).title} {rule(n).adaptation.rehearse_every}" for n in rule_names()) + "]")
+            f"{_per_rule(lambda r: str(r.adaptation.rehearse_every))}]")
 
 
 def _help_freeze() -> str:
     return ("Weights that do not learn while adapting, comma-separated, or none: e-prop w_in, w_rec, w_out; "
-            "EventProp w_0 (input to first layer), w_1, ... [default: " + ", ".join(
-                f"{rule(n).title} {','.join(rule(n).adaptation.frozen) or 'none'}" for n in rule_names())
-            + "; e-prop's only input weights learning: the new voice is in the input, and the original task "
-            "forgets least]. docs/adaptation.md, 'Forgetting'.")
+            f"EventProp w_0 (input to first layer), w_1, ... [default: "
+            f"{_per_rule(lambda r: ','.join(r.adaptation.frozen) or 'none')}; e-prop's only input weights "
+            "learning: the new voice is in the input, and the original task forgets least]. docs/adaptation.md, "
+            "'Forgetting'.")
 
 
 @dataclass(frozen=True)
@@ -335,8 +340,7 @@ def prepare(config: AdaptRunConfig) -> Adapting:
     try:
         spec.backend(config.engine)
     except ValueError as error:
-        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
-                          "it for any rule)", "engine") from None
+        raise ConfigError(str(error), "engine") from None
     if config.per_class is not None and config.adapt_list is None:
         raise ConfigError("--per-class counts clips of an --adapt-list", "per_class")
     try:

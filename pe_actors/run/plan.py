@@ -159,8 +159,7 @@ def check_rule_settings(config: RunConfig) -> None:
     try:
         _, backend = rule_and_backend(config.rule, config.engine)
     except ValueError as error:
-        raise ConfigError(f"{error}; {spec.title}'s off-chip engine is {spec.offchip} (--engine offchip names "
-                          "it for any rule)", "engine") from None
+        raise ConfigError(str(error), "engine") from None
     if config.monitor and backend != PE_BACKENDS[1]:
         raise ConfigError("--monitor watches the PE actors' Ray metrics; use it with --engine actors", "monitor")
     if not spec.backend(backend).holds(config.synapses):
