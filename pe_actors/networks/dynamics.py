@@ -1,0 +1,151 @@
+"""Running a network graph step by step: the forward pass of any :class:`~pe_actors.networks.graph.Network`
+on an input, recording what its populations do (docs/networks.md, "Simulation").
+
+This is the reference of the graph semantics, written once for every neuron model: each step, the populations
+update in the order of the connections of delay 0, each from its drive (the neurons' update of
+:mod:`pe_actors.networks.neurons`), and the class scores are read from the output populations by the network's
+readout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pe_actors.networks.graph import Network
+from pe_actors.networks.neurons import NetworkError, Population
+
+#: What a population can record, each (batch, T, neurons): spikes z, the membrane U before the reset (``v``), the
+#: synaptic current I (current-based models), the threshold (adaptive models) and the drive d.
+VARIABLES = ("spikes", "v", "i", "threshold", "drive")
+
+
+def check_input(network: Network, x: np.ndarray) -> np.ndarray:
+    """``x`` as a float array (batch, T, n_in) of finite values; a ValueError says what does not fit."""
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != network.n_in:
+        raise NetworkError(f"x has shape {x.shape}; the network's input {network.input!r} needs (batch, steps, "
+                           f"{network.n_in})")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise NetworkError(f"x must be real numbers, got {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise NetworkError("x holds NaN or Inf")
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def run(
+    network: Network, params: dict[str, np.ndarray], x: np.ndarray, record: Sequence[str] | None = None
+) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """The populations' recorded variables by population name (each (batch, T, neurons); ``record`` None: all the
+    model has) and the class scores (batch, n_out) of ``network`` with weights ``params`` on input ``x`` (batch, T,
+    n_in), over x's T steps. The arithmetic is in the dtype of the weights and x together."""
+    x = check_input(network, x)
+    params = network.check_params(params)
+    dtype = np.result_type(x, *params.values())
+    x = x.astype(dtype, copy=False)
+    weights = {name: value.astype(dtype, copy=False) for name, value in params.items()}
+    wanted = VARIABLES if record is None else tuple(record)
+    unknown = sorted(set(wanted) - set(VARIABLES))
+    if unknown:
+        raise NetworkError(f"cannot record {unknown}; the variables are {list(VARIABLES)}")
+    batch, n_steps = x.shape[:2]
+    tapes: dict[str, dict[str, np.ndarray]] = {}
+    for population in network.populations:
+        shape = (batch, n_steps, population.size)
+        tapes[population.name] = {"out": np.zeros(shape, dtype), "v": np.zeros(shape, dtype),
+                                  "drive": np.zeros(shape, dtype)}
+        if population.spiking:
+            tapes[population.name]["spikes"] = tapes[population.name]["out"]
+            tapes[population.name]["threshold"] = np.zeros(shape, dtype)
+        if population.kind.synapse:
+            tapes[population.name]["i"] = np.zeros(shape, dtype)
+    order = [network.population(name) for name in network.order()]
+    states = {p.name: _State(p, batch, dtype) for p in order}
+    for t in range(n_steps):
+        for population in order:
+            drive = tapes[population.name]["drive"][:, t]
+            if population.bias is not None:
+                drive += population.bias.astype(dtype)
+            for connection in network.incoming(population.name):
+                step = t - connection.delay
+                if step < 0:
+                    continue
+                source = x if connection.source == network.input else tapes[connection.source]["out"]
+                drive += source[:, step] @ weights[connection.name]
+            states[population.name].update(t, drive, tapes[population.name])
+    populations = {}
+    for population in network.populations:
+        kept = {name: tapes[population.name][name] for name in wanted if name in tapes[population.name]}
+        if not population.spiking and "v" in wanted:
+            kept["v"] = tapes[population.name]["out"]
+        populations[population.name] = kept
+    scores = class_scores(network, {p.name: tapes[p.name]["out"] for p in network.populations})
+    return populations, scores
+
+
+class _State:
+    """The per-sample state of one population during :func:`run`: I, A, V and the last spikes."""
+
+    def __init__(self, population: Population, batch: int, dtype: np.dtype) -> None:
+        def coefficient(name: str) -> np.ndarray | None:
+            value = population.coefficient(name)
+            return None if value is None else value.astype(dtype)
+
+        self.population = population
+        self.b, self.g_mem = coefficient("decay_mem"), coefficient("gain_mem")
+        self.rest = ((1.0 - population.decay_mem) * population.v_leak).astype(dtype)
+        self.has_rest = bool(np.any(self.rest != 0))
+        self.a, self.g_syn = coefficient("decay_syn"), coefficient("gain_syn")
+        self.theta, self.v_reset = coefficient("threshold"), coefficient("v_reset")
+        self.rho, self.beta = coefficient("decay_adapt"), coefficient("beta")
+        zeros = np.zeros((batch, population.size), dtype)
+        self.i, self.adapt, self.v, self.z = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+
+    def update(self, t: int, drive: np.ndarray, tape: dict[str, np.ndarray]) -> None:
+        p = self.population
+        if self.a is not None:
+            self.i = self.a * self.i + self.g_syn * drive
+            tape["i"][:, t] = self.i
+            drive = self.i
+        u = self.b * self.v + self.g_mem * drive
+        if self.has_rest:
+            u = u + self.rest
+        if not p.spiking:
+            self.v = u
+            tape["out"][:, t] = u
+            return
+        threshold = self.theta
+        if self.rho is not None:
+            self.adapt = self.rho * self.adapt + (1.0 - self.rho) * self.z
+            threshold = self.theta + self.beta * self.adapt
+        if p.reset_delayed:
+            u = u - threshold * self.z
+        self.z = (u > threshold).astype(u.dtype)
+        if p.reset_delayed:
+            self.v = u
+        elif p.reset == "subtract":
+            self.v = u - threshold * self.z
+        else:
+            self.v = np.where(self.z > 0, self.v_reset, u)
+        tape["v"][:, t] = u
+        tape["out"][:, t] = self.z
+        tape["threshold"][:, t] = threshold
+
+
+def class_scores(network: Network, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The class scores (batch, n_out) from the output populations' activity over the trial (their spikes, or the
+    voltage of leaky integrators), by the network's readout (``READOUTS``)."""
+    activity = np.concatenate([outputs[name] for name in network.outputs], axis=2)
+    n_steps = activity.shape[1]
+    if network.readout == "mean_v":
+        return activity.mean(axis=1)
+    if network.readout == "max_v":
+        return activity.max(axis=1)
+    if network.readout == "last_v":
+        return activity[:, -1].copy()
+    if network.readout == "spike_count":
+        return activity.sum(axis=1)
+    spiked = activity > 0
+    first = np.where(spiked.any(axis=1), spiked.argmax(axis=1), n_steps)
+    return -first.astype(activity.dtype)
