@@ -26,6 +26,7 @@ under ``pe_actors``, as JSON.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from pe_actors.core.checkpoint import ModelRecord, load_checkpoint, resolve_chec
 from pe_actors.core.engine import weights_only
 from pe_actors.core.nirgraph import METADATA_KEY, NIRError, nir_module, read_metadata
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.interop.graphs import network_from_nir, network_to_nir
+from pe_actors.networks import Network, is_graph
 from pe_actors.rules import Rule, rule, rule_names
 
 __all__ = ["METADATA_KEY", "ImportedNetwork", "NIRError", "from_nir", "to_nir", "write_nir"]
@@ -45,14 +48,15 @@ __all__ = ["METADATA_KEY", "ImportedNetwork", "NIRError", "from_nir", "to_nir", 
 
 @dataclass(frozen=True)
 class ImportedNetwork:
-    """A network read from NIR: its ``rule``, its description ``network`` and its weights ``params``.
+    """A network read from NIR: its ``rule`` (None for a network graph, :class:`pe_actors.networks.Network`), its
+    description ``network`` and its weights ``params``.
 
-    ``engine(backend, **options)`` places it on any of the rule's engines (``pe_actors.engines.make``);
-    ``save(path)`` writes it as a checkpoint that ``pe-actors evaluate``, ``pe-actors adapt`` and
-    ``pe_actors.load`` read.
+    ``engine(backend, **options)`` places a rule's network on any of the rule's engines
+    (``pe_actors.engines.make``); ``save(path)`` writes it as a checkpoint that ``pe-actors evaluate``,
+    ``pe-actors adapt`` and ``pe_actors.load`` read. :func:`pe_actors.simulate` runs either kind.
     """
 
-    rule: str
+    rule: str | None
     network: Any
     params: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -61,15 +65,24 @@ class ImportedNetwork:
         """The network on ``backend`` (default: the rule's off-chip engine) with these weights."""
         from pe_actors.engines.registry import make
 
+        self._require_rule("run on an engine")
+
         return make(self.rule, backend or rule(self.rule).offchip, self.network, self.params, optimiser, **options)
 
     def save(self, path: Path | str, class_names: list[str] | None = None) -> Path:
         """Write the network as a checkpoint directory ``path/checkpoints/ckpt-imported`` and return it."""
+        self._require_rule("be saved as a checkpoint")
         engine = self.engine()
         names = class_names or [str(k) for k in range(self.network.n_out)]
         record = ModelRecord(rule=self.rule, network=self.network.to_dict(), class_names=names,
                              imported_from_nir=self.metadata)
         return save_checkpoint(Path(path) / "checkpoints", "imported", engine.state(), {}, record.to_meta())
+
+
+    def _require_rule(self, what: str) -> None:
+        if self.rule is None:
+            raise NIRError(f"a network graph imported from NIR cannot {what} yet: pe_actors.simulate runs it; "
+                           "from_nir(..., rule='eventprop') reads a chain of CubaLIF layers as an EventProp network")
 
 
 def form_of(spec: Rule) -> Any:
@@ -88,9 +101,11 @@ def to_nir(model: Any, dt: float | None = None, approximate: bool = False) -> An
     its own fixed step of 0.1 ms: write ``dt=1e-4`` for it. A network whose neurons NIR has no primitive for (e-prop's
     ALIF) needs ``approximate=True``.
     """
-    rule_name, network, params, extra = _unpack(model)
     if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
+    if isinstance(model, ImportedNetwork) and model.rule is None:
+        return graph_to_nir(model.network, model.params, dt, approximate)
+    rule_name, network, params, extra = _unpack(model)
     form = form_of(rule(rule_name))
     return form.to_graph(network, params, dt or form.default_dt_s(network, extra), extra, approximate)
 
@@ -119,6 +134,17 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
     return spec.name, network, weights, extra
 
 
+def graph_to_nir(network: Network, params: dict[str, np.ndarray], dt: float | None = None,
+                 approximate: bool = False) -> Any:
+    """The NIR graph of a network graph with weights ``params``, for step ``dt`` (default the network's own); its
+    description travels in the metadata, so that :func:`from_nir` gives it back whole."""
+    if dt is not None and dt != network.dt_s:
+        network = Network.from_dict(network.to_dict() | {"dt_s": float(dt)})
+    record = {"format": 1, "network": network.to_dict(), "dt_s": network.dt_s, "n_steps": network.n_steps,
+              "discretisation": "forward Euler at dt_s; input spikes are counts per step"}
+    return network_to_nir(network, params, {METADATA_KEY: json.dumps(record)}, approximate)
+
+
 def write_nir(graph: Any, path: Path | str) -> Path:
     """Write ``graph`` to ``path`` (HDF5, as ``nir.write`` does) and return the path; written beside it first and
     renamed into place, so that a failed write (a full disk) leaves a previous file as it was."""
@@ -132,15 +158,21 @@ def write_nir(graph: Any, path: Path | str) -> Path:
     return path
 
 
-def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_code_ms: float | None = None)\
-        -> ImportedNetwork:
-    """The network of a NIR graph (or of a ``.nir`` file): a chain of Linear (or bias-free Affine) and CubaLIF
-    nodes becomes an EventProp network; a graph pe-actors wrote keeps its network from its metadata.
+def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_code_ms: float | None = None,
+             rule: str | None = None, reset: str | None = None, reset_delayed: bool = False) -> ImportedNetwork:
+    """The network of a NIR graph (or of a ``.nir`` file).
 
-    ``dt`` (seconds) is the step the graph is read at (see the module docstring); default the one its metadata
-    records (snnTorch's files record none: they are written for 1e-4 s). ``n_steps`` is T (default: the metadata's,
-    else the trial of 30 ms); ``t_code_ms`` the latency code's latest spike. An unsupported node, shape or
-    parameter is an :class:`NIRError` naming the node.
+    A graph pe-actors wrote comes back as the network it was written from (its rule's, or a network graph). Any
+    other graph imports as a network graph (:class:`pe_actors.networks.Network`, node by node as docs/networks.md
+    maps them), which :func:`pe_actors.simulate` runs; ``rule="eventprop"`` instead reads a chain of Linear (or
+    bias-free Affine) and CubaLIF nodes as an EventProp network (with its one step of delay per layer).
+
+    ``dt`` (seconds) is the step the graph is read at; default the one its metadata records (snnTorch's and the NIR
+    paper's files record none: they are written for 1e-4 s). ``n_steps`` is T (default: the metadata's, else 100
+    steps, or EventProp's trial of 30 ms); ``t_code_ms`` EventProp's latency code's latest spike. ``reset`` and
+    ``reset_delayed`` say how spiking nodes reset where their fields cannot (see
+    :func:`pe_actors.interop.graphs.network_from_nir`). An unsupported node, shape or parameter is an
+    :class:`NIRError` naming the node.
     """
     nir = nir_module()
     if isinstance(graph, (str, Path)):
@@ -155,7 +187,19 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
         raise NIRError("the graph records no time step; give dt= in seconds (snnTorch writes its graphs for 1e-4)")
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
-    spec = rule(recorded["rule"]) if "rule" in recorded else foreign_rule()
+    if n_steps is not None and not (isinstance(n_steps, int) and n_steps >= 1):
+        raise NIRError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if rule is None and "rule" not in recorded:
+        steps = n_steps or recorded.get("n_steps") or 100
+        network, params = network_from_nir(graph, float(dt), int(steps), reset, reset_delayed)
+        if is_graph(recorded.get("network")) and recorded["network"].get("dt_s") == dt:
+            # A network graph pe-actors wrote: its own description (readout, initialisation, ALIF) where the nodes
+            # agree with it.
+            own = Network.from_dict(recorded["network"])
+            if own.weight_shapes() == network.weight_shapes():
+                network = own
+        return ImportedNetwork(None, network, params, recorded)
+    spec = rule_of_graph(rule, recorded)
     network, params = form_of(spec).from_graph(graph, float(dt), recorded, n_steps, t_code_ms)
     imported = ImportedNetwork(spec.name, network, params, recorded)
     if recorded.get("dtype") in ("float32", "float64"):
@@ -166,11 +210,13 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
     return imported
 
 
-
-
-def foreign_rule() -> Rule:
-    """The rule whose networks graphs of other origins import as (EventProp: chains of CubaLIF layers)."""
-    for name in rule_names():
-        if rule(name).nir is not None and rule(name).nir.resolve().foreign:
-            return rule(name)
-    raise NIRError("no rule imports graphs pe-actors did not write")
+def rule_of_graph(name: str | None, recorded: dict[str, Any]) -> Rule:
+    """The rule a graph imports as: the one its metadata records, else ``name``, whose NIR form must read graphs
+    of other origins."""
+    if name is None:
+        return rule(recorded["rule"])
+    spec = rule(name)
+    if spec.nir is None or not spec.nir.resolve().foreign:
+        readers = [n for n in rule_names() if rule(n).nir is not None and rule(n).nir.resolve().foreign]
+        raise NIRError(f"the {name} rule does not read graphs pe-actors did not write; the rules that do: {readers}")
+    return spec

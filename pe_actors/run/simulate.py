@@ -18,6 +18,7 @@ import numpy as np
 from pe_actors.core.engine import weights_only
 from pe_actors.core.partition import split_neurons
 from pe_actors.core.settings import Settings, choice, int_range, setting
+from pe_actors.networks import Network, run
 from pe_actors.rules import Rule, rule_names, rule_of
 from pe_actors.run.config import ConfigError
 from pe_actors.run.data import load_splits, recorded_dataset
@@ -31,14 +32,17 @@ class Simulation:
     class scores ``logits`` (batch, n_out)."""
 
     network: Any
-    rule: Rule
+    rule: Rule | None
     x: np.ndarray
     populations: dict[str, dict[str, np.ndarray]]
     logits: np.ndarray
 
     @property
     def step_ms(self) -> float:
-        """The length of one time step in ms (e-prop: the chip's 10 ms at T = 100; EventProp: dt)."""
+        """The length of one time step in ms (a network graph: its dt; e-prop: the chip's 10 ms at T = 100;
+        EventProp: dt)."""
+        if self.rule is None:
+            return float(self.network.dt_s * 1000.0)
         return float(self.rule.data.event_binning(self.network)[0])
 
 
@@ -48,12 +52,22 @@ def simulate(
 ) -> Simulation:
     """Run ``network`` on inputs ``x`` (batch, steps, inputs) and record its populations.
 
-    ``network``: a trained :class:`~pe_actors.run.model.Model` (``pe_actors.load``), or a network description of
-    any rule with its weights ``params`` (None: the rule's initial weights drawn from ``seed``). ``record``: the
-    variables to keep (``("spikes", "v")``; None: every one the rule records). A ValueError names what does not fit.
+    ``network``: a network graph (:class:`pe_actors.networks.Network`, built or imported, whose populations are
+    returned by their names, for an imported graph the NIR node names; any number of steps), a network read by
+    ``pe_actors.from_nir``, a trained :class:`~pe_actors.run.model.Model` (``pe_actors.load``), or a network
+    description of any rule; with its weights ``params`` (None: the initial weights drawn from ``seed``).
+    ``record``: the variables to keep (``("spikes", "v")``; None: every one recorded). A ValueError names what does
+    not fit.
     """
     if isinstance(network, Model):
         params, network = weights_only(network.state), network.config
+    elif hasattr(network, "network") and hasattr(network, "params"):  # an ImportedNetwork
+        params, network = (network.params if params is None else params), network.network
+    if isinstance(network, Network):
+        if params is None:
+            params = network.init_params(seed)
+        populations, logits = run(network, params, x, record)
+        return Simulation(network, None, np.asarray(x), populations, logits)
     spec = rule_of(network)
     if params is None:
         params = spec.init_params(network, seed=seed)
@@ -102,7 +116,8 @@ class Raster:
                 "first_spike_ms": [None if f is None else f * sim.step_ms for f in first],
             }
         return {
-            "sample": self.sample, "source": self.source, "rule": sim.rule.name, "network": sim.network.to_dict(),
+            "sample": self.sample, "source": self.source,
+            "rule": sim.rule.name if sim.rule else None, "network": sim.network.to_dict(),
             "step_ms": sim.step_ms, "populations": populations, "neurons_by_pe": self.neurons_by_pe,
             "logits": logits.tolist(), "probabilities": probabilities.tolist(), "predicted": predicted,
             "predicted_name": self.class_names[predicted], "label": self.label,

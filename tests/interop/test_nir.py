@@ -60,7 +60,7 @@ def test_a_foreign_cubalif_chain_imports_under_the_euler_convention():
     )
     with pytest.raises(NIRError, match="records no time step; give dt="):
         from_nir(graph)
-    imported = from_nir(graph, dt=dt, n_steps=40)
+    imported = from_nir(graph, dt=dt, n_steps=40, rule="eventprop")
     network = imported.network
     assert network.sizes == (5, n) and network.n_steps == 40 and network.theta == 2.0
     assert network.a == pytest.approx(0.8, rel=1e-12) and network.b == pytest.approx(0.9, rel=1e-12)
@@ -82,13 +82,13 @@ def test_what_pe_actors_cannot_represent_is_named():
         return nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
 
     with pytest.raises(NIRError, match="node 'lif': v_threshold differs between neurons"):
-        from_nir(graph(v_threshold=np.array([1.0, 1.0, 2.0])), dt=1e-4)
+        from_nir(graph(v_threshold=np.array([1.0, 1.0, 2.0])), dt=1e-4, rule="eventprop")
     with pytest.raises(NIRError, match="node 'lif': v_leak 0.5"):
-        from_nir(graph(v_leak=np.full(n, 0.5)), dt=1e-4)
+        from_nir(graph(v_leak=np.full(n, 0.5)), dt=1e-4, rule="eventprop")
     with pytest.raises(NIRError, match="node 'fc': an Affine with a non-zero bias"):
-        from_nir(graph(fc=nir.Affine(weight=np.ones((n, 2)), bias=np.ones(n))), dt=1e-4)
+        from_nir(graph(fc=nir.Affine(weight=np.ones((n, 2)), bias=np.ones(n))), dt=1e-4, rule="eventprop")
     with pytest.raises(NIRError, match="node 'fc' is a Scale"):
-        from_nir(graph(fc=nir.Scale(scale=np.ones(2))), dt=1e-4)
+        from_nir(graph(fc=nir.Scale(scale=np.ones(2))), dt=1e-4, rule="eventprop")
 
 
 def test_eprop_export_refuses_alif_unless_approximate_and_restores_from_metadata(tmp_path):
@@ -183,7 +183,7 @@ def test_a_network_exported_by_snntorch_gives_snntorchs_spikes():
     net = snntorch_net(weights, alpha=0.75, beta=0.875, threshold=1.0)
     graph = export_to_nir(net, torch.zeros(1, 5), ignore_dims=[0])
     layers = len(weights)
-    imported = from_nir(graph, dt=1e-4, n_steps=60 + layers)
+    imported = from_nir(graph, dt=1e-4, n_steps=60 + layers, rule="eventprop")
     x = (rng.random((16, 60, 5)) < 0.2).astype(np.float64)
     theirs = run_snntorch(list(net), x)
     # pe-actors delays every layer by one step: its layer l at step i is snnTorch's at step i - l.
@@ -223,7 +223,8 @@ def test_our_export_runs_in_snntorch_and_comes_back_with_identical_predictions(t
         n = linear.weight.shape[0]
         for name in ("alpha", "beta", "threshold"):
             setattr(neuron, name, torch.full((n,), float(getattr(neuron, name))))
-    again = from_nir(export_to_nir(net.float(), torch.zeros(1, 5), ignore_dims=[0]), dt=1e-4, n_steps=NETWORK.n_steps)
+    again = from_nir(export_to_nir(net.float(), torch.zeros(1, 5), ignore_dims=[0]), dt=1e-4, n_steps=NETWORK.n_steps,
+                     rule="eventprop")
     np.testing.assert_array_equal(again.engine().predict(x).argmax(1), ours.engine().predict(x).argmax(1))
 
 
