@@ -118,13 +118,13 @@ def network_from_nir(graph: Any, dt: float, n_steps: int = 100, reset: str | Non
                 continue
             weight, bias, delay = _compose(path, nodes, kinds, size, dt)
             name = ".".join(p for p in path[1:-1] if kinds[p] != "Delay") or f"{source}->{target}"
-            if name in params:
+            if any(name == c[0] for c in connections):
                 name = f"{source}->{name}"
             if weight.shape != (size, populations[target].size):
                 raise NIRError(f"node {path[-2] if len(path) > 2 else source!r}: maps {size} values onto "
                                f"{weight.shape[1]}, but {target!r} has {populations[target].size} neurons")
             connections.append((name, source, target, delay))
-            params[name] = weight
+            params[Connection(name, source, target).key] = weight
             if bias is not None:
                 biases[target] = bias if biases[target] is None else biases[target] + bias
     cycles = _cycle_edges(inputs[0], [(s, t) for _, s, t, d in connections if d == 0])
@@ -330,7 +330,7 @@ def network_to_nir(network: Network, params: Mapping[str, np.ndarray], metadata:
         if connection.delay > 1:
             raise NIRError(f"connection {connection.name!r}: a delay of {connection.delay} steps; NIR export writes "
                            "one-step delays")
-        weight = np.asarray(params[connection.name], np.float64).T
+        weight = np.asarray(params[connection.key], np.float64).T
         target = network.population(connection.target)
         if target.bias is not None and target.name not in biased:
             nodes[connection.name] = nir.Affine(weight=weight, bias=np.array(target.bias, np.float64))

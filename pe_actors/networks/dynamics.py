@@ -72,7 +72,7 @@ def run(
                 if step < 0:
                     continue
                 source = x if connection.source == network.input else tapes[connection.source]["out"]
-                drive += source[:, step] @ weights[connection.name]
+                drive += source[:, step] @ weights[connection.key]
             states[population.name].update(t, drive, tapes[population.name])
     populations = {}
     for population in network.populations:

@@ -59,6 +59,12 @@ class Connection:
     init: WeightInit = field(default_factory=WeightInit)
 
     @property
+    def key(self) -> str:
+        """The name of the connection's weights among a network's parameters: ``w_<name>`` (the name itself when
+        it starts with ``w_``), the form every engine's weights take."""
+        return self.name if self.name.startswith("w_") else f"w_{self.name}"
+
+    @property
     def recurrent(self) -> bool:
         """Whether the connection reads the previous step (delay >= 1)."""
         return self.delay >= 1
@@ -146,8 +152,8 @@ class Network:
         return [c for c in self.connections if c.target == name]
 
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        """The shape (n_source, n_target) of every connection's weights, by connection name."""
-        return {c.name: (self.size(c.source), self.size(c.target)) for c in self.connections}
+        """The shape (n_source, n_target) of every connection's weights, by its key (``Connection.key``)."""
+        return {c.key: (self.size(c.source), self.size(c.target)) for c in self.connections}
 
     def order(self) -> list[str]:
         """The populations in the order they update within a step (sources of delay-0 connections first)."""
@@ -240,9 +246,10 @@ def check(network: Network) -> None:
     connection_names = set()
     for connection in network.connections:
         _check_connection(network, connection, names)
-        if connection.name in connection_names:
-            raise NetworkError(f"two connections are named {connection.name!r}")
-        connection_names.add(connection.name)
+        if connection.key in connection_names:
+            raise NetworkError(f"two connections are named {connection.name!r} (their weights are both "
+                               f"{connection.key!r})")
+        connection_names.add(connection.key)
     if not network.outputs:
         raise NetworkError("the network needs at least one output population")
     for name in network.outputs:

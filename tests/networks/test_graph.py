@@ -71,7 +71,7 @@ CASES = [
 def test_every_model_steps_as_written(model, neuron, expected):
     x = np.random.default_rng(3).integers(0, 2, 40).astype(float)
     network = one_neuron(model, **neuron)
-    populations, scores = run(network, {"w": np.array([[1.7]])}, x[None, :, None])
+    populations, scores = run(network, {"w_w": np.array([[1.7]])}, x[None, :, None])
     spikes, volts = loop(model, x, 1.7, **expected)
     np.testing.assert_allclose(populations["n"]["v"][0, :, 0], volts, rtol=1e-12, atol=1e-12)
     if network.population("n").spiking:
@@ -86,7 +86,7 @@ def test_euler_discretisation_and_bias():
     net.population("n", 2, "li", tau_mem=4e-3, r=2.0, bias=[0.5, 0.0])
     net.connect("x", "n", "w")
     network = net.build(["n"], readout="last_v")
-    populations, scores = run(network, {"w": np.array([[1.0, 1.0]])}, np.ones((1, 5, 1)))
+    populations, scores = run(network, {"w_w": np.array([[1.0, 1.0]])}, np.ones((1, 5, 1)))
     v = np.zeros(2)
     for _ in range(5):
         v = 0.75 * v + 0.25 * 2.0 * (np.array([0.5, 0.0]) + 1.0)
@@ -104,7 +104,7 @@ def test_feed_forward_within_the_step_and_cycles_through_the_previous_one():
     network = net.build(["b"], readout="spike_count")
     x = np.zeros((1, 6, 1))
     x[0, 1, 0] = 1.0
-    populations, _ = run(network, {"xa": np.ones((1, 1)), "ab": np.ones((1, 1)), "bb": np.ones((1, 1))}, x)
+    populations, _ = run(network, {"w_xa": np.ones((1, 1)), "w_ab": np.ones((1, 1)), "w_bb": np.ones((1, 1))}, x)
     # a and b spike in the step of the input; b's own spike comes back one step later and keeps it spiking.
     assert populations["a"]["spikes"][0, :, 0].tolist() == [0, 1, 0, 0, 0, 0]
     assert populations["b"]["spikes"][0, :, 0].tolist() == [0, 1, 1, 1, 1, 1]
