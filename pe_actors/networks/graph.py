@@ -213,6 +213,21 @@ class Network:
         except TypeError as error:
             raise NetworkError(f"the network's fields have the wrong types ({error})") from None
 
+    def with_leaky_outputs(self) -> Network:
+        """The same network with its spiking outputs turned into leaky integrators of the same coefficients (a
+        ``cuba_lif`` output becomes ``cuba_li``, ``lif`` and ``if`` become ``li``; thresholds and resets dropped)
+        read by their mean voltage: the readout e-prop trains."""
+        leaky = {"lif": "li", "if": "li", "alif": "li", "cuba_lif": "cuba_li"}
+        populations = []
+        for pop in self.populations:
+            if pop.name in self.outputs and pop.spiking:
+                values = {k: v for k, v in pop.to_dict().items()
+                          if k not in ("threshold", "v_reset", "reset", "reset_delayed", "decay_adapt", "beta")}
+                pop = Population.from_dict(values | {"model": leaky[pop.model]})
+            populations.append(pop)
+        return Network(self.input, self.n_in, tuple(populations), self.connections, self.outputs, self.n_steps,
+                       self.dt_s, "mean_v")
+
     def with_steps(self, n_steps: int) -> Network:
         """The same network over ``n_steps`` steps."""
         return Network(self.input, self.n_in, self.populations, self.connections, self.outputs, n_steps, self.dt_s,
