@@ -42,6 +42,8 @@ def train(
     from pe_actors.run.config import settings_of
     from pe_actors.run.training import train as run_training
 
+    if not isinstance(options.get("network", ""), str):
+        options["nir"] = graph_file(options.pop("network"), options.get("out"), options.get("seed", 0))
     arrays = None
     if data is not None and not isinstance(data, (str, Path)):
         arrays = data
@@ -57,6 +59,35 @@ def train(
         run_config = RunConfig(**given)
     with console(run_config.progress):
         return run_training(run_config, data=arrays, callbacks=callbacks, given=given)
+
+
+def graph_file(network: Any, out: str | Path | None, seed: int) -> Path:
+    """A network object given to :func:`train` as the NIR file the run trains (``--nir``): a network graph (its
+    weights drawn from ``seed``) or a network read by ``from_nir`` (its own weights), written into the run
+    directory under a name that its content decides, so that a resumed run finds it again."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    from pe_actors.interop.nir import ImportedNetwork, graph_to_nir, write_nir
+    from pe_actors.networks import Network
+    from pe_actors.run.training import DEFAULT_OUT
+
+    if isinstance(network, ImportedNetwork) and isinstance(getattr(network.network, "network", None), Network):
+        network = ImportedNetwork(None, network.network.network, network.params)
+    if isinstance(network, Network):
+        network = ImportedNetwork(None, network, network.init_params(seed))
+    if not isinstance(network, ImportedNetwork) or not isinstance(network.network, Network):
+        raise TypeError(f"network must be a named network, a pe_actors.networks.Network or a network read by "
+                        f"pe_actors.from_nir, got {type(network).__name__}")
+    graph = graph_to_nir(network.network, network.params, approximate=True)
+    digest = hashlib.sha256(json.dumps(network.network.to_dict(), sort_keys=True).encode())
+    for key in sorted(network.params):
+        digest.update(key.encode() + np.ascontiguousarray(network.params[key], np.float64).tobytes())
+    folder = Path(out or DEFAULT_OUT)
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_nir(graph, folder / f"network-{digest.hexdigest()[:12]}.nir")
 
 
 def adapt(config: Mapping[str, Any] | None = None, **options: Any) -> dict:

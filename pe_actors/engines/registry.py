@@ -57,11 +57,15 @@ def make(
     """
     spec = rule(rule_name)
     chosen = spec.backend(backend)
-    network_type = spec.network_type.resolve()
-    if not isinstance(network, network_type):
+    network = spec.compile(network)
+    if not isinstance(network, spec.network_types()):
         raise TypeError(
-            f"the {spec.name} rule trains a {network_type.__name__}, got a {type(network).__name__}"
+            f"the {spec.name} rule trains a {spec.network_type.resolve().__name__}, got a {type(network).__name__}"
         )
+    if spec.graph is not None and isinstance(network, spec.graph.resolve()) and not chosen.graphs:
+        graphs = [b.name for b in spec.backends if b.graphs]
+        raise ValueError(f"the {spec.name} rule's {chosen.name} backend trains the rule's own networks; a network "
+                         f"graph trains on {graphs}")
     synapses = options.pop("synapses", DIGITAL)
     if not isinstance(synapses, SynapseConfig):
         raise TypeError(f"synapses must be a SynapseConfig, got {type(synapses).__name__}")
@@ -112,7 +116,7 @@ def checkpoint_network(checkpoint_meta: dict[str, Any] | ModelRecord, where: str
             checkpoint_meta, where
         )
         spec = rule(record.rule)
-        return spec, spec.network_type.resolve().from_dict(record.network)
+        return spec, spec.network_from_dict(record.network)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{where} records no network of a known rule: {error}") from None
 
@@ -143,8 +147,10 @@ def from_loaded(
         recorded = record.optimiser
         optimiser = OptimiserConfig(**{k: recorded[k] for k in ("lr", "l2", "lr_decay") if k in recorded})
     options.setdefault("synapses", checkpoint_synapses(record, where))
-    return from_state(spec.name, backend or spec.offchip, network, checkpoint.engine_state, optimiser, where,
-                      **options)
+    backend = backend or spec.default_backend(network)
+    if spec.graph is not None and isinstance(network, spec.graph.resolve()):
+        options.setdefault("pes", 1)  # a graph's smallest hidden population bounds P
+    return from_state(spec.name, backend, network, checkpoint.engine_state, optimiser, where, **options)
 
 
 def from_state(

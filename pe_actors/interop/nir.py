@@ -67,7 +67,12 @@ class ImportedNetwork:
 
         self._require_rule("run on an engine")
 
-        return make(self.rule, backend or rule(self.rule).offchip, self.network, self.params, optimiser, **options)
+        spec = rule(self.rule)
+        backend = backend or spec.default_backend(self.network)
+        if backend == spec.default_backend(self.network) and spec.graph is not None \
+                and isinstance(self.network, spec.graph.resolve()):
+            options.setdefault("pes", 1)  # a graph's smallest hidden population bounds P
+        return make(self.rule, backend, self.network, self.params, optimiser, **options)
 
     def save(self, path: Path | str, class_names: list[str] | None = None) -> Path:
         """Write the network as a checkpoint directory ``path/checkpoints/ckpt-imported`` and return it."""
@@ -106,6 +111,8 @@ def to_nir(model: Any, dt: float | None = None, approximate: bool = False) -> An
     if isinstance(model, ImportedNetwork) and model.rule is None:
         return graph_to_nir(model.network, model.params, dt, approximate)
     rule_name, network, params, extra = _unpack(model)
+    if isinstance(getattr(network, "network", None), Network):  # a network graph the rule compiled
+        return graph_to_nir(network.network, params, dt, approximate, rule_name)
     form = form_of(rule(rule_name))
     return form.to_graph(network, params, dt or form.default_dt_s(network, extra), extra, approximate)
 
@@ -135,13 +142,16 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
 
 
 def graph_to_nir(network: Network, params: dict[str, np.ndarray], dt: float | None = None,
-                 approximate: bool = False) -> Any:
-    """The NIR graph of a network graph with weights ``params``, for step ``dt`` (default the network's own); its
-    description travels in the metadata, so that :func:`from_nir` gives it back whole."""
+                 approximate: bool = False, rule_name: str | None = None) -> Any:
+    """The NIR graph of a network graph with weights ``params``, for step ``dt`` (default the network's own),
+    trained by ``rule_name`` (None: none yet); its description travels in the metadata, so that :func:`from_nir`
+    gives it back whole."""
     if dt is not None and dt != network.dt_s:
         network = Network.from_dict(network.to_dict() | {"dt_s": float(dt)})
     record = {"format": 1, "network": network.to_dict(), "dt_s": network.dt_s, "n_steps": network.n_steps,
               "discretisation": "forward Euler at dt_s; input spikes are counts per step"}
+    if rule_name is not None:
+        record["rule"] = rule_name
     return network_to_nir(network, params, {METADATA_KEY: json.dumps(record)}, approximate)
 
 
@@ -189,16 +199,23 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
     if n_steps is not None and not (isinstance(n_steps, int) and n_steps >= 1):
         raise NIRError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if rule is None and "rule" not in recorded:
+    written = is_graph(recorded.get("network")) and recorded["network"].get("dt_s") == dt
+    if (rule is None and "rule" not in recorded) or written:
         steps = n_steps or recorded.get("n_steps") or 100
-        network, params = network_from_nir(graph, float(dt), int(steps), reset, reset_delayed)
-        if is_graph(recorded.get("network")) and recorded["network"].get("dt_s") == dt:
-            # A network graph pe-actors wrote: its own description (readout, initialisation, ALIF) where the nodes
-            # agree with it.
+        # A network graph pe-actors wrote has its whole description in the metadata (ALIF, resets by subtraction
+        # and the readout included), which replaces the nodes' reading where the weights agree with it.
+        network, params = network_from_nir(graph, float(dt), int(steps), "value" if written else reset,
+                                           reset_delayed and not written)
+        if written:
             own = Network.from_dict(recorded["network"])
             if own.weight_shapes() == network.weight_shapes():
-                network = own
-        return ImportedNetwork(None, network, params, recorded)
+                network = own if n_steps is None else own.with_steps(n_steps)
+        if "rule" not in recorded:
+            return ImportedNetwork(None, network, params, recorded)
+        try:
+            return ImportedNetwork(recorded["rule"], rule_of_graph(None, recorded).compile(network), params, recorded)
+        except ValueError as error:
+            raise NIRError(f"the graph records the {recorded['rule']} rule, which cannot train it: {error}") from None
     spec = rule_of_graph(rule, recorded)
     network, params = form_of(spec).from_graph(graph, float(dt), recorded, n_steps, t_code_ms)
     imported = ImportedNetwork(spec.name, network, params, recorded)

@@ -17,6 +17,7 @@ diagonal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +62,10 @@ class Connection:
     @property
     def key(self) -> str:
         """The name of the connection's weights among a network's parameters: ``w_<name>`` (the name itself when
-        it starts with ``w_``), the form every engine's weights take."""
-        return self.name if self.name.startswith("w_") else f"w_{self.name}"
+        it starts with ``w_``) with every character but letters, digits and underscores written as ``_``, the form
+        every engine's weights and every checkpoint's arrays take (NIR's ``lif1.w_rec`` gives ``w_lif1_w_rec``)."""
+        key = self.name if self.name.startswith("w_") else f"w_{self.name}"
+        return re.sub(r"[^A-Za-z0-9_]", "_", key)
 
     @property
     def recurrent(self) -> bool:

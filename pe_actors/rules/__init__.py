@@ -61,6 +61,8 @@ class Backend:
     options: frozenset[str] = frozenset()
     synapses: tuple[str, ...] = ("digital",)
     build: Lazy | None = None
+    #: Whether it trains network graphs (:class:`pe_actors.networks.Network`) the rule compiles.
+    graphs: bool = False
 
     def holds(self, kind: str) -> bool:
         """True when this backend can hold synapses of ``kind``."""
@@ -146,6 +148,9 @@ class Rule:
             ``from_nir`` write and read them.
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
             much of a trained network has fallen silent, which a run reports after every epoch.
+        graph: None when the rule trains only its own networks, else the type that compiles a network graph
+            (:class:`pe_actors.networks.Network`) for it, ``graph(network)``, refusing with the reason what it
+            cannot train (a :class:`~pe_actors.networks.NetworkError`); the backends marked ``graphs`` train it.
     """
 
     name: str
@@ -174,6 +179,39 @@ class Rule:
     schedules: tuple[str, ...] = ("pipelined",)
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
+    graph: Lazy | None = None
+
+    def network_types(self) -> tuple[type, ...]:
+        """The network descriptions this rule's engines take: its own type and its compiled graphs'."""
+        return (self.network_type.resolve(),) + (() if self.graph is None else (self.graph.resolve(),))
+
+    def compile(self, network: Any) -> Any:
+        """``network`` as this rule trains it: a network graph compiled by :attr:`graph` (a NetworkError says
+        why not), anything else as it is."""
+        from pe_actors.networks import Network, NetworkError
+
+        if not isinstance(network, Network):
+            return network
+        if self.graph is None:
+            raise NetworkError(f"the {self.name} rule trains its own networks, not network graphs")
+        return self.graph(network)
+
+    def network_from_dict(self, values: Mapping[str, Any]) -> Any:
+        """The network description whose plain form is ``values`` (a network graph's or the rule's own)."""
+        from pe_actors.networks import is_graph
+
+        if is_graph(values):
+            if self.graph is None:
+                raise ValueError(f"the {self.name} rule trains no network graphs")
+            return self.graph.resolve().from_dict(values)
+        return self.network_type.resolve().from_dict(values)
+
+    def default_backend(self, network: Any) -> str:
+        """Where a trained ``network`` is evaluated fastest: :attr:`offchip`, or for a compiled graph the first
+        backend that trains graphs."""
+        if self.graph is not None and isinstance(network, self.graph.resolve()):
+            return next(b.name for b in self.backends if b.graphs)
+        return self.offchip
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name`` (``offchip``: :attr:`offchip`); a ValueError lists this rule's backends and
@@ -270,7 +308,7 @@ def rule_of(network: Any) -> Rule:
     """The rule whose network description ``network`` is; a TypeError otherwise."""
     for name in rule_names():
         candidate = _find(name)
-        if isinstance(network, candidate.network_type.resolve()):
+        if isinstance(network, candidate.network_types()):
             return candidate
     raise TypeError(f"no learning rule takes a network description of type {type(network).__name__}")
 

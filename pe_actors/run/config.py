@@ -76,9 +76,10 @@ RESUME_OVERRIDABLE = frozenset(
 )
 #: Settings that are not part of the recorded run config (where the run lives, not what it computes).
 NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progress", "monitor", "tensorboard"})
-PATH_FIELDS = frozenset({"data", "cache", "out", "resume"})
+PATH_FIELDS = frozenset({"data", "cache", "out", "resume", "nir"})
 #: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
-ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None}
+ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None, "nir": None,
+               "nir_dt": None, "nir_reset": None}
 
 
 def _help_rule() -> str:
@@ -136,6 +137,25 @@ class RunSettings(Settings):
     """The settings of the network and rule, the seed, the epochs and the float type."""
 
     network: str = setting(default="gsc", **choice(network_names), help=HELP_NETWORK)
+    nir: Path | None = setting(
+        default=None, kind="path", folder="file", optional=True,
+        help=(
+            "A network graph to train instead of a named network: a NIR file (pe-actors export writes them; "
+            "snnTorch, Norse and the NIR paper's graphs import node by node, docs/networks.md). The data give it "
+            "its number of steps; its input and outputs must fit them."
+        ),
+    )
+    nir_dt: float | None = setting(
+        default=None, **float_range(0.0, None, low_open=True, optional=True),
+        help="The step (s) the --nir graph is read at [default: the one it records; snnTorch's and the NIR "
+        "paper's graphs record none: give 1e-4].",
+    )
+    nir_reset: str | None = setting(
+        default=None, **choice("value", "subtract", "subtract-delayed", optional=True),
+        help="How the --nir graph's spiking nodes reset, which a graph cannot tell: to v_reset at the spike step "
+        "(value, as NIR's fields say), by subtracting the threshold (subtract), or subtracting it a step late "
+        "(subtract-delayed, snnTorch's default neurons) [default: value, with a warning].",
+    )
     rule: str = setting(default="eprop", **choice(run_rule_names), help=HELP_RULE)
     seed: int = setting(default=0, **int_range(0, MAX_SEED), help='Seed of the initial weights and shuffling.')
     epochs: int = setting(default=8, **int_range(1), help='Epochs to train (in total, if resumed).')

@@ -46,6 +46,8 @@ class Plan:
     synapses: SynapseConfig
     train: TrainConfig
     dtype: type
+    #: The weights a run of a ``nir`` graph starts from (the graph's own); None: drawn by the rule.
+    weights: dict[str, np.ndarray] | None = None
 
     @property
     def engine_name(self) -> str:
@@ -70,7 +72,9 @@ class Plan:
         return options
 
     def init_params(self) -> dict[str, np.ndarray]:
-        """The run's initial weights, drawn by the rule from the run's seed."""
+        """The run's initial weights: a ``nir`` graph's own, else drawn by the rule from the run's seed."""
+        if self.weights is not None:
+            return {key: value.astype(self.dtype) for key, value in self.weights.items()}
         return self.rule.init_params(self.network, seed=self.config.seed, dtype=self.dtype)
 
     def fit(self, splits: Any, class_names: list[str], where: str, event_data: bool = False) -> Plan:
@@ -78,6 +82,9 @@ class Plan:
         their input and output sizes; splits that do not fit the network, or classes that are not its outputs, are
         a ConfigError naming ``data`` (or the setting that sizes the outputs)."""
         network = self.network
+        if hasattr(network, "network") and network.n_steps != splits.train[0].shape[1]:
+            # A network graph runs for as many steps as its data have.
+            network = type(network)(network.network.with_steps(int(splits.train[0].shape[1])))
         if event_data:
             network = _resized(network, int(splits.train[0].shape[2]), len(class_names))
         try:
@@ -113,8 +120,9 @@ class Plan:
         """The line that opens the run."""
         config = self.config
         label = " (synthetic stand-in data)" if synthetic else ""
+        network = config.network if config.nir is None else f"the network graph of {config.nir}"
         return (
-            f"Training {config.network} with {config.rule} on the {self.engine_name} engine: P = {config.pes}, "
+            f"Training {network} with {config.rule} on the {self.engine_name} engine: P = {config.pes}, "
             f"G = {config.groups}, k = {config.sub_batch}, batch {self.train.batch_size}, {samples} training "
             f"samples per epoch{label}; {describe_synapses(self.synapses)}; run directory {out}"
         )
@@ -136,7 +144,7 @@ def plan(config: RunConfig) -> Plan:
     try:
         optimiser = OptimiserConfig(lr=config.lr, l2=config.l2, lr_decay=config.lr_decay,
                                     decay_every=config.decay_every)
-        network = spec.network_of(config)
+        network, weights = graph_of_run(config, spec) if config.nir is not None else (spec.network_of(config), None)
         train = TrainConfig(epochs=config.epochs, batch_size=config.groups * config.sub_batch, seed=config.seed,
                             max_samples=config.max_samples, log_every=config.log_every)
     except ValueError as error:
@@ -144,7 +152,33 @@ def plan(config: RunConfig) -> Plan:
             raise
         raise ConfigError(str(error)) from None
     dtype = np.dtype(config.dtype).type
-    return Plan(config, spec, backend, network, optimiser, synapses, train, dtype)
+    return Plan(config, spec, backend, network, optimiser, synapses, train, dtype, weights)
+
+
+def graph_of_run(config: Any, spec: Rule) -> tuple[Any, dict[str, np.ndarray]]:
+    """The network graph of the run's ``nir`` file read at ``nir_dt`` with ``nir_reset``, compiled for the run's
+    rule, and its weights; a ConfigError names ``nir`` when the file does not read or the rule cannot train it
+    (with the reason)."""
+    from pe_actors.interop.nir import NIRError, from_nir
+    from pe_actors.networks import NetworkError
+
+    reset = {"value": ("value", False), "subtract": ("subtract", False), "subtract-delayed": ("subtract", True),
+             None: (None, False)}[config.nir_reset]
+    try:
+        imported = from_nir(config.nir, dt=config.nir_dt, reset=reset[0], reset_delayed=reset[1])
+    except NIRError as error:
+        raise ConfigError(f"--nir {config.nir}: {error}", "nir") from None
+    graph = getattr(imported.network, "network", imported.network)
+    try:
+        compiled = spec.compile(graph)
+    except NetworkError as error:
+        raise ConfigError(f"--nir {config.nir}: the {spec.name} rule cannot train this network: {error}",
+                          "nir") from None
+    try:
+        spec.group(compiled, config.pes)  # the PEs of a group must fit the graph's populations
+    except ValueError as error:
+        raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
+    return compiled, imported.params
 
 
 def check_rule_settings(config: RunConfig) -> None:
@@ -152,7 +186,9 @@ def check_rule_settings(config: RunConfig) -> None:
     synapse kind it does not have, a setting of another rule, a schedule its PEs do not take."""
     spec = rule(config.rule)
     networks = spec.networks.resolve()
-    if config.network not in networks:
+    if config.nir is not None:
+        _check_graph_run(config, spec)
+    elif config.network not in networks:
         raise ConfigError(
             f"the {config.rule} rule trains the network(s) {sorted(networks)}, not {config.network!r}", "network"
         )
@@ -174,6 +210,20 @@ def check_rule_settings(config: RunConfig) -> None:
         if name not in spec.setting_names and getattr(config, name) is not None:
             owner = next(rule(n) for n in rule_names() if name in rule(n).setting_names)
             raise ConfigError(f"{flag(name)} is {owner.option_phrase()}; give it with --rule {owner.name}", name)
+
+
+def _check_graph_run(config: RunConfig, spec: Rule) -> None:
+    """A run of a ``nir`` graph needs a rule and an engine that train network graphs."""
+    if spec.graph is None:
+        raise ConfigError(f"the {config.rule} rule trains its own networks, not a --nir graph", "nir")
+    try:
+        _, backend = rule_and_backend(config.rule, config.engine)
+    except ValueError as error:
+        raise ConfigError(str(error), "engine") from None
+    if not spec.backend(backend).graphs:
+        graphs = [b.name for b in spec.backends if b.graphs]
+        raise ConfigError(f"--engine {backend} trains the {config.rule} rule's own networks; a --nir graph trains on "
+                          f"{' or '.join(graphs)}", "engine")
 
 
 def synapses_of_run(config: Any) -> SynapseConfig:

@@ -115,11 +115,18 @@ class PEActor:
 
     def __repr__(self) -> str:
         """What the Ray dashboard's Actors view shows: group, PE, its neurons (and layer), master or not."""
-        neurons = self.spec.neurons[self.index]
-        layer = getattr(self.spec, "layer_of", None)
-        where = f" of layer {layer[self.index]}" if layer is not None else ""
+        # The layout every group program declares (GroupProgram.pe_layout), so that any rule's PEs describe
+        # themselves; a graph's PEs name the populations they hold slices of.
+        row = self.spec.pe_layout()[self.index]
+        populations = row.get("populations")
+        if populations:
+            held = ", ".join(f"{name} {start}-{stop - 1}" for name, (start, stop) in populations.items())
+        else:
+            start, stop = row["neurons"]
+            layers = {r.get("layer") for r in self.spec.pe_layout()}
+            held = f"neurons {start}-{stop - 1}" + (f" of layer {row['layer']}" if len(layers) > 1 else "")
         role = ", master" if self.index == self.spec.master else ""
-        return f"PE g{self.group}/p{self.index}: neurons {neurons.start}-{neurons.stop - 1}{where}{role}"
+        return f"PE g{self.group}/p{self.index}: {held}{role}"
 
     def ping(self) -> tuple[int, int, int]:
         """(group, pe, process id): proves the actor is alive."""

@@ -221,6 +221,6 @@ def test_bad_time_constants_and_delays_are_named():
     scaled.nodes["s"] = nir.Scale(scale=np.array([1.0, 2.0, 3.0]))
     scaled.edges[:] = [("input", "fc"), ("fc", "s"), ("s", "lif"), ("lif", "output")]
     imported = from_nir(scaled, dt=1e-4, reset="value")
-    np.testing.assert_allclose(imported.params["w_fc.s"], np.ones((2, 3)) * [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(imported.params["w_fc_s"], np.ones((2, 3)) * [1.0, 2.0, 3.0])
     with pytest.raises(NIRError, match="reset must be one of"):
         from_nir(graph(cuba(3)), dt=1e-4, reset="sideways")

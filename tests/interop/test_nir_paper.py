@@ -48,7 +48,7 @@ def test_the_braille_networks_import_whole(name, hidden, caplog):
     assert [(c.name, c.source, c.target, c.delay) for c in network.connections] == [
         ("fc1", "input", "lif1.lif", 0), ("fc2", "lif1.lif", "lif2", 0), ("lif1.w_rec", "lif1.lif", "lif1.lif", 1)]
     graph = nir.read(PAPER / name)
-    np.testing.assert_allclose(imported.params["w_lif1.w_rec"], np.asarray(graph.nodes["lif1.w_rec"].weight).T)
+    np.testing.assert_allclose(imported.params["w_lif1_w_rec"], np.asarray(graph.nodes["lif1.w_rec"].weight).T)
     if "bias" in name and "noBias" not in name:
         # Both Affine nodes onto lif1.lif add their biases to its drive.
         expected = np.asarray(graph.nodes["fc1"].bias) + np.asarray(graph.nodes["lif1.w_rec"].bias)

@@ -35,10 +35,11 @@ RULE = Rule(
     network_of=Lazy(_CONFIG, "run_network"),
     init_params=Lazy("pe_actors.rules.eprop.gradients", "init_eprop_params"),
     weight_shapes=Lazy("pe_actors.rules.eprop.gradients", "weight_shapes"),
-    group=Lazy("pe_actors.rules.eprop.program", "EpropGroup"),
+    group=Lazy("pe_actors.rules.eprop.program", "eprop_group"),
     backends=(
-        Backend(PE_BACKENDS[0], "the PE programs in this process", frozenset({"kernel", "synapses"}), ANY_SYNAPSES),
-        Backend(PE_BACKENDS[1], "one Ray actor per PE, G groups of P", _ACTORS, ANY_SYNAPSES),
+        Backend(PE_BACKENDS[0], "the PE programs in this process", frozenset({"kernel", "synapses"}), ANY_SYNAPSES,
+                graphs=True),
+        Backend(PE_BACKENDS[1], "one Ray actor per PE, G groups of P", _ACTORS, ANY_SYNAPSES, graphs=True),
         Backend(
             "replay",
             "off-chip: exact e-prop gradients from a stored forward pass",
@@ -74,4 +75,5 @@ RULE = Rule(
     record=Lazy("pe_actors.rules.eprop.bptt", "record_populations"),
     example_input=Lazy("pe_actors.rules.eprop.bptt", "example_input"),
     aliases=MappingProxyType({"bptt": "bptt"}),
+    graph=Lazy("pe_actors.rules.eprop.graph", "EpropGraph"),
 )

@@ -76,7 +76,12 @@ def record_populations(params: dict[str, np.ndarray], x: np.ndarray, config: Net
     """The populations of the network on inputs ``x`` (batch, T, n_in), each variable (batch, T, neurons):
     ``recurrent`` (``spikes`` z, membrane ``v``, adaptive ``threshold``) and ``readout`` (its leaky output
     ``v``, y^t = zbar^t W_out), with the class scores (the readout's mean over T, docs/eprop.md); the forward pass
-    of :func:`bptt_forward`, step by step."""
+    of :func:`bptt_forward`, step by step. A network graph runs as docs/networks.md writes it, its populations by
+    their names."""
+    if hasattr(config, "network"):
+        from pe_actors.networks import run
+
+        return run(config.network, params, x)
     dtype = np.result_type(params["w_in"], np.float32)
     weights = {key: np.asarray(value, dtype) for key, value in params.items()}
     trace = bptt_forward(weights, np.asarray(x, dtype), config)
@@ -89,5 +94,7 @@ def record_populations(params: dict[str, np.ndarray], x: np.ndarray, config: Net
 
 
 def example_input(config: NetworkConfig, seed: int = 0) -> np.ndarray:
-    """One standard normal input (1, T, n_in) (no label)."""
+    """One standard normal input (1, T, n_in) (no label); for a network graph, Bernoulli spikes of rate 0.1."""
+    if hasattr(config, "network"):
+        return (np.random.default_rng(seed).random((1, config.n_steps, config.n_in)) < 0.1).astype(np.float32)
     return np.random.default_rng(seed).standard_normal((1, config.n_steps, config.n_in)).astype(np.float32)

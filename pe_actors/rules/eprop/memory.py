@@ -4,6 +4,7 @@ and the working set a training run needs, estimated before anything is allocated
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -101,11 +102,30 @@ def memory_rows(
 def run_memory(network: NetworkConfig, batch: int, itemsize: int, generated: bool = False) -> dict[str, float]:
     """Bytes a training run needs by part: the stored forward pass of the replay engine and BPTT (presynaptic
     activity, spikes and pseudo-derivatives per step and sample) and the weights with ADAM moments. ``generated``
-    (data the run generates up front) adds nothing: e-prop's data are read as they are."""
+    (data the run generates up front) adds nothing: e-prop's data are read as they are. A network graph's PEs
+    keep, per sample, an accumulator per synapse onto a hidden neuron (two with ALIF's adaptation eligibility)."""
+    if hasattr(network, "network"):
+        return graph_run_memory(network.network, batch, itemsize)
     pre = network.n_in + network.n_rec
     return {
         "forward record": 4.0 * batch * network.n_steps * (pre + network.n_rec) * itemsize,
         "weights and ADAM": 3.0 * (pre * network.n_rec + network.n_rec * network.n_out) * itemsize,
+    }
+
+
+def graph_run_memory(network: Any, batch: int, itemsize: int) -> dict[str, float]:
+    """Bytes of a network graph's e-prop run: per-sample eligibility of the synapses onto hidden neurons, the
+    weights with ADAM moments."""
+    shapes = network.weight_shapes()
+    eligible = 0
+    for connection in network.connections:
+        if connection.target in network.outputs:
+            continue
+        per_synapse = 2 if network.population(connection.target).model == "alif" else 1
+        eligible += per_synapse * int(np.prod(shapes[connection.key]))
+    return {
+        "eligibility": float(batch * eligible * itemsize),
+        "weights and ADAM": 3.0 * sum(int(np.prod(shape)) for shape in shapes.values()) * itemsize,
     }
 
 

@@ -26,6 +26,19 @@ from pe_actors.synapses import DIGITAL, SynapseConfig
 MASTER = 0
 
 
+def eprop_group(config: Any, n_pes: int, sizes: list[int] | None = None, kernel: str = "numba",
+                synapses: SynapseConfig = DIGITAL, sub_batch: int | None = None) -> Any:
+    """The group program of an e-prop network: :class:`EpropGroup` for the rule's own network, a
+    :class:`~pe_actors.rules.eprop.graph_program.GraphGroup` for a network graph it compiled."""
+    from pe_actors.rules.eprop.graph import EpropGraph
+
+    if isinstance(config, EpropGraph):
+        from pe_actors.rules.eprop.graph_program import GraphGroup
+
+        return GraphGroup(config, n_pes, sizes, synapses, kernel, sub_batch)
+    return EpropGroup(config, n_pes, sizes, kernel, synapses, sub_batch)
+
+
 class EpropGroup:
     """One e-prop network replica on ``n_pes`` PEs (postsynaptic split of the recurrent neurons).
 

@@ -1,0 +1,122 @@
+"""Import, train, export: the NIR paper's braille network trains with e-prop through pe_actors.train and
+pe-actors train --nir, on the in-process PEs and on PE actors with the same numbers, and its export reads back
+into the same network with the same spikes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import pe_actors as pa
+from pe_actors.core.settings import ConfigError
+from pe_actors.interop.nir import ImportedNetwork, from_nir, to_nir, write_nir
+from pe_actors.networks import NetworkBuilder
+from pe_actors_launcher.cli import cli as main
+
+BRAILLE = Path(__file__).parent.parent / "data" / "nir_paper" / "braille_noDelay_bias_zero.nir"
+STEPS = 64
+
+
+def braille() -> ImportedNetwork:
+    """The braille network over 64 steps with leaky outputs (e-prop's readout), its trained weights kept."""
+    imported = from_nir(BRAILLE, dt=1e-4, n_steps=STEPS, reset="value")
+    return ImportedNetwork(None, imported.network.with_leaky_outputs(), imported.params)
+
+
+def taxel_task(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seven classes of taxel spike trains, each class firing its own three taxels more often."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 7
+    rates = np.full((7, 12), 0.02)
+    for k in range(7):
+        rates[k, [k, (k + 3) % 12, (2 * k + 5) % 12]] = 0.3
+    x = (rng.random((n, STEPS, 12)) < rates[labels][:, None, :]).astype(np.float32)
+    return x, labels
+
+
+def test_the_braille_network_trains_with_eprop_and_exports_again(tmp_path):
+    x, labels = taxel_task(280)
+    run = pa.train(network=braille(), data=(x, labels), rule="eprop", engine="inprocess", pes=2, sub_batch=14,
+                   epochs=4, lr=0.01, out=tmp_path / "run", progress=False, seed=1)
+    assert run.best["test_accuracy"] >= 0.6, run.best  # chance is 1/7
+    model = pa.load(tmp_path / "run")
+    assert model.checkpoint.record.rule == "eprop" and model.config.network.outputs == ("lif2",)
+    path = write_nir(to_nir(model), tmp_path / "trained.nir")
+    back = from_nir(path)
+    assert back.rule == "eprop" and back.network.to_dict() == model.config.to_dict()
+    sample = x[:3]
+    ours, again = pa.simulate(model, sample), pa.simulate(back, sample)
+    spikes = ours.populations["lif1.lif"]["spikes"]
+    assert spikes.sum() > 0
+    np.testing.assert_array_equal(spikes, again.populations["lif1.lif"]["spikes"])
+    np.testing.assert_allclose(ours.logits, again.logits, rtol=1e-6)
+    assert np.array_equal(model.predict(sample).argmax(1), ours.logits.argmax(1))
+
+
+@pytest.mark.ray
+def test_a_graph_trains_on_pe_actors_as_in_process(tmp_path, local_ray):
+    x, labels = taxel_task(56, seed=2)
+    runs = {}
+    for engine in ("inprocess", "actors"):
+        runs[engine] = pa.train(network=braille(), data=(x, labels), rule="eprop", engine=engine, pes=2,
+                                sub_batch=7, groups=2, epochs=1, out=tmp_path / engine, progress=False)
+    weights = {engine: pa.load(tmp_path / engine).state for engine in runs}
+    for key in ("w_fc1", "w_lif1_w_rec", "w_fc2"):
+        np.testing.assert_allclose(weights["actors"][key], weights["inprocess"][key], rtol=1e-5, atol=1e-6)
+    assert runs["actors"].best["train_loss"] == pytest.approx(runs["inprocess"].best["train_loss"], rel=1e-5)
+
+
+def write_data(folder: Path, x: np.ndarray, labels: np.ndarray) -> Path:
+    """A prepared-feature folder of the arrays (train, validation and test in thirds)."""
+    folder.mkdir(parents=True)
+    parts = np.array_split(np.arange(len(x)), 3)
+    for split, part in zip(("train", "validation", "test"), parts, strict=True):
+        np.save(folder / f"{split}_features.npy", x[part])
+        np.save(folder / f"{split}_labels.npy", labels[part].astype(np.int64))
+    metadata = {"sizes": {s: len(p) for s, p in zip(("train", "validation", "test"), parts, strict=True)},
+                "class_names": [f"letter {k}" for k in range(7)], "synthetic": False}
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder
+
+
+def test_the_command_line_trains_a_nir_file_and_names_what_does_not_fit(tmp_path):
+    network = braille()
+    graph = write_nir(to_nir(network), tmp_path / "braille.nir")
+    data = write_data(tmp_path / "data", *taxel_task(84, seed=3))
+    result = CliRunner().invoke(main, ["train", "--rule", "eprop", "--engine", "inprocess", "--nir", str(graph),
+                                       "--data", str(data), "--epochs", "1", "--pes", "2", "--sub-batch", "7",
+                                       "--out", str(tmp_path / "cli"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "Training the network graph of" in result.output
+    recorded = (tmp_path / "cli" / "run-config.toml").read_text()
+    assert "braille.nir" in recorded
+    # The paper's file as it is: a spiking output, which e-prop refuses with the way out.
+    result = CliRunner().invoke(main, ["train", "--rule", "eprop", "--engine", "inprocess", "--nir", str(BRAILLE),
+                                       "--nir-dt", "1e-4", "--data", str(data), "--out", str(tmp_path / "no")])
+    assert result.exit_code != 0 and "with_leaky_outputs" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["train", "--rule", "eprop", "--engine", "replay", "--nir", str(graph),
+                                       "--data", str(data), "--out", str(tmp_path / "no2")])
+    assert result.exit_code != 0 and "a --nir graph trains on inprocess or actors" in result.output
+
+
+def test_a_built_network_trains_from_python_and_small_groups_are_refused(tmp_path):
+    net = NetworkBuilder(n_steps=STEPS, dt_s=1e-3)
+    net.input("taxels", 12)
+    net.population("a", 8, "alif", tau_mem=20e-3, tau_adapt=200e-3, beta=0.2, reset="subtract",
+                   reset_delayed=True, threshold=0.5)
+    net.population("b", 6, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3, threshold=0.5)
+    net.population("out", 7, "li", tau_mem=20e-3)
+    net.connect("taxels", "a").connect("taxels", "b").connect("a", "a").connect("b", "a", delay=1)
+    net.connect("a", "out").connect("b", "out")
+    network = net.build(["out"])
+    x, labels = taxel_task(70, seed=4)
+    run = pa.train(network=network, data=(x, labels), rule="eprop", engine="inprocess", pes=3, sub_batch=7,
+                   epochs=1, out=tmp_path / "built", progress=False)
+    assert np.isfinite(run.best["train_loss"])
+    with pytest.raises(ConfigError, match="n_pes must lie in \\[1, 6\\]"):
+        pa.train(network=network, data=(x, labels), rule="eprop", engine="inprocess", pes=7, epochs=1,
+                 out=tmp_path / "too-many", progress=False)
