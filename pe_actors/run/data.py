@@ -115,6 +115,10 @@ def recorded_dataset(record: ModelRecord, network: Any) -> tuple[Dataset, str]:
     Yin-Yang or the stand-in (built again in the recorded cache if it is gone)."""
     recorded = record.run_config or {}
     rule_name = record.rule
+    if (record.data_metadata or {}).get("dataset") == "arrays":
+        # The run's data were the caller's arrays, which no run keeps: any other data would be a silent stand-in.
+        raise ConfigError("the run trained on arrays passed by its caller, which it does not keep; pass the data "
+                          "again", "data")
     cache = Path(recorded.get("cache") or "cache/standin")
     if recorded.get("shd_dir"):
         where = recorded["shd_dir"]

@@ -120,3 +120,22 @@ def test_a_built_network_trains_from_python_and_small_groups_are_refused(tmp_pat
     with pytest.raises(ConfigError, match="n_pes must lie in \\[1, 6\\]"):
         pa.train(network=network, data=(x, labels), rule="eprop", engine="inprocess", pes=7, epochs=1,
                  out=tmp_path / "too-many", progress=False)
+
+
+def test_a_trained_graph_is_evaluated_and_drawn_by_population(tmp_path):
+    from pe_actors.run.simulate import raster
+
+    x, labels = taxel_task(42, seed=5)
+    pa.train(network=braille(), data=(x, labels), rule="eprop", engine="inprocess", pes=1, sub_batch=14, epochs=1,
+             out=tmp_path / "run", progress=False)
+    model = pa.load(tmp_path / "run")
+    with pytest.raises(ConfigError, match="trained on arrays passed by its caller"):
+        raster(model)
+    data = write_data(tmp_path / "data", x, labels)
+    picture = raster(model, data=data, index=1)
+    summary = picture.summary()
+    assert set(summary["populations"]) == {"lif1.lif"}  # the spiking populations, by their NIR names
+    assert summary["step_ms"] == pytest.approx(0.1) and summary["label"] is not None
+    assert len(summary["populations"]["lif1.lif"]["spikes_per_neuron"]) == 38
+    result = pa.evaluate(tmp_path / "run", data=data)
+    assert 0.0 <= result.accuracy <= 1.0 and result.samples == 14

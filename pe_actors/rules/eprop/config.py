@@ -109,8 +109,10 @@ def run_network(settings: Any) -> EpropConfig:
     return network
 
 
-def event_binning(network: EpropConfig) -> tuple[float, int]:
-    """(bin in ms, steps) of event data for ``network``: its T steps over 1 s."""
+def event_binning(network: Any) -> tuple[float, int]:
+    """(bin in ms, steps) of event data for ``network``: its T steps over 1 s; a network graph's own step."""
+    if hasattr(network, "network"):
+        return network.network.dt_s * 1000.0, int(network.n_steps)
     return 1000.0 / network.n_steps, int(network.n_steps)
 
 
