@@ -112,7 +112,7 @@ def to_nir(model: Any, dt: float | None = None, approximate: bool = False) -> An
         return graph_to_nir(model.network, model.params, dt, approximate)
     rule_name, network, params, extra = _unpack(model)
     if isinstance(getattr(network, "network", None), Network):  # a network graph the rule compiled
-        return graph_to_nir(network.network, params, dt, approximate, rule_name)
+        return graph_to_nir(network, params, dt, approximate, rule_name)
     form = form_of(rule(rule_name))
     return form.to_graph(network, params, dt or form.default_dt_s(network, extra), extra, approximate)
 
@@ -141,14 +141,18 @@ def _unpack(model: Any) -> tuple[str, Any, dict[str, np.ndarray], dict[str, Any]
     return spec.name, network, weights, extra
 
 
-def graph_to_nir(network: Network, params: dict[str, np.ndarray], dt: float | None = None,
+def graph_to_nir(network: Any, params: dict[str, np.ndarray], dt: float | None = None,
                  approximate: bool = False, rule_name: str | None = None) -> Any:
-    """The NIR graph of a network graph with weights ``params``, for step ``dt`` (default the network's own),
-    trained by ``rule_name`` (None: none yet); its description travels in the metadata, so that :func:`from_nir`
-    gives it back whole."""
-    if dt is not None and dt != network.dt_s:
-        network = Network.from_dict(network.to_dict() | {"dt_s": float(dt)})
-    record = {"format": 1, "network": network.to_dict(), "dt_s": network.dt_s, "n_steps": network.n_steps,
+    """The NIR graph of a network graph (or of a rule's compiled graph, with what the rule adds, EventProp's loss)
+    with weights ``params``, for step ``dt`` (default the network's own), trained by ``rule_name`` (None: none
+    yet); its description travels in the metadata, so that :func:`from_nir` gives it back whole."""
+    description = network.to_dict()
+    graph = getattr(network, "network", network)
+    if dt is not None and dt != graph.dt_s:
+        graph = Network.from_dict(graph.to_dict() | {"dt_s": float(dt)})
+        description["dt_s"] = graph.dt_s
+    network = graph
+    record = {"format": 1, "network": description, "dt_s": network.dt_s, "n_steps": network.n_steps,
               "discretisation": "forward Euler at dt_s; input spikes are counts per step"}
     if rule_name is not None:
         record["rule"] = rule_name
@@ -213,7 +217,11 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
         if "rule" not in recorded:
             return ImportedNetwork(None, network, params, recorded)
         try:
-            return ImportedNetwork(recorded["rule"], rule_of_graph(None, recorded).compile(network), params, recorded)
+            spec = rule_of_graph(None, recorded)
+            compiled = spec.network_from_dict(recorded["network"]) if written else spec.compile(network)
+            if n_steps is not None and written:
+                compiled = type(compiled).from_dict(compiled.to_dict() | {"n_steps": n_steps})
+            return ImportedNetwork(recorded["rule"], compiled, params, recorded)
         except ValueError as error:
             raise NIRError(f"the graph records the {recorded['rule']} rule, which cannot train it: {error}") from None
     spec = rule_of_graph(rule, recorded)

@@ -185,16 +185,17 @@ class Rule:
         """The network descriptions this rule's engines take: its own type and its compiled graphs'."""
         return (self.network_type.resolve(),) + (() if self.graph is None else (self.graph.resolve(),))
 
-    def compile(self, network: Any) -> Any:
+    def compile(self, network: Any, settings: Any = None) -> Any:
         """``network`` as this rule trains it: a network graph compiled by :attr:`graph` (a NetworkError says
-        why not), anything else as it is."""
+        why not) with what of a run's ``settings`` the rule's graphs take (EventProp: its loss), anything else as
+        it is."""
         from pe_actors.networks import Network, NetworkError
 
         if not isinstance(network, Network):
             return network
         if self.graph is None:
             raise NetworkError(f"the {self.name} rule trains its own networks, not network graphs")
-        return self.graph(network)
+        return self.graph.resolve().compile(network, settings)
 
     def network_from_dict(self, values: Mapping[str, Any]) -> Any:
         """The network description whose plain form is ``values`` (a network graph's or the rule's own)."""

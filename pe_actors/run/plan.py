@@ -170,14 +170,15 @@ def graph_of_run(config: Any, spec: Rule) -> tuple[Any, dict[str, np.ndarray]]:
         raise ConfigError(f"--nir {config.nir}: {error}", "nir") from None
     graph = getattr(imported.network, "network", imported.network)
     try:
-        compiled = spec.compile(graph)
+        compiled = spec.compile(graph, config)
     except NetworkError as error:
         raise ConfigError(f"--nir {config.nir}: the {spec.name} rule cannot train this network: {error}",
                           "nir") from None
-    try:
-        spec.group(compiled, config.pes)  # the PEs of a group must fit the graph's populations
-    except ValueError as error:
-        raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
+    if rule_and_backend(config.rule, config.engine)[1] in PE_BACKENDS:
+        try:
+            spec.group(compiled, config.pes)  # the PEs of a group must fit the graph's populations
+        except ValueError as error:
+            raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
     return compiled, imported.params
 
 

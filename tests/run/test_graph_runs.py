@@ -139,3 +139,32 @@ def test_a_trained_graph_is_evaluated_and_drawn_by_population(tmp_path):
     assert len(summary["populations"]["lif1.lif"]["spikes_per_neuron"]) == 38
     result = pa.evaluate(tmp_path / "run", data=data)
     assert 0.0 <= result.accuracy <= 1.0 and result.samples == 14
+
+
+def test_a_recurrent_eventprop_graph_trains_off_chip_and_names_the_engines_it_needs(tmp_path):
+    from pe_actors.networks import WeightInit
+    from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors_datasets.yinyang import yinyang
+
+    net = NetworkBuilder(n_steps=30, dt_s=1e-3)
+    net.input("x", 5)
+    net.population("h", 40, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3)
+    net.population("out", 3, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3)
+    net.connect("x", "h", delay=1, init=WeightInit(1.5, 0.8, fan_in=False))
+    net.connect("h", "h", self_connections=False, init=WeightInit(0.0, 0.1, fan_in=False))
+    net.connect("h", "out", delay=1, init=WeightInit(0.5, 0.4, fan_in=False))
+    network = net.build(["out"], readout="first_spike")
+    features, labels = yinyang(1500, 5)
+    x = encode(features, EventPropConfig(t_code=27.0))
+    run = pa.train(network=network, data=(x, labels), rule="eventprop", engine="offchip", epochs=6, lr=0.003,
+                   sub_batch=32, out=tmp_path / "ep", progress=False, dtype="float64")
+    assert run.best["test_accuracy"] > 0.6, run.best  # chance is about 1/3
+    model = pa.load(tmp_path / "ep")
+    assert model.config.loss.loss_time == "crossing"  # the Yin-Yang recipe's loss, from the rule's run defaults
+    back = from_nir(write_nir(to_nir(model), tmp_path / "ep.nir"))
+    assert back.rule == "eventprop" and back.network.to_dict() == model.config.to_dict()
+    np.testing.assert_array_equal(back.engine().predict(x[:50]), model.predict(x[:50]))
+    with pytest.raises(ConfigError, match="a --nir graph trains on offchip"):
+        pa.train(network=network, data=(x, labels), rule="eventprop", engine="inprocess", epochs=1,
+                 out=tmp_path / "pe", progress=False)

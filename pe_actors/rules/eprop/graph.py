@@ -49,6 +49,11 @@ class EpropGraph:
     def __post_init__(self) -> None:
         check_trainable(self.network)
 
+    @classmethod
+    def compile(cls, network: Network, settings: Any = None) -> EpropGraph:
+        """The graph e-prop trains (a run's settings change nothing of it)."""
+        return cls(network)
+
     @property
     def n_in(self) -> int:
         """Input channels."""

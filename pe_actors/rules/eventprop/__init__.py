@@ -35,6 +35,7 @@ RULE = Rule(
             "offchip",
             "off-chip: the whole network vectorised over the batch",
             build=Lazy("pe_actors.rules.eventprop.offchip", "OffchipEngine"),
+            graphs=True,
         ),
     ),
     offchip="offchip",
@@ -63,4 +64,5 @@ RULE = Rule(
     record=Lazy("pe_actors.rules.eventprop.network", "record_populations"),
     example_input=Lazy("pe_actors.rules.eventprop.network", "example_input"),
     silence=Lazy("pe_actors.rules.eventprop.network", "silence"),
+    graph=Lazy("pe_actors.rules.eventprop.graph", "EventPropGraph"),
 )

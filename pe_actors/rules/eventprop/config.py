@@ -266,6 +266,8 @@ def run_network(settings: Any) -> EventPropConfig:
         raise ConfigError(f"network {settings.network} with {given}: {error}") from None
 
 
-def event_binning(network: EventPropConfig) -> tuple[float, int]:
-    """(bin in ms, steps) of event data for ``network``: its dt and T."""
+def event_binning(network: Any) -> tuple[float, int]:
+    """(bin in ms, steps) of event data for ``network``: its dt and T (a network graph's step)."""
+    if hasattr(network, "network"):
+        return network.network.dt_s * 1000.0, int(network.n_steps)
     return float(network.dt), int(network.n_steps)

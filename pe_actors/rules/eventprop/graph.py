@@ -5,8 +5,16 @@ spike at step i reaches the next layer at step i + 1); the last layer is the out
 
 from __future__ import annotations
 
-from pe_actors.networks import Connection, Network, population
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from pe_actors.networks import Connection, Network, NetworkError, population
 from pe_actors.rules.eventprop.config import EventPropConfig
+from pe_actors.rules.eventprop.lif import JUMP_EPSILON
+from pe_actors.rules.eventprop.network import Readout, check_spikes, output_tapes, read_output
 
 
 def to_graph(config: EventPropConfig) -> Network:
@@ -23,3 +31,201 @@ def to_graph(config: EventPropConfig) -> Network:
                         for key, source, target in zip(config.weight_keys(), sources, names, strict=True))
     return Network("input", config.n_in, populations, connections, ("output",), config.n_steps, config.dt / 1000.0,
                    "first_spike")
+
+
+@dataclass(frozen=True, eq=False)
+class EventPropGraph:
+    """A network graph that EventProp trains (docs/networks.md, "What each rule trains"): populations of
+    current-based LIF neurons in EventProp's form (synaptic gain 1, membrane gain 1 - b, no rest or bias, reset to
+    0 at the spike step; one decay and threshold per population), every connection of delay 1 (a spike at step i
+    enters its target's current at step i + 1, feed-forward or recurrent), one output population read by its first
+    spikes. ``loss`` holds the loss settings of docs/eventprop.md (tau0, tau1, alpha_reg, loss_time,
+    alpha_silent) with the output population's step, decays and threshold. A NetworkError says what does not
+    fit."""
+
+    network: Network
+    loss: EventPropConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_trainable(self.network)
+        output = self.network.population(self.network.outputs[0])
+        dt_ms = self.network.dt_s * 1000.0
+        own = {"sizes": (self.network.n_in, output.size), "dt": dt_ms, "n_steps": self.network.n_steps,
+               "tau_syn": _tau_ms(output.uniform("decay_syn"), dt_ms),
+               "tau_mem": _tau_ms(output.uniform("decay_mem"), dt_ms), "theta": output.uniform("threshold"),
+               "init_mean": (0.0,), "init_std": (1.0,)}
+        base = self.loss or EventPropConfig()
+        own["t_code"] = min(base.t_code, (self.network.n_steps - 1) * dt_ms)
+        try:
+            object.__setattr__(self, "loss", replace(base, **own))
+        except ValueError as error:
+            raise NetworkError(f"EventProp's loss on this network: {error}") from None
+
+    @classmethod
+    def compile(cls, network: Network, settings: Any = None) -> EventPropGraph:
+        """The graph EventProp trains, with the loss settings a run gives (``tau0``, ``tau1``, ``alpha_reg``,
+        ``loss_time``, ``alpha_silent``; the others' defaults of docs/eventprop.md)."""
+        given = {key: getattr(settings, key) for key in LOSS_SETTINGS if getattr(settings, key, None) is not None}
+        return cls(network, replace(EventPropConfig(), **given))
+
+    @property
+    def n_in(self) -> int:
+        """Input channels."""
+        return self.network.n_in
+
+    @property
+    def n_out(self) -> int:
+        """Output neurons."""
+        return self.network.n_out
+
+    @property
+    def n_steps(self) -> int:
+        """Steps of a trial."""
+        return self.network.n_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        """The network's plain form with the loss settings under ``loss``."""
+        return self.network.to_dict() | {"loss": self.loss.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EventPropGraph:
+        """Inverse of :meth:`to_dict`."""
+        loss = values.get("loss")
+        return cls(Network.from_dict(values), None if loss is None else EventPropConfig.from_dict(loss))
+
+
+#: The settings of a run that EventProp's graphs take: the loss's.
+LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent")
+
+
+def _tau_ms(decay: float | None, dt_ms: float) -> float:
+    """The time constant (ms) of a decay per step (a placeholder of 1e9 ms for none)."""
+    return -dt_ms / math.log(decay) if decay is not None and 0 < decay < 1 else 1e9
+
+
+def check_trainable(network: Network) -> None:
+    """Refuse, with the reason, a graph EventProp cannot train (see :class:`EventPropGraph`)."""
+    if network.readout != "first_spike" or len(network.outputs) != 1:
+        raise NetworkError("EventProp reads one output population by its first spikes (readout 'first_spike'), not "
+                           f"{list(network.outputs)} by {network.readout!r}")
+    for pop in network.populations:
+        where = f"population {pop.name!r}"
+        if pop.model != "cuba_lif":
+            raise NetworkError(f"{where} is a {pop.model} population; EventProp's exact adjoint here is that of "
+                               "current-based LIF neurons (cuba_lif)")
+        if pop.reset != "value" or pop.reset_delayed or np.any(pop.v_reset != 0):
+            raise NetworkError(f"{where} resets {'by subtraction' if pop.reset != 'value' else 'to a non-zero value'};"
+                               " EventProp's neurons reset to 0 at their spike")
+        if np.any(pop.v_leak != 0) or pop.bias is not None:
+            raise NetworkError(f"{where} has a rest or a bias; EventProp's neurons rest at 0 without bias")
+        for key in ("decay_syn", "decay_mem", "threshold"):
+            if pop.uniform(key) is None:
+                raise NetworkError(f"{where}: its {key} differs between neurons; EventProp takes one per population")
+        b = pop.uniform("decay_mem")
+        if np.any(pop.gain_syn != 1.0) or not np.allclose(pop.gain_mem, 1.0 - b, rtol=1e-12, atol=0):
+            raise NetworkError(f"{where}: EventProp's neurons take their drive with gain 1 into the current and "
+                               "1 - b into the membrane (V = b V + (1 - b) I)")
+    for connection in network.connections:
+        if connection.delay != 1:
+            raise NetworkError(f"connection {connection.name!r} has delay {connection.delay}; EventProp's "
+                               "populations receive a spike one step after it (delay 1), as on the chip")
+
+
+def graph_check_params(params: dict[str, np.ndarray], graph: EventPropGraph) -> dict[str, np.ndarray]:
+    """``params`` as same-dtype float arrays of the graph's weight shapes; a ValueError names what is wrong."""
+    checked = graph.network.check_params(params)
+    dtype = np.result_type(*checked.values())
+    return {key: np.asarray(value, dtype) for key, value in checked.items()}
+
+
+def graph_check_spikes(spikes: np.ndarray, graph: EventPropGraph, dtype: np.dtype) -> np.ndarray:
+    """The input raster as ``dtype`` (batch, T, n_in) of 0/1; a ValueError says what is wrong."""
+    return check_spikes(spikes, graph.loss, dtype)
+
+
+def graph_forward(params: dict[str, np.ndarray], spikes: np.ndarray, graph: EventPropGraph) -> dict[str, dict]:
+    """Every population's tapes (``i``, ``v`` before the reset, ``spikes``), each (batch, T, n)."""
+    from pe_actors.networks import run
+
+    return run(graph.network, params, spikes, ("i", "v", "spikes"))[0]
+
+
+def graph_predict(params: dict[str, np.ndarray], spikes: np.ndarray, graph: EventPropGraph) -> Readout:
+    """The readout without labels."""
+    tapes = graph_forward(params, spikes, graph)[graph.network.outputs[0]]
+    return read_output(tapes["spikes"], tapes["v"], None, graph.loss)
+
+
+def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, graph: EventPropGraph,
+                    batch_size: int | None = None) -> tuple[dict[str, np.ndarray], Readout]:
+    """EventProp's gradients of the loss (summed, divided by ``batch_size``, default the batch) and the readout:
+    the adjoints of every population stepped back together, since a connection (recurrent or not) carries a
+    spike at step i into its target at i + 1 (docs/networks.md, "EventProp on a graph")."""
+    network, config = graph.network, graph.loss
+    tapes = graph_forward(params, spikes, graph)
+    output = network.outputs[0]
+    readout = read_output(tapes[output]["spikes"], tapes[output]["v"], labels, config)
+    error, source = output_tapes(readout, labels, config, batch_size or len(spikes), spikes.dtype)
+    n, n_steps = spikes.shape[:2]
+    populations = {p.name: p for p in network.populations}
+    errors = {name: np.zeros_like(tapes[name]["spikes"]) for name in populations}
+    errors[output] += error
+    lam_v = {name: np.zeros((n, p.size), spikes.dtype) for name, p in populations.items()}
+    lam_i = {name: np.zeros((n, p.size), spikes.dtype) for name, p in populations.items()}
+    if source is not None:
+        lam_v[output] += source[:, n_steps - 1]
+    decays = {name: (p.uniform("decay_syn"), p.uniform("decay_mem")) for name, p in populations.items()}
+    tau_syn = {name: _tau_ms(a, config.dt) for name, (a, _) in decays.items()}
+    activity = {name: tapes[name]["spikes"] for name in populations} | {network.input: spikes}
+    masks = {c.key: c.synapse_mask(params[c.key].shape) for c in network.connections}
+    grads = {key: np.zeros_like(value) for key, value in params.items()}
+    for i in range(n_steps - 2, -1, -1):
+        for c in network.connections:
+            if c.source != network.input:
+                diff = lam_v[c.target] - lam_i[c.target]
+                errors[c.source][:, i] += activity[c.source][:, i] * (diff @ params[c.key].T)
+        for name, (a, b) in decays.items():
+            tape = tapes[name]
+            jump = tape["spikes"][:, i + 1] * (lam_v[name] + errors[name][:, i + 1]) / (
+                tape["i"][:, i + 1] - tape["v"][:, i + 1] + JUMP_EPSILON)
+            lam_i[name] = a * lam_i[name] + (1.0 - a) * lam_v[name]
+            lam_v[name] = b * lam_v[name] + jump
+            if source is not None and name == output:
+                lam_v[name] += source[:, i]
+        for c in network.connections:
+            grads[c.key] -= tau_syn[c.target] * (activity[c.source][:, i].T @ lam_i[c.target])
+    for key, mask in masks.items():
+        if mask is not None:
+            grads[key] *= mask
+    return grads, readout
+
+
+def graph_record(params: dict[str, np.ndarray], spikes: np.ndarray, graph: EventPropGraph) -> tuple[dict, np.ndarray]:
+    """Every population's ``spikes``, ``i`` and ``v`` by name, and the class scores of the output's first spikes."""
+    dtype = np.result_type(*params.values(), np.float64)
+    weights = {k: np.asarray(v, dtype) for k, v in params.items()}
+    populations = graph_forward(weights, np.asarray(spikes, dtype), graph)
+    output = populations[graph.network.outputs[0]]
+    return populations, read_output(output["spikes"], output["v"], None, graph.loss).logits
+
+
+def graph_silence(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, graph: EventPropGraph,
+                  chunk: int = 256) -> dict[str, float]:
+    """How much of the network has fallen silent on these samples, as
+    :func:`pe_actors.rules.eventprop.network.silence` measures it: label outputs that never spike, samples
+    without an output spike, hidden neurons (of every population but the output) that spike in none."""
+    output = graph.network.outputs[0]
+    hidden = [p for p in graph.network.populations if p.name != output]
+    spiked = {p.name: np.zeros(p.size, bool) for p in hidden}
+    label_silent = all_silent = 0
+    for start in range(0, len(spikes), chunk):
+        tapes = graph_forward(params, spikes[start : start + chunk], graph)
+        silent = ~tapes[output]["spikes"].any(axis=1)
+        label_silent += int(silent[np.arange(len(silent)), labels[start : start + chunk]].sum())
+        all_silent += int(silent.all(axis=1).sum())
+        for name in spiked:
+            spiked[name] |= tapes[name]["spikes"].any(axis=(0, 1))
+    n, n_hidden = max(len(spikes), 1), sum(p.size for p in hidden)
+    dead = sum(int(np.count_nonzero(~s)) for s in spiked.values())
+    return {"label_silent": label_silent / n, "all_silent": all_silent / n,
+            "dead_hidden": dead / n_hidden if n_hidden else 0.0}

@@ -22,7 +22,10 @@ Params = dict[str, np.ndarray]
 
 
 def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, dtype: type = np.float64) -> Params:
-    """Initial weights ``w_{l}`` (n_l, n_{l+1}) ~ N(init_mean[l], init_std[l]) theta (docs/eventprop.md)."""
+    """Initial weights ``w_{l}`` (n_l, n_{l+1}) ~ N(init_mean[l], init_std[l]) theta (docs/eventprop.md); a
+    network graph's by its connections' own initialisation."""
+    if hasattr(config, "network"):
+        return config.network.init_params(seed, dtype)
     c = config or EventPropConfig()
     rng = np.random.default_rng(seed)
     return {
@@ -34,7 +37,10 @@ def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, 
 
 
 def weight_shapes(config: EventPropConfig) -> dict[str, tuple[int, ...]]:
-    """The shapes of the weights :func:`init_eventprop_params` draws: ``w_l`` (n_l, n_{l+1})."""
+    """The shapes of the weights :func:`init_eventprop_params` draws: ``w_l`` (n_l, n_{l+1}); a graph's by
+    connection."""
+    if hasattr(config, "network"):
+        return config.network.weight_shapes()
     return {key: (config.sizes[layer], config.sizes[layer + 1]) for layer, key in enumerate(config.weight_keys())}
 
 
@@ -118,8 +124,13 @@ def forward(params: Params, spikes: np.ndarray, config: EventPropConfig) -> list
 
 def record_populations(params: Params, spikes: np.ndarray, config: EventPropConfig) -> tuple[dict, np.ndarray]:
     """The populations of the network on input rasters ``spikes`` (batch, T, n_0), each variable (batch, T,
-    neurons): every LIF layer (``layer 1`` ... and ``output``) with its ``spikes``, synaptic current ``i`` and
-    membrane voltage ``v`` before the reset, and the class scores of the output's first spikes."""
+    neurons): every LIF layer (``layer 1`` ... and ``output``; a graph's populations by name) with its ``spikes``,
+    synaptic current ``i`` and membrane voltage ``v`` before the reset, and the class scores of the output's first
+    spikes."""
+    if hasattr(config, "network"):
+        from pe_actors.rules.eventprop.graph import graph_record
+
+        return graph_record(params, spikes, config)
     dtype = np.result_type(*params.values(), np.float64)
     tapes = forward({k: np.asarray(v, dtype) for k, v in params.items()}, np.asarray(spikes, dtype), config)
     names = [f"layer {layer}" for layer in range(1, len(tapes))] + ["output"]
@@ -128,7 +139,10 @@ def record_populations(params: Params, spikes: np.ndarray, config: EventPropConf
 
 
 def example_input(config: EventPropConfig, seed: int = 0) -> np.ndarray:
-    """One input raster (1, T, n_0) of uniformly random features through the latency code (no label)."""
+    """One input raster (1, T, n_0) of uniformly random features through the latency code (no label); for a
+    network graph, Bernoulli spikes of rate 0.1."""
+    if hasattr(config, "network"):
+        return (np.random.default_rng(seed).random((1, config.n_steps, config.n_in)) < 0.1).astype(np.float64)
     from pe_actors.rules.eventprop.encoding import encode
 
     return encode(np.random.default_rng(seed).random((1, config.n_in - 1)), config)
@@ -183,6 +197,10 @@ def silence(
     unless ``alpha_silent`` > 0); ``all_silent``, the fraction in which no output spikes; ``dead_hidden``, the
     fraction of hidden neurons that spike in none of the samples (they receive no gradient). Computed ``chunk``
     samples at a time, which bounds memory, not results."""
+    if hasattr(config, "network"):
+        from pe_actors.rules.eventprop.graph import graph_silence
+
+        return graph_silence(params, spikes, labels, config, chunk)
     label_silent = all_silent = 0
     spiked = [np.zeros(size, bool) for size in config.sizes[1:-1]]
     for start in range(0, len(spikes), chunk):

@@ -3,6 +3,10 @@ event-driven kernels, for prototyping and hyper-parameter search (docs/eventprop
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from pe_actors.core.engine import BatchResult, InProcessLifecycle
@@ -23,16 +27,17 @@ class OffchipEngine(InProcessLifecycle):
 
     def __init__(self, config: EventPropConfig, params: dict[str, np.ndarray], optimiser: OptimiserConfig) -> None:
         self.config = config
-        self.weights = {key: np.array(value) for key, value in network.check_params(params, config).items()}
+        self.numerics = _Numerics.of(config)
+        self.weights = {key: np.array(value) for key, value in self.numerics.check_params(params, config).items()}
         self.dtype = np.result_type(*self.weights.values())
         self.optimiser = optimiser
         self.adam = {key: Adam(value.shape, self.dtype, optimiser) for key, value in self.weights.items()}
 
     def train_batch(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
         """One ADAM step on the batch-mean loss of the input rasters ``x`` (n, T, n_0)."""
-        spikes = network.check_spikes(x, self.config, self.dtype)
+        spikes = self.numerics.check_spikes(x, self.config, self.dtype)
         labels = check_labels(labels, self.config.n_out, len(spikes))
-        grads, readout = network.gradients(self.weights, spikes, labels, self.config)
+        grads, readout = self.numerics.gradients(self.weights, spikes, labels, self.config)
         for key, weights in self.weights.items():
             grad = self.optimiser.learned(key, grads[key] + l2_gradient(weights, self.optimiser.l2))
             self.adam[key].step(weights, grad, lr)
@@ -40,7 +45,8 @@ class OffchipEngine(InProcessLifecycle):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class scores (n, n_out), the negative interpolated first-spike times over tau0."""
-        return network.predict(self.weights, network.check_spikes(x, self.config, self.dtype), self.config).logits
+        spikes = self.numerics.check_spikes(x, self.config, self.dtype)
+        return self.numerics.predict(self.weights, spikes, self.config).logits
 
     def advance(self, seconds: float) -> None:
         """Float weights do not drift: device time changes nothing."""
@@ -74,3 +80,24 @@ class OffchipEngine(InProcessLifecycle):
                 target[...] = value
         for adam in self.adam.values():
             adam.n = int(state.get("adam_n", 0))
+
+
+@dataclass(frozen=True)
+class _Numerics:
+    """The functions the engine computes with: the layered network's (:mod:`pe_actors.rules.eventprop.network`)
+    or a network graph's (:mod:`pe_actors.rules.eventprop.graph`)."""
+
+    check_params: Callable[..., Any]
+    check_spikes: Callable[..., Any]
+    gradients: Callable[..., Any]
+    predict: Callable[..., Any]
+
+    @classmethod
+    def of(cls, config: object) -> _Numerics:
+        """The numerics of ``config``."""
+        if hasattr(config, "network"):
+            from pe_actors.rules.eventprop import graph
+
+            return cls(graph.graph_check_params, graph.graph_check_spikes, graph.graph_gradients,
+                       graph.graph_predict)
+        return cls(network.check_params, network.check_spikes, network.gradients, network.predict)
