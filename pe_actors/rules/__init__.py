@@ -208,9 +208,10 @@ class Rule:
         return self.network_type.resolve().from_dict(values)
 
     def default_backend(self, network: Any) -> str:
-        """Where a trained ``network`` is evaluated fastest: :attr:`offchip`, or for a compiled graph the first
-        backend that trains graphs."""
-        if self.graph is not None and isinstance(network, self.graph.resolve()):
+        """Where a trained ``network`` is evaluated fastest: :attr:`offchip`, or for a compiled graph that the
+        off-chip engine does not train, the first backend that trains graphs."""
+        compiled = self.graph is not None and isinstance(network, self.graph.resolve())
+        if compiled and not self.backend(self.offchip).graphs:
             return next(b.name for b in self.backends if b.graphs)
         return self.offchip
 

@@ -17,7 +17,7 @@ import numpy as np
 from pe_actors.core.checkpoint import ModelRecord
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.settings import ConfigError, flag
-from pe_actors.rules import PE_BACKENDS, Rule, rule, rule_and_backend, rule_names
+from pe_actors.rules import PE_BACKENDS, Rule, group_program, rule, rule_and_backend, rule_names
 from pe_actors.run.config import (
     DEVICE_FIELDS,
     PCM_FIELDS,
@@ -174,11 +174,14 @@ def graph_of_run(config: Any, spec: Rule) -> tuple[Any, dict[str, np.ndarray]]:
     except NetworkError as error:
         raise ConfigError(f"--nir {config.nir}: the {spec.name} rule cannot train this network: {error}",
                           "nir") from None
-    if rule_and_backend(config.rule, config.engine)[1] in PE_BACKENDS:
+    backend = rule_and_backend(config.rule, config.engine)[1]
+    if backend in PE_BACKENDS:
+        schedule = config.schedule if spec.takes("schedule", backend) else None
         try:
-            spec.group(compiled, config.pes)  # the PEs of a group must fit the graph's populations
+            group_program(compiled, config.pes, schedule=schedule)  # the group must fit the graph's populations
         except ValueError as error:
-            raise ConfigError(f"--pes {config.pes}: {error}", "pes") from None
+            name = "schedule" if schedule is not None and "schedule" in str(error) else "pes"
+            raise ConfigError(f"--{name} {getattr(config, name)}: {error}", name) from None
     return compiled, imported.params
 
 

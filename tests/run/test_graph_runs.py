@@ -141,7 +141,8 @@ def test_a_trained_graph_is_evaluated_and_drawn_by_population(tmp_path):
     assert 0.0 <= result.accuracy <= 1.0 and result.samples == 14
 
 
-def test_a_recurrent_eventprop_graph_trains_off_chip_and_names_the_engines_it_needs(tmp_path):
+def recurrent_yinyang(n: int = 1500):
+    """A 5-40-3 network with a recurrent hidden population in EventProp's form, and Yin-Yang in its latency code."""
     from pe_actors.networks import WeightInit
     from pe_actors.rules.eventprop.config import EventPropConfig
     from pe_actors.rules.eventprop.encoding import encode
@@ -155,8 +156,12 @@ def test_a_recurrent_eventprop_graph_trains_off_chip_and_names_the_engines_it_ne
     net.connect("h", "h", self_connections=False, init=WeightInit(0.0, 0.1, fan_in=False))
     net.connect("h", "out", delay=1, init=WeightInit(0.5, 0.4, fan_in=False))
     network = net.build(["out"], readout="first_spike")
-    features, labels = yinyang(1500, 5)
-    x = encode(features, EventPropConfig(t_code=27.0))
+    features, labels = yinyang(n, 5)
+    return network, encode(features, EventPropConfig(t_code=27.0)), labels
+
+
+def test_a_recurrent_eventprop_graph_trains_and_round_trips(tmp_path):
+    network, x, labels = recurrent_yinyang()
     run = pa.train(network=network, data=(x, labels), rule="eventprop", engine="offchip", epochs=6, lr=0.003,
                    sub_batch=32, out=tmp_path / "ep", progress=False, dtype="float64")
     assert run.best["test_accuracy"] > 0.6, run.best  # chance is about 1/3
@@ -165,6 +170,20 @@ def test_a_recurrent_eventprop_graph_trains_off_chip_and_names_the_engines_it_ne
     back = from_nir(write_nir(to_nir(model), tmp_path / "ep.nir"))
     assert back.rule == "eventprop" and back.network.to_dict() == model.config.to_dict()
     np.testing.assert_array_equal(back.engine().predict(x[:50]), model.predict(x[:50]))
-    with pytest.raises(ConfigError, match="a --nir graph trains on offchip"):
-        pa.train(network=network, data=(x, labels), rule="eventprop", engine="inprocess", epochs=1,
-                 out=tmp_path / "pe", progress=False)
+    with pytest.raises(ConfigError, match="every step"):
+        pa.train(network=network, data=(x, labels), rule="eventprop", engine="inprocess", schedule="layered",
+                 pes=3, epochs=1, out=tmp_path / "layered", progress=False)
+
+
+@pytest.mark.ray
+def test_a_recurrent_eventprop_graph_trains_on_the_pes_as_off_chip(tmp_path, local_ray):
+    network, x, labels = recurrent_yinyang(140)
+    weights = {}
+    for engine, placement in (("offchip", {}), ("inprocess", {"pes": 3}), ("actors", {"pes": 2, "groups": 2, "sub_batch": 4})):
+        pa.train(network=network, data=(x, labels), rule="eventprop", engine=engine, epochs=1,
+                 out=tmp_path / engine, progress=False, dtype="float64", **({"sub_batch": 8} | placement))
+        weights[engine] = pa.load(tmp_path / engine).state
+    for engine in ("inprocess", "actors"):
+        for key in ("w_x_h", "w_h_h", "w_h_out"):
+            np.testing.assert_allclose(weights[engine][key], weights["offchip"][key], rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{engine} {key}")

@@ -24,12 +24,13 @@ RULE = Rule(
     weight_shapes=Lazy("pe_actors.rules.eventprop.network", "weight_shapes"),
     group=Lazy("pe_actors.rules.eventprop.program", "eventprop_group"),
     backends=(
-        Backend(PE_BACKENDS[0], "the layers' PE programs in this process", frozenset({"schedule"})),
+        Backend(PE_BACKENDS[0], "the layers' PE programs in this process", frozenset({"schedule"}), graphs=True),
         Backend(
             PE_BACKENDS[1],
             "one Ray actor per PE, P per layer",
             frozenset({"transport", "run_name", "address", "dashboard_port", "record_metrics", "barrier_timeout_s",
                        "start_timeout_s", "schedule"}),
+            graphs=True,
         ),
         Backend(
             "offchip",

@@ -51,8 +51,8 @@ class EventPropGraph:
         output = self.network.population(self.network.outputs[0])
         dt_ms = self.network.dt_s * 1000.0
         own = {"sizes": (self.network.n_in, output.size), "dt": dt_ms, "n_steps": self.network.n_steps,
-               "tau_syn": _tau_ms(output.uniform("decay_syn"), dt_ms),
-               "tau_mem": _tau_ms(output.uniform("decay_mem"), dt_ms), "theta": output.uniform("threshold"),
+               "tau_syn": tau_ms(output.uniform("decay_syn"), dt_ms),
+               "tau_mem": tau_ms(output.uniform("decay_mem"), dt_ms), "theta": output.uniform("threshold"),
                "init_mean": (0.0,), "init_std": (1.0,)}
         base = self.loss or EventPropConfig()
         own["t_code"] = min(base.t_code, (self.network.n_steps - 1) * dt_ms)
@@ -98,7 +98,7 @@ class EventPropGraph:
 LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent")
 
 
-def _tau_ms(decay: float | None, dt_ms: float) -> float:
+def tau_ms(decay: float | None, dt_ms: float) -> float:
     """The time constant (ms) of a decay per step (a placeholder of 1e9 ms for none)."""
     return -dt_ms / math.log(decay) if decay is not None and 0 < decay < 1 else 1e9
 
@@ -175,7 +175,7 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
     if source is not None:
         lam_v[output] += source[:, n_steps - 1]
     decays = {name: (p.uniform("decay_syn"), p.uniform("decay_mem")) for name, p in populations.items()}
-    tau_syn = {name: _tau_ms(a, config.dt) for name, (a, _) in decays.items()}
+    tau_syn = {name: tau_ms(a, config.dt) for name, (a, _) in decays.items()}
     activity = {name: tapes[name]["spikes"] for name in populations} | {network.input: spikes}
     masks = {c.key: c.synapse_mask(params[c.key].shape) for c in network.connections}
     grads = {key: np.zeros_like(value) for key, value in params.items()}

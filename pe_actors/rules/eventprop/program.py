@@ -468,10 +468,17 @@ def eventprop_group(
     synapses: Any = None,
     kernel: str | None = None,
     schedule: str = "pipelined",
-) -> EventPropGroup:
+) -> Any:
     """The EventProp group program with ``n_pes`` PEs per layer exchanging packets on ``schedule`` (the rule's
     group factory; EventProp's PEs hold digital weights, and their slices follow from ``n_pes``, so ``sizes`` must
     be None; ``kernel`` is e-prop's)."""
     if sizes is not None:
         raise ValueError("EventProp splits each layer evenly over its PEs; give n_pes, not sizes")
+    if hasattr(config, "network"):  # a network graph: a slice of every population on every PE
+        from pe_actors.rules.eventprop.graph_program import GraphGroup
+
+        if schedule != SCHEDULES[0]:
+            raise ValueError(f"a network graph's PEs exchange packets every step (schedule {SCHEDULES[0]!r}), not "
+                             f"{schedule!r}")
+        return GraphGroup(config, n_pes, synapses or DIGITAL)
     return EventPropGroup(config, n_pes, schedule)
