@@ -116,3 +116,17 @@ class GroupEngine(InProcessLifecycle):
         """Restore what :meth:`state` returned (for example from a checkpoint) into every PE."""
         for pe, program in enumerate(self.programs):
             program.load_state_dict(self.group.scatter_state(state, pe))
+
+
+def group_memory_rows(group: GroupProgram, params: Grads, optimiser: Any, x: np.ndarray,
+                      labels: np.ndarray) -> list[dict[str, Any]]:
+    """The bytes every PE of ``group`` allocates by category (its program's ``arrays_by_category``) once it has
+    begun learning the sub-batch ``x``, ``labels``: the rows of a memory report."""
+    rows = []
+    for pe in range(group.n_pes):
+        program = group.make_program(pe, params, optimiser)
+        program.begin(x, labels)
+        by_category = {key: int(sum(a.nbytes for a in arrays)) for key, arrays in program.arrays_by_category().items()}
+        rows.append({"pe": pe, "label": f"PE {pe}", "bytes_by_category": by_category,
+                     "total_bytes": sum(by_category.values())})
+    return rows

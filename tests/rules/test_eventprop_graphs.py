@@ -222,3 +222,25 @@ def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batc
     for key in expected:
         assert np.abs(expected[key]).max() > 0
         np.testing.assert_allclose(full[key], expected[key], rtol=1e-9, atol=1e-12 * np.abs(expected[key]).max())
+
+
+def test_memory_rows_of_a_graphs_pes():
+    from pe_actors.rules import rule
+    from pe_actors.rules.eprop.graph import EpropGraph
+    from pe_actors.synapses import DIGITAL
+
+    graph = EventPropGraph(recurrent())
+    rows = rule("eventprop").memory(graph, 2, DIGITAL, np.float32, 4)
+    weights = sum(int(np.prod(shape)) for shape in graph.network.weight_shapes().values())
+    assert len(rows) == 2 and sum(r["bytes_by_category"]["weights"] for r in rows) == 4 * weights
+    # Tapes: I, Vpre and spikes of the own neurons, 4 samples, T steps, float32.
+    neurons = sum(p.size for p in graph.network.populations)
+    assert sum(r["bytes_by_category"]["tapes"] for r in rows) == 3 * 4 * graph.n_steps * neurons * 4
+    net = NetworkBuilder(n_steps=10)
+    net.input("x", 3)
+    net.population("h", 4, "alif", tau_mem=5e-3, tau_adapt=50e-3, beta=0.1)
+    net.population("o", 2, "li", tau_mem=5e-3)
+    net.connect("x", "h").connect("h", "h").connect("h", "o")
+    rows = rule("eprop").memory(EpropGraph(net.build(["o"])), 2, DIGITAL, np.float32, 1)
+    assert [r["total_bytes"] > 0 for r in rows] == [True, True]
+    assert sum(r["bytes_by_category"]["weights"] for r in rows) == 4 * (3 * 4 + 4 * 4 + 4 * 2)

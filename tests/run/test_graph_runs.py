@@ -179,7 +179,8 @@ def test_a_recurrent_eventprop_graph_trains_and_round_trips(tmp_path):
 def test_a_recurrent_eventprop_graph_trains_on_the_pes_as_off_chip(tmp_path, local_ray):
     network, x, labels = recurrent_yinyang(140)
     weights = {}
-    for engine, placement in (("offchip", {}), ("inprocess", {"pes": 3}), ("actors", {"pes": 2, "groups": 2, "sub_batch": 4})):
+    placements = {"offchip": {}, "inprocess": {"pes": 3}, "actors": {"pes": 2, "groups": 2, "sub_batch": 4}}
+    for engine, placement in placements.items():
         pa.train(network=network, data=(x, labels), rule="eventprop", engine=engine, epochs=1,
                  out=tmp_path / engine, progress=False, dtype="float64", **({"sub_batch": 8} | placement))
         weights[engine] = pa.load(tmp_path / engine).state

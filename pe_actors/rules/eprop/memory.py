@@ -95,7 +95,16 @@ def pe_memory(
 def memory_rows(
     network: NetworkConfig, pes: int, synapses: SynapseConfig, dtype: type, sub_batch: int = 1
 ) -> list[dict]:
-    """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples."""
+    """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples (a
+    network graph's PEs measured from their programs' arrays)."""
+    if hasattr(network, "network"):
+        from pe_actors.rules.eprop.program import eprop_group
+        from pe_actors.runtime.group import group_memory_rows
+
+        group = eprop_group(network, pes, synapses=synapses)
+        x = np.zeros((sub_batch, network.n_steps, network.n_in), dtype)
+        return group_memory_rows(group, init_params(network, 0, dtype), OptimiserConfig(), x,
+                                 np.zeros(sub_batch, np.int64))
     return [entry.as_row() for entry in pe_memory(network, pes, sub_batch, dtype, synapses)]
 
 

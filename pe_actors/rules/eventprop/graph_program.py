@@ -320,7 +320,7 @@ class GraphPE:
 
     def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
         """The PE's arrays by memory category."""
-        categories = self.store.arrays_by_category()
+        categories = {key: arrays for key, arrays in self.store.arrays_by_category().items() if arrays}
         categories["tapes"] = [a for tape in self.tapes.values() for a in tape.values()]
         categories["input_spikes"] = [a for name, a in self.activity.items() if name != self.group.network.input]
         return categories

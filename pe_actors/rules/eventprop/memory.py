@@ -55,7 +55,16 @@ def memory_rows(
     network: EventPropConfig, pes: int, synapses: SynapseConfig, dtype: type, sub_batch: int = 1
 ) -> list[dict]:
     """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples (any
-    samples fill the PEs' arrays: their shapes, not the spikes, set the bytes)."""
+    samples fill the PEs' arrays: their shapes, not the spikes, set the bytes); a network graph's PEs measured
+    from their programs' arrays."""
+    if hasattr(network, "network"):
+        from pe_actors.core.optimiser import OptimiserConfig
+        from pe_actors.rules.eventprop.graph_program import GraphGroup
+        from pe_actors.runtime.group import group_memory_rows
+
+        x = np.zeros((sub_batch, network.n_steps, network.n_in), dtype)
+        return group_memory_rows(GraphGroup(network, pes, synapses), network.network.init_params(0, dtype),
+                                 OptimiserConfig(), x, np.zeros(sub_batch, np.int64))
     features = np.full((sub_batch, network.n_in - 1), 0.5)
     rows = pe_memory(network, features, np.zeros(sub_batch, np.int64), n_pes=pes, dtype=dtype)
     return [{**row, "label": f"L{row['layer']} PE {row['pe']}"} for row in rows]
