@@ -230,3 +230,25 @@ def test_what_eprop_cannot_train_is_refused_with_the_reason():
     assert "e-prop's hidden populations spike" in refused(
         lambda n: base(n).population("m", 2, "li", tau_mem=5e-3).connect("x", "h").connect("h", "m")
         .connect("m", "o").connect("h", "o"))
+
+
+@pytest.mark.parametrize("kind", ["quantised", "pcm"])
+@pytest.mark.parametrize("graph", ["two populations", "input onto the outputs"])
+def test_device_synapses_hold_a_graphs_weights_the_same_for_any_split(kind, graph):
+    from pe_actors.synapses import SynapseConfig
+
+    network = two_populations() if graph == "two populations" else hidden_network("alif", "subtract", True)
+    params = scaled(network, seed=5, scale=2.0)
+    x, labels = data(network, seed=2, n=6)
+    synapses = SynapseConfig(kind=kind, bits=4, seed=3)
+    states = []
+    for pes in (1, 3):
+        group = GraphGroup(EpropGraph(network), pes, synapses=synapses)
+        engine = GroupEngine(group, params, OptimiserConfig(lr=0.01), None)
+        engine.train_batch(x, labels, 0.01)
+        states.append(group.gather_state([p.state_dict() for p in engine.programs]))
+    one, three = states
+    assert set(one) == set(three) and any(key.startswith("level_") for key in one)
+    for key in one:
+        np.testing.assert_allclose(np.asarray(three[key]), np.asarray(one[key]), rtol=1e-6, atol=1e-7, err_msg=key)
+    assert sum(p.writes for p in engine.programs) > 0

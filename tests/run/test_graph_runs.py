@@ -188,3 +188,17 @@ def test_a_recurrent_eventprop_graph_trains_on_the_pes_as_off_chip(tmp_path, loc
         for key in ("w_x_h", "w_h_h", "w_h_out"):
             np.testing.assert_allclose(weights[engine][key], weights["offchip"][key], rtol=1e-9, atol=1e-12,
                                        err_msg=f"{engine} {key}")
+
+
+def test_the_pe_profile_of_a_graph_names_every_section():
+    from pe_actors.rules import rule
+    from pe_actors.rules.eventprop.graph import EventPropGraph
+    from pe_actors.studies.profiling import profile_programs
+
+    x, labels = taxel_task(24)
+    eprop = profile_programs(rule("eprop").compile(braille().network), x, labels, n_pes=2, sub_batch=4, batches=2)
+    network, spikes, classes = recurrent_yinyang(24)
+    eventprop = profile_programs(EventPropGraph(network), spikes, classes, n_pes=2, sub_batch=4, batches=2)
+    for summary, sections in ((eprop, {"neuron_update", "gradients"}), (eventprop, {"neuron_update", "backward"})):
+        assert len(summary["per_pe"]) == 2
+        assert sections <= set(summary["sections"]), summary["sections"]

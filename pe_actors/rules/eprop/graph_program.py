@@ -30,7 +30,7 @@ from pe_actors.networks import Connection, Population
 from pe_actors.rules.eprop.graph import EpropGraph
 from pe_actors.rules.eprop.neuron import surrogate
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
-from pe_actors.synapses import DIGITAL, SynapseConfig, make_store
+from pe_actors.synapses import DIGITAL, Layout, SynapseConfig, clip_range, make_store
 
 MASTER = 0
 
@@ -71,21 +71,23 @@ class GraphGroup:
         graph: the network (checked for e-prop).
         n_pes: PEs per group, P (at most the smallest hidden population).
         sizes: not taken (every hidden population splits evenly).
-        synapses: where the PEs' weights live (digital only).
+        synapses: where the PEs' weights live: any synapse kind, each hidden population's synapses (onto it and from
+            it onto the outputs) in a store of their own; drift compensation is not taken.
         kernel, sub_batch: taken for the rule's one signature; one numpy implementation serves every sub-batch.
     """
 
     master = MASTER
-    sample_s = 0.0
 
     def __init__(self, graph: EpropGraph, n_pes: int, sizes: list[int] | None = None,
                  synapses: SynapseConfig = DIGITAL, kernel: str = "auto", sub_batch: int | None = None) -> None:
         if sizes is not None:
             raise ValueError("a network graph's hidden populations split evenly over the PEs; sizes are not taken")
-        if synapses.kind != DIGITAL.kind:
-            raise ValueError(f"e-prop on a network graph holds digital synapses, not {synapses.kind}")
+        if synapses.compensating:
+            raise ValueError("e-prop's PEs on a network graph do not calibrate drift; give drift_compensation off")
         network = graph.network
         self.graph, self.network, self.synapses = graph, network, synapses
+        #: Device seconds per training sample (the engines advance the stores after every learning step).
+        self.sample_s = synapses.sample_s
         smallest = min(network.population(h).size for h in graph.hidden)
         if not isinstance(n_pes, int) or not 1 <= n_pes <= smallest:
             raise ValueError(f"n_pes must lie in [1, {smallest}] (the smallest hidden population), got {n_pes!r}")
@@ -151,11 +153,15 @@ class GraphGroup:
         """The slice of a full state PE ``pe`` holds."""
         return {key: self._slice(key, value, pe) for key, value in state.items()}
 
+    def _weights_of(self, key: str) -> str:
+        """The connection whose weights a state array ``key`` belongs to: the weights themselves, their ADAM moments
+        (``m_``, ``v_``) or a device array (``<quantity>_<sign>_``) of them."""
+        return max((k for k in self.roles if key == k or key.endswith(f"_{k}")), key=len)
+
     def _slice(self, key: str, value: np.ndarray, pe: int) -> np.ndarray:
         if np.ndim(value) == 0:
             return value
-        base = key if key in self.roles else key[2:]
-        role, population = self.roles[base]
+        role, population = self.roles[self._weights_of(key)]
         if role == "target":
             return value[:, self.slices[population][pe]]
         if role == "source":
@@ -165,13 +171,15 @@ class GraphGroup:
     def gather_state(self, states: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Full matrices from the PEs' slices (in PE order)."""
         full = {}
-        for key, value in states[0].items():
+        for key, value in states[MASTER].items():
             if np.ndim(value) == 0:
                 full[key] = value
                 continue
-            base = key if key in self.roles else key[2:]
-            axis = 0 if self.roles[base][0] == "source" else 1
-            full[key] = np.concatenate([state[key] for state in states], axis=axis)
+            role = self.roles[self._weights_of(key)][0]
+            if role == "master":  # the input's synapses onto the outputs live on the master alone
+                full[key] = states[MASTER][key]
+                continue
+            full[key] = np.concatenate([state[key] for state in states], axis=0 if role == "source" else 1)
         return full
 
     def pe_layout(self) -> list[dict[str, Any]]:
@@ -195,18 +203,16 @@ class GraphPE:
                  optimiser: OptimiserConfig | None) -> None:
         self.index, self.group = index, group
         self.timer = no_timer
-        self.writes = 0
         self.optimiser = optimiser or OptimiserConfig()
         network = group.network
-        own = {key: np.array(group._slice(key, np.asarray(value), index)) for key, value in params.items()}
-        self.store = make_store(DIGITAL, own, self.optimiser)
-        self.dtype = np.result_type(*own.values())
         self.masks = {}
         for connection in network.connections:
             shape = network.weight_shapes()[connection.key]
             mask = connection.synapse_mask(shape)
             if mask is not None:
                 self.masks[connection.key] = group._slice(connection.key, mask, index)
+        self.store = StoreSet(group, index, params, self.optimiser, self.masks)
+        self.dtype = np.result_type(*self.store.read().values())
         self.hidden = {h: _Slice(network.population(h), group.slices[h][index], self.dtype) for h in group.graph.hidden}
         self.incoming = {h: [c for c in network.connections if c.target == h] for h in self.hidden}
         self.readouts = [c for c in network.connections if c.target in network.outputs and c.source in self.hidden]
@@ -218,9 +224,16 @@ class GraphPE:
         """ADAM steps taken so far."""
         return self.store.steps
 
+    @property
+    def writes(self) -> int:
+        """Device writes of the own synapses so far (0 for float weights)."""
+        return self.store.writes
+
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load sub-batch x (k, T, n_in) and zero the per-sample state; labels None runs inference."""
         self.x, self.labels, self.learning = x, labels, labels is not None
+        # One read of the synapses per sub-batch, as the chip reads its devices (a device store's read draws noise).
+        self.weights = self.store.read()
         k = len(x)
         network = self.group.network
         for h, part in self.hidden.items():
@@ -236,7 +249,7 @@ class GraphPE:
         if phase == "readout":
             with self.timer("partial_output", t):
                 partial = np.zeros((len(self.x), self.group.n_out), self.dtype)
-                weights = self.store.read()
+                weights = self.weights
                 for c in self.readouts:
                     partial[:, self.group.columns[c.target]] += self.hidden[c.source].filtered @ weights[c.key]
                 return {"partials": partial}
@@ -259,7 +272,7 @@ class GraphPE:
         raise ValueError(f"e-prop on a graph has no phase {phase!r}")
 
     def _forward(self, t: int, inbox: Inbox) -> np.ndarray:
-        group, weights = self.group, self.store.read()
+        group, weights = self.group, self.weights
         spikes = None if t == 0 else inbox.read("spikes")
         posted = []
         for h, part in self.hidden.items():
@@ -279,7 +292,7 @@ class GraphPE:
         return np.concatenate(posted, axis=1)
 
     def _logits(self, partials: list[np.ndarray]) -> np.ndarray:
-        group, weights = self.group, self.store.read()
+        group, weights = self.group, self.weights
         drive = np.sum(partials, axis=0)
         for c in self.direct:
             filtered = np.einsum("t,kti->ki", group.filter, self.x)
@@ -289,7 +302,7 @@ class GraphPE:
 
     def _gradients(self, error: np.ndarray) -> dict[str, np.ndarray]:
         """Gradient sums over the sub-batch of the own weights from the master's error (pi - onehot) g / T."""
-        group, weights = self.group, self.store.read()
+        group, weights = self.group, self.weights
         grads = {key: np.zeros_like(value) for key, value in weights.items()}
         signal = {h: np.zeros((len(error), part.size), self.dtype) for h, part in self.hidden.items()}
         for c in self.readouts:
@@ -420,3 +433,80 @@ class _Slice:
         if not self.learning:
             return []
         return [*self.traces, *(self.syn_traces or []), *(self.adapt_traces or []), *self.accumulators]
+
+
+class StoreSet:
+    """A PE's weights in one synapse store per hidden population it holds a slice of (the synapses onto its
+    neurons and from them onto the outputs, all indexed by its neurons) and, on the master, one for the input's
+    synapses onto the outputs; answered as one store (read, learning step, device time, state)."""
+
+    def __init__(self, group: GraphGroup, pe: int, params: dict[str, np.ndarray], optimiser: OptimiserConfig,
+                 masks: dict[str, np.ndarray]) -> None:
+        synapses, network = group.synapses, group.network
+        owners: dict[str, list[str]] = {}
+        for key, (role, population) in group.roles.items():
+            if role != "master" or pe == MASTER:
+                owners.setdefault(population or "outputs", []).append(key)
+        self.stores = []
+        for stream, (owner, keys) in enumerate(owners.items(), start=1):
+            arrays = {key: np.array(group._slice(key, np.asarray(params[key]), pe)) for key in keys}
+            if not synapses.devices:
+                self.stores.append(make_store(synapses, arrays, optimiser))
+                continue
+            own = group.slices[owner][pe] if owner in group.slices else slice(0, network.n_out)
+            layout = Layout(
+                neuron_axis={key: 0 if group.roles[key][0] == "source" else 1 for key in keys},
+                matrices={key: (key, np.s_[:]) for key in keys},
+                neurons=np.arange(own.start, own.stop), present={k: masks[k] for k in keys if k in masks},
+                stream=stream,
+            )
+            # Each matrix's clip range comes from the whole matrix, so every PE split programs the same levels.
+            full = {c.key: c.synapse_mask(network.weight_shapes()[c.key]) for c in network.connections}
+            w_max = {key: clip_range(params[key], synapses.clip_sd, full[key]) for key in keys}
+            self.stores.append(make_store(synapses, arrays, optimiser, layout, w_max))
+
+    @property
+    def shadow(self) -> dict[str, np.ndarray]:
+        """The float weights the learning steps update, by name."""
+        return {key: value for store in self.stores for key, value in store.shadow.items()}
+
+    def read(self) -> dict[str, np.ndarray]:
+        """The weights the forward pass uses, by name."""
+        return {key: value for store in self.stores for key, value in store.read().items()}
+
+    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
+        """One learning step of every store."""
+        for store in self.stores:
+            store.apply({key: grads[key] for key in store.shadow}, lr)
+
+    def advance(self, seconds: float) -> None:
+        """Let device time pass for every store."""
+        for store in self.stores:
+            store.advance(seconds)
+
+    @property
+    def steps(self) -> int:
+        """Learning steps taken."""
+        return self.stores[0].steps
+
+    @property
+    def writes(self) -> int:
+        """Device writes of all stores."""
+        return sum(store.writes for store in self.stores)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every store's state, by its arrays' names (the step count once)."""
+        return {key: value for store in self.stores for key, value in store.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore every store from the keys it holds."""
+        for store in self.stores:
+            store.load_state_dict({key: value for key, value in state.items() if key in store.state_dict()})
+
+    def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
+        """Every store's arrays by memory category."""
+        categories: dict[str, list[np.ndarray]] = {}
+        for store in self.stores:
+            for key, arrays in store.arrays_by_category().items():
+                categories.setdefault(key, []).extend(arrays)
+        return categories
