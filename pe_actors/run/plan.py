@@ -177,11 +177,13 @@ def graph_of_run(config: Any, spec: Rule) -> tuple[Any, dict[str, np.ndarray]]:
     backend = rule_and_backend(config.rule, config.engine)[1]
     if backend in PE_BACKENDS:
         schedule = config.schedule if spec.takes("schedule", backend) else None
-        try:
-            group_program(compiled, config.pes, schedule=schedule)  # the group must fit the graph's populations
+        try:  # the group must fit the graph's populations, and hold its synapses
+            group_program(compiled, config.pes, synapses=synapses_of_run(config), schedule=schedule)
         except ValueError as error:
-            name = "schedule" if schedule is not None and "schedule" in str(error) else "pes"
-            raise ConfigError(f"--{name} {getattr(config, name)}: {error}", name) from None
+            text = str(error)
+            name = ("schedule" if schedule is not None and "schedule" in text else
+                    "synapses" if "synapses" in text or "drift" in text else "pes")
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(config, name)}: {text}", name) from None
     return compiled, imported.params
 
 

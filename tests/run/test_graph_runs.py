@@ -202,3 +202,14 @@ def test_the_pe_profile_of_a_graph_names_every_section():
     for summary, sections in ((eprop, {"neuron_update", "gradients"}), (eventprop, {"neuron_update", "backward"})):
         assert len(summary["per_pe"]) == 2
         assert sections <= set(summary["sections"]), summary["sections"]
+
+
+def test_a_graph_trains_on_device_synapses_and_names_what_it_does_not_take(tmp_path):
+    x, labels = taxel_task(42, seed=6)
+    run = pa.train(network=braille(), data=(x, labels), rule="eprop", engine="inprocess", pes=2, sub_batch=14,
+                   epochs=1, synapses="pcm", bits=4, out=tmp_path / "pcm", progress=False)
+    assert np.isfinite(run.best["train_loss"])
+    assert any(key.startswith("level_pos_") for key in pa.load(tmp_path / "pcm").state)
+    with pytest.raises(ConfigError, match="do not calibrate drift"):
+        pa.train(network=braille(), data=(x, labels), rule="eprop", engine="inprocess", pes=2, epochs=1,
+                 synapses="pcm", drift_compensation=True, out=tmp_path / "no", progress=False)
