@@ -141,8 +141,8 @@ class RunSettings(Settings):
         default=None, kind="path", folder="file", optional=True,
         help=(
             "A network graph to train instead of a named network: a NIR file (pe-actors export writes them; "
-            "snnTorch, Norse and the NIR paper's graphs import node by node, docs/networks.md). The data give it "
-            "its number of steps; its input and outputs must fit them."
+            "snnTorch, Norse and the NIR paper's graphs import node by node, docs/networks.md); the run starts "
+            "from its weights. The data give it its number of steps; its input and outputs must fit them."
         ),
     )
     nir_dt: float | None = setting(
