@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,13 +51,23 @@ def metadata(rule: str, network: Any, dt: float, extra: dict[str, Any], **more: 
 
 def read_metadata(graph: Any) -> dict[str, Any]:
     """The graph's ``pe_actors`` metadata (empty for a graph pe-actors did not write)."""
-    text = (getattr(graph, "metadata", None) or {}).get(METADATA_KEY)
+    metadata = getattr(graph, "metadata", None) or {}
+    if not isinstance(metadata, dict):
+        raise NIRError(f"the graph's metadata must be a mapping, got {type(metadata).__name__}")
+    text = metadata.get(METADATA_KEY)
     if text is None:
         return {}
     try:
-        return json.loads(str(text))
-    except json.JSONDecodeError as error:
+        record = json.loads(str(text))
+    except (json.JSONDecodeError, RecursionError) as error:
         raise NIRError(f"the graph's {METADATA_KEY} metadata is not JSON: {error}") from None
+    if not isinstance(record, dict):
+        raise NIRError(f"the graph's {METADATA_KEY} metadata must be a JSON object, got {type(record).__name__}")
+    steps = record.get("n_steps")
+    if steps is not None and not (isinstance(steps, int) and 1 <= steps <= MAX_STEPS):
+        raise NIRError(f"the graph's {METADATA_KEY} metadata asks for n_steps {steps!r}; pe-actors takes 1 to "
+                       f"{MAX_STEPS:,} steps")
+    return record
 
 
 def chain(graph: Any) -> list[str]:
@@ -81,10 +92,57 @@ def chain(graph: Any) -> list[str]:
 
 def uniform(node_name: str, node: Any, field_name: str) -> float:
     """The one value a node's field holds for all its neurons; an NIRError naming the node otherwise."""
-    values = np.unique(np.asarray(getattr(node, field_name), np.float64))
+    raw = np.asarray(getattr(node, field_name))
+    if np.iscomplexobj(raw) or not np.issubdtype(raw.dtype, np.number):
+        raise NIRError(f"node {node_name!r}: {field_name} must be real numbers, got {raw.dtype}")
+    values = np.unique(raw.astype(np.float64))
+    if not np.all(np.isfinite(values)):
+        raise NIRError(f"node {node_name!r}: {field_name} holds NaN or Inf")
     if values.size != 1:
         raise NIRError(f"node {node_name!r}: {field_name} differs between neurons ({values[:4]}...); pe-actors "
                        "layers share one value")
     return float(values[0])
 
 
+#: The most bytes the arrays of a NIR file may declare (all together), and the longest trial its metadata may ask
+#: for: a small file that declares more is refused before anything is read or allocated.
+MAX_ARRAY_BYTES = 2**30
+MAX_STEPS = 10**6
+
+
+def check_nir_file(path: Path) -> None:
+    """Refuse, naming the file and the array, a NIR file that reads anything but its own bytes or asks for more
+    memory than it can hold: not a regular file (a FIFO would block), an HDF5 array stored in an external file or
+    assembled from others (virtual), a link to another file, arrays that declare more than
+    :data:`MAX_ARRAY_BYTES` together."""
+    import h5py
+
+    if not path.is_file():
+        raise NIRError(f"{path}: not a regular file")
+    declared = 0
+    try:
+        with h5py.File(path, "r") as handle:
+            problems: list[str] = []
+
+            def visit(name: str, link: Any) -> None:
+                if isinstance(link, h5py.ExternalLink):
+                    problems.append(f"{name} links to the file {link.filename}")
+
+            handle.visititems_links(visit)
+            arrays: list[tuple[str, Any]] = []
+            handle.visititems(lambda name, item: arrays.append((name, item)))
+            for name, dataset in arrays:
+                if not isinstance(dataset, h5py.Dataset):
+                    continue
+                if dataset.external:
+                    problems.append(f"{name} is stored in external files {[e[0] for e in dataset.external]}")
+                elif dataset.is_virtual:
+                    problems.append(f"{name} is a virtual array assembled from other files")
+                declared += int(dataset.size) * dataset.dtype.itemsize
+    except OSError as error:
+        raise NIRError(f"{path}: not a readable NIR file ({error})") from None
+    if problems:
+        raise NIRError(f"{path}: {problems[0]}; pe-actors reads a graph's arrays from the file itself only")
+    if declared > MAX_ARRAY_BYTES:
+        raise NIRError(f"{path}: its arrays declare {declared / 2**30:.1f} GiB, more than the "
+                       f"{MAX_ARRAY_BYTES / 2**30:g} GiB a NIR graph may hold here")

@@ -37,7 +37,7 @@ import numpy as np
 
 from pe_actors.core.checkpoint import ModelRecord, load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.core.engine import weights_only
-from pe_actors.core.nirgraph import METADATA_KEY, NIRError, nir_module, read_metadata
+from pe_actors.core.nirgraph import MAX_STEPS, METADATA_KEY, NIRError, check_nir_file, nir_module, read_metadata
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.interop.graphs import network_from_nir, network_to_nir
 from pe_actors.networks import Network, is_graph
@@ -191,18 +191,19 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
     nir = nir_module()
     if isinstance(graph, (str, Path)):
         path = Path(graph)
+        check_nir_file(path)
         try:
             graph = nir.read(path)
-        except (OSError, KeyError, ValueError) as error:
-            raise NIRError(f"{path}: not a readable NIR file ({error})") from None
+        except (OSError, KeyError, ValueError, TypeError, AttributeError) as error:
+            raise NIRError(f"{path}: not a readable NIR file ({type(error).__name__}: {error})") from None
     recorded = read_metadata(graph)
     dt = dt if dt is not None else recorded.get("dt_s")
     if dt is None:
         raise NIRError("the graph records no time step; give dt= in seconds (snnTorch writes its graphs for 1e-4)")
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
-    if n_steps is not None and not (isinstance(n_steps, int) and n_steps >= 1):
-        raise NIRError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if n_steps is not None and not (isinstance(n_steps, int) and 1 <= n_steps <= MAX_STEPS):
+        raise NIRError(f"n_steps must be an integer from 1 to {MAX_STEPS:,}, got {n_steps!r}")
     written = is_graph(recorded.get("network")) and recorded["network"].get("dt_s") == dt
     if (rule is None and "rule" not in recorded) or written:
         steps = n_steps or recorded.get("n_steps") or 100

@@ -63,7 +63,12 @@ def from_graph(graph: Any, dt: float, recorded: dict, n_steps: int | None, t_cod
                 raise NIRError(f"node {name!r}: two weight layers in a row; pe-actors needs a neuron layer between")
             if kind == "Affine" and np.any(np.asarray(node.bias) != 0):
                 raise NIRError(f"node {name!r}: an Affine with a non-zero bias; pe-actors' layers have no bias")
-            weight = np.asarray(node.weight, np.float64)
+            weight = np.asarray(node.weight)
+            if np.iscomplexobj(weight) or not np.issubdtype(weight.dtype, np.number):
+                raise NIRError(f"node {name!r}: weight must be real numbers, got {weight.dtype}")
+            weight = weight.astype(np.float64)
+            if not np.all(np.isfinite(weight)):
+                raise NIRError(f"node {name!r}: weight holds NaN or Inf")
             if weight.ndim != 2:
                 raise NIRError(f"node {name!r}: weight of shape {weight.shape}; pe-actors takes dense 2-D weights")
             pending = (name, weight)
@@ -83,6 +88,9 @@ def from_graph(graph: Any, dt: float, recorded: dict, n_steps: int | None, t_cod
         if weight.shape[1] != sizes[-1]:
             raise NIRError(f"node {w_name!r}: takes {weight.shape[1]} inputs, the layer below has {sizes[-1]}")
         values = {f: uniform(name, node, f) for f in ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")}
+        for key in ("tau_syn", "tau_mem"):
+            if not math.isfinite(values[key]) or values[key] <= 0:
+                raise NIRError(f"node {name!r}: {key} must be a positive number of seconds, got {values[key]:g}")
         v_reset = uniform(name, node, "v_reset") if node.v_reset is not None else 0.0
         if values["v_leak"] != 0 or v_reset != 0:
             raise NIRError(f"node {name!r}: v_leak {values['v_leak']:g} and v_reset {v_reset:g}; pe-actors' LIF "
