@@ -4,9 +4,9 @@ neuron models and their update (:mod:`~pe_actors.networks.neurons`), the graph a
 pass of any graph (:mod:`~pe_actors.networks.dynamics`)."""
 
 from pe_actors.networks.builder import NetworkBuilder
-from pe_actors.networks.dynamics import VARIABLES, run
+from pe_actors.networks.dynamics import VARIABLES, run, silence
 from pe_actors.networks.graph import READOUTS, Connection, Network, WeightInit, is_graph
 from pe_actors.networks.neurons import MODELS, RESETS, NetworkError, NeuronModel, Population, population
 
 __all__ = ["MODELS", "READOUTS", "RESETS", "VARIABLES", "Connection", "Network", "NetworkBuilder", "NetworkError",
-           "NeuronModel", "Population", "WeightInit", "is_graph", "population", "run"]
+           "NeuronModel", "Population", "WeightInit", "is_graph", "population", "run", "silence"]

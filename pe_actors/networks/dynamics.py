@@ -149,3 +149,40 @@ def class_scores(network: Network, outputs: dict[str, np.ndarray]) -> np.ndarray
     spiked = activity > 0
     first = np.where(spiked.any(axis=1), spiked.argmax(axis=1), n_steps)
     return -first.astype(activity.dtype)
+
+
+def silence(network: Network, params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
+            chunk: int = 256) -> dict[str, float]:
+    """How much of ``network`` is silent on inputs ``x`` with ``labels`` (docs/training.md, "No run trains dead"):
+    ``hidden_silent``, the fraction of samples in which no neuron of a spiking population other than the outputs
+    spikes; ``dead_hidden``, the fraction of those neurons that spike on no sample; and for spiking outputs,
+    ``label_silent`` (samples whose label output never spikes) and ``all_silent`` (samples without an output
+    spike). Computed ``chunk`` samples at a time, which bounds memory, not results."""
+    outputs = set(network.outputs)
+    hidden = [p for p in network.populations if p.spiking and p.name not in outputs]
+    spiking_out = all(network.population(name).spiking for name in network.outputs)
+    spiked = {p.name: np.zeros(p.size, bool) for p in hidden}
+    counts = {"hidden_silent": 0, "label_silent": 0, "all_silent": 0}
+    for start in range(0, len(x), chunk):
+        part = slice(start, start + chunk)
+        populations, _ = run(network, params, x[part], ("spikes",))
+        any_hidden = np.zeros(len(x[part]), bool)
+        for p in hidden:
+            fired = populations[p.name]["spikes"].any(axis=1)
+            spiked[p.name] |= fired.any(axis=0)
+            any_hidden |= fired.any(axis=1)
+        counts["hidden_silent"] += int((~any_hidden).sum()) if hidden else 0
+        if spiking_out:
+            out = np.concatenate([populations[name]["spikes"].any(axis=1) for name in network.outputs], axis=1)
+            counts["label_silent"] += int((~out[np.arange(len(out)), labels[part]]).sum())
+            counts["all_silent"] += int((~out.any(axis=1)).sum())
+    n = max(len(x), 1)
+    report = {}
+    if hidden:
+        total = sum(p.size for p in hidden)
+        report["hidden_silent"] = counts["hidden_silent"] / n
+        report["dead_hidden"] = sum(int(np.count_nonzero(~s)) for s in spiked.values()) / total
+    if spiking_out:
+        report["label_silent"] = counts["label_silent"] / n
+        report["all_silent"] = counts["all_silent"] / n
+    return report

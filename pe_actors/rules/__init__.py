@@ -148,6 +148,8 @@ class Rule:
             ``from_nir`` write and read them.
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
             much of a trained network has fallen silent, which a run reports after every epoch.
+        health: ``health(network) -> {sign: (population, advice)}``: for each sign of a dead run
+            (:mod:`pe_actors.training.callbacks.health`), the population it concerns and the settings to change.
         graph: None when the rule trains only its own networks, else the type that compiles a network graph
             (:class:`pe_actors.networks.Network`) for it, ``graph(network)``, refusing with the reason what it
             cannot train (a :class:`~pe_actors.networks.NetworkError`); the backends marked ``graphs`` train it.
@@ -180,6 +182,7 @@ class Rule:
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     silence: Lazy | None = None
     graph: Lazy | None = None
+    health: Lazy | None = None
 
     def network_types(self) -> tuple[type, ...]:
         """The network descriptions this rule's engines take: its own type and its compiled graphs'."""

@@ -71,7 +71,7 @@ DEVICE_FIELDS = tuple(SYNAPSE_SETTINGS[name] for name in DEVICE_SETTINGS)
 PCM_FIELDS = tuple(SYNAPSE_SETTINGS[name] for name in PCM_SETTINGS)
 #: Settings a resumed run may change: they do not change the results beyond float rounding.
 RESUME_OVERRIDABLE = frozenset(
-    {"epochs", "engine", "transport", "schedule", "pes", "address", "dashboard_port", "checkpoint_every",
+    {"epochs", "dead_epochs", "engine", "transport", "schedule", "pes", "address", "dashboard_port", "checkpoint_every",
      "keep_checkpoints", "log_every", "progress", "monitor", "tensorboard"}
 )
 #: Settings that are not part of the recorded run config (where the run lives, not what it computes).
@@ -79,7 +79,7 @@ NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progres
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume", "nir"})
 #: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
 ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None, "nir": None,
-               "nir_dt": None, "nir_reset": None}
+               "nir_dt": None, "nir_reset": None, "dead_epochs": 0}
 
 
 def _help_rule() -> str:
@@ -159,6 +159,12 @@ class RunSettings(Settings):
     rule: str = setting(default="eprop", **choice(run_rule_names), help=HELP_RULE)
     seed: int = setting(default=0, **int_range(0, MAX_SEED), help='Seed of the initial weights and shuffling.')
     epochs: int = setting(default=8, **int_range(1), help='Epochs to train (in total, if resumed).')
+    dead_epochs: int = setting(
+        default=3, **int_range(0),
+        help="Epochs a run may stay dead before it stops, exiting non-zero without claiming an accuracy: its "
+        "outputs or hidden neurons silent on the validation split, or its loss absurd, or flat at chance "
+        "(docs/training.md); 0: warn only.",
+    )
     dtype: str = setting(
         default="float32", **choice("float32", "float64"),
         help=(

@@ -31,7 +31,14 @@ from pe_actors.run.context import RunContext, RunError
 from pe_actors.run.data import Dataset, batch_augment, load_dataset
 from pe_actors.run.plan import Plan, describe_synapses, plan, synapses_of_run
 from pe_actors.run.rundir import DEFAULT_OUT, Run, RunDir, run_dir_of, unique_run_name
-from pe_actors.training.callbacks import CheckpointCallback, MetricsLog, ProgressBar, SilenceGuard, TensorBoardLog
+from pe_actors.training.callbacks import (
+    CheckpointCallback,
+    DeadRunError,
+    HealthGuard,
+    MetricsLog,
+    ProgressBar,
+    TensorBoardLog,
+)
 from pe_actors.training.trainer import Callback, Recovered, Recovery, Trainer, TrainState, best_epoch
 
 __all__ = ["RunError", "describe_synapses", "resumed", "synapses_of_run", "train"]
@@ -152,17 +159,22 @@ def check_resumable(checkpoint: Checkpoint, dataset: Dataset, run_plan: Plan) ->
 
 
 def own_callbacks(run_plan: Plan, rundir: RunDir, record: Any) -> list[Callback]:
-    """The run's own callbacks, in order: the silence guard (first, so that the epoch's line, metrics and
-    checkpoint hold what it measured) where the rule measures silence, the progress bar and epoch lines, the
-    metrics log, the checkpoints (recording ``record``) and TensorBoard if asked."""
-    config, measure, network = run_plan.config, run_plan.rule.silence, run_plan.network
+    """The run's own callbacks, in order: the health guard (first, so that the epoch's line, metrics and
+    checkpoint hold what it measured), the progress bar and epoch lines, the metrics log, the checkpoints
+    (recording ``record``), TensorBoard if asked, and the guard's stop of a dead run (after the checkpoint)."""
+    config, spec, network = run_plan.config, run_plan.rule, run_plan.network
+    measure = None if spec.silence is None else (lambda p, x, y: spec.silence(p, x, y, network))
+    signs = spec.health(network) if spec.health is not None else {}
+    guard = HealthGuard(measure, config.dead_epochs, advice={k: v[1] for k, v in signs.items()},
+                        population={k: v[0] for k, v in signs.items() if v[0]})
     return [
-        *([SilenceGuard(lambda p, x, y: measure(p, x, y, network))] if measure else []),
+        guard,
         ProgressBar(disable=not config.progress),
         MetricsLog(rundir.metrics, config.log_every),
         CheckpointCallback(rundir.checkpoints, config.checkpoint_every or None, config.keep_checkpoints,
                            record.to_meta()),
         *([TensorBoardLog(rundir.tensorboard)] if config.tensorboard else []),
+        guard.stop,
     ]
 
 
@@ -188,6 +200,9 @@ def fit(trainer: Trainer, checkpoint: Checkpoint | None, context: RunContext) ->
             last = latest_checkpoint(checkpoints)
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
             raise RunError(f"training stopped: {error}; {kept}") from None
+        except DeadRunError as error:
+            raise RunError(f"{error} (docs/training.md, \"No run trains dead\"; --dead-epochs 0 never stops); its "
+                           f"checkpoints and metrics are in {context.path}") from None
         except OSError as error:
             # A full disk or another write error: one line naming the file; the previous checkpoint stays.
             last = latest_checkpoint(checkpoints)

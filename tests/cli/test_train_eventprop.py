@@ -108,19 +108,24 @@ def test_the_recipes_by_name_train(tmp_path, name):
     assert network["init_mean"] == ([1.5, 0.1] if name == "yinyang-eventprop" else [1.5, 0.5])
 
 
-def test_a_collapsing_run_is_warned_about(tmp_path):
+def test_a_run_that_stays_silent_stops_naming_the_population_and_claims_no_accuracy(tmp_path):
     """Output weights that never let an output spike, and the paper's loss (no voltage term): every label output
-    is silent, nothing learns, and the run says so instead of only printing a poor accuracy."""
+    is silent and nothing learns; the run warns at the first epoch and stops after --dead-epochs, exiting non-zero
+    without a test accuracy, its checkpoints kept."""
     out = tmp_path / "silent"
     args = ["--init-mean", "1.5,-1", "--init-std", "0.8,0.1", "--alpha-silent", "0", "--loss-time", "step"]
-    result = run("train", *QUICK, "--epochs", "1", *args, "--out", out)
-    assert result.exit_code == 0, result.output
-    warning = "warning: epoch 1: 100.0 % of the validation samples have a label output that never spikes"
-    assert warning in result.output and "not falling" in result.output
-    epoch = json.loads((out / "summary.json").read_text())["final"]
-    assert epoch["silence"]["label_silent"] == 1.0 and epoch["silence"]["all_silent"] == 1.0
-    network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
-    assert network["loss_time"] == "step" and network["alpha_silent"] == 0.0
+    result = run("train", *QUICK, "--epochs", "5", "--dead-epochs", "2", *args, "--out", out)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    warning = "warning: epoch 1: population 'output': 100.0 % of the validation samples have a label output that never"
+    assert warning in result.output and "--alpha-silent 1" in result.output
+    assert "the run stayed dead for 2 epochs (to epoch 2)" in result.output and "claiming no accuracy" in result.output
+    assert "Test accuracy" not in result.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r.get("event", r.get("kind")) in ("epoch", None) and "silence" in r]
+    assert [r["epoch"] for r in epochs] == [1, 2] and epochs[-1]["silence"]["all_silent"] == 1.0
+    assert latest_checkpoint(out / "checkpoints") is not None
+    warned = run("train", *QUICK, "--epochs", "1", "--dead-epochs", "0", *args, "--out", tmp_path / "warned")
+    assert warned.exit_code == 0 and "warning: epoch 1" in warned.output and "Test accuracy" in warned.output
 
 
 @pytest.mark.parametrize(

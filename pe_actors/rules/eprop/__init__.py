@@ -76,4 +76,6 @@ RULE = Rule(
     example_input=Lazy("pe_actors.rules.eprop.bptt", "example_input"),
     aliases=MappingProxyType({"bptt": "bptt"}),
     graph=Lazy("pe_actors.rules.eprop.graph", "EpropGraph"),
+    silence=Lazy("pe_actors.rules.eprop.bptt", "silence"),
+    health=Lazy("pe_actors.rules.eprop.bptt", "health"),
 )

@@ -98,3 +98,38 @@ def example_input(config: NetworkConfig, seed: int = 0) -> np.ndarray:
     if hasattr(config, "network"):
         return (np.random.default_rng(seed).random((1, config.n_steps, config.n_in)) < 0.1).astype(np.float32)
     return np.random.default_rng(seed).standard_normal((1, config.n_steps, config.n_in)).astype(np.float32)
+
+
+def silence(params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, config: NetworkConfig,
+            chunk: int = 256) -> dict[str, float]:
+    """How much of the network is silent on inputs ``x`` (docs/training.md, "No run trains dead"):
+    ``hidden_silent``, the fraction of samples in which no recurrent neuron spikes, and ``dead_hidden``, the
+    fraction of recurrent neurons that spike on no sample (a network graph: :func:`pe_actors.networks.silence`).
+    Computed ``chunk`` samples at a time, which bounds memory, not results."""
+    if hasattr(config, "network"):
+        from pe_actors.networks import silence as graph_silence
+
+        return graph_silence(config.network, params, x, labels, chunk)
+    spiked = np.zeros(config.n_rec, bool)
+    silent = 0
+    for start in range(0, len(x), chunk):
+        populations, _ = record_populations(params, x[start : start + chunk], config)
+        fired = populations["recurrent"]["spikes"].any(axis=1)
+        spiked |= fired.any(axis=0)
+        silent += int((~fired.any(axis=1)).sum())
+    return {"hidden_silent": silent / max(len(x), 1), "dead_hidden": float(np.count_nonzero(~spiked) / config.n_rec)}
+
+
+def health(config: NetworkConfig) -> dict[str, tuple[str | None, str]]:
+    """Per sign of a dead run (:mod:`pe_actors.training.callbacks.health`), the population it concerns and what to
+    change."""
+    hidden = ", ".join(p.name for p in config.network.populations if p.name not in config.network.outputs) \
+        if hasattr(config, "network") else "recurrent"
+    weak = ("the input does not drive the hidden neurons over their threshold: scale the input up (features near 0, "
+            "sparse spike rasters) or lower the threshold")
+    return {
+        "hidden_silent": (hidden, weak),
+        "dead_hidden": (hidden, weak),
+        "flat_loss": (None, "raise --lr, or check that the labels belong to the inputs"),
+        "absurd_loss": (None, "lower --lr"),
+    }

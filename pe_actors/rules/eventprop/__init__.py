@@ -66,4 +66,5 @@ RULE = Rule(
     example_input=Lazy("pe_actors.rules.eventprop.network", "example_input"),
     silence=Lazy("pe_actors.rules.eventprop.network", "silence"),
     graph=Lazy("pe_actors.rules.eventprop.graph", "EventPropGraph"),
+    health=Lazy("pe_actors.rules.eventprop.network", "health"),
 )

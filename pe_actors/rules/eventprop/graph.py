@@ -211,21 +211,7 @@ def graph_record(params: dict[str, np.ndarray], spikes: np.ndarray, graph: Event
 
 def graph_silence(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, graph: EventPropGraph,
                   chunk: int = 256) -> dict[str, float]:
-    """How much of the network has fallen silent on these samples, as
-    :func:`pe_actors.rules.eventprop.network.silence` measures it: label outputs that never spike, samples
-    without an output spike, hidden neurons (of every population but the output) that spike in none."""
-    output = graph.network.outputs[0]
-    hidden = [p for p in graph.network.populations if p.name != output]
-    spiked = {p.name: np.zeros(p.size, bool) for p in hidden}
-    label_silent = all_silent = 0
-    for start in range(0, len(spikes), chunk):
-        tapes = graph_forward(params, spikes[start : start + chunk], graph)
-        silent = ~tapes[output]["spikes"].any(axis=1)
-        label_silent += int(silent[np.arange(len(silent)), labels[start : start + chunk]].sum())
-        all_silent += int(silent.all(axis=1).sum())
-        for name in spiked:
-            spiked[name] |= tapes[name]["spikes"].any(axis=(0, 1))
-    n, n_hidden = max(len(spikes), 1), sum(p.size for p in hidden)
-    dead = sum(int(np.count_nonzero(~s)) for s in spiked.values())
-    return {"label_silent": label_silent / n, "all_silent": all_silent / n,
-            "dead_hidden": dead / n_hidden if n_hidden else 0.0}
+    """How much of the network has fallen silent on these samples (:func:`pe_actors.networks.silence`)."""
+    from pe_actors.networks import silence
+
+    return silence(graph.network, params, spikes, labels, chunk)

@@ -4,6 +4,7 @@ through all layers, the loss, and the exact adjoint gradients (docs/eventprop.md
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -223,3 +224,25 @@ def predict(params: Params, spikes: np.ndarray, config: EventPropConfig) -> Read
     """The readout without labels (no loss)."""
     tapes = forward(params, spikes, config)
     return read_output(tapes[-1][2], tapes[-1][1], None, config)
+
+
+def health(config: Any) -> dict[str, tuple[str | None, str]]:
+    """Per sign of a dead run (:mod:`pe_actors.training.callbacks.health`), the population it concerns and what to
+    change."""
+    if hasattr(config, "network"):
+        output = config.network.outputs[0]
+        hidden = ", ".join(p.name for p in config.network.populations if p.name != output)
+    else:
+        output, hidden = "output", ", ".join(f"layer {layer}" for layer in range(1, config.n_layers))
+    outputs = ("the output weights are too weak to reach the threshold: raise --init-mean of the output layer, "
+               "give --alpha-silent 1 (the voltage term that reaches silent label outputs) or lower --lr")
+    return {
+        "label_silent": (output, outputs),
+        "all_silent": (output, outputs),
+        "hidden_silent": (hidden, "the input does not drive the hidden layer over its threshold: raise --init-mean "
+                                  "of the hidden layer"),
+        "dead_hidden": (hidden, "raise --init-mean of the hidden layer or lower --lr"),
+        "flat_loss": (None, "raise --lr"),
+        "absurd_loss": (None, "the loss's exponential terms overflow: lower --alpha-reg or raise --tau1 for long "
+                              "trials"),
+    }

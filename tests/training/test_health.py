@@ -1,0 +1,80 @@
+"""No run trains dead: the health guard's signs, warnings, recovery and stop, on a scripted trainer and on real
+runs of both rules."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import pe_actors as pa
+from pe_actors.run.context import RunError
+from pe_actors.training.callbacks import DeadRunError, HealthGuard
+
+
+def scripted(reports):
+    """A trainer whose silence report is the next of ``reports`` at every epoch."""
+    reports = iter(reports)
+    trainer = SimpleNamespace(data=SimpleNamespace(validation=(np.zeros((2, 1, 1)), np.zeros(2, int)),
+                                                   train=(np.zeros((4, 1, 1)), np.arange(4) % 4)),
+                              engine=SimpleNamespace(params=lambda: {}))
+    return trainer, (lambda params, x, labels: next(reports))
+
+
+def epochs(guard, trainer, losses, accuracy=0.25):
+    for epoch, loss in enumerate(losses, start=1):
+        record = {"epoch": epoch, "train_loss": loss, "validation_accuracy": accuracy}
+        guard.on_epoch_end(trainer, None, record)
+        guard.stop.on_epoch_end(trainer, None, record)
+
+
+def test_outputs_silent_by_design_that_recover_do_not_stop(caplog):
+    trainer, measure = scripted([{"label_silent": 1.0}, {"label_silent": 0.95}, {"label_silent": 0.3},
+                                 {"label_silent": 0.95}, {"label_silent": 0.1}])
+    guard = HealthGuard(measure, patience=3, population={"label_silent": "output"})
+    with caplog.at_level(logging.WARNING):
+        epochs(guard, trainer, [1.5, 1.2, 1.0, 0.9, 0.8], accuracy=0.6)
+    assert "population 'output': 100.0 %" in caplog.text and "label silent cleared" in caplog.text
+    assert guard.dead is None
+
+
+def test_a_sign_that_lasts_its_patience_stops_the_run():
+    trainer, measure = scripted([{"dead_hidden": 1.0}] * 3)
+    guard = HealthGuard(measure, patience=3, advice={"dead_hidden": "scale the input up"})
+    with pytest.raises(DeadRunError, match=r"stayed dead for 3 epochs \(to epoch 3\): 100.0 % of the hidden .*"
+                                           r"scale the input up"):
+        epochs(guard, trainer, [1.4, 1.3, 1.2])
+
+
+def test_a_flat_loss_at_chance_and_an_absurd_loss_are_signs():
+    trainer, _ = scripted([])
+    guard = HealthGuard(None, patience=2)
+    with pytest.raises(DeadRunError, match="training loss did not move"):
+        epochs(guard, trainer, [np.log(4), np.log(4), np.log(4)], accuracy=0.25)
+    guard = HealthGuard(None, patience=2)
+    with pytest.raises(DeadRunError, match=r"2.2e\+65: training loss: not finite or absurd"):
+        epochs(guard, trainer, [2.2e65, 2.2e65], accuracy=0.5)
+    guard = HealthGuard(None, patience=2)  # a loss that is flat but above chance in accuracy is a converged run
+    epochs(guard, trainer, [0.5, 0.5, 0.5], accuracy=0.9)
+    assert guard.dead is None
+
+
+def sparse_task(scale: float = 1.0, n: int = 300):
+    """Four classes of sparse spike rasters on e-prop's 80 channels, each class firing its own 20 channels more."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 4
+    rates = np.full((4, 80), 0.002)
+    for k in range(4):
+        rates[k, 20 * k : 20 * k + 20] = 0.02
+    return (rng.random((n, 100, 80)) < rates[labels][:, None, :]).astype(np.float32) * scale, labels
+
+
+def test_eprop_on_sparse_spikes_stops_dead_and_learns_when_scaled(tmp_path):
+    x, labels = sparse_task()
+    with pytest.raises(RunError, match="population 'recurrent': 100.0 % of the validation samples have no hidden"):
+        pa.train(data=(x, labels), engine="replay", epochs=6, dead_epochs=2, out=tmp_path / "dead", progress=False)
+    run = pa.train(data=(x * 10, labels), engine="replay", epochs=3, dead_epochs=2, out=tmp_path / "alive",
+                   progress=False)
+    assert run.best["test_accuracy"] > 0.6 and run.best["silence"]["hidden_silent"] == 0.0
