@@ -16,6 +16,7 @@ import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,24 +31,83 @@ VALIDATION_FRACTION = 0.1
 EVENTS_FORMAT = 1
 
 
+#: The most classes a label file may imply: a larger label is a broken file, not a data set.
+MAX_CLASSES = 10_000
+#: The most bytes an SHD file's arrays may declare (the release's training file declares about 0.2 GB).
+MAX_SHD_BYTES = 2**32
+
+
 def read_shd(path: Path | str) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """The spike times (s), units and labels of an SHD file (``spikes/times``, ``spikes/units``, ``labels``)."""
+    """The spike times (s), units and labels of an SHD file (``spikes/times``, ``spikes/units``, ``labels``); a
+    ValueError names the file when it is not a regular HDF5 file of its own (arrays stored in other files, virtual
+    arrays and links to other files are refused), declares more than :data:`MAX_SHD_BYTES`, or holds labels that
+    are not whole numbers."""
     import h5py
 
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file")
     try:
         with h5py.File(path, "r") as handle:
+            _check_self_contained(path, handle)
             missing = [key for key in ("spikes/times", "spikes/units", "labels") if key not in handle]
             if missing:
                 raise ValueError(f"{path}: lacks {missing}, the groups of the SHD release")
+            raw = np.asarray(handle["labels"][:])
+            if not np.issubdtype(raw.dtype, np.integer):
+                raise ValueError(f"{path}: labels are {raw.dtype}; the SHD release's labels are whole numbers")
             times = [np.asarray(t, np.float64) for t in handle["spikes/times"][:]]
             units = [np.asarray(u, np.int64) for u in handle["spikes/units"][:]]
-            labels = np.asarray(handle["labels"][:], np.int64)
+            labels = raw.astype(np.int64)
     except OSError as error:
         raise ValueError(f"{path}: not a readable HDF5 file ({error})") from None
     if not (len(times) == len(units) == len(labels)):
         raise ValueError(f"{path}: {len(times)} spike-time lists, {len(units)} unit lists and {len(labels)} labels")
     return times, units, labels
+
+
+def _check_self_contained(path: Path, handle: Any) -> None:
+    """A ValueError naming the file when an array of it lives elsewhere or the file declares too much."""
+    import h5py
+
+    links: list[str] = []
+    handle.visititems_links(lambda name, link: links.append(name) if isinstance(link, h5py.ExternalLink) else None)
+    if links:
+        raise ValueError(f"{path}: {links[0]} links to another file; an SHD file holds its own arrays")
+    declared = 0
+    items: list[tuple[str, Any]] = []
+    handle.visititems(lambda name, item: items.append((name, item)))
+    for name, item in items:
+        if isinstance(item, h5py.Dataset):
+            if item.external or item.is_virtual:
+                raise ValueError(f"{path}: {name} is stored in other files; an SHD file holds its own arrays")
+            declared += int(item.size) * item.dtype.itemsize
+    if declared > MAX_SHD_BYTES:
+        raise ValueError(f"{path}: its arrays declare {declared / 2**30:.1f} GiB, more than an SHD file holds")
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo; the physical memory where
+    that is not known)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_raster_memory(samples: int, n_steps: int, n_channels: int, what: str) -> None:
+    """A ValueError naming ``what`` when its float32 rasters, twice over (the binned splits and their carved
+    copies), would not fit the available memory."""
+    need = 2 * samples * n_steps * n_channels * 4
+    free = available_memory()
+    if need > free:
+        raise ValueError(f"{what}: {samples} rasters of {n_steps} x {n_channels} need {need / 2**30:.1f} GiB, more "
+                         f"than the {free / 2**30:.1f} GiB available; bin at a coarser step (fewer steps)")
 
 
 def check_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], labels: np.ndarray, n_channels: int,
@@ -64,6 +124,21 @@ def check_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], label
             raise ValueError(f"{where}: sample {sample} has unit {int(np.max(u))} beyond the {n_channels} channels")
     if len(labels) and (np.min(labels) < 0):
         raise ValueError(f"{where}: labels must be >= 0, got {int(np.min(labels))}")
+    if len(labels) and np.max(labels) >= MAX_CLASSES:
+        raise ValueError(f"{where}: label {int(np.max(labels))} implies more than {MAX_CLASSES:,} classes")
+
+
+def check_classes(labels: np.ndarray, where: str) -> int:
+    """The number of classes of training labels, each of 0..max occurring at least once; a ValueError naming
+    ``where`` otherwise (a stray large label would otherwise make a network with outputs for classes no sample
+    has)."""
+    present = np.unique(labels)
+    classes = int(present.max()) + 1 if len(present) else 0
+    if len(present) != classes:
+        absent = sorted(set(range(classes)) - set(present.tolist()))
+        raise ValueError(f"{where}: label {classes - 1} among {len(present)} classes, but {len(absent)} classes "
+                         f"below it never occur ({absent[:5]}{'...' if len(absent) > 5 else ''})")
+    return classes
 
 
 def bin_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], n_channels: int, bin_s: float,
@@ -72,10 +147,11 @@ def bin_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], n_chann
     rasters = np.zeros((len(times), n_steps, n_channels), np.float32)
     dropped = 0
     for sample, (t, u) in enumerate(zip(times, units, strict=True)):
-        steps = np.floor(np.asarray(t) / bin_s).astype(np.int64)
+        # The step as a float first: a time far past the trial (1e30 s) would overflow an integer.
+        steps = np.floor(np.asarray(t, np.float64) / bin_s)
         inside = steps < n_steps
         dropped += int(np.count_nonzero(~inside))
-        rasters[sample, steps[inside], np.asarray(u)[inside]] = 1.0
+        rasters[sample, steps[inside].astype(np.int64), np.asarray(u)[inside]] = 1.0
     return rasters, dropped
 
 
@@ -124,13 +200,21 @@ def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: 
     out = Path(cache) / f"shd-{digest[:16]}"
     if (out / METADATA).is_file() and json.loads((out / METADATA).read_text()).get("input_hash") == digest:
         return out
-    splits, dropped, classes = {}, 0, 0
+    events, classes = {}, 0
     for split, path in paths.items():
         times, units, labels = read_shd(path)
         check_events(times, units, labels, SHD_CHANNELS, str(path))
+        if split == "train":
+            classes = check_classes(labels, str(path))
+        elif len(labels) and labels.max() >= classes:
+            raise ValueError(f"{path}: label {int(labels.max())}, but the training file has {classes} classes")
+        events[split] = (times, units, labels)
+    samples = sum(len(labels) for _, _, labels in events.values())
+    check_raster_memory(samples, n_steps, SHD_CHANNELS, f"{folder} binned at {bin_ms:g} ms into {n_steps} steps")
+    splits, dropped = {}, 0
+    for split, (times, units, labels) in events.items():
         x, lost = bin_events(times, units, SHD_CHANNELS, bin_ms / 1000.0, n_steps)
         dropped += lost
-        classes = max(classes, int(labels.max()) + 1)
         splits[split] = (x, labels)
     splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
     metadata = {"dataset": "shd", "source": str(folder), "input_hash": digest, **settings,

@@ -142,3 +142,55 @@ def test_train_command_takes_an_shd_folder(shd_dir, tmp_path):
     assert "SHD from" in result.output and result.output.strip().splitlines()[-1].startswith("Test accuracy:")
     missing = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "other"), "--shd-dir", str(tmp_path)])
     assert missing.exit_code == 2 and "--shd-dir" in missing.output and "shd_train.h5" in missing.output
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"labels": np.array([0.0, 1.5, 2.0, 3.0])}, "labels are float64; the SHD release's labels are whole numbers"),
+        ({"labels": np.array([0, 1, 2, 250])}, "label 250 among 4 classes, but 247 classes below it never occur"),
+        ({"labels": np.array([0, 1, 2, 10**9])}, "label 1000000000 implies more than 10,000 classes"),
+    ],
+)
+def test_labels_that_are_not_a_data_set_are_refused(tmp_path, change, message):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    path = write_shd(folder / "shd_train.h5", 4, seed=0)
+    with h5py.File(path, "a") as handle:
+        del handle["labels"]
+        handle.create_dataset("labels", data=change["labels"])
+    write_shd(folder / "shd_test.h5", 4, seed=1)
+    with pytest.raises(ValueError, match=r"shd_train\.h5") as caught:
+        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+    assert message in str(caught.value)
+
+
+def test_a_time_far_past_the_trial_is_dropped_not_a_traceback():
+    rasters, dropped = bin_events([np.array([1e30, 0.001])], [np.array([1, 2])], 700, 0.01, 20)
+    assert dropped == 1 and rasters[0, 0, 2] == 1 and rasters.sum() == 1
+
+
+def test_an_shd_file_that_reads_other_files_or_declares_too_much_is_refused(tmp_path):
+    folder = tmp_path / "crafted"
+    folder.mkdir()
+    path = write_shd(folder / "shd_train.h5", 8, seed=0)
+    write_shd(folder / "shd_test.h5", 4, seed=1)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(64))
+    with h5py.File(path, "a") as handle:
+        handle.create_dataset("extra", shape=(8,), dtype=np.float64, external=[(str(secret), 0, 64)])
+    with pytest.raises(ValueError, match="extra is stored in other files"):
+        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+    path = write_shd(folder / "shd_train.h5", 8, seed=0)
+    with h5py.File(path, "a") as handle:
+        handle.create_dataset("huge", shape=(2**20, 2**13), dtype=np.float64, chunks=(64, 64), compression="gzip")
+    with pytest.raises(ValueError, match="GiB, more than an SHD file holds"):
+        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+
+
+def test_rasters_that_would_not_fit_in_memory_are_refused_before_binning(shd_dir, tmp_path, monkeypatch):
+    from pe_actors_datasets import events
+
+    monkeypatch.setattr(events, "available_memory", lambda: 10**6)
+    with pytest.raises(ValueError, match=r"160 rasters of 60 x 700 need 0.1 GiB, more than .*coarser step"):
+        prepare_shd(shd_dir, tmp_path / "cache", 10.0, 60)
