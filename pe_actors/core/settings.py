@@ -212,3 +212,37 @@ def _numbers(name: str, value: Any, kind: type) -> tuple:
 def flag(name: str) -> str:
     """The command line's option for setting ``name`` (``--sub-batch``)."""
     return "--" + name.replace("_", "-")
+
+
+#: The largest settings file read, and its longest line: run configs and search spaces are a few KB, and a TOML
+#: parser's time grows with the square of a dotted key's length.
+MAX_TOML_BYTES = 256 * 1024
+MAX_TOML_LINE = 4096
+
+
+def load_toml(path: Path, what: str, name: str | None = None) -> dict[str, Any]:
+    """The TOML file ``path`` (``what`` it is, for messages) as a dict; a ConfigError naming the file (and the
+    setting ``name``) when it is not a regular file (a FIFO would block), is larger than
+    :data:`MAX_TOML_BYTES`, has a line longer than :data:`MAX_TOML_LINE`, nests too deep or does not parse."""
+    import tomllib
+
+    try:
+        if not path.is_file():
+            raise ConfigError(f"cannot read {what} {path}: not a regular file", name)
+        size = path.stat().st_size
+        if size > MAX_TOML_BYTES:
+            raise ConfigError(f"cannot read {what} {path}: {size:,} bytes, more than the {MAX_TOML_BYTES:,} a "
+                              "settings file may hold", name)
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {what} {path}: {error}", name) from None
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    if longest > MAX_TOML_LINE:
+        raise ConfigError(f"cannot read {what} {path}: a line of {longest:,} characters, more than "
+                          f"{MAX_TOML_LINE:,}", name)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error}", name) from None
+    except RecursionError:
+        raise ConfigError(f"cannot read {what} {path}: it nests tables or arrays too deep", name) from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +26,7 @@ from pe_actors.core.settings import (
     flag,
     float_range,
     int_range,
+    load_toml,
     names,
     plain,
     setting,
@@ -462,10 +462,7 @@ def read_toml(path: Path | str, valid: set[str] | None = None) -> dict[str, Any]
     in the wrong section or keys outside ``valid`` (default: every :data:`RunConfig` setting)."""
     path = Path(path)
     valid = set(RunConfig.names()) if valid is None else valid
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read run config {path}: {error}") from None
+    raw = load_toml(path, "run config")
     values = flatten(raw, path)
     unknown = sorted(set(values) - valid)
     if unknown:

@@ -19,13 +19,12 @@ accuracy), ``tune.json``, ``tune.png``, and ``best.toml``, the best trial's opti
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pe_actors.core.logs import log, quiet
-from pe_actors.core.settings import Settings, choice, int_range, setting
+from pe_actors.core.settings import Settings, choice, int_range, load_toml, setting
 from pe_actors.reports.figures import write_csv, write_json
 from pe_actors.reports.tuning import plot_trials
 from pe_actors.rules import run_rule_names
@@ -50,10 +49,7 @@ def read_space(path: Path, valid: set[str] | None = None) -> tuple[str, dict[str
     """(rule, space, fixed) of the space file ``path`` whose keys are among ``valid`` (default: every run
     setting); a ConfigError names the file and the key."""
     valid = set(RunConfig.names()) if valid is None else valid
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise _bad(f"cannot read search space {path}: {error}") from None
+    raw = load_toml(path, "search space", "space")
     unknown = sorted(set(raw) - {"rule", "space", "fixed"})
     if unknown:
         raise _bad(f"{path}: unknown top-level key(s) {unknown}; use rule, [space], [fixed]")

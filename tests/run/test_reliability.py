@@ -234,3 +234,29 @@ def test_adapt_uses_what_the_condition_holds_when_it_holds_fewer_than_the_defaul
                       out=tmp_path / "adapt", progress=False)
     held = len(np.load(Path(small_standin[0]) / "train_labels.npy"))
     assert held < 300 and result["samples"] == held and result["curve"][-1]["samples"] == held
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("a = " + "\n".join(["["] * 3000 + ["]"] * 3000) + "\n", "nests tables or arrays too deep"),
+    ("a." * 40_000 + "b = 1\n", "a line of 80,005 characters, more than 4,096"),
+    ("# x\n" * 70_000, "more than the 262,144 a settings file may hold"),
+])
+def test_run_configs_and_search_spaces_are_bounded(tmp_path, content, message):
+    from pe_actors.run.config import read_toml
+    from pe_actors.run.tuning import read_space
+
+    path = tmp_path / "crafted.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        read_toml(path)
+    with pytest.raises(ConfigError, match=message):
+        read_space(path)
+
+
+def test_a_fifo_as_a_settings_file_is_refused_without_blocking(tmp_path):
+    from pe_actors.run.tuning import read_space
+
+    fifo = tmp_path / "space.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_space(fifo)
