@@ -47,8 +47,12 @@ def export(checkpoint: Path, out: Path, dt: float | None, approximate: bool) -> 
         raise click.BadParameter(str(error), param_hint=hint) from None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--checkpoint") from None
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
-    write_nir(graph, out)
+    try:
+        if out.parent and not out.parent.exists():
+            out.parent.mkdir(parents=True)
+        write_nir(graph, out)
+    except OSError as error:
+        # A read-only folder, a path through a file, a full disk: one line; a previous file there is kept.
+        raise click.BadParameter(f"cannot write {out}: {error.strerror or error}", param_hint="--out") from None
     kinds = [type(node).__name__ for node in graph.nodes.values()]
     click.echo(f"Wrote {out}: {len(graph.nodes)} nodes ({', '.join(dict.fromkeys(kinds))}), {len(graph.edges)} edges")

@@ -221,7 +221,12 @@ def finish(run_plan: Plan, dataset: Dataset, state: TrainState, seconds: float, 
     final, best = state.history[-1], best_epoch(state.history)
     label = " (synthetic stand-in data)" if dataset.synthetic else ""
     title = f"{config.network}, {config.rule}, batch {run_plan.train.batch_size}{label}"
-    plot_histories({rundir.path.name: state.history}, rundir.curves_png, title)
+    try:
+        plot_histories({rundir.path.name: state.history}, rundir.curves_png, title)
+    except OSError as error:
+        # The figure is a picture of what metrics.jsonl and curves.json hold: its loss is not the run's.
+        log.warning(f"could not write {rundir.curves_png}: {error.strerror or error}; the curves are in "
+                    f"{rundir.curves_json}")
     write_json(rundir.curves_json, state.history)
     write_json(rundir.summary, {"final": final, "best_validation": best, "synthetic": dataset.synthetic,
                                 "seconds": seconds, "run_config": config.recorded()})

@@ -3,6 +3,7 @@ errors for what pe-actors cannot represent."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,20 @@ def test_export_command_writes_a_graph_and_names_what_it_refuses(tmp_path):
     np.testing.assert_array_equal(back.engine().predict(x), load(run).predict(x))
     bad = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.nir")])
     assert bad.exit_code == 2 and "--checkpoint" in bad.output
+    # A path through a file and a read-only folder: one line naming --out, no traceback; nothing replaced.
+    through = CliRunner().invoke(cli, ["export", "--checkpoint", str(run), "--out", str(tmp_path / "yy.nir" / "x")])
+    assert through.exit_code == 2 and "cannot write" in through.output and "Traceback" not in through.output
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "net.nir").write_bytes(b"previous")
+    locked.chmod(0o500)
+    try:
+        result = CliRunner().invoke(cli, ["export", "--checkpoint", str(run), "--out", str(locked / "net.nir")])
+        if os.geteuid() != 0:  # root writes into a read-only folder anyway
+            assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output
+            assert (locked / "net.nir").read_bytes() == b"previous"
+    finally:
+        locked.chmod(0o700)
 
 
 def test_an_imported_network_adapts_from_its_saved_checkpoint(tmp_path):
