@@ -13,6 +13,7 @@ and returns an object with ``splits`` ({split: (features, labels)}), ``class_nam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -243,8 +244,20 @@ def arrays_dataset(data: Any, n_out: int, seed: int = 0) -> Dataset:
     if len(np.unique(splits["train"][1])) < 2:
         raise ConfigError("data: the training labels hold one class only; a classifier needs at least two", "data")
     names = [str(c) for c in range(n_out)]
-    metadata = {"dataset": "arrays", "source": "arrays passed by the caller"}
+    metadata = {"dataset": "arrays", "source": "arrays passed by the caller", "hash": arrays_hash(splits)}
     return Dataset(Splits.from_dict(splits), names, False, metadata)
+
+
+def arrays_hash(splits: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """A sha256 of the splits' inputs and labels (shapes, types and values), which a resumed run compares with
+    the one its checkpoint recorded."""
+    digest = hashlib.sha256()
+    for name in sorted(splits):
+        for array in splits[name]:
+            array = np.ascontiguousarray(array)
+            digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
 
 
 def _pair(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:

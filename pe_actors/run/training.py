@@ -74,6 +74,9 @@ def _train(run_plan: Plan, checkpoint: Checkpoint | None, context: RunContext, d
         raise ConfigError(f"run directory {rundir.path} already holds checkpoints; continue it with --resume "
                           f"{rundir.path} or choose another --out", "out")
     check_memory(run_plan)
+    if checkpoint is not None and data is None and (checkpoint.record.data_metadata or {}).get("dataset") == "arrays":
+        raise ConfigError(f"checkpoint {checkpoint.path} was trained on arrays passed by the caller, which no run "
+                          "keeps; resume with the same arrays: pe_actors.train(resume=..., data=(x, labels))", "data")
     dataset = load_dataset(config, run_plan.network, data)
     run_plan = run_plan.fit(dataset.splits, dataset.class_names, data_origin(run_plan, data),
                             event_data=config.shd_dir is not None)
@@ -146,9 +149,9 @@ def check_resumable(checkpoint: Checkpoint, dataset: Dataset, run_plan: Plan) ->
     trained_on = (checkpoint.record.data_metadata or {}).get("hash")
     if trained_on is not None and dataset.metadata.get("hash") not in (None, trained_on):
         raise ConfigError(
-            f"checkpoint {checkpoint.path} was trained on features with hash {trained_on[:12]}..., these data "
-            f"have {dataset.metadata['hash'][:12]}... (another --data, or a stand-in of another recipe); "
-            "resuming would continue on other data",
+            f"checkpoint {checkpoint.path} was trained on data with hash {trained_on[:12]}..., these data "
+            f"have {dataset.metadata['hash'][:12]}... (other arrays, another --data, or a stand-in of another "
+            "recipe); resuming would continue on other data",
             "resume",
         )
     try:

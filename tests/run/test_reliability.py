@@ -275,3 +275,22 @@ def test_a_full_disk_at_the_end_of_run_figure_keeps_the_run(tmp_path, monkeypatc
     printed = capfd.readouterr().err
     assert "could not write" in printed and "No space left on device" in printed
     assert run.best["epoch"] == 1 and (tmp_path / "run" / "curves.json").is_file()
+
+
+def test_a_run_on_arrays_resumes_only_on_the_same_arrays(tmp_path):
+    from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.rules.eventprop.encoding import encode
+    from pe_actors_datasets.yinyang import yinyang
+
+    features, labels = yinyang(200, 3)
+    x = encode(features, EventPropConfig(t_code=27.0))
+    out = tmp_path / "run"
+    pa.train(rule="eventprop", data=(x, labels), epochs=1, out=out, progress=False)
+    with pytest.raises(ConfigError, match="trained on arrays passed by the caller.*resume with the same arrays"):
+        pa.train(resume=out, epochs=2, progress=False)
+    other = x.copy()
+    other[0, 0, 0] = 1.0 - other[0, 0, 0]
+    with pytest.raises(ConfigError, match=r"trained on data with hash .*\(other arrays"):
+        pa.train(resume=out, data=(other, labels), epochs=2, progress=False)
+    run = pa.train(resume=out, data=(x, labels), epochs=2, progress=False)
+    assert run.best["epoch"] in (1, 2) and len(run.history) == 2
