@@ -294,3 +294,15 @@ def test_a_run_on_arrays_resumes_only_on_the_same_arrays(tmp_path):
         pa.train(resume=out, data=(other, labels), epochs=2, progress=False)
     run = pa.train(resume=out, data=(x, labels), epochs=2, progress=False)
     assert run.best["epoch"] in (1, 2) and len(run.history) == 2
+
+
+def test_resume_drops_a_damaged_line_of_the_metrics_log(tmp_path, capfd):
+    out = tmp_path / "run"
+    pa.train(rule="eventprop", epochs=1, max_samples=32, out=out, progress=False)
+    log = out / "metrics.jsonl"
+    damaged = bytearray(log.read_bytes())
+    damaged[10] = 0xFF
+    log.write_bytes(bytes(damaged))
+    run = pa.train(resume=out, epochs=2, progress=False)
+    assert len(run.history) == 2 and "dropped 1 unreadable line(s) of the metrics log" in capfd.readouterr().err
+    log.read_text()  # the log is valid UTF-8 again

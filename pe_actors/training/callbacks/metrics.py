@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pe_actors.core.logs import log
 from pe_actors.training.state import BatchRecord, Callback, Training, TrainState
 
 
@@ -36,15 +37,21 @@ class MetricsLog(Callback):
     def on_train_begin(self, trainer: Training, state: TrainState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            kept = []
-            for line in self.path.read_text().splitlines():
+            kept, dropped = [], 0
+            for raw in self.path.read_bytes().splitlines():
                 try:
+                    line = raw.decode("utf-8")
                     record = json.loads(line)
-                except json.JSONDecodeError:
-                    # A killed run can leave a partial last line: it is dropped like the records past the checkpoint.
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    # A killed run can leave a partial last line, a damaged disk a bad byte: the line is dropped
+                    # like the records past the checkpoint.
+                    dropped += 1
                     continue
-                if isinstance(record, dict) and record.get("global_samples", 0) <= state.global_samples:
+                samples = record.get("global_samples", 0) if isinstance(record, dict) else None
+                if isinstance(samples, int) and samples <= state.global_samples:
                     kept.append(line)
+            if dropped:
+                log.warning(f"{self.path}: dropped {dropped} unreadable line(s) of the metrics log")
             self.path.write_text("".join(line + "\n" for line in kept))
         self._reset()
         # Device writes when the current window of batches began (None: the engine has no device synapses).
