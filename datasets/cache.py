@@ -250,6 +250,27 @@ def _compact(path: Path, keep: np.ndarray) -> np.ndarray:
     return np.load(path, mmap_mode="r+")
 
 
+def owned_temp_dir(out: Path) -> Path:
+    """A new temporary folder beside ``out`` named for this process, ``.<name>.tmp-<pid>-...``, so that a later
+    build can tell a leftover of a killed process from another live build's (:func:`remove_dead_temps`)."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+
+
+def remove_dead_temps(out: Path) -> None:
+    """Remove the temporary folders of ``out`` whose process is gone (a build killed with SIGKILL leaves its
+    folder, which can hold gigabytes of rasters); another live build's stay."""
+    for leftover in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = leftover.name[len(f".{out.name}.tmp-"):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(leftover, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def _remove_stale_temps(out: Path) -> None:
     for leftover in out.parent.glob(f".{out.name}.tmp-*"):
         shutil.rmtree(leftover, ignore_errors=True)

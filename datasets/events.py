@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pe_actors_datasets.cache import METADATA, PreparedData, install_directory, load_prepared
+from pe_actors_datasets.cache import (
+    METADATA,
+    PreparedData,
+    install_directory,
+    load_prepared,
+    owned_temp_dir,
+    remove_dead_temps,
+)
 
 #: Input channels of the SHD release (the cochlea model's outputs).
 SHD_CHANNELS = 700
@@ -167,7 +173,8 @@ def _digest(paths: Sequence[Path], settings: dict) -> str:
 def write_event_cache(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict) -> Path:
     """Write rasters and labels per split as a prepared-feature cache at ``out``, atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    remove_dead_temps(out)
+    tmp = owned_temp_dir(out)
     for split, (x, labels) in splits.items():
         np.save(tmp / f"{split}_features.npy", x.astype(np.float32, copy=False))
         np.save(tmp / f"{split}_labels.npy", labels.astype(np.int64, copy=False))

@@ -194,3 +194,22 @@ def test_rasters_that_would_not_fit_in_memory_are_refused_before_binning(shd_dir
     monkeypatch.setattr(events, "available_memory", lambda: 10**6)
     with pytest.raises(ValueError, match=r"160 rasters of 60 x 700 need 0.1 GiB, more than .*coarser step"):
         prepare_shd(shd_dir, tmp_path / "cache", 10.0, 60)
+
+
+def test_a_killed_builds_leftover_is_removed_and_a_live_builds_is_kept(shd_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    cache = tmp_path / "cache"
+    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
+    shutil.rmtree(out)  # as if the build had been killed before it was installed
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = out.parent / f".{out.name}.tmp-{dead.pid}-abc"
+    live = out.parent / f".{out.name}.tmp-{os.getpid()}-def"
+    for folder in (killed, live):
+        folder.mkdir()
+        (folder / "train_features.npy").write_bytes(bytes(1000))
+    assert prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60) == out
+    assert not killed.exists() and live.exists()
