@@ -418,9 +418,12 @@ def adapt(config: AdaptRunConfig) -> dict:
         if adapting.config.drift_before > 0:
             engine.advance(adapting.config.drift_before)
         result, wall = learn(engine, adapting, data, context)
-        state = engine.state()
-        context.release()
-        summary = write_results(context.rundir, adapting, result, state, data.source, memory, wall)
+        # A signal while the run finishes (releasing PE actors takes seconds) waits until the results are written:
+        # the adaptation is done, and nothing of it may be lost.
+        with context.stoppable() as stop:
+            state = engine.state()
+            summary = write_results(context.rundir, adapting, result, state, data.source, memory, wall)
+            context.release()
     first, last = result.curve[0], result.curve[-1]
     log.info(
         f"Adapted: new condition {100 * first[f'{NEW}_accuracy']:.2f} % -> {100 * last[f'{NEW}_accuracy']:.2f} % "
@@ -430,6 +433,9 @@ def adapt(config: AdaptRunConfig) -> dict:
     if result.stopped:
         log.warning(f"Interrupted after {last['samples']} of {adapting.config.samples} samples; the curve and the "
                     f"adapted checkpoint so far are in {out}")
+        raise KeyboardInterrupt
+    if stop.requested:
+        log.warning(f"Interrupted while finishing; the whole adaptation is written to {out}")
         raise KeyboardInterrupt
     return summary
 

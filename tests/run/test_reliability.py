@@ -306,3 +306,31 @@ def test_resume_drops_a_damaged_line_of_the_metrics_log(tmp_path, capfd):
     run = pa.train(resume=out, epochs=2, progress=False)
     assert len(run.history) == 2 and "dropped 1 unreadable line(s) of the metrics log" in capfd.readouterr().err
     log.read_text()  # the log is valid UTF-8 again
+
+
+def test_sigterm_while_adapt_finishes_keeps_the_whole_adaptation(tmp_path, monkeypatch):
+    import signal
+
+    from pe_actors.interop.nir import ImportedNetwork
+    from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.rules.eventprop.network import init_eventprop_params
+    from pe_actors.run.context import RunContext
+    from pe_actors_datasets.yinyang import write_yinyang
+
+    network = EventPropConfig(sizes=(5, 16, 3), t_code=27.0)
+    checkpoint = ImportedNetwork("eventprop", network, init_eventprop_params(network, 1)).save(tmp_path / "model")
+    write_yinyang(tmp_path / "rotated", rotate_deg=20.0)
+    release, sent = RunContext.release, []
+
+    def release_after_a_signal(self):
+        if not sent:  # the scheduler's SIGTERM, once, after the last sample
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        release(self)
+
+    monkeypatch.setattr(RunContext, "release", release_after_a_signal)
+    with pytest.raises(KeyboardInterrupt):
+        pa.adapt(checkpoint=checkpoint, data=tmp_path / "rotated", engine="inprocess", pes=2, samples=4,
+                 eval_every=2, out=tmp_path / "adapted", progress=False)
+    assert (tmp_path / "adapted" / "adaptation.json").is_file()
+    assert pa.load(tmp_path / "adapted").config == network
