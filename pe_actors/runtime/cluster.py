@@ -115,9 +115,13 @@ def start_ray(
     return url if url.startswith("http") or not url else f"http://{url}"
 
 
-#: How often a local Ray is started again when another process took its dashboard port between the check and
-#: Ray's bind (each time on a port the OS picks).
+#: How often a local Ray is started again when its dashboard did not start: another process took its port between
+#: the check and Ray's bind, or the dashboard process failed on a loaded machine (about one start in ten: "Failed to
+#: read dashboard.err"); each time on a port the OS picks.
 PORT_ATTEMPTS = 5
+#: What Ray's errors say when the dashboard, not the run, failed to start.
+DASHBOARD_FAILURES = ("already occupied", "address already in use", "dashboard.err", "dashboard failed",
+                      "Failed to start the dashboard")
 
 
 def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, dashboard_port: int) -> Any:
@@ -145,11 +149,11 @@ def _start_local(ray: Any, job: Any, num_pe_slots: int, dashboard_host: str, das
             )
         except Exception as error:  # Ray raises ValueError, or a plain Exception from its dashboard's start
             attempts += 1
-            taken = any(text in str(error) for text in ("already occupied", "address already in use"))
-            if not taken or attempts == PORT_ATTEMPTS:
+            retry = any(text in str(error) for text in DASHBOARD_FAILURES)
+            # Whatever the failed start left running (its raylet, GCS) goes before the next one, or before the error.
+            ray.shutdown()
+            if not retry or attempts == PORT_ATTEMPTS:
                 raise
-            if ray.is_initialized():
-                ray.shutdown()
             port = 0  # the next attempt takes a port the OS picks
 
 

@@ -104,3 +104,30 @@ def test_a_dashboard_port_taken_before_ray_binds_it_is_retried(short_temp):
     words = done.stdout.split()
     url, taken, calls = words[words.index("url") + 1], words[words.index("taken") + 1], words[-1]
     assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{taken}") and calls == "2"
+
+
+def test_a_dashboard_that_fails_to_start_is_retried_and_nothing_of_the_failed_start_is_left():
+    from types import SimpleNamespace
+
+    from pe_actors.runtime import cluster
+
+    calls, shutdowns = [], []
+
+    def init(**options):
+        calls.append(options["dashboard_port"])
+        if len(calls) < 3:
+            raise Exception("Failed to read dashboard.err" if len(calls) == 1 else "port 8265 already occupied")
+        return SimpleNamespace(dashboard_url="127.0.0.1:1234")
+
+    fake = SimpleNamespace(init=init, shutdown=lambda: shutdowns.append(True))
+    context = cluster._start_local(fake, None, 4, "127.0.0.1", 8265)
+    assert context.dashboard_url == "127.0.0.1:1234" and len(calls) == 3 and len(shutdowns) == 2
+
+    def broken(**options):
+        raise ValueError("the resources are wrong")
+
+    shutdowns.clear()
+    with pytest.raises(ValueError, match="resources are wrong"):
+        cluster._start_local(SimpleNamespace(init=broken, shutdown=lambda: shutdowns.append(True)), None, 4,
+                             "127.0.0.1", 8265)
+    assert shutdowns == [True]
