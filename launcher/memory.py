@@ -8,6 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
+from pe_actors.core.engine import EVALUATION_BATCH
 from pe_actors.reports.figures import write_json
 from pe_actors.reports.memory import PE_SRAM_BYTES, plot_memory_vs_steps, plot_pe_memory
 from pe_actors.rules import rule as rule_named
@@ -38,8 +39,9 @@ def host_estimate(rule: str, config, batch: int, dtype: str) -> dict[str, float]
 
     parts = run_memory_estimate(rule, config, batch, np.dtype(dtype).itemsize, generated=True)
     detail = ", ".join(f"{name} {size / 2**20:.1f}" for name, size in parts.items())
-    click.echo(f"A training run at batch {batch} needs about {sum(parts.values()) / 2**20:.1f} MiB on the host "
-               f"({detail} MiB), the estimate train checks before it starts")
+    click.echo(f"A training run at batch {batch} (evaluating {max(batch, EVALUATION_BATCH)} samples at a time) needs "
+               f"about {sum(parts.values()) / 2**20:.1f} MiB on the host ({detail} MiB), the estimate train checks "
+               "before it starts")
     return parts
 
 

@@ -10,6 +10,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+#: Samples an evaluation predicts at once: the trainer's, after every epoch. A run's memory estimate counts it
+#: beside the training batch.
+EVALUATION_BATCH = 256
+
 
 @dataclass(frozen=True)
 class BatchResult:

@@ -31,6 +31,7 @@ from pe_actors.run.context import RunContext, RunError
 from pe_actors.run.data import Dataset, batch_augment, load_dataset
 from pe_actors.run.plan import Plan, describe_synapses, plan, synapses_of_run
 from pe_actors.run.rundir import DEFAULT_OUT, Run, RunDir, run_dir_of, unique_run_name
+from pe_actors.studies.memory import run_memory_estimate
 from pe_actors.training.callbacks import (
     CheckpointCallback,
     DeadRunError,
@@ -39,7 +40,14 @@ from pe_actors.training.callbacks import (
     ProgressBar,
     TensorBoardLog,
 )
-from pe_actors.training.trainer import Callback, Recovered, Recovery, Trainer, TrainState, best_epoch
+from pe_actors.training.trainer import (
+    Callback,
+    Recovered,
+    Recovery,
+    Trainer,
+    TrainState,
+    best_epoch,
+)
 
 __all__ = ["RunError", "describe_synapses", "resumed", "synapses_of_run", "train"]
 
@@ -126,7 +134,7 @@ def check_memory(run_plan: Plan) -> None:
     config, spec, network = run_plan.config, run_plan.rule, run_plan.network
     batch = run_plan.train.batch_size
     generated = config.data is None and config.shd_dir is None and config.source is None
-    parts = spec.run_memory(network, batch, np.dtype(config.dtype).itemsize, generated)
+    parts = run_memory_estimate(spec.name, network, batch, np.dtype(config.dtype).itemsize, generated)
     # The setting that sizes it: the rule's own that is given (EventProp's dt, sizes), else the sub-batch.
     field = next((name for name in ("dt", "sizes") if name in spec.setting_names and getattr(config, name) is not None),
                  "sizes" if "sizes" in spec.setting_names else "sub_batch")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.core.engine import EVALUATION_BATCH
 from pe_actors.core.settings import Settings, choice, int_range, setting
 from pe_actors.rules import rule
 from pe_actors.rules.eprop.config import NetworkConfig
@@ -195,10 +196,12 @@ def paper_comparison(paper: dict, config: Any, report: list, pes: int, sub_batch
 
 def run_memory_estimate(rule_name: str, network: Any, batch: int, itemsize: int, generated: bool = False) \
         -> dict[str, float]:
-    """Bytes a training run of rule ``rule_name`` needs by part, estimated before anything is allocated (the rule's
-    ``run_memory``: e-prop's stored forward pass, EventProp's tapes and adjoints, and the weights with ADAM
-    moments; ``generated``: with the input data the run generates up front)."""
-    return rule(rule_name).run_memory(network, batch, itemsize, generated)
+    """Bytes a training run of rule ``rule_name`` at ``batch`` needs by part, estimated before anything is
+    allocated (the rule's ``run_memory``: e-prop's stored forward pass, EventProp's tapes and adjoints, and the
+    weights with ADAM moments; ``generated``: with the input data the run generates up front). Every epoch ends
+    predicting the splits :data:`~pe_actors.core.engine.EVALUATION_BATCH` samples at a time, so the larger batch
+    counts."""
+    return rule(rule_name).run_memory(network, max(batch, EVALUATION_BATCH), itemsize, generated)
 
 
 __all__ = [

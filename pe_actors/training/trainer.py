@@ -23,7 +23,7 @@ from pe_actors.core.checkpoint import (
     load_checkpoint,
 )
 from pe_actors.core.classify import cross_entropy
-from pe_actors.core.engine import Engine
+from pe_actors.core.engine import EVALUATION_BATCH, Engine
 from pe_actors.core.optimiser import OptimiserConfig, learning_rate
 from pe_actors.training.augment import BatchAugment
 from pe_actors.training.callbacks import CheckpointCallback, MetricsLog, ProgressBar
@@ -54,7 +54,7 @@ class _RewindError(Exception):
         self.checkpoint = checkpoint
 
 
-def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = 256) -> dict[str, Any]:
+def evaluate(engine: Engine, x: np.ndarray, labels: np.ndarray, batch: int = EVALUATION_BATCH) -> dict[str, Any]:
     """Mean cross-entropy, accuracy and predictions of ``engine`` on (x, labels), predicting ``batch`` at a time."""
     logits = [engine.predict(x[start : start + batch]) for start in range(0, len(x), batch)]
     logits = np.concatenate(logits) if logits else np.zeros((0, 1))

@@ -186,7 +186,7 @@ def test_memory_reports_the_estimate_train_checks(tmp_path):
     result = CliRunner().invoke(cli, ["memory", "--rule", "eventprop", "--sub-batch", "32", "--dtype", "float64",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "A training run at batch 32 needs about" in result.output
+    assert "A training run at batch 32 (evaluating 256 samples at a time) needs about" in result.output
     reported = json.loads((tmp_path / "memory.json").read_text())["host_run_bytes"]
     assert reported == run_memory_estimate("eventprop", EVENTPROP_NETWORKS["yinyang"], 32, 8, generated=True)
 
@@ -334,3 +334,21 @@ def test_sigterm_while_adapt_finishes_keeps_the_whole_adaptation(tmp_path, monke
                  eval_every=2, out=tmp_path / "adapted", progress=False)
     assert (tmp_path / "adapted" / "adaptation.json").is_file()
     assert pa.load(tmp_path / "adapted").config == network
+
+
+def test_the_memory_guard_counts_the_evaluation_batch(tmp_path, monkeypatch):
+    from pe_actors.core import checks
+    from pe_actors.rules import rule
+    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+    from pe_actors.studies.memory import run_memory_estimate
+
+    network = EVENTPROP_NETWORKS["yinyang"].with_dt(0.01)
+    rule_memory = rule("eventprop").run_memory
+    training = sum(rule_memory(network, 32, 8, True).values())
+    evaluating = sum(run_memory_estimate("eventprop", network, 32, 8, True).values())
+    assert evaluating > 4 * training
+    # Room for the training batch, not for the evaluation's 256 samples: refused before the first epoch.
+    monkeypatch.setattr(checks, "available_memory_bytes", lambda: int((training + evaluating) / 2))
+    with pytest.raises(ConfigError, match="needs about .* GiB") as caught:
+        pa.train(rule="eventprop", dt=0.01, epochs=1, out=tmp_path / "run", progress=False)
+    assert caught.value.field == "dt" and not (tmp_path / "run" / "metrics.jsonl").exists()
