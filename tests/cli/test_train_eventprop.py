@@ -91,7 +91,7 @@ def test_the_recipe_loss_is_recorded_and_silence_is_reported(tmp_path):
     result = run("train", *QUICK, "--epochs", "1", "--out", out)
     assert result.exit_code == 0, result.output
     network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
-    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 1.0 and network["t_code"] == 27.0
+    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 5.0 and network["t_code"] == 27.0
     epoch = json.loads((out / "summary.json").read_text())["final"]
     assert set(epoch["silence"]) == {"label_silent", "all_silent", "dead_hidden"}
     assert "label silent" in result.output and "dead hidden" in result.output
@@ -104,7 +104,8 @@ def test_the_recipes_by_name_train(tmp_path, name):
     result = run("train", "--config", name, "--max-samples", "32", "--epochs", "1", "--no-progress", "--out", out)
     assert result.exit_code == 0, result.output
     network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
-    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 1.0
+    strength = 5.0 if name == "yinyang-eventprop" else 1.0
+    assert network["loss_time"] == "crossing" and network["alpha_silent"] == strength
     assert network["init_mean"] == ([1.5, 0.1] if name == "yinyang-eventprop" else [1.5, 0.5])
 
 

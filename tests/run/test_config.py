@@ -123,6 +123,6 @@ def test_the_yinyang_recipes_input_code_and_scales_stay_with_the_yinyang_network
         other = resolve(given)
         assert other.network == "shd"
         assert (other.t_code, other.init_mean, other.init_std) == (None, None, None)  # the shd network's own
-        assert (other.loss_time, other.alpha_silent) == ("crossing", 1.0)  # the loss is the rule's, not the data's
+        assert (other.loss_time, other.alpha_silent) == ("crossing", 5.0)  # the loss is the rule's, not the data's
     explicit = resolve({"rule": "eventprop", "network": "shd", "init_mean": "0.1,0.2"})
     assert explicit.init_mean == (0.1, 0.2)

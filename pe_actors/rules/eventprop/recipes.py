@@ -14,10 +14,11 @@ _YINYANG = {
 
 #: The chip's time step: dt 1 ms, T = 30, a 27-ms input code, 100 epochs at lr 0.005 x 0.97 per epoch.
 #: The loss and initial scale that keep every seed learning (docs/eventprop.md, "What limits accuracy"): crossing
-#: times in the softmax, the silent label output's voltage term, weak initial output weights.
+#: times in the softmax, weak initial output weights, and a voltage term for silent label outputs strong enough
+#: to bring them in from that weak start (alpha_silent 5: at 1, 2 of 20 seeds stayed mostly silent, 66 and 87 %).
 YINYANG = MappingProxyType({
     **_YINYANG, "t_code": 27.0, "epochs": 100, "lr_decay": 0.97,
-    "loss_time": "crossing", "alpha_silent": 1.0, "init_mean": (1.5, 0.1), "init_std": (0.8, 0.2),
+    "loss_time": "crossing", "alpha_silent": 5.0, "init_mean": (1.5, 0.1), "init_std": (0.8, 0.2),
 })
 #: The finer step: dt 0.25 ms (T = 120) with a 25-ms input code, 80 epochs at lr 0.002 x 0.97 per epoch; the same
 #: loss, with the network's initial scale (weak output weights leave most label outputs silent at this step).
