@@ -53,6 +53,7 @@ class ModelRecord:
         augmentation: the augmentations it trained with.
         adaptation: for an adapted model, what it adapted on and how.
         imported_from_nir: for an imported model, what the NIR graph recorded.
+        initialisation: how its initial weights were scaled to the data (None: as drawn).
     """
 
     rule: str = "eprop"
@@ -66,10 +67,11 @@ class ModelRecord:
     augmentation: dict[str, Any] | None = None
     adaptation: dict[str, Any] | None = None
     imported_from_nir: dict[str, Any] | None = None
+    initialisation: dict[str, Any] | None = None
 
     #: The fields of the record (the other metadata keys are the trainer's and the format's).
     KEYS = ("rule", "network", "optimiser", "synapses", "class_names", "synthetic", "data_metadata", "run_config",
-            "augmentation", "adaptation", "imported_from_nir")
+            "augmentation", "adaptation", "imported_from_nir", "initialisation")
 
     def to_meta(self) -> dict[str, Any]:
         """The record as checkpoint metadata; fields at None are left out, as the writers always did."""
@@ -83,7 +85,8 @@ class ModelRecord:
         for key, kind in kinds.items():
             if key in values and not isinstance(values[key], kind):
                 raise ValueError(f"{where}: its {key} is a {type(values[key]).__name__}, not a {kind.__name__}")
-        for key in ("synapses", "data_metadata", "run_config", "augmentation", "adaptation", "imported_from_nir"):
+        for key in ("synapses", "data_metadata", "run_config", "augmentation", "adaptation", "imported_from_nir",
+                    "initialisation"):
             if values.get(key) is not None and not isinstance(values[key], dict):
                 raise ValueError(f"{where}: its {key} is a {type(values[key]).__name__}, not a table")
         return cls(**values)

@@ -216,6 +216,11 @@ class Network:
         except TypeError as error:
             raise NetworkError(f"the network's fields have the wrong types ({error})") from None
 
+    def input_targets(self) -> dict[str, str]:
+        """The weights that carry the input onto a spiking population, by key, and that population's name."""
+        return {c.key: c.target for c in self.connections
+                if c.source == self.input and self.population(c.target).spiking}
+
     def with_leaky_outputs(self) -> Network:
         """The same network with its spiking outputs turned into leaky integrators of the same coefficients (a
         ``cuba_lif`` output becomes ``cuba_li``, ``lif`` and ``if`` become ``li``; thresholds and resets dropped)

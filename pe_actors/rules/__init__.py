@@ -148,6 +148,9 @@ class Rule:
             ``from_nir`` write and read them.
         silence: None when the rule has none, ``silence(params, x, labels, network) -> {name: fraction}``: how
             much of a trained network has fallen silent, which a run reports after every epoch.
+        input_targets: ``input_targets(network) -> {weight key: population}``: the weights that carry the input
+            and the spiking population each drives (by its ``record`` name), which an initialisation from the data
+            scales (None: the rule's runs are not scaled).
         health: ``health(network) -> {sign: (population, advice)}``: for each sign of a dead run
             (:mod:`pe_actors.training.callbacks.health`), the population it concerns and the settings to change.
         graph: None when the rule trains only its own networks, else the type that compiles a network graph
@@ -183,6 +186,7 @@ class Rule:
     silence: Lazy | None = None
     graph: Lazy | None = None
     health: Lazy | None = None
+    input_targets: Lazy | None = None
 
     def network_types(self) -> tuple[type, ...]:
         """The network descriptions this rule's engines take: its own type and its compiled graphs'."""

@@ -79,7 +79,7 @@ NOT_RECORDED = frozenset({"resume", "out", "address", "dashboard_port", "progres
 PATH_FIELDS = frozenset({"data", "cache", "out", "resume", "nir"})
 #: Settings added after runs were first recorded, with the value that reproduces a run recorded without them.
 ADDED_LATER = {"augment": (), "augment_views": 0, "schedule": "pipelined", "source": None, "nir": None,
-               "nir_dt": None, "nir_reset": None, "dead_epochs": 0}
+               "nir_dt": None, "nir_reset": None, "dead_epochs": 0, "data_init": "off"}
 
 
 def _help_rule() -> str:
@@ -244,6 +244,13 @@ class DataSettings(Settings):
         ),
     )
     source: str | None = setting(default=None, kind="str", optional=True, help=HELP_SOURCE)
+    data_init: str = setting(
+        default="auto", **choice("auto", "on", "off"),
+        help="Scale the initial input weights so that the populations the input drives start firing on 1-10 % of "
+        "their neuron-steps, measured on 64 training samples (docs/training.md): on, off, or auto (on for event "
+        "data, --shd-dir, and arrays given to pe_actors.train; off for the stand-in, prepared features and "
+        "Yin-Yang). Weights a run is given (--nir) start as they are.",
+    )
     shd_dir: Path | None = setting(
         default=None, kind="path", folder="existing", optional=True,
         help=(

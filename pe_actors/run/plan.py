@@ -101,8 +101,9 @@ class Plan:
             )
         return replace(self, network=network)
 
-    def record(self, dataset: Any, augment: BatchAugment | None) -> ModelRecord:
-        """What the run's checkpoints record of its model, trained on ``dataset`` with ``augment``."""
+    def record(self, dataset: Any, augment: BatchAugment | None, initialisation: dict | None = None) -> ModelRecord:
+        """What the run's checkpoints record of its model, trained on ``dataset`` with ``augment`` from weights
+        scaled to the data as ``initialisation`` says (None: as drawn)."""
         optimiser = self.optimiser
         return ModelRecord(
             rule=self.config.rule,
@@ -114,6 +115,7 @@ class Plan:
             data_metadata=dataset.metadata,
             run_config=self.config.recorded(),
             augmentation=augment.describe() if augment is not None else None,
+            initialisation=initialisation,
         )
 
     def describe(self, samples: int, synthetic: bool, out: Any) -> str:

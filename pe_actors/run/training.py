@@ -29,6 +29,8 @@ from pe_actors.reports.figures import write_json
 from pe_actors.run.config import ConfigError, RunConfig, resolve
 from pe_actors.run.context import RunContext, RunError
 from pe_actors.run.data import Dataset, batch_augment, load_dataset
+from pe_actors.run.initialisation import describe as describe_initialisation
+from pe_actors.run.initialisation import scale_to_data
 from pe_actors.run.plan import Plan, describe_synapses, plan, synapses_of_run
 from pe_actors.run.rundir import DEFAULT_OUT, Run, RunDir, run_dir_of, unique_run_name
 from pe_actors.studies.memory import run_memory_estimate
@@ -92,6 +94,13 @@ def _train(run_plan: Plan, checkpoint: Checkpoint | None, context: RunContext, d
         check_resumable(checkpoint, dataset, run_plan)
     config.to_toml(rundir.run_config, "Run config of this run; reuse it with pe-actors train --config FILE")
     params = run_plan.init_params()
+    initialisation = None
+    if checkpoint is None and run_plan.weights is None and scaled_to_data(config, data) \
+            and run_plan.rule.input_targets is not None:
+        params, initialisation = scale_to_data(run_plan.rule, run_plan.network, params, dataset.splits.train[0])
+        log.info(describe_initialisation(initialisation))
+    elif checkpoint is not None:
+        initialisation = checkpoint.record.initialisation
     options = run_plan.engine_options(unique_run_name(rundir.path))
     engine = make(run_plan.rule.name, run_plan.backend, run_plan.network, params, run_plan.optimiser, **options)
     context.start(engine, monitor=config.monitor)
@@ -99,7 +108,8 @@ def _train(run_plan: Plan, checkpoint: Checkpoint | None, context: RunContext, d
     samples = n if config.max_samples is None else min(n, config.max_samples)
     log.info(run_plan.describe(samples, dataset.synthetic, rundir.path))
     augment = batch_augment(config, dataset)
-    run_callbacks = [*own_callbacks(run_plan, rundir, run_plan.record(dataset, augment)), *callbacks]
+    run_callbacks = [*own_callbacks(run_plan, rundir, run_plan.record(dataset, augment, initialisation)),
+                     *callbacks]
     run_callbacks.append(context.stop)  # last: the other callbacks have finished the batch when it stops the run
     recovery = ActorRecovery(rundir.checkpoints) if run_plan.on_actors else None
     trainer = Trainer(engine, dataset.splits, run_plan.optimiser, run_plan.train, run_callbacks, recovery, augment)
@@ -142,6 +152,14 @@ def check_memory(run_plan: Plan) -> None:
         require_memory(parts, f"network {config.network} ({config.rule}, T = {network.n_steps}, batch {batch})")
     except MemoryError as error:
         raise ConfigError(str(error), field) from None
+
+
+def scaled_to_data(config: RunConfig, data: Any) -> bool:
+    """Whether the run's initial input weights are scaled to its data (``data_init``; auto: for event data and the
+    caller's arrays)."""
+    if config.data_init != "auto":
+        return config.data_init == "on"
+    return data is not None or config.shd_dir is not None
 
 
 def data_origin(run_plan: Plan, data: Any) -> str:

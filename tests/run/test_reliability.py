@@ -85,7 +85,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_the_last_checkpoint_res
     left = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert left == ["ckpt-e001-s0000000032"]  # no partial checkpoint left behind
     monkeypatch.setattr(checkpoint, "_write_array", real)
-    resumed = pa.train(resume=out, progress=False)
+    resumed = pa.train(resume=out, data=arrays(), progress=False)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
 
 

@@ -71,10 +71,39 @@ def sparse_task(scale: float = 1.0, n: int = 300):
     return (rng.random((n, 100, 80)) < rates[labels][:, None, :]).astype(np.float32) * scale, labels
 
 
-def test_eprop_on_sparse_spikes_stops_dead_and_learns_when_scaled(tmp_path):
+def test_eprop_on_sparse_spikes_stops_dead_unless_initialised_from_the_data(tmp_path):
     x, labels = sparse_task()
     with pytest.raises(RunError, match="population 'recurrent': 100.0 % of the validation samples have no hidden"):
-        pa.train(data=(x, labels), engine="replay", epochs=6, dead_epochs=2, out=tmp_path / "dead", progress=False)
-    run = pa.train(data=(x * 10, labels), engine="replay", epochs=3, dead_epochs=2, out=tmp_path / "alive",
-                   progress=False)
-    assert run.best["test_accuracy"] > 0.6 and run.best["silence"]["hidden_silent"] == 0.0
+        pa.train(data=(x, labels), engine="replay", epochs=6, dead_epochs=2, data_init="off", out=tmp_path / "dead",
+                 progress=False)
+    run = pa.train(data=(x, labels), engine="replay", epochs=3, dead_epochs=2, out=tmp_path / "alive", progress=False)
+    assert run.best["test_accuracy"] > 0.9 and run.best["silence"]["hidden_silent"] == 0.0
+    record = pa.load(tmp_path / "alive").checkpoint.record.initialisation
+    assert record["method"] == "rate-targeted input scaling" and record["gains"]["w_in"] > 5
+    assert record["firing_before"]["recurrent"] == 0.0 and 0.01 <= record["firing_after"]["recurrent"] <= 0.1
+
+
+def test_initialisation_from_the_data_reaches_its_target_for_both_rules_and_graphs():
+    from pe_actors.networks import NetworkBuilder
+    from pe_actors.rules import rule
+    from pe_actors.rules.eprop.config import EpropConfig
+    from pe_actors.rules.eventprop.config import EventPropConfig
+    from pe_actors.run.initialisation import TARGET, scale_to_data
+
+    x, _ = sparse_task(n=64)
+    cases = [(rule("eprop"), EpropConfig())]
+    eventprop = EventPropConfig(sizes=(80, 30, 4), n_steps=100, dt=1.0, t_code=15.0)
+    cases.append((rule("eventprop"), eventprop))
+    net = NetworkBuilder(n_steps=100, dt_s=1e-3)
+    net.input("x", 80)
+    net.population("h", 20, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3)
+    net.population("o", 4, "li", tau_mem=20e-3)
+    net.connect("x", "h").connect("h", "h").connect("h", "o")
+    cases.append((rule("eprop"), rule("eprop").compile(net.build(["o"]))))
+    for spec, network in cases:
+        params = spec.init_params(network, seed=0, dtype=np.float64)
+        scaled, report = scale_to_data(spec, network, params, x.astype(np.float64))
+        (key, population), = spec.input_targets(network).items()
+        assert TARGET[0] <= report["firing_after"][population] <= TARGET[1], (spec.name, report)
+        np.testing.assert_allclose(scaled[key], params[key] * report["gains"][key])
+        assert all(np.array_equal(scaled[k], params[k]) for k in params if k != key)

@@ -78,4 +78,5 @@ RULE = Rule(
     graph=Lazy("pe_actors.rules.eprop.graph", "EpropGraph"),
     silence=Lazy("pe_actors.rules.eprop.bptt", "silence"),
     health=Lazy("pe_actors.rules.eprop.bptt", "health"),
+    input_targets=Lazy("pe_actors.rules.eprop.bptt", "input_targets"),
 )

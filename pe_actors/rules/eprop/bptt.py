@@ -133,3 +133,8 @@ def health(config: NetworkConfig) -> dict[str, tuple[str | None, str]]:
         "flat_loss": (None, "raise --lr, or check that the labels belong to the inputs"),
         "absurd_loss": (None, "lower --lr"),
     }
+
+
+def input_targets(config: NetworkConfig) -> dict[str, str]:
+    """The input weights and the population they drive: ``w_in`` onto ``recurrent`` (a network graph's own)."""
+    return config.network.input_targets() if hasattr(config, "network") else {"w_in": "recurrent"}

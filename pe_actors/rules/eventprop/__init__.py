@@ -67,4 +67,5 @@ RULE = Rule(
     silence=Lazy("pe_actors.rules.eventprop.network", "silence"),
     graph=Lazy("pe_actors.rules.eventprop.graph", "EventPropGraph"),
     health=Lazy("pe_actors.rules.eventprop.network", "health"),
+    input_targets=Lazy("pe_actors.rules.eventprop.network", "input_targets"),
 )

@@ -246,3 +246,11 @@ def health(config: Any) -> dict[str, tuple[str | None, str]]:
         "absurd_loss": (None, "the loss's exponential terms overflow: lower --alpha-reg or raise --tau1 for long "
                               "trials"),
     }
+
+
+def input_targets(config: Any) -> dict[str, str]:
+    """The input weights and the population they drive: ``w_0`` onto ``layer 1`` (``output`` for one layer; a
+    network graph's own)."""
+    if hasattr(config, "network"):
+        return config.network.input_targets()
+    return {"w_0": "layer 1" if config.n_layers > 1 else "output"}
