@@ -5,8 +5,8 @@ pass of any graph (:mod:`~pe_actors.networks.dynamics`)."""
 
 from pe_actors.networks.builder import NetworkBuilder
 from pe_actors.networks.dynamics import VARIABLES, run, silence
-from pe_actors.networks.graph import READOUTS, Connection, Network, WeightInit, is_graph
+from pe_actors.networks.graph import READOUTS, CompiledGraph, Connection, Network, WeightInit, is_graph
 from pe_actors.networks.neurons import MODELS, RESETS, NetworkError, NeuronModel, Population, population
 
-__all__ = ["MODELS", "READOUTS", "RESETS", "VARIABLES", "Connection", "Network", "NetworkBuilder", "NetworkError",
-           "NeuronModel", "Population", "WeightInit", "is_graph", "population", "run", "silence"]
+__all__ = ["MODELS", "READOUTS", "RESETS", "VARIABLES", "CompiledGraph", "Connection", "Network", "NetworkBuilder",
+           "NetworkError", "NeuronModel", "Population", "WeightInit", "is_graph", "population", "run", "silence"]

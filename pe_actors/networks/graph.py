@@ -242,6 +242,29 @@ class Network:
                        self.readout)
 
 
+@dataclass(frozen=True, eq=False)
+class CompiledGraph:
+    """A network graph as a rule trains it (the rule's subclass checks what it can train): the sizes its engines
+    ask for."""
+
+    network: Network
+
+    @property
+    def n_in(self) -> int:
+        """Input channels."""
+        return self.network.n_in
+
+    @property
+    def n_out(self) -> int:
+        """Class scores."""
+        return self.network.n_out
+
+    @property
+    def n_steps(self) -> int:
+        """Steps of a trial."""
+        return self.network.n_steps
+
+
 def is_graph(values: Any) -> bool:
     """Whether ``values`` is the plain form of a :class:`Network`."""
     return isinstance(values, Mapping) and values.get("graph") == 1

@@ -17,6 +17,7 @@ import numpy as np
 from pe_actors.core.checkpoint import ModelRecord
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.settings import ConfigError, flag
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules import PE_BACKENDS, Rule, group_program, rule, rule_and_backend, rule_names
 from pe_actors.run.config import (
     DEVICE_FIELDS,
@@ -82,9 +83,9 @@ class Plan:
         their input and output sizes; splits that do not fit the network, or classes that are not its outputs, are
         a ConfigError naming ``data`` (or the setting that sizes the outputs)."""
         network = self.network
-        if hasattr(network, "network") and network.n_steps != splits.train[0].shape[1]:
+        if isinstance(network, CompiledGraph) and network.n_steps != splits.train[0].shape[1]:
             # A network graph runs for as many steps as its data have.
-            network = type(network)(network.network.with_steps(int(splits.train[0].shape[1])))
+            network = replace(network, network=network.network.with_steps(int(splits.train[0].shape[1])))
         if event_data:
             network = _resized(network, int(splits.train[0].shape[2]), len(class_names))
         try:

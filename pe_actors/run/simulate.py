@@ -18,6 +18,7 @@ import numpy as np
 from pe_actors.core.engine import weights_only
 from pe_actors.core.partition import split_neurons
 from pe_actors.core.settings import Settings, choice, int_range, setting
+from pe_actors.interop.nir import ImportedNetwork
 from pe_actors.networks import Network, run
 from pe_actors.rules import Rule, rule_names, rule_of
 from pe_actors.run.config import ConfigError
@@ -61,7 +62,7 @@ def simulate(
     """
     if isinstance(network, Model):
         params, network = weights_only(network.state), network.config
-    elif hasattr(network, "network") and hasattr(network, "params"):  # an ImportedNetwork
+    elif isinstance(network, ImportedNetwork):
         params, network = (network.params if params is None else params), network.network
     if isinstance(network, Network):
         if params is None:

@@ -213,3 +213,13 @@ def test_a_graph_trains_on_device_synapses_and_names_what_it_does_not_take(tmp_p
     with pytest.raises(ConfigError, match="do not calibrate drift"):
         pa.train(network=braille(), data=(x, labels), rule="eprop", engine="inprocess", pes=2, epochs=1,
                  synapses="pcm", drift_compensation=True, out=tmp_path / "no", progress=False)
+
+
+def test_a_graph_takes_its_steps_from_the_data_and_keeps_the_runs_loss(tmp_path):
+    network, x, labels = recurrent_yinyang(200)
+    shorter = network.with_steps(12)  # the data have 30 steps
+    pa.train(network=shorter, data=(x, labels), rule="eventprop", engine="offchip", epochs=1, alpha_silent=2.0,
+             out=tmp_path / "run", progress=False)
+    model = pa.load(tmp_path / "run")
+    assert model.config.n_steps == 30 and model.config.loss.n_steps == 30
+    assert model.config.loss.alpha_silent == 2.0 and model.config.loss.loss_time == "crossing"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.neuron import spike, surrogate
 from pe_actors.rules.eprop.readout import output_error
@@ -78,7 +79,7 @@ def record_populations(params: dict[str, np.ndarray], x: np.ndarray, config: Net
     ``v``, y^t = zbar^t W_out), with the class scores (the readout's mean over T, docs/eprop.md); the forward pass
     of :func:`bptt_forward`, step by step. A network graph runs as docs/networks.md writes it, its populations by
     their names."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         from pe_actors.networks import run
 
         return run(config.network, params, x)
@@ -95,7 +96,7 @@ def record_populations(params: dict[str, np.ndarray], x: np.ndarray, config: Net
 
 def example_input(config: NetworkConfig, seed: int = 0) -> np.ndarray:
     """One standard normal input (1, T, n_in) (no label); for a network graph, Bernoulli spikes of rate 0.1."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return (np.random.default_rng(seed).random((1, config.n_steps, config.n_in)) < 0.1).astype(np.float32)
     return np.random.default_rng(seed).standard_normal((1, config.n_steps, config.n_in)).astype(np.float32)
 
@@ -106,7 +107,7 @@ def silence(params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, co
     ``hidden_silent``, the fraction of samples in which no recurrent neuron spikes, and ``dead_hidden``, the
     fraction of recurrent neurons that spike on no sample (a network graph: :func:`pe_actors.networks.silence`).
     Computed ``chunk`` samples at a time, which bounds memory, not results."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         from pe_actors.networks import silence as graph_silence
 
         return graph_silence(config.network, params, x, labels, chunk)
@@ -124,7 +125,7 @@ def health(config: NetworkConfig) -> dict[str, tuple[str | None, str]]:
     """Per sign of a dead run (:mod:`pe_actors.training.callbacks.health`), the population it concerns and what to
     change."""
     hidden = ", ".join(p.name for p in config.network.populations if p.name not in config.network.outputs) \
-        if hasattr(config, "network") else "recurrent"
+        if isinstance(config, CompiledGraph) else "recurrent"
     weak = ("the input does not drive the hidden neurons over their threshold: scale the input up (features near 0, "
             "sparse spike rasters) or lower the threshold")
     return {
@@ -137,4 +138,4 @@ def health(config: NetworkConfig) -> dict[str, tuple[str | None, str]]:
 
 def input_targets(config: NetworkConfig) -> dict[str, str]:
     """The input weights and the population they drive: ``w_in`` onto ``recurrent`` (a network graph's own)."""
-    return config.network.input_targets() if hasattr(config, "network") else {"w_in": "recurrent"}
+    return config.network.input_targets() if isinstance(config, CompiledGraph) else {"w_in": "recurrent"}

@@ -12,6 +12,7 @@ from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
 from pe_actors.core.settings import ConfigError
+from pe_actors.networks import CompiledGraph
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def run_network(settings: Any) -> EpropConfig:
 
 def event_binning(network: Any) -> tuple[float, int]:
     """(bin in ms, steps) of event data for ``network``: its T steps over 1 s; a network graph's own step."""
-    if hasattr(network, "network"):
+    if isinstance(network, CompiledGraph):
         return network.network.dt_s * 1000.0, int(network.n_steps)
     return 1000.0 / network.n_steps, int(network.n_steps)
 

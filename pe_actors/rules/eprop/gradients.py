@@ -8,6 +8,7 @@ import numpy as np
 
 from pe_actors.core.checks import require_finite
 from pe_actors.core.optimiser import OptimiserConfig
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eprop.bptt import bptt_backward, bptt_forward
 from pe_actors.rules.eprop.config import NetworkConfig, infer_config
 from pe_actors.rules.eprop.program import EpropGroup
@@ -24,7 +25,7 @@ ENGINES = ("online", "replay")
 def init_eprop_params(config: NetworkConfig | None = None, seed: int = 0, dtype: type = np.float32) -> Grads:
     """Initial weights W ~ N(0, 1) / sqrt(fan_in) for w_in (n_in, n_rec), w_rec (n_rec, n_rec) with a zero
     diagonal, and w_out (n_rec, n_out) (docs/eprop.md)."""
-    if hasattr(config, "network"):  # a network graph: its connections' own initialisation
+    if isinstance(config, CompiledGraph):  # a network graph: its connections' own initialisation
         return config.network.init_params(seed, dtype)
     c = config or NetworkConfig()
     rng = np.random.default_rng(seed)
@@ -44,7 +45,7 @@ init_params = init_eprop_params
 def weight_shapes(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
     """The shapes of the weights :func:`init_params` draws: w_in (n_in, n_rec), w_rec (n_rec, n_rec), w_out
     (n_rec, n_out); a network graph's by connection."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return config.network.weight_shapes()
     return {"w_in": (config.n_in, config.n_rec), "w_rec": (config.n_rec, config.n_rec),
             "w_out": (config.n_rec, config.n_out)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pe_actors.networks import Connection, Network, NetworkError, population
+from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, population
 from pe_actors.rules.eprop.config import EpropConfig
 
 #: The step of e-prop's networks: the chip's 10 ms.
@@ -36,7 +36,7 @@ READOUT_MODELS = ("li", "cuba_li")
 
 
 @dataclass(frozen=True, eq=False)
-class EpropGraph:
+class EpropGraph(CompiledGraph):
     """A network graph that e-prop trains (docs/networks.md, "What each rule trains"): hidden populations of LIF,
     current-based LIF, ALIF or IF neurons, each with one decay per population (e-prop keeps one eligibility trace
     per presynaptic neuron), fed by the input (delay 0 or 1) and by hidden populations through the previous step
@@ -53,21 +53,6 @@ class EpropGraph:
     def compile(cls, network: Network, settings: Any = None) -> EpropGraph:
         """The graph e-prop trains (a run's settings change nothing of it)."""
         return cls(network)
-
-    @property
-    def n_in(self) -> int:
-        """Input channels."""
-        return self.network.n_in
-
-    @property
-    def n_out(self) -> int:
-        """Class scores."""
-        return self.network.n_out
-
-    @property
-    def n_steps(self) -> int:
-        """Steps of a trial."""
-        return self.network.n_steps
 
     @property
     def hidden(self) -> tuple[str, ...]:

@@ -24,13 +24,14 @@ import numpy as np
 
 from pe_actors.core.checks import require_finite
 from pe_actors.core.classify import check_labels, cross_entropy, softmax
-from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
+from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.networks import Connection, Population
 from pe_actors.rules.eprop.graph import EpropGraph
 from pe_actors.rules.eprop.neuron import surrogate
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, Layout, SynapseConfig, clip_range, make_store
+from pe_actors.synapses.held import HeldWeights
 
 MASTER = 0
 
@@ -195,7 +196,7 @@ class GraphGroup:
         return rows
 
 
-class GraphPE:
+class GraphPE(HeldWeights):
     """One PE of a :class:`GraphGroup`: its slices of the hidden populations, their eligibility traces and its
     weights (in a synapse store)."""
 
@@ -218,16 +219,6 @@ class GraphPE:
         self.readouts = [c for c in network.connections if c.target in network.outputs and c.source in self.hidden]
         self.direct = [c for c in network.connections if c.target in network.outputs and c.source == network.input]
         self.out: dict[str, Any] = {}
-
-    @property
-    def adam_steps(self) -> int:
-        """ADAM steps taken so far."""
-        return self.store.steps
-
-    @property
-    def writes(self) -> int:
-        """Device writes of the own synapses so far (0 for float weights)."""
-        return self.store.writes
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load sub-batch x (k, T, n_in) and zero the per-sample state; labels None runs inference."""
@@ -323,25 +314,6 @@ class GraphPE:
     def result(self) -> dict[str, Any]:
         """``grads`` after training; ``logits`` (and ``loss``) on the master; this PE's ``spikes``."""
         return {**self.out, "spikes": self.spike_count}
-
-    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """One learning step of the own weights with batch-mean gradients (plus the L2 term)."""
-        shadow = self.store.shadow
-        self.store.apply({key: grads[key] + l2_gradient(shadow[key], self.optimiser.l2) for key in shadow}, lr)
-        for key, mask in self.masks.items():
-            shadow[key] *= mask
-
-    def advance(self, seconds: float) -> None:
-        """Float weights do not drift."""
-        self.store.advance(seconds)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The own slices of the weights and their ADAM state."""
-        return self.store.state_dict()
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own slices."""
-        self.store.load_state_dict(state)
 
     def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
         """The PE's arrays by memory category."""

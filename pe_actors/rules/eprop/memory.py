@@ -10,6 +10,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eprop.config import NetworkConfig
 from pe_actors.rules.eprop.gradients import init_params
 from pe_actors.rules.eprop.pe import MEMORY_CATEGORIES, PE
@@ -97,7 +98,7 @@ def memory_rows(
 ) -> list[dict]:
     """The rows of a memory report (memory.json and its bar chart) of each PE learning ``sub_batch`` samples (a
     network graph's PEs measured from their programs' arrays)."""
-    if hasattr(network, "network"):
+    if isinstance(network, CompiledGraph):
         from pe_actors.rules.eprop.program import eprop_group
         from pe_actors.runtime.group import group_memory_rows
 
@@ -113,7 +114,7 @@ def run_memory(network: NetworkConfig, batch: int, itemsize: int, generated: boo
     activity, spikes and pseudo-derivatives per step and sample) and the weights with ADAM moments. ``generated``
     (data the run generates up front) adds nothing: e-prop's data are read as they are. A network graph's PEs
     keep, per sample, an accumulator per synapse onto a hidden neuron (two with ALIF's adaptation eligibility)."""
-    if hasattr(network, "network"):
+    if isinstance(network, CompiledGraph):
         return graph_run_memory(network.network, batch, itemsize)
     pre = network.n_in + network.n_rec
     return {

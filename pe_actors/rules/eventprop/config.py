@@ -12,6 +12,7 @@ from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
 from pe_actors.core.settings import ConfigError, Settings, choice, flag, float_range, plain, setting
+from pe_actors.networks import CompiledGraph
 
 #: How the PEs of a group exchange packets (docs/eventprop.md, "On the PEs"): ``pipelined``, one round per time
 #: step with layer l one step ahead of layer l - 1, as on the chip; or ``layered``, one round per layer carrying the
@@ -268,6 +269,6 @@ def run_network(settings: Any) -> EventPropConfig:
 
 def event_binning(network: Any) -> tuple[float, int]:
     """(bin in ms, steps) of event data for ``network``: its dt and T (a network graph's step)."""
-    if hasattr(network, "network"):
+    if isinstance(network, CompiledGraph):
         return network.network.dt_s * 1000.0, int(network.n_steps)
     return float(network.dt), int(network.n_steps)

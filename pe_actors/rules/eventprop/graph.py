@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.networks import Connection, Network, NetworkError, population
+from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, population
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.network import Readout, check_spikes, output_tapes, read_output
@@ -34,7 +34,7 @@ def to_graph(config: EventPropConfig) -> Network:
 
 
 @dataclass(frozen=True, eq=False)
-class EventPropGraph:
+class EventPropGraph(CompiledGraph):
     """A network graph that EventProp trains (docs/networks.md, "What each rule trains"): populations of
     current-based LIF neurons in EventProp's form (synaptic gain 1, membrane gain 1 - b, no rest or bias, reset to
     0 at the spike step; one decay and threshold per population), every connection of delay 1 (a spike at step i
@@ -67,21 +67,6 @@ class EventPropGraph:
         ``loss_time``, ``alpha_silent``; the others' defaults of docs/eventprop.md)."""
         given = {key: getattr(settings, key) for key in LOSS_SETTINGS if getattr(settings, key, None) is not None}
         return cls(network, replace(EventPropConfig(), **given))
-
-    @property
-    def n_in(self) -> int:
-        """Input channels."""
-        return self.network.n_in
-
-    @property
-    def n_out(self) -> int:
-        """Output neurons."""
-        return self.network.n_out
-
-    @property
-    def n_steps(self) -> int:
-        """Steps of a trial."""
-        return self.network.n_steps
 
     def to_dict(self) -> dict[str, Any]:
         """The network's plain form with the loss settings under ``loss``."""

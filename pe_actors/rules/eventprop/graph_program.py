@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
+from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.rules.eventprop.graph import EventPropGraph, tau_ms
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
@@ -42,6 +42,7 @@ from pe_actors.rules.eventprop.loss import (
 from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, SynapseConfig, make_store
+from pe_actors.synapses.held import HeldWeights
 
 MASTER = 0
 
@@ -133,7 +134,7 @@ class GraphGroup:
         return rows
 
 
-class GraphPE:
+class GraphPE(HeldWeights):
     """One PE of a :class:`GraphGroup`: its slice of every population, their tapes and adjoints, and the weights
     onto them (in a synapse store)."""
 
@@ -141,7 +142,6 @@ class GraphPE:
                  optimiser: OptimiserConfig | None) -> None:
         self.index, self.group = index, group
         self.timer = no_timer
-        self.writes = 0
         self.optimiser = optimiser or OptimiserConfig()
         own = {key: np.array(value) for key, value in group.scatter_state(params, index).items()}
         self.store = make_store(DIGITAL, own, self.optimiser)
@@ -157,11 +157,6 @@ class GraphPE:
             if mask is not None:
                 self.masks[connection.key] = mask[:, self.own[connection.target]]
         self.out: dict[str, Any] = {}
-
-    @property
-    def adam_steps(self) -> int:
-        """ADAM steps taken so far."""
-        return self.store.steps
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load sub-batch x (k, T, n_in) and zero the per-sample state; labels None runs inference."""
@@ -298,25 +293,6 @@ class GraphPE:
     def result(self) -> dict[str, Any]:
         """``grads`` after training; ``logits``, ``first`` (and ``loss``) on the master."""
         return dict(self.out)
-
-    def apply(self, grads: dict[str, np.ndarray], lr: float) -> None:
-        """One learning step of the own weights with batch-mean gradients (plus the L2 term)."""
-        shadow = self.store.shadow
-        self.store.apply({key: grads[key] + l2_gradient(shadow[key], self.optimiser.l2) for key in shadow}, lr)
-        for key, mask in self.masks.items():
-            shadow[key] *= mask
-
-    def advance(self, seconds: float) -> None:
-        """Float weights do not drift."""
-        self.store.advance(seconds)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The own columns of the weights and their ADAM state."""
-        return self.store.state_dict()
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own columns."""
-        self.store.load_state_dict(state)
 
     def arrays_by_category(self) -> dict[str, list[np.ndarray]]:
         """The PE's arrays by memory category."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import (
     crossing_fractions,
@@ -25,7 +26,7 @@ Params = dict[str, np.ndarray]
 def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, dtype: type = np.float64) -> Params:
     """Initial weights ``w_{l}`` (n_l, n_{l+1}) ~ N(init_mean[l], init_std[l]) theta (docs/eventprop.md); a
     network graph's by its connections' own initialisation."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return config.network.init_params(seed, dtype)
     c = config or EventPropConfig()
     rng = np.random.default_rng(seed)
@@ -40,7 +41,7 @@ def init_eventprop_params(config: EventPropConfig | None = None, seed: int = 0, 
 def weight_shapes(config: EventPropConfig) -> dict[str, tuple[int, ...]]:
     """The shapes of the weights :func:`init_eventprop_params` draws: ``w_l`` (n_l, n_{l+1}); a graph's by
     connection."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return config.network.weight_shapes()
     return {key: (config.sizes[layer], config.sizes[layer + 1]) for layer, key in enumerate(config.weight_keys())}
 
@@ -128,7 +129,7 @@ def record_populations(params: Params, spikes: np.ndarray, config: EventPropConf
     neurons): every LIF layer (``layer 1`` ... and ``output``; a graph's populations by name) with its ``spikes``,
     synaptic current ``i`` and membrane voltage ``v`` before the reset, and the class scores of the output's first
     spikes."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         from pe_actors.rules.eventprop.graph import graph_record
 
         return graph_record(params, spikes, config)
@@ -142,7 +143,7 @@ def record_populations(params: Params, spikes: np.ndarray, config: EventPropConf
 def example_input(config: EventPropConfig, seed: int = 0) -> np.ndarray:
     """One input raster (1, T, n_0) of uniformly random features through the latency code (no label); for a
     network graph, Bernoulli spikes of rate 0.1."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return (np.random.default_rng(seed).random((1, config.n_steps, config.n_in)) < 0.1).astype(np.float64)
     from pe_actors.rules.eventprop.encoding import encode
 
@@ -198,7 +199,7 @@ def silence(
     unless ``alpha_silent`` > 0); ``all_silent``, the fraction in which no output spikes; ``dead_hidden``, the
     fraction of hidden neurons that spike in none of the samples (they receive no gradient). Computed ``chunk``
     samples at a time, which bounds memory, not results."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         from pe_actors.rules.eventprop.graph import graph_silence
 
         return graph_silence(params, spikes, labels, config, chunk)
@@ -229,7 +230,7 @@ def predict(params: Params, spikes: np.ndarray, config: EventPropConfig) -> Read
 def health(config: Any) -> dict[str, tuple[str | None, str]]:
     """Per sign of a dead run (:mod:`pe_actors.training.callbacks.health`), the population it concerns and what to
     change."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         output = config.network.outputs[0]
         hidden = ", ".join(p.name for p in config.network.populations if p.name != output)
     else:
@@ -251,6 +252,6 @@ def health(config: Any) -> dict[str, tuple[str | None, str]]:
 def input_targets(config: Any) -> dict[str, str]:
     """The input weights and the population they drive: ``w_0`` onto ``layer 1`` (``output`` for one layer; a
     network graph's own)."""
-    if hasattr(config, "network"):
+    if isinstance(config, CompiledGraph):
         return config.network.input_targets()
     return {"w_0": "layer 1" if config.n_layers > 1 else "output"}

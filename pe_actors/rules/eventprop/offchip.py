@@ -11,6 +11,7 @@ import numpy as np
 
 from pe_actors.core.engine import BatchResult, InProcessLifecycle
 from pe_actors.core.optimiser import Adam, OptimiserConfig, l2_gradient
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eventprop import network
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.loss import check_labels
@@ -95,7 +96,7 @@ class _Numerics:
     @classmethod
     def of(cls, config: object) -> _Numerics:
         """The numerics of ``config``."""
-        if hasattr(config, "network"):
+        if isinstance(config, CompiledGraph):
             from pe_actors.rules.eventprop import graph
 
             return cls(graph.graph_check_params, graph.graph_check_spikes, graph.graph_gradients,

@@ -33,6 +33,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig, l2_gradient
 from pe_actors.core.partition import split_neurons
+from pe_actors.networks import CompiledGraph
 from pe_actors.rules.eventprop.config import SCHEDULES, EventPropConfig
 from pe_actors.rules.eventprop.lif import backward_step, forward_step
 from pe_actors.rules.eventprop.loss import (
@@ -474,7 +475,7 @@ def eventprop_group(
     be None; ``kernel`` is e-prop's)."""
     if sizes is not None:
         raise ValueError("EventProp splits each layer evenly over its PEs; give n_pes, not sizes")
-    if hasattr(config, "network"):  # a network graph: a slice of every population on every PE
+    if isinstance(config, CompiledGraph):  # a network graph: a slice of every population on every PE
         from pe_actors.rules.eventprop.graph_program import GraphGroup
 
         if schedule != SCHEDULES[0]:
