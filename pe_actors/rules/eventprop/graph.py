@@ -14,7 +14,8 @@ import numpy as np
 from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, population
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
-from pe_actors.rules.eventprop.network import Readout, check_spikes, output_tapes, read_output
+from pe_actors.rules.eventprop.network import Readout, check_spikes, output_tapes, read_output, record_populations
+from pe_actors.rules.eventprop.network import silence as layered_silence
 
 
 def to_graph(config: EventPropConfig) -> Network:
@@ -200,3 +201,20 @@ def graph_silence(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.
     from pe_actors.networks import silence
 
     return silence(graph.network, params, spikes, labels, chunk)
+
+
+def record(params: dict[str, np.ndarray], spikes: np.ndarray, network: Any) -> tuple[dict, np.ndarray]:
+    """The rule's ``record``: a network graph's populations (:func:`graph_record`) or its own layered network's
+    (:func:`pe_actors.rules.eventprop.network.record_populations`)."""
+    if isinstance(network, EventPropGraph):
+        return graph_record(params, spikes, network)
+    return record_populations(params, spikes, network)
+
+
+def silence(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, network: Any,
+            chunk: int = 256) -> dict[str, float]:
+    """The rule's ``silence``: a network graph's (:func:`graph_silence`) or its own layered network's
+    (:func:`pe_actors.rules.eventprop.network.silence`)."""
+    if isinstance(network, EventPropGraph):
+        return graph_silence(params, spikes, labels, network, chunk)
+    return layered_silence(params, spikes, labels, network, chunk)

@@ -129,10 +129,6 @@ def record_populations(params: Params, spikes: np.ndarray, config: EventPropConf
     neurons): every LIF layer (``layer 1`` ... and ``output``; a graph's populations by name) with its ``spikes``,
     synaptic current ``i`` and membrane voltage ``v`` before the reset, and the class scores of the output's first
     spikes."""
-    if isinstance(config, CompiledGraph):
-        from pe_actors.rules.eventprop.graph import graph_record
-
-        return graph_record(params, spikes, config)
     dtype = np.result_type(*params.values(), np.float64)
     tapes = forward({k: np.asarray(v, dtype) for k, v in params.items()}, np.asarray(spikes, dtype), config)
     names = [f"layer {layer}" for layer in range(1, len(tapes))] + ["output"]
@@ -199,10 +195,6 @@ def silence(
     unless ``alpha_silent`` > 0); ``all_silent``, the fraction in which no output spikes; ``dead_hidden``, the
     fraction of hidden neurons that spike in none of the samples (they receive no gradient). Computed ``chunk``
     samples at a time, which bounds memory, not results."""
-    if isinstance(config, CompiledGraph):
-        from pe_actors.rules.eventprop.graph import graph_silence
-
-        return graph_silence(params, spikes, labels, config, chunk)
     label_silent = all_silent = 0
     spiked = [np.zeros(size, bool) for size in config.sizes[1:-1]]
     for start in range(0, len(spikes), chunk):
