@@ -246,8 +246,8 @@ class DataSettings(Settings):
     source: str | None = setting(default=None, kind="str", optional=True, help=HELP_SOURCE)
     data_init: str = setting(
         default="auto", **choice("auto", "on", "off"),
-        help="Scale the initial input weights so that the populations the input drives start firing on 1-10 % of "
-        "their neuron-steps, measured on 64 training samples (docs/training.md): on, off, or auto (on for event "
+        help="Raise the initial input weights of a population the input drives that fires on fewer than 1 % of its "
+        "neuron-steps into 1-10 %, measured on 64 training samples (docs/training.md): on, off, or auto (on for event "
         "data, --shd-dir, and arrays given to pe_actors.train; off for the stand-in, prepared features and "
         "Yin-Yang). Weights a run is given (--nir) start as they are.",
     )

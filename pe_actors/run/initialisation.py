@@ -1,14 +1,17 @@
-"""Initialisation from the data (docs/training.md, "Initialisation from the data"): the initial input weights
-scaled so that the populations the input drives start firing within :data:`TARGET`.
+"""Initialisation from the data (docs/training.md, "Initialisation from the data"): the initial input weights of a
+population that fires too little scaled so that it starts firing within :data:`TARGET`.
 
 A network's initial weights are drawn for inputs of some typical size (e-prop's for normalised features, EventProp's
 for Yin-Yang's latency code). A sparse spike raster, or a user's own arrays, can sit far below that, and then no
 hidden neuron ever spikes and nothing learns. So, before training, each input connection's weights are multiplied
 by one gain, found by bisection in log space on a probe of training samples run through the rule's own forward
 pass, until the population it drives fires on a fraction of its (neuron, step) pairs within :data:`TARGET` (the
-middle of it, 3 %, where it can). It is *rate-targeted input scaling*: simpler than fluctuation-driven
-initialisation (Rossbroich et al. 2022), which sets the weights' variance from the inputs' statistics, but aimed at
-the same thing, a network that starts firing; it changes only the scale of the drawn weights, not their pattern.
+middle of it, 3 %, where it can). A population that already fires at least the band's lower end keeps its weights
+as drawn: more firing may be what its recipe wants, and silence is what stops learning.
+
+It is *rate-targeted input scaling*: simpler than fluctuation-driven initialisation (Rossbroich et al. 2022), which
+sets the weights' variance from the inputs' statistics, but aimed at the same thing, a network that starts firing;
+it changes only the scale of the drawn weights, not their pattern.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def scale_to_data(spec: Any, network: Any, params: dict[str, np.ndarray], x: np.
 
         before[population] = start = rate(1.0)
         gain = 1.0
-        if not TARGET[0] <= start <= TARGET[1]:
+        if start < TARGET[0]:
+            # Only a population that fires too little is scaled: one that fires more than the band may be what its
+            # recipe wants (EventProp's outputs need its hidden spikes early), and silence is what stops learning.
             gain = _bisect(rate)
         scaled[key] = (scaled[key] * gain).astype(scaled[key].dtype)
         gains[key] = gain

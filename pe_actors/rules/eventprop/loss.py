@@ -82,12 +82,16 @@ def ttfs_loss(
 ) -> np.ndarray:
     """Per-sample loss -log p_y + alpha_reg (exp(t_y / tau1) - 1) + alpha_silent [y silent] (theta - peak_y),
     with p = softmax(-t / tau0) over the :func:`loss_times` ``times`` and ``peaks`` the outputs' highest Vpre."""
-    p = _probabilities(times, config)
     rows = np.arange(len(labels))
+    # -log p_y as a log-softmax: a label output that spikes many tau0 after the first one has p_y below the
+    # smallest float, whose log would be -inf; its loss is large and finite.
+    scores = -times / config.tau0
+    scores = scores - scores.max(axis=1, keepdims=True)
+    log_p = scores[rows, labels] - np.log(np.exp(scores).sum(axis=1))
     t_y = times[rows, labels]
     silent = _label_silent(first, labels, config)
     voltage_term = config.alpha_silent * np.where(silent, config.theta - peaks[rows, labels], 0.0)
-    return -np.log(p[rows, labels]) + config.alpha_reg * (np.exp(t_y / config.tau1) - 1.0) + voltage_term
+    return -log_p + config.alpha_reg * (np.exp(t_y / config.tau1) - 1.0) + voltage_term
 
 
 def output_errors(
