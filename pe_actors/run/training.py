@@ -12,6 +12,8 @@ sweep others.
 
 from __future__ import annotations
 
+import errno
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,9 +238,21 @@ def fit(trainer: Trainer, checkpoint: Checkpoint | None, context: RunContext) ->
             # A full disk or another write error: one line naming the file; the previous checkpoint stays.
             last = latest_checkpoint(checkpoints)
             kept = f"continue from {last} with --resume {context.path}" if last else "no checkpoint was written"
-            raise RunError(f"cannot write {error.filename or 'the run directory'}: {error.strerror or error}; "
-                           f"{kept}") from None
+            raise RunError(f"cannot write {error.filename or 'the run directory'}: {error.strerror or error}"
+                           f"{disk_full(error, context.path)}; {kept}") from None
     return state, time.perf_counter() - start
+
+
+def disk_full(error: OSError, where: Path) -> str:
+    """", the disk holding ``where`` is full (N MB free)" when ``error`` is a full disk's (ENOSPC, or numpy's short
+    write, "N requested and M written", which carries no errno), else ""."""
+    if error.errno != errno.ENOSPC and "requested and" not in str(error):
+        return ""
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return f", the disk holding {where} is full"
+    return f", the disk holding {where} is full ({free / 2**20:.1f} MB free)"
 
 
 def finish(run_plan: Plan, dataset: Dataset, state: TrainState, seconds: float, rundir: RunDir) -> Run:

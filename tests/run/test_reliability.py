@@ -80,7 +80,8 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_the_last_checkpoint_res
 
     monkeypatch.setattr(checkpoint, "_write_array", filling)
     out = tmp_path / "run"
-    with pytest.raises(RunError, match=r"cannot write .*\.npy: 9600 requested and 6112 written; continue from .*ckpt"):
+    with pytest.raises(RunError, match=r"cannot write .*\.npy: 9600 requested and 6112 written, the disk holding "
+                                       r".* is full \(.* MB free\); continue from .*ckpt"):
         pa.train(data=arrays(), engine="replay", epochs=3, sub_batch=8, out=out, progress=False)
     left = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert left == ["ckpt-e001-s0000000032"]  # no partial checkpoint left behind
