@@ -235,13 +235,14 @@ def tonic_rasters(
     labels: Sequence[int],
     bin_ms: float,
     n_steps: int,
-    sensor_size: int | None = None,
+    sensor_size: int | Sequence[int] | None = None,
     time_unit_s: float = 1e-6,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rasters float32 (N, n_steps, channels) and labels of a tonic-style dataset: each sample a structured array
-    of events with fields ``t`` (in ``time_unit_s``, tonic's microseconds by default), ``x`` (the channel) and
-    ``p`` (polarity: with two polarities, channel 2 x + p). The channel count is ``sensor_size`` (times the
-    polarities), or taken from the data."""
+    of events with fields ``t`` (in ``time_unit_s``, tonic's microseconds by default), ``x``, for a 2-D sensor
+    ``y``, and ``p`` (polarity). A pixel is the channel x (1-D) or y W + x (2-D, W the sensor's width), and with P
+    polarities its channel is pixel P + p. ``sensor_size`` is tonic's: the width (1-D) or (width, height[,
+    polarities]); None takes the sizes from the data."""
     samples = list(samples)
     labels = np.asarray(labels, np.int64)
     if len(samples) != len(labels):
@@ -250,10 +251,25 @@ def tonic_rasters(
         names = getattr(getattr(events, "dtype", None), "names", None) or ()
         if not {"t", "x"} <= set(names):
             raise ValueError(f"sample {index}: events need the fields t and x (tonic's layout), got {names}")
+    sizes = (sensor_size,) if isinstance(sensor_size, (int, np.integer)) else tuple(sensor_size or ())
     polarities = max((int(np.max(e["p"])) + 1 for e in samples if "p" in e.dtype.names and len(e)), default=1)
-    channels = [np.asarray(e["x"], np.int64) * polarities + (np.asarray(e["p"], np.int64) if polarities > 1 else 0)
-                for e in samples]
-    n_channels = (sensor_size * polarities) if sensor_size else max(int(c.max()) + 1 for c in channels if len(c))
+    if len(sizes) > 2:
+        polarities = max(polarities, int(sizes[2]))
+    two_d = any("y" in e.dtype.names for e in samples)
+    width = int(sizes[0]) if sizes else max((int(np.max(e["x"])) + 1 for e in samples if len(e)), default=1)
+    height = 1
+    if two_d:
+        if any("y" not in e.dtype.names for e in samples):
+            raise ValueError("some samples have a y coordinate and some do not")
+        height = int(sizes[1]) if len(sizes) > 1 else max((int(np.max(e["y"])) + 1 for e in samples if len(e)),
+                                                          default=1)
+    for index, events in enumerate(samples):
+        if len(events) and (np.max(events["x"]) >= width or (two_d and np.max(events["y"]) >= height)):
+            raise ValueError(f"sample {index}: an event beyond the sensor of {width} x {height}")
+    pixels = [np.asarray(e["x"], np.int64) + (np.asarray(e["y"], np.int64) * width if two_d else 0) for e in samples]
+    channels = [pixel * polarities + (np.asarray(e["p"], np.int64) if polarities > 1 else 0)
+                for pixel, e in zip(pixels, samples, strict=True)]
+    n_channels = width * height * polarities
     times = [np.asarray(e["t"], np.float64) * time_unit_s for e in samples]
     check_events(times, channels, labels, n_channels, "tonic-style dataset")
     rasters, _ = bin_events(times, channels, n_channels, bin_ms / 1000.0, n_steps)

@@ -113,6 +113,19 @@ def test_tonic_style_samples_become_rasters_with_the_input_size_from_the_data():
         tonic_rasters([np.zeros(3)], [0], 10.0, 4)
 
 
+def test_a_2d_sensor_keeps_both_coordinates():
+    """Pixels of a 3 x 2 sensor with two polarities (tonic's sensor_size (3, 2, 2)): channel (y W + x) P + p; the y
+    coordinate used to be dropped, folding the rows onto each other."""
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    events = np.array([(1, 0, 0, 1), (1, 1, 0, 1), (2, 1, 12_000, 0)], dtype)
+    rasters, _ = tonic_rasters([events], [0], bin_ms=10.0, n_steps=2, sensor_size=(3, 2, 2))
+    assert rasters.shape == (1, 2, 12)
+    assert rasters[0, 0, (0 * 3 + 1) * 2 + 1] == 1 and rasters[0, 0, (1 * 3 + 1) * 2 + 1] == 1
+    assert rasters[0, 1, (1 * 3 + 2) * 2 + 0] == 1 and rasters.sum() == 3
+    with pytest.raises(ValueError, match="beyond the sensor of 3 x 2"):
+        tonic_rasters([np.array([(1, 2, 0, 0)], dtype)], [0], 10.0, 2, sensor_size=(3, 2, 2))
+
+
 def test_eprop_and_eventprop_train_on_an_shd_layout_folder(shd_dir, tmp_path):
     import pe_actors as pa
 
