@@ -198,7 +198,7 @@ def test_what_eventprop_cannot_train_is_refused_with_the_reason():
         (build(delay=0), "connection 'w_x_h' has delay 0; EventProp's populations receive a spike one step after"),
         (build(neuron={"reset": "subtract"}), "population 'h' resets by subtraction"),
         (build(neuron={"bias": 0.1}), "population 'h' has a rest or a bias"),
-        (build(readout="spike_count"), "EventProp reads one output population by its first spikes"),
+        (build(readout="spike_count"), "EventProp reads its output by first spikes .* or by voltage"),
     ):
         with pytest.raises(NetworkError, match=message):
             EventPropGraph(network)
@@ -244,3 +244,63 @@ def test_memory_rows_of_a_graphs_pes():
     rows = rule("eprop").memory(EpropGraph(net.build(["o"])), 2, DIGITAL, np.float32, 1)
     assert [r["total_bytes"] > 0 for r in rows] == [True, True]
     assert sum(r["bytes_by_category"]["weights"] for r in rows) == 4 * (3 * 4 + 4 * 4 + 4 * 2)
+
+
+def voltage_network(readout, dt_ms=0.01, n_steps=3000):
+    """5 inputs, a recurrent hidden population, 3 current-based leaky-integrator outputs read by their voltage."""
+    net = NetworkBuilder(n_steps=n_steps, dt_s=dt_ms / 1000.0)
+    net.input("x", 5)
+    net.population("h", 10, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3)
+    net.population("out", 3, "cuba_li", tau_mem=20e-3, tau_syn=5e-3)
+    net.connect("x", "h", delay=1, init=WeightInit(1.5, 0.8, fan_in=False))
+    net.connect("h", "h", self_connections=False, init=WeightInit(0.0, 0.4, fan_in=False))
+    net.connect("h", "out", delay=1, init=WeightInit(0.0, 1.0, fan_in=False))
+    return net.build(["out"], readout=readout)
+
+
+def test_the_mean_voltage_readout_converges_to_finite_differences():
+    graph = EventPropGraph(voltage_network("mean_v"))
+    params = graph.network.init_params(2)
+    spikes, labels = batch(graph, 3, 5)
+    grads, result = graph_gradients(params, spikes, labels, graph)
+
+    def loss(p):
+        scores = graph_predict(p, spikes, graph).logits
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(labels)), labels].mean())
+
+    assert loss(params) == pytest.approx(float(result.loss.mean()), rel=1e-12)
+    checked = 0
+    for key, h in (("w_h_out", 1e-3), ("w_x_h", 4e-2), ("w_h_h", 4e-2)):
+        for flat in np.argsort(-np.abs(grads[key]).ravel())[:3]:
+            index = np.unravel_index(flat, grads[key].shape)
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][index] += h
+            minus[key][index] -= h
+            quotient = (loss(plus) - loss(minus)) / (2 * h)
+            assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
+            assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
+            checked += 1
+    assert checked == 9
+
+
+@pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (3, 2)])
+def test_the_pe_program_gives_the_mean_voltage_readouts_gradients(pes, sub_batch):
+    from pe_actors.core.optimiser import OptimiserConfig
+    from pe_actors.rules.eventprop.graph_program import GraphGroup
+    from pe_actors.runtime.group import GroupEngine
+
+    graph = EventPropGraph(voltage_network("mean_v", dt_ms=1.0, n_steps=30))
+    params = graph.network.init_params(4)
+    spikes, labels = batch(graph, 6, 1)
+    expected, readout = graph_gradients(params, spikes, labels, graph)
+    group = GraphGroup(graph, pes)
+    grads, result = GroupEngine(group, params, OptimiserConfig(), sub_batch).gradients(spikes, labels)
+    full = group.gather_state(grads)
+    np.testing.assert_allclose(result.logits, readout.logits, rtol=1e-12)
+    np.testing.assert_allclose(result.loss, readout.loss, rtol=1e-12)
+    for key in expected:
+        assert np.abs(expected[key]).max() > 0
+        np.testing.assert_allclose(full[key], expected[key], rtol=1e-9, atol=1e-12 * np.abs(expected[key]).max())

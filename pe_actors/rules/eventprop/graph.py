@@ -53,7 +53,7 @@ class EventPropGraph(CompiledGraph):
         dt_ms = self.network.dt_s * 1000.0
         own = {"sizes": (self.network.n_in, output.size), "dt": dt_ms, "n_steps": self.network.n_steps,
                "tau_syn": tau_ms(output.uniform("decay_syn"), dt_ms),
-               "tau_mem": tau_ms(output.uniform("decay_mem"), dt_ms), "theta": output.uniform("threshold"),
+               "tau_mem": tau_ms(output.uniform("decay_mem"), dt_ms), "theta": output.uniform("threshold") or 1.0,
                "init_mean": (0.0,), "init_std": (1.0,)}
         base = self.loss or EventPropConfig()
         own["t_code"] = min(base.t_code, (self.network.n_steps - 1) * dt_ms)
@@ -80,6 +80,12 @@ class EventPropGraph(CompiledGraph):
         return cls(Network.from_dict(values), None if loss is None else EventPropConfig.from_dict(loss))
 
 
+#: The voltage readouts of a cuba_li output (a sequence loss of SHD and SSC, Nowotny et al. 2025): the class
+#: scores are the outputs' mean voltage over the trial, trained by their softmax cross-entropy. The maximum is not
+#: taken: measured against central differences, its hidden-weight gradients stay 30-60 % off as dt shrinks, since a
+#: maximum that sits on an input spike's kink moves with that spike, which a source at the maximum's step misses.
+VOLTAGE_READOUTS = ("mean_v",)
+
 #: The settings of a run that EventProp's graphs take: the loss's.
 LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent")
 
@@ -91,21 +97,28 @@ def tau_ms(decay: float | None, dt_ms: float) -> float:
 
 def check_trainable(network: Network) -> None:
     """Refuse, with the reason, a graph EventProp cannot train (see :class:`EventPropGraph`)."""
-    if network.readout != "first_spike" or len(network.outputs) != 1:
-        raise NetworkError("EventProp reads one output population by its first spikes (readout 'first_spike'), not "
-                           f"{list(network.outputs)} by {network.readout!r}")
+    if len(network.outputs) != 1:
+        raise NetworkError(f"EventProp reads one output population, not {list(network.outputs)}")
+    output = network.population(network.outputs[0])
+    spiking = network.readout == "first_spike"
+    if network.readout not in VOLTAGE_READOUTS and not spiking:
+        raise NetworkError(f"EventProp reads its output by first spikes ('first_spike') or by voltage "
+                           f"({', '.join(VOLTAGE_READOUTS)}), not {network.readout!r}")
+    if output.model != ("cuba_lif" if spiking else "cuba_li"):
+        raise NetworkError(f"output {output.name!r} is a {output.model} population; EventProp reads a cuba_lif output "
+                           "by its first spikes and a cuba_li output by its voltage")
     for pop in network.populations:
         where = f"population {pop.name!r}"
-        if pop.model != "cuba_lif":
+        if pop.name != output.name and pop.model != "cuba_lif":
             raise NetworkError(f"{where} is a {pop.model} population; EventProp's exact adjoint here is that of "
                                "current-based LIF neurons (cuba_lif)")
-        if pop.reset != "value" or pop.reset_delayed or np.any(pop.v_reset != 0):
+        if pop.spiking and (pop.reset != "value" or pop.reset_delayed or np.any(pop.v_reset != 0)):
             raise NetworkError(f"{where} resets {'by subtraction' if pop.reset != 'value' else 'to a non-zero value'};"
                                " EventProp's neurons reset to 0 at their spike")
         if np.any(pop.v_leak != 0) or pop.bias is not None:
             raise NetworkError(f"{where} has a rest or a bias; EventProp's neurons rest at 0 without bias")
         for key in ("decay_syn", "decay_mem", "threshold"):
-            if pop.uniform(key) is None:
+            if pop.coefficient(key) is not None and pop.uniform(key) is None:
                 raise NetworkError(f"{where}: its {key} differs between neurons; EventProp takes one per population")
         b = pop.uniform("decay_mem")
         if np.any(pop.gain_syn != 1.0) or not np.allclose(pop.gain_mem, 1.0 - b, rtol=1e-12, atol=0):
@@ -133,13 +146,40 @@ def graph_forward(params: dict[str, np.ndarray], spikes: np.ndarray, graph: Even
     """Every population's tapes (``i``, ``v`` before the reset, ``spikes``), each (batch, T, n)."""
     from pe_actors.networks import run
 
-    return run(graph.network, params, spikes, ("i", "v", "spikes"))[0]
+    tapes = run(graph.network, params, spikes, ("i", "v", "spikes"))[0]
+    for values in tapes.values():
+        values.setdefault("spikes", np.zeros_like(values["v"]))  # a voltage readout does not spike
+    return tapes
 
 
 def graph_predict(params: dict[str, np.ndarray], spikes: np.ndarray, graph: EventPropGraph) -> Readout:
     """The readout without labels."""
     tapes = graph_forward(params, spikes, graph)[graph.network.outputs[0]]
+    if graph.network.readout in VOLTAGE_READOUTS:
+        return voltage_readout(tapes["v"], None, graph)[0]
     return read_output(tapes["spikes"], tapes["v"], None, graph.loss)
+
+
+def voltage_readout(v: np.ndarray, labels: np.ndarray | None, graph: EventPropGraph, batch_size: int | None = None)\
+        -> tuple[Readout, np.ndarray | None]:
+    """The readout of the mean-voltage readout (scores, cross-entropy) and, with labels, the adjoint source tape
+    (n, T, n_out): the loss's gradient in the output voltage at every step, -(dloss/dV[t]) / tau_mem (docs/networks.md,
+    "Sequence losses")."""
+    n, n_steps, n_out = v.shape
+    scores = v.mean(axis=1)
+    silent = np.full((n, n_out), n_steps)
+    readout = Readout(silent, np.ones((n, n_out)), scores, np.zeros((n, n_out), np.int64), scores, None)
+    if labels is None:
+        return readout, None
+    rows = np.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    error = np.exp(log_p)
+    error[rows, labels] -= 1.0
+    error /= batch_size or n
+    source = np.empty_like(v)
+    source[:] = -error[:, None, :] / (n_steps * graph.loss.tau_mem)
+    return Readout(silent, readout.fractions, scores, readout.peak_steps, scores, -log_p[rows, labels]), source
 
 
 def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, graph: EventPropGraph,
@@ -150,8 +190,12 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
     network, config = graph.network, graph.loss
     tapes = graph_forward(params, spikes, graph)
     output = network.outputs[0]
-    readout = read_output(tapes[output]["spikes"], tapes[output]["v"], labels, config)
-    error, source = output_tapes(readout, labels, config, batch_size or len(spikes), spikes.dtype)
+    if network.readout in VOLTAGE_READOUTS:
+        readout, source = voltage_readout(tapes[output]["v"], labels, graph, batch_size)
+        error = np.zeros_like(tapes[output]["v"])
+    else:
+        readout = read_output(tapes[output]["spikes"], tapes[output]["v"], labels, config)
+        error, source = output_tapes(readout, labels, config, batch_size or len(spikes), spikes.dtype)
     n, n_steps = spikes.shape[:2]
     populations = {p.name: p for p in network.populations}
     errors = {name: np.zeros_like(tapes[name]["spikes"]) for name in populations}
@@ -192,6 +236,8 @@ def graph_record(params: dict[str, np.ndarray], spikes: np.ndarray, graph: Event
     weights = {k: np.asarray(v, dtype) for k, v in params.items()}
     populations = graph_forward(weights, np.asarray(spikes, dtype), graph)
     output = populations[graph.network.outputs[0]]
+    if graph.network.readout in VOLTAGE_READOUTS:
+        return populations, voltage_readout(output["v"], None, graph)[0].logits
     return populations, read_output(output["spikes"], output["v"], None, graph.loss).logits
 
 

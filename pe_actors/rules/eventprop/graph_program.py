@@ -28,7 +28,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
-from pe_actors.rules.eventprop.graph import EventPropGraph, tau_ms
+from pe_actors.rules.eventprop.graph import VOLTAGE_READOUTS, EventPropGraph, tau_ms
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.loss import (
     check_labels,
@@ -151,6 +151,7 @@ class GraphPE(HeldWeights):
         self.coefficients = {p.name: (p.uniform("decay_syn"), p.uniform("decay_mem"), p.uniform("threshold"))
                              for p in network.populations}
         self.tau_syn = {name: tau_ms(a, group.config.dt) for name, (a, _, _) in self.coefficients.items()}
+        self.voltage = network.readout in VOLTAGE_READOUTS
         self.masks = {}
         for connection in network.connections:
             mask = connection.synapse_mask(network.weight_shapes()[connection.key])
@@ -209,7 +210,8 @@ class GraphPE(HeldWeights):
                     drive += self.activity[c.source][:, t - 1] @ weights[c.key]
             current = a * current + drive
             v_pre = b * voltage + (1.0 - b) * current
-            spikes = (v_pre > theta).astype(self.dtype)
+            # A voltage readout (theta None) does not spike.
+            spikes = (v_pre > theta).astype(self.dtype) if theta is not None else np.zeros_like(v_pre)
             self.state[name] = (current, np.where(spikes > 0, 0.0, v_pre).astype(self.dtype))
             tape = self.tapes[name]
             tape["i"][:, t], tape["v"][:, t], tape["s"][:, t] = current, v_pre, spikes
@@ -218,6 +220,9 @@ class GraphPE(HeldWeights):
 
     def _first_spikes(self) -> np.ndarray:
         tape = self.tapes[self.group.output]
+        if self.voltage:  # the own outputs' mean voltage (the class scores), in the packet's first third
+            scores = tape["v"].mean(axis=1)
+            return np.concatenate([scores, np.zeros_like(scores), np.zeros_like(scores)], axis=1)
         self.first = first_spike_steps(tape["s"])
         fractions = spike_fractions(self.first, tape["s"], tape["v"], self.group.config)
         peaks, self.peak_steps = peak_voltages(tape["v"])
@@ -226,6 +231,18 @@ class GraphPE(HeldWeights):
     def _loss(self, inbox: Inbox, learning: bool) -> dict[str, np.ndarray]:
         config = self.group.config
         thirds = [np.split(np.asarray(p), 3, axis=1) for p in inbox.read("first_spikes")]
+        if self.voltage:
+            scores = np.concatenate([t[0] for t in thirds], axis=1)
+            self.out["logits"] = scores
+            if not learning:
+                return {}
+            shifted = scores - scores.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            rows = np.arange(len(scores))
+            self.out["loss"] = -log_p[rows, self.labels]
+            error = np.exp(log_p)
+            error[rows, self.labels] -= 1.0  # of the sub-batch's summed loss: the engine divides by the batch
+            return {"output_error": error.astype(self.dtype)}
         first, fractions, peaks = (np.concatenate([t[part] for t in thirds], axis=1) for part in range(3))
         first = first.astype(np.int64)
         self.out.update(first=first, logits=logits(first, fractions, config))
@@ -281,6 +298,11 @@ class GraphPE(HeldWeights):
         own = self.own[group.output]
         values = np.asarray(inbox.read("output_error")[0])[:, own]
         self.e_tape = np.zeros((k, n_steps, own.stop - own.start), self.dtype)
+        if self.voltage:  # the mean voltage's gradient enters at every step (docs/networks.md, "Sequence losses")
+            self.source = np.empty_like(self.e_tape)
+            self.source[:] = -values[:, None, :] / (n_steps * config.tau_mem)
+            self.lam_v[group.output] += self.source[:, n_steps - 1]
+            return
         samples, neurons = np.nonzero(self.first < n_steps)
         self.e_tape[samples, self.first[samples, neurons], neurons] = values[samples, neurons]
         self.source = None
