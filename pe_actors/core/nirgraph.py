@@ -90,14 +90,21 @@ def chain(graph: Any) -> list[str]:
     return chain
 
 
+def real_values(node_name: str, field_name: str, value: Any) -> np.ndarray:
+    """A node's field as finite float64 numbers; an NIRError naming the node and the field when they are complex,
+    not numbers, NaN or Inf (an untrusted graph's values go nowhere unchecked)."""
+    array = np.asarray(value)
+    if np.iscomplexobj(array) or not np.issubdtype(array.dtype, np.number):
+        raise NIRError(f"node {node_name!r}: {field_name} must be real numbers, got {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise NIRError(f"node {node_name!r}: {field_name} holds NaN or Inf")
+    return array
+
+
 def uniform(node_name: str, node: Any, field_name: str) -> float:
     """The one value a node's field holds for all its neurons; an NIRError naming the node otherwise."""
-    raw = np.asarray(getattr(node, field_name))
-    if np.iscomplexobj(raw) or not np.issubdtype(raw.dtype, np.number):
-        raise NIRError(f"node {node_name!r}: {field_name} must be real numbers, got {raw.dtype}")
-    values = np.unique(raw.astype(np.float64))
-    if not np.all(np.isfinite(values)):
-        raise NIRError(f"node {node_name!r}: {field_name} holds NaN or Inf")
+    values = np.unique(real_values(node_name, field_name, getattr(node, field_name)))
     if values.size != 1:
         raise NIRError(f"node {node_name!r}: {field_name} differs between neurons ({values[:4]}...); pe-actors "
                        "layers share one value")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.nirgraph import NIRError, nir_module
+from pe_actors.core.nirgraph import NIRError, nir_module, real_values
 from pe_actors.networks import Connection, Network, NetworkError, population
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,7 @@ def _population(name: str, node: Any, dt: float, reset: str | None, reset_delaye
 
     def field(key: str, default: Any = None) -> np.ndarray:
         value = getattr(node, key, None)
-        value = default if value is None else value
-        array = np.asarray(value)
-        if np.iscomplexobj(array) or not np.issubdtype(array.dtype, np.number):
-            raise NIRError(f"node {name!r}: {key} must be real numbers, got {array.dtype}")
-        array = array.astype(np.float64).reshape(-1)
-        if not np.all(np.isfinite(array)):
-            raise NIRError(f"node {name!r}: {key} holds NaN or Inf")
-        return array
+        return real_values(name, key, default if value is None else value).reshape(-1)
 
     def rate(key: str) -> np.ndarray:
         tau = field(key)
@@ -238,7 +231,10 @@ def _compose(path: list[str], nodes: dict, kinds: dict, size: int, dt: float)\
                                f"delay of one step (dt = {dt:g} s) for all its values")
             delay += 1
             continue
-        matrix = np.diag(_real(name, "scale", node.scale)) if kind == "Scale" else _real(name, "weight", node.weight)
+        if kind == "Scale":
+            matrix = np.diag(real_values(name, "scale", node.scale))
+        else:
+            matrix = real_values(name, "weight", node.weight)
         if matrix.ndim != 2:
             raise NIRError(f"node {name!r}: weight of shape {matrix.shape}; pe-actors takes dense 2-D weights")
         if matrix.shape[1] != weight.shape[1]:
@@ -246,24 +242,13 @@ def _compose(path: list[str], nodes: dict, kinds: dict, size: int, dt: float)\
         weight = weight @ matrix.T
         bias = None if bias is None else matrix @ bias
         if kind == "Affine" and node.bias is not None:
-            extra = _real(name, "bias", node.bias).reshape(-1)
+            extra = real_values(name, "bias", node.bias).reshape(-1)
             if extra.shape != (matrix.shape[0],):
                 raise NIRError(f"node {name!r}: bias of shape {extra.shape}; its weight has {matrix.shape[0]} rows")
             bias = extra if bias is None else bias + extra
     if delay > 1:
         raise NIRError(f"the path {' -> '.join(path)} delays by {delay} steps; pe-actors takes one")
     return weight, bias, delay
-
-
-def _real(name: str, key: str, value: Any) -> np.ndarray:
-    """A node's array as finite float64; an NIRError naming the node otherwise."""
-    array = np.asarray(value)
-    if np.iscomplexobj(array) or not np.issubdtype(array.dtype, np.number):
-        raise NIRError(f"node {name!r}: {key} must be real numbers, got {array.dtype}")
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        raise NIRError(f"node {name!r}: {key} holds NaN or Inf")
-    return array
 
 
 def _cycle_edges(start: str, edges: list[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -61,19 +61,27 @@ def run(
         if population.kind.synapse:
             tapes[population.name]["i"] = np.zeros(shape, dtype)
     order = [network.population(name) for name in network.order()]
-    states = {p.name: _State(p, batch, dtype) for p in order}
+    states = {p.name: NeuronState(p, batch, dtype) for p in order}
+    incoming = {p.name: network.incoming(p.name) for p in order}
     for t in range(n_steps):
         for population in order:
             drive = tapes[population.name]["drive"][:, t]
             if population.bias is not None:
                 drive += population.bias.astype(dtype)
-            for connection in network.incoming(population.name):
+            for connection in incoming[population.name]:
                 step = t - connection.delay
                 if step < 0:
                     continue
                 source = x if connection.source == network.input else tapes[connection.source]["out"]
                 drive += source[:, step] @ weights[connection.key]
-            states[population.name].update(t, drive, tapes[population.name])
+            state, tape = states[population.name], tapes[population.name]
+            u = state.update(drive)
+            if state.a is not None:
+                tape["i"][:, t] = state.i
+            if population.spiking:
+                tape["v"][:, t], tape["out"][:, t], tape["threshold"][:, t] = u, state.z, state.threshold
+            else:
+                tape["out"][:, t] = u
     populations = {}
     for population in network.populations:
         kept = {name: tapes[population.name][name] for name in wanted if name in tapes[population.name]}
@@ -84,37 +92,40 @@ def run(
     return populations, scores
 
 
-class _State:
-    """The per-sample state of one population during :func:`run`: I, A, V and the last spikes."""
+class NeuronState:
+    """The per-sample state of ``neurons`` of one population (I, A, V and the last spikes, for ``batch`` samples)
+    and their update, the one of docs/networks.md ("Neuron models") that every simulation and PE program of a graph
+    steps. After :meth:`update`, ``i``, ``threshold`` (None for a population that does not spike) and ``z`` hold
+    the step's synaptic current, threshold and spikes."""
 
-    def __init__(self, population: Population, batch: int, dtype: np.dtype) -> None:
+    def __init__(self, population: Population, batch: int, dtype: np.dtype, neurons: slice = slice(None)) -> None:
         def coefficient(name: str) -> np.ndarray | None:
             value = population.coefficient(name)
-            return None if value is None else value.astype(dtype)
+            return None if value is None else np.asarray(value[neurons], dtype)
 
         self.population = population
         self.b, self.g_mem = coefficient("decay_mem"), coefficient("gain_mem")
-        self.rest = ((1.0 - population.decay_mem) * population.v_leak).astype(dtype)
+        self.rest = ((1.0 - population.decay_mem) * population.v_leak)[neurons].astype(dtype)
         self.has_rest = bool(np.any(self.rest != 0))
         self.a, self.g_syn = coefficient("decay_syn"), coefficient("gain_syn")
         self.theta, self.v_reset = coefficient("threshold"), coefficient("v_reset")
         self.rho, self.beta = coefficient("decay_adapt"), coefficient("beta")
-        zeros = np.zeros((batch, population.size), dtype)
+        zeros = np.zeros((batch, len(self.b)), dtype)
         self.i, self.adapt, self.v, self.z = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+        self.threshold: np.ndarray | None = None
 
-    def update(self, t: int, drive: np.ndarray, tape: dict[str, np.ndarray]) -> None:
+    def update(self, drive: np.ndarray) -> np.ndarray:
+        """One step from ``drive`` (batch, neurons); returns the membrane U before the reset."""
         p = self.population
         if self.a is not None:
             self.i = self.a * self.i + self.g_syn * drive
-            tape["i"][:, t] = self.i
             drive = self.i
         u = self.b * self.v + self.g_mem * drive
         if self.has_rest:
             u = u + self.rest
         if not p.spiking:
             self.v = u
-            tape["out"][:, t] = u
-            return
+            return u
         threshold = self.theta
         if self.rho is not None:
             self.adapt = self.rho * self.adapt + (1.0 - self.rho) * self.z
@@ -128,9 +139,8 @@ class _State:
             self.v = u - threshold * self.z
         else:
             self.v = np.where(self.z > 0, self.v_reset, u)
-        tape["v"][:, t] = u
-        tape["out"][:, t] = self.z
-        tape["threshold"][:, t] = threshold
+        self.threshold = threshold
+        return u
 
 
 def class_scores(network: Network, outputs: dict[str, np.ndarray]) -> np.ndarray:

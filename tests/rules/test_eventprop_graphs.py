@@ -206,13 +206,17 @@ def test_what_eventprop_cannot_train_is_refused_with_the_reason():
 
 @pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (2, 3), (3, 1)])
 def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batch):
+    graph = EventPropGraph(recurrent(two=True), EventPropConfig(loss_time="crossing", alpha_silent=1.0))
+    assert_pe_program_equals_off_chip(graph, 1, *batch(graph, 6, 2), pes, sub_batch)
+
+
+def assert_pe_program_equals_off_chip(graph, seed, spikes, labels, pes, sub_batch):
+    """The graph's PE program on ``pes`` in-process PEs gives the off-chip engine's scores, losses and gradients."""
     from pe_actors.core.optimiser import OptimiserConfig
     from pe_actors.rules.eventprop.graph_program import GraphGroup
     from pe_actors.runtime.group import GroupEngine
 
-    graph = EventPropGraph(recurrent(two=True), EventPropConfig(loss_time="crossing", alpha_silent=1.0))
-    params = graph.network.init_params(1)
-    spikes, labels = batch(graph, 6, 2)
+    params = graph.network.init_params(seed)
     expected, readout = graph_gradients(params, spikes, labels, graph)
     group = GraphGroup(graph, pes)
     grads, result = GroupEngine(group, params, OptimiserConfig(), sub_batch).gradients(spikes, labels)
@@ -288,19 +292,5 @@ def test_the_mean_voltage_readout_converges_to_finite_differences():
 
 @pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (3, 2)])
 def test_the_pe_program_gives_the_mean_voltage_readouts_gradients(pes, sub_batch):
-    from pe_actors.core.optimiser import OptimiserConfig
-    from pe_actors.rules.eventprop.graph_program import GraphGroup
-    from pe_actors.runtime.group import GroupEngine
-
     graph = EventPropGraph(voltage_network("mean_v", dt_ms=1.0, n_steps=30))
-    params = graph.network.init_params(4)
-    spikes, labels = batch(graph, 6, 1)
-    expected, readout = graph_gradients(params, spikes, labels, graph)
-    group = GraphGroup(graph, pes)
-    grads, result = GroupEngine(group, params, OptimiserConfig(), sub_batch).gradients(spikes, labels)
-    full = group.gather_state(grads)
-    np.testing.assert_allclose(result.logits, readout.logits, rtol=1e-12)
-    np.testing.assert_allclose(result.loss, readout.loss, rtol=1e-12)
-    for key in expected:
-        assert np.abs(expected[key]).max() > 0
-        np.testing.assert_allclose(full[key], expected[key], rtol=1e-9, atol=1e-12 * np.abs(expected[key]).max())
+    assert_pe_program_equals_off_chip(graph, 4, *batch(graph, 6, 1), pes, sub_batch)

@@ -27,6 +27,7 @@ from pe_actors.core.classify import check_labels, cross_entropy, softmax
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.networks import Connection, Population
+from pe_actors.networks.dynamics import NeuronState
 from pe_actors.rules.eprop.graph import EpropGraph
 from pe_actors.rules.eprop.neuron import surrogate
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
@@ -327,26 +328,22 @@ class _Slice:
     connection, ALIF's adaptation eligibility and the accumulators sum_t c_t e_ij[t] (docs/networks.md)."""
 
     def __init__(self, population: Population, own: slice, dtype: np.dtype) -> None:
-        self.population, self.size = population, own.stop - own.start
-
-        def coefficient(name: str) -> np.ndarray | None:
-            value = population.coefficient(name)
-            return None if value is None else np.asarray(value[own], dtype)
-
-        self.b, self.g_mem = population.uniform("decay_mem"), coefficient("gain_mem")
-        self.rest = coefficient("v_leak") * (1.0 - self.b)
-        self.a, self.g_syn = population.uniform("decay_syn"), coefficient("gain_syn")
-        self.theta, self.v_reset = coefficient("threshold"), coefficient("v_reset")
-        self.rho, self.beta = population.uniform("decay_adapt"), coefficient("beta")
-        bias = coefficient("bias")
-        self.bias = bias if bias is not None else np.zeros(self.size, dtype)
-        self.gain = self.g_mem * self.g_syn if self.g_syn is not None else self.g_mem
+        self.population, self.own, self.size = population, own, own.stop - own.start
+        # The per-presynaptic traces need one decay per population (EpropGraph checks it).
+        self.b, self.a = population.uniform("decay_mem"), population.uniform("decay_syn")
+        self.rho = population.uniform("decay_adapt")
+        beta = population.coefficient("beta")
+        self.beta = None if beta is None else np.asarray(beta[own], dtype)
+        bias = population.coefficient("bias")
+        self.bias = np.zeros(self.size, dtype) if bias is None else np.asarray(bias[own], dtype)
+        gain = np.asarray(population.gain_mem[own], dtype)
+        self.gain = gain * np.asarray(population.gain_syn[own], dtype) if population.gain_syn is not None else gain
         self.dtype = dtype
 
     def begin(self, k: int, sources: list[int], learning: bool) -> None:
-        zeros = np.zeros((k, self.size), self.dtype)
-        self.i, self.v, self.adapt, self.z, self.psi = (zeros.copy() for _ in range(5))
-        self.filtered = zeros.copy()
+        self.neurons = NeuronState(self.population, k, self.dtype, self.own)
+        self.psi = np.zeros((k, self.size), self.dtype)
+        self.filtered = np.zeros((k, self.size), self.dtype)
         self.learning = learning
         if not learning:
             return
@@ -357,32 +354,16 @@ class _Slice:
         self.accumulators = [np.zeros((k, n, self.size), self.dtype) for n in sources]
 
     def update(self, drive: np.ndarray, pre: list[np.ndarray], c_t: float) -> np.ndarray:
-        """One step of the neurons and, when learning, of their eligibility; returns the spikes."""
-        drive = drive + self.bias
-        if self.a is not None:
-            self.i = self.a * self.i + self.g_syn * drive
-            drive = self.i
-        u = self.b * self.v + self.rest + self.g_mem * drive
-        threshold = self.theta
-        z_prev, psi_prev = self.z, self.psi
-        if self.rho is not None:
-            self.adapt = self.rho * self.adapt + (1.0 - self.rho) * z_prev
-            threshold = self.theta + self.beta * self.adapt
-        p = self.population
-        if p.reset_delayed:
-            u = u - threshold * z_prev
-        self.z = (u > threshold).astype(self.dtype)
-        self.psi = surrogate(u - threshold).astype(self.dtype)
-        if p.reset_delayed:
-            self.v = u
-        elif p.reset == "subtract":
-            self.v = u - threshold * self.z
-        else:
-            self.v = np.where(self.z > 0, self.v_reset, u)
-        self.filtered += c_t * self.z
+        """One step of the neurons (docs/networks.md) and, when learning, of their eligibility; returns the
+        spikes."""
+        psi_prev = self.psi
+        u = self.neurons.update(drive + self.bias)
+        z = self.neurons.z
+        self.psi = surrogate(u - self.neurons.threshold).astype(self.dtype)
+        self.filtered += c_t * z
         if self.learning:
             self._eligibility(pre, psi_prev, c_t)
-        return self.z
+        return z
 
     def _eligibility(self, pre: list[np.ndarray], psi_prev: np.ndarray, c_t: float) -> None:
         for n, x in enumerate(pre):

@@ -28,6 +28,7 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
+from pe_actors.networks.dynamics import NeuronState
 from pe_actors.rules.eventprop.graph import VOLTAGE_READOUTS, EventPropGraph, tau_ms
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.loss import (
@@ -148,10 +149,11 @@ class GraphPE(HeldWeights):
         self.dtype = np.result_type(*own.values())
         network = group.network
         self.own = {name: split[index] for name, split in group.slices.items()}
-        self.coefficients = {p.name: (p.uniform("decay_syn"), p.uniform("decay_mem"), p.uniform("threshold"))
+        self.coefficients = {p.name: (p.uniform("decay_syn"), p.uniform("decay_mem"))
                              for p in network.populations}
-        self.tau_syn = {name: tau_ms(a, group.config.dt) for name, (a, _, _) in self.coefficients.items()}
+        self.tau_syn = {name: tau_ms(a, group.config.dt) for name, (a, _) in self.coefficients.items()}
         self.voltage = network.readout in VOLTAGE_READOUTS
+        self.incoming = {name: network.incoming(name) for name in self.own}
         self.masks = {}
         for connection in network.connections:
             mask = connection.synapse_mask(network.weight_shapes()[connection.key])
@@ -168,8 +170,8 @@ class GraphPE(HeldWeights):
         self.activity[network.input] = x
         self.tapes = {name: {v: np.zeros((k, n_steps, s.stop - s.start), self.dtype) for v in ("i", "v", "s")}
                       for name, s in self.own.items()}
-        self.state = {name: (np.zeros((k, s.stop - s.start), self.dtype), np.zeros((k, s.stop - s.start), self.dtype))
-                      for name, s in self.own.items()}
+        populations = {p.name: p for p in network.populations}
+        self.state = {name: NeuronState(populations[name], k, self.dtype, own) for name, own in self.own.items()}
         self.out = {}
 
     def step(self, phase: str, t: int, inbox: Inbox) -> dict[str, np.ndarray]:
@@ -200,22 +202,17 @@ class GraphPE(HeldWeights):
 
     def _forward(self, t: int, inbox: Inbox) -> np.ndarray:
         self._received(t, inbox)
-        network, weights = self.group.network, self.store.read()
+        weights = self.store.read()
         posted = []
-        for name, (a, b, theta) in self.coefficients.items():
-            current, voltage = self.state[name]
-            drive = np.zeros_like(current)
+        for name, state in self.state.items():
+            drive = np.zeros_like(state.i)
             if t > 0:
-                for c in network.incoming(name):
+                for c in self.incoming[name]:
                     drive += self.activity[c.source][:, t - 1] @ weights[c.key]
-            current = a * current + drive
-            v_pre = b * voltage + (1.0 - b) * current
-            # A voltage readout (theta None) does not spike.
-            spikes = (v_pre > theta).astype(self.dtype) if theta is not None else np.zeros_like(v_pre)
-            self.state[name] = (current, np.where(spikes > 0, 0.0, v_pre).astype(self.dtype))
+            v_pre = state.update(drive)  # a voltage readout does not spike: its z stays zero
             tape = self.tapes[name]
-            tape["i"][:, t], tape["v"][:, t], tape["s"][:, t] = current, v_pre, spikes
-            posted.append(spikes)
+            tape["i"][:, t], tape["v"][:, t], tape["s"][:, t] = state.i, v_pre, state.z
+            posted.append(state.z)
         return np.concatenate(posted, axis=1)
 
     def _first_spikes(self) -> np.ndarray:
@@ -269,7 +266,7 @@ class GraphPE(HeldWeights):
             start = group.offset[c.source]
             partial[:, start : start + network.size(c.source)] += self.activity[c.source][:, i] * (
                 diff @ weights[c.key].T)
-        for name, (a, b, _) in self.coefficients.items():
+        for name, (a, b) in self.coefficients.items():
             own, tape = self.own[name], self.tapes[name]
             error = received[:, group.offset[name] + own.start : group.offset[name] + own.stop]
             if name == group.output:

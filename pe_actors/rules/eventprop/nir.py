@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.core.nirgraph import NIRError, NIRForm, chain, metadata, nir_module, uniform
+from pe_actors.core.nirgraph import NIRError, NIRForm, chain, metadata, nir_module, real_values, uniform
 from pe_actors.rules.eventprop.config import EventPropConfig
 
 
@@ -63,12 +63,7 @@ def from_graph(graph: Any, dt: float, recorded: dict, n_steps: int | None, t_cod
                 raise NIRError(f"node {name!r}: two weight layers in a row; pe-actors needs a neuron layer between")
             if kind == "Affine" and np.any(np.asarray(node.bias) != 0):
                 raise NIRError(f"node {name!r}: an Affine with a non-zero bias; pe-actors' layers have no bias")
-            weight = np.asarray(node.weight)
-            if np.iscomplexobj(weight) or not np.issubdtype(weight.dtype, np.number):
-                raise NIRError(f"node {name!r}: weight must be real numbers, got {weight.dtype}")
-            weight = weight.astype(np.float64)
-            if not np.all(np.isfinite(weight)):
-                raise NIRError(f"node {name!r}: weight holds NaN or Inf")
+            weight = real_values(name, "weight", node.weight)
             if weight.ndim != 2:
                 raise NIRError(f"node {name!r}: weight of shape {weight.shape}; pe-actors takes dense 2-D weights")
             pending = (name, weight)
