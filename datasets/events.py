@@ -6,7 +6,9 @@ channel with an event in [i bin, (i + 1) bin). Events after the last step are dr
 a negative or non-finite time, a channel outside the input, an empty sample, or a file without the release's
 groups is a ValueError naming the file and the sample. The cache is the prepared-feature layout
 (``<split>_features.npy`` float32 (N, T, channels), ``<split>_labels.npy``, ``metadata.json``), written into a
-temporary sibling and renamed into place, and reused while the input files and binning are unchanged.
+temporary sibling and renamed into place, and reused while the input files and binning are unchanged. An SHD
+cache holds the release's training and test files whole, one cache for every seed: the seeded validation split is
+carved from the training samples when the cache is loaded (:func:`load_shd`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ SHD_CHANNELS = 700
 SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 #: Fraction of the training samples held out for validation (seeded).
 VALIDATION_FRACTION = 0.1
-EVENTS_FORMAT = 1
+#: Version of the event-cache layout (2: one cache for every seed, the validation split carved on loading).
+EVENTS_FORMAT = 2
 
 
 #: The most classes a label file may imply: a larger label is a broken file, not a data set.
@@ -194,15 +197,16 @@ def carve_validation(x: np.ndarray, labels: np.ndarray, seed: int) -> tuple[tupl
     return (x[keep], labels[keep]), (x[valid], labels[valid])
 
 
-def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> Path:
+def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int) -> Path:
     """The cache of an SHD folder (``shd_train.h5``, ``shd_test.h5``) binned at ``bin_ms`` into ``n_steps``
-    steps, with a validation split carved from training by ``seed``; built once, reused while unchanged."""
+    steps: its training split is the whole training file and its validation split empty (:func:`load_shd` carves
+    one per seed); built once, reused while the files and the binning are unchanged."""
     folder = Path(shd_dir)
     paths = {split: folder / name for split, name in SHD_FILES.items()}
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise ValueError(f"{folder}: lacks {missing} (the SHD release's files)")
-    settings = {"format": EVENTS_FORMAT, "bin_ms": bin_ms, "n_steps": n_steps, "seed": seed}
+    settings = {"format": EVENTS_FORMAT, "bin_ms": bin_ms, "n_steps": n_steps}
     digest = _digest(list(paths.values()), settings)
     out = Path(cache) / f"shd-{digest[:16]}"
     if (out / METADATA).is_file() and json.loads((out / METADATA).read_text()).get("input_hash") == digest:
@@ -223,7 +227,8 @@ def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: 
         x, lost = bin_events(times, units, SHD_CHANNELS, bin_ms / 1000.0, n_steps)
         dropped += lost
         splits[split] = (x, labels)
-    splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
+    train_x = splits["train"][0]
+    splits["validation"] = (np.zeros((0, *train_x.shape[1:]), np.float32), np.zeros(0, np.int64))
     metadata = {"dataset": "shd", "source": str(folder), "input_hash": digest, **settings,
                 "n_channels": SHD_CHANNELS, "events_after_last_step": dropped,
                 "class_names": [str(k) for k in range(classes)]}
@@ -277,5 +282,11 @@ def tonic_rasters(
 
 
 def load_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> PreparedData:
-    """:func:`prepare_shd` then :func:`~pe_actors_datasets.cache.load_prepared`."""
-    return load_prepared(prepare_shd(shd_dir, cache, bin_ms, n_steps, seed))
+    """:func:`prepare_shd`, then its cache with :data:`VALIDATION_FRACTION` of the training samples held out for
+    validation by ``seed`` (:func:`carve_validation`); the test split stays memory-mapped."""
+    prepared = load_prepared(prepare_shd(shd_dir, cache, bin_ms, n_steps))
+    splits = dict(prepared.splits)
+    splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
+    sizes = {split: int(len(labels)) for split, (_, labels) in splits.items()}
+    metadata = {**prepared.metadata, "sizes": sizes, "seed": seed}
+    return PreparedData(splits, prepared.class_names, prepared.synthetic, metadata)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pe_actors_datasets.events import SHD_CHANNELS, bin_events, prepare_shd, read_shd, tonic_rasters
+from pe_actors_datasets.events import SHD_CHANNELS, bin_events, load_shd, prepare_shd, read_shd, tonic_rasters
 
 h5py = pytest.importorskip("h5py")
 
@@ -60,11 +60,11 @@ def test_binning_puts_each_event_in_its_step_and_drops_late_ones():
 
 def test_shd_folder_is_binned_cached_and_split(shd_dir, tmp_path):
     cache = tmp_path / "cache"
-    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=3)
+    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
     metadata = json.loads((out / "metadata.json").read_text())
-    assert metadata["sizes"] == {"train": 108, "test": 40, "validation": 12} and metadata["n_channels"] == 700
+    assert metadata["sizes"] == {"train": 120, "test": 40, "validation": 0} and metadata["n_channels"] == 700
     train = np.load(out / "train_features.npy", mmap_mode="r")
-    assert train.shape == (108, 60, 700) and set(np.unique(train)) <= {0.0, 1.0}
+    assert train.shape == (120, 60, 700) and set(np.unique(train)) <= {0.0, 1.0}
     # The test split is the file's own samples, in order, each event in its bin.
     times, units, labels = read_shd(shd_dir / "shd_test.h5")
     test = np.load(out / "test_features.npy")
@@ -73,10 +73,29 @@ def test_shd_folder_is_binned_cached_and_split(shd_dir, tmp_path):
         steps = np.floor(times[sample] / 0.01).astype(int)
         assert np.all(test[sample, steps, units[sample]] == 1)
         assert test[sample].sum() == len(set(zip(steps.tolist(), units[sample].tolist(), strict=True)))
-    again = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=3)
+    again = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
     stamp = (out / "train_features.npy").stat().st_mtime
     assert again == out and (again / "train_features.npy").stat().st_mtime == stamp
-    assert prepare_shd(shd_dir, cache, bin_ms=5.0, n_steps=60, seed=3) != out
+    assert prepare_shd(shd_dir, cache, bin_ms=5.0, n_steps=60) != out
+
+
+def test_every_seed_shares_one_cache_and_carves_its_own_validation_split(shd_dir, tmp_path):
+    cache = tmp_path / "cache"
+    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
+    whole, whole_labels = np.load(out / "train_features.npy"), np.load(out / "train_labels.npy")
+    held = {}
+    for seed in (0, 1):
+        data = load_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=seed)
+        (train, train_labels), (valid, valid_labels) = data.splits["train"], data.splits["validation"]
+        assert (len(train), len(valid)) == (108, 12) and data.metadata["sizes"]["validation"] == 12
+        # The two splits partition the training file: every sample once, in either of them.
+        rows = {whole[i].tobytes(): i for i in range(len(whole))}
+        taken = [rows[x.tobytes()] for x in (*train, *valid)]
+        assert sorted(taken) == list(range(120))
+        np.testing.assert_array_equal(whole_labels[taken], np.concatenate([train_labels, valid_labels]))
+        held[seed] = {rows[x.tobytes()] for x in valid}
+    assert held[0] != held[1]
+    assert len([p for p in cache.iterdir()]) == 1  # one cache for both seeds
 
 
 @pytest.mark.parametrize(
