@@ -3,14 +3,22 @@ a bridge and a mount namespace with its own ``/dev/shm`` (a fresh tmpfs) and its
 what one host writes to shared memory or to Ray's sockets no other host can see, as on separate machines. Host 0
 runs the Ray head (GCS, dashboard); every host runs a raylet declaring ``pe`` slots. Needs root.
 
-    sudo .venv/bin/python scripts/testbed.py up --hosts 3 --pe 6       (prints the head's address)
+    sudo .venv/bin/python scripts/testbed.py up --hosts 3 --pe 6       (prints its name and the head's address)
     sudo .venv/bin/python scripts/testbed.py run 0 -- .venv/bin/pe-actors train --engine actors --address HEAD:6379
     sudo .venv/bin/python scripts/testbed.py kill 2                     (every process of host 2, as a power cut)
     sudo .venv/bin/python scripts/testbed.py restart 2                  (host 2 back, rejoining the head)
+    sudo .venv/bin/python scripts/testbed.py list                       (the test beds on this machine)
     sudo .venv/bin/python scripts/testbed.py down                       (removes every trace: processes, namespaces,
                                                                          the bridge, the temp directories)
 
 From Python (the tests' fixture): ``with TestBed(hosts=3, pe_per_host=6) as bed: bed.run(0, [...])``.
+
+Several test beds run side by side (two test suites on one machine): each ``up`` claims the first free instance
+``petb<k>`` (an atomic ``mkdir`` of its directory), and everything it makes carries that name: the namespaces
+``petb<k>-h<i>``, the bridge ``petb<k>-br``, the veths ``petb<k>-v<i>``, the subnet 10.231.<k>.0/24 and the
+directory /tmp/petb/petb<k>. ``run``, ``kill``, ``restart`` and ``down`` act on the one named by ``--bed`` (by
+default the only one, or the one whose host runs the command, see :data:`BED_VARIABLE`), and refuse a name this
+tool did not make; a ``TestBed`` object removes only its own instance.
 
 A driver must run on a host (Ray connects a driver to the raylet of its own machine): ``run`` enters host 0's
 namespaces. The hosts share this machine's cores and memory, so the test bed shows correctness across hosts
@@ -30,15 +38,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Names of everything the test bed creates start with this, so that ``down`` finds leftovers of a crashed run.
+#: Every test bed's name is this and its instance number, and the names of everything it creates start with its own.
 PREFIX = "petb"
-#: Where each host's Ray temp directory and the test bed's state file live (short: Ray's Unix sockets sit below).
+#: Where each instance's directory (its state file, each host's Ray temp directory) lives.
 ROOT = Path("/tmp") / PREFIX
-STATE = ROOT / "state.json"
-#: The private network of the hosts; the bridge (this machine's root namespace) is .1, host i is .(10 + i).
-SUBNET = "10.231.0"
+#: Instance k's hosts share the private network 10.231.k.0/24: the bridge (this machine's side) is .1, host i
+#: is .(10 + i).
+NETWORK = "10.231"
+MAX_INSTANCES = 200
+#: Set in every command a test bed runs on its hosts, so that a driver there finds its own test bed.
+BED_VARIABLE = "PE_TESTBED"
 HEAD_PORT = 6379
 DASHBOARD_PORT = 8265
+
+
+class TestBedError(RuntimeError):
+    """A test bed that does not exist, was not made by this tool, or cannot be made; the message says which."""
+
+    __test__ = False
 
 
 def _sh(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
@@ -53,7 +70,7 @@ def namespaces_unavailable() -> str:
     missing = [tool for tool in ("ip", "nsenter", "unshare") if shutil.which(tool) is None]
     if missing:
         return f"the test bed needs {', '.join(missing)} (iproute2, util-linux)"
-    probe = f"{PREFIX}-probe"
+    probe = f"{PREFIX}-probe{os.getpid()}"  # another suite may probe at the same moment
     made = _sh(["ip", "netns", "add", probe], check=False)
     if made.returncode != 0:
         return f"cannot make a network namespace: {made.stderr.strip()}"
@@ -63,22 +80,25 @@ def namespaces_unavailable() -> str:
 
 @dataclass
 class Host:
-    """One emulated host: its index, network namespace, address and the process holding its mount namespace."""
+    """One emulated host of test bed ``bed`` (instance ``number``): its index, network namespace, address and the
+    process holding its mount namespace."""
 
     index: int
+    bed: str
+    number: int
     holder: int = 0
 
     @property
     def name(self) -> str:
-        return f"{PREFIX}-h{self.index}"
+        return f"{self.bed}-h{self.index}"
 
     @property
     def ip(self) -> str:
-        return f"{SUBNET}.{10 + self.index}"
+        return f"{NETWORK}.{self.number}.{10 + self.index}"
 
     @property
     def temp(self) -> Path:
-        return ROOT / f"h{self.index}"
+        return ROOT / self.bed / f"h{self.index}"
 
     def pids(self) -> list[int]:
         """Every process in the host's network namespace (its holder, raylet, workers, drivers), found through
@@ -117,7 +137,9 @@ class TestBed:
     ) -> None:
         if not 1 <= hosts <= 200:
             raise ValueError(f"hosts must be 1-200, got {hosts}")
-        self.hosts = [Host(i) for i in range(hosts)]
+        self.n_hosts = hosts
+        self.hosts: list[Host] = []
+        self.name = ""
         self.pe_per_host = pe_per_host
         self.head_pe = pe_per_host if head_pe is None else head_pe
         self.cpus_per_host = cpus_per_host
@@ -134,14 +156,20 @@ class TestBed:
     def dashboard_url(self) -> str:
         return f"http://{self.hosts[0].ip}:{DASHBOARD_PORT}"
 
+    @property
+    def directory(self) -> Path:
+        return ROOT / self.name
+
     def up(self, timeout_s: float = 180.0) -> TestBed:
-        """Make the bridge and the hosts and start Ray on each; on any failure everything made is removed."""
-        down()  # leftovers of a crashed run would hold the names and addresses
+        """Claim a free instance, make its bridge and hosts and start Ray on each; on any failure everything this
+        instance made is removed (and nothing of another instance is touched)."""
+        self.name, number = _claim()
+        self.hosts = [Host(i, self.name, number) for i in range(self.n_hosts)]
         try:
-            ROOT.mkdir(parents=True, exist_ok=True)
-            bridge = f"{PREFIX}-br"
+            self._save()  # first, so that `down` can find whatever the steps below leave if this process dies
+            bridge = f"{self.name}-br"
             _sh(["ip", "link", "add", bridge, "type", "bridge"])
-            _sh(["ip", "addr", "add", f"{SUBNET}.1/24", "dev", bridge])
+            _sh(["ip", "addr", "add", f"{NETWORK}.{number}.1/24", "dev", bridge])
             _sh(["ip", "link", "set", bridge, "up"])
             for host in self.hosts:
                 self._make_host(host, bridge)
@@ -151,12 +179,12 @@ class TestBed:
                 self._start_ray(host, head=False)
             self.wait_for_nodes(len(self.hosts), timeout_s)
         except BaseException:
-            down()
+            down(self.name)
             raise
         return self
 
     def _make_host(self, host: Host, bridge: str) -> None:
-        veth = f"{PREFIX}-v{host.index}"
+        veth = f"{self.name}-v{host.index}"
         _sh(["ip", "netns", "add", host.name])
         _sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.name])
         _sh(["ip", "link", "set", veth, "master", bridge, "up"])
@@ -178,7 +206,7 @@ class TestBed:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if holder.poll() is not None:
-                raise RuntimeError(f"host {host.index}: could not mount its /dev/shm and /tmp/ray")
+                raise TestBedError(f"{host.name}: could not mount its /dev/shm and /tmp/ray")
             # ip, unshare and sh each exec the next, so the holder's pid becomes sleep's once the mounts are made.
             if Path(f"/proc/{holder.pid}/comm").read_text().strip() == "sleep":
                 break
@@ -197,14 +225,20 @@ class TestBed:
             argv += ["--address", self.head_address]
         done = self.run(host.index, argv, timeout=180)
         if done.returncode != 0:
-            raise RuntimeError(f"host {host.index}: ray start failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            raise TestBedError(f"{host.name}: ray start failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    def host(self, index: int) -> Host:
+        """Host ``index``; a TestBedError names the hosts there are."""
+        if not 0 <= index < len(self.hosts):
+            raise TestBedError(f"{self.name} has hosts 0-{len(self.hosts) - 1}, not {index}")
+        return self.hosts[index]
 
     def restart(self, index: int, timeout_s: float = 120.0) -> None:
         """Bring host ``index`` back after :meth:`kill` (a fresh /dev/shm and Ray temp directory, a new raylet
         joining the head), as a repaired machine rejoins; waits until the head counts every host alive again."""
         if index == 0:
-            raise ValueError("the head cannot be restarted: its loss ends the cluster")
-        host = self.hosts[index]
+            raise TestBedError("the head cannot be restarted: its loss ends the cluster")
+        host = self.host(index)
         self.kill(index)
         shutil.rmtree(host.temp, ignore_errors=True)
         self._hold(host)
@@ -225,7 +259,7 @@ class TestBed:
                 if alive >= count:
                     return
             time.sleep(1.0)
-        raise RuntimeError(f"only {alive} of {count} hosts joined the head within {timeout_s:g} s")
+        raise TestBedError(f"{self.name}: only {alive} of {count} hosts joined the head within {timeout_s:g} s")
 
     # --- using ----------------------------------------------------------------------------------------------
 
@@ -233,7 +267,7 @@ class TestBed:
         """``argv`` as run on host ``index`` (inside its network and mount namespaces, in ``cwd``, default this
         process's working directory)."""
         wd = os.fspath(cwd or os.getcwd())
-        return ["nsenter", "-t", str(self.hosts[index].holder), "-n", "-m", f"--wd={wd}", "--", *argv]
+        return ["nsenter", "-t", str(self.host(index).holder), "-n", "-m", f"--wd={wd}", "--", *argv]
 
     def run(self, index: int, argv: list[str], capture: bool = True, **kwargs) -> subprocess.CompletedProcess:
         """Run ``argv`` on host ``index`` and return its completed process (output captured as text unless
@@ -242,6 +276,7 @@ class TestBed:
         # Token authentication, as Ray 2.60 starts a head by default: every host reads the one token in
         # ~/.ray/auth_token, as a real cluster's hosts get it propagated.
         env["RAY_AUTH_MODE"] = "token"
+        env[BED_VARIABLE] = self.name
         env.update(kwargs.pop("env", {}))
         command = self.command(index, argv, kwargs.pop("cwd", None))
         return subprocess.run(command, capture_output=capture, text=True, env=env, **kwargs)
@@ -249,7 +284,7 @@ class TestBed:
     def kill(self, index: int) -> int:
         """Kill every process of host ``index`` at once (SIGKILL), as a machine that loses power; returns how many.
         The host's namespace stays, empty; its raylet is gone, so Ray marks the node dead."""
-        pids = self.hosts[index].pids()
+        pids = self.host(index).pids()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -259,66 +294,118 @@ class TestBed:
 
     def _save(self) -> None:
         state = {
-            "hosts": [{"index": h.index, "holder": h.holder} for h in self.hosts], "head": self.head_address,
-            "pe_per_host": self.pe_per_host, "head_pe": self.head_pe, "cpus_per_host": self.cpus_per_host,
-            "dashboard": self.dashboard,
+            "name": self.name, "hosts": [{"index": h.index, "holder": h.holder} for h in self.hosts],
+            "number": self.hosts[0].number, "head": self.head_address, "pe_per_host": self.pe_per_host,
+            "head_pe": self.head_pe, "cpus_per_host": self.cpus_per_host, "dashboard": self.dashboard,
         }
-        STATE.write_text(json.dumps(state))
+        scratch = self.directory / "state.json.tmp"
+        scratch.write_text(json.dumps(state))
+        os.replace(scratch, self.directory / "state.json")
 
     @classmethod
-    def load(cls) -> TestBed:
-        """The test bed ``up`` left running (from its state file)."""
-        state = json.loads(STATE.read_text())
+    def load(cls, name: str | None = None) -> TestBed:
+        """The test bed ``name`` (default: the one named by :data:`BED_VARIABLE`, else the only one) that ``up``
+        left running, from its state file; a TestBedError says when there is none or which ones there are."""
+        name = name or os.environ.get(BED_VARIABLE) or _only_instance()
+        try:
+            state = json.loads((ROOT / name / "state.json").read_text())
+        except (OSError, ValueError):
+            raise TestBedError(f"no test bed {name!r} made by this tool ({_listing()})") from None
         bed = cls(
             hosts=len(state["hosts"]), pe_per_host=state["pe_per_host"], head_pe=state["head_pe"],
             cpus_per_host=state["cpus_per_host"], dashboard=state["dashboard"],
         )
-        for host, saved in zip(bed.hosts, state["hosts"], strict=True):
-            host.holder = saved["holder"]
+        bed.name = name
+        bed.hosts = [Host(saved["index"], name, state["number"], saved["holder"]) for saved in state["hosts"]]
         return bed
 
     def __enter__(self) -> TestBed:
         return self.up()
 
     def __exit__(self, *exc) -> None:
-        down()
+        down(self.name)
 
 
-def down() -> list[str]:
-    """Remove every trace of a test bed (this run's or a crashed one's): the processes in its namespaces, the
-    namespaces, the bridge and veths, the temp directories. Returns the namespaces removed."""
+def instances() -> list[str]:
+    """The test beds this tool made on this machine (running or left by a crashed run), by name."""
+    if not ROOT.is_dir():
+        return []
+    found = [path.parent.name for path in ROOT.glob(f"{PREFIX}*/state.json")]
+    return sorted(found, key=lambda name: int(name[len(PREFIX):]) if name[len(PREFIX):].isdigit() else -1)
+
+
+def _listing() -> str:
+    made = instances()
+    return f"the test beds are {', '.join(made)}" if made else "there is none: `testbed.py up` makes one"
+
+
+def _only_instance() -> str:
+    made = instances()
+    if len(made) != 1:
+        raise TestBedError(f"name the test bed with --bed: {_listing()}")
+    return made[0]
+
+
+def _claim() -> tuple[str, int]:
+    """A free instance (name, number), claimed by making its directory (an atomic ``mkdir``): one whose names
+    no namespace, link or address of this machine uses yet."""
+    ROOT.mkdir(parents=True, exist_ok=True)
+    used = _sh(["ip", "-o", "addr", "show"], check=False).stdout + _sh(["ip", "-o", "link", "show"], check=False).stdout
+    used += _sh(["ip", "netns", "list"], check=False).stdout
+    for number in range(MAX_INSTANCES):
+        name = f"{PREFIX}{number}"
+        if f"{name}-" in used or f" {NETWORK}.{number}." in used:
+            continue  # another tool's, or a crashed test bed's leftovers without a state file
+        try:
+            (ROOT / name).mkdir()
+        except FileExistsError:
+            continue
+        return name, number
+    raise TestBedError(f"all {MAX_INSTANCES} test bed instances are in use ({_listing()})")
+
+
+def down(name: str) -> list[str]:
+    """Remove every trace of test bed ``name`` (a running one or a crashed one's leftovers): the processes in its
+    namespaces, the namespaces, its bridge and veths, its directory. Nothing of another test bed is touched.
+    Returns the namespaces removed."""
+    if not name.startswith(PREFIX) or not name[len(PREFIX):].isdigit() or not (ROOT / name).is_dir():
+        raise TestBedError(f"no test bed {name!r} made by this tool ({_listing()})")
     listed = _sh(["ip", "netns", "list"], check=False).stdout.split("\n")
-    names = [line.split()[0] for line in listed if line.startswith(f"{PREFIX}-h")]
-    for name in names:
-        for pid in _sh(["ip", "netns", "pids", name], check=False).stdout.split():
+    names = [line.split()[0] for line in listed if line.startswith(f"{name}-h")]
+    for namespace in names:
+        for pid in _sh(["ip", "netns", "pids", namespace], check=False).stdout.split():
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + 10
-    while any(_sh(["ip", "netns", "pids", name], check=False).stdout.strip() for name in names):
+    while any(_sh(["ip", "netns", "pids", namespace], check=False).stdout.strip() for namespace in names):
         if time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    for name in names:
-        _sh(["ip", "netns", "del", name], check=False)
+    for namespace in names:
+        _sh(["ip", "netns", "del", namespace], check=False)
     links = _sh(["ip", "-o", "link", "show"], check=False).stdout.splitlines()
     for line in links:
         link = line.split(":")[1].strip().split("@")[0]
-        if link.startswith(f"{PREFIX}-"):
+        if link.startswith(f"{name}-"):
             _sh(["ip", "link", "del", link], check=False)
-    shutil.rmtree(ROOT, ignore_errors=True)
-    try:
-        os.rmdir("/tmp/ray")  # the mount point, if the test bed made it and no local Ray has used it since
-    except OSError:
-        pass
+    shutil.rmtree(ROOT / name, ignore_errors=True)
+    if not instances():
+        for directory in (ROOT, Path("/tmp/ray")):  # the mount point, if no local Ray has used it since
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
     return names
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bed", default=None,
+                        help="the test bed to act on, e.g. petb1 (default: the only one; `list` shows them)")
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="make the hosts and start Ray on them")
+    up = commands.add_parser("up", help="make a new test bed (the first free instance) and start Ray on it")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts; host 0 is the head (default 3)")
     up.add_argument("--pe", type=int, default=6, help="pe slots each host declares (default 6)")
     up.add_argument("--head-pe", type=int, default=None, help="pe slots of the head (default: --pe)")
@@ -330,25 +417,38 @@ def main() -> None:
     kill.add_argument("host", type=int, help="the host's index")
     restart = commands.add_parser("restart", help="bring a killed host back (it rejoins the head)")
     restart.add_argument("host", type=int, help="the host's index (not 0, the head)")
+    commands.add_parser("list", help="the test beds this tool made on this machine")
     commands.add_parser("down", help="remove every trace of the test bed")
     args = parser.parse_args()
     why = namespaces_unavailable() if args.command == "up" else ""
     if why:
         sys.exit(f"testbed: {why}")
-    if args.command == "up":
-        bed = TestBed(hosts=args.hosts, pe_per_host=args.pe, head_pe=args.head_pe, cpus_per_host=args.cpus).up()
-        print(f"{len(bed.hosts)} hosts up; Ray head {bed.head_address}, dashboard {bed.dashboard_url}")
-    elif args.command == "run":
-        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-        bed = TestBed.load()
-        sys.exit(bed.run(args.host, argv, capture=False).returncode)
-    elif args.command == "kill":
-        print(f"killed {TestBed.load().kill(args.host)} processes of host {args.host}")
-    elif args.command == "restart":
-        TestBed.load().restart(args.host)
-        print(f"host {args.host} is back")
-    else:
-        print(f"removed {len(down())} hosts")
+    try:
+        if args.command == "up":
+            bed = TestBed(hosts=args.hosts, pe_per_host=args.pe, head_pe=args.head_pe, cpus_per_host=args.cpus).up()
+            print(f"{bed.name}: {len(bed.hosts)} hosts up; Ray head {bed.head_address}, dashboard {bed.dashboard_url}")
+        elif args.command == "run":
+            argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            bed = TestBed.load(args.bed)
+            sys.exit(bed.run(args.host, argv, capture=False).returncode)
+        elif args.command == "kill":
+            bed = TestBed.load(args.bed)
+            print(f"killed {bed.kill(args.host)} processes of host {args.host} of {bed.name}")
+        elif args.command == "restart":
+            bed = TestBed.load(args.bed)
+            bed.restart(args.host)
+            print(f"host {args.host} of {bed.name} is back")
+        elif args.command == "list":
+            if not instances():
+                print("no test beds (`testbed.py up` makes one)")
+            for name in instances():
+                bed = TestBed.load(name)
+                print(f"{name}: {len(bed.hosts)} hosts, Ray head {bed.head_address}")
+        else:
+            name = args.bed or _only_instance()
+            print(f"{name}: removed {len(down(name))} hosts")
+    except TestBedError as error:
+        sys.exit(f"testbed: {error}")
 
 
 if __name__ == "__main__":

@@ -51,10 +51,16 @@ def load_testbed():
     return module
 
 
+@pytest.fixture(scope="session")
+def testbed_tool():
+    """scripts/testbed.py, loaded as the module ``testbed``."""
+    return load_testbed()
+
+
 @pytest.fixture(scope="module")
-def bed():
+def bed(testbed_tool):
     """Four hosts of 3 ``pe`` slots each (the head's included): three hold a run's groups, one is spare."""
-    testbed = load_testbed()
+    testbed = testbed_tool
     why = testbed.namespaces_unavailable()
     if why:
         pytest.skip(why)

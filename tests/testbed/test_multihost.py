@@ -5,6 +5,9 @@ and PCM synapses work across hosts, and the head's dashboard lists every host wi
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytestmark = pytest.mark.ray
@@ -65,3 +68,19 @@ def test_a_host_losing_power_has_its_group_rebuilt_on_the_spare_host(train_on_be
     assert after[moved[0]] == spare  # rebuilt on the host that held no group
     assert report["batches"] == 8 and report["losses_equal"] and report["state_max_diff"] == 0.0
     bed.restart(next(host.index for host in bed.hosts if host.ip == killed))
+
+
+def test_a_second_test_bed_runs_beside_this_one_and_leaves_it_alone(bed, testbed_tool):
+    driver = subprocess.Popen(bed.command(0, ["sleep", "600"]))  # stands for a run's driver on the first test bed
+    try:
+        with testbed_tool.TestBed(hosts=1, pe_per_host=0, dashboard=False) as second:
+            assert second.name != bed.name and {bed.name, second.name} <= set(testbed_tool.instances())
+            assert second.hosts[0].ip not in {host.ip for host in bed.hosts}
+            probe = "import ray; ray.init(address='auto', log_to_driver=False); print(len(ray.nodes()))"
+            done = second.run(0, [sys.executable, "-c", probe], timeout=120)
+            assert done.stdout.split()[-1] == "1"  # a cluster of its own, not joined to the first
+        assert second.name not in testbed_tool.instances()
+        assert driver.poll() is None  # the first test bed's processes live on
+        bed.wait_for_nodes(len(bed.hosts), timeout_s=60)
+    finally:
+        driver.kill()
