@@ -153,3 +153,49 @@ def check_nir_file(path: Path) -> None:
     if declared > MAX_ARRAY_BYTES:
         raise NIRError(f"{path}: its arrays declare {declared / 2**30:.1f} GiB, more than the "
                        f"{MAX_ARRAY_BYTES / 2**30:g} GiB a NIR graph may hold here")
+
+
+def read_nir_file(path: Path) -> Any:
+    """The NIR graph in ``path``, checked by :func:`check_nir_file` first; a file the nir library cannot read is
+    an :class:`NIRError` naming the file and, where one is at fault, the node and what is wrong with it."""
+    nir = nir_module()
+    check_nir_file(path)
+    try:
+        return nir.read(path)
+    # The nir library checks a node's fields with assert statements (a missing or misshapen field raises an
+    # AssertionError, often without a message), so any failure of the parse is the file's.
+    except Exception as error:
+        raise NIRError(f"{path}: not a readable NIR file: {_unreadable(path, error)}") from None
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """What makes ``path`` unreadable: the first node the nir library refuses, read one by one, with its error,
+    else ``error`` (the graph's edges or its structure)."""
+    nir = nir_module()
+    from nir.serialization import hdf2dict
+
+    def described(failure: Exception) -> str:
+        text = str(failure).strip()
+        if isinstance(failure, KeyError):
+            return f"lacks the field {text}"
+        if isinstance(failure, AssertionError) and not text:
+            return "a field the node's type requires is missing, misshapen or of the wrong kind"
+        return f"{type(failure).__name__}: {text}" if text else type(failure).__name__
+
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            nodes = hdf2dict(handle["node"]).get("nodes", {})
+    except Exception:
+        return described(error)
+    for name, node in nodes.items() if isinstance(nodes, dict) else ():
+        kind = node.get("type") if isinstance(node, dict) else None
+        known = getattr(nir, kind, None) if isinstance(kind, str) else None
+        if not (isinstance(known, type) and issubclass(known, nir.NIRNode)):
+            return f"node {name!r} has no NIR node type ({kind!r})"
+        try:
+            nir.dict2NIRNode(dict(node))
+        except Exception as failure:
+            return f"node {name!r} ({kind}): {described(failure)}"
+    return f"its edges or structure: {described(error)}"

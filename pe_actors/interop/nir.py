@@ -37,7 +37,7 @@ import numpy as np
 
 from pe_actors.core.checkpoint import ModelRecord, load_checkpoint, resolve_checkpoint, save_checkpoint
 from pe_actors.core.engine import weights_only
-from pe_actors.core.nirgraph import MAX_STEPS, METADATA_KEY, NIRError, check_nir_file, nir_module, read_metadata
+from pe_actors.core.nirgraph import MAX_STEPS, METADATA_KEY, NIRError, nir_module, read_metadata, read_nir_file
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.interop.graphs import network_from_nir, network_to_nir
 from pe_actors.networks import Network, is_graph
@@ -188,14 +188,8 @@ def from_nir(graph: Any, dt: float | None = None, n_steps: int | None = None, t_
     :func:`pe_actors.interop.graphs.network_from_nir`). An unsupported node, shape or parameter is an
     :class:`NIRError` naming the node.
     """
-    nir = nir_module()
     if isinstance(graph, (str, Path)):
-        path = Path(graph)
-        check_nir_file(path)
-        try:
-            graph = nir.read(path)
-        except (OSError, KeyError, ValueError, TypeError, AttributeError) as error:
-            raise NIRError(f"{path}: not a readable NIR file ({type(error).__name__}: {error})") from None
+        graph = read_nir_file(Path(graph))
     recorded = read_metadata(graph)
     dt = dt if dt is not None else recorded.get("dt_s")
     if dt is None:
