@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "eventprop": ("bench_eventprop.py", ["--quick"], []),
     "inprocess": ("bench_inprocess.py", ["--quick"], []),
     "exchange": ("bench_exchange.py", ["--quick"], []),
+    "field": ("bench_field.py", ["--quick"], []),
 }
 
 
@@ -168,7 +169,32 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
                          "exchange"))
     else:
         missing.append("exchange")
+    field = _load("field")
+    if field:
+        rows += field_rows(field["rows"])
+    else:
+        missing.append("field")
     return rows, missing
+
+
+def field_rows(rows: list[dict]) -> list[tuple[str, str, str, str]]:
+    """One table row per engine of ``bench_field.py``: its samples/s and its ratio to snnTorch BPTT at the
+    smallest and at the largest size measured (the grid's corners)."""
+    sizes = sorted({(r["hidden"], r["n_steps"]) for r in rows}, key=lambda size: size[0] * size[1])
+    corners = [sizes[0], sizes[-1]] if len(sizes) > 1 else sizes[:1]
+    table: list[tuple[str, str, str, str]] = []
+    for engine in dict.fromkeys(r["engine"] for r in rows if r["engine"] != "snntorch BPTT"):
+        rates, ratios = [], []
+        for hidden, n_steps in corners:
+            row = _row(rows, engine=engine, hidden=hidden, n_steps=n_steps)
+            base = _row(rows, engine="snntorch BPTT", hidden=hidden, n_steps=n_steps)
+            fine = row is not None and row.get("samples_per_s")
+            rates.append(_rate(row) if fine else "-")
+            ratios.append(_ratio(row, base, "").strip() if fine and base and base.get("samples_per_s") else "-")
+        where = " / ".join(f"700-{h}-20 T {t}" for h, t in corners)
+        table.append((f"{engine} at {where}, batch 32, one core", " / ".join(rates),
+                      f"{' / '.join(ratios)} snnTorch BPTT", "field"))
+    return table
 
 
 def table(quick: bool) -> str:

@@ -43,7 +43,8 @@ def test_the_table_holds_the_measured_rates_and_ratios(run_all):
     assert "0.75x of it reached by replay" in text
     assert "| one PE, online kernel compiled at install, sub-batch 64 | 1,800 | 1.80x torch BPTT |" in text
     assert "| replay, batch 64, pcm 4 bit synapses | 2,000 | 0.25x digital | `bench_synapses.py` |" in text
-    assert "No results from: `bench_eventprop.py`, `bench_inprocess.py`, `bench_exchange.py`." in text
+    assert "No results from: `bench_eventprop.py`, `bench_inprocess.py`, `bench_exchange.py`, `bench_field.py`." \
+        in text
     assert "cores" in text.splitlines()[0] and "--quick" in text.splitlines()[0]
 
 
@@ -61,3 +62,19 @@ def test_the_readme_block_is_replaced_and_the_rest_kept(run_all, tmp_path):
 def test_the_project_readme_has_the_markers(run_all):
     text = (SCRIPT.parents[1] / "README.md").read_text()
     assert text.count(run_all.START) == 1 and text.count(run_all.END) == 1
+
+
+def test_the_field_rows_give_each_engine_at_the_grids_corners(run_all):
+    rows = [{"engine": engine, "hidden": hidden, "n_steps": steps, "samples_per_s": rate}
+            for engine, hidden, steps, rate in (
+                ("snntorch BPTT", 128, 100, 400.0), ("snntorch BPTT", 512, 1000, 4.0),
+                ("snntorch BPTT", 256, 100, 200.0),
+                ("e-prop replay", 128, 100, 2000.0), ("e-prop replay", 512, 1000, 10.0),
+                ("e-prop replay", 256, 100, 900.0))]
+    rows.append({"engine": "e-prop PE", "hidden": 128, "n_steps": 100, "samples_per_s": 200.0})
+    rows.append({"engine": "e-prop PE", "hidden": 512, "n_steps": 1000, "samples_per_s": None, "error": "slow"})
+    write(run_all, "field", {"rows": rows})
+    text = run_all.table(quick=False)
+    assert ("| e-prop replay at 700-128-20 T 100 / 700-512-20 T 1000, batch 32, one core | 2,000 / 10 | "
+            "5.00x / 2.50x snnTorch BPTT | `bench_field.py` |") in text
+    assert "| e-prop PE at 700-128-20 T 100 / 700-512-20 T 1000, batch 32, one core | 200 / - | 0.50x / - " in text
