@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "inprocess": ("bench_inprocess.py", ["--quick"], []),
     "exchange": ("bench_exchange.py", ["--quick"], []),
     "field": ("bench_field.py", ["--quick"], []),
+    "adapt": ("bench_adapt.py", ["--quick"], []),
 }
 
 
@@ -169,6 +170,18 @@ def table_rows() -> tuple[list[tuple[str, str, str, str]], list[str]]:
                          "exchange"))
     else:
         missing.append("exchange")
+    adapt = _load("adapt")
+    if adapt:
+        per_call = _row(adapt["rows"], engine="PE actors", how="call per sample")
+        sequence = _row(adapt["rows"], engine="PE actors", how="sequence")
+        for row, what in ((per_call, "a driver call per sample"), (sequence, "the PEs learning sequences")):
+            if row:
+                rows.append((f"batch-1 learning (adapt) on {adapt['pes']} PE actors, {what}",
+                             f"{1e3 / row['ms_per_sample']:,.1f}",
+                             f"{row['ms_per_sample'] / per_call['ms_per_sample']:.2f}x the time per sample"
+                             if per_call else "-", "adapt"))
+    else:
+        missing.append("adapt")
     field = _load("field")
     if field:
         rows += field_rows(field["rows"])

@@ -88,6 +88,17 @@ class InProcessLifecycle:
         self.close()
 
 
+def train_one_by_one(engine: Engine, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
+    """Learning steps at batch 1 on the samples of ``x`` in turn (each an ADAM step on one sample, the next sample
+    seeing the weights it left): the engine's ``train_samples`` where it has one (PE actors that apply their own
+    updates after each sample, as the chip does, without a call from the driver per sample), else
+    ``train_batch`` per sample; the same numbers either way. The per-sample results in order."""
+    train_samples = getattr(engine, "train_samples", None)
+    if train_samples is not None:
+        return train_samples(x, labels, lr)
+    return BatchResult.concatenate([engine.train_batch(x[i : i + 1], labels[i : i + 1], lr) for i in range(len(x))])
+
+
 def sub_batches(n: int, sub_batch: int | None) -> Iterator[slice]:
     """Consecutive slices of at most ``sub_batch`` samples covering range(n)."""
     k = n if sub_batch is None else sub_batch

@@ -306,6 +306,33 @@ class ActorEngine:
         self._record(stats, len(x), time.perf_counter() - start, result, labels)
         return result
 
+    def train_samples(self, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
+        """Learning steps at batch 1 on the samples of ``x`` in turn (adaptation's learning): with one group on
+        shared memory, the PEs run the whole sequence in one call each and apply their own update after every
+        sample, as the chip does (:meth:`PEActor.learn`), instead of a driver round trip per sample; the same bits
+        as :meth:`train_batch` per sample, which is what several groups (whose replicas all take each update) or
+        the ray transport (whose rounds the driver submits) do. The per-sample results in order."""
+        self.start()
+        if self.n_groups > 1 or self.transport != "shm":
+            return BatchResult.concatenate([self.train_batch(x[i : i + 1], labels[i : i + 1], lr)
+                                            for i in range(len(x))])
+        x, labels = self._check_batch(x, labels, sequence=True)
+        start = time.perf_counter()
+        x_ref, labels_ref = ray.put(x), ray.put(labels)
+        refs = [actor.learn.options(num_returns=3).remote(x_ref, labels_ref, lr) for actor in self.groups[0]]
+        owners = [(0, p) for p in range(self.n_pes)]
+        master = self.spec.master
+        values = self._get([refs[master][0]] + [r[1] for r in refs] + [r[2] for r in refs],
+                           [owners[master]] + owners + owners)
+        masters, stats, applied = values[0], values[1 : 1 + self.n_pes], values[1 + self.n_pes :]
+        self.transfer["batches"] += len(x)
+        if self.writes is not None:
+            self.writes = sum(answer["writes"] for answer in applied)
+        self.updates += len(x)
+        result = BatchResult.concatenate([BatchResult(m["logits"], m["loss"]) for m in masters])
+        self._record(stats, len(x), time.perf_counter() - start, result, labels)
+        return result
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class scores (n, n_out) without learning; chunks of samples are spread over the groups."""
         self.start()
@@ -464,10 +491,13 @@ class ActorEngine:
                 owners.append((g, p))
         self._get(refs, owners)
 
-    def _check_batch(self, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _check_batch(self, x: np.ndarray, labels: np.ndarray, sequence: bool = False) -> tuple[np.ndarray,
+                                                                                               np.ndarray]:
+        """x in the engine's dtype and labels as int64, checked: a mini-batch of at most G * k samples, or with
+        ``sequence`` any number of samples (batch-1 steps one after the other)."""
         x, _ = self.spec.prepare(x, None, self.dtype)
         labels = np.asarray(labels)
-        capacity = self.n_groups * self.sub_batch
+        capacity = len(x) if sequence else self.n_groups * self.sub_batch
         if not 1 <= len(x) <= capacity:
             raise ValueError(
                 f"a mini-batch must hold 1 to n_groups * sub_batch = {capacity} samples, got {len(x)}; "

@@ -245,6 +245,28 @@ class PEActor:
         self.program.advance(n_samples * self.spec.sample_s)
         return {"steps": self.program.adam_steps, "writes": self.program.writes}
 
+    def learn(self, x: np.ndarray, labels: np.ndarray, lr: float) -> tuple[list[dict | None], dict, dict]:
+        """Batch-1 learning over shared memory, one sample after the other, as the chip learns: each sample's
+        every round (:meth:`run`), then this PE's learning step with its own gradients (:meth:`apply` with one
+        sample: what the driver sends a one-group engine at batch 1, so the same bits) before the next sample.
+
+        Returns (the master's result per sample on the master, else Nones; the statistics per sample averaged
+        over the samples, spikes summed; the last :meth:`apply` answer).
+        """
+        masters, per_sample, applied = [], [], {}
+        for i in range(len(x)):
+            result, stats = self._run_shm(x[i : i + 1], labels[i : i + 1])
+            masters.append(self._master_part(result))
+            per_sample.append(stats)
+            applied = self.apply(lr, 1, result["grads"])
+        stats = dict(per_sample[-1])
+        for key in ("loop_s", "barrier_s", "compute_s", "post_s", "context_switches"):
+            stats[key] = sum(s[key] for s in per_sample) / len(per_sample)
+        stats["spikes"] = sum(s["spikes"] for s in per_sample)
+        stats["samples"] = len(per_sample)
+        self._record(stats)
+        return masters, stats, applied
+
     def reduce(self, *grads: dict) -> dict:
         """The sum of gradient slices ``grads``, added in the order given (the engine's fixed order, so that the
         sum is the same bits wherever it is formed)."""

@@ -20,8 +20,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from pe_actors.core.engine import Engine
+from pe_actors.core.engine import Engine, train_one_by_one
 from pe_actors.training.trainer import NonFiniteError, evaluate
+
+#: The most learning steps handed to the engine in one call (between two looks at ``stop``): enough that PE actors
+#: learning a sequence in one call save the driver's round trip per sample, few enough that a stop is heard soon.
+SAMPLES_PER_CALL = 16
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,10 @@ def adapt(
 
     ``reader`` returns an engine holding the current weights to evaluate with (for example the rule's off-chip
     engine loaded with ``engine.state()``, which predicts what the PEs predict, many samples at once); by default
-    ``engine`` itself. ``on_point`` is called with each record as it is made. ``stop`` is asked after every
-    sample: when it says so, the adaptation evaluates where it stands and ends there (``stopped``). A non-finite
-    loss raises a :class:`NonFiniteError` naming the sample.
+    ``engine`` itself. ``on_point`` is called with each record as it is made. The samples go to the engine up to
+    :data:`SAMPLES_PER_CALL` at a time (:func:`~pe_actors.core.engine.train_one_by_one`: still one learning step
+    per sample), and ``stop`` is asked after each such call: when it says so, the adaptation evaluates where it
+    stands and ends there (``stopped``). A non-finite loss raises a :class:`NonFiniteError` naming the sample.
     """
     x_pool, y_pool = pool
     if config.samples > len(x_pool):
@@ -102,20 +107,10 @@ def adapt(
     if config.rehearse_every and (rehearsal is None or len(rehearsal[0]) == 0):
         raise ValueError("rehearse_every needs a non-empty rehearsal set of the original task")
     rehearse_order = np.random.default_rng([config.seed, 1]).permutation(len(rehearsal[0])) if rehearsal else None
-    points = set(config.points())
+    points = config.points()
     curve: list[dict[str, Any]] = []
     seconds = 0.0
     correct = count = rehearsed = 0
-
-    def learn(x: np.ndarray, labels: np.ndarray, what: str) -> Any:
-        nonlocal seconds
-        start = time.perf_counter()
-        result = engine.train_batch(x, labels, config.lr)
-        seconds += time.perf_counter() - start
-        loss = float(np.mean(result.loss))
-        if not np.isfinite(loss):
-            raise NonFiniteError(f"{what}: the loss is {loss}")
-        return result
 
     def measure(samples: int) -> None:
         nonlocal correct, count
@@ -132,21 +127,42 @@ def adapt(
             on_point(record)
 
     measure(0)
-    for done, index in enumerate(tqdm(order, desc="adapt", unit="sample", disable=not progress), start=1):
-        what = f"adaptation sample {done} (pool index {index})"
-        result = learn(x_pool[index : index + 1], y_pool[index : index + 1], what)
-        correct += int(np.argmax(result.logits[0]) == y_pool[index])
-        count += 1
-        if config.rehearse_every and done % config.rehearse_every == 0:
-            j = rehearse_order[rehearsed % len(rehearse_order)]
-            learn(rehearsal[0][j : j + 1], rehearsal[1][j : j + 1], f"rehearsal step {rehearsed + 1} (index {j})")
-            rehearsed += 1
-        if done in points:
-            measure(done)
-        if stop is not None and done < len(order) and stop():
-            if done not in points:
+    done = 0
+    with tqdm(total=len(order), desc="adapt", unit="sample", disable=not progress) as bar:
+        while done < len(order):
+            # The samples up to the next evaluation point, at most SAMPLES_PER_CALL, with their rehearsal steps
+            # in place: one call to the engine, whose PEs may learn them without a driver round trip each.
+            stop_at = min(next(p for p in points if p > done), done + SAMPLES_PER_CALL)
+            steps: list[tuple[np.ndarray, np.ndarray, str]] = []
+            planned = rehearsed
+            for n in range(done + 1, stop_at + 1):
+                index = order[n - 1]
+                steps.append((x_pool, index, f"adaptation sample {n} (pool index {index})"))
+                if config.rehearse_every and n % config.rehearse_every == 0:
+                    j = rehearse_order[planned % len(rehearse_order)]
+                    steps.append((rehearsal[0], j, f"rehearsal step {planned + 1} (index {j})"))
+                    planned += 1
+            x = np.stack([source[i] for source, i, _ in steps])
+            labels = np.array([(y_pool if source is x_pool else rehearsal[1])[i] for source, i, _ in steps])
+            start = time.perf_counter()
+            result = train_one_by_one(engine, x, labels, config.lr)
+            seconds += time.perf_counter() - start
+            for step, (source, _, what) in enumerate(steps):
+                loss = float(result.loss[step])
+                if not np.isfinite(loss):
+                    raise NonFiniteError(f"{what}: the loss is {loss}")
+                if source is x_pool:
+                    correct += int(np.argmax(result.logits[step]) == labels[step])
+                    count += 1
+            rehearsed = planned
+            bar.update(stop_at - done)
+            done = stop_at
+            if done in points:
                 measure(done)
-            return Adaptation(curve, order[:done], stopped=True)
+            if stop is not None and done < len(order) and stop():
+                if done not in points:
+                    measure(done)
+                return Adaptation(curve, order[:done], stopped=True)
     return Adaptation(curve, order)
 
 

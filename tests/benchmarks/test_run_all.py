@@ -43,8 +43,8 @@ def test_the_table_holds_the_measured_rates_and_ratios(run_all):
     assert "0.75x of it reached by replay" in text
     assert "| one PE, online kernel compiled at install, sub-batch 64 | 1,800 | 1.80x torch BPTT |" in text
     assert "| replay, batch 64, pcm 4 bit synapses | 2,000 | 0.25x digital | `bench_synapses.py` |" in text
-    assert "No results from: `bench_eventprop.py`, `bench_inprocess.py`, `bench_exchange.py`, `bench_field.py`." \
-        in text
+    assert ("No results from: `bench_eventprop.py`, `bench_inprocess.py`, `bench_exchange.py`, `bench_adapt.py`, "
+            "`bench_field.py`.") in text
     assert "cores" in text.splitlines()[0] and "--quick" in text.splitlines()[0]
 
 
@@ -78,3 +78,13 @@ def test_the_field_rows_give_each_engine_at_the_grids_corners(run_all):
     assert ("| e-prop replay at 700-128-20 T 100 / 700-512-20 T 1000, batch 32, one core | 2,000 / 10 | "
             "5.00x / 2.50x snnTorch BPTT | `bench_field.py` |") in text
     assert "| e-prop PE at 700-128-20 T 100 / 700-512-20 T 1000, batch 32, one core | 200 / - | 0.50x / - " in text
+
+
+def test_the_adapt_rows_give_the_time_per_sample_of_both_ways(run_all):
+    write(run_all, "adapt", {"pes": 12, "rows": [
+        {"engine": "in-process PEs", "how": "call per sample", "ms_per_sample": 50.0},
+        {"engine": "PE actors", "how": "call per sample", "ms_per_sample": 125.0},
+        {"engine": "PE actors", "how": "sequence", "ms_per_sample": 62.5}]})
+    text = run_all.table(quick=False)
+    assert "| batch-1 learning (adapt) on 12 PE actors, a driver call per sample | 8.0 | 1.00x" in text
+    assert "| batch-1 learning (adapt) on 12 PE actors, the PEs learning sequences | 16.0 | 0.50x the time" in text

@@ -153,6 +153,29 @@ def test_actors_adapt_to_the_same_weights_as_in_process_pes(pretrained, local_ra
     assert [r["new_accuracy"] for r in result.curve] == [r["new_accuracy"] for r in expected.curve]
 
 
+def test_pe_actors_learn_a_batch_1_sequence_in_one_call_with_the_bits_of_one_call_per_sample(pretrained, local_ray):
+    from pe_actors.core.engine import BatchResult
+    from pe_actors.engines.actors import ActorEngine
+
+    x, labels = task(7, 4, shift=1)
+    runs = {}
+    for how in ("a call per sample", "one call"):
+        with ActorEngine(CONFIG, pretrained, OPTIMISER, n_pes=3, n_groups=1, sub_batch=1) as actors:
+            if how == "one call":
+                result = actors.train_samples(x, labels, 0.01)
+            else:
+                result = BatchResult.concatenate([actors.train_batch(x[i : i + 1], labels[i : i + 1], 0.01)
+                                                  for i in range(len(x))])
+            runs[how] = (result, actors.state(), actors.updates)
+    (expected, expected_state, expected_updates), (result, state, updates) = runs.values()
+    assert updates == expected_updates == 7
+    np.testing.assert_array_equal(result.logits, expected.logits)  # each sample's prediction before it is learned
+    np.testing.assert_array_equal(result.loss, expected.loss)
+    assert state.keys() == expected_state.keys()
+    for key, value in expected_state.items():
+        np.testing.assert_array_equal(state[key], value, err_msg=key)  # weights, ADAM moments and step count
+
+
 # The condition folders and pe-actors adapt end to end.
 
 
