@@ -22,10 +22,16 @@ THREE = pa.EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 1.5, 1.5), init_s
 SILENT = pa.EventPropConfig(
     sizes=(5, 12, 3), t_code=27.0, init_mean=(1.5, 1.0), init_std=(0.8, 0.4), loss_time="crossing", alpha_silent=1.0
 )
+#: The hidden voltage term as well, in two hidden layers.
+HIDDEN = pa.EventPropConfig(
+    sizes=(5, 9, 7, 3), t_code=27.0, init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5), loss_time="crossing",
+    alpha_silent=1.0, alpha_hidden=0.5,
+)
 SPLITS = {
     TWO: [1, 2, 3, [[5, 7], 2]],
     THREE: [1, 2, 3, [2, [3, 2, 2], 1]],
     SILENT: [1, 2, 3, [[5, 7], [2, 1]]],
+    HIDDEN: [1, 2, [[4, 5], [3, 4], 3]],
 }
 OPTIMISER = pa.OptimiserConfig(lr=0.01, l2=1e-5)
 
@@ -43,7 +49,8 @@ def assert_close(got, want, tol=1e-12):
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
-@pytest.mark.parametrize("config", [TWO, THREE, SILENT], ids=["5-12-3", "5-9-7-3", "crossing-silent"])
+@pytest.mark.parametrize("config", [TWO, THREE, SILENT, HIDDEN],
+                         ids=["5-12-3", "5-9-7-3", "crossing-silent", "hidden-silent"])
 def test_pe_program_equals_offchip_gradients(config, schedule):
     params = pa.init_eventprop_params(config, 0)
     spikes, labels = batch(config, 6, 0)

@@ -77,6 +77,11 @@ def dense_reference(params, spikes, labels, c):
             w = params[f"w_{layer - 1}"]
             n_pre, n = w.shape
             src = source if layer == n_layers else np.zeros((n_steps, n))
+            if layer < n_layers:  # the hidden voltage term: each hidden neuron silent on this sample
+                for j in range(n):
+                    if not s[layer][:, j].any():
+                        peak = max(range(n_steps), key=lambda i, j=j: (pre[layer][i, j], -i))
+                        src[peak, j] = c.alpha_hidden / (n * c.tau_mem * n_batch)
             lv, li = list(src[n_steps - 1]), [0.0] * n
             err[layer - 1] = np.zeros((n_steps, n_pre))
             for i in range(n_steps - 2, -1, -1):
@@ -112,6 +117,11 @@ CASES = {
         sizes=(5, 12, 3), t_code=27.0, init_mean=(1.5, 1.0), init_std=(0.8, 0.4), loss_time="crossing",
         alpha_silent=1.0,
     ),
+    # The hidden voltage term too, in two hidden layers (weak enough that some hidden neurons stay silent).
+    "hidden-silent": EventPropConfig(
+        sizes=(5, 9, 7, 3), t_code=27.0, init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5), loss_time="crossing",
+        alpha_silent=1.0, alpha_hidden=0.5,
+    ),
 }
 
 
@@ -128,6 +138,12 @@ def test_offchip_equals_dense_reference(name, seed):
     if config.alpha_silent:
         label_silent = first[np.arange(len(labels)), labels] == config.n_steps
         assert label_silent.any() and not label_silent.all(), "the case must exercise the voltage term"
+    if config.alpha_hidden:
+        from pe_actors.rules.eventprop.network import forward
+
+        for _, _, hidden in forward(params, spikes.astype(float), config)[:-1]:
+            silent = ~hidden.any(axis=1)
+            assert silent.any() and not silent.all(), "the case must exercise the hidden voltage term"
     np.testing.assert_array_equal(first, ref_first)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for key in params:
@@ -207,3 +223,43 @@ def test_silent_label_voltage_term_converges_to_finite_differences_at_fine_dt():
 
     checked = check_against_central_differences(grads, params, voltage_loss, {"w_1": 1e-4, "w_0": 5e-3}, seed=1)
     assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
+
+
+def test_the_hidden_voltage_term_converges_to_finite_differences_at_fine_dt():
+    """With the hidden voltage term the gradient is that of the loss plus alpha_hidden times the mean over the
+    hidden neurons silent on a sample of (theta - their highest Vpre); it matches central differences of that sum
+    as dt -> 0, also for the input weights of neurons that never spike (which the loss alone leaves at 0)."""
+    from pe_actors.rules.eventprop.network import forward, hidden_voltage_term
+
+    config = EventPropConfig(
+        sizes=(5, 10, 3), init_mean=(1.5, 2.0), init_std=(0.8, 1.0), alpha_hidden=1.0
+    ).with_dt(0.01)
+    params = init_eventprop_params(config, 3)
+    spikes, labels = yinyang_batch(config, 4, 7)
+    grads, _, first = eventprop_gradients(params, spikes, labels, config)
+    assert (first < config.n_steps).all(), "every output must spike for the loss to be smooth"
+    silent = ~forward(params, spikes, config)[0][2].any(axis=1)
+    assert silent.any() and not silent.all(), "some hidden neurons must stay silent"
+    never = np.flatnonzero(silent.all(axis=0))
+    assert len(never) and np.abs(grads["w_0"][:, never]).max() > 0, "a neuron that never spikes gets a gradient"
+
+    def total(p):
+        return interpolated_loss(p, spikes, labels, config) + float(
+            np.mean(hidden_voltage_term(forward(p, spikes, config), config)))
+
+    checked = check_against_central_differences(grads, params, total, {"w_1": 5e-3, "w_0": 5e-3}, seed=2)
+    assert checked["w_0"] >= 3 and checked["w_1"] >= 3, checked
+    # The input weights of a neuron that never spikes move only the hidden term (its voltage is smooth in them).
+    compared = 0
+    for j in never:
+        for row in range(params["w_0"].shape[0]):
+            if grads["w_0"][row, j] == 0:
+                continue  # an input that never reaches it
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus["w_0"][row, j] += 1e-4
+            minus["w_0"][row, j] -= 1e-4
+            quotient = (total(plus) - total(minus)) / 2e-4
+            assert grads["w_0"][row, j] == pytest.approx(quotient, rel=0.05), (row, j)
+            compared += 1
+    assert compared >= 3

@@ -132,11 +132,13 @@ def test_recurrent_graphs_equal_the_loop_reference(two, seed):
         assert np.abs(grads[key] - reference[key]).max() <= 1e-10 * scale, key
 
 
-@pytest.mark.parametrize("name", ["yinyang", "three-layers"])
+@pytest.mark.parametrize("name", ["yinyang", "three-layers", "hidden-silent"])
 def test_the_rules_own_networks_as_graphs_give_the_rules_gradients(name):
     config = {"yinyang": EventPropConfig(sizes=(5, 12, 3), loss_time="crossing", alpha_silent=1.0),
               "three-layers": EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 1.5, 1.5),
-                                              init_std=(0.8, 0.5, 0.5))}[name]
+                                              init_std=(0.8, 0.5, 0.5)),
+              "hidden-silent": EventPropConfig(sizes=(5, 9, 7, 3), init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5),
+                                               loss_time="crossing", alpha_silent=1.0, alpha_hidden=0.5)}[name]
     params = init_eventprop_params(config, 0)
     features, labels = yinyang(6, 3)
     spikes = encode(features, config)
@@ -204,9 +206,11 @@ def test_what_eventprop_cannot_train_is_refused_with_the_reason():
             EventPropGraph(network)
 
 
+@pytest.mark.parametrize("alpha_hidden", [0.0, 0.5])
 @pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (2, 3), (3, 1)])
-def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batch):
-    graph = EventPropGraph(recurrent(two=True), EventPropConfig(loss_time="crossing", alpha_silent=1.0))
+def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batch, alpha_hidden):
+    loss = EventPropConfig(loss_time="crossing", alpha_silent=1.0, alpha_hidden=alpha_hidden)
+    graph = EventPropGraph(recurrent(two=True), loss)
     assert_pe_program_equals_off_chip(graph, 1, *batch(graph, 6, 2), pes, sub_batch)
 
 

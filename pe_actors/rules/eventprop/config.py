@@ -64,6 +64,7 @@ class EventPropConfig:
     alpha_reg: float = 3e-3
     loss_time: str = "step"
     alpha_silent: float = 0.0
+    alpha_hidden: float = 0.0
     t_code: float = 15.0
     init_mean: tuple[float, ...] = (1.5, 0.5)
     init_std: tuple[float, ...] = (0.8, 0.4)
@@ -81,7 +82,7 @@ class EventPropConfig:
             raise ValueError(f"EventPropConfig.n_steps must be at least 2, got {self.n_steps!r}")
         for name in ("dt", "tau_mem", "tau_syn", "theta", "tau0", "tau1", "t_code"):
             _positive(name, getattr(self, name))
-        for name in ("alpha_reg", "alpha_silent"):
+        for name in ("alpha_reg", "alpha_silent", "alpha_hidden"):
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not (math.isfinite(value) and value >= 0):
@@ -235,12 +236,21 @@ class EventPropSettings(Settings):
             'off).'
         ),
     )
+    alpha_hidden: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'EventProp: weight of the voltage term of silent hidden neurons, alpha_hidden times the mean over a '
+            "hidden layer's neurons that stay silent on a sample of (theta - max Vpre), which gives a hidden "
+            'neuron that has stopped spiking a gradient towards spiking again (0: off).'
+        ),
+    )
 
 
 #: The names of EventProp's own settings.
 SETTINGS = EventPropSettings.names()
 #: The settings of :data:`SETTINGS` that change the named network's fields as they are.
-_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "t_code", "init_mean", "init_std")
+_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden", "t_code", "init_mean",
+                   "init_std")
 
 
 def run_network(settings: Any) -> EventPropConfig:

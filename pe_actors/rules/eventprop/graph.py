@@ -14,7 +14,14 @@ import numpy as np
 from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, population
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
-from pe_actors.rules.eventprop.network import Readout, check_spikes, output_tapes, read_output, record_populations
+from pe_actors.rules.eventprop.network import (
+    Readout,
+    check_spikes,
+    hidden_sources,
+    output_tapes,
+    read_output,
+    record_populations,
+)
 from pe_actors.rules.eventprop.network import silence as layered_silence
 
 
@@ -87,7 +94,7 @@ class EventPropGraph(CompiledGraph):
 VOLTAGE_READOUTS = ("mean_v",)
 
 #: The settings of a run that EventProp's graphs take: the loss's.
-LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent")
+LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden")
 
 
 def tau_ms(decay: float | None, dt_ms: float) -> float:
@@ -202,8 +209,12 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
     errors[output] += error
     lam_v = {name: np.zeros((n, p.size), spikes.dtype) for name, p in populations.items()}
     lam_i = {name: np.zeros((n, p.size), spikes.dtype) for name, p in populations.items()}
-    if source is not None:
-        lam_v[output] += source[:, n_steps - 1]
+    sources = {name: hidden_sources(tapes[name]["v"], tapes[name]["spikes"], config, p.size, batch_size or n)
+               for name, p in populations.items() if name != output}
+    sources[output] = source
+    for name, tape in sources.items():
+        if tape is not None:
+            lam_v[name] += tape[:, n_steps - 1]
     decays = {name: (p.uniform("decay_syn"), p.uniform("decay_mem")) for name, p in populations.items()}
     tau_syn = {name: tau_ms(a, config.dt) for name, (a, _) in decays.items()}
     activity = {name: tapes[name]["spikes"] for name in populations} | {network.input: spikes}
@@ -220,8 +231,8 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
                 tape["i"][:, i + 1] - tape["v"][:, i + 1] + JUMP_EPSILON)
             lam_i[name] = a * lam_i[name] + (1.0 - a) * lam_v[name]
             lam_v[name] = b * lam_v[name] + jump
-            if source is not None and name == output:
-                lam_v[name] += source[:, i]
+            if sources[name] is not None:
+                lam_v[name] += sources[name][:, i]
         for c in network.connections:
             grads[c.key] -= tau_syn[c.target] * (activity[c.source][:, i].T @ lam_i[c.target])
     for key, mask in masks.items():

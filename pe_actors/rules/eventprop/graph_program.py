@@ -40,7 +40,7 @@ from pe_actors.rules.eventprop.loss import (
     peak_voltages,
     ttfs_loss,
 )
-from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
+from pe_actors.rules.eventprop.network import check_spikes, hidden_sources, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, SynapseConfig, make_store
 from pe_actors.synapses.held import HeldWeights
@@ -275,8 +275,8 @@ class GraphPE(HeldWeights):
                 tape["i"][:, i + 1] - tape["v"][:, i + 1] + JUMP_EPSILON)
             self.lam_i[name] = a * self.lam_i[name] + (1.0 - a) * self.lam_v[name]
             self.lam_v[name] = b * self.lam_v[name] + jump
-            if name == group.output and self.source is not None:
-                self.lam_v[name] += self.source[:, i]
+            if self.sources.get(name) is not None:
+                self.lam_v[name] += self.sources[name][:, i]
         for c in network.connections:
             self.grads[c.key] -= self.tau_syn[c.target] * (self.activity[c.source][:, i].T @ self.lam_i[c.target])
         if i == 0:
@@ -286,12 +286,26 @@ class GraphPE(HeldWeights):
         return partial
 
     def _start_backward(self, inbox: Inbox) -> None:
-        """Zero the adjoints and gradients; the own output neurons' error tape and voltage-term sources."""
+        """Zero the adjoints and gradients; the own output neurons' error tape and voltage-term sources, and the
+        own hidden neurons' sources of the hidden voltage term (from their own tapes alone)."""
         group, config = self.group, self.group.config
         k, n_steps = len(self.x), group.n_steps
         self.lam_v = {name: np.zeros((k, s.stop - s.start), self.dtype) for name, s in self.own.items()}
         self.lam_i = {name: np.zeros((k, s.stop - s.start), self.dtype) for name, s in self.own.items()}
         self.grads = {key: np.zeros_like(value) for key, value in self.store.read().items()}
+        self.sources = {name: hidden_sources(self.tapes[name]["v"], self.tapes[name]["s"], config,
+                                             group.network.size(name), 1)
+                        for name in self.own if name != group.output}
+        for name, source in self.sources.items():
+            if source is not None:
+                self.lam_v[name] += source[:, n_steps - 1]
+        self._output_sources(inbox)
+        self.sources[group.output] = self.source
+
+    def _output_sources(self, inbox: Inbox) -> None:
+        """The own output neurons' error tape and voltage-term sources (``source``, None without them)."""
+        group, config = self.group, self.group.config
+        k, n_steps = len(self.x), group.n_steps
         own = self.own[group.output]
         values = np.asarray(inbox.read("output_error")[0])[:, own]
         self.e_tape = np.zeros((k, n_steps, own.stop - own.start), self.dtype)

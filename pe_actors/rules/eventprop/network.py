@@ -157,14 +157,41 @@ def gradients(
     error, source = output_tapes(readout, labels, config, batch_size or len(spikes), spikes.dtype)
     from pe_actors.rules.eventprop import kernels
 
+    sources = [hidden_sources(v_pre, s, config, s.shape[2], batch_size or len(spikes)) for _, v_pre, s in tapes[:-1]]
+    sources.append(source)
     grads = {}
     for layer in range(config.n_layers - 1, -1, -1):
         below = spikes if layer == 0 else tapes[layer - 1][2]
         grads[f"w_{layer}"], error = kernels.backward_layer(
-            below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0, source=source
+            below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0, source=sources[layer]
         )
-        source = None
     return {key: grads[key] for key in config.weight_keys()}, readout
+
+
+def hidden_sources(v_pre: np.ndarray, spikes: np.ndarray, config: EventPropConfig, layer_size: int,
+                   batch_size: int) -> np.ndarray | None:
+    """The adjoint source tape (n, T, neurons) of the hidden voltage term for the Vpre and spike tapes of hidden
+    neurons (a layer of ``layer_size``, or a PE's slice of it): alpha_hidden / (layer_size tau_mem batch_size) at
+    the step of highest Vpre of each neuron silent on a sample (None when ``alpha_hidden`` is 0)."""
+    if config.alpha_hidden == 0:
+        return None
+    source = np.zeros(v_pre.shape, v_pre.dtype)
+    samples, neurons = np.nonzero(~spikes.any(axis=1))
+    _, peak_steps = peak_voltages(v_pre)
+    value = config.alpha_hidden / (layer_size * config.tau_mem * batch_size)
+    source[samples, peak_steps[samples, neurons], neurons] = value
+    return source
+
+
+def hidden_voltage_term(tapes: list[tuple[np.ndarray, ...]], config: EventPropConfig) -> np.ndarray:
+    """Per sample, alpha_hidden times the mean over each hidden layer's neurons that stay silent of (theta - their
+    highest Vpre), summed over the hidden layers (docs/eventprop.md, "Loss")."""
+    total = np.zeros(tapes[-1][1].shape[0])
+    for _, v_pre, spikes in tapes[:-1]:
+        peaks, _ = peak_voltages(v_pre)
+        silent = ~spikes.any(axis=1)
+        total += config.alpha_hidden * np.where(silent, config.theta - peaks, 0.0).mean(axis=1)
+    return total
 
 
 def output_tapes(

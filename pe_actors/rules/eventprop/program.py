@@ -45,7 +45,7 @@ from pe_actors.rules.eventprop.loss import (
     peak_voltages,
     ttfs_loss,
 )
-from pe_actors.rules.eventprop.network import check_spikes, spike_fractions
+from pe_actors.rules.eventprop.network import check_spikes, hidden_sources, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, DigitalStore
 
@@ -328,8 +328,10 @@ class EventPropProgram:
             self.grad = np.zeros(self.w.shape, self.dtype)
             if self.is_output:
                 self._output_tapes(inbox)
-                if self.source is not None:
-                    self.lam_v += self.source[:, n_steps - 1]
+            else:
+                self._hidden_source()
+            if self.source is not None:
+                self.lam_v += self.source[:, n_steps - 1]
         if self.is_output:
             error_next = self.e_tape[:, i + 1]
         elif i == n_steps - 2:
@@ -368,6 +370,11 @@ class EventPropProgram:
             steps = self.peak_steps[samples, neurons]
             self.source[samples, steps, neurons] = values[samples, neurons]
 
+    def _hidden_source(self) -> None:
+        """A hidden PE's adjoint source tape of the hidden voltage term (None without it): from its own neurons'
+        tapes alone, so no packet carries it."""
+        self.source = hidden_sources(self.v_tape, self.s_tape, self.config, self.config.sizes[self.layer], 1)
+
     def _backward_layer(self, inbox: Inbox) -> dict[str, Any]:
         """The layered backward round: the adjoints of the own slice back over all steps and the weight gradient
         (the equations of :func:`backward_step`, as the off-chip engine's compiled loop), then the own share of
@@ -378,6 +385,7 @@ class EventPropProgram:
             self._output_tapes(inbox)
             error = self.e_tape
         else:
+            self._hidden_source()
             error = self._received_errors(inbox.read(f"errors_{self.layer}"), (self.config.n_steps,))
         tapes = (self.i_tape, self.v_tape, self.s_tape)
         lower = self.layer > 1
