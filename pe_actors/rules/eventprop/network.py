@@ -261,7 +261,8 @@ def health(config: Any) -> dict[str, tuple[str | None, str]]:
         "all_silent": (output, outputs),
         "hidden_silent": (hidden, "the input does not drive the hidden layer over its threshold: raise --init-mean "
                                   "of the hidden layer"),
-        "dead_hidden": (hidden, "raise --init-mean of the hidden layer or lower --lr"),
+        "dead_hidden": (hidden, "raise --init-mean of the hidden layer, give --alpha-hidden 0.05 (the voltage term "
+                                "that reaches silent hidden neurons) or lower --lr"),
         "flat_loss": (None, "raise --lr"),
         "absurd_loss": (None, "the loss's exponential terms overflow: lower --alpha-reg or raise --tau1 for long "
                               "trials"),
