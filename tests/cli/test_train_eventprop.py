@@ -104,9 +104,11 @@ def test_the_recipes_by_name_train(tmp_path, name):
     result = run("train", "--config", name, "--max-samples", "32", "--epochs", "1", "--no-progress", "--out", out)
     assert result.exit_code == 0, result.output
     network = load_checkpoint(latest_checkpoint(out / "checkpoints")).meta["network"]
-    strength = 5.0 if name == "yinyang-eventprop" else 1.0
-    assert network["loss_time"] == "crossing" and network["alpha_silent"] == strength
-    assert network["init_mean"] == ([1.5, 0.1] if name == "yinyang-eventprop" else [1.5, 0.5])
+    fine = name == "yinyang-eventprop-fine"
+    assert network["loss_time"] == "crossing" and network["alpha_silent"] == 5.0
+    assert network["alpha_hidden"] == (0.1 if fine else 0.0)
+    assert network["sizes"] == ([5, 200, 3] if fine else [5, 120, 3])
+    assert network["init_mean"] == ([1.5, 0.3] if fine else [1.5, 0.1])
 
 
 def test_a_run_that_stays_silent_stops_naming_the_population_and_claims_no_accuracy(tmp_path):

@@ -20,11 +20,13 @@ YINYANG = MappingProxyType({
     **_YINYANG, "t_code": 27.0, "epochs": 100, "lr_decay": 0.97,
     "loss_time": "crossing", "alpha_silent": 5.0, "init_mean": (1.5, 0.1), "init_std": (0.8, 0.2),
 })
-#: The finer step: dt 0.25 ms (T = 120) with a 25-ms input code, 80 epochs at lr 0.002 x 0.97 per epoch; the same
-#: loss, with the network's initial scale (weak output weights leave most label outputs silent at this step).
+#: The finer step: dt 0.25 ms (T = 120) with a 25-ms input code and the continuous-time reference's 200 hidden
+#: neurons, 80 epochs at lr 0.001 x 0.98 per epoch; the same loss with the hidden voltage term, which keeps hidden
+#: neurons from dying after a bad step (docs/eventprop.md, "Silent outputs and dead neurons").
 YINYANG_FINE = MappingProxyType({
-    **_YINYANG, "dt": 0.25, "t_code": 25.0, "epochs": 80, "lr": 0.002, "lr_decay": 0.97,
-    "loss_time": "crossing", "alpha_silent": 1.0, "init_mean": (1.5, 0.5), "init_std": (0.8, 0.4),
+    **_YINYANG, "sizes": (5, 200, 3), "dt": 0.25, "t_code": 25.0, "epochs": 80, "lr": 0.001, "lr_decay": 0.98,
+    "loss_time": "crossing", "alpha_silent": 5.0, "alpha_hidden": 0.1, "init_mean": (1.5, 0.3),
+    "init_std": (0.8, 0.25),
 })
 
 RECIPES = {"yinyang-eventprop": YINYANG, "yinyang-eventprop-fine": YINYANG_FINE}
