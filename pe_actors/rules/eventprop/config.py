@@ -232,8 +232,8 @@ class EventPropSettings(Settings):
         default=None, **float_range(0, optional=True),
         help=(
             'EventProp: weight of the voltage term alpha_silent (theta - max Vpre) of a label output that '
-            'stays silent, which gives it a gradient towards spiking (the recipes: 1; the network alone: 0, '
-            'off).'
+            'stays silent, which gives it a gradient towards spiking (the Yin-Yang recipes: 5; the network '
+            'alone: 0, off).'
         ),
     )
     alpha_hidden: float | None = setting(
@@ -241,7 +241,8 @@ class EventPropSettings(Settings):
         help=(
             'EventProp: weight of the voltage term of silent hidden neurons, alpha_hidden times the mean over a '
             "hidden layer's neurons that stay silent on a sample of (theta - max Vpre), which gives a hidden "
-            'neuron that has stopped spiking a gradient towards spiking again (0: off).'
+            'neuron that has stopped spiking a gradient towards spiking again (the fine Yin-Yang recipe: 0.1; '
+            'the network alone: 0, off).'
         ),
     )
 
