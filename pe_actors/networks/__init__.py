@@ -4,9 +4,10 @@ neuron models and their update (:mod:`~pe_actors.networks.neurons`), the graph a
 pass of any graph (:mod:`~pe_actors.networks.dynamics`)."""
 
 from pe_actors.networks.builder import NetworkBuilder
-from pe_actors.networks.dynamics import VARIABLES, run, silence
+from pe_actors.networks.dynamics import VARIABLES, exp_weights, run, silence
 from pe_actors.networks.graph import READOUTS, CompiledGraph, Connection, Network, WeightInit, is_graph
 from pe_actors.networks.neurons import MODELS, RESETS, NetworkError, NeuronModel, Population, population
 
 __all__ = ["MODELS", "READOUTS", "RESETS", "VARIABLES", "CompiledGraph", "Connection", "Network", "NetworkBuilder",
-           "NetworkError", "NeuronModel", "Population", "WeightInit", "is_graph", "population", "run", "silence"]
+           "NetworkError", "NeuronModel", "Population", "WeightInit", "exp_weights", "is_graph", "population", "run",
+           "silence"]

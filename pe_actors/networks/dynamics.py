@@ -143,6 +143,14 @@ class NeuronState:
         return u
 
 
+def exp_weights(n_steps: int, dtype: np.dtype = np.float64) -> np.ndarray:
+    """The step weights (T,) of the ``exp_mean_v`` readout: exp(-i / T) / T at step i, so the score is the mean
+    voltage with the trial's early steps weighted up to e times its late ones (the loss shaping of Nowotny et al.'s
+    "sum_weigh_exp"; docs/networks.md, "Readouts")."""
+    steps = np.arange(n_steps, dtype=np.float64)
+    return (np.exp(-steps / n_steps) / n_steps).astype(dtype)
+
+
 def class_scores(network: Network, outputs: dict[str, np.ndarray]) -> np.ndarray:
     """The class scores (batch, n_out) from the output populations' activity over the trial (their spikes, or the
     voltage of leaky integrators), by the network's readout (``READOUTS``)."""
@@ -150,6 +158,8 @@ def class_scores(network: Network, outputs: dict[str, np.ndarray]) -> np.ndarray
     n_steps = activity.shape[1]
     if network.readout == "mean_v":
         return activity.mean(axis=1)
+    if network.readout == "exp_mean_v":
+        return np.einsum("btn,t->bn", activity, exp_weights(n_steps, activity.dtype))
     if network.readout == "max_v":
         return activity.max(axis=1)
     if network.readout == "last_v":

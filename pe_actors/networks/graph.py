@@ -28,7 +28,7 @@ from pe_actors.networks.neurons import NetworkError, Population
 
 #: The class scores a network reads from its output populations over the trial: the mean, maximum or last of
 #: their voltage, their spike count, or the earliest first spike (the score of a silent output is -T).
-READOUTS = ("mean_v", "max_v", "last_v", "spike_count", "first_spike")
+READOUTS = ("mean_v", "exp_mean_v", "max_v", "last_v", "spike_count", "first_spike")
 
 
 @dataclass(frozen=True)

@@ -266,8 +266,9 @@ def voltage_network(readout, dt_ms=0.01, n_steps=3000):
     return net.build(["out"], readout=readout)
 
 
-def test_the_mean_voltage_readout_converges_to_finite_differences():
-    graph = EventPropGraph(voltage_network("mean_v"))
+@pytest.mark.parametrize("readout", ["mean_v", "exp_mean_v"])
+def test_the_voltage_readouts_converge_to_finite_differences(readout):
+    graph = EventPropGraph(voltage_network(readout))
     params = graph.network.init_params(2)
     spikes, labels = batch(graph, 3, 5)
     grads, result = graph_gradients(params, spikes, labels, graph)
@@ -294,7 +295,22 @@ def test_the_mean_voltage_readout_converges_to_finite_differences():
     assert checked == 9
 
 
+@pytest.mark.parametrize("readout", ["mean_v", "exp_mean_v"])
 @pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (3, 2)])
-def test_the_pe_program_gives_the_mean_voltage_readouts_gradients(pes, sub_batch):
-    graph = EventPropGraph(voltage_network("mean_v", dt_ms=1.0, n_steps=30))
+def test_the_pe_program_gives_the_voltage_readouts_gradients(pes, sub_batch, readout):
+    graph = EventPropGraph(voltage_network(readout, dt_ms=1.0, n_steps=30))
     assert_pe_program_equals_off_chip(graph, 4, *batch(graph, 6, 1), pes, sub_batch)
+
+
+def test_the_exponentially_weighted_readout_weighs_early_steps_e_times_late_ones():
+    from pe_actors.networks import exp_weights
+    from pe_actors.networks.dynamics import class_scores
+
+    weights = exp_weights(100)
+    assert weights.sum() == pytest.approx(1 - np.exp(-1.0), rel=0.01)  # (1/T) sum exp(-i/T) -> 1 - 1/e
+    assert weights[0] / weights[-1] == pytest.approx(np.exp(0.99))
+    network = voltage_network("exp_mean_v", dt_ms=1.0, n_steps=100)
+    v = np.random.default_rng(0).normal(size=(2, 100, 3))
+    expected = np.array([[sum(np.exp(-i / 100) / 100 * v[b, i, k] for i in range(100)) for k in range(3)]
+                         for b in range(2)])
+    np.testing.assert_allclose(class_scores(network, {"out": v}), expected, rtol=1e-12)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, population
+from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, exp_weights, population
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.network import (
@@ -91,7 +91,7 @@ class EventPropGraph(CompiledGraph):
 #: scores are the outputs' mean voltage over the trial, trained by their softmax cross-entropy. The maximum is not
 #: taken: measured against central differences, its hidden-weight gradients stay 30-60 % off as dt shrinks, since a
 #: maximum that sits on an input spike's kink moves with that spike, which a source at the maximum's step misses.
-VOLTAGE_READOUTS = ("mean_v",)
+VOLTAGE_READOUTS = ("mean_v", "exp_mean_v")
 
 #: The settings of a run that EventProp's graphs take: the loss's.
 LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden")
@@ -173,7 +173,7 @@ def voltage_readout(v: np.ndarray, labels: np.ndarray | None, graph: EventPropGr
     (n, T, n_out): the loss's gradient in the output voltage at every step, -(dloss/dV[t]) / tau_mem (docs/networks.md,
     "Sequence losses")."""
     n, n_steps, n_out = v.shape
-    scores = v.mean(axis=1)
+    scores = voltage_scores(v, graph.network.readout)
     silent = np.full((n, n_out), n_steps)
     readout = Readout(silent, np.ones((n, n_out)), scores, np.zeros((n, n_out), np.int64), scores, None)
     if labels is None:
@@ -184,9 +184,28 @@ def voltage_readout(v: np.ndarray, labels: np.ndarray | None, graph: EventPropGr
     error = np.exp(log_p)
     error[rows, labels] -= 1.0
     error /= batch_size or n
-    source = np.empty_like(v)
-    source[:] = -error[:, None, :] / (n_steps * graph.loss.tau_mem)
+    source = voltage_sources(error, n_steps, graph.network.readout, graph.loss.tau_mem, v.dtype)
     return Readout(silent, readout.fractions, scores, readout.peak_steps, scores, -log_p[rows, labels]), source
+
+
+def voltage_scores(v: np.ndarray, readout: str) -> np.ndarray:
+    """The class scores (n, n_out) of a voltage readout from output voltage tapes (n, T, n_out): the mean voltage
+    (``mean_v``) or its exponentially weighted mean (``exp_mean_v``, :func:`pe_actors.networks.exp_weights`)."""
+    if readout == "mean_v":
+        return v.mean(axis=1)
+    return np.einsum("btn,t->bn", v, exp_weights(v.shape[1], v.dtype))
+
+
+def voltage_sources(error: np.ndarray, n_steps: int, readout: str, tau_mem: float, dtype: np.dtype) -> np.ndarray:
+    """The adjoint source tape (n, T, n_out) of a voltage readout's loss from its error dloss/dscore (n, n_out):
+    -(dloss/dscore) (dscore/dV[t]) / tau_mem at every step t, dscore/dV[t] being 1/T (``mean_v``) or the step's
+    weight (``exp_mean_v``)."""
+    source = np.empty((len(error), n_steps, error.shape[1]), dtype)
+    if readout == "mean_v":
+        source[:] = -error[:, None, :] / (n_steps * tau_mem)
+    else:
+        source[:] = -error[:, None, :] * exp_weights(n_steps)[None, :, None] / tau_mem
+    return source
 
 
 def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: np.ndarray, graph: EventPropGraph,

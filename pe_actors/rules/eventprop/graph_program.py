@@ -29,7 +29,13 @@ import numpy as np
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
 from pe_actors.networks.dynamics import NeuronState
-from pe_actors.rules.eventprop.graph import VOLTAGE_READOUTS, EventPropGraph, tau_ms
+from pe_actors.rules.eventprop.graph import (
+    VOLTAGE_READOUTS,
+    EventPropGraph,
+    tau_ms,
+    voltage_scores,
+    voltage_sources,
+)
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.loss import (
     check_labels,
@@ -217,8 +223,8 @@ class GraphPE(HeldWeights):
 
     def _first_spikes(self) -> np.ndarray:
         tape = self.tapes[self.group.output]
-        if self.voltage:  # the own outputs' mean voltage (the class scores), in the packet's first third
-            scores = tape["v"].mean(axis=1)
+        if self.voltage:  # the own outputs' scores (mean or weighted voltage), in the packet's first third
+            scores = voltage_scores(tape["v"], self.group.network.readout)
             return np.concatenate([scores, np.zeros_like(scores), np.zeros_like(scores)], axis=1)
         self.first = first_spike_steps(tape["s"])
         fractions = spike_fractions(self.first, tape["s"], tape["v"], self.group.config)
@@ -309,9 +315,8 @@ class GraphPE(HeldWeights):
         own = self.own[group.output]
         values = np.asarray(inbox.read("output_error")[0])[:, own]
         self.e_tape = np.zeros((k, n_steps, own.stop - own.start), self.dtype)
-        if self.voltage:  # the mean voltage's gradient enters at every step (docs/networks.md, "Sequence losses")
-            self.source = np.empty_like(self.e_tape)
-            self.source[:] = -values[:, None, :] / (n_steps * config.tau_mem)
+        if self.voltage:  # the voltage's gradient enters at every step (docs/networks.md, "Sequence losses")
+            self.source = voltage_sources(values, n_steps, group.network.readout, config.tau_mem, self.dtype)
             self.lam_v[group.output] += self.source[:, n_steps - 1]
             return
         samples, neurons = np.nonzero(self.first < n_steps)
