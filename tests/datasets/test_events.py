@@ -245,3 +245,21 @@ def test_a_killed_builds_leftover_is_removed_and_a_live_builds_is_kept(shd_dir, 
         (folder / "train_features.npy").write_bytes(bytes(1000))
     assert prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60) == out
     assert not killed.exists() and live.exists()
+
+
+def test_the_synthetic_digits_have_shds_layout_statistics_and_held_out_speakers(tmp_path):
+    from pe_actors_datasets.synthetic_shd import SpeakerSpec, synthesize, write_shd_like
+
+    spec = SpeakerSpec(classes=5, speakers=4, test_speakers=1, takes=3, events=3000)
+    folder = write_shd_like(tmp_path / "synthetic", spec, seed=3)
+    train, test = read_shd(folder / "shd_train.h5"), read_shd(folder / "shd_test.h5")
+    assert len(train[2]) == 5 * 3 * 3 and len(test[2]) == 5 * 3 and set(train[2]) == set(range(5))
+    counts = [len(t) for t in train[0] + test[0]]
+    assert 2000 < np.mean(counts) < 3000  # the events, less the 10 % dropped
+    assert all(0 <= t.min() and t.max() < 1.4 for t in train[0])
+    assert all(u.max() < SHD_CHANNELS for u in train[1])
+    with h5py.File(folder / "shd_train.h5") as train_file, h5py.File(folder / "shd_test.h5") as test_file:
+        assert set(train_file["extra/speaker"][:]).isdisjoint(test_file["extra/speaker"][:])
+    again = synthesize(spec, seed=3)["test"]
+    assert all(np.array_equal(a, b) for a, b in zip(again[0], test[0], strict=True))  # the seed fixes it all
+    assert prepare_shd(folder, tmp_path / "cache", bin_ms=10.0, n_steps=100).is_dir()
