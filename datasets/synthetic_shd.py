@@ -41,13 +41,14 @@ class SpeakerSpec:
 
 
 #: Formant tracks the words share (as words share their sounds): each word takes its formants from this pool.
-SOUNDS = 6
+SOUNDS = 5
 
 
 def _words(spec: SpeakerSpec, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
     """Per class: its duration (s) and per formant its start channel, drift (channels over the word), onset and
-    offset (fractions of the word). The formants come from a pool of :data:`SOUNDS` shared tracks, so that words
-    differ in which sounds they hold and when, not in sounds of their own."""
+    offset (fractions of the word). The formants come from a pool of :data:`SOUNDS` shared tracks (fewer
+    combinations than words), so that words differ in which sounds they hold and when, not in sounds of their
+    own."""
     start = rng.uniform(60, CHANNELS - 60, SOUNDS)
     drift = rng.uniform(-250, 250, SOUNDS)
     words = []
