@@ -27,7 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import pe_actors as pa  # noqa: E402
-from pe_actors.core.engine import BatchResult  # noqa: E402
+from pe_actors.core.engine import train_each  # noqa: E402
 from pe_actors.engines import make  # noqa: E402
 from pe_actors.training.adaptation import SAMPLES_PER_CALL  # noqa: E402
 
@@ -43,7 +43,7 @@ def learn(engine, how: str, x: np.ndarray, labels: np.ndarray) -> float:
         for first in range(0, len(x), SAMPLES_PER_CALL):
             engine.train_samples(x[first : first + SAMPLES_PER_CALL], labels[first : first + SAMPLES_PER_CALL], LR)
     else:
-        BatchResult.concatenate([engine.train_batch(x[i : i + 1], labels[i : i + 1], LR) for i in range(len(x))])
+        train_each(engine, x, labels, LR)
     return (time.perf_counter() - start) / len(x)
 
 

@@ -96,6 +96,11 @@ def train_one_by_one(engine: Engine, x: np.ndarray, labels: np.ndarray, lr: floa
     train_samples = getattr(engine, "train_samples", None)
     if train_samples is not None:
         return train_samples(x, labels, lr)
+    return train_each(engine, x, labels, lr)
+
+
+def train_each(engine: Engine, x: np.ndarray, labels: np.ndarray, lr: float) -> BatchResult:
+    """``engine.train_batch`` on each sample of ``x`` in turn, a batch of one each; the per-sample results."""
     return BatchResult.concatenate([engine.train_batch(x[i : i + 1], labels[i : i + 1], lr) for i in range(len(x))])
 
 

@@ -26,7 +26,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from pe_actors.core.engine import BatchResult, sub_batches, weights_only
+from pe_actors.core.engine import BatchResult, sub_batches, train_each, weights_only
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.rules import group_program
 from pe_actors.runtime.actor import PEActor
@@ -314,8 +314,7 @@ class ActorEngine:
         the ray transport (whose rounds the driver submits) do. The per-sample results in order."""
         self.start()
         if self.n_groups > 1 or self.transport != "shm":
-            return BatchResult.concatenate([self.train_batch(x[i : i + 1], labels[i : i + 1], lr)
-                                            for i in range(len(x))])
+            return train_each(self, x, labels, lr)
         x, labels = self._check_batch(x, labels, sequence=True)
         start = time.perf_counter()
         x_ref, labels_ref = ray.put(x), ray.put(labels)

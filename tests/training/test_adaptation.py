@@ -154,7 +154,7 @@ def test_actors_adapt_to_the_same_weights_as_in_process_pes(pretrained, local_ra
 
 
 def test_pe_actors_learn_a_batch_1_sequence_in_one_call_with_the_bits_of_one_call_per_sample(pretrained, local_ray):
-    from pe_actors.core.engine import BatchResult
+    from pe_actors.core.engine import train_each
     from pe_actors.engines.actors import ActorEngine
 
     x, labels = task(7, 4, shift=1)
@@ -164,8 +164,7 @@ def test_pe_actors_learn_a_batch_1_sequence_in_one_call_with_the_bits_of_one_cal
             if how == "one call":
                 result = actors.train_samples(x, labels, 0.01)
             else:
-                result = BatchResult.concatenate([actors.train_batch(x[i : i + 1], labels[i : i + 1], 0.01)
-                                                  for i in range(len(x))])
+                result = train_each(actors, x, labels, 0.01)
             runs[how] = (result, actors.state(), actors.updates)
     (expected, expected_state, expected_updates), (result, state, updates) = runs.values()
     assert updates == expected_updates == 7

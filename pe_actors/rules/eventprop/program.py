@@ -48,6 +48,7 @@ from pe_actors.rules.eventprop.loss import (
 from pe_actors.rules.eventprop.network import check_spikes, hidden_sources, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, DigitalStore
+from pe_actors.synapses.held import HeldWeights
 
 #: Memory categories of :meth:`EventPropProgram.arrays_by_category`, in display order. The first layer reads its
 #: input raster from the sub-batch (the host's input buffer), so it keeps no copy of it.
@@ -188,8 +189,9 @@ class EventPropGroup:
         return part
 
 
-class EventPropProgram:
-    """The program of one EventProp PE of layer ``layer`` owning neurons ``neurons`` of it, on ``schedule``."""
+class EventPropProgram(HeldWeights):
+    """The program of one EventProp PE of layer ``layer`` owning neurons ``neurons`` of it, on ``schedule``; its
+    weights' device time and state as every PE holding a store has them (:class:`HeldWeights`)."""
 
     def __init__(
         self,
@@ -211,6 +213,7 @@ class EventPropProgram:
         self.key = f"w_{layer - 1}"
         self.optimiser = optimiser
         self.store = DigitalStore({self.key: np.array(params[self.key][:, neurons])}, optimiser)
+        self.masks: dict[str, np.ndarray] = {}
         self.w = self.store.read()[self.key]
         self.dtype = self.w.dtype
         self.is_output = layer == config.n_layers
@@ -222,16 +225,6 @@ class EventPropProgram:
     def size(self) -> int:
         """Neurons this PE owns."""
         return self.neurons.stop - self.neurons.start
-
-    @property
-    def adam_steps(self) -> int:
-        """ADAM steps taken so far."""
-        return self.store.steps
-
-    @property
-    def writes(self) -> int:
-        """Device writes so far (none: EventProp's weights are digital)."""
-        return self.store.writes
 
     def begin(self, x: np.ndarray, labels: np.ndarray | None) -> None:
         """Load sub-batch x (k, T, n_0) and zero the state and tapes (the layered rounds make them whole)."""
@@ -456,18 +449,6 @@ class EventPropProgram:
         grad = self.optimiser.learned(self.key, grads[self.key] + l2_gradient(self.w, self.optimiser.l2))
         self.store.apply({self.key: grad}, lr)
         self.w = self.store.read()[self.key]
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of device time pass (digital weights do not drift)."""
-        self.store.advance(seconds)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The own columns of the weights and ADAM moments, keyed like the full matrices, and ``adam_n``."""
-        return self.store.state_dict()
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Overwrite the own columns (and ADAM state, when present); a wrong shape raises naming the key."""
-        self.store.load_state_dict(state)
 
 
 def eventprop_group(
