@@ -13,7 +13,7 @@ from typing import Any
 
 _SOURCES = {
     "EPROP_NETWORKS": "pe_actors.rules.eprop.config",
-    "EVENTPROP_NETWORKS": "pe_actors.rules.eventprop.config",
+    "EVENTPROP_NETWORKS": "pe_actors.rules.eventprop.networks",
     "EpropConfig": "pe_actors.rules.eprop.config",
     "EventPropConfig": "pe_actors.rules.eventprop.config",
     "InProcessEngine": "pe_actors.engines.inprocess",

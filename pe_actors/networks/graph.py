@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -236,6 +236,37 @@ class Network:
         return Network(self.input, self.n_in, tuple(populations), self.connections, self.outputs, self.n_steps,
                        self.dt_s, "mean_v")
 
+    def with_sizes(self, n_in: int | None = None, n_out: int | None = None) -> Network:
+        """The same network with ``n_in`` input channels and ``n_out`` neurons in its one output population (None
+        keeps a size), for data of other sizes; weights are drawn afresh. A NetworkError says why not when a
+        neuron coefficient of the output differs between neurons or a connection of the input or output is sparse
+        (its mask has the old shape)."""
+        n_in = self.n_in if n_in is None else n_in
+        n_out = self.n_out if n_out is None else n_out
+        if (n_in, n_out) == (self.n_in, self.n_out):
+            return self
+        if len(self.outputs) != 1:
+            raise NetworkError(f"only a network with one output population takes another size, not {self.outputs}")
+        output = self.outputs[0]
+        changed = {name for name, new, old in ((self.input, n_in, self.n_in), (output, n_out, self.n_out))
+                   if new != old}
+        for connection in self.connections:
+            if changed & {connection.source, connection.target} and connection.mask is not None:
+                raise NetworkError(f"connection {connection.name!r} has a mask of the network's sizes; it cannot "
+                                   f"take {n_in} inputs and {n_out} outputs")
+        populations = []
+        for pop in self.populations:
+            if pop.name == output and n_out != pop.size:
+                values = pop.to_dict()
+                uneven = [k for k, v in values.items() if isinstance(v, list)]
+                if uneven:
+                    raise NetworkError(f"population {output!r} has per-neuron {uneven}; it cannot take {n_out} "
+                                       "neurons")
+                pop = Population.from_dict(values | {"size": n_out})
+            populations.append(pop)
+        return Network(self.input, n_in, tuple(populations), self.connections, self.outputs, self.n_steps,
+                       self.dt_s, self.readout)
+
     def with_steps(self, n_steps: int) -> Network:
         """The same network over ``n_steps`` steps."""
         return Network(self.input, self.n_in, self.populations, self.connections, self.outputs, n_steps, self.dt_s,
@@ -263,6 +294,10 @@ class CompiledGraph:
     def n_steps(self) -> int:
         """Steps of a trial."""
         return self.network.n_steps
+
+    def with_sizes(self, n_in: int | None = None, n_out: int | None = None) -> CompiledGraph:
+        """The same graph for data of ``n_in`` channels and ``n_out`` classes (:meth:`Network.with_sizes`)."""
+        return replace(self, network=self.network.with_sizes(n_in, n_out))
 
 
 def is_graph(values: Any) -> bool:

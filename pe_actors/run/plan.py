@@ -86,8 +86,13 @@ class Plan:
         if isinstance(network, CompiledGraph) and network.n_steps != splits.train[0].shape[1]:
             # A network graph runs for as many steps as its data have.
             network = replace(network, network=network.network.with_steps(int(splits.train[0].shape[1])))
-        if event_data:
-            network = _resized(network, int(splits.train[0].shape[2]), len(class_names))
+        if event_data and self.weights is None:
+            # The rule's named networks take their sizes from event data; a graph with weights keeps its own,
+            # which the checks below hold against the data.
+            try:
+                network = _resized(network, int(splits.train[0].shape[2]), len(class_names))
+            except ValueError as error:
+                raise ConfigError(f"{where}: {error}", "data") from None
         try:
             splits.check(network.n_steps, network.n_in, network.n_out)
         except ValueError as error:

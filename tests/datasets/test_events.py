@@ -156,7 +156,10 @@ def test_eprop_and_eventprop_train_on_an_shd_layout_folder(shd_dir, tmp_path):
     eventprop = pa.train(rule="eventprop", shd_dir=shd_dir, sizes="700,32,20", dt=10.0, epochs=3, lr=0.01,
                          cache=tmp_path / "cache", out=tmp_path / "eventprop", progress=False)
     model = pa.load(eventprop.path)
-    assert model.config.sizes == (700, 32, 4) and model.config.n_steps == 100
+    # EventProp's shd network: a recurrent hidden population read by the outputs' voltage, sized by the data.
+    assert model.config.network.weight_shapes() == {"w_input_hidden": (700, 32), "w_hidden_hidden": (32, 32),
+                                                     "w_hidden_output": (32, 4)}
+    assert model.config.n_steps == 100 and model.config.network.readout == "exp_mean_v"
     assert eventprop.best["test_accuracy"] > 0.5
     with pytest.raises(ValueError, match="--data or --shd-dir, not both"):
         pa.train(shd_dir=shd_dir, data=tmp_path, out=tmp_path / "x", progress=False)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import pe_actors as pa
-from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS, EventPropConfig
+from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.encoding import encode, spike_steps
 from pe_actors.rules.eventprop.loss import output_errors
+from pe_actors.rules.eventprop.networks import EVENTPROP_NETWORKS
 from pe_actors_datasets.yinyang import yinyang
 
 

@@ -180,7 +180,7 @@ def test_memory_reports_the_estimate_train_checks(tmp_path):
 
     from click.testing import CliRunner
 
-    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+    from pe_actors.rules.eventprop.networks import EVENTPROP_NETWORKS
     from pe_actors.studies.memory import run_memory_estimate
     from pe_actors_launcher.cli import cli
 
@@ -340,7 +340,7 @@ def test_sigterm_while_adapt_finishes_keeps_the_whole_adaptation(tmp_path, monke
 def test_the_memory_guard_counts_the_evaluation_batch(tmp_path, monkeypatch):
     from pe_actors.core import checks
     from pe_actors.rules import rule
-    from pe_actors.rules.eventprop.config import EVENTPROP_NETWORKS
+    from pe_actors.rules.eventprop.networks import EVENTPROP_NETWORKS
     from pe_actors.studies.memory import run_memory_estimate
 
     network = EVENTPROP_NETWORKS["yinyang"].with_dt(0.01)

@@ -10,6 +10,7 @@ from pe_actors.rules.eventprop.config import SCHEDULES, EventPropSettings
 
 _CONFIG = "pe_actors.rules.eventprop.config"
 _RECIPES = "pe_actors.rules.eventprop.recipes"
+_NETWORKS = "pe_actors.rules.eventprop.networks"
 _MEMORY = "pe_actors.rules.eventprop.memory"
 
 #: EventProp on the PEs (in-process or PE actors, PEs per layer) or vectorised off-chip.
@@ -18,8 +19,8 @@ RULE = Rule(
     title="EventProp",
     description="EventProp: exact adjoint gradients of a feed-forward LIF network from spike times",
     network_type=Lazy(_CONFIG, "EventPropConfig"),
-    networks=Lazy(_CONFIG, "EVENTPROP_NETWORKS"),
-    network_of=Lazy(_CONFIG, "run_network"),
+    networks=Lazy(_NETWORKS, "EVENTPROP_NETWORKS"),
+    network_of=Lazy(_NETWORKS, "run_network"),
     init_params=Lazy("pe_actors.rules.eventprop.network", "init_eventprop_params"),
     weight_shapes=Lazy("pe_actors.rules.eventprop.network", "weight_shapes"),
     group=Lazy("pe_actors.rules.eventprop.program", "eventprop_group"),
@@ -48,7 +49,7 @@ RULE = Rule(
         source="yinyang",
         folder="yinyang",
         description="Yin-Yang, generated offline with the published seeds (train 5000, validation 1000, test 1000)",
-        event_binning=Lazy(_CONFIG, "event_binning"),
+        event_binning=Lazy(_NETWORKS, "event_binning"),
         encode=Lazy("pe_actors.rules.eventprop.encoding", "encode_inputs"),
     ),
     # Every layer learns, nothing is rehearsed (measured on rotated Yin-Yang; docs/adaptation.md).

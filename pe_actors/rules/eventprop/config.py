@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pe_actors.core.fields import from_plain_dict
-from pe_actors.core.settings import ConfigError, Settings, choice, flag, float_range, plain, setting
-from pe_actors.networks import CompiledGraph
+from pe_actors.core.settings import Settings, choice, float_range, setting
 
 #: How the PEs of a group exchange packets (docs/eventprop.md, "On the PEs"): ``pipelined``, one round per time
 #: step with layer l one step ahead of layer l - 1, as on the chip; or ``layered``, one round per layer carrying the
@@ -155,15 +154,6 @@ class EventPropConfig:
         return from_plain_dict(cls, values)
 
 
-#: ``yinyang``: 5-120-3 on the latency-coded Yin-Yang points; ``shd``: the Spiking Heidelberg Digits' 700 channels,
-#: 128 hidden and 20 output neurons, a trial of 1 s at dt 2 ms (the sizes follow the data), weights scaled for 700
-#: inputs.
-EVENTPROP_NETWORKS: dict[str, EventPropConfig] = {
-    "yinyang": EventPropConfig(),
-    "shd": EventPropConfig(sizes=(700, 128, 20), dt=2.0, n_steps=500, init_mean=(0.05, 0.1), init_std=(0.1, 0.2)),
-}
-
-
 @dataclass(frozen=True)
 class EventPropSettings(Settings):
     """EventProp's own settings of a run: the network's time step, layer sizes and input code, its initial weight
@@ -236,6 +226,14 @@ class EventPropSettings(Settings):
             'alone: 0, off).'
         ),
     )
+    readout: str | None = setting(
+        default=None, **choice("exp_mean_v", "mean_v", optional=True),
+        help=(
+            "EventProp's sequence networks (shd): the class scores, the outputs' exponentially weighted mean "
+            "voltage over the trial ('exp_mean_v', which weighs early steps up to e times the late ones: the "
+            "network's) or their plain mean voltage ('mean_v')."
+        ),
+    )
     alpha_hidden: float | None = setting(
         default=None, **float_range(0, optional=True),
         help=(
@@ -245,41 +243,3 @@ class EventPropSettings(Settings):
             'the network alone: 0, off).'
         ),
     )
-
-
-#: The names of EventProp's own settings.
-SETTINGS = EventPropSettings.names()
-#: The settings of :data:`SETTINGS` that change the named network's fields as they are.
-_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden", "t_code", "init_mean",
-                   "init_std")
-
-
-def run_network(settings: Any) -> EventPropConfig:
-    """The network a run's settings describe: the named network (``settings.network``) with the given
-    :data:`SETTINGS` applied, ``dt`` keeping the trial length; initial scales given as a pair (into the hidden
-    layer, into the output layer) apply to a network of any depth. A ConfigError names what does not fit."""
-    network = EVENTPROP_NETWORKS[settings.network]
-    changes: dict[str, Any] = {key: getattr(settings, key) for key in _NETWORK_FIELDS
-                               if getattr(settings, key) is not None}
-    if settings.sizes is not None:
-        changes["sizes"] = settings.sizes
-        n = len(settings.sizes) - 1
-        for name in ("init_mean", "init_std"):
-            scale = changes.get(name, getattr(network, name))
-            if n != 2 and len(scale) == 2:
-                # A pair at another depth: every matrix into a hidden layer takes the first, the output the second.
-                changes[name] = (*(scale[0],) * (n - 1), scale[-1])
-    given = " ".join(f"{flag(key)} {plain(getattr(settings, key))}" for key in SETTINGS
-                     if getattr(settings, key) is not None)
-    try:
-        network = replace(network, **changes)
-        return network.with_dt(settings.dt) if settings.dt is not None else network
-    except ValueError as error:
-        raise ConfigError(f"network {settings.network} with {given}: {error}") from None
-
-
-def event_binning(network: Any) -> tuple[float, int]:
-    """(bin in ms, steps) of event data for ``network``: its dt and T (a network graph's step)."""
-    if isinstance(network, CompiledGraph):
-        return network.network.dt_s * 1000.0, int(network.n_steps)
-    return float(network.dt), int(network.n_steps)
