@@ -1,14 +1,15 @@
-"""Event datasets binned into spike rasters: the Spiking Heidelberg Digits (SHD) release and any tonic-style dataset
-(samples of events with fields x, t, p and a label), cached like the speech features (docs/data.md).
+"""Event datasets as spike rasters: the Spiking Heidelberg Digits (SHD) release and any tonic-style dataset
+(samples of events with fields x, t, p and a label), cached (docs/data.md, "Event data").
 
 A sample's events (time t in seconds, channel u) become a binary raster (T, channels): step i holds 1 for every
 channel with an event in [i bin, (i + 1) bin). Events after the last step are dropped (their count is recorded);
 a negative or non-finite time, a channel outside the input, an empty sample, or a file without the release's
-groups is a ValueError naming the file and the sample. The cache is the prepared-feature layout
-(``<split>_features.npy`` float32 (N, T, channels), ``<split>_labels.npy``, ``metadata.json``), written into a
-temporary sibling and renamed into place, and reused while the input files and binning are unchanged. An SHD
-cache holds the release's training and test files whole, one cache for every seed: the seeded validation split is
-carved from the training samples when the cache is loaded (:func:`load_shd`).
+groups is a ValueError naming the file and the sample. An SHD cache holds the events of the release's training and
+test files whole (:data:`EVENT_ARRAYS` per split and ``metadata.json`` with the sha256 of every file), written
+into a temporary sibling and renamed into place, reused while the input files are unchanged and the cache intact:
+one cache for every seed and every step. Loading it (:func:`load_shd`) carves the seeded validation split from the
+training samples and gives each split as :class:`~pe_actors_datasets.rasters.EventRasters`, binned at the
+network's step as samples are drawn.
 """
 
 from __future__ import annotations
@@ -21,14 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from pe_actors_datasets.cache import (
-    METADATA,
-    PreparedData,
-    install_directory,
-    load_prepared,
-    owned_temp_dir,
-    remove_dead_temps,
-)
+from pe_actors_datasets.cache import METADATA, PreparedData, install_directory, owned_temp_dir, remove_dead_temps
+from pe_actors_datasets.rasters import EventRasters
 
 #: Input channels of the SHD release (the cochlea model's outputs).
 SHD_CHANNELS = 700
@@ -36,8 +31,9 @@ SHD_CHANNELS = 700
 SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 #: Fraction of the training samples held out for validation (seeded).
 VALIDATION_FRACTION = 0.1
-#: Version of the event-cache layout (2: one cache for every seed, the validation split carved on loading).
-EVENTS_FORMAT = 2
+#: Version of the event-cache layout (2: one cache for every seed, the validation split carved on loading; 3: the
+#: events themselves, one cache for every seed and step, binned as batches are drawn).
+EVENTS_FORMAT = 3
 
 
 #: The most classes a label file may imply: a larger label is a broken file, not a data set.
@@ -110,9 +106,8 @@ def available_memory() -> int:
 
 
 def check_raster_memory(samples: int, n_steps: int, n_channels: int, what: str) -> None:
-    """A ValueError naming ``what`` when its float32 rasters, twice over (the binned splits and their carved
-    copies), would not fit the available memory."""
-    need = 2 * samples * n_steps * n_channels * 4
+    """A ValueError naming ``what`` when its float32 rasters would not fit the available memory."""
+    need = samples * n_steps * n_channels * 4
     free = available_memory()
     if need > free:
         raise ValueError(f"{what}: {samples} rasters of {n_steps} x {n_channels} need {need / 2**30:.1f} GiB, more "
@@ -153,65 +148,115 @@ def check_classes(labels: np.ndarray, where: str) -> int:
 def bin_events(times: Sequence[np.ndarray], units: Sequence[np.ndarray], n_channels: int, bin_s: float,
                n_steps: int) -> tuple[np.ndarray, int]:
     """Binary rasters float32 (N, n_steps, n_channels) of the events, and how many fell after the last step."""
-    rasters = np.zeros((len(times), n_steps, n_channels), np.float32)
-    dropped = 0
-    for sample, (t, u) in enumerate(zip(times, units, strict=True)):
-        # The step as a float first: a time far past the trial (1e30 s) would overflow an integer.
-        steps = np.floor(np.asarray(t, np.float64) / bin_s)
-        inside = steps < n_steps
-        dropped += int(np.count_nonzero(~inside))
-        rasters[sample, steps[inside].astype(np.int64), np.asarray(u)[inside]] = 1.0
-    return rasters, dropped
+    events = EventRasters.from_samples(times, units, n_channels, bin_s, n_steps)
+    return np.asarray(events), events.dropped()
 
 
 def _digest(paths: Sequence[Path], settings: dict) -> str:
     hasher = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
+        hasher.update(_file_digest(path).encode())
     return hasher.hexdigest()
 
 
-def write_event_cache(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict) -> Path:
-    """Write rasters and labels per split as a prepared-feature cache at ``out``, atomically."""
+def _file_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+#: The arrays of an event cache per split: the events' times (s, float64) and channels (uint16) concatenated
+#: sample after sample, each sample's first event (int64, N + 1 entries, the last the number of events), labels.
+EVENT_ARRAYS = ("times", "channels", "offsets", "labels")
+
+
+def write_event_cache(out: Path, splits: dict[str, tuple[EventRasters, np.ndarray]], metadata: dict) -> Path:
+    """Write each split's events and labels (:data:`EVENT_ARRAYS`) as an event cache at ``out``, atomically, with
+    the sha256 of every file in its metadata."""
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temps(out)
     tmp = owned_temp_dir(out)
-    for split, (x, labels) in splits.items():
-        np.save(tmp / f"{split}_features.npy", x.astype(np.float32, copy=False))
-        np.save(tmp / f"{split}_labels.npy", labels.astype(np.int64, copy=False))
-    full = {**metadata, "sizes": {split: int(len(x)) for split, (x, _) in splits.items()}, "synthetic": False}
+    digests = {}
+    for split, (events, labels) in splits.items():
+        arrays = {"times": events.times.astype(np.float64, copy=False),
+                  "channels": events.channels.astype(np.uint16, copy=False), "offsets": events.offsets,
+                  "labels": labels.astype(np.int64, copy=False)}
+        for name, array in arrays.items():
+            np.save(tmp / f"{split}_{name}.npy", array)
+            digests[f"{split}_{name}.npy"] = _file_digest(tmp / f"{split}_{name}.npy")
+    full = {**metadata, "sizes": {split: int(len(labels)) for split, (_, labels) in splits.items()},
+            "synthetic": False, "sha256": digests}
     (tmp / METADATA).write_text(json.dumps(full, indent=1))
     install_directory(tmp, out)
     return out
 
 
-def carve_validation(x: np.ndarray, labels: np.ndarray, seed: int) -> tuple[tuple, tuple]:
-    """(train, validation): :data:`VALIDATION_FRACTION` of the samples held out by a seeded shuffle."""
+def _intact(out: Path, digest: str) -> bool:
+    """Whether ``out`` is a complete event cache of the input ``digest`` whose files all have their recorded
+    sha256 (a damaged or unfinished cache is rebuilt)."""
+    try:
+        metadata = json.loads((out / METADATA).read_text())
+        return metadata.get("input_hash") == digest and all(
+            _file_digest(out / name) == value for name, value in metadata["sha256"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def load_event_cache(out: Path, bin_ms: float, n_steps: int) -> tuple[dict[str, tuple[EventRasters, np.ndarray]],
+                                                                      dict]:
+    """The splits of the event cache ``out`` as :class:`EventRasters` binned at ``bin_ms`` into ``n_steps``
+    steps, and its metadata; a ValueError names a file that is missing or does not fit the others."""
+    metadata = json.loads((out / METADATA).read_text())
+    splits = {}
+    for split in ("train", "validation", "test"):
+        arrays = {}
+        for name in EVENT_ARRAYS:
+            path = out / f"{split}_{name}.npy"
+            try:
+                arrays[name] = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{path}: unreadable ({error}); remove {out} to rebuild it") from None
+        try:
+            events = EventRasters(arrays["times"], arrays["channels"], arrays["offsets"], int(metadata["n_channels"]),
+                                  bin_ms / 1000.0, n_steps)
+        except ValueError as error:
+            raise ValueError(f"{out / f'{split}_offsets.npy'}: {error}; remove {out} to rebuild it") from None
+        if len(events) != len(arrays["labels"]) or len(events) != metadata["sizes"][split]:
+            raise ValueError(f"{out}: the {split} split holds {len(events)} samples and {len(arrays['labels'])} "
+                             f"labels, its metadata {metadata['sizes'][split]}; remove it to rebuild it")
+        splits[split] = (events, arrays["labels"])
+    return splits, metadata
+
+
+def carve_validation(x: Any, labels: np.ndarray, seed: int) -> tuple[tuple, tuple]:
+    """(train, validation): :data:`VALIDATION_FRACTION` of the samples held out by a seeded shuffle (event rasters
+    stay events)."""
     order = np.random.default_rng(seed).permutation(len(x))
     held = max(1, int(round(VALIDATION_FRACTION * len(x))))
     if held >= len(x):
         raise ValueError(f"{len(x)} training samples are too few to hold out a validation split")
     keep, valid = np.sort(order[held:]), np.sort(order[:held])
-    return (x[keep], labels[keep]), (x[valid], labels[valid])
+    pick = x.subset if isinstance(x, EventRasters) else x.__getitem__
+    return (pick(keep), labels[keep]), (pick(valid), labels[valid])
 
 
-def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int) -> Path:
-    """The cache of an SHD folder (``shd_train.h5``, ``shd_test.h5``) binned at ``bin_ms`` into ``n_steps``
-    steps: its training split is the whole training file and its validation split empty (:func:`load_shd` carves
-    one per seed); built once, reused while the files and the binning are unchanged."""
+def prepare_shd(shd_dir: Path | str, cache: Path | str) -> Path:
+    """The event cache of an SHD folder (``shd_train.h5``, ``shd_test.h5``): its training split is the whole
+    training file and its validation split empty (:func:`load_shd` carves one per seed and bins the events at the
+    network's step); built once, reused while the files are unchanged and the cache intact."""
     folder = Path(shd_dir)
     paths = {split: folder / name for split, name in SHD_FILES.items()}
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise ValueError(f"{folder}: lacks {missing} (the SHD release's files)")
-    settings = {"format": EVENTS_FORMAT, "bin_ms": bin_ms, "n_steps": n_steps}
+    settings = {"format": EVENTS_FORMAT}
     digest = _digest(list(paths.values()), settings)
     out = Path(cache) / f"shd-{digest[:16]}"
-    if (out / METADATA).is_file() and json.loads((out / METADATA).read_text()).get("input_hash") == digest:
+    if _intact(out, digest):
         return out
-    events, classes = {}, 0
+    splits, classes = {}, 0
     for split, path in paths.items():
         times, units, labels = read_shd(path)
         check_events(times, units, labels, SHD_CHANNELS, str(path))
@@ -219,19 +264,10 @@ def prepare_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: 
             classes = check_classes(labels, str(path))
         elif len(labels) and labels.max() >= classes:
             raise ValueError(f"{path}: label {int(labels.max())}, but the training file has {classes} classes")
-        events[split] = (times, units, labels)
-    samples = sum(len(labels) for _, _, labels in events.values())
-    check_raster_memory(samples, n_steps, SHD_CHANNELS, f"{folder} binned at {bin_ms:g} ms into {n_steps} steps")
-    splits, dropped = {}, 0
-    for split, (times, units, labels) in events.items():
-        x, lost = bin_events(times, units, SHD_CHANNELS, bin_ms / 1000.0, n_steps)
-        dropped += lost
-        splits[split] = (x, labels)
-    train_x = splits["train"][0]
-    splits["validation"] = (np.zeros((0, *train_x.shape[1:]), np.float32), np.zeros(0, np.int64))
+        splits[split] = (EventRasters.from_samples(times, units, SHD_CHANNELS, 1.0, 1), labels)
+    splits["validation"] = (EventRasters.from_samples([], [], SHD_CHANNELS, 1.0, 1), np.zeros(0, np.int64))
     metadata = {"dataset": "shd", "source": str(folder), "input_hash": digest, **settings,
-                "n_channels": SHD_CHANNELS, "events_after_last_step": dropped,
-                "class_names": [str(k) for k in range(classes)]}
+                "n_channels": SHD_CHANNELS, "class_names": [str(k) for k in range(classes)]}
     return write_event_cache(out, splits, metadata)
 
 
@@ -277,16 +313,21 @@ def tonic_rasters(
     n_channels = width * height * polarities
     times = [np.asarray(e["t"], np.float64) * time_unit_s for e in samples]
     check_events(times, channels, labels, n_channels, "tonic-style dataset")
+    check_raster_memory(len(samples), n_steps, n_channels, "tonic-style dataset")
     rasters, _ = bin_events(times, channels, n_channels, bin_ms / 1000.0, n_steps)
     return rasters, labels
 
 
 def load_shd(shd_dir: Path | str, cache: Path | str, bin_ms: float, n_steps: int, seed: int = 0) -> PreparedData:
-    """:func:`prepare_shd`, then its cache with :data:`VALIDATION_FRACTION` of the training samples held out for
-    validation by ``seed`` (:func:`carve_validation`); the test split stays memory-mapped."""
-    prepared = load_prepared(prepare_shd(shd_dir, cache, bin_ms, n_steps))
-    splits = dict(prepared.splits)
+    """:func:`prepare_shd`, then its splits as :class:`EventRasters` binned at ``bin_ms`` into ``n_steps`` steps,
+    with :data:`VALIDATION_FRACTION` of the training samples held out for validation by ``seed``
+    (:func:`carve_validation`)."""
+    out = prepare_shd(shd_dir, cache)
+    splits, metadata = load_event_cache(out, bin_ms, n_steps)
     splits["train"], splits["validation"] = carve_validation(*splits["train"], seed)
     sizes = {split: int(len(labels)) for split, (_, labels) in splits.items()}
-    metadata = {**prepared.metadata, "sizes": sizes, "seed": seed}
-    return PreparedData(splits, prepared.class_names, prepared.synthetic, metadata)
+    dropped = sum(events.dropped() for events, _ in splits.values())
+    metadata = {**metadata, "sizes": sizes, "seed": seed, "bin_ms": bin_ms, "n_steps": n_steps,
+                "events_after_last_step": dropped}
+    metadata.pop("sha256", None)
+    return PreparedData(splits, list(metadata["class_names"]), False, metadata)

@@ -7,7 +7,10 @@ import numpy as np
 
 def first_non_finite(x: np.ndarray, chunk: int = 1024) -> int | None:
     """Index of the first sample (along axis 0) of ``x`` holding NaN or Inf, or None. Checked in chunks, so a
-    memory-mapped split is not read into memory at once; integer arrays are always finite."""
+    memory-mapped split is not read into memory at once; integer arrays, and arrays that say they hold only finite
+    values (``all_finite``, as event rasters do), are always finite."""
+    if getattr(x, "all_finite", False):
+        return None
     if not np.issubdtype(np.asarray(x[:0]).dtype, np.floating):
         return None
     for start in range(0, len(x), chunk):

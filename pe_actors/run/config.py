@@ -59,7 +59,9 @@ def rule_settings() -> tuple[str, ...]:
 #: The augmentations of speech training data: the audio ones a data set is prepared with
 #: (``pe_actors_datasets.augment.AUDIO_AUGMENTATIONS``), then the feature masks applied while training.
 AUDIO_AUGMENTATIONS = ("speed", "pitch", "reverb", "noise", "shift")
-AUGMENTATIONS = (*AUDIO_AUGMENTATIONS, *FEATURE_AUGMENTATIONS)
+#: The augmentations of event data, drawn anew each epoch (``pe_actors_datasets.event_augment``).
+EVENT_AUGMENTATIONS = ("time_skew", "time_jitter", "channel_shift", "channel_jitter", "drop_events")
+AUGMENTATIONS = (*AUDIO_AUGMENTATIONS, *FEATURE_AUGMENTATIONS, *EVENT_AUGMENTATIONS)
 #: The augmentations a speech run takes by default: SpecAugment narrowed the leave-voice-out gap from 13.4 to 8.5
 #: points over 5 seeds; the audio augmentations did not narrow it further (docs/data.md, "Augmentation").
 DEFAULT_AUGMENT = ("specaugment",)
@@ -281,8 +283,11 @@ class DataSettings(Settings):
             'SNR), shift (+-0.1 s): the audio ones, made once per training clip as --augment-views views when '
             'the stand-in is built; specaugment: two time masks of up to 10 frames and two band masks of up '
             'to 6 mel bands per sample while training. Each epoch shows each clip clean or as one of its '
-            'views, drawn by --seed. EventProp and SHD runs train on their spikes unaugmented unless this is '
-            'given.'
+            'views, drawn by --seed. Event data (--shd-dir) take time_skew (times scaled by 0.9-1.1), '
+            'time_jitter (each event by N(0, 2 ms)), channel_shift (the whole sample by N(0, 10) channels), '
+            'channel_jitter (each event by N(0, 1) channels) and drop_events (up to 20 %), drawn anew each '
+            'epoch per sample (tonic; docs/data.md). EventProp and SHD runs train on their spikes unaugmented '
+            'unless this is given.'
         ),
     )
     augment_views: int = setting(

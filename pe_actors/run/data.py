@@ -28,7 +28,7 @@ from pe_actors.core.checks import first_non_finite
 from pe_actors.core.logs import log
 from pe_actors.core.plugins import entry_point_table
 from pe_actors.rules import rule
-from pe_actors.run.config import AUDIO_AUGMENTATIONS, ConfigError, RunConfig
+from pe_actors.run.config import AUDIO_AUGMENTATIONS, EVENT_AUGMENTATIONS, ConfigError, RunConfig
 from pe_actors.training.augment import BatchAugment, SpecAugment
 from pe_actors.training.trainer import SPLITS, Splits
 
@@ -85,11 +85,20 @@ def load_dataset(config: RunConfig, network: Any, data: Any = None) -> Dataset:
     )
 
 
-def batch_augment(config: RunConfig, dataset: Dataset) -> BatchAugment | None:
-    """How the run builds its training batches from ``dataset`` (``pe_actors.training.augment``): the augmented
-    views the data hold, and SpecAugment's masks if ``config.augment`` names it and the data are speech features;
-    None when neither applies. Says which of the requested augmentations the data cannot take."""
+def batch_augment(config: RunConfig, dataset: Dataset) -> Any:
+    """How the run builds its training batches from ``dataset`` (an object with ``batch(index, epoch)`` and
+    ``describe()``): for event data the event augmentations ``config.augment`` names (the data's own
+    ``augmented``); for speech features the augmented views the data hold and SpecAugment's masks if named
+    (``pe_actors.training.augment``); None when nothing applies. Says which of the requested augmentations the
+    data cannot take."""
     asked = set(config.augment)
+    events = asked & set(EVENT_AUGMENTATIONS)
+    x_train = dataset.splits.train[0]
+    if events and hasattr(x_train, "augmented"):
+        # Event data augment themselves (pe_actors_datasets.event_augment); speech augmentations do not apply.
+        return x_train.augmented([name for name in EVENT_AUGMENTATIONS if name in events], config.seed)
+    if events:
+        log.info(f"{', '.join(sorted(events))} not applied: the data are not events")
     speech = "feature_params" in dataset.metadata
     audio = asked & set(AUDIO_AUGMENTATIONS)
     views = dataset.train_views if audio else None

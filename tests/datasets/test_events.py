@@ -58,43 +58,61 @@ def test_binning_puts_each_event_in_its_step_and_drops_late_ones():
     assert rasters[0, 0, 3] == 1 and rasters[0, 1, 4] == 1 and rasters[0].sum() == 2 and rasters[1, 0, 699] == 1
 
 
-def test_shd_folder_is_binned_cached_and_split(shd_dir, tmp_path):
+def test_shd_folder_is_cached_as_events_and_binned_at_the_networks_step(shd_dir, tmp_path):
     cache = tmp_path / "cache"
-    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
+    out = prepare_shd(shd_dir, cache)
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["sizes"] == {"train": 120, "test": 40, "validation": 0} and metadata["n_channels"] == 700
-    train = np.load(out / "train_features.npy", mmap_mode="r")
-    assert train.shape == (120, 60, 700) and set(np.unique(train)) <= {0.0, 1.0}
+    data = load_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
+    train, test = data.splits["train"][0], data.splits["test"][0]
+    assert train.shape == (108, 60, 700) and set(np.unique(train[:5])) <= {0.0, 1.0}
     # The test split is the file's own samples, in order, each event in its bin.
     times, units, labels = read_shd(shd_dir / "shd_test.h5")
-    test = np.load(out / "test_features.npy")
-    np.testing.assert_array_equal(np.load(out / "test_labels.npy"), labels)
+    np.testing.assert_array_equal(data.splits["test"][1], labels)
     for sample in (0, 17):
         steps = np.floor(times[sample] / 0.01).astype(int)
-        assert np.all(test[sample, steps, units[sample]] == 1)
-        assert test[sample].sum() == len(set(zip(steps.tolist(), units[sample].tolist(), strict=True)))
-    again = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
-    stamp = (out / "train_features.npy").stat().st_mtime
-    assert again == out and (again / "train_features.npy").stat().st_mtime == stamp
-    assert prepare_shd(shd_dir, cache, bin_ms=5.0, n_steps=60) != out
+        raster = test[sample]
+        assert raster.dtype == np.float32 and np.all(raster[steps, units[sample]] == 1)
+        assert raster.sum() == len(set(zip(steps.tolist(), units[sample].tolist(), strict=True)))
+    np.testing.assert_array_equal(test[[0, 17]], np.stack([test[0], test[17]]))
+    np.testing.assert_array_equal(test[3:5], np.asarray(test)[3:5])
+    # One cache for every step: a finer binning reads the same files.
+    stamp = (out / "train_times.npy").stat().st_mtime
+    finer = load_shd(shd_dir, cache, bin_ms=5.0, n_steps=120)
+    assert finer.splits["test"][0].shape == (40, 120, 700) and (out / "train_times.npy").stat().st_mtime == stamp
+    assert [p.name for p in cache.iterdir()] == [out.name]
+    # The cache holds the events, not the rasters: a fifth of a dense float32 cache even at this coarse step.
+    dense = (120 + 40) * 60 * 700 * 4
+    assert sum(p.stat().st_size for p in out.iterdir()) < dense / 5
+
+
+def test_a_damaged_event_cache_is_rebuilt(shd_dir, tmp_path):
+    cache = tmp_path / "cache"
+    out = prepare_shd(shd_dir, cache)
+    before = load_shd(shd_dir, cache, 10.0, 60).splits["test"][0][2]
+    damaged = bytearray((out / "test_channels.npy").read_bytes())
+    damaged[-3] ^= 0xFF
+    (out / "test_channels.npy").write_bytes(bytes(damaged))
+    assert prepare_shd(shd_dir, cache) == out
+    np.testing.assert_array_equal(load_shd(shd_dir, cache, 10.0, 60).splits["test"][0][2], before)
 
 
 def test_every_seed_shares_one_cache_and_carves_its_own_validation_split(shd_dir, tmp_path):
     cache = tmp_path / "cache"
-    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
-    whole, whole_labels = np.load(out / "train_features.npy"), np.load(out / "train_labels.npy")
+    whole = np.asarray(load_shd(shd_dir, cache, bin_ms=10.0, n_steps=60).splits["test"][0])  # warm the cache
+    times, _, whole_labels = read_shd(shd_dir / "shd_train.h5")
+    firsts = {float(t[0]): i for i, t in enumerate(times)}
     held = {}
     for seed in (0, 1):
         data = load_shd(shd_dir, cache, bin_ms=10.0, n_steps=60, seed=seed)
         (train, train_labels), (valid, valid_labels) = data.splits["train"], data.splits["validation"]
         assert (len(train), len(valid)) == (108, 12) and data.metadata["sizes"]["validation"] == 12
         # The two splits partition the training file: every sample once, in either of them.
-        rows = {whole[i].tobytes(): i for i in range(len(whole))}
-        taken = [rows[x.tobytes()] for x in (*train, *valid)]
+        taken = [firsts[float(x.events(i)[0][0])] for x in (train, valid) for i in range(len(x))]
         assert sorted(taken) == list(range(120))
         np.testing.assert_array_equal(whole_labels[taken], np.concatenate([train_labels, valid_labels]))
-        held[seed] = {rows[x.tobytes()] for x in valid}
-    assert held[0] != held[1]
+        held[seed] = set(taken[len(train):])
+    assert held[0] != held[1] and len(whole) == 40
     assert len([p for p in cache.iterdir()]) == 1  # one cache for both seeds
 
 
@@ -115,11 +133,11 @@ def test_bad_files_name_the_file_and_the_sample(tmp_path, broken, message):
     write_shd(folder / "shd_train.h5", 120, seed=0, **broken)
     write_shd(folder / "shd_test.h5", 10, seed=1)
     with pytest.raises(ValueError, match=r"shd_train\.h5") as caught:
-        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+        prepare_shd(folder, tmp_path / "cache")
     assert message in str(caught.value)
     (folder / "shd_test.h5").unlink()
     with pytest.raises(ValueError, match="lacks .*shd_test.h5"):
-        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+        prepare_shd(folder, tmp_path / "cache")
 
 
 def test_tonic_style_samples_become_rasters_with_the_input_size_from_the_data():
@@ -196,7 +214,7 @@ def test_labels_that_are_not_a_data_set_are_refused(tmp_path, change, message):
         handle.create_dataset("labels", data=change["labels"])
     write_shd(folder / "shd_test.h5", 4, seed=1)
     with pytest.raises(ValueError, match=r"shd_train\.h5") as caught:
-        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+        prepare_shd(folder, tmp_path / "cache")
     assert message in str(caught.value)
 
 
@@ -215,20 +233,23 @@ def test_an_shd_file_that_reads_other_files_or_declares_too_much_is_refused(tmp_
     with h5py.File(path, "a") as handle:
         handle.create_dataset("extra", shape=(8,), dtype=np.float64, external=[(str(secret), 0, 64)])
     with pytest.raises(ValueError, match="extra is stored in other files"):
-        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+        prepare_shd(folder, tmp_path / "cache")
     path = write_shd(folder / "shd_train.h5", 8, seed=0)
     with h5py.File(path, "a") as handle:
         handle.create_dataset("huge", shape=(2**20, 2**13), dtype=np.float64, chunks=(64, 64), compression="gzip")
     with pytest.raises(ValueError, match="GiB, more than an SHD file holds"):
-        prepare_shd(folder, tmp_path / "cache", 10.0, 60)
+        prepare_shd(folder, tmp_path / "cache")
 
 
-def test_rasters_that_would_not_fit_in_memory_are_refused_before_binning(shd_dir, tmp_path, monkeypatch):
+def test_a_set_whose_rasters_would_not_fit_in_memory_trains_from_its_events(shd_dir, tmp_path, monkeypatch):
     from pe_actors_datasets import events
 
     monkeypatch.setattr(events, "available_memory", lambda: 10**6)
-    with pytest.raises(ValueError, match=r"160 rasters of 60 x 700 need 0.1 GiB, more than .*coarser step"):
-        prepare_shd(shd_dir, tmp_path / "cache", 10.0, 60)
+    data = load_shd(shd_dir, tmp_path / "cache", 10.0, 60)  # 0.1 GiB as rasters
+    assert data.splits["train"][0][[0, 1]].shape == (2, 60, 700)
+    dtype = np.dtype([("t", np.int64), ("x", np.int64)])
+    with pytest.raises(ValueError, match=r"3 rasters of 100000 x 8 need 0.0 GiB, more than .*coarser step"):
+        tonic_rasters([np.array([(0, 3)], dtype)] * 3, [0, 1, 0], bin_ms=1.0, n_steps=100_000, sensor_size=8)
 
 
 def test_a_killed_builds_leftover_is_removed_and_a_live_builds_is_kept(shd_dir, tmp_path):
@@ -237,7 +258,7 @@ def test_a_killed_builds_leftover_is_removed_and_a_live_builds_is_kept(shd_dir, 
     import subprocess
 
     cache = tmp_path / "cache"
-    out = prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60)
+    out = prepare_shd(shd_dir, cache)
     shutil.rmtree(out)  # as if the build had been killed before it was installed
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -245,8 +266,8 @@ def test_a_killed_builds_leftover_is_removed_and_a_live_builds_is_kept(shd_dir, 
     live = out.parent / f".{out.name}.tmp-{os.getpid()}-def"
     for folder in (killed, live):
         folder.mkdir()
-        (folder / "train_features.npy").write_bytes(bytes(1000))
-    assert prepare_shd(shd_dir, cache, bin_ms=10.0, n_steps=60) == out
+        (folder / "train_times.npy").write_bytes(bytes(1000))
+    assert prepare_shd(shd_dir, cache) == out
     assert not killed.exists() and live.exists()
 
 
@@ -265,4 +286,14 @@ def test_the_synthetic_digits_have_shds_layout_statistics_and_held_out_speakers(
         assert set(train_file["extra/speaker"][:]).isdisjoint(test_file["extra/speaker"][:])
     again = synthesize(spec, seed=3)["test"]
     assert all(np.array_equal(a, b) for a, b in zip(again[0], test[0], strict=True))  # the seed fixes it all
-    assert prepare_shd(folder, tmp_path / "cache", bin_ms=10.0, n_steps=100).is_dir()
+    assert prepare_shd(folder, tmp_path / "cache").is_dir()
+
+
+def test_an_shd_run_takes_event_augmentations_and_records_them(shd_dir, tmp_path):
+    import pe_actors as pa
+
+    run = pa.train(shd_dir=shd_dir, engine="replay", epochs=1, sub_batch=16, augment="channel_shift,time_skew",
+                   cache=tmp_path / "cache", out=tmp_path / "run", progress=False)
+    record = pa.load(run.path).record
+    assert record.augmentation["events"]["channel_shift"] == 10.0
+    assert record.augmentation["events"]["time_jitter"] is None and record.augmentation["seed"] == 0
