@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,33 @@ def read_shd(path: Path | str) -> tuple[list[np.ndarray], list[np.ndarray], np.n
     if not (len(times) == len(units) == len(labels)):
         raise ValueError(f"{path}: {len(times)} spike-time lists, {len(units)} unit lists and {len(labels)} labels")
     return times, units, labels
+
+
+def write_shd(path: Path | str, times: Sequence[np.ndarray], units: Sequence[np.ndarray], labels: np.ndarray,
+              speakers: np.ndarray | None = None) -> Path:
+    """Write one file in the SHD release's layout (``spikes/times`` float32 s and ``spikes/units`` uint16 per
+    sample, ``labels``, and ``extra/speaker`` when given), beside its name and renamed into place."""
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with h5py.File(scratch, "w") as handle:
+        group = handle.create_group("spikes")
+        group.create_dataset("times", data=_ragged(times, np.float32), dtype=h5py.vlen_dtype(np.float32))
+        group.create_dataset("units", data=_ragged(units, np.uint16), dtype=h5py.vlen_dtype(np.uint16))
+        handle.create_dataset("labels", data=np.asarray(labels).astype(np.uint16))
+        if speakers is not None:
+            handle.create_group("extra").create_dataset("speaker", data=np.asarray(speakers).astype(np.uint16))
+    scratch.replace(path)
+    return path
+
+
+def _ragged(arrays: Sequence[np.ndarray], dtype: type) -> np.ndarray:
+    out = np.empty(len(arrays), dtype=object)
+    for index, array in enumerate(arrays):
+        out[index] = np.asarray(array, dtype)
+    return out
 
 
 def _check_self_contained(path: Path, handle: Any) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pe_actors_datasets.events import write_shd
+
 #: Channels of the cochlea model (as SHD's).
 CHANNELS = 700
 
@@ -112,25 +114,7 @@ def write_shd_like(folder: Path | str, spec: SpeakerSpec = SpeakerSpec(), seed: 
     """Write :func:`synthesize`'s splits into ``folder`` as ``shd_train.h5`` and ``shd_test.h5`` in the release's
     layout (``spikes/times``, ``spikes/units``, ``labels``, ``extra/speaker``), each file written beside its name
     and renamed into place; returns the folder."""
-    import h5py
-
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     for split, (times, units, labels, speakers) in synthesize(spec, seed).items():
-        path = folder / f"shd_{split}.h5"
-        scratch = path.with_suffix(".h5.tmp")
-        with h5py.File(scratch, "w") as handle:
-            group = handle.create_group("spikes")
-            group.create_dataset("times", data=_ragged(times), dtype=h5py.vlen_dtype(np.float32))
-            group.create_dataset("units", data=_ragged(units), dtype=h5py.vlen_dtype(np.uint16))
-            handle.create_dataset("labels", data=labels.astype(np.uint16))
-            handle.create_group("extra").create_dataset("speaker", data=speakers.astype(np.uint16))
-        scratch.replace(path)
+        write_shd(folder / f"shd_{split}.h5", times, units, labels, speakers)
     return folder
-
-
-def _ragged(arrays: list[np.ndarray]) -> np.ndarray:
-    out = np.empty(len(arrays), dtype=object)
-    for index, array in enumerate(arrays):
-        out[index] = array
-    return out

@@ -1,4 +1,5 @@
-"""``pe-actors data``: prepare Google Speech Commands features, synthesise the offline stand-in, write Yin-Yang."""
+"""``pe-actors data``: prepare Google Speech Commands features, synthesise the offline stand-in, write Yin-Yang,
+turn speech into spikes, write synthetic spiking digits."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ no_progress_option = click.option(
 
 @click.group("data")
 def data() -> None:
-    """Data sets (docs/data.md): GSC feature cache, synthetic stand-in, Yin-Yang."""
+    """Data sets (docs/data.md): GSC feature cache, synthetic stand-in, Yin-Yang, spiking speech, synthetic
+    spiking digits."""
 
 
 @data.command("prepare")
@@ -180,3 +182,69 @@ def yinyang(out: Path, rotate: float) -> None:
     """Write the Yin-Yang splits with the published seeds (42, 41, 40)."""
     for path in write_yinyang(out, rotate_deg=rotate):
         click.echo(str(path))
+
+
+@data.command("spiking")
+@click.option(
+    "--gsc-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A folder in the Google Speech Commands layout: the offline stand-in (`pe-actors data synth`) or your "
+    "copy of Speech Commands.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for shd_train.h5 (the training and validation clips) and shd_test.h5 (the test clips), the "
+    "SHD release's layout that `pe-actors train --shd-dir` reads.",
+)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the silence crops, the unknown subsample and the cochlea's nerve fibres.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Processes converting clips, one core each.")
+@click.option("--max-clips", type=click.IntRange(min=1), default=None,
+              help="Convert only the first N clips of each split (a quick look; the whole stand-in takes hours).")
+@no_progress_option
+def spiking(gsc_dir: Path, out: Path, seed: int, workers: int, max_clips: int | None, no_progress: bool) -> None:
+    """Turn speech into spikes with the cochlea model that made SHD and SSC (700 channels; docs/data.md, "Spiking
+    speech") and write them in the SHD release's layout."""
+    from pe_actors_datasets.spiking_speech import write_spiking_speech
+
+    try:
+        done = write_spiking_speech(gsc_dir, out, seed=seed, workers=workers, max_clips=max_clips,
+                                    progress=not no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    counts = ", ".join(f"{name} {n} clips" for name, n in done.clips.items())
+    click.echo(f"{done.folder}: {counts}; {done.seconds:.0f} s ({done.seconds_per_clip:.2f} s a clip with "
+               f"{workers} worker(s))")
+
+
+@data.command("shd-like")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for shd_train.h5 and shd_test.h5 in the SHD release's layout.",
+)
+@click.option("--classes", type=click.IntRange(min=2), default=20, show_default=True, help="Words.")
+@click.option("--speakers", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Speakers; the last --test-speakers of them make the test file.")
+@click.option("--test-speakers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Speakers held out as the test file.")
+@click.option("--takes", type=click.IntRange(min=1), default=25, show_default=True, help="Takes per speaker and word.")
+@click.option("--events", type=click.IntRange(min=1), default=4500, show_default=True,
+              help="Mean events per take, over 700 channels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of words, speakers and takes.")
+def shd_like(out: Path, classes: int, speakers: int, test_speakers: int, takes: int, events: int, seed: int) -> None:
+    """Write synthetic spiking digits with SHD's statistics in its layout (docs/data.md, "Synthetic spiking
+    digits"), no download needed."""
+    from pe_actors_datasets.synthetic_shd import SpeakerSpec, write_shd_like
+
+    try:
+        spec = SpeakerSpec(classes=classes, speakers=speakers, test_speakers=test_speakers, takes=takes,
+                           events=events)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    click.echo(f"{write_shd_like(out, spec, seed)}: synthetic spiking digits written (synthetic)")

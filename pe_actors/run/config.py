@@ -591,7 +591,8 @@ def resolve(
             values.update(rule(name).run_defaults(explicit))
         if explicit.get("shd_dir") is not None:
             values["network"] = "shd"  # event data take the network sized for them unless another is named
-            values["augment"] = ()  # the augmentations are speech's; spike data train as they are unless asked
+            # Of the defaults, spike data keep only event augmentations (a rule's event recipe); speech's do not apply.
+            values["augment"] = tuple(a for a in values.get("augment", ()) if a in EVENT_AUGMENTATIONS)
         values.update(explicit)
         return RunConfig(**values)
     values = dict(explicit)

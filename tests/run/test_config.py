@@ -116,13 +116,14 @@ def test_train_runs_from_a_script_read_on_standard_input(small_standin, tmp_path
     assert done.stdout.strip().splitlines()[-1] == "trained 1"
 
 
-def test_the_yinyang_recipes_input_code_and_scales_stay_with_the_yinyang_network():
+def test_event_data_start_from_the_shd_recipe_and_yinyang_keeps_its_own():
     yinyang = resolve({"rule": "eventprop"})
     assert (yinyang.t_code, yinyang.init_mean, yinyang.init_std) == (27.0, (1.5, 0.1), (0.8, 0.2))
+    assert yinyang.augment == ()
     for given in ({"rule": "eventprop", "network": "shd"}, {"rule": "eventprop", "shd_dir": "some/folder"}):
         other = resolve(given)
         assert other.network == "shd"
         assert (other.t_code, other.init_mean, other.init_std) == (None, None, None)  # the shd network's own
-        assert (other.loss_time, other.alpha_silent) == ("crossing", 5.0)  # the loss is the rule's, not the data's
-    explicit = resolve({"rule": "eventprop", "network": "shd", "init_mean": "0.1,0.2"})
-    assert explicit.init_mean == (0.1, 0.2)
+        assert (other.lr, other.lr_decay, other.epochs, other.augment) == (0.001, 1.0, 100, ("channel_shift",))
+    explicit = resolve({"rule": "eventprop", "network": "shd", "init_mean": "0.1,0,0.2", "lr": 0.002})
+    assert (explicit.init_mean, explicit.lr) == ((0.1, 0.0, 0.2), 0.002)

@@ -29,7 +29,14 @@ YINYANG_FINE = MappingProxyType({
     "init_std": (0.8, 0.25),
 })
 
-RECIPES = {"yinyang-eventprop": YINYANG, "yinyang-eventprop-fine": YINYANG_FINE}
+#: Spoken digits and commands (SHD, SSC): the shd network (docs/eventprop.md, "Sequences"), after mlGeNN's SHD
+#: example: 256 recurrent hidden neurons at dt 1 ms, the outputs' exponentially weighted mean voltage, batch 32,
+#: lr 0.001, and the whole sample shifted along the channels each epoch; 100 epochs.
+SHD = MappingProxyType({
+    **_YINYANG, "network": "shd", "epochs": 100, "lr": 0.001, "lr_decay": 1.0, "augment": ("channel_shift",),
+})
+
+RECIPES = {"yinyang-eventprop": YINYANG, "yinyang-eventprop-fine": YINYANG_FINE, "shd-eventprop": SHD}
 
 #: The recipe's settings that belong to the yinyang network's input (its latency code, its initial scales), which a
 #: run of another network does not take from the recipe.
@@ -37,12 +44,12 @@ YINYANG_ONLY = ("t_code", "init_mean", "init_std")
 
 
 def run_defaults(explicit: Mapping[str, Any]) -> dict[str, Any]:
-    """What an EventProp run starts from under the settings given ``explicit``-ly: the Yin-Yang recipe
-    :data:`YINYANG` (without its input code and initial scales for another network) and no augmentation (the
-    augmentations are speech's; spike data train as they are unless asked)."""
+    """What an EventProp run starts from under the settings given ``explicit``-ly: the SHD recipe :data:`SHD` for
+    event data (``shd_dir``) or the shd network, else the Yin-Yang recipe :data:`YINYANG` (without its input code
+    and initial scales for another network) and no augmentation."""
+    if explicit.get("shd_dir") is not None or explicit.get("network") == "shd":
+        return dict(SHD)
     defaults: dict[str, Any] = {**YINYANG, "augment": ()}
-    if explicit.get("shd_dir") is not None:
-        defaults["network"] = "shd"
     if explicit.get("network", defaults["network"]) != "yinyang":
         for name in YINYANG_ONLY:
             defaults.pop(name)
