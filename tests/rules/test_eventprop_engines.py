@@ -25,7 +25,7 @@ SILENT = pa.EventPropConfig(
 #: The hidden voltage term as well, in two hidden layers.
 HIDDEN = pa.EventPropConfig(
     sizes=(5, 9, 7, 3), t_code=27.0, init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5), loss_time="crossing",
-    alpha_silent=1.0, alpha_hidden=0.5,
+    alpha_silent=1.0, alpha_hidden=0.5, alpha_rate=2.0, rate_upper=40.0,
 )
 SPLITS = {
     TWO: [1, 2, 3, [[5, 7], 2]],

@@ -77,11 +77,14 @@ def dense_reference(params, spikes, labels, c):
             w = params[f"w_{layer - 1}"]
             n_pre, n = w.shape
             src = source if layer == n_layers else np.zeros((n_steps, n))
-            if layer < n_layers:  # the hidden voltage term: each hidden neuron silent on this sample
+            if layer < n_layers:  # the hidden voltage terms: each hidden neuron silent, or too busy, on this sample
                 for j in range(n):
                     if not s[layer][:, j].any():
                         peak = max(range(n_steps), key=lambda i, j=j: (pre[layer][i, j], -i))
                         src[peak, j] = c.alpha_hidden / (n * c.tau_mem * n_batch)
+                    if s[layer][:, j].sum() > c.rate_upper * n_steps * c.dt / 1000.0:
+                        src[:, j] -= c.alpha_rate / (n * n_steps * c.tau_mem * n_batch)
+                        err[layer][:, j] += s[layer][:, j] * c.alpha_rate * c.theta / (n * n_batch * n_steps * c.dt)
             lv, li = list(src[n_steps - 1]), [0.0] * n
             err[layer - 1] = np.zeros((n_steps, n_pre))
             for i in range(n_steps - 2, -1, -1):
@@ -121,6 +124,11 @@ CASES = {
     "hidden-silent": EventPropConfig(
         sizes=(5, 9, 7, 3), t_code=27.0, init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5), loss_time="crossing",
         alpha_silent=1.0, alpha_hidden=0.5,
+    ),
+    # The rate term as well: neurons with two or more spikes in the 30-ms trial are above 40 per second.
+    "hidden-rate": EventPropConfig(
+        sizes=(5, 9, 7, 3), t_code=27.0, init_mean=(1.5, 2.0, 1.5), init_std=(0.8, 0.6, 0.5), loss_time="crossing",
+        alpha_silent=1.0, alpha_hidden=0.5, alpha_rate=2.0, rate_upper=40.0,
     ),
 }
 

@@ -206,10 +206,12 @@ def test_what_eventprop_cannot_train_is_refused_with_the_reason():
             EventPropGraph(network)
 
 
-@pytest.mark.parametrize("alpha_hidden", [0.0, 0.5])
+@pytest.mark.parametrize(("alpha_hidden", "alpha_rate"), [(0.0, 0.0), (0.5, 0.0), (0.5, 2.0)])
 @pytest.mark.parametrize(("pes", "sub_batch"), [(1, None), (2, 3), (3, 1)])
-def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batch, alpha_hidden):
-    loss = EventPropConfig(loss_time="crossing", alpha_silent=1.0, alpha_hidden=alpha_hidden)
+def test_the_pe_program_gives_the_off_chip_gradients_for_any_split(pes, sub_batch, alpha_hidden, alpha_rate):
+    # rate_upper 40 per second: 1.2 spikes in the 30-ms trial, so neurons with two or more spikes are above it.
+    loss = EventPropConfig(loss_time="crossing", alpha_silent=1.0, alpha_hidden=alpha_hidden, alpha_rate=alpha_rate,
+                           rate_upper=40.0)
     graph = EventPropGraph(recurrent(two=True), loss)
     assert_pe_program_equals_off_chip(graph, 1, *batch(graph, 6, 2), pes, sub_batch)
 
@@ -314,3 +316,47 @@ def test_the_exponentially_weighted_readout_weighs_early_steps_e_times_late_ones
     expected = np.array([[sum(np.exp(-i / 100) / 100 * v[b, i, k] for i in range(100)) for k in range(3)]
                          for b in range(2)])
     np.testing.assert_allclose(class_scores(network, {"out": v}), expected, rtol=1e-12)
+
+
+def test_the_rate_term_converges_to_finite_differences():
+    """alpha_rate times the mean over the hidden neurons that spike more than rate_upper times a second of their
+    mean membrane voltage: its gradient, added to the loss's, matches central differences of the sum; a sign flip
+    of the term's source fails it (the term moves the hidden weights by more than 15 % of their gradient)."""
+    from pe_actors.rules.eventprop.graph import graph_forward
+    from pe_actors.rules.eventprop.network import rate_limit
+
+    network = voltage_network("mean_v")
+    plain = EventPropGraph(network)
+    params = plain.network.init_params(2)
+    spikes, labels = batch(plain, 3, 5)
+    counts = graph_forward(params, spikes, plain)["h"]["spikes"].sum(axis=1)
+    per_second = (counts.min() + counts.max()) / 2 / (plain.loss.duration / 1000.0)
+    graph = EventPropGraph(network, EventPropConfig(alpha_rate=2.0, rate_upper=float(per_second)))
+    busy = counts > rate_limit(graph.loss, graph.n_steps)
+    assert busy.any() and not busy.all(), "some hidden neurons must fire above the limit and some below"
+    grads, _ = graph_gradients(params, spikes, labels, graph)
+    without, _ = graph_gradients(params, spikes, labels, plain)
+
+    def total(p):
+        scores = graph_predict(p, spikes, graph).logits
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        tape = graph_forward(p, spikes, graph)["h"]
+        over = tape["spikes"].sum(axis=1) > rate_limit(graph.loss, graph.n_steps)
+        term = graph.loss.alpha_rate * np.where(over, tape["v"].mean(axis=1), 0.0).mean(axis=1)
+        return float(-log_p[np.arange(len(labels)), labels].mean() + term.mean())
+
+    checked = 0
+    for key, h in (("w_x_h", 4e-2), ("w_h_h", 4e-2)):
+        assert np.abs(grads[key] - without[key]).max() > 0.15 * np.abs(grads[key]).max(), key
+        for flat in np.argsort(-np.abs(grads[key]).ravel())[:3]:
+            index = np.unravel_index(flat, grads[key].shape)
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][index] += h
+            minus[key][index] -= h
+            quotient = (total(plus) - total(minus)) / (2 * h)
+            assert np.sign(quotient) == np.sign(grads[key][index]), (key, index, quotient, grads[key][index])
+            assert abs(grads[key][index] - quotient) <= 0.15 * abs(quotient), (key, index, quotient, grads[key][index])
+            checked += 1
+    assert checked == 6

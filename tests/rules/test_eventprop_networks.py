@@ -67,3 +67,23 @@ def test_a_graph_takes_the_data_sizes_unless_its_output_or_a_mask_is_per_neuron(
         net.build(["o"]).with_sizes(n_in=5)
     with pytest.raises(NetworkError, match="population 'o' has per-neuron"):
         net.build(["o"]).with_sizes(n_out=3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_sequence_networks_float32_gradients_are_its_float64_ones(seed):
+    """The SHD recipe trains in float32 (twice as fast): its gradients hold to 1e-4 of each matrix's largest."""
+    from pe_actors.rules.eventprop.graph import graph_gradients
+    from pe_actors.rules.eventprop.networks import SequenceNetwork
+
+    graph = SequenceNetwork(sizes=(40, 16, 5), dt=1.0, duration=100.0, init_mean=(0.3, 0.0, 0.0),
+                            init_std=(0.2, 0.1, 0.3)).graph()
+    rng = np.random.default_rng(seed)
+    x = (rng.random((8, 100, 40)) < 0.03).astype(np.float64)
+    labels = rng.integers(0, 5, 8)
+    params = graph.network.init_params(seed)
+    double, _ = graph_gradients(params, x, labels, graph)
+    single, _ = graph_gradients({k: v.astype(np.float32) for k, v in params.items()}, x.astype(np.float32), labels,
+                                graph)
+    for key, value in double.items():
+        assert single[key].dtype == np.float32 and np.abs(value).max() > 0
+        assert np.abs(single[key] - value).max() < 1e-4 * np.abs(value).max(), key

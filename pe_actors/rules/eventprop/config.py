@@ -49,7 +49,9 @@ class EventPropConfig:
     interpolated within that step, the times the prediction ranks); ``alpha_reg`` and ``tau1`` weigh the
     early-spike term of the label output; ``alpha_silent`` weighs the voltage term of a silent label output,
     alpha_silent (theta - max_i Vpre_y[i]), which gives a label output that does not spike a gradient towards
-    spiking (0: off, the paper's loss).
+    spiking (0: off, the paper's loss). ``alpha_hidden`` weighs the same term for silent hidden neurons;
+    ``alpha_rate`` the mean membrane voltage of hidden neurons that spike more than ``rate_upper`` times a second
+    on a sample (0: off), which lowers their rate.
     """
 
     sizes: tuple[int, ...] = (5, 120, 3)
@@ -64,6 +66,8 @@ class EventPropConfig:
     loss_time: str = "step"
     alpha_silent: float = 0.0
     alpha_hidden: float = 0.0
+    alpha_rate: float = 0.0
+    rate_upper: float = 14.0
     t_code: float = 15.0
     init_mean: tuple[float, ...] = (1.5, 0.5)
     init_std: tuple[float, ...] = (0.8, 0.4)
@@ -81,7 +85,7 @@ class EventPropConfig:
             raise ValueError(f"EventPropConfig.n_steps must be at least 2, got {self.n_steps!r}")
         for name in ("dt", "tau_mem", "tau_syn", "theta", "tau0", "tau1", "t_code"):
             _positive(name, getattr(self, name))
-        for name in ("alpha_reg", "alpha_silent", "alpha_hidden"):
+        for name in ("alpha_reg", "alpha_silent", "alpha_hidden", "alpha_rate", "rate_upper"):
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not (math.isfinite(value) and value >= 0):
@@ -224,6 +228,22 @@ class EventPropSettings(Settings):
             'EventProp: weight of the voltage term alpha_silent (theta - max Vpre) of a label output that '
             'stays silent, which gives it a gradient towards spiking (the Yin-Yang recipes: 5; the network '
             'alone: 0, off).'
+        ),
+    )
+    alpha_rate: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'EventProp: weight of the rate term of hidden neurons that fire too much, alpha_rate times the mean '
+            "over a hidden layer's neurons that spike more often than --rate-upper on a sample of their mean "
+            'membrane voltage over the trial, which lowers their rate (the shd recipe: 1; the networks alone: '
+            '0, off).'
+        ),
+    )
+    rate_upper: float | None = setting(
+        default=None, **float_range(0, optional=True),
+        help=(
+            'EventProp: spikes per second of a hidden neuron on a sample above which the rate term applies '
+            '(default 14, as mlGeNN\'s SHD regulariser).'
         ),
     )
     readout: str | None = setting(

@@ -17,6 +17,7 @@ from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.network import (
     Readout,
     check_spikes,
+    hidden_errors,
     hidden_sources,
     output_tapes,
     read_output,
@@ -94,7 +95,7 @@ class EventPropGraph(CompiledGraph):
 VOLTAGE_READOUTS = ("mean_v", "exp_mean_v")
 
 #: The settings of a run that EventProp's graphs take: the loss's.
-LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden")
+LOSS_SETTINGS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden", "alpha_rate", "rate_upper")
 
 
 def tau_ms(decay: float | None, dt_ms: float) -> float:
@@ -230,6 +231,11 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
     lam_i = {name: np.zeros((n, p.size), spikes.dtype) for name, p in populations.items()}
     sources = {name: hidden_sources(tapes[name]["v"], tapes[name]["spikes"], config, p.size, batch_size or n)
                for name, p in populations.items() if name != output}
+    for name, p in populations.items():
+        rate_error = None if name == output else hidden_errors(tapes[name]["spikes"], config, p.size, batch_size or n,
+                                                               p.uniform("threshold"))
+        if rate_error is not None:
+            errors[name] += rate_error
     sources[output] = source
     for name, tape in sources.items():
         if tape is not None:

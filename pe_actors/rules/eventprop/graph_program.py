@@ -46,7 +46,7 @@ from pe_actors.rules.eventprop.loss import (
     peak_voltages,
     ttfs_loss,
 )
-from pe_actors.rules.eventprop.network import check_spikes, hidden_sources, spike_fractions
+from pe_actors.rules.eventprop.network import check_spikes, hidden_errors, hidden_sources, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, SynapseConfig, make_store
 from pe_actors.synapses.held import HeldWeights
@@ -277,6 +277,8 @@ class GraphPE(HeldWeights):
             error = received[:, group.offset[name] + own.start : group.offset[name] + own.stop]
             if name == group.output:
                 error = error + self.e_tape[:, i + 1]
+            elif self.rate_errors.get(name) is not None:
+                error = error + self.rate_errors[name][:, i + 1]
             jump = tape["s"][:, i + 1] * (self.lam_v[name] + error) / (
                 tape["i"][:, i + 1] - tape["v"][:, i + 1] + JUMP_EPSILON)
             self.lam_i[name] = a * self.lam_i[name] + (1.0 - a) * self.lam_v[name]
@@ -302,6 +304,9 @@ class GraphPE(HeldWeights):
         self.sources = {name: hidden_sources(self.tapes[name]["v"], self.tapes[name]["s"], config,
                                              group.network.size(name), 1)
                         for name in self.own if name != group.output}
+        self.rate_errors = {name: hidden_errors(self.tapes[name]["s"], config, group.network.size(name), 1,
+                                                group.network.population(name).uniform("threshold"))
+                            for name in self.own if name != group.output}
         for name, source in self.sources.items():
             if source is not None:
                 self.lam_v[name] += source[:, n_steps - 1]

@@ -159,8 +159,11 @@ def gradients(
 
     sources = [hidden_sources(v_pre, s, config, s.shape[2], batch_size or len(spikes)) for _, v_pre, s in tapes[:-1]]
     sources.append(source)
+    rate_errors = [hidden_errors(s, config, s.shape[2], batch_size or len(spikes)) for _, _, s in tapes[:-1]]
     grads = {}
     for layer in range(config.n_layers - 1, -1, -1):
+        if layer < config.n_layers - 1 and rate_errors[layer] is not None:
+            error = error + rate_errors[layer]
         below = spikes if layer == 0 else tapes[layer - 1][2]
         grads[f"w_{layer}"], error = kernels.backward_layer(
             below, params[f"w_{layer}"], tapes[layer], error, config, want_prev=layer > 0, source=sources[layer]
@@ -170,27 +173,55 @@ def gradients(
 
 def hidden_sources(v_pre: np.ndarray, spikes: np.ndarray, config: EventPropConfig, layer_size: int,
                    batch_size: int) -> np.ndarray | None:
-    """The adjoint source tape (n, T, neurons) of the hidden voltage term for the Vpre and spike tapes of hidden
-    neurons (a layer of ``layer_size``, or a PE's slice of it): alpha_hidden / (layer_size tau_mem batch_size) at
-    the step of highest Vpre of each neuron silent on a sample (None when ``alpha_hidden`` is 0)."""
-    if config.alpha_hidden == 0:
+    """The adjoint source tape (n, T, neurons) of the hidden voltage terms for the Vpre and spike tapes of hidden
+    neurons (a layer of ``layer_size``, or a PE's slice of it), each divided by (layer_size tau_mem batch_size):
+    alpha_hidden at the step of highest Vpre of each neuron silent on a sample, and -alpha_rate / T at every step
+    of each neuron that spikes more than ``rate_upper`` times a second on it (None when both are 0)."""
+    if config.alpha_hidden == 0 and config.alpha_rate == 0:
         return None
     source = np.zeros(v_pre.shape, v_pre.dtype)
-    samples, neurons = np.nonzero(~spikes.any(axis=1))
-    _, peak_steps = peak_voltages(v_pre)
-    value = config.alpha_hidden / (layer_size * config.tau_mem * batch_size)
-    source[samples, peak_steps[samples, neurons], neurons] = value
+    scale = layer_size * config.tau_mem * batch_size
+    if config.alpha_hidden:
+        samples, neurons = np.nonzero(~spikes.any(axis=1))
+        _, peak_steps = peak_voltages(v_pre)
+        source[samples, peak_steps[samples, neurons], neurons] = config.alpha_hidden / scale
+    if config.alpha_rate:
+        busy = spikes.sum(axis=1) > rate_limit(config, v_pre.shape[1])
+        source -= (config.alpha_rate / (v_pre.shape[1] * scale)) * busy[:, None, :]
     return source
 
 
+def hidden_errors(spikes: np.ndarray, config: EventPropConfig, layer_size: int, batch_size: int,
+                  theta: float | None = None) -> np.ndarray | None:
+    """The error tape (n, T, neurons) of the rate term for the spike tape of hidden neurons (a layer of
+    ``layer_size`` of threshold ``theta``, default the network's, or a PE's slice of it): the term's derivative in
+    each spike's time, alpha_rate theta / (layer_size batch_size T dt) at every spike of a neuron above the rate
+    limit, since its membrane drops from theta to 0 there (None when ``alpha_rate`` is 0)."""
+    if config.alpha_rate == 0:
+        return None
+    n_steps = spikes.shape[1]
+    busy = spikes.sum(axis=1) > rate_limit(config, n_steps)
+    theta = config.theta if theta is None else theta
+    value = config.alpha_rate * theta / (layer_size * batch_size * n_steps * config.dt)
+    return (spikes * busy[:, None, :] * value).astype(spikes.dtype)
+
+
+def rate_limit(config: EventPropConfig, n_steps: int) -> float:
+    """Spikes on a trial of ``n_steps`` above which a hidden neuron fires too much: rate_upper per second."""
+    return config.rate_upper * n_steps * config.dt / 1000.0
+
+
 def hidden_voltage_term(tapes: list[tuple[np.ndarray, ...]], config: EventPropConfig) -> np.ndarray:
-    """Per sample, alpha_hidden times the mean over each hidden layer's neurons that stay silent of (theta - their
-    highest Vpre), summed over the hidden layers (docs/eventprop.md, "Loss")."""
+    """Per sample, summed over the hidden layers: alpha_hidden times the mean over each layer's neurons of (theta -
+    the highest Vpre) of those that stay silent, plus alpha_rate times the mean over its neurons of the mean Vpre
+    over the trial of those that spike more than ``rate_upper`` times a second (docs/eventprop.md, "Loss")."""
     total = np.zeros(tapes[-1][1].shape[0])
     for _, v_pre, spikes in tapes[:-1]:
         peaks, _ = peak_voltages(v_pre)
         silent = ~spikes.any(axis=1)
         total += config.alpha_hidden * np.where(silent, config.theta - peaks, 0.0).mean(axis=1)
+        busy = spikes.sum(axis=1) > rate_limit(config, v_pre.shape[1])
+        total += config.alpha_rate * np.where(busy, v_pre.mean(axis=1), 0.0).mean(axis=1)
     return total
 
 

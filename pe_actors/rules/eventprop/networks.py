@@ -86,8 +86,8 @@ EVENTPROP_NETWORKS: dict[str, EventPropConfig | EventPropGraph] = {
 #: The names of EventProp's own settings.
 SETTINGS = EventPropSettings.names()
 #: The settings of :data:`SETTINGS` that change the named network's fields as they are.
-_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden", "t_code", "init_mean",
-                   "init_std")
+_NETWORK_FIELDS = ("tau0", "tau1", "alpha_reg", "loss_time", "alpha_silent", "alpha_hidden", "alpha_rate",
+                   "rate_upper", "t_code", "init_mean", "init_std")
 #: The settings that belong to the latency code and the first-spike loss of the feed-forward networks, which a
 #: sequence network does not take.
 _FIRST_SPIKE_ONLY = ("t_code",)

@@ -45,7 +45,7 @@ from pe_actors.rules.eventprop.loss import (
     peak_voltages,
     ttfs_loss,
 )
-from pe_actors.rules.eventprop.network import check_spikes, hidden_sources, spike_fractions
+from pe_actors.rules.eventprop.network import check_spikes, hidden_errors, hidden_sources, spike_fractions
 from pe_actors.runtime.program import Channel, Inbox, Phase, no_timer
 from pe_actors.synapses import DIGITAL, DigitalStore
 from pe_actors.synapses.held import HeldWeights
@@ -327,10 +327,13 @@ class EventPropProgram(HeldWeights):
                 self.lam_v += self.source[:, n_steps - 1]
         if self.is_output:
             error_next = self.e_tape[:, i + 1]
-        elif i == n_steps - 2:
-            error_next = np.zeros((self.k, self.size), self.dtype)  # no layer above reaches step T - 1
         else:
-            error_next = self._received_errors(inbox.read(f"errors_{self.layer}"))
+            if i == n_steps - 2:
+                error_next = np.zeros((self.k, self.size), self.dtype)  # no layer above reaches step T - 1
+            else:
+                error_next = self._received_errors(inbox.read(f"errors_{self.layer}"))
+            if self.e_tape is not None:
+                error_next = error_next + self.e_tape[:, i + 1]
         out = {}
         if self.layer > 1:
             out[f"errors_{self.layer - 1}"] = self._error_packet(i)
@@ -364,9 +367,11 @@ class EventPropProgram(HeldWeights):
             self.source[samples, steps, neurons] = values[samples, neurons]
 
     def _hidden_source(self) -> None:
-        """A hidden PE's adjoint source tape of the hidden voltage term (None without it): from its own neurons'
-        tapes alone, so no packet carries it."""
-        self.source = hidden_sources(self.v_tape, self.s_tape, self.config, self.config.sizes[self.layer], 1)
+        """A hidden PE's adjoint source tape of the hidden voltage terms and error tape of the rate term (None
+        without them): from its own neurons' tapes alone, so no packet carries them."""
+        size = self.config.sizes[self.layer]
+        self.source = hidden_sources(self.v_tape, self.s_tape, self.config, size, 1)
+        self.e_tape = hidden_errors(self.s_tape, self.config, size, 1)
 
     def _backward_layer(self, inbox: Inbox) -> dict[str, Any]:
         """The layered backward round: the adjoints of the own slice back over all steps and the weight gradient
@@ -380,6 +385,8 @@ class EventPropProgram(HeldWeights):
         else:
             self._hidden_source()
             error = self._received_errors(inbox.read(f"errors_{self.layer}"), (self.config.n_steps,))
+            if self.e_tape is not None:
+                error = error + self.e_tape
         tapes = (self.i_tape, self.v_tape, self.s_tape)
         lower = self.layer > 1
         self.grad, e_prev = kernels.backward_layer(self.s_prev, self.w, tapes, error, self.config, lower, self.source)
