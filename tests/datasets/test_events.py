@@ -297,3 +297,18 @@ def test_an_shd_run_takes_event_augmentations_and_records_them(shd_dir, tmp_path
     record = pa.load(run.path).record
     assert record.augmentation["events"]["channel_shift"] == 10.0
     assert record.augmentation["events"]["time_jitter"] is None and record.augmentation["seed"] == 0
+
+
+def test_a_graph_of_its_own_keeps_its_sizes_and_event_data_that_do_not_fit_are_named(shd_dir, tmp_path):
+    import pe_actors as pa
+    from pe_actors.networks import NetworkBuilder
+
+    net = NetworkBuilder(n_steps=100, dt_s=0.01)
+    net.input("x", 12)
+    net.population("h", 8, "cuba_lif", tau_mem=20e-3, tau_syn=5e-3)
+    net.population("out", 4, "cuba_li", tau_mem=20e-3, tau_syn=5e-3)
+    net.connect("x", "h", delay=1).connect("h", "h", delay=1).connect("h", "out", delay=1)
+    wanted = r"shd: train features have shape \(108, 100, 700\); the network needs \(N, 100, 12\)"
+    with pytest.raises(ValueError, match=wanted):
+        pa.train(rule="eventprop", network=net.build(["out"], readout="mean_v"), shd_dir=shd_dir, epochs=1,
+                 cache=tmp_path / "cache", out=tmp_path / "run", progress=False)
