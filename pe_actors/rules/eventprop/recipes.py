@@ -31,9 +31,11 @@ YINYANG_FINE = MappingProxyType({
 
 #: Spoken digits and commands (SHD, SSC): the shd network (docs/eventprop.md, "Sequences"), after mlGeNN's SHD
 #: example: 256 recurrent hidden neurons at dt 1 ms, the outputs' exponentially weighted mean voltage, batch 32,
-#: lr 0.001, and the whole sample shifted along the channels each epoch; 100 epochs.
+#: lr 0.001, the whole sample shifted along the channels each epoch, the rate term on hidden neurons above 14
+#: spikes a second (weighed 0.02: 0.1 and 1 held learning back); float32, 100 epochs.
 SHD = MappingProxyType({
-    **_YINYANG, "network": "shd", "epochs": 100, "lr": 0.001, "lr_decay": 1.0, "augment": ("channel_shift",),
+    **_YINYANG, "network": "shd", "epochs": 100, "lr": 0.001, "lr_decay": 1.0, "dtype": "float32",
+    "augment": ("channel_shift",), "alpha_rate": 0.02,
 })
 
 RECIPES = {"yinyang-eventprop": YINYANG, "yinyang-eventprop-fine": YINYANG_FINE, "shd-eventprop": SHD}
