@@ -113,3 +113,24 @@ def test_initialisation_from_the_data_raises_quiet_populations_for_both_rules_an
         np.testing.assert_allclose(scaled[key], params[key] * report["gains"][key])
         assert all(np.array_equal(scaled[k], params[k]) for k in params if k != key)
     assert raised >= 2  # e-prop's network and the graph start silent on these rasters
+
+
+def test_a_collapse_of_the_validation_accuracy_is_a_sign_and_a_recovery_clears_it(caplog):
+    trainer, _ = scripted([])
+    guard = HealthGuard(None, patience=3)
+    with pytest.raises(DeadRunError, match=r"stayed dead for 3 epochs \(to epoch 6\): 29.0 % validation accuracy, "
+                                           r"below half of the run's best \(64.0 % at epoch 3\); a lower --lr"):
+        for epoch, accuracy in enumerate([0.3, 0.5, 0.64, 0.098, 0.25, 0.29], start=1):
+            record = {"epoch": epoch, "train_loss": 2.0, "validation_accuracy": accuracy}
+            guard.on_epoch_end(trainer, None, record)
+            guard.stop.on_epoch_end(trainer, None, record)
+    guard = HealthGuard(None, patience=3)
+    with caplog.at_level(logging.WARNING):
+        for epoch, accuracy in enumerate([0.3, 0.64, 0.2, 0.45, 0.7, 0.3], start=1):
+            record = {"epoch": epoch, "train_loss": 2.0, "validation_accuracy": accuracy}
+            guard.on_epoch_end(trainer, None, record)
+            guard.stop.on_epoch_end(trainer, None, record)
+    assert guard.dead is None and "collapsed cleared" in caplog.text
+    guard = HealthGuard(None, patience=1)  # a best near chance is no collapse to fall from
+    epochs(guard, trainer, [2.0, 2.0, 2.0], accuracy=0.3)
+    assert guard.dead is None

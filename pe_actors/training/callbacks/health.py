@@ -9,7 +9,10 @@ validation split, after every epoch:
   spikes; ``all_silent``, of samples in which no output spikes; ``hidden_silent``, of samples in which no hidden
   neuron spikes; ``dead_hidden``, the fraction of hidden neurons that spike on no sample;
 - the epoch's training loss: not finite or above :data:`ABSURD_LOSS`, or flat (within :data:`FLAT` of the epoch
-  before) while the validation accuracy stays at chance.
+  before) while the validation accuracy stays at chance;
+- a collapse: the validation accuracy below :data:`COLLAPSED` of the best the run has reached, once that best is
+  at least twice chance (the weights stepped into a regime the run does not leave, as EventProp's recurrent
+  networks can when their hidden neurons' firing runs away).
 
 A sign that appears is warned about once with its meaning and, from the rule, the settings that change it
 (``Rule.health``). A sign that lasts ``patience`` epochs in a row stops the run with :class:`DeadRunError`, after that
@@ -37,6 +40,10 @@ LIMITS = {"label_silent": 0.9, "all_silent": 0.9, "hidden_silent": 0.9, "dead_hi
 ABSURD_LOSS = 1e6
 #: Relative change of the training loss below which an epoch did not move it.
 FLAT = 1e-4
+#: A validation accuracy below this fraction of the run's best so far is a collapse.
+COLLAPSED = 0.5
+#: What a collapse asks of any rule (a rule's own advice comes first).
+COLLAPSE_ADVICE = "a lower --lr, or resume from the best checkpoint before it with one"
 
 MEANING = {
     "label_silent": "of the validation samples have a label output that never spikes (no error reaches it)",
@@ -45,6 +52,7 @@ MEANING = {
     "dead_hidden": "of the hidden neurons spike on no validation sample (they receive no gradient)",
     "absurd_loss": "training loss: not finite or absurd",
     "flat_loss": "training loss did not move, with the validation accuracy at chance",
+    "collapsed": "validation accuracy, below half of the run's best",
 }
 
 
@@ -71,6 +79,7 @@ class HealthGuard(Callback):
         self.limits = dict(LIMITS if limits is None else limits)
         self.counts: dict[str, int] = {}
         self.previous_loss: float | None = None
+        self.best: tuple[float, int] | None = None
         self.dead: str | None = None
         self.stop = _Stop(self)
 
@@ -92,6 +101,12 @@ class HealthGuard(Callback):
                 and record.get("validation_accuracy", 1.0) <= chance + 0.02):
             signs["flat_loss"] = loss
         self.previous_loss = loss
+        accuracy = record.get("validation_accuracy")
+        if accuracy is not None and math.isfinite(accuracy):
+            if self.best is not None and self.best[0] >= 2 * chance and accuracy < COLLAPSED * self.best[0]:
+                signs["collapsed"] = accuracy
+            if self.best is None or accuracy > self.best[0]:
+                self.best = (accuracy, record["epoch"])
         for name in list(self.counts):
             if name not in signs:
                 log.warning(f"epoch {record['epoch']}: {name.replace('_', ' ')} cleared")
@@ -111,8 +126,14 @@ class HealthGuard(Callback):
         where = self.population.get(name)
         prefix = f"population {where!r}: " if where else ""
         amount = f"{100 * value:.1f} % " if name in self.limits else f"{value:.4g}: "
-        advice = self.advice.get(name)
-        return f"{prefix}{amount}{MEANING[name]}" + (f"; {advice}" if advice else "")
+        if name == "collapsed" and self.best is not None:
+            amount = f"{100 * value:.1f} % "
+            prefix = ""
+        advice = self.advice.get(name, COLLAPSE_ADVICE if name == "collapsed" else None)
+        meaning = MEANING[name]
+        if name == "collapsed" and self.best is not None:
+            meaning += f" ({100 * self.best[0]:.1f} % at epoch {self.best[1]})"
+        return f"{prefix}{amount}{meaning}" + (f"; {advice}" if advice else "")
 
 
 class _Stop(Callback):
