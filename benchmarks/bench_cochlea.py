@@ -1,8 +1,8 @@
 """The spiking cochlea (``pe_actors_datasets.cochlea``) against lauscher, the model's own implementation, in the
 same run: seconds per clip of each on the same speech-like clip with the same seed (their spikes are checked
 equal), and the cochlea alone on 1-s clips as the stand-in's are, with its once-per-length transfer function timed
-apart. lauscher runs as it does by default (a process pool over the machine's cores); the cochlea on one core.
-Prints the seconds and the ratio, and writes ``benchmarks/results/cochlea.json``.
+apart. Both on one core: lauscher's process pool is given one job (``--jobs 1`` of its command line). Prints the
+seconds and the ratio, and writes ``benchmarks/results/cochlea.json``.
 
     .venv/bin/python benchmarks/bench_cochlea.py [--quick]
 """
@@ -54,7 +54,10 @@ def main() -> None:
     args = parser.parse_args()
     seconds, repeats = (0.1, 1) if args.quick else (args.seconds, 2)
     from lauscher.audiowaves import MonoAudioWave
+    from lauscher.helpers import CommandLineArguments
     from lauscher.transformations.wave2spike import Wave2Spike
+
+    CommandLineArguments().num_concurrent_jobs = 1
 
     clip = speech_like(seconds)
     cochlea_spikes(clip.copy(), FS, seed=3)  # compiles the kernels and computes this length's transfer function

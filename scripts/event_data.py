@@ -4,17 +4,23 @@ For every data seed, writes the synthetic set in the SHD release's layout (20 wo
 out as the test file, about 4,500 events a sample), then trains each rule on it for every training seed with the
 settings given, through ``pe_actors.train(shd_dir=...)`` as a user would: e-prop with its shd network on the replay
 engine, EventProp with its recurrent shd network off-chip. Writes one CSV row per run (best-validation epoch's
-test accuracy on the held-out speakers, the last epoch's, epochs, seconds) and a figure of the validation curves:
+test accuracy on the held-out speakers, the last epoch's, epochs, seconds) and a figure of the validation curves.
+Rows are added to the CSV (a run already in it is replaced), so settings that differ per data set take one call
+each:
 
-    .venv/bin/python scripts/event_data.py --data-seeds 0,1 --seeds 0 --out docs/data/event-data.csv \\
-        --eventprop "dt=2,sizes=700,128,20,dtype=float32,epochs=30" --eprop "epochs=10"
+    .venv/bin/python scripts/event_data.py --data-seeds 0 --seeds 0 --rules eventprop \\
+        --eventprop "dt=2,sizes=700,128,20,epochs=40" --out docs/data/event-data.csv
+    .venv/bin/python scripts/event_data.py --data-seeds 0,1 --seeds 0 --rules eprop --eprop "epochs=10" \\
+        --out docs/data/event-data.csv
 
-Runs go to --runs (reused when their summary exists); the sets and their caches to --cache.
+Runs go to --runs, named by rule, data seed, seed and a digest of the settings (reused when their summary exists);
+the sets and their caches to --cache.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -83,35 +89,42 @@ def main(data_seeds: str, seeds: str, eprop: str, eventprop: str, rules: str, ru
 
     given = {"eprop": {"engine": "replay", **settings(eprop)}, "eventprop": {"engine": "offchip",
                                                                                **settings(eventprop)}}
-    rows, curves = [], {}
+    rows = []
     for data_seed in (int(s) for s in data_seeds.split(",")):
         folder = cache / f"shd-like-{data_seed}"
         if not (folder / "shd_test.h5").is_file():
             write_shd_like(folder, seed=data_seed)
         for name in rules.split(","):
             for seed in (int(s) for s in seeds.split(",")):
-                run = runs / f"{name}-data{data_seed}-seed{seed}"
+                digest = hashlib.sha256(json.dumps(given[name], sort_keys=True).encode()).hexdigest()[:8]
+                run = runs / f"{name}-data{data_seed}-seed{seed}-{digest}"
                 if not (run / "summary.json").is_file():
                     pa.train(rule=name, shd_dir=folder, seed=seed, cache=cache / "events", out=run, progress=False,
                              dead_epochs=0, **given[name])
                 records = history(run)
                 best = max(reversed(records), key=lambda r: r["validation_accuracy"])
-                rows.append({"rule": name, "data_seed": data_seed, "seed": seed, "epochs": len(records),
+                rows.append({"run": run.name, "rule": name, "data_seed": data_seed, "seed": seed,
+                             "epochs": len(records),
                              "best_epoch": best["epoch"], "test_at_best": round(best["test_accuracy"], 4),
                              "test_last": round(records[-1]["test_accuracy"], 4),
                              "train_seconds": round(train_seconds(records), 1),
                              "settings": json.dumps(given[name], sort_keys=True)})
-                curves[(name, data_seed, seed)] = [r["validation_accuracy"] for r in records]
                 print(rows[-1])
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_file():
+        with open(out, newline="") as handle:
+            ours = {row["run"] for row in rows}
+            rows = [row for row in csv.DictReader(handle) if row["run"] not in ours] + rows
     with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(rows[-1]))
         writer.writeheader()
         writer.writerows(rows)
     figure, axis = plt.subplots(figsize=(7, 4))
-    for (name, data_seed, seed), values in curves.items():
-        axis.plot(range(1, len(values) + 1), [100 * v for v in values], label=f"{name}, set {data_seed}, seed {seed}",
-                  ls="-" if name == "eventprop" else "--")
+    for row in rows:
+        values = [100 * r["validation_accuracy"] for r in history(runs / row["run"])]
+        step = json.loads(row["settings"]).get("dt", "")
+        axis.plot(range(1, len(values) + 1), values, ls="-" if row["rule"] == "eventprop" else "--",
+                  label=f"{row['rule']}{f' dt {step} ms' if step else ''}, set {row['data_seed']}, seed {row['seed']}")
     axis.set_xlabel("epoch")
     axis.set_ylabel("validation accuracy (%)")
     axis.set_title("Synthetic spiking digits (20 words, 4,500 events a sample)")

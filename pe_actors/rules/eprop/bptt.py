@@ -126,8 +126,8 @@ def health(config: NetworkConfig) -> dict[str, tuple[str | None, str]]:
     change."""
     hidden = ", ".join(p.name for p in config.network.populations if p.name not in config.network.outputs) \
         if isinstance(config, CompiledGraph) else "recurrent"
-    weak = ("the input does not drive the hidden neurons over their threshold: scale the input up (features near 0, "
-            "sparse spike rasters) or lower the threshold")
+    weak = ("the input does not drive the hidden neurons over their threshold: --data-init on scales the input "
+            "weights to the data (features near 0, sparse spike rasters), or lower the threshold")
     return {
         "hidden_silent": (hidden, weak),
         "dead_hidden": (hidden, weak),
