@@ -312,3 +312,18 @@ def test_a_graph_of_its_own_keeps_its_sizes_and_event_data_that_do_not_fit_are_n
     with pytest.raises(ValueError, match=wanted):
         pa.train(rule="eventprop", network=net.build(["out"], readout="mean_v"), shd_dir=shd_dir, epochs=1,
                  cache=tmp_path / "cache", out=tmp_path / "run", progress=False)
+
+
+def test_the_data_command_writes_synthetic_spiking_digits_and_names_a_bad_split(tmp_path):
+    from click.testing import CliRunner
+
+    from pe_actors_launcher.cli import cli
+
+    args = ["data", "shd-like", "--classes", "3", "--speakers", "3", "--test-speakers", "1", "--takes", "2",
+            "--events", "500", "--out", str(tmp_path / "digits")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert len(read_shd(tmp_path / "digits" / "shd_train.h5")[2]) == 3 * 2 * 2
+    assert len(read_shd(tmp_path / "digits" / "shd_test.h5")[2]) == 3 * 1 * 2
+    bad = CliRunner().invoke(cli, [*args[:-6], "--test-speakers", "3", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "test_speakers must lie in [1, 3)" in bad.output and "Traceback" not in bad.output
