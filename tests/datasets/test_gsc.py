@@ -371,7 +371,7 @@ def test_cli_prepare_strict_and_unknown_fraction_options(gsc, tmp_path):
 
 def test_every_data_option_has_help_text():
     group = cli.commands["data"]
-    assert set(group.commands) == {"prepare", "synth", "yinyang"}
+    assert set(group.commands) == {"prepare", "synth", "yinyang", "spiking", "shd-like"}
     for command in group.commands.values():
         assert command.help
         for param in command.params:
