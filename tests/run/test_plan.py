@@ -12,7 +12,7 @@ import pytest
 
 import pe_actors as pa
 from pe_actors.core.settings import ConfigError
-from pe_actors.run.config import SECTIONS, RunConfig, resolve
+from pe_actors.run.config import SECTIONS, RunConfig, resolve, rule_sections
 from pe_actors.run.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,11 +49,9 @@ def test_bptt_is_a_backend_of_e_prop_and_the_rule_name_its_alias(tmp_path):
 
 
 def test_the_sections_compose_the_run_configuration_once():
-    declared = [name for section in SECTIONS.values() for name in section.names()]
+    declared = [name for section in [*SECTIONS.values(), *rule_sections().values()] for name in section.names()]
     assert len(declared) == len(set(declared))
-    assert set(RunConfig.names()) == set(declared) | set(pa.EventPropConfig.__dataclass_fields__) & set(
-        RunConfig.names()
-    )
+    assert set(RunConfig.names()) == set(declared)
     config = RunConfig(pes=4, dt=0.5, rule="eventprop", network="yinyang")
     assert config.section("placement").pes == 4 and config.section("eventprop").dt == 0.5
     assert RunConfig.section_of("lr") == "optimiser" and RunConfig.section_of("dt") == "eventprop"
