@@ -122,9 +122,10 @@ def main(data_seeds: str, seeds: str, eprop: str, eventprop: str, rules: str, ru
     figure, axis = plt.subplots(figsize=(7, 4))
     for row in rows:
         values = [100 * r["validation_accuracy"] for r in history(runs / row["run"])]
-        step = json.loads(row["settings"]).get("dt", "")
+        given = json.loads(row["settings"])
+        shown = "".join(f", {key} {given[key]}" for key in ("dt", "lr") if key in given)
         axis.plot(range(1, len(values) + 1), values, ls="-" if row["rule"] == "eventprop" else "--",
-                  label=f"{row['rule']}{f' dt {step} ms' if step else ''}, set {row['data_seed']}, seed {row['seed']}")
+                  label=f"{row['rule']}{shown}, set {row['data_seed']}, seed {row['seed']}")
     axis.set_xlabel("epoch")
     axis.set_ylabel("validation accuracy (%)")
     axis.set_title("Synthetic spiking digits (20 words, 4,500 events a sample)")
