@@ -256,10 +256,10 @@ class DataSettings(Settings):
     shd_dir: Path | None = setting(
         default=None, kind="path", folder="existing", optional=True,
         help=(
-            "The Spiking Heidelberg Digits: a folder with the release's shd_train.h5 and shd_test.h5, binned "
-            "into rasters at the network's step (EventProp: its dt and T; e-prop: T steps over 1 s), a "
-            'validation split carved from training, cached in --cache; the network (default: shd) takes its '
-            'input and output sizes from the data.'
+            "The Spiking Heidelberg Digits: a folder with the release's shd_train.h5 and shd_test.h5, cached "
+            "as events in --cache and binned into rasters at the network's step as batches are drawn (EventProp: "
+            'its dt and T; e-prop: T steps over 1 s), a validation split carved from training; the network '
+            "(default: shd, and EventProp's shd-eventprop recipe) takes its input and output sizes from the data."
         ),
     )
     cache: Path = setting(
