@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pe_actors.networks import CompiledGraph, Connection, Network, NetworkError, exp_weights, population
+from pe_actors.networks.dynamics import class_scores
 from pe_actors.rules.eventprop.config import EventPropConfig
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.network import (
@@ -174,7 +175,7 @@ def voltage_readout(v: np.ndarray, labels: np.ndarray | None, graph: EventPropGr
     (n, T, n_out): the loss's gradient in the output voltage at every step, -(dloss/dV[t]) / tau_mem (docs/networks.md,
     "Sequence losses")."""
     n, n_steps, n_out = v.shape
-    scores = voltage_scores(v, graph.network.readout)
+    scores = class_scores(graph.network, {graph.network.outputs[0]: v})
     silent = np.full((n, n_out), n_steps)
     readout = Readout(silent, np.ones((n, n_out)), scores, np.zeros((n, n_out), np.int64), scores, None)
     if labels is None:
@@ -187,14 +188,6 @@ def voltage_readout(v: np.ndarray, labels: np.ndarray | None, graph: EventPropGr
     error /= batch_size or n
     source = voltage_sources(error, n_steps, graph.network.readout, graph.loss.tau_mem, v.dtype)
     return Readout(silent, readout.fractions, scores, readout.peak_steps, scores, -log_p[rows, labels]), source
-
-
-def voltage_scores(v: np.ndarray, readout: str) -> np.ndarray:
-    """The class scores (n, n_out) of a voltage readout from output voltage tapes (n, T, n_out): the mean voltage
-    (``mean_v``) or its exponentially weighted mean (``exp_mean_v``, :func:`pe_actors.networks.exp_weights`)."""
-    if readout == "mean_v":
-        return v.mean(axis=1)
-    return np.einsum("btn,t->bn", v, exp_weights(v.shape[1], v.dtype))
 
 
 def voltage_sources(error: np.ndarray, n_steps: int, readout: str, tau_mem: float, dtype: np.dtype) -> np.ndarray:
@@ -232,10 +225,9 @@ def graph_gradients(params: dict[str, np.ndarray], spikes: np.ndarray, labels: n
     sources = {name: hidden_sources(tapes[name]["v"], tapes[name]["spikes"], config, p.size, batch_size or n)
                for name, p in populations.items() if name != output}
     for name, p in populations.items():
-        rate_error = None if name == output else hidden_errors(tapes[name]["spikes"], config, p.size, batch_size or n,
-                                                               p.uniform("threshold"))
-        if rate_error is not None:
-            errors[name] += rate_error
+        if name != output and (rate := hidden_errors(tapes[name]["spikes"], config, p.size, batch_size or n,
+                                                     p.uniform("threshold"))) is not None:
+            errors[name] += rate
     sources[output] = source
     for name, tape in sources.items():
         if tape is not None:

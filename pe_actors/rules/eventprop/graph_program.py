@@ -28,14 +28,8 @@ import numpy as np
 
 from pe_actors.core.optimiser import OptimiserConfig
 from pe_actors.core.partition import split_neurons
-from pe_actors.networks.dynamics import NeuronState
-from pe_actors.rules.eventprop.graph import (
-    VOLTAGE_READOUTS,
-    EventPropGraph,
-    tau_ms,
-    voltage_scores,
-    voltage_sources,
-)
+from pe_actors.networks.dynamics import NeuronState, class_scores
+from pe_actors.rules.eventprop.graph import VOLTAGE_READOUTS, EventPropGraph, tau_ms, voltage_sources
 from pe_actors.rules.eventprop.lif import JUMP_EPSILON
 from pe_actors.rules.eventprop.loss import (
     check_labels,
@@ -224,7 +218,7 @@ class GraphPE(HeldWeights):
     def _first_spikes(self) -> np.ndarray:
         tape = self.tapes[self.group.output]
         if self.voltage:  # the own outputs' scores (mean or weighted voltage), in the packet's first third
-            scores = voltage_scores(tape["v"], self.group.network.readout)
+            scores = class_scores(self.group.network, {self.group.output: tape["v"]})
             return np.concatenate([scores, np.zeros_like(scores), np.zeros_like(scores)], axis=1)
         self.first = first_spike_steps(tape["s"])
         fractions = spike_fractions(self.first, tape["s"], tape["v"], self.group.config)
@@ -275,10 +269,8 @@ class GraphPE(HeldWeights):
         for name, (a, b) in self.coefficients.items():
             own, tape = self.own[name], self.tapes[name]
             error = received[:, group.offset[name] + own.start : group.offset[name] + own.stop]
-            if name == group.output:
-                error = error + self.e_tape[:, i + 1]
-            elif self.rate_errors.get(name) is not None:
-                error = error + self.rate_errors[name][:, i + 1]
+            if self.e_tapes[name] is not None:
+                error = error + self.e_tapes[name][:, i + 1]
             jump = tape["s"][:, i + 1] * (self.lam_v[name] + error) / (
                 tape["i"][:, i + 1] - tape["v"][:, i + 1] + JUMP_EPSILON)
             self.lam_i[name] = a * self.lam_i[name] + (1.0 - a) * self.lam_v[name]
@@ -295,7 +287,8 @@ class GraphPE(HeldWeights):
 
     def _start_backward(self, inbox: Inbox) -> None:
         """Zero the adjoints and gradients; the own output neurons' error tape and voltage-term sources, and the
-        own hidden neurons' sources of the hidden voltage term (from their own tapes alone)."""
+        own hidden neurons' sources of the hidden voltage terms and error tape of the rate term (from their own
+        tapes alone); an error tape is None where nothing enters at spikes."""
         group, config = self.group, self.group.config
         k, n_steps = len(self.x), group.n_steps
         self.lam_v = {name: np.zeros((k, s.stop - s.start), self.dtype) for name, s in self.own.items()}
@@ -304,9 +297,9 @@ class GraphPE(HeldWeights):
         self.sources = {name: hidden_sources(self.tapes[name]["v"], self.tapes[name]["s"], config,
                                              group.network.size(name), 1)
                         for name in self.own if name != group.output}
-        self.rate_errors = {name: hidden_errors(self.tapes[name]["s"], config, group.network.size(name), 1,
-                                                group.network.population(name).uniform("threshold"))
-                            for name in self.own if name != group.output}
+        self.e_tapes = {name: hidden_errors(self.tapes[name]["s"], config, group.network.size(name), 1,
+                                            group.network.population(name).uniform("threshold"))
+                        for name in self.own if name != group.output}
         for name, source in self.sources.items():
             if source is not None:
                 self.lam_v[name] += source[:, n_steps - 1]
@@ -319,16 +312,18 @@ class GraphPE(HeldWeights):
         k, n_steps = len(self.x), group.n_steps
         own = self.own[group.output]
         values = np.asarray(inbox.read("output_error")[0])[:, own]
-        self.e_tape = np.zeros((k, n_steps, own.stop - own.start), self.dtype)
         if self.voltage:  # the voltage's gradient enters at every step (docs/networks.md, "Sequence losses")
+            self.e_tapes[group.output] = None
             self.source = voltage_sources(values, n_steps, group.network.readout, config.tau_mem, self.dtype)
             self.lam_v[group.output] += self.source[:, n_steps - 1]
             return
+        e_tape = np.zeros((k, n_steps, own.stop - own.start), self.dtype)
         samples, neurons = np.nonzero(self.first < n_steps)
-        self.e_tape[samples, self.first[samples, neurons], neurons] = values[samples, neurons]
+        e_tape[samples, self.first[samples, neurons], neurons] = values[samples, neurons]
+        self.e_tapes[group.output] = e_tape
         self.source = None
         if config.alpha_silent:
-            self.source = np.zeros_like(self.e_tape)
+            self.source = np.zeros_like(e_tape)
             samples, neurons = np.nonzero(self.first >= n_steps)
             self.source[samples, self.peak_steps[samples, neurons], neurons] = values[samples, neurons]
             self.lam_v[group.output] += self.source[:, n_steps - 1]

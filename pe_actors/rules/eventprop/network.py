@@ -186,8 +186,7 @@ def hidden_sources(v_pre: np.ndarray, spikes: np.ndarray, config: EventPropConfi
         _, peak_steps = peak_voltages(v_pre)
         source[samples, peak_steps[samples, neurons], neurons] = config.alpha_hidden / scale
     if config.alpha_rate:
-        busy = spikes.sum(axis=1) > rate_limit(config, v_pre.shape[1])
-        source -= (config.alpha_rate / (v_pre.shape[1] * scale)) * busy[:, None, :]
+        source -= (config.alpha_rate / (v_pre.shape[1] * scale)) * over_rate(spikes, config)[:, None, :]
     return source
 
 
@@ -199,16 +198,20 @@ def hidden_errors(spikes: np.ndarray, config: EventPropConfig, layer_size: int, 
     limit, since its membrane drops from theta to 0 there (None when ``alpha_rate`` is 0)."""
     if config.alpha_rate == 0:
         return None
-    n_steps = spikes.shape[1]
-    busy = spikes.sum(axis=1) > rate_limit(config, n_steps)
     theta = config.theta if theta is None else theta
-    value = config.alpha_rate * theta / (layer_size * batch_size * n_steps * config.dt)
-    return (spikes * busy[:, None, :] * value).astype(spikes.dtype)
+    value = config.alpha_rate * theta / (layer_size * batch_size * spikes.shape[1] * config.dt)
+    return (spikes * over_rate(spikes, config)[:, None, :] * value).astype(spikes.dtype)
 
 
 def rate_limit(config: EventPropConfig, n_steps: int) -> float:
     """Spikes on a trial of ``n_steps`` above which a hidden neuron fires too much: rate_upper per second."""
     return config.rate_upper * n_steps * config.dt / 1000.0
+
+
+def over_rate(spikes: np.ndarray, config: EventPropConfig) -> np.ndarray:
+    """Per sample and neuron (n, neurons) of a spike tape (n, T, neurons), whether it spiked more than the rate
+    limit (:func:`rate_limit`)."""
+    return spikes.sum(axis=1) > rate_limit(config, spikes.shape[1])
 
 
 def hidden_voltage_term(tapes: list[tuple[np.ndarray, ...]], config: EventPropConfig) -> np.ndarray:
@@ -220,8 +223,7 @@ def hidden_voltage_term(tapes: list[tuple[np.ndarray, ...]], config: EventPropCo
         peaks, _ = peak_voltages(v_pre)
         silent = ~spikes.any(axis=1)
         total += config.alpha_hidden * np.where(silent, config.theta - peaks, 0.0).mean(axis=1)
-        busy = spikes.sum(axis=1) > rate_limit(config, v_pre.shape[1])
-        total += config.alpha_rate * np.where(busy, v_pre.mean(axis=1), 0.0).mean(axis=1)
+        total += config.alpha_rate * np.where(over_rate(spikes, config), v_pre.mean(axis=1), 0.0).mean(axis=1)
     return total
 
 
